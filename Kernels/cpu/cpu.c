@@ -1,0 +1,76 @@
+/* The one place that tests CPU features: probed once, overridable with SPARROW_ISA. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparrow_kernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+static int x86_has_avx2_fma(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+  if (!osxsave || !avx || !fma) return 0;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 6) != 6) return 0;  /* OS saves XMM and YMM state */
+  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  return (b >> 5) & 1;
+}
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#endif
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static sparrow_isa detected = SPARROW_ISA_SCALAR;
+static volatile sparrow_isa active = SPARROW_ISA_SCALAR;
+
+static int isa_supported(sparrow_isa isa) {
+  return isa == SPARROW_ISA_SCALAR || isa == detected;
+}
+
+static void probe(void) {
+#if defined(__x86_64__)
+  if (x86_has_avx2_fma()) detected = SPARROW_ISA_AVX2;
+#elif defined(__aarch64__)
+  if (getauxval(AT_HWCAP) & HWCAP_ASIMD) detected = SPARROW_ISA_NEON;
+#endif
+  active = detected;
+  const char* env = getenv("SPARROW_ISA");
+  if (env != NULL && env[0] != '\0') {
+    sparrow_isa want = SPARROW_ISA_SCALAR;
+    if (strcmp(env, "avx2") == 0) want = SPARROW_ISA_AVX2;
+    else if (strcmp(env, "neon") == 0) want = SPARROW_ISA_NEON;
+    active = isa_supported(want) ? want : SPARROW_ISA_SCALAR;
+  }
+}
+
+sparrow_isa sparrow_detected_isa(void) {
+  pthread_once(&probe_once, probe);
+  return detected;
+}
+
+sparrow_isa sparrow_active_isa(void) {
+  pthread_once(&probe_once, probe);
+  return active;
+}
+
+sparrow_isa sparrow_set_isa(sparrow_isa isa) {
+  pthread_once(&probe_once, probe);
+  active = isa_supported(isa) ? isa : SPARROW_ISA_SCALAR;
+  return active;
+}
+
+const char* sparrow_isa_name(sparrow_isa isa) {
+  switch (isa) {
+    case SPARROW_ISA_SCALAR: return "scalar";
+    case SPARROW_ISA_AVX2: return "avx2";
+    case SPARROW_ISA_NEON: return "neon";
+  }
+  return "unknown";
+}

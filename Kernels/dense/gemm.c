@@ -1,0 +1,141 @@
+/* DENSE and CHANNEL formats: OpenBLAS sgemm on the compact matrix. Row/column maps and the
+ * active-channel lists become gathers into the workspace; the epilogue (bias, clamp, zeros
+ * for gated rows, clamp(bias) for rows whose weights are all zero) is one pass over Y. */
+#include <cblas.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../pack/formats.h"
+#include "../parallel/registry.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+
+static atomic_int blas_threads = 0;
+
+void sparrow_blas_set_threads(int threads) {
+  if (threads < 1) threads = 1;
+  if (atomic_exchange(&blas_threads, threads) != threads) openblas_set_num_threads(threads);
+}
+
+size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
+  const sparrow_dense* d = &w->u.dense;
+  const size_t kr = d->kept_rows, kc = d->kept_cols;
+  size_t bytes = 0;
+  if (has_in) bytes += ALIGN64(w->k);                                     /* K mask */
+  if (has_out || has_in) bytes += ALIGN64((kr + kc) * sizeof(uint32_t));  /* selections */
+  if (has_out || has_in) bytes += ALIGN64(kr * kc * sizeof(float));       /* gathered W */
+  if (has_in || d->col_map != NULL) bytes += ALIGN64(kc * n * sizeof(float));   /* gathered X */
+  if (has_out || d->row_map != NULL) bytes += ALIGN64(kr * n * sizeof(float));  /* Y rows */
+  return bytes;
+}
+
+static void epilogue_row(float* y, const float* src, size_t n, float bias, float lo, float hi) {
+  if (src == NULL) {
+    const float v = sparrow_clampf(bias, lo, hi);
+    for (size_t j = 0; j < n; j++) y[j] = v;
+  } else {
+    for (size_t j = 0; j < n; j++) y[j] = sparrow_clampf(src[j] + bias, lo, hi);
+  }
+}
+
+void sparrow_dense_run(const sparrow_matrix* w, const sparrow_spmm_call* c, int threads) {
+  const sparrow_dense* d = &w->u.dense;
+  const size_t kr = d->kept_rows, kc = d->kept_cols, n = c->n, K = w->k;
+  const int has_out = c->out_rows != NULL, has_in = c->in_channels != NULL;
+  char* ws = c->workspace;
+
+  /* Column selection: compact columns whose original column is active. */
+  const uint8_t* mask = NULL;
+  if (has_in) {
+    const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
+    uint8_t* m = (uint8_t*)ws;
+    memset(m, 0, K);
+    for (size_t i = 0; i < c->n_in_channels; i++) memset(m + (size_t)c->in_channels[i] * kpc, 1, kpc);
+    mask = m;
+    ws += ALIGN64(K);
+  }
+  uint32_t *sel_rows = NULL, *sel_cols = NULL;
+  size_t R = kr, C = kc;
+  if (has_out || has_in) {
+    sel_rows = (uint32_t*)ws;
+    sel_cols = sel_rows + kr;
+    ws += ALIGN64((kr + kc) * sizeof(uint32_t));
+    R = 0;
+    for (size_t i = 0, next = 0; i < kr; i++) {
+      const size_t orig = d->row_map ? d->row_map[i] : i;
+      if (has_out) {
+        while (next < c->n_out_rows && c->out_rows[next] < orig) next++;
+        if (next == c->n_out_rows || c->out_rows[next] != orig) continue;
+      }
+      sel_rows[R++] = (uint32_t)i;
+    }
+    C = 0;
+    for (size_t j = 0; j < kc; j++) {
+      const size_t orig = d->col_map ? d->col_map[j] : j;
+      if (mask == NULL || mask[orig]) sel_cols[C++] = (uint32_t)j;
+    }
+  }
+  /* W: the compact matrix itself, or the selected rows x columns of it. */
+  const float* wa = d->w;
+  size_t lda = kc;
+  if (has_out || has_in) {
+    float* g = (float*)ws;
+    ws += ALIGN64(kr * kc * sizeof(float));
+    for (size_t i = 0; i < R; i++)
+      for (size_t j = 0; j < C; j++) g[i * C + j] = d->w[(size_t)sel_rows[i] * kc + sel_cols[j]];
+    wa = g;
+    lda = C ? C : 1;
+  }
+  /* X: the caller's rows, or the rows of the kept (and active) columns gathered. */
+  const float* xa = c->x;
+  size_t ldx = c->x_stride / sizeof(float);
+  if (has_in || d->col_map != NULL) {
+    float* g = (float*)ws;
+    ws += ALIGN64(kc * n * sizeof(float));
+    for (size_t j = 0; j < C; j++) {
+      const size_t cj = sel_cols ? sel_cols[j] : j;
+      const size_t orig = d->col_map ? d->col_map[cj] : cj;
+      memcpy(g + j * n, (const char*)c->x + orig * c->x_stride, n * sizeof(float));
+    }
+    xa = g;
+    ldx = n;
+  }
+  /* Y: straight into the caller's rows when every row is computed in order, else compact. */
+  const int direct = !has_out && d->row_map == NULL;
+  float* ya = direct ? c->y : (float*)ws;
+  const size_t ldy = direct ? c->y_stride / sizeof(float) : n;
+
+  if (R > 0) {
+    if (C > 0) {
+      sparrow_blas_set_threads(threads);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)n, (int)C, 1.0f, wa, (int)lda, xa,
+                  (int)ldx, 0.0f, ya, (int)ldy);
+    } else {
+      for (size_t i = 0; i < R; i++) memset(ya + i * ldy, 0, n * sizeof(float));
+    }
+  }
+  /* Epilogue over every original row. */
+  for (size_t r = 0, i = 0, next = 0; r < w->m; r++) {
+    float* yr = (float*)((char*)c->y + r * c->y_stride);
+    const float bias = c->bias ? c->bias[r] : 0.0f;
+    if (direct) {
+      epilogue_row(yr, yr, n, bias, c->clamp_lo, c->clamp_hi);
+      continue;
+    }
+    if (has_out) {
+      while (next < c->n_out_rows && c->out_rows[next] < r) next++;
+      if (next == c->n_out_rows || c->out_rows[next] != r) {
+        memset(yr, 0, n * sizeof(float));
+        continue;
+      }
+    }
+    const size_t ci = i < R ? (sel_rows ? sel_rows[i] : i) : SIZE_MAX;
+    const size_t orig = ci != SIZE_MAX ? (d->row_map ? d->row_map[ci] : ci) : SIZE_MAX;
+    if (orig == r) {
+      epilogue_row(yr, ya + i * ldy, n, bias, c->clamp_lo, c->clamp_hi);
+      i++;
+    } else {
+      epilogue_row(yr, NULL, n, bias, c->clamp_lo, c->clamp_hi); /* all-zero weight row */
+    }
+  }
+}

@@ -1,0 +1,212 @@
+/*
+ * Sparrow kernels: the public C contract the Swift layer imports.
+ *
+ * Operation:   Y[M x N] = clamp(W[M x K] . X[K x N] + bias[M], lo, hi)
+ *
+ *   W  the weight matrix, packed once into one of the formats below (sparrow_matrix).
+ *   X  dense activations, row-major: row k starts at x + k * x_stride (bytes), N floats each.
+ *   Y  dense output, row-major: row m starts at y + m * y_stride (bytes), N floats each.
+ *
+ * A convolution weight [Cout, Cin, kh, kw] is viewed as M = Cout rows and
+ * K = Cin * kh * kw columns; an input channel c owns the K-slice
+ * [c * k_per_channel, (c + 1) * k_per_channel) with k_per_channel = kh * kw.
+ *
+ * Active-channel lists (for the runtime-pruning gate):
+ *   - out_rows: compute only these output rows; every other row of Y is written as exact 0.0f
+ *     (not the bias): that is what a gated channel holds after the gate's multiply.
+ *   - in_channels: compute as if every K-slice not listed were zero in X (never read).
+ *
+ * Errors: functions that can fail (packing, importing, validating a call) return a
+ * sparrow_status; compute functions return void and cannot fail once the call validated.
+ * Kernels never allocate and never start threads; callers pass a workspace sized by
+ * sparrow_spmm_workspace_bytes and run tiles on their own threads (or call
+ * sparrow_spmm_run_openmp where the library was built with OpenMP).
+ */
+#ifndef SPARROW_KERNELS_H
+#define SPARROW_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+typedef enum sparrow_status {
+  SPARROW_OK = 0,
+  SPARROW_ERR_INVALID_ARGUMENT = 1,   /* a size, pointer or parameter is out of range */
+  SPARROW_ERR_MALFORMED = 2,          /* externally supplied packed data is inconsistent */
+  SPARROW_ERR_PATTERN = 3,            /* the dense matrix does not fit the requested pattern */
+  SPARROW_ERR_OUT_OF_MEMORY = 4,
+  SPARROW_ERR_UNSUPPORTED = 5,        /* e.g. OpenMP entry point in a build without OpenMP */
+} sparrow_status;
+
+/* A thread-local, human-readable detail for the last failing call on this thread ("" if none). */
+const char* sparrow_last_error(void);
+
+/* ---- CPU dispatch ------------------------------------------------------------------------ */
+
+typedef enum sparrow_isa {
+  SPARROW_ISA_SCALAR = 0,
+  SPARROW_ISA_AVX2 = 1,   /* x86-64 with AVX2 + FMA and OS support for YMM state */
+  SPARROW_ISA_NEON = 2,   /* aarch64 Advanced SIMD */
+} sparrow_isa;
+
+/* The ISA in force: the best the CPU supports, unless SPARROW_ISA=scalar|avx2|neon forces one
+ * (a forced ISA the CPU lacks falls back to scalar). Probed once, on first use. */
+sparrow_isa sparrow_active_isa(void);
+/* The best ISA the CPU supports, ignoring the override. */
+sparrow_isa sparrow_detected_isa(void);
+const char* sparrow_isa_name(sparrow_isa isa);
+/* Force an ISA for this process (tests and benchmarks); returns the ISA actually set
+ * (scalar if the CPU lacks the one asked for). Not thread-safe against running kernels. */
+sparrow_isa sparrow_set_isa(sparrow_isa isa);
+
+/* ---- packed matrices --------------------------------------------------------------------- */
+
+typedef enum sparrow_format {
+  SPARROW_FORMAT_DENSE = 0,    /* OpenBLAS sgemm on the row-major matrix */
+  SPARROW_FORMAT_CSR = 1,      /* unstructured: row pointers, u16/u32 column indices, values */
+  SPARROW_FORMAT_NM = 2,       /* N nonzeros in every group of M columns (2:4, 1:4, 2:8, ...) */
+  SPARROW_FORMAT_BSR = 3,      /* r x c dense blocks, block-row pointers, block-column indices */
+  SPARROW_FORMAT_CHANNEL = 4,  /* all-zero rows/columns removed: smaller dense matrix + maps */
+} sparrow_format;
+
+typedef struct sparrow_pack_params {
+  /* N:M: n nonzeros per group of m; group_stride 1 groups consecutive K columns (ONNX's
+   * flattened (Cin, kh, kw) order); group_stride = kh*kw groups along Cin for each kernel
+   * position (the weight viewed as [Cout, kh, kw, Cin], as NVIDIA's ASP prunes). */
+  uint32_t nm_n, nm_m, nm_group_stride;
+  /* BSR block shape (rows x columns). */
+  uint32_t block_rows, block_cols;
+} sparrow_pack_params;
+
+typedef struct sparrow_matrix sparrow_matrix;  /* opaque; layouts in Kernels/pack/formats.h */
+
+/* Packs a dense row-major M x K matrix (ld = K) into the format asked for. Zeros are dropped;
+ * for NM the matrix must conform (at most n nonzeros per group) or SPARROW_ERR_PATTERN. */
+sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format format,
+                            const sparrow_pack_params* params, sparrow_matrix** out);
+
+/* Imports externally supplied CSR (e.g. ONNX sparse_initializer). Validated: row_ptr[0] == 0,
+ * monotone, row_ptr[m] == nnz, every column < k; columns need not be sorted (they are sorted
+ * and duplicates rejected). Arrays are copied. */
+sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr,
+                                  const int64_t* col_idx, const float* values, size_t nnz,
+                                  sparrow_matrix** out);
+
+/* Imports N:M data: values[m][groups][n] and in-group indices idx[m][groups][n], groups =
+ * ceil(k / nm_m) (group_stride 1) or (k / group_stride / nm_m) * group_stride. Validated:
+ * indices < nm_m, strictly increasing inside a group, and pointing inside K. */
+sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* params,
+                                 const float* values, const uint8_t* idx, sparrow_matrix** out);
+
+/* Imports BSR: block_row_ptr[ceil(m/r) + 1], block_col[nblocks] (in block units),
+ * values[nblocks][r][c] row-major. Validated like CSR. */
+sparrow_status sparrow_import_bsr(size_t m, size_t k, size_t block_rows, size_t block_cols,
+                                  const int64_t* block_row_ptr, const int64_t* block_col,
+                                  const float* values, size_t nblocks, sparrow_matrix** out);
+
+void sparrow_matrix_free(sparrow_matrix* matrix);
+
+typedef struct sparrow_matrix_info {
+  sparrow_format format;
+  size_t rows, cols;            /* M, K */
+  size_t nnz;                   /* stored values (including explicit padding zeros) */
+  size_t packed_bytes;          /* every byte the packed form holds */
+  uint32_t index_bits;          /* CSR column index width: 16 or 32; else 0 */
+  sparrow_pack_params params;
+  size_t kept_rows, kept_cols;  /* CHANNEL: size of the compact dense matrix */
+} sparrow_matrix_info;
+
+void sparrow_matrix_get_info(const sparrow_matrix* matrix, sparrow_matrix_info* info);
+
+/* Unpacks to dense row-major M x K (for tests and inspection). */
+void sparrow_matrix_to_dense(const sparrow_matrix* matrix, float* out);
+
+/* ---- sparse x dense multiply ------------------------------------------------------------ */
+
+typedef struct sparrow_spmm_call {
+  const float* x;            /* K x N */
+  size_t x_stride;           /* bytes between rows of X, >= n * 4 */
+  float* y;                  /* M x N */
+  size_t y_stride;           /* bytes between rows of Y, >= n * 4 */
+  size_t n;
+  const float* bias;         /* M floats, or NULL */
+  float clamp_lo, clamp_hi;  /* -INFINITY/INFINITY for none, 0/INFINITY for ReLU, 0/6 ReLU6 */
+  const uint32_t* out_rows;  /* strictly increasing row indices, or NULL for all rows */
+  size_t n_out_rows;
+  const uint32_t* in_channels;  /* strictly increasing channel indices, or NULL for all */
+  size_t n_in_channels;
+  size_t k_per_channel;      /* K-slice per input channel (kh*kw); 0 means 1 */
+  void* workspace;           /* sparrow_spmm_workspace_bytes bytes, 64-byte aligned */
+  size_t workspace_bytes;
+} sparrow_spmm_call;
+
+/* Bytes of workspace a call needs (0 is possible). Depends on the matrix, n and whether
+ * active-channel lists are given. */
+size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows,
+                                    int has_in_channels);
+
+/* Validates a call (sizes, strides, lists in range and increasing, workspace size). */
+sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_call* call);
+
+/* Runs a validated call. A plan splits it into independent tiles: run
+ * sparrow_spmm_prepare once, then every tile in [0, tiles) exactly once, in any order and on
+ * any threads (Swift: DispatchQueue.concurrentPerform), then sparrow_spmm_finish. The dense
+ * and channel formats do their work in OpenBLAS (pinned to the threads asked for) inside
+ * prepare/finish and report 0 tiles. */
+typedef struct sparrow_spmm_plan {
+  const sparrow_matrix* w;
+  const sparrow_spmm_call* call;
+  size_t tiles;
+  size_t tile_units;         /* row units per tile */
+  size_t tile_cols;          /* N columns per tile */
+  size_t row_units;          /* rows (CSR/NM) or block rows (BSR) to compute */
+  size_t col_tiles;
+  const uint32_t* unit_list; /* into workspace, or NULL when all units run */
+  const uint8_t* k_mask;     /* into workspace: 1 = K column active; NULL = all */
+  int threads;
+} sparrow_spmm_plan;
+
+void sparrow_spmm_prepare(sparrow_spmm_plan* plan, const sparrow_matrix* w,
+                          const sparrow_spmm_call* call, int threads);
+void sparrow_spmm_tile(const sparrow_spmm_plan* plan, size_t tile);
+void sparrow_spmm_finish(const sparrow_spmm_plan* plan);
+
+/* Single call: check, prepare, tiles, finish. threads <= 0 means 1. Tiles run serially
+ * unless the library was built with OpenMP (sparrow_has_openmp() != 0). */
+sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
+
+/* 1 when compiled with OpenMP (SPARROW_OPENMP=1 builds). */
+int sparrow_has_openmp(void);
+
+/* The microkernel that will run for this matrix under the active ISA ("spmm_csr_f32_1x32__avx2"). */
+const char* sparrow_kernel_name(const sparrow_matrix* w);
+
+/* ---- microkernel registry (one list feeds dispatch, tests and benchmarks) ---------------- */
+
+typedef struct sparrow_ukernel_desc {
+  const char* name;          /* "spmm_csr_f32_1x32__avx2" */
+  sparrow_format format;
+  sparrow_isa isa;
+  uint32_t block_rows, block_cols;  /* BSR block shape required; 0 = any */
+} sparrow_ukernel_desc;
+
+size_t sparrow_ukernel_count(void);
+const sparrow_ukernel_desc* sparrow_ukernel_get(size_t index);  /* NULL past the end */
+/* 1 when this CPU can run kernel `index`. */
+int sparrow_ukernel_runnable(size_t index);
+/* Forces kernel `index` for this matrix (SIZE_MAX returns to automatic choice). Fails when the
+ * kernel's format or block shape does not match, or the CPU cannot run it. */
+sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* matrix, size_t index);
+
+/* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
+void sparrow_blas_set_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

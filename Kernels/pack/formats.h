@@ -1,0 +1,91 @@
+/*
+ * Internal layouts of the packed formats. Shared by the packers, the microkernels and the
+ * qemu test driver; never seen by Swift (which holds an opaque sparrow_matrix*).
+ *
+ * Read-past-end rules: no kernel reads X past column n-1 of its tile, past row K-1, or W past
+ * its arrays; the packer pads nothing that kernels rely on. Tails (n not a multiple of the
+ * vector width) use masked or scalar code.
+ */
+#ifndef SPARROW_FORMATS_H
+#define SPARROW_FORMATS_H
+
+#include "sparrow_kernels.h"
+
+/* CSR: row r holds values[row_ptr[r] .. row_ptr[r+1]) at columns col16/col32[...], columns
+ * sorted ascending. col16 is used when K <= 65536 (index_bits 16), else col32. */
+typedef struct sparrow_csr {
+  uint32_t* row_ptr;   /* m + 1 */
+  uint16_t* col16;     /* nnz, or NULL */
+  uint32_t* col32;     /* nnz, or NULL */
+  float* values;       /* nnz */
+} sparrow_csr;
+
+/* N:M: for every row, `groups` groups of n (value, index) pairs, row-major:
+ * values[(r * groups + g) * n + j], idx[...] the position 0..m-1 inside the group, increasing.
+ * Padding pairs (a group with fewer than n nonzeros) hold value 0 at an unused position.
+ * Group g covers, with S = group_stride:
+ *   S == 1:  columns g*m + idx            (last group may be partial: idx < k - g*m)
+ *   S  > 1:  cg = g / S, s = g % S:  columns (cg*m + idx) * S + s   (requires (k/S) % m == 0) */
+typedef struct sparrow_nm {
+  uint32_t n, m, stride, groups;
+  float* values;
+  uint8_t* idx;
+} sparrow_nm;
+
+/* BSR: block rows of r output rows (mb = ceil(M/r)), block columns of c K-columns.
+ * Block row br holds blocks block_row_ptr[br] .. block_row_ptr[br+1], block b at block column
+ * block_col[b] (K offset block_col[b]*c), values[b*r*c + i*c + j] = W[br*r + i][block_col[b]*c + j].
+ * Rows past M and columns past K inside edge blocks hold 0 and are never read/written. */
+typedef struct sparrow_bsr {
+  uint32_t r, c, mb, kb;
+  uint32_t nblocks;
+  uint32_t* block_row_ptr;  /* mb + 1 */
+  uint32_t* block_col;      /* nblocks */
+  float* values;            /* nblocks * r * c */
+} sparrow_bsr;
+
+/* DENSE and CHANNEL: a compact dense row-major matrix (kept_rows x kept_cols) with maps to the
+ * original rows/columns. DENSE keeps everything (maps are identity and NULL). */
+typedef struct sparrow_dense {
+  size_t kept_rows, kept_cols;
+  uint32_t* row_map;  /* kept_rows, increasing; NULL = identity */
+  uint32_t* col_map;  /* kept_cols, increasing; NULL = identity */
+  float* w;           /* kept_rows * kept_cols */
+} sparrow_dense;
+
+struct sparrow_matrix {
+  sparrow_format format;
+  size_t m, k, nnz, packed_bytes;
+  sparrow_pack_params params;
+  size_t forced_kernel;     /* SIZE_MAX = automatic */
+  union {
+    sparrow_csr csr;
+    sparrow_nm nm;
+    sparrow_bsr bsr;
+    sparrow_dense dense;
+  } u;
+};
+
+/* What a microkernel gets: one tile = a range of row units x a range of columns. */
+typedef struct sparrow_ukernel_args {
+  const float* x;       /* X column n0 (row 0) */
+  size_t x_stride;      /* bytes */
+  float* y;             /* Y column n0 (row 0) */
+  size_t y_stride;      /* bytes */
+  size_t n;             /* columns in this tile, >= 1 */
+  const float* bias;    /* M floats or NULL */
+  float lo, hi;         /* clamp */
+  const uint8_t* k_mask;  /* K bytes, 1 = column active; NULL = all active */
+} sparrow_ukernel_args;
+
+/* Computes row units units[u0..u1) (units == NULL: units u0..u1 themselves). A unit is a row
+ * (CSR, NM) or a block row (BSR). Writes every row of each unit (BSR: rows < M only). */
+typedef void (*sparrow_spmm_ukernel_fn)(const sparrow_matrix* w, const uint32_t* units,
+                                        size_t u0, size_t u1, const sparrow_ukernel_args* a);
+
+static inline float sparrow_clampf(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+#endif

@@ -1,0 +1,178 @@
+/* The SpMM driver: validates a call, splits it into tiles of row units x columns, and runs
+ * the chosen microkernel per tile. Threads come from the caller (Swift) or from OpenMP. */
+#include <string.h>
+
+#include "../pack/error.h"
+#include "../pack/formats.h"
+#include "registry.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+
+static int is_blas_format(const sparrow_matrix* w) {
+  return w->format == SPARROW_FORMAT_DENSE || w->format == SPARROW_FORMAT_CHANNEL;
+}
+
+size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
+  if (is_blas_format(w)) return sparrow_dense_workspace_bytes(w, n, has_out, has_in);
+  size_t bytes = 0;
+  if (has_in) bytes += ALIGN64(w->k);
+  if (has_out && w->format == SPARROW_FORMAT_BSR) bytes += ALIGN64(w->u.bsr.mb * sizeof(uint32_t));
+  return bytes;
+}
+
+sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_call* c) {
+  sparrow_clear_error();
+  if (w == NULL || c == NULL || c->x == NULL || c->y == NULL)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL matrix, call, x or y");
+  if (c->n == 0 || c->n > SPARROW_MAX_DIM)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "n = %zu is outside 1...%zu", c->n, SPARROW_MAX_DIM);
+  if (c->x_stride < c->n * sizeof(float) || c->x_stride % sizeof(float) != 0)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "x_stride %zu bytes: need a multiple of 4 and >= %zu",
+                        c->x_stride, c->n * sizeof(float));
+  if (c->y_stride < c->n * sizeof(float) || c->y_stride % sizeof(float) != 0)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "y_stride %zu bytes: need a multiple of 4 and >= %zu",
+                        c->y_stride, c->n * sizeof(float));
+  if (!(c->clamp_lo <= c->clamp_hi))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", c->clamp_lo, c->clamp_hi);
+  if (c->out_rows != NULL) {
+    if (c->n_out_rows > w->m)
+      return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "%zu active rows for %zu rows", c->n_out_rows, w->m);
+    for (size_t i = 0; i < c->n_out_rows; i++) {
+      if (c->out_rows[i] >= w->m)
+        return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "active row %u is outside 0..<%zu", c->out_rows[i], w->m);
+      if (i > 0 && c->out_rows[i] <= c->out_rows[i - 1])
+        return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "active rows must be strictly increasing");
+    }
+  }
+  if (c->in_channels != NULL) {
+    const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
+    if (w->k % kpc != 0)
+      return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "K = %zu is not a multiple of k_per_channel %zu", w->k, kpc);
+    const size_t channels = w->k / kpc;
+    for (size_t i = 0; i < c->n_in_channels; i++) {
+      if (c->in_channels[i] >= channels)
+        return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "active input channel %u is outside 0..<%zu",
+                            c->in_channels[i], channels);
+      if (i > 0 && c->in_channels[i] <= c->in_channels[i - 1])
+        return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "active input channels must be strictly increasing");
+    }
+  }
+  const size_t need = sparrow_spmm_workspace_bytes(w, c->n, c->out_rows != NULL, c->in_channels != NULL);
+  if (need > 0 && (c->workspace == NULL || c->workspace_bytes < need || ((uintptr_t)c->workspace & 63) != 0))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)", need,
+                        c->workspace_bytes);
+  if (!is_blas_format(w) && sparrow_select_ukernel(w) == NULL)
+    return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "no kernel for this matrix");
+  return SPARROW_OK;
+}
+
+static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+
+void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const sparrow_spmm_call* c,
+                          int threads) {
+  memset(p, 0, sizeof *p);
+  p->w = w;
+  p->call = c;
+  p->threads = threads < 1 ? 1 : threads;
+  if (is_blas_format(w)) {
+    sparrow_dense_run(w, c, p->threads);
+    return;
+  }
+  uint8_t* ws = c->workspace;
+  if (c->in_channels != NULL) {
+    const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
+    uint8_t* mask = ws;
+    memset(mask, 0, w->k);
+    for (size_t i = 0; i < c->n_in_channels; i++) memset(mask + (size_t)c->in_channels[i] * kpc, 1, kpc);
+    p->k_mask = mask;
+    ws += ALIGN64(w->k);
+  }
+  size_t units = w->format == SPARROW_FORMAT_BSR ? w->u.bsr.mb : w->m;
+  if (c->out_rows != NULL) {
+    if (w->format == SPARROW_FORMAT_BSR) {
+      /* Block rows that hold at least one active row. */
+      uint32_t* list = (uint32_t*)ws;
+      const size_t r = w->u.bsr.r;
+      size_t cnt = 0;
+      for (size_t i = 0; i < c->n_out_rows; i++) {
+        const uint32_t br = (uint32_t)(c->out_rows[i] / r);
+        if (cnt == 0 || list[cnt - 1] != br) list[cnt++] = br;
+      }
+      p->unit_list = list;
+      units = cnt;
+    } else {
+      p->unit_list = c->out_rows;
+      units = c->n_out_rows;
+    }
+  }
+  p->row_units = units;
+  if (units == 0) return;
+  /* About 4 tiles per thread; columns split first (each tile then reuses its X panel across
+   * all its rows), rows only when the columns run out. Column tiles are multiples of 32. */
+  const size_t want = p->threads == 1 ? 1 : (size_t)p->threads * 4;
+  size_t col_tiles = div_up(c->n, 32) < want ? div_up(c->n, 32) : want;
+  size_t tile_cols = div_up(div_up(c->n, col_tiles), 32) * 32;
+  col_tiles = div_up(c->n, tile_cols);
+  size_t row_tiles = div_up(want, col_tiles);
+  if (row_tiles > units) row_tiles = units;
+  p->tile_units = div_up(units, row_tiles);
+  p->tile_cols = tile_cols;
+  p->col_tiles = col_tiles;
+  p->tiles = div_up(units, p->tile_units) * col_tiles;
+}
+
+void sparrow_spmm_tile(const sparrow_spmm_plan* p, size_t t) {
+  if (t >= p->tiles) return;
+  const sparrow_spmm_call* c = p->call;
+  const size_t ct = t % p->col_tiles, rt = t / p->col_tiles;
+  const size_t n0 = ct * p->tile_cols;
+  const size_t n1 = n0 + p->tile_cols < c->n ? n0 + p->tile_cols : c->n;
+  const size_t u0 = rt * p->tile_units;
+  const size_t u1 = u0 + p->tile_units < p->row_units ? u0 + p->tile_units : p->row_units;
+  sparrow_ukernel_args a = {
+      .x = c->x + n0, .x_stride = c->x_stride, .y = c->y + n0, .y_stride = c->y_stride, .n = n1 - n0,
+      .bias = c->bias, .lo = c->clamp_lo, .hi = c->clamp_hi, .k_mask = p->k_mask};
+  sparrow_select_ukernel(p->w)(p->w, p->unit_list, u0, u1, &a);
+}
+
+void sparrow_spmm_finish(const sparrow_spmm_plan* p) {
+  const sparrow_spmm_call* c = p->call;
+  if (is_blas_format(p->w) || c->out_rows == NULL) return;
+  /* Rows outside the active list hold exact zeros (BSR kernels also wrote the inactive rows
+   * of active blocks). */
+  size_t next = 0;
+  for (size_t r = 0; r < p->w->m; r++) {
+    if (next < c->n_out_rows && c->out_rows[next] == r) {
+      next++;
+      continue;
+    }
+    memset((char*)c->y + r * c->y_stride, 0, c->n * sizeof(float));
+  }
+}
+
+int sparrow_has_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* c, int threads) {
+  sparrow_status st = sparrow_spmm_check(w, c);
+  if (st != SPARROW_OK) return st;
+  sparrow_spmm_plan p;
+  sparrow_spmm_prepare(&p, w, c, threads);
+#ifdef _OPENMP
+  if (p.threads > 1 && p.tiles > 1) {
+    const long tiles = (long)p.tiles;
+#pragma omp parallel for num_threads(p.threads) schedule(dynamic, 1)
+    for (long t = 0; t < tiles; t++) sparrow_spmm_tile(&p, (size_t)t);
+  } else
+#endif
+  {
+    for (size_t t = 0; t < p.tiles; t++) sparrow_spmm_tile(&p, t);
+  }
+  sparrow_spmm_finish(&p);
+  return SPARROW_OK;
+}

@@ -1,0 +1,31 @@
+import Foundation
+internal import SparrowKernels
+
+/// How many threads kernels use, and how parallel tiles are run.
+public enum Threads {
+  /// The count in force: an explicit request beats `SPARROW_NUM_THREADS`, which beats all cores.
+  public static func resolve(_ requested: Int? = nil) -> Int {
+    if let r = requested, r > 0 { return r }
+    if let s = ProcessInfo.processInfo.environment["SPARROW_NUM_THREADS"], let n = Int(s), n > 0 { return n }
+    return max(1, ProcessInfo.processInfo.activeProcessorCount)
+  }
+
+  /// Where tiles run when more than one thread is asked for.
+  public enum Backend: String, Sendable, CaseIterable {
+    /// `#pragma omp parallel for` inside the kernels (builds with `SPARROW_OPENMP=1`).
+    case openMP = "openmp"
+    /// `DispatchQueue.concurrentPerform` over tiles, from Swift: needs no compiler flags.
+    case dispatch
+  }
+
+  /// The default backend: `SPARROW_THREADING=openmp|dispatch` if set and available, else
+  /// OpenMP when the kernels have it.
+  public static var defaultBackend: Backend {
+    if let s = ProcessInfo.processInfo.environment["SPARROW_THREADING"], let b = Backend(rawValue: s),
+      b != .openMP || kernelsHaveOpenMP
+    {
+      return b
+    }
+    return kernelsHaveOpenMP ? .openMP : .dispatch
+  }
+}

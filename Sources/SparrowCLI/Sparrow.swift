@@ -1,0 +1,27 @@
+import ArgumentParser
+import Sparrow
+import SparrowBench
+
+@main
+struct SparrowCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sparrow",
+    abstract: "Sparse neural-network inference on CPUs.",
+    subcommands: [BenchCommand.self, InfoCommand.self]
+  )
+}
+
+struct InfoCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "info", abstract: "Show the CPU features, ISA and kernels in force.")
+  func run() throws {
+    print("ISA detected: \(ISA.detected.rawValue), active: \(ISA.active.rawValue)")
+    print("OpenMP: \(kernelsHaveOpenMP ? "yes" : "no"), threads: \(Threads.resolve()), backend: \(Threads.defaultBackend.rawValue)")
+    for k in MicroKernel.all { print("  \(k.name)\(k.runnable ? "" : "  (not runnable here)")") }
+  }
+}
+
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self])
+}
