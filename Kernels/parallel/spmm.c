@@ -1,5 +1,6 @@
 /* The SpMM driver: validates a call, splits it into tiles of row units x columns, and runs
  * the chosen microkernel per tile. Threads come from the caller (Swift) or from OpenMP. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "../pack/error.h"
@@ -165,9 +166,13 @@ sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* c,
   sparrow_spmm_prepare(&p, w, c, threads);
 #ifdef _OPENMP
   if (p.threads > 1 && p.tiles > 1) {
-    const long tiles = (long)p.tiles;
-#pragma omp parallel for num_threads(p.threads) schedule(dynamic, 1)
-    for (long t = 0; t < tiles; t++) sparrow_spmm_tile(&p, (size_t)t);
+    /* Each thread takes the next tile from a shared counter. Not `omp for schedule(dynamic)`:
+     * Swift's clang 21 emits __kmpc_dispatch_deinit for it, which Debian's libomp 14 lacks. */
+    atomic_size_t next = 0;
+    const int nt = (size_t)p.threads < p.tiles ? p.threads : (int)p.tiles;
+#pragma omp parallel num_threads(nt)
+    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < p.tiles;)
+      sparrow_spmm_tile(&p, t);
   } else
 #endif
   {
