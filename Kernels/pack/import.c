@@ -54,8 +54,9 @@ sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr, co
     qsort(tmp, len, sizeof *tmp, cmp_col);
     for (size_t q = 0; q < len; q++) {
       if (q > 0 && tmp[q].col == tmp[q - 1].col) {
+        const uint32_t dup = tmp[q].col;
         free(rp); free(col); free(val); free(tmp);
-        return sparrow_fail(SPARROW_ERR_MALFORMED, "row %zu has column %u twice", r, tmp[q].col);
+        return sparrow_fail(SPARROW_ERR_MALFORMED, "row %zu has column %u twice", r, dup);
       }
       col[p0 + q] = tmp[q].col;
       val[p0 + q] = tmp[q].v;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The long checks (DESIGN.md, Conventions): not run by CI. Writes what it found to
+# Bench/results/<machine id>/verify.md. Steps: AddressSanitizer over the whole test suite (best
+# ISA and scalar), the NEON driver under qemu, and the full kernel benchmark (ResNet-18 shapes,
+# 1 and 2 threads).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source Tests/deps.sh
+machine=$(.build-release/release/sparrow bench machine-id 2>/dev/null || echo "$(uname -m)-$(nproc)c")
+out="Bench/results/$machine"
+mkdir -p "$out"
+report="$out/verify.md"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+  echo "# verify run"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), commit: $commit, machine: $machine"
+  echo
+} > "$report"
+
+run() {
+  local name="$1"; shift
+  local start=$SECONDS
+  local log; log=$(mktemp)
+  if "$@" > "$log" 2>&1; then status=pass; else status="FAIL (exit $?)"; fi
+  echo "- $name: $status in $((SECONDS - start)) s; last line: \`$(grep -v '^\s*$' "$log" | tail -n 1 | cut -c1-160)\`" >> "$report"
+  echo "$name: $status"
+  rm -f "$log"
+}
+
+run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path .build-asan
+run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
+[ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
+run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
+cat "$report"
