@@ -45,5 +45,6 @@ let package = Package(
       path: "Sources/SparrowCLI"
     ),
     .testTarget(name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests"),
+    .testTarget(name: "SparrowBenchTests", dependencies: ["SparrowBench", "Sparrow"], path: "Tests/SparrowBenchTests"),
   ]
 )

@@ -28,6 +28,7 @@ run() {
   rm -f "$log"
 }
 
+export LSAN_OPTIONS="suppressions=$PWD/Tests/lsan.supp:print_suppressions=0"
 run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path .build-asan
 run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
 [ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
