@@ -44,7 +44,8 @@ let package = Package(
       ],
       path: "Sources/SparrowCLI"
     ),
-    .testTarget(name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests"),
+    .testTarget(
+      name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests", exclude: ["Fixtures"]),
     .testTarget(name: "SparrowBenchTests", dependencies: ["SparrowBench", "Sparrow"], path: "Tests/SparrowBenchTests"),
   ]
 )
