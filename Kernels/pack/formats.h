@@ -2,6 +2,10 @@
  * Internal layouts of the packed formats. Shared by the packers, the microkernels and the
  * qemu test driver; never seen by Swift (which holds an opaque sparrow_matrix*).
  *
+ * Stack: the AVX2 kernels copy a K-block of the X panel into an aligned stack buffer (up to
+ * 64 KiB, plus 1 KiB of row cursors), so callers' threads need at least ~128 KiB of stack
+ * (Linux pthreads, libdispatch and libomp workers all default to far more).
+ *
  * Read-past-end rules: no kernel reads X past column n-1 of its tile, past row K-1, or W past
  * its arrays; the packer pads nothing that kernels rely on. Tails (n not a multiple of the
  * vector width) use masked or scalar code.
