@@ -22,7 +22,8 @@ let package = Package(
     .executable(name: "sparrow", targets: ["SparrowCLI"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     .systemLibrary(name: "COpenBLAS", path: "Kernels/openblas"),
@@ -34,7 +35,12 @@ let package = Package(
       cSettings: kernelC,
       linkerSettings: kernelLinker
     ),
-    .target(name: "Sparrow", dependencies: ["SparrowKernels"], path: "Sources/Sparrow"),
+    .target(
+      name: "Sparrow",
+      dependencies: ["SparrowKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Sources/Sparrow",
+      exclude: ["ONNX/Generated/regenerate.sh"]
+    ),
     .target(name: "SparrowBench", dependencies: ["Sparrow"], path: "Bench/SparrowBench"),
     .executableTarget(
       name: "SparrowCLI",
