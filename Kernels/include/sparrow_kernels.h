@@ -99,7 +99,8 @@ sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr,
 
 /* Imports N:M data: values[m][groups][n] and in-group indices idx[m][groups][n], groups =
  * ceil(k / nm_m) (group_stride 1) or (k / group_stride / nm_m) * group_stride. Validated:
- * indices < nm_m, strictly increasing inside a group, and pointing inside K. */
+ * indices < nm_m, strictly increasing inside a group, and every nonzero inside K (zero
+ * padding pairs of a partial last group may point past it). */
 sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* params,
                                  const float* values, const uint8_t* idx, sparrow_matrix** out);
 
@@ -200,7 +201,8 @@ const sparrow_ukernel_desc* sparrow_ukernel_get(size_t index);  /* NULL past the
 /* 1 when this CPU can run kernel `index`. */
 int sparrow_ukernel_runnable(size_t index);
 /* Forces kernel `index` for this matrix (SIZE_MAX returns to automatic choice). Fails when the
- * kernel's format or block shape does not match, or the CPU cannot run it. */
+ * kernel's format or block shape does not match, or the CPU cannot run it. A forced kernel
+ * runs whatever SPARROW_ISA says (tests force every runnable kernel in one process). */
 sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* matrix, size_t index);
 
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */

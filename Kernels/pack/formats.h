@@ -26,7 +26,9 @@ typedef struct sparrow_csr {
 
 /* N:M: for every row, `groups` groups of n (value, index) pairs, row-major:
  * values[(r * groups + g) * n + j], idx[...] the position 0..m-1 inside the group, increasing.
- * Padding pairs (a group with fewer than n nonzeros) hold value 0 at an unused position.
+ * Padding pairs (a group with fewer than n nonzeros) hold value 0 at an unused position; in a
+ * partial last group (stride 1, K % m != 0) a padding pair may point past K, so kernels must
+ * never read X for a zero-valued pair past K (skip zero pairs, or read a zeroed copy).
  * Group g covers, with S = group_stride:
  *   S == 1:  columns g*m + idx            (last group may be partial: idx < k - g*m)
  *   S  > 1:  cg = g / S, s = g % S:  columns (cg*m + idx) * S + s   (requires (k/S) % m == 0) */

@@ -86,9 +86,9 @@ sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* 
                               idx[i], mm);
         if (q > 0 && idx[i] <= idx[i - 1])
           return sparrow_fail(SPARROW_ERR_MALFORMED, "row %zu group %zu: indices not strictly increasing", r, g);
-        if (sparrow_nm_col(g, idx[i], mm, s) >= k)
-          return sparrow_fail(SPARROW_ERR_MALFORMED, "row %zu group %zu: index %u points past K = %zu", r, g,
-                              idx[i], k);
+        if (sparrow_nm_col(g, idx[i], mm, s) >= k && values[i] != 0.0f)
+          return sparrow_fail(SPARROW_ERR_MALFORMED, "row %zu group %zu: nonzero at index %u points past K = %zu",
+                              r, g, idx[i], k);
       }
   sparrow_matrix* mat;
   if ((st = sparrow_nm_alloc(m, k, params, groups, &mat)) != SPARROW_OK) return st;

@@ -137,6 +137,10 @@ static sparrow_status pack_nm(const float* w, size_t m, size_t k, const sparrow_
         used |= 1u << q;
         cnt++;
       }
+      /* Padding takes free positions inside K first; only a last group with fewer than n
+       * columns inside K gets padding past K (value 0, never read: see formats.h). */
+      for (size_t q = 0; q < s->m && cnt < s->n; q++)
+        if (!(used & (1u << q)) && sparrow_nm_col(g, q, s->m, s->stride) < k) { used |= 1u << q; cnt++; }
       for (size_t q = 0; q < s->m && cnt < s->n; q++)
         if (!(used & (1u << q))) { used |= 1u << q; cnt++; }
       size_t t = 0;
@@ -243,7 +247,7 @@ static sparrow_status pack_dense(const float* w, size_t m, size_t k, int drop_ze
   }
   d->kept_rows = kr;
   d->kept_cols = kc;
-  d->w = malloc((kr * kc ? kr * kc : 1) * sizeof(float));
+  d->w = malloc((kr * kc != 0 ? kr * kc : 1) * sizeof(float));
   if (d->w == NULL) goto oom;
   if (!drop_zero_lines) {
     memcpy(d->w, w, m * k * sizeof(float));

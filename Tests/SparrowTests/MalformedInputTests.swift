@@ -58,6 +58,12 @@ import Testing
     expectError(.malformed) {  // points past K in a partial last group (K = 6)
       _ = try PackedMatrix.nm(rows: 1, cols: 6, n: 2, m: 4, values: [1, 2, 3, 4], indices: [0, 1, 1, 3])
     }
+    // K = 5 at 2:4: the last group has one column inside K; its zero padding pair may point
+    // past K (as the packer writes it), a nonzero may not.
+    let partial = try PackedMatrix.nm(rows: 1, cols: 5, n: 2, m: 4, values: [1, 2, 3, 0], indices: [0, 3, 0, 1])
+    #expect(partial.toDense() == [1, 0, 0, 2, 3])
+    let repacked = try PackedMatrix(dense: [1, 0, 0, 2, 3], rows: 1, cols: 5, format: .nm(n: 2, m: 4))
+    #expect(repacked.toDense() == [1, 0, 0, 2, 3])
     expectError(.invalidArgument) {  // N > M
       _ = try PackedMatrix.nm(rows: 1, cols: 8, n: 5, m: 4, values: [Float](repeating: 0, count: 10), indices: [UInt8](repeating: 0, count: 10))
     }

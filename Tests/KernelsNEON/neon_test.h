@@ -1,0 +1,16 @@
+/* Shared by the kernel test driver's files (neon_test.c, rejections.c). */
+#ifndef SPARROW_NEON_TEST_H
+#define SPARROW_NEON_TEST_H
+#include <stddef.h>
+
+extern size_t g_passed, g_failed;
+extern char g_case[512];   /* description of the case being run, for failure messages */
+extern long g_case_index;  /* -1 outside the numbered cases */
+
+/* Counts a failure and prints it with the seed and case. */
+void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Importers and packers reject malformed data with the documented status. */
+void test_rejections(void);
+
+#endif
