@@ -5,15 +5,35 @@ cd "$(dirname "$0")/.."
 source Tests/deps.sh
 
 step() { printf '\n== %s\n' "$*"; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Runs a command quietly; on failure shows its failing tests and its last lines.
+quiet() {
+  if "$@" > "$log" 2>&1; then
+    grep -E '^(✔|✘) Test run|passed|failed' "$log" | tail -n 2
+  else
+    grep -E '✘|error:' "$log" | head -n 40
+    tail -n 15 "$log"
+    return 1
+  fi
+}
 
 step "debug build, all tests (OpenMP build, best ISA)"
-swift test --scratch-path .build 2>&1 | tail -n 25
+quiet swift build --scratch-path .build --build-tests
+quiet swift test --scratch-path .build --skip-build
 
 step "debug, scalar path forced (SPARROW_ISA=scalar)"
-SPARROW_ISA=scalar swift test --scratch-path .build --skip-build 2>&1 | tail -n 3
+SPARROW_ISA=scalar quiet swift test --scratch-path .build --skip-build
 
 step "release build, all tests"
-swift test -c release --scratch-path .build-release 2>&1 | tail -n 3
+quiet swift test -c release --scratch-path .build-release
+
+step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
+if [ ! -x .venv-test/bin/python ] || ! .venv-test/bin/python -c "import onnxruntime, numpy" 2>/dev/null; then
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install -q -r Tests/python/requirements.txt
+fi
+.venv-test/bin/python Tests/python/check_export.py .build/debug/sparrow
 
 step "NEON kernels under qemu-aarch64, and the same driver natively"
 if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then

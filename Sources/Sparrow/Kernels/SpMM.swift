@@ -93,6 +93,29 @@ public final class SpMMRunner {
   }
 
   private func execute(_ w: PackedMatrix, _ call: inout sparrow_spmm_call) -> sparrow_status {
+    SpMMRunner.execute(w, &call, threads: threads, backend: backend)
+  }
+
+  /// Workspace bytes `w` needs for `n` columns without active-channel lists.
+  static func workspaceBytes(_ w: PackedMatrix, n: Int) -> Int { sparrow_spmm_workspace_bytes(w.handle, n, 0, 0) }
+
+  /// The multiply with caller-owned workspace (for plan steps, which are shared between
+  /// sessions and keep no state).
+  static func run(
+    _ w: PackedMatrix, x: UnsafePointer<Float>, xStride: Int, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int,
+    bias: UnsafePointer<Float>?, lo: Float, hi: Float, workspace: UnsafeMutableRawPointer?, workspaceBytes: Int,
+    threads: Int
+  ) throws(KernelError) {
+    var call = sparrow_spmm_call(
+      x: x, x_stride: xStride &* 4, y: y, y_stride: yStride &* 4, n: n, bias: bias, clamp_lo: lo, clamp_hi: hi,
+      out_rows: nil, n_out_rows: 0, in_channels: nil, n_in_channels: 0, k_per_channel: 1, workspace: workspace,
+      workspace_bytes: workspaceBytes)
+    try check(execute(w, &call, threads: threads, backend: Threads.defaultBackend), "multiply by \(w.rows)x\(w.cols) \(w.format) matrix")
+  }
+
+  private static func execute(
+    _ w: PackedMatrix, _ call: inout sparrow_spmm_call, threads: Int, backend: Threads.Backend
+  ) -> sparrow_status {
     if threads == 1 || backend == .openMP {
       return sparrow_spmm(w.handle, &call, Int32(clamping: threads))
     }
@@ -162,9 +185,10 @@ struct UnsafeSendable<T>: @unchecked Sendable {
 }
 
 extension Optional where Wrapped == [Float] {
-  func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let a = self else { return body(nil) }
-    return a.withUnsafeBufferPointer { body($0.baseAddress) }
+  /// nil for nil, never a dangling base address for an empty array's storage.
+  func withOptionalPointer<R, E: Error>(_ body: (UnsafePointer<Float>?) throws(E) -> R) throws(E) -> R {
+    guard let a = self else { return try body(nil) }
+    return try a.withUnsafeBufferPointer { (b) throws(E) in try body(b.baseAddress) }
   }
 }
 

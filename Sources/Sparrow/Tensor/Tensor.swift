@@ -72,6 +72,12 @@ public struct Tensor: Sendable, Equatable {
     self.storage = storage
   }
 
+  /// For callers that have already checked `shape` against the storage's count.
+  init(checkedShape shape: [Int], storage: Storage) {
+    self.shape = shape
+    self.storage = storage
+  }
+
   public init(shape: [Int], floats: [Float]) throws(TensorError) {
     try self.init(shape: shape, storage: .float32(floats))
   }

@@ -1,0 +1,135 @@
+/// What an op builder sees at plan time: the node, its inputs' types (and values, where they
+/// are constants), and the plan's options. It records its outputs' types.
+struct BuildContext {
+  let node: Node
+  let opset: Int
+  /// nil for an absent optional input.
+  let inputs: [TensorType?]
+  /// Values of constant inputs (weights, shapes, axes).
+  let constants: [Tensor?]
+  let options: PlanOptions
+  private(set) var outputs: [TensorType] = []
+  /// Filled by builders of weighted ops (Conv, Gemm, MatMul) for `inspect`.
+  var layer: LayerReport?
+
+  init(node: Node, opset: Int, inputs: [TensorType?], constants: [Tensor?], options: PlanOptions) {
+    self.node = node
+    self.opset = opset
+    self.inputs = inputs
+    self.constants = constants
+    self.options = options
+  }
+
+  func error(_ message: String) -> ModelError { ModelError(node: node, message) }
+
+  /// The type of input `i`, which must be present.
+  func input(_ i: Int) throws(ModelError) -> TensorType {
+    guard i < inputs.count, let t = inputs[i] else { throw error("input \(i) is required") }
+    return t
+  }
+
+  func hasInput(_ i: Int) -> Bool { i < inputs.count && inputs[i] != nil }
+
+  /// The value of constant input `i`, or nil when it is computed at run time.
+  func constant(_ i: Int) -> Tensor? { i < constants.count ? constants[i] : nil }
+
+  /// The value of input `i`, which must be a constant (shapes, axes, weights).
+  func requireConstant(_ i: Int, _ what: String) throws(ModelError) -> Tensor {
+    guard let t = constant(i) else { throw error("\(what) (input \(i)) must be a constant") }
+    return t
+  }
+
+  mutating func setOutputs(_ types: [TensorType]) throws(ModelError) {
+    guard types.count >= node.outputs.filter({ !$0.isEmpty }).count || types.count == node.outputs.count else {
+      throw error("produces \(types.count) outputs, the node names \(node.outputs.count)")
+    }
+    outputs = types
+  }
+
+  // Typed attribute access: a missing attribute gives the default, a wrongly typed one an error.
+  func int(_ name: String, _ def: Int) throws(ModelError) -> Int {
+    switch node.attributes[name] {
+    case nil: return def
+    case .int(let v)?: return Int(clamping: v)
+    default: throw error("attribute '\(name)' must be an int")
+    }
+  }
+  func float(_ name: String, _ def: Float) throws(ModelError) -> Float {
+    switch node.attributes[name] {
+    case nil: return def
+    case .float(let v)?: return v
+    case .int(let v)?: return Float(v)
+    default: throw error("attribute '\(name)' must be a float")
+    }
+  }
+  func ints(_ name: String) throws(ModelError) -> [Int]? {
+    switch node.attributes[name] {
+    case nil: return nil
+    case .ints(let v)?: return v.map { Int(clamping: $0) }
+    case .int(let v)?: return [Int(clamping: v)]
+    default: throw error("attribute '\(name)' must be a list of ints")
+    }
+  }
+  func floats(_ name: String) throws(ModelError) -> [Float]? {
+    switch node.attributes[name] {
+    case nil: return nil
+    case .floats(let v)?: return v
+    default: throw error("attribute '\(name)' must be a list of floats")
+    }
+  }
+  func string(_ name: String, _ def: String) throws(ModelError) -> String {
+    switch node.attributes[name] {
+    case nil: return def
+    case .string(let v)?: return v
+    default: throw error("attribute '\(name)' must be a string")
+    }
+  }
+
+  /// Normalises an axis in [-rank, rank) to [0, rank).
+  func axis(_ a: Int, rank: Int) throws(ModelError) -> Int {
+    let r = a < 0 ? a + rank : a
+    guard r >= 0, r < max(rank, 1) else { throw error("axis \(a) is out of range for rank \(rank)") }
+    return r
+  }
+}
+
+/// Builds the step for one ONNX op type. One file per op family under Runtime/Ops/.
+protocol OpBuilder {
+  /// ONNX op types (default domain) this builder handles.
+  static var opTypes: [String] { get }
+  /// Checks attributes and input types, sets the output types, returns the step.
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step
+}
+
+/// How weighted layers choose their format.
+public enum FormatPolicy: Sendable, Equatable {
+  /// Time the candidate formats on this machine at the layer's real shape; keep the fastest.
+  case auto
+  /// Always this format kind (falling back to dense where the weight cannot take it).
+  case fixed(WeightFormat.Kind)
+}
+
+/// Options for planning.
+public struct PlanOptions: Sendable {
+  public var threads: Int
+  public var format: FormatPolicy
+  /// Refuse plans whose buffers would exceed this many bytes (default 8 GiB).
+  public var maxBytes: Int
+  public init(threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30) {
+    self.threads = Threads.resolve(threads)
+    self.format = format
+    self.maxBytes = maxBytes
+  }
+}
+
+/// Per weighted layer: what `inspect` shows.
+public struct LayerReport: Sendable, Codable {
+  public var node: String
+  public var op: String
+  public var m: Int, k: Int, n: Int
+  public var zeroFraction: Double
+  public var format: String
+  public var kernel: String
+  /// Measured candidates: format -> median milliseconds.
+  public var measured: [String: Double]
+}

@@ -1,0 +1,246 @@
+/// A fully connected layer on the kernels: `Y[r, o] = clamp(Σ_k A[r, k] W[o, k] + bias[o])` for
+/// rows r of A, with W packed. A arrives as rows x K (ONNX's layout); the kernels want K x rows,
+/// so more than one row is transposed through scratch (a single row is already K x 1).
+struct LinearStep: Step, @unchecked Sendable {
+  let packed: PackedMatrix
+  let rows: Int
+  /// A is stored K x rows already (Gemm transA = 1).
+  let aTransposed: Bool
+  let bias: [Float]?
+  /// Added after the product, broadcast to rows x out (Gemm's C when it is not a row vector).
+  let addend: [Float]?
+  let addendShape: (Int, Int)
+  let lo: Float, hi: Float
+  let workspaceBytes: Int
+  var out: Int { packed.rows }
+  var k: Int { packed.cols }
+  var transposes: Bool { rows > 1 }
+  var scratchBytes: Int { transposes ? (k + out) * rows * 4 + 64 + workspaceBytes : workspaceBytes }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+    let scratch = c.scratch?.assumingMemoryBound(to: Float.self)
+    var x = a
+    var yk = y
+    if transposes, let s = scratch {
+      if !aTransposed {
+        for r in 0..<rows { for j in 0..<k { s[j * rows + r] = a[r * k + j] } }
+        x = UnsafePointer(s)
+      }
+      yk = s + k * rows
+    }
+    let ws = workspaceBytes > 0 ? c.scratch.map { $0 + (transposes ? (k + out) * rows * 4 + 64 : 0) } : nil
+    // Clamp after the addend, so the kernel clamps only when there is none.
+    let fusedLo: Float = addend == nil ? lo : -.infinity, fusedHi: Float = addend == nil ? hi : .infinity
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        try SpMMRunner.run(
+          packed, x: x, xStride: rows, n: rows, y: yk, yStride: rows, bias: b, lo: fusedLo, hi: fusedHi,
+          workspace: ws.map { UnsafeMutableRawPointer(mutating: $0) }, workspaceBytes: workspaceBytes, threads: c.threads)
+      }
+    } catch { throw RuntimeError(error.message) }
+    if transposes { for r in 0..<rows { for o in 0..<out { y[r * out + o] = yk[o * rows + r] } } }
+    if let add = addend {
+      let (ar, ac) = addendShape
+      for r in 0..<rows {
+        for o in 0..<out {
+          let v = y[r * out + o] + add[(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)]
+          y[r * out + o] = min(max(v, lo), hi)
+        }
+      }
+    }
+  }
+}
+
+/// Gemm: `Y = alpha · A' · B' + beta · C` with B constant (a layer's weight).
+enum GemmOp: OpBuilder {
+  static let opTypes = ["Gemm"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    let a = try c.input(0), b = try c.input(1)
+    guard a.shape.count == 2, b.shape.count == 2, a.dtype == .float32 else {
+      throw c.error("Gemm takes 2-D float32 A and B, got \(a) and \(b)")
+    }
+    let transA = try c.int("transA", 0) != 0, transB = try c.int("transB", 0) != 0
+    let alpha = try c.float("alpha", 1), beta = try c.float("beta", 1)
+    let rows = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+    let kb = transB ? b.shape[1] : b.shape[0], out = transB ? b.shape[0] : b.shape[1]
+    guard k == kb else { throw c.error("A is \(a.shape) and B is \(b.shape): inner sizes \(k) and \(kb) differ") }
+    if c.constant(1) == nil {
+      var cShape: [Int] = []
+      if c.hasInput(2), beta != 0 {
+        cShape = try c.input(2).shape
+        guard broadcastShapes(cShape, [rows, out]) == [rows, out] else {
+          throw c.error("C of shape \(cShape) does not broadcast to \(rows)x\(out)")
+        }
+      }
+      try c.setOutputs([TensorType(.float32, [rows, out])])
+      return GemmLoopStep(
+        rows: rows, k: k, out: out, transA: transA, transB: transB, alpha: alpha, beta: beta,
+        cIndex: c.hasInput(2) && beta != 0 ? BroadcastIndex(from: cShape, to: [rows, out]) : nil)
+    }
+    let bw = c.constant(1)!
+    var bias: [Float]? = nil, addend: [Float]? = nil, addShape = (1, 1)
+    if c.hasInput(2), beta != 0 {
+      let ct = try c.input(2)
+      var dims = ct.shape
+      while dims.count < 2 { dims.insert(1, at: 0) }
+      guard dims.count == 2, dims[0] == 1 || dims[0] == rows, dims[1] == 1 || dims[1] == out else {
+        throw c.error("C of shape \(ct.shape) does not broadcast to \(rows)x\(out)")
+      }
+      guard let cv = c.constant(2) else { throw c.error("C must be a constant") }
+      let scaled = cv.floats.map { $0 * beta }
+      if dims[0] == 1 {
+        bias = dims[1] == out ? scaled : [Float](repeating: scaled[0], count: out)
+      } else {
+        addend = scaled
+        addShape = (dims[0], dims[1])
+      }
+    }
+    // W is out x K: B' transposed, scaled by alpha.
+    let bf = bw.floats
+    var w = [Float](repeating: 0, count: out * k)
+    for o in 0..<out { for j in 0..<k { w[o * k + j] = alpha * (transB ? bf[o * k + j] : bf[j * out + o]) } }
+    let (lo, hi) = try ConvOp.fusedClamp(c)
+    try c.setOutputs([TensorType(.float32, [rows, out])])
+    let chosen = try FormatChooser.choose(
+      w, rows: out, cols: k, n: rows, kPerChannel: 1, policy: c.options.format, threads: c.options.threads)
+    c.layer = LayerReport(
+      node: c.node.name, op: "Gemm", m: out, k: k, n: rows,
+      zeroFraction: SparsityProfile(w, rows: out, cols: k).zeroFraction, format: chosen.matrix.format.description,
+      kernel: chosen.matrix.kernelName, measured: chosen.measured)
+    return LinearStep(
+      packed: chosen.matrix, rows: rows, aTransposed: transA, bias: bias, addend: addend, addendShape: addShape,
+      lo: lo, hi: hi, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+  }
+}
+
+/// MatMul with numpy broadcasting. A constant 2-D B is a layer weight and runs on the kernels;
+/// otherwise a plain batched loop.
+enum MatMulOp: OpBuilder {
+  static let opTypes = ["MatMul"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    let a = try c.input(0), b = try c.input(1)
+    guard a.dtype == .float32, b.dtype == .float32, !a.shape.isEmpty, !b.shape.isEmpty else {
+      throw c.error("MatMul takes float32 tensors of rank >= 1, got \(a) and \(b)")
+    }
+    let aShape = a.shape.count == 1 ? [1] + a.shape : a.shape
+    let bShape = b.shape.count == 1 ? b.shape + [1] : b.shape
+    let m = aShape[aShape.count - 2], k = aShape[aShape.count - 1]
+    let kb = bShape[bShape.count - 2], n = bShape[bShape.count - 1]
+    guard k == kb else { throw c.error("inner sizes differ: A \(a.shape), B \(b.shape)") }
+    let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+    guard let batch = broadcastShapes(aBatch, bBatch) else {
+      throw c.error("batch dimensions \(aBatch) and \(bBatch) do not broadcast")
+    }
+    var outShape = batch + [m, n]
+    if a.shape.count == 1 { outShape.remove(at: outShape.count - 2) }
+    if b.shape.count == 1 { outShape.removeLast() }
+    try c.setOutputs([TensorType(.float32, outShape)])
+
+    if let bw = c.constant(1), b.shape.count == 2 {
+      let rows = aShape.dropLast().reduce(1, *)
+      let bf = bw.floats
+      var w = [Float](repeating: 0, count: n * k)
+      for o in 0..<n { for j in 0..<k { w[o * k + j] = bf[j * n + o] } }
+      let chosen = try FormatChooser.choose(
+        w, rows: n, cols: k, n: rows, kPerChannel: 1, policy: c.options.format, threads: c.options.threads)
+      c.layer = LayerReport(
+        node: c.node.name, op: "MatMul", m: n, k: k, n: rows,
+        zeroFraction: SparsityProfile(w, rows: n, cols: k).zeroFraction, format: chosen.matrix.format.description,
+        kernel: chosen.matrix.kernelName, measured: chosen.measured)
+      let (lo, hi) = try ConvOp.fusedClamp(c)
+      return LinearStep(
+        packed: chosen.matrix, rows: rows, aTransposed: false, bias: nil, addend: nil, addendShape: (1, 1), lo: lo,
+        hi: hi, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+    }
+    return BatchedMatMulStep(aBatch: aBatch, bBatch: bBatch, batch: batch, m: m, k: k, n: n)
+  }
+}
+
+/// Gemm with B computed at run time: a plain loop.
+struct GemmLoopStep: Step {
+  let rows: Int, k: Int, out: Int
+  let transA: Bool, transB: Bool
+  let alpha: Float, beta: Float
+  let cIndex: BroadcastIndex?
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let a = c.input(0, Float.self), b = c.input(1, Float.self), y = c.output(0, Float.self)
+    let cv: UnsafePointer<Float>? = cIndex != nil ? c.input(2, Float.self) : nil
+    for r in 0..<rows {
+      for o in 0..<out {
+        var acc: Float = 0
+        for j in 0..<k {
+          acc += (transA ? a[j * rows + r] : a[r * k + j]) * (transB ? b[o * k + j] : b[j * out + o])
+        }
+        var v = alpha * acc
+        if let cv, let ci = cIndex { v += beta * cv[ci.source(r * out + o)] }
+        y[r * out + o] = v
+      }
+    }
+  }
+}
+
+struct BatchedMatMulStep: Step {
+  let aBatch: [Int], bBatch: [Int], batch: [Int]
+  let m: Int, k: Int, n: Int
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let a = c.input(0, Float.self), b = c.input(1, Float.self), y = c.output(0, Float.self)
+    let total = batch.reduce(1, *)
+    let aIndex = BroadcastIndex(from: aBatch, to: batch), bIndex = BroadcastIndex(from: bBatch, to: batch)
+    for t in 0..<total {
+      let ap = a + aIndex.source(t) * m * k, bp = b + bIndex.source(t) * k * n, yp = y + t * m * n
+      for i in 0..<m {
+        for j in 0..<n { yp[i * n + j] = 0 }
+        for p in 0..<k {
+          let av = ap[i * k + p]
+          for j in 0..<n { yp[i * n + j] += av * bp[p * n + j] }
+        }
+      }
+    }
+  }
+}
+
+/// Numpy broadcasting of two shapes, or nil.
+func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
+  let r = max(a.count, b.count)
+  var out = [Int](repeating: 1, count: r)
+  for i in 0..<r {
+    let x = i < r - a.count ? 1 : a[i - (r - a.count)]
+    let y = i < r - b.count ? 1 : b[i - (r - b.count)]
+    guard x == y || x == 1 || y == 1 else { return nil }
+    out[i] = x == 1 ? y : x
+  }
+  return out
+}
+
+/// Maps a flat index of a broadcast result back to the flat index of one operand.
+struct BroadcastIndex: Sendable {
+  let outShape: [Int]
+  let strides: [Int]  // operand strides aligned to outShape, 0 where broadcast
+
+  init(from shape: [Int], to out: [Int]) {
+    outShape = out
+    let pad = out.count - shape.count
+    var s = [Int](repeating: 0, count: out.count)
+    var acc = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+      s[i + pad] = shape[i] == 1 ? 0 : acc
+      acc *= shape[i]
+    }
+    strides = s
+  }
+
+  func source(_ flat: Int) -> Int {
+    var rem = flat, src = 0
+    for i in stride(from: outShape.count - 1, through: 0, by: -1) {
+      let d = outShape[i]
+      src += (rem % d) * strides[i]
+      rem /= d
+    }
+    return src
+  }
+}

@@ -1,0 +1,2 @@
+/// Pooling, normalisation and resampling ops.
+let poolOps: [any OpBuilder.Type] = []

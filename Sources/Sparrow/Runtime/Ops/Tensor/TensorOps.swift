@@ -1,0 +1,19 @@
+/// Element-wise, shape and data-movement ops.
+let tensorOps: [any OpBuilder.Type] = [IdentityOp.self]
+
+/// Identity: copies its input.
+enum IdentityOp: OpBuilder {
+  static let opTypes = ["Identity"]
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    try c.setOutputs([try c.input(0)])
+    return CopyStep()
+  }
+}
+
+/// Copies input 0 to output 0 byte for byte (Identity, Reshape, Flatten, Squeeze, Unsqueeze).
+struct CopyStep: Step {
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let bytes = c.outputType(0).bytes
+    UnsafeMutableRawPointer(c.output(0, UInt8.self)).copyMemory(from: c.input(0, UInt8.self), byteCount: bytes)
+  }
+}

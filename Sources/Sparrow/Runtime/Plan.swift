@@ -1,0 +1,154 @@
+/// One planned step: the op's step and the value ids it reads and writes.
+struct PlannedStep: Sendable {
+  let step: any Step
+  let node: Node
+  let inputIds: [Int]
+  let outputIds: [Int]
+  let inputTypes: [TensorType?]
+  let outputTypes: [TensorType]
+}
+
+/// A model planned for one set of concrete input shapes: immutable, shared by every session.
+/// Weights are packed once here; constants (and everything computed from constants alone) are
+/// folded at plan time.
+public final class Plan: @unchecked Sendable {
+  public let graph: Graph
+  public let options: PlanOptions
+  let steps: [PlannedStep]
+  /// Every value's type, by id.
+  let types: [TensorType]
+  /// Values known at plan time, by id: kept in read-only buffers the sessions point at.
+  let constantBuffers: [Int: UnsafeMutableRawPointer]
+  let inputIds: [(name: String, id: Int)]
+  let outputIds: [(name: String, id: Int)]
+  /// Weighted layers: format, kernel and measured alternatives.
+  public let layers: [LayerReport]
+
+  init(
+    graph: Graph, options: PlanOptions, steps: [PlannedStep], types: [TensorType], constants: [Int: Tensor],
+    inputIds: [(String, Int)], outputIds: [(String, Int)], layers: [LayerReport]
+  ) {
+    self.graph = graph
+    self.options = options
+    self.steps = steps
+    self.types = types
+    var buffers: [Int: UnsafeMutableRawPointer] = [:]
+    for (id, t) in constants { buffers[id] = Plan.copy(t) }
+    self.constantBuffers = buffers
+    self.inputIds = inputIds.map { (name: $0.0, id: $0.1) }
+    self.outputIds = outputIds.map { (name: $0.0, id: $0.1) }
+    self.layers = layers
+  }
+
+  deinit { for p in constantBuffers.values { p.deallocate() } }
+
+  /// The declared inputs with their planned types.
+  public var inputs: [(name: String, type: TensorType)] { inputIds.map { ($0.name, types[$0.id]) } }
+  public var outputs: [(name: String, type: TensorType)] { outputIds.map { ($0.name, types[$0.id]) } }
+
+  /// Bytes a session allocates for its buffers and scratch.
+  public var sessionBytes: Int {
+    var ids = Set<Int>()
+    for s in steps { ids.formUnion(s.outputIds) }
+    for i in inputIds { ids.insert(i.id) }
+    return ids.reduce(0) { $0 + types[$1].bytes } + steps.reduce(0) { $0 + $1.step.scratchBytes }
+  }
+
+  static func copy(_ t: Tensor) -> UnsafeMutableRawPointer {
+    let p = UnsafeMutableRawPointer.allocate(byteCount: max(t.count * t.dtype.size, 1), alignment: 64)
+    func put<T>(_ a: [T]) { a.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+    switch t.storage {
+    case .float32(let a): put(a)
+    case .float64(let a): put(a)
+    case .int64(let a): put(a)
+    case .int32(let a): put(a)
+    case .int8(let a): put(a)
+    case .uint8(let a): put(a)
+    case .bool(let a): put(a.map { UInt8($0 ? 1 : 0) })
+    }
+    return p
+  }
+
+  /// Reads a buffer back into a tensor.
+  static func tensor(_ p: UnsafeRawPointer, _ type: TensorType) -> Tensor {
+    let n = type.count
+    func get<T>(_: T.Type) -> [T] { Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: T.self), count: n)) }
+    let storage: Tensor.Storage
+    switch type.dtype {
+    case .float32: storage = .float32(get(Float.self))
+    case .float64: storage = .float64(get(Double.self))
+    case .int64: storage = .int64(get(Int64.self))
+    case .int32: storage = .int32(get(Int32.self))
+    case .int8: storage = .int8(get(Int8.self))
+    case .uint8: storage = .uint8(get(UInt8.self))
+    case .bool: storage = .bool(get(UInt8.self).map { $0 != 0 })
+    }
+    return Tensor(checkedShape: type.shape, storage: storage)
+  }
+}
+
+/// Runs a plan. Owns its buffers and scratch; one caller at a time.
+public final class Session {
+  public let plan: Plan
+  let store: ValueStore
+  let scratch: [UnsafeMutableRawPointer?]
+
+  public init(plan: Plan) {
+    self.plan = plan
+    store = ValueStore(count: plan.types.count)
+    for (id, p) in plan.constantBuffers { store.buffers[id] = p }
+    for i in plan.inputIds where store.buffers[i.id] == nil { store.allocate(i.id, bytes: plan.types[i.id].bytes) }
+    for s in plan.steps {
+      for id in s.outputIds where id >= 0 && store.buffers[id] == nil { store.allocate(id, bytes: plan.types[id].bytes) }
+    }
+    scratch = plan.steps.map { s in
+      s.step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: s.step.scratchBytes, alignment: 64) : nil
+    }
+  }
+
+  deinit { for p in scratch { p?.deallocate() } }
+
+  /// Runs the model. Every planned input must be given with its planned type and shape.
+  public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
+    for (name, id) in plan.inputIds {
+      guard let t = inputs[name] else { throw RuntimeError("input '\(name)' is missing") }
+      let want = plan.types[id]
+      guard t.shape == want.shape else {
+        throw RuntimeError("input '\(name)' has shape \(t.shape), the plan expects \(want.shape)")
+      }
+      guard t.dtype == want.dtype else {
+        throw RuntimeError("input '\(name)' is \(t.dtype), the model expects \(want.dtype)")
+      }
+      write(t, to: store.buffers[id]!)
+    }
+    for name in inputs.keys where !plan.inputIds.contains(where: { $0.name == name }) {
+      throw RuntimeError("the model has no input '\(name)'")
+    }
+    try execute()
+    var out: [String: Tensor] = [:]
+    for (name, id) in plan.outputIds { out[name] = Plan.tensor(store.buffers[id]!, plan.types[id]) }
+    return out
+  }
+
+  func execute() throws(RuntimeError) {
+    for (i, s) in plan.steps.enumerated() {
+      let c = StepContext(
+        store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
+        outputTypes: s.outputTypes, scratch: scratch[i], threads: plan.options.threads)
+      do { try s.step.run(c) } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
+    }
+  }
+
+  private func write(_ t: Tensor, to p: UnsafeMutableRawPointer) {
+    func put<T>(_ a: [T]) { a.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } } }
+    switch t.storage {
+    case .float32(let a): put(a)
+    case .float64(let a): put(a)
+    case .int64(let a): put(a)
+    case .int32(let a): put(a)
+    case .int8(let a): put(a)
+    case .uint8(let a): put(a)
+    case .bool(let a): put(a.map { UInt8($0 ? 1 : 0) })
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/// Turns a graph and concrete input shapes into a `Plan`.
+public enum Planner {
+  /// Op types the planner can build, by ONNX name (default domain).
+  static let builders: [String: any OpBuilder.Type] = {
+    var table: [String: any OpBuilder.Type] = [:]
+    for b in OpRegistry.all { for name in b.opTypes { table[name] = b } }
+    return table
+  }()
+
+  /// Whether Sparrow can run this node.
+  public static func supports(_ node: Node) -> Bool {
+    (node.domain == "" || node.domain == "ai.onnx") && builders[node.opType] != nil
+  }
+
+  /// Every op type the planner knows, sorted.
+  public static var supportedOps: [String] { builders.keys.sorted() }
+
+  /// Resolves each input's shape: `shapes` pins symbolic dimensions (or the whole shape).
+  public static func inputTypes(_ g: Graph, shapes: [String: [Int]]) throws(ModelError) -> [String: TensorType] {
+    var out: [String: TensorType] = [:]
+    for v in g.inputs {
+      let dtype = v.dtype ?? .float32
+      if let given = shapes[v.name] {
+        if let declared = v.shape {
+          guard declared.count == given.count else {
+            throw ModelError("input '\(v.name)' has rank \(declared.count) (\(declared)), given shape \(given)")
+          }
+          for (d, g) in zip(declared, given) {
+            if case .fixed(let n) = d, n != g {
+              throw ModelError("input '\(v.name)' has shape \(declared), given \(given)")
+            }
+          }
+        }
+        guard given.allSatisfy({ $0 > 0 }) else { throw ModelError("input '\(v.name)': dimensions must be positive") }
+        out[v.name] = TensorType(dtype, given)
+      } else if let declared = v.shape {
+        var dims: [Int] = []
+        for d in declared {
+          guard case .fixed(let n) = d, n > 0 else {
+            throw ModelError("input '\(v.name)' has shape \(declared) with a symbolic dimension: give its shape (e.g. --shape \(v.name)=1x3x224x224)")
+          }
+          dims.append(n)
+        }
+        out[v.name] = TensorType(dtype, dims)
+      } else {
+        throw ModelError("input '\(v.name)' declares no shape: give its shape")
+      }
+      guard (try? Tensor.elementCount(out[v.name]!.shape)) != nil else {
+        throw ModelError("input '\(v.name)': shape overflows")
+      }
+    }
+    return out
+  }
+
+  public static func plan(
+    _ g: Graph, shapes: [String: [Int]] = [:], options: PlanOptions = PlanOptions()
+  ) throws(ModelError) -> Plan {
+    var ids: [String: Int] = [:]
+    var types: [TensorType] = []
+    var constants: [Int: Tensor] = [:]
+    func newId(_ name: String, _ t: TensorType) -> Int {
+      types.append(t)
+      ids[name] = types.count - 1
+      return types.count - 1
+    }
+    for (name, t) in g.constants.sorted(by: { $0.key < $1.key }) {
+      constants[newId(name, TensorType(t.dtype, t.shape))] = t
+    }
+    let inTypes = try inputTypes(g, shapes: shapes)
+    var inputIds: [(String, Int)] = []
+    for v in g.inputs { inputIds.append((v.name, newId(v.name, inTypes[v.name]!))) }
+
+    var steps: [PlannedStep] = []
+    var layers: [LayerReport] = []
+    var bytes = 0
+    for node in g.nodes {
+      guard node.domain == "" || node.domain == "ai.onnx", let builder = builders[node.opType] else {
+        throw ModelError(node: node, "op '\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType)' is not supported")
+      }
+      let inIds = node.inputs.map { $0.isEmpty ? -1 : (ids[$0] ?? -1) }
+      let inTypes = inIds.map { $0 >= 0 ? types[$0] : nil }
+      let inConsts = inIds.map { $0 >= 0 ? constants[$0] : nil }
+      var ctx = BuildContext(node: node, opset: g.opset, inputs: inTypes, constants: inConsts, options: options)
+      let step = try builder.build(&ctx)
+      let outTypes = ctx.outputs
+      guard outTypes.count >= node.outputs.count else {
+        throw ModelError(node: node, "names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
+      }
+      for t in outTypes {
+        guard (try? Tensor.elementCount(t.shape)) != nil, t.shape.allSatisfy({ $0 >= 0 }) else {
+          throw ModelError(node: node, "output shape \(t.shape) is invalid")
+        }
+        bytes += t.bytes
+      }
+      guard bytes <= options.maxBytes else {
+        throw ModelError(node: node, "the plan needs more than \(options.maxBytes) bytes of buffers")
+      }
+      let outIds = zip(node.outputs, outTypes).map { name, t in name.isEmpty ? -1 : newId(name, t) }
+      let foldable = !inIds.isEmpty && zip(inIds, inConsts).allSatisfy { id, c in id < 0 || c != nil }
+      if foldable {
+        // Everything this node reads is known: run it now and keep its outputs as constants.
+        let store = ValueStore(count: types.count)
+        for (id, c) in zip(inIds, inConsts) where id >= 0 {
+          if let c { store.buffers[id] = Plan.copy(c) }
+        }
+        for id in outIds where id >= 0 { store.allocate(id, bytes: types[id].bytes) }
+        let scratch = step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: step.scratchBytes, alignment: 64) : nil
+        defer {
+          scratch?.deallocate()
+          for id in Set(inIds) where id >= 0 { store.buffers[id]?.deallocate() }
+        }
+        let c = StepContext(
+          store: store, inputIds: inIds, outputIds: outIds, inputTypes: inTypes, outputTypes: outTypes,
+          scratch: scratch, threads: 1)
+        do { try step.run(c) } catch { throw ModelError(node: node, "folding: \(error.message)") }
+        for id in outIds where id >= 0 { constants[id] = Plan.tensor(store.buffers[id]!, types[id]) }
+        bytes -= outTypes.reduce(0) { $0 + $1.bytes }
+        continue
+      }
+      if let l = ctx.layer { layers.append(l) }
+      steps.append(
+        PlannedStep(step: step, node: node, inputIds: inIds, outputIds: outIds, inputTypes: inTypes, outputTypes: outTypes))
+    }
+    var outputIds: [(String, Int)] = []
+    for o in g.outputs {
+      guard let id = ids[o.name] else { throw ModelError("graph output '\(o.name)' is never computed") }
+      outputIds.append((o.name, id))
+    }
+    return Plan(
+      graph: g, options: options, steps: steps, types: types, constants: constants, inputIds: inputIds,
+      outputIds: outputIds, layers: layers)
+  }
+}

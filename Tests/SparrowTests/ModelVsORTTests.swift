@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+@testable import Sparrow
+
+/// Whole models against the outputs ONNX Runtime gave (Models/ops/*, saved beside each model):
+/// `max|got - ref| <= 1e-4 · max|ref|` per output. Models whose ops are not all supported yet
+/// are listed by `coverage`, not run: the supported-op list decides which models run.
+@Suite struct ModelVsORTTests {
+  static func supported(_ e: ModelFiles.Entry) -> Bool {
+    guard let g = try? ONNXImporter.load(contentsOf: ModelFiles.root.appendingPathComponent("ops/\(e.file)")) else {
+      return false
+    }
+    return g.nodes.allSatisfy(Planner.supports)
+  }
+  static let runnable = ModelFiles.ops.filter(supported)
+
+  @Test func coverage() {
+    let missing = ModelFiles.ops.filter { !Self.supported($0) }.map(\.name)
+    print("op models runnable: \(Self.runnable.count)/\(ModelFiles.ops.count); not yet: \(missing.joined(separator: " "))")
+    #expect(Self.runnable.count > 0)
+  }
+
+  @Test(arguments: runnable) func matchesOnnxRuntime(_ e: ModelFiles.Entry) throws {
+    try Self.check(e, threads: 1)
+  }
+
+  static func check(_ e: ModelFiles.Entry, threads: Int, format: FormatPolicy = .auto) throws {
+    let dir = ModelFiles.root.appendingPathComponent("ops")
+    let g = try ONNXImporter.load(contentsOf: dir.appendingPathComponent(e.file))
+    var inputs: [String: Tensor] = [:]
+    for i in e.inputs { inputs[i.name] = try NPY.read(contentsOf: dir.appendingPathComponent(i.file)) }
+    let plan = try Planner.plan(
+      g, shapes: inputs.mapValues(\.shape), options: PlanOptions(threads: threads, format: format))
+    let got = try Session(plan: plan).run(inputs)
+    for o in e.outputs {
+      let ref = try NPY.read(contentsOf: dir.appendingPathComponent(o.file))
+      guard let out = got[o.name] else {
+        Issue.record("\(e.name): no output \(o.name)")
+        continue
+      }
+      #expect(out.shape == ref.shape, "\(e.name) \(o.name): shape \(out.shape) vs \(ref.shape)")
+      let a = out.floats, b = ref.floats
+      guard a.count == b.count else { continue }
+      let scale = b.map { abs($0) }.max() ?? 0
+      var worst: Float = 0
+      for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
+      #expect(worst <= 1e-4 * max(scale, 1e-30) || (scale == 0 && worst == 0),
+        "\(e.name) \(o.name): max|got-ref| = \(worst), bound \(1e-4 * scale)")
+      if a.contains(where: \.isNaN) != b.contains(where: \.isNaN) { Issue.record("\(e.name) \(o.name): NaN mismatch") }
+    }
+  }
+}
