@@ -25,9 +25,17 @@ import Testing
     try Self.check(e, threads: 1)
   }
 
-  static func check(_ e: ModelFiles.Entry, threads: Int, format: FormatPolicy = .auto) throws {
+  /// The same after BatchNorm folding and activation fusion, on 2 threads.
+  @Test(arguments: runnable) func matchesOnnxRuntimeOptimized(_ e: ModelFiles.Entry) throws {
+    try Self.check(e, threads: 2, optimize: true)
+  }
+
+  static func check(
+    _ e: ModelFiles.Entry, threads: Int, format: FormatPolicy = .auto, optimize: Bool = false
+  ) throws {
     let dir = ModelFiles.root.appendingPathComponent("ops")
-    let g = try ONNXImporter.load(contentsOf: dir.appendingPathComponent(e.file))
+    var g = try ONNXImporter.load(contentsOf: dir.appendingPathComponent(e.file))
+    if optimize { g = try Passes.optimize(g) }
     var inputs: [String: Tensor] = [:]
     for i in e.inputs { inputs[i.name] = try NPY.read(contentsOf: dir.appendingPathComponent(i.file)) }
     let plan = try Planner.plan(

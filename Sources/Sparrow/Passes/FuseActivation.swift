@@ -1,0 +1,56 @@
+/// A Relu or a Clip with constant bounds right after a Conv, Gemm or MatMul with a constant
+/// 2-D weight becomes the kernel's epilogue clamp (the `sparrow_activation` attribute), where the
+/// layer's output feeds nothing else.
+enum FuseActivation {
+  static func run(_ g: Graph) -> Graph {
+    var g = g
+    let uses = Passes.useCounts(g)
+    var producer: [String: Int] = [:]
+    for (i, n) in g.nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+    var removed = Set<Int>()
+    for (ai, act) in g.nodes.enumerated() where act.inputs.first.map({ !$0.isEmpty }) == true {
+      guard let range = clampRange(act, g), let pi = producer[act.inputs[0]], !removed.contains(pi),
+        uses[act.inputs[0]] == 1, act.outputs.count == 1
+      else { continue }
+      var layer = g.nodes[pi]
+      guard fusable(layer, g), layer.attributes["sparrow_activation"] == nil else { continue }
+      layer.attributes["sparrow_activation"] = .floats([range.0, range.1])
+      layer.outputs = [act.outputs[0]]
+      g.nodes[pi] = layer
+      removed.insert(ai)
+    }
+    g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    return g
+  }
+
+  static func fusable(_ n: Node, _ g: Graph) -> Bool {
+    guard n.domain.isEmpty || n.domain == "ai.onnx", n.outputs.count == 1 else { return false }
+    switch n.opType {
+    case "Conv": return n.inputs.count >= 2 && g.constants[n.inputs[1]] != nil
+    case "Gemm", "MatMul": return n.inputs.count >= 2 && g.constants[n.inputs[1]]?.rank == 2
+    default: return false
+    }
+  }
+
+  /// The clamp an activation node computes, when its bounds are constants.
+  static func clampRange(_ n: Node, _ g: Graph) -> (Float, Float)? {
+    guard n.domain.isEmpty || n.domain == "ai.onnx" else { return nil }
+    switch n.opType {
+    case "Relu": return (0, .infinity)
+    case "Clip":
+      var lo = -Float.infinity, hi = Float.infinity
+      if case .float(let v)? = n.attributes["min"] { lo = v }  // opset < 11
+      if case .float(let v)? = n.attributes["max"] { hi = v }
+      if n.inputs.count > 1, !n.inputs[1].isEmpty {
+        guard let t = g.constants[n.inputs[1]], t.count == 1 else { return nil }
+        lo = t.floats[0]
+      }
+      if n.inputs.count > 2, !n.inputs[2].isEmpty {
+        guard let t = g.constants[n.inputs[2]], t.count == 1 else { return nil }
+        hi = t.floats[0]
+      }
+      return lo <= hi ? (lo, hi) : nil
+    default: return nil
+    }
+  }
+}

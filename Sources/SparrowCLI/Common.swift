@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Sparrow
+
+/// Options shared by commands that plan a model.
+struct PlanArguments: ParsableArguments {
+  @Option(name: .customLong("shape"), help: "Pin an input's shape: NAME=1x3x224x224 (repeatable).")
+  var shapes: [String] = []
+  @Option(help: "Weight format policy: auto (time candidates), dense, csr, nm, bsr, channel.")
+  var format: String = "auto"
+  @Option(help: "Threads (default: SPARROW_NUM_THREADS, else all cores).")
+  var threads: Int?
+  @Flag(help: "Skip the optimisation passes (BatchNorm folding, activation fusion).")
+  var noOptimize = false
+
+  func parsedShapes() throws -> [String: [Int]] {
+    var out: [String: [Int]] = [:]
+    for s in shapes {
+      guard let eq = s.lastIndex(of: "=") else { throw ValidationError("--shape \(s): expected NAME=1x3x224x224") }
+      let dims = s[s.index(after: eq)...].split(separator: "x").map { Int($0) }
+      guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw ValidationError("--shape \(s): dimensions must be positive integers joined by x")
+      }
+      out[String(s[..<eq])] = dims.map { $0! }
+    }
+    return out
+  }
+
+  func policy() throws -> FormatPolicy {
+    if format == "auto" { return .auto }
+    guard let kind = WeightFormat.Kind(rawValue: format) else {
+      throw ValidationError("--format \(format): expected auto, dense, csr, nm, bsr or channel")
+    }
+    return .fixed(kind)
+  }
+
+  func options() throws -> PlanOptions {
+    if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    return PlanOptions(threads: threads, format: try policy())
+  }
+}
+
+/// Prints a one-line error and exits non-zero.
+func fail(_ message: String) -> ExitCode {
+  FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+  return ExitCode(1)
+}
+
+/// Peak resident memory of this process in bytes.
+func peakMemoryBytes() -> Int {
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return usage.ru_maxrss * 1024
+}
+
+/// File-safe form of a tensor name: every character outside [A-Za-z0-9._-] becomes `_`.
+func sanitized(_ name: String) -> String {
+  String(name.map { c in c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-") ? c : "_" })
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Sparrow
+
+struct InspectCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "inspect",
+    abstract: "Show a model's op coverage and, per weighted layer, sparsity, chosen format, kernel and measured alternatives.")
+
+  @Argument(help: "The ONNX model.") var model: String
+  @Flag(help: "Print JSON instead of text.") var json = false
+  @OptionGroup var plan: PlanArguments
+
+  struct Report: Encodable {
+    var model: String
+    var opset: Int
+    var nodes: Int
+    var ops: [String: Int]
+    var unsupported: [String: Int]
+    var inputs: [String: [Int]]
+    var planError: String?
+    var layers: [LayerReport]
+  }
+
+  func run() throws {
+    let graph: Graph
+    do { graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: model)) } catch { throw fail(error.message) }
+    var ops: [String: Int] = [:], unsupported: [String: Int] = [:]
+    for n in graph.nodes {
+      ops[n.opType, default: 0] += 1
+      if !Planner.supports(n) { unsupported[n.opType, default: 0] += 1 }
+    }
+    var report = Report(
+      model: model, opset: graph.opset, nodes: graph.nodes.count, ops: ops, unsupported: unsupported,
+      inputs: [:], planError: nil, layers: [])
+    if unsupported.isEmpty {
+      do {
+        let m = try Model(graph: graph, optimize: !plan.noOptimize, options: try plan.options())
+        let p = try m.plan(shapes: try plan.parsedShapes())
+        report.layers = p.layers
+        report.inputs = Dictionary(uniqueKeysWithValues: p.inputs.map { ($0.name, $0.type.shape) })
+      } catch let e as ModelError {
+        report.planError = e.message
+      }
+    } else {
+      report.planError = "unsupported ops: " + unsupported.keys.sorted().joined(separator: ", ")
+    }
+    if json {
+      let enc = JSONEncoder()
+      enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try enc.encode(report), as: UTF8.self))
+      return
+    }
+    print("\(model): opset \(graph.opset), \(graph.nodes.count) nodes, \(graph.constants.count) constants")
+    let covered = ops.filter { unsupported[$0.key] == nil }.keys.sorted()
+    print("ops supported (\(covered.count)): " + covered.map { "\($0)×\(ops[$0]!)" }.joined(separator: " "))
+    if !unsupported.isEmpty {
+      print("ops NOT supported (\(unsupported.count)): " + unsupported.keys.sorted().map { "\($0)×\(unsupported[$0]!)" }.joined(separator: " "))
+    }
+    if let e = report.planError { print("cannot plan: \(e)") }
+    guard !report.layers.isEmpty else { return }
+    print("")
+    print("layer                                    op                 M x K x N               zeros  format         kernel                         measured (ms)")
+    for l in report.layers {
+      let measured = l.measured.sorted { $0.value < $1.value }.map { String(format: "%@ %.3f", $0.key, $0.value) }
+        .joined(separator: ", ")
+      print(
+        l.node.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + l.op.padding(toLength: 18, withPad: " ", startingAt: 0)
+          + " " + "\(l.m)x\(l.k)x\(l.n)".padding(toLength: 23, withPad: " ", startingAt: 0)
+          + String(format: " %5.1f%%  ", l.zeroFraction * 100) + l.format.padding(toLength: 14, withPad: " ", startingAt: 0)
+          + " " + l.kernel.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + measured)
+    }
+  }
+}

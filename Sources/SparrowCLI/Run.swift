@@ -1,0 +1,91 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Sparrow
+
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run", abstract: "Run a model on .npy inputs and write its outputs as .npy files.")
+
+  @Argument(help: "The ONNX model.") var model: String
+  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data.")
+  var inputs: [String] = []
+  @Option(help: "Folder for the outputs (one .npy per model output).") var outputDir: String?
+  @Option(help: "Run this many times and print latency percentiles.") var `repeat`: Int = 1
+  @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
+  @OptionGroup var plan: PlanArguments
+
+  func run() throws {
+    guard self.repeat >= 1 else { throw ValidationError("--repeat must be at least 1") }
+    var shapes = try plan.parsedShapes()
+    var given: [String: Tensor] = [:]
+    for spec in inputs {
+      guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input \(spec): expected NAME=FILE.npy") }
+      let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+      let t: Tensor
+      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(error)") }
+      given[name] = t
+      if shapes[name] == nil { shapes[name] = t.shape }
+    }
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let m: Model, p: Plan
+    do {
+      m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
+      p = try m.plan(shapes: shapes)
+    } catch let e as ModelError { throw fail(e.message) }
+    let cold = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+    var feeds: [String: Tensor] = [:]
+    var rng = SplitMix(seed: seed)
+    for (name, type) in p.inputs {
+      if let t = given[name] {
+        feeds[name] = t
+      } else {
+        guard type.dtype == .float32 else { throw fail("input '\(name)' is \(type.dtype): give it with --input") }
+        feeds[name] = try Tensor(shape: type.shape, floats: (0..<type.count).map { _ in rng.nextFloat() })
+      }
+    }
+    for name in given.keys where !p.inputs.contains(where: { $0.name == name }) {
+      throw fail("the model has no input '\(name)' (inputs: \(p.inputs.map(\.name).joined(separator: ", ")))")
+    }
+    let session = Session(plan: p)
+    var outputs: [String: Tensor] = [:]
+    var times: [Double] = []
+    for _ in 0..<self.repeat {
+      let s = DispatchTime.now().uptimeNanoseconds
+      do { outputs = try session.run(feeds) } catch { throw fail(error.message) }
+      times.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6)
+    }
+    if let dir = outputDir {
+      try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      for (name, t) in outputs {
+        let url = URL(fileURLWithPath: dir).appendingPathComponent(sanitized(name) + ".npy")
+        try NPY.write(t, to: url)
+        print("wrote \(url.path) \(t.dtype)\(t.shape)")
+      }
+    } else {
+      for (name, t) in outputs.sorted(by: { $0.key < $1.key }) {
+        let f = t.floats
+        print("\(name): \(t.dtype)\(t.shape) min \(f.min() ?? 0) max \(f.max() ?? 0)")
+      }
+    }
+    let sorted = times.sorted()
+    func pct(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
+    print(String(
+      format: "cold start (load + plan) %.1f ms; latency p50 %.3f ms, p90 %.3f ms, min %.3f ms over %d runs; threads %d; peak memory %.1f MiB",
+      cold, pct(0.5), pct(0.9), sorted[0], sorted.count, p.options.threads, Double(peakMemoryBytes()) / 1048576))
+  }
+}
+
+/// Seeded data for inputs the caller does not give.
+struct SplitMix {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+}
