@@ -10,9 +10,9 @@ trap 'rm -f "$log"' EXIT
 # Runs a command quietly; on failure shows its failing tests and its last lines.
 quiet() {
   if "$@" > "$log" 2>&1; then
-    grep -E '^(✔|✘) Test run|passed|failed' "$log" | tail -n 2
+    grep -E '^(✔|✘) Test run|passed|failed' "$log" | tail -n 2 || true
   else
-    grep -E '✘|error:' "$log" | head -n 40
+    grep -E '✘|error:' "$log" | head -n 40 || true
     tail -n 15 "$log"
     return 1
   fi
