@@ -96,7 +96,8 @@ public enum Planner {
         throw ModelError(node: node, "the plan needs more than \(options.maxBytes) bytes of buffers")
       }
       let outIds = zip(node.outputs, outTypes).map { name, t in name.isEmpty ? -1 : newId(name, t) }
-      let foldable = !inIds.isEmpty && zip(inIds, inConsts).allSatisfy { id, c in id < 0 || c != nil }
+      let foldable = step is TypeOnlyStep
+        || (!inIds.isEmpty && zip(inIds, inConsts).allSatisfy { id, c in id < 0 || c != nil })
       if foldable {
         // Everything this node reads is known: run it now and keep its outputs as constants.
         let store = ValueStore(count: types.count)

@@ -68,3 +68,8 @@ protocol Step: Sendable {
 extension Step {
   var scratchBytes: Int { 0 }
 }
+
+/// A step whose outputs depend only on its inputs' types (Shape), never their values: the planner
+/// runs it at plan time even when its input is computed at run time, which is what lets
+/// exporters' Shape → Gather → Concat → Reshape sub-graphs fold.
+protocol TypeOnlyStep: Step {}

@@ -1,5 +1,9 @@
 /// Element-wise, shape and data-movement ops.
-let tensorOps: [any OpBuilder.Type] = [IdentityOp.self]
+let tensorOps: [any OpBuilder.Type] = [
+  IdentityOp.self, UnaryOp.self, ClipOp.self, BinaryOp.self, SoftmaxOp.self, ReduceOp.self, CastOp.self,
+  ShapeOp.self, ConstantOfShapeOp.self, RangeOp.self, ExpandOp.self, ReshapeOp.self, FlattenOp.self, SqueezeOp.self,
+  TransposeOp.self, ConcatOp.self, SplitOp.self, SliceOp.self, GatherOp.self,
+]
 
 /// Identity: copies its input.
 enum IdentityOp: OpBuilder {
