@@ -1,0 +1,217 @@
+/// MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool over NCHW float32 data.
+
+/// Along one spatial axis, for each output position: where its window starts in the input and
+/// which of its taps land inside the input (and inside input + declared pads, which is what
+/// `count_include_pad` counts). Computed once at plan time so the loops carry no bounds tests.
+struct AxisTaps: Sendable, Equatable {
+  /// Input index of tap 0 (negative inside the leading pad).
+  var start: [Int] = []
+  /// Taps [lo, hi) fall inside the input.
+  var lo: [Int] = []
+  var hi: [Int] = []
+  /// Taps inside [-padBefore, size + padAfter).
+  var padded: [Int] = []
+
+  init(outputs: Int, size: Int, kernel: Int, stride: Int, dilation: Int, padBefore: Int, padAfter: Int) {
+    func firstTap(atLeast bound: Int, from s: Int) -> Int {
+      s >= bound ? 0 : (bound - s + dilation - 1) / dilation
+    }
+    func endTap(below bound: Int, from s: Int) -> Int {
+      s >= bound ? 0 : min(kernel, (bound - 1 - s) / dilation + 1)
+    }
+    for o in 0..<outputs {
+      let s = o * stride - padBefore
+      let l = firstTap(atLeast: 0, from: s)
+      start.append(s)
+      lo.append(min(l, kernel))
+      hi.append(max(endTap(below: size, from: s), min(l, kernel)))
+      let pl = firstTap(atLeast: -padBefore, from: s)
+      padded.append(max(0, endTap(below: size + padAfter, from: s) - pl))
+    }
+  }
+}
+
+/// The window of a 2-D pool: geometry plus per-axis tap tables.
+struct PoolWindow: Sendable {
+  let g: WindowGeometry
+  let rows: AxisTaps
+  let cols: AxisTaps
+  /// For each kernel column kx: output columns [lo, hi) whose tap kx lands inside the input.
+  /// The loops run over output columns per tap, which vectorises better than per window.
+  let tapColumns: [(lo: Int, hi: Int)]
+
+  init(_ c: BuildContext, input: TensorType, ceilMode: Bool) throws(ModelError) {
+    guard input.dtype == .float32 else { throw c.error("input must be float32, got \(input.dtype)") }
+    g = try WindowGeometry(c, input: input, kernel: nil, ceilMode: ceilMode)
+    // As ONNX Runtime: a pad as wide as the window would give windows with no input at all.
+    guard g.padTop < g.kh, g.padBottom < g.kh, g.padLeft < g.kw, g.padRight < g.kw else {
+      throw c.error("pads [\(g.padTop), \(g.padLeft), \(g.padBottom), \(g.padRight)] must be smaller than the kernel \(g.kh)x\(g.kw)")
+    }
+    rows = AxisTaps(
+      outputs: g.ho, size: g.h, kernel: g.kh, stride: g.sh, dilation: g.dh, padBefore: g.padTop, padAfter: g.padBottom)
+    cols = AxisTaps(
+      outputs: g.wo, size: g.w, kernel: g.kw, stride: g.sw, dilation: g.dw, padBefore: g.padLeft, padAfter: g.padRight)
+    var ranges: [(lo: Int, hi: Int)] = []
+    for kx in 0..<g.kw {
+      let off = kx * g.dw - g.padLeft
+      let lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw
+      let hi = off >= g.w ? 0 : min(g.wo, (g.w - 1 - off) / g.sw + 1)
+      ranges.append((lo, max(lo, hi)))
+    }
+    tapColumns = ranges
+  }
+
+  /// Applies `body(out, in, count, inStride)` to every (output row, in-input tap) pair of one
+  /// plane: `out[i]` meets `in[i * inStride]` for i in 0..<count.
+  @inline(__always)
+  func forEachTap(
+    plane: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, oy: Int,
+    _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void
+  ) {
+    let o = out + oy * g.wo
+    for ky in rows.lo[oy]..<rows.hi[oy] {
+      let row = plane + (rows.start[oy] + ky * g.dh) * g.w
+      for kx in 0..<g.kw {
+        let (lo, hi) = tapColumns[kx]
+        if lo < hi { body(o + lo, row + (lo * g.sw + kx * g.dw - g.padLeft), hi - lo) }
+      }
+    }
+  }
+
+  var outputType: TensorType { TensorType(.float32, [g.n, g.c, g.ho, g.wo]) }
+}
+
+/// MaxPool (output Y only).
+enum MaxPoolOp: OpBuilder {
+  static let opTypes = ["MaxPool"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    if c.node.outputs.count > 1, !c.node.outputs[1].isEmpty {
+      throw c.error("the Indices output is not supported (only Y); remove output '\(c.node.outputs[1])'")
+    }
+    let w = try PoolWindow(c, input: try c.input(0), ceilMode: try c.int("ceil_mode", 0) != 0)
+    try c.setOutputs([w.outputType])
+    return MaxPoolStep(window: w)
+  }
+}
+
+struct MaxPoolStep: Step {
+  let window: PoolWindow
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let g = window.g
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    let sw = g.sw
+    for p in 0..<(g.n * g.c) {
+      let plane = x + p * g.h * g.w
+      let out = y + p * g.ho * g.wo
+      for oy in 0..<g.ho {
+        (out + oy * g.wo).update(repeating: -.greatestFiniteMagnitude, count: g.wo)
+        window.forEachTap(plane: plane, out: out, oy: oy) { o, r, n in
+          if sw == 1 {
+            for i in 0..<n { o[i] = max(o[i], r[i]) }
+          } else {
+            for i in 0..<n { o[i] = max(o[i], r[i * sw]) }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// AveragePool: `count_include_pad` counts the declared pads (not the extra ceil_mode overhang).
+enum AveragePoolOp: OpBuilder {
+  static let opTypes = ["AveragePool"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    let w = try PoolWindow(c, input: try c.input(0), ceilMode: try c.int("ceil_mode", 0) != 0)
+    let includePad = try c.int("count_include_pad", 0)
+    guard includePad == 0 || includePad == 1 else { throw c.error("count_include_pad must be 0 or 1, got \(includePad)") }
+    try c.setOutputs([w.outputType])
+    // 1 / divisor for each output position, so the loop multiplies.
+    var inv = [Float](repeating: 0, count: w.g.ho * w.g.wo)
+    for oy in 0..<w.g.ho {
+      for ox in 0..<w.g.wo {
+        let n =
+          includePad == 1
+          ? w.rows.padded[oy] * w.cols.padded[ox]
+          : (w.rows.hi[oy] - w.rows.lo[oy]) * (w.cols.hi[ox] - w.cols.lo[ox])
+        inv[oy * w.g.wo + ox] = n > 0 ? 1 / Float(n) : 0
+      }
+    }
+    return AveragePoolStep(window: w, inverseCounts: inv)
+  }
+}
+
+struct AveragePoolStep: Step {
+  let window: PoolWindow
+  let inverseCounts: [Float]
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let g = window.g
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    let sw = g.sw
+    inverseCounts.withUnsafeBufferPointer { inv in
+      for p in 0..<(g.n * g.c) {
+        let plane = x + p * g.h * g.w
+        let out = y + p * g.ho * g.wo
+        for oy in 0..<g.ho {
+          let o = out + oy * g.wo
+          o.update(repeating: 0, count: g.wo)
+          window.forEachTap(plane: plane, out: out, oy: oy) { o, r, n in
+            if sw == 1 {
+              for i in 0..<n { o[i] += r[i] }
+            } else {
+              for i in 0..<n { o[i] += r[i * sw] }
+            }
+          }
+          for ox in 0..<g.wo { o[ox] *= inv[oy * g.wo + ox] }
+        }
+      }
+    }
+  }
+}
+
+/// GlobalAveragePool and GlobalMaxPool: one value per (N, C) plane, spatial dims kept as 1.
+enum GlobalPoolOp: OpBuilder {
+  static let opTypes = ["GlobalAveragePool", "GlobalMaxPool"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    let x = try c.input(0)
+    guard x.dtype == .float32 else { throw c.error("input must be float32, got \(x.dtype)") }
+    guard x.shape.count >= 3 else { throw c.error("input must be N x C x spatial dims (rank >= 3), got \(x)") }
+    let planes = x.shape[0] * x.shape[1]
+    let size = x.count / max(planes, 1)
+    guard size > 0 else { throw c.error("input \(x) has empty spatial dims") }
+    try c.setOutputs([TensorType(.float32, [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2))])
+    return GlobalPoolStep(planes: planes, size: size, isMax: c.node.opType == "GlobalMaxPool")
+  }
+}
+
+struct GlobalPoolStep: Step {
+  let planes: Int
+  let size: Int
+  let isMax: Bool
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    for p in 0..<planes {
+      let v = x + p * size
+      if isMax {
+        var m = v[0]
+        for i in 1..<size { m = max(m, v[i]) }
+        y[p] = m
+      } else {
+        // Four partial sums: shorter dependency chains, and less rounding drift on big planes.
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var i = 0
+        while i + 4 <= size {
+          s0 += v[i]; s1 += v[i + 1]; s2 += v[i + 2]; s3 += v[i + 3]
+          i += 4
+        }
+        while i < size { s0 += v[i]; i += 1 }
+        y[p] = ((s0 + s1) + (s2 + s3)) / Float(size)
+      }
+    }
+  }
+}
