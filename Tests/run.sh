@@ -40,5 +40,8 @@ if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then
   bash Tests/KernelsNEON/run.sh
 fi
 
+step "importer fuzz corpus replay (libFuzzer + AddressSanitizer build)"
+bash Tests/Fuzz/run.sh
+
 step "flag-free build as a versioned dependency"
 bash Tests/consumer/run.sh

@@ -31,6 +31,7 @@ run() {
 export LSAN_OPTIONS="suppressions=$PWD/Tests/lsan.supp:print_suppressions=0"
 run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path .build-asan
 run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
+run "importer fuzzing, 10 minutes (libFuzzer + ASan)" bash Tests/Fuzz/run.sh --fuzz 600
 [ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
 run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
 cat "$report"
