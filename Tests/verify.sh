@@ -2,7 +2,7 @@
 # The long checks (DESIGN.md, Conventions): not run by CI. Writes what it found to
 # Bench/results/<machine id>/verify.md. Steps: AddressSanitizer over the whole test suite (best
 # ISA and scalar), the NEON driver under qemu, and the full kernel benchmark (ResNet-18 shapes,
-# 1 and 2 threads).
+# 1 and 2 threads; `--no-bench` skips it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source Tests/deps.sh
@@ -33,5 +33,7 @@ run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path 
 run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
 run "importer fuzzing, 10 minutes (libFuzzer + ASan)" bash Tests/Fuzz/run.sh --fuzz 600
 [ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
-run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
+if [ "${1:-}" != "--no-bench" ]; then
+  run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
+fi
 cat "$report"
