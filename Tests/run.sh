@@ -29,11 +29,14 @@ step "release build, all tests"
 quiet swift test -c release --scratch-path .build-release
 
 step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
-if [ ! -x .venv-test/bin/python ] || ! .venv-test/bin/python -c "import onnxruntime, numpy" 2>/dev/null; then
+if [ ! -x .venv-test/bin/python ] || ! .venv-test/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
   python3 -m venv .venv-test
   .venv-test/bin/pip install -q -r Tests/python/requirements.txt
 fi
 .venv-test/bin/python Tests/python/check_export.py .build/debug/sparrow
+
+step "PP-OCR models pruned (magnitude 90%, 2:4) through every format, against ONNX Runtime"
+.venv-test/bin/python Tests/python/check_pruned.py .build/debug/sparrow
 
 step "NEON kernels under qemu-aarch64, and the same driver natively"
 if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then

@@ -23,5 +23,12 @@ struct InfoCommand: ParsableCommand {
 
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self])
+    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self, MachineIdCommand.self])
+}
+
+/// Prints the id results are filed under (Bench/results/<id>/).
+struct MachineIdCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "machine-id", abstract: "Print this machine's results id (CPU model, cores, ISA).")
+  func run() throws { print(MachineInfo.current(repoRoot: nil).id) }
 }
