@@ -180,3 +180,24 @@ enum ModelFiles {
     rejects(sparse([0, 1]), "indices for 1 values")
   }
 }
+
+/// Shapes taken from model data must never trap the planner (found by the importer fuzzer:
+/// Tests/Fuzz/corpus/expand-shape-overflow).
+@Suite struct HostileShapeTests {
+  func graph(_ shape: [Int64]) -> Graph {
+    Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2)])], outputs: [ValueInfo(name: "y")],
+      nodes: [Node(name: "e", opType: "Expand", inputs: ["x", "s"], outputs: ["y"])],
+      constants: ["s": Tensor(checkedShape: [shape.count], storage: .int64(shape))], opset: 13)
+  }
+
+  @Test func overflowingExpandIsRefused() {
+    #expect(throws: ModelError.self) { _ = try Planner.plan(graph([Int64(Int.max / 2), 4, 2])) }
+    #expect(throws: ModelError.self) { _ = try Planner.plan(graph([1 << 20, 1 << 20, 2])) }
+  }
+
+  @Test func ordinaryExpandPlans() throws {
+    let p = try Planner.plan(graph([3, 2]))
+    #expect(p.outputs.first?.type.shape == [3, 2])
+  }
+}

@@ -39,9 +39,20 @@ struct BuildContext {
     return t
   }
 
+  /// Records the outputs' types, refusing shapes a hostile model could use to overflow or
+  /// exhaust memory (negative or overflowing dimensions, more bytes than the plan allows) before
+  /// any builder computes strides or tables from them.
   mutating func setOutputs(_ types: [TensorType]) throws(ModelError) {
     guard types.count >= node.outputs.filter({ !$0.isEmpty }).count || types.count == node.outputs.count else {
       throw error("produces \(types.count) outputs, the node names \(node.outputs.count)")
+    }
+    for t in types {
+      guard t.shape.allSatisfy({ $0 >= 0 }), (try? Tensor.elementCount(t.shape)) != nil else {
+        throw error("output shape \(t.shape) is invalid (negative or overflowing)")
+      }
+      guard t.bytes <= options.maxBytes else {
+        throw error("output \(t) needs \(t.bytes) bytes, over the plan's limit of \(options.maxBytes)")
+      }
     }
     outputs = types
   }

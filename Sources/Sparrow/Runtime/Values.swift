@@ -6,8 +6,20 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
     self.dtype = dtype
     self.shape = shape
   }
-  public var count: Int { shape.reduce(1, *) }
-  public var bytes: Int { count * dtype.size }
+  /// Elements; saturates at Int.max instead of trapping (shapes can come from model data).
+  public var count: Int {
+    var n = 1
+    for d in shape {
+      let (p, o) = n.multipliedReportingOverflow(by: max(d, 0))
+      if o { return .max }
+      n = p
+    }
+    return n
+  }
+  public var bytes: Int {
+    let (b, o) = count.multipliedReportingOverflow(by: dtype.size)
+    return o ? .max : b
+  }
   public var description: String { "\(dtype)[\(shape.map(String.init).joined(separator: "x"))]" }
 }
 
