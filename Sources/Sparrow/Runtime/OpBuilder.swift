@@ -99,7 +99,7 @@ struct BuildContext {
   /// Normalises an axis in [-rank, rank) to [0, rank).
   func axis(_ a: Int, rank: Int) throws(ModelError) -> Int {
     let r = a < 0 ? a + rank : a
-    guard r >= 0, r < max(rank, 1) else { throw error("axis \(a) is out of range for rank \(rank)") }
+    guard r >= 0, r < rank else { throw error("axis \(a) is out of range for rank \(rank)") }
     return r
   }
 }

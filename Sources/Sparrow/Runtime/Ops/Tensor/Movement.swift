@@ -89,7 +89,7 @@ enum SplitOp: OpBuilder {
       guard parts >= 1, dim % parts == 0 else { throw c.error("axis \(axis) of size \(dim) does not split into \(parts) equal parts") }
       sizes = [Int](repeating: dim / parts, count: parts)
     }
-    guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == dim else {
+    guard sizes.count == parts, sizes.allSatisfy({ $0 >= 0 && $0 <= dim }), sizes.reduce(0, +) == dim else {
       throw c.error("split sizes \(sizes) do not cover axis \(axis) of size \(dim) in \(parts) outputs")
     }
     let inner = x.shape[(axis + 1)...].reduce(1, *) * x.dtype.size
