@@ -13,6 +13,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Folder for the outputs (one .npy per model output).") var outputDir: String?
   @Option(help: "Run this many times and print latency percentiles.") var `repeat`: Int = 1
   @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
+  @Flag(help: "Print time per op type (an Amdahl breakdown) after the runs.") var profile = false
   @OptionGroup var plan: PlanArguments
 
   func run() throws {
@@ -48,6 +49,7 @@ struct RunCommand: ParsableCommand {
       throw fail("the model has no input '\(name)' (inputs: \(p.inputs.map(\.name).joined(separator: ", ")))")
     }
     let session = Session(plan: p)
+    session.profiling = profile
     var outputs: [String: Tensor] = [:]
     var times: [Double] = []
     for _ in 0..<self.repeat {
@@ -66,6 +68,14 @@ struct RunCommand: ParsableCommand {
       for (name, t) in outputs.sorted(by: { $0.key < $1.key }) {
         let f = t.floats
         print("\(name): \(t.dtype)\(t.shape) min \(f.min() ?? 0) max \(f.max() ?? 0)")
+      }
+    }
+    if profile {
+      let total = session.profile.values.reduce(0) { $0 + $1.ms }
+      print("time per op type over \(self.`repeat`) runs:")
+      for (op, v) in session.profile.sorted(by: { $0.value.ms > $1.value.ms }) {
+        print(String(format: "  %@ %8.3f ms/run %5.1f%%  (%d steps/run)", op.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, v.ms / Double(self.`repeat`),
+                     100 * v.ms / max(total, 1e-9), v.steps / self.`repeat`))
       }
     }
     let sorted = times.sorted()

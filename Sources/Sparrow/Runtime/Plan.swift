@@ -1,3 +1,5 @@
+import Dispatch
+
 /// One planned step: the op's step and the value ids it reads and writes.
 struct PlannedStep: Sendable {
   let step: any Step
@@ -130,12 +132,24 @@ public final class Session {
     return out
   }
 
+  /// When true, `run` adds each step's wall time to `profile` (by op type).
+  public var profiling = false
+  /// Milliseconds spent per op type over the profiled runs, and step counts.
+  public private(set) var profile: [String: (ms: Double, steps: Int)] = [:]
+
   func execute() throws(RuntimeError) {
     for (i, s) in plan.steps.enumerated() {
       let c = StepContext(
         store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
         outputTypes: s.outputTypes, scratch: scratch[i], threads: plan.options.threads)
+      let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
       do { try s.step.run(c) } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
+      if profiling {
+        let key = s.node.opType == "Conv" && s.step is DepthwiseConvStep ? "Conv(depthwise)" : s.node.opType
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        profile[key, default: (0, 0)].ms += ms
+        profile[key, default: (0, 0)].steps += 1
+      }
     }
   }
 
