@@ -105,7 +105,7 @@ struct BuildContext {
 }
 
 /// Builds the step for one ONNX op type. One file per op family under Runtime/Ops/.
-protocol OpBuilder {
+protocol OpBuilder: Sendable {
   /// ONNX op types (default domain) this builder handles.
   static var opTypes: [String] { get }
   /// Checks attributes and input types, sets the output types, returns the step.
