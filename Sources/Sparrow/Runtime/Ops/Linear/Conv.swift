@@ -11,6 +11,9 @@ enum ConvOp: OpBuilder {
       throw c.error("the weight must be a constant 4-D tensor (got \(wType), \(c.constant(1) == nil ? "computed at run time" : "constant"))")
     }
     let g = try WindowGeometry(c, input: x, kernel: [wType.shape[2], wType.shape[3]])
+    guard g.kh == wType.shape[2], g.kw == wType.shape[3] else {
+      throw c.error("kernel_shape \([g.kh, g.kw]) disagrees with the weight's \(Array(wType.shape[2...]))")
+    }
     let groups = try c.int("group", 1)
     let m = wType.shape[0], cg = wType.shape[1]
     guard groups >= 1, g.c % groups == 0, m % groups == 0, cg == g.c / groups else {
@@ -117,6 +120,13 @@ struct DepthwiseConvStep: Step {
     let g = geometry
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     let m = g.c * multiplier
+    // Output rows/columns whose whole window lies inside the input need no bounds checks.
+    func inside(_ o: Int, _ stride: Int, _ pad: Int, _ k: Int, _ d: Int, _ size: Int) -> Bool {
+      o * stride - pad >= 0 && o * stride - pad + (k - 1) * d < size
+    }
+    let rowInside = (0..<g.ho).map { inside($0, g.sh, g.padTop, g.kh, g.dh, g.h) }
+    let colLo = (0..<g.wo).first { inside($0, g.sw, g.padLeft, g.kw, g.dw, g.w) } ?? g.wo
+    let colHi = ((0..<g.wo).last { inside($0, g.sw, g.padLeft, g.kw, g.dw, g.w) } ?? -1) + 1
     weights.withUnsafeBufferPointer { w in
       for img in 0..<g.n {
         for oc in 0..<m {
@@ -125,10 +135,27 @@ struct DepthwiseConvStep: Step {
           let wk = w.baseAddress! + oc * g.kh * g.kw
           let b = bias?[oc] ?? 0
           for oy in 0..<g.ho {
-            for ox in 0..<g.wo {
+            let iy0 = oy * g.sh - g.padTop
+            var ox = 0
+            while ox < g.wo {
+              if rowInside[oy] && ox == colLo && colLo < colHi {
+                // Interior: unchecked taps.
+                for ox2 in colLo..<colHi {
+                  let ix0 = ox2 * g.sw - g.padLeft
+                  var acc = b
+                  for ky in 0..<g.kh {
+                    let row = plane + (iy0 + ky * g.dh) * g.w + ix0
+                    let wr = wk + ky * g.kw
+                    for kx in 0..<g.kw { acc += wr[kx] * row[kx * g.dw] }
+                  }
+                  out[oy * g.wo + ox2] = min(max(acc, lo), hi)
+                }
+                ox = colHi
+                continue
+              }
               var acc = b
               for ky in 0..<g.kh {
-                let iy = oy * g.sh - g.padTop + ky * g.dh
+                let iy = iy0 + ky * g.dh
                 if iy < 0 || iy >= g.h { continue }
                 let row = plane + iy * g.w
                 for kx in 0..<g.kw {
@@ -137,6 +164,7 @@ struct DepthwiseConvStep: Step {
                 }
               }
               out[oy * g.wo + ox] = min(max(acc, lo), hi)
+              ox += 1
             }
           }
         }
