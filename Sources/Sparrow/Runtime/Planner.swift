@@ -101,8 +101,8 @@ public enum Planner {
       if foldable {
         // Everything this node reads is known: run it now and keep its outputs as constants.
         let store = ValueStore(count: types.count)
-        for (id, c) in zip(inIds, inConsts) where id >= 0 {
-          if let c { store.buffers[id] = Plan.copy(c) }
+        for (id, c) in zip(inIds, inConsts) where id >= 0 && store.buffers[id] == nil {
+          if let c { store.buffers[id] = Plan.copy(c) }  // once per value, even when read twice
         }
         for id in outIds where id >= 0 { store.allocate(id, bytes: types[id].bytes) }
         let scratch = step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: step.scratchBytes, alignment: 64) : nil
