@@ -205,6 +205,48 @@ int sparrow_ukernel_runnable(size_t index);
  * runs whatever SPARROW_ISA says (tests force every runnable kernel in one process). */
 sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* matrix, size_t index);
 
+/* ---- depthwise convolution --------------------------------------------------------------- */
+
+/* One image in NCHW: input channel c (0..<channels) is an h x w plane; output channel
+ * c * multiplier + j (j < multiplier) is an ho x wo plane computed from input channel c with
+ * the kh x kw filter w[(c * multiplier + j) * kh * kw ...]:
+ *   y[oc][oy][ox] = clamp(bias[oc] + sum_{ky,kx} w[oc][ky][kx] *
+ *                         x[c][oy*stride_h + ky*dilation_h - pad_top][ox*stride_w + kx*dilation_w - pad_left])
+ * with x outside the plane read as 0. Bottom/right padding follow from ho and wo. */
+typedef struct sparrow_dwconv_shape {
+  size_t channels, multiplier;
+  size_t h, w, kh, kw;
+  size_t stride_h, stride_w, dilation_h, dilation_w;
+  size_t pad_top, pad_left;
+  size_t ho, wo;
+} sparrow_dwconv_shape;
+
+/* Validates a shape (sizes >= 1, products within limits, ho/wo reachable). */
+sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s);
+/* Workspace bytes one thread needs (a padded copy of one input plane, split into stride_w
+ * phases so that every tap is a contiguous row, plus the tap offsets). */
+size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s);
+
+#define SPARROW_DWCONV_AUTO ((size_t)-1)
+/* Input channels [c0, c1) of one image (all their output channels), with row microkernel
+ * `ukernel` (an index below sparrow_dwconv_ukernel_count(), or SPARROW_DWCONV_AUTO for the
+ * active ISA's). The shape must have passed sparrow_dwconv_check; workspace is
+ * sparrow_dwconv_workspace_bytes, 64-byte aligned. Cannot fail. */
+void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w,
+                             const float* bias, float clamp_lo, float clamp_hi, float* y,
+                             size_t c0, size_t c1, void* workspace, size_t ukernel);
+/* Every channel of one image, split over `threads` (OpenMP builds; serial otherwise). The
+ * workspace holds threads * sparrow_dwconv_workspace_bytes bytes, 64-byte aligned. */
+sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, const float* w,
+                              const float* bias, float clamp_lo, float clamp_hi, float* y,
+                              void* workspace, size_t workspace_bytes, int threads);
+
+size_t sparrow_dwconv_ukernel_count(void);
+const char* sparrow_dwconv_ukernel_name(size_t index);   /* NULL past the end */
+int sparrow_dwconv_ukernel_runnable(size_t index);
+/* The row microkernel SPARROW_DWCONV_AUTO picks under the active ISA. */
+const char* sparrow_dwconv_kernel_name(void);
+
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
 

@@ -2,6 +2,7 @@
 #ifndef SPARROW_NEON_TEST_H
 #define SPARROW_NEON_TEST_H
 #include <stddef.h>
+#include <stdint.h>
 
 extern size_t g_passed, g_failed;
 extern char g_case[512];   /* description of the case being run, for failure messages */
@@ -12,5 +13,8 @@ void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Importers and packers reject malformed data with the documented status. */
 void test_rejections(void);
+
+/* Depthwise convolution kernels against a plain loop (dwconv_test.c). */
+void test_dwconv(uint64_t seed, long cases, int scalar_only);
 
 #endif

@@ -34,8 +34,13 @@ enum ConvOp: OpBuilder {
       c.layer = LayerReport(
         node: c.node.name, op: "Conv(depthwise)", m: m, k: g.kh * g.kw, n: n,
         zeroFraction: SparsityProfile(w, rows: m, cols: g.kh * g.kw).zeroFraction, format: "direct",
-        kernel: "depthwise_direct", measured: [:])
-      return DepthwiseConvStep(geometry: g, weights: w, bias: bias, multiplier: mg, lo: lo, hi: hi)
+        kernel: DepthwiseKernel.kernelName, measured: [:])
+      do {
+        return try DepthwiseConvStep(
+          geometry: g, weights: w, bias: bias, multiplier: mg, lo: lo, hi: hi, threads: c.options.threads)
+      } catch {
+        throw c.error(error.message)
+      }
     }
     var packed: [PackedMatrix] = []
     var measured: [String: Double] = [:]
@@ -108,67 +113,44 @@ struct ConvStep: Step, @unchecked Sendable {
   }
 }
 
-/// Depthwise (one input channel per group, any channel multiplier): a direct loop.
+/// Depthwise (one input channel per group, any channel multiplier): the C depthwise kernels
+/// (Kernels/conv), one image at a time, channels split across threads.
 struct DepthwiseConvStep: Step {
   let geometry: WindowGeometry
+  let kernel: DepthwiseKernel
   let weights: [Float]
   let bias: [Float]?
-  let multiplier: Int
   let lo: Float, hi: Float
+  let threads: Int
+  var scratchBytes: Int { kernel.workspaceBytes(threads: threads) }
+
+  init(geometry g: WindowGeometry, weights: [Float], bias: [Float]?, multiplier: Int, lo: Float, hi: Float, threads: Int)
+    throws(KernelError)
+  {
+    kernel = try DepthwiseKernel(
+      DepthwiseShape(
+        channels: g.c, multiplier: multiplier, h: g.h, w: g.w, kh: g.kh, kw: g.kw, strideH: g.sh, strideW: g.sw,
+        dilationH: g.dh, dilationW: g.dw, padTop: g.padTop, padLeft: g.padLeft, ho: g.ho, wo: g.wo))
+    (geometry, self.weights, self.bias, self.lo, self.hi, self.threads) = (g, weights, bias, lo, hi, threads)
+  }
 
   func run(_ c: StepContext) throws(RuntimeError) {
     let g = geometry
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
-    let m = g.c * multiplier
-    // Output rows/columns whose whole window lies inside the input need no bounds checks.
-    func inside(_ o: Int, _ stride: Int, _ pad: Int, _ k: Int, _ d: Int, _ size: Int) -> Bool {
-      o * stride - pad >= 0 && o * stride - pad + (k - 1) * d < size
-    }
-    let rowInside = (0..<g.ho).map { inside($0, g.sh, g.padTop, g.kh, g.dh, g.h) }
-    let colLo = (0..<g.wo).first { inside($0, g.sw, g.padLeft, g.kw, g.dw, g.w) } ?? g.wo
-    let colHi = ((0..<g.wo).last { inside($0, g.sw, g.padLeft, g.kw, g.dw, g.w) } ?? -1) + 1
-    weights.withUnsafeBufferPointer { w in
-      for img in 0..<g.n {
-        for oc in 0..<m {
-          let plane = x + (img * g.c + oc / multiplier) * g.h * g.w
-          let out = y + (img * m + oc) * g.ho * g.wo
-          let wk = w.baseAddress! + oc * g.kh * g.kw
-          let b = bias?[oc] ?? 0
-          for oy in 0..<g.ho {
-            let iy0 = oy * g.sh - g.padTop
-            var ox = 0
-            while ox < g.wo {
-              if rowInside[oy] && ox == colLo && colLo < colHi {
-                // Interior: unchecked taps.
-                for ox2 in colLo..<colHi {
-                  let ix0 = ox2 * g.sw - g.padLeft
-                  var acc = b
-                  for ky in 0..<g.kh {
-                    let row = plane + (iy0 + ky * g.dh) * g.w + ix0
-                    let wr = wk + ky * g.kw
-                    for kx in 0..<g.kw { acc += wr[kx] * row[kx * g.dw] }
-                  }
-                  out[oy * g.wo + ox2] = min(max(acc, lo), hi)
-                }
-                ox = colHi
-                continue
-              }
-              var acc = b
-              for ky in 0..<g.kh {
-                let iy = iy0 + ky * g.dh
-                if iy < 0 || iy >= g.h { continue }
-                let row = plane + iy * g.w
-                for kx in 0..<g.kw {
-                  let ix = ox * g.sw - g.padLeft + kx * g.dw
-                  if ix >= 0 && ix < g.w { acc += wk[ky * g.kw + kx] * row[ix] }
-                }
-              }
-              out[oy * g.wo + ox] = min(max(acc, lo), hi)
-              ox += 1
-            }
+    guard let ws = c.scratch else { throw RuntimeError("depthwise convolution: no workspace") }
+    let inImage = g.c * g.h * g.w, outImage = g.c * kernel.shape.multiplier * g.ho * g.wo
+    do {
+      try weights.withUnsafeBufferPointer { (w) throws(KernelError) in
+        try bias.withOptionalPointer { (b) throws(KernelError) in
+          for img in 0..<g.n {
+            try kernel.run(
+              x: x + img * inImage, w: w.baseAddress!, bias: b, lo: lo, hi: hi, y: y + img * outImage, workspace: ws,
+              threads: threads)
           }
         }
       }
+    } catch {
+      throw RuntimeError(error.message)
     }
   }
 }
