@@ -25,6 +25,8 @@ public final class Plan: @unchecked Sendable {
   let outputIds: [(name: String, id: Int)]
   /// Weighted layers: format, kernel and measured alternatives.
   public let layers: [LayerReport]
+  /// Where sessions keep run-time values (one arena, reused across lifetimes) and scratch.
+  let memory: MemoryPlan
 
   init(
     graph: Graph, options: PlanOptions, steps: [PlannedStep], types: [TensorType], constants: [Int: Tensor],
@@ -40,6 +42,9 @@ public final class Plan: @unchecked Sendable {
     self.inputIds = inputIds.map { (name: $0.0, id: $0.1) }
     self.outputIds = outputIds.map { (name: $0.0, id: $0.1) }
     self.layers = layers
+    memory = MemoryPlan(
+      steps: steps, types: types, inputIds: inputIds.map(\.1), outputIds: outputIds.map(\.1),
+      constants: Set(constants.keys))
   }
 
   deinit { for p in constantBuffers.values { p.deallocate() } }
@@ -48,12 +53,11 @@ public final class Plan: @unchecked Sendable {
   public var inputs: [(name: String, type: TensorType)] { inputIds.map { ($0.name, types[$0.id]) } }
   public var outputs: [(name: String, type: TensorType)] { outputIds.map { ($0.name, types[$0.id]) } }
 
-  /// Bytes a session allocates for its buffers and scratch.
-  public var sessionBytes: Int {
-    var ids = Set<Int>()
-    for s in steps { ids.formUnion(s.outputIds) }
-    for i in inputIds { ids.insert(i.id) }
-    return ids.reduce(0) { $0 + types[$1].bytes } + steps.reduce(0) { $0 + $1.step.scratchBytes }
+  /// Bytes a session allocates: its value arena and scratch.
+  public var sessionBytes: Int { memory.arenaBytes.addingSaturating(memory.scratchBytes) }
+  /// What one buffer per value and one scratch per step would have taken instead.
+  public var unsharedSessionBytes: Int {
+    memory.unsharedBytes.addingSaturating(steps.reduce(0) { $0.addingSaturating($1.step.scratchBytes) })
   }
 
   static func copy(_ t: Tensor) -> UnsafeMutableRawPointer {
@@ -93,22 +97,23 @@ public final class Plan: @unchecked Sendable {
 public final class Session {
   public let plan: Plan
   let store: ValueStore
-  let scratch: [UnsafeMutableRawPointer?]
+  let arena: UnsafeMutableRawPointer
+  let scratch: UnsafeMutableRawPointer?
 
   public init(plan: Plan) {
     self.plan = plan
     store = ValueStore(count: plan.types.count)
     for (id, p) in plan.constantBuffers { store.buffers[id] = p }
-    for i in plan.inputIds where store.buffers[i.id] == nil { store.allocate(i.id, bytes: plan.types[i.id].bytes) }
-    for s in plan.steps {
-      for id in s.outputIds where id >= 0 && store.buffers[id] == nil { store.allocate(id, bytes: plan.types[id].bytes) }
-    }
-    scratch = plan.steps.map { s in
-      s.step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: s.step.scratchBytes, alignment: 64) : nil
-    }
+    arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.memory.arenaBytes, 1), alignment: MemoryPlan.alignment)
+    for (id, offset) in plan.memory.offsets where store.buffers[id] == nil { store.buffers[id] = arena + offset }
+    scratch = plan.memory.scratchBytes > 0
+      ? UnsafeMutableRawPointer.allocate(byteCount: plan.memory.scratchBytes, alignment: 64) : nil
   }
 
-  deinit { for p in scratch { p?.deallocate() } }
+  deinit {
+    arena.deallocate()
+    scratch?.deallocate()
+  }
 
   /// Runs the model. Every planned input must be given with its planned type and shape.
   public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
@@ -138,10 +143,10 @@ public final class Session {
   public private(set) var profile: [String: (ms: Double, steps: Int)] = [:]
 
   func execute() throws(RuntimeError) {
-    for (i, s) in plan.steps.enumerated() {
+    for s in plan.steps {
       let c = StepContext(
         store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
-        outputTypes: s.outputTypes, scratch: scratch[i], threads: plan.options.threads)
+        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads)
       let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
       do { try s.step.run(c) } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
       if profiling {
