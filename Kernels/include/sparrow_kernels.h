@@ -247,6 +247,12 @@ int sparrow_dwconv_ukernel_runnable(size_t index);
 /* The row microkernel SPARROW_DWCONV_AUTO picks under the active ISA. */
 const char* sparrow_dwconv_kernel_name(void);
 
+/* im2col for a k x k convolution with the same window geometry (multiplier ignored): channels
+ * [c0, c0 + count) of one image become rows (c, ky, kx) of `col`, ho * wo floats each, zeros
+ * where the window reaches into the padding. The shape must have passed
+ * sparrow_dwconv_check; c0 + count <= channels. Cannot fail. */
+void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, float* col);
+
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
 

@@ -19,7 +19,7 @@ public struct DepthwiseShape: Sendable, Equatable {
     (self.padTop, self.padLeft, self.ho, self.wo) = (padTop, padLeft, ho, wo)
   }
 
-  fileprivate var c: sparrow_dwconv_shape? {
+  var c: sparrow_dwconv_shape? {
     let all = [channels, multiplier, h, w, kh, kw, strideH, strideW, dilationH, dilationW, padTop, padLeft, ho, wo]
     guard all.allSatisfy({ $0 >= 0 }) else { return nil }
     return sparrow_dwconv_shape(

@@ -56,8 +56,10 @@ enum ConvOp: OpBuilder {
       zeroFraction: SparsityProfile(w, rows: m, cols: kg).zeroFraction, format: packed[0].format.description,
       kernel: packed[0].kernelName, measured: measured)
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
+    let unfold: Im2col?
+    do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
     return ConvStep(
-      geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi,
+      geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
   }
 
@@ -75,6 +77,7 @@ struct ConvStep: Step, @unchecked Sendable {
   let packed: [PackedMatrix]
   let bias: [Float]?
   let lo: Float, hi: Float
+  let im2col: Im2col?
   let colBytes: Int
   let workspaceBytes: Int
   var scratchBytes: Int { (colBytes + 63) / 64 * 64 + workspaceBytes }
@@ -94,11 +97,11 @@ struct ConvStep: Step, @unchecked Sendable {
           let xi = x + img * g.c * g.h * g.w
           for gi in 0..<groups {
             let src: UnsafePointer<Float>
-            if colBytes == 0 {
-              src = xi + gi * cg * g.h * g.w
+            if let im2col, let col {
+              im2col.run(xi, c0: gi * cg, count: cg, into: col)
+              src = UnsafePointer(col)
             } else {
-              im2col(xi, g, c0: gi * cg, channels: cg, into: col!)
-              src = UnsafePointer(col!)
+              src = xi + gi * cg * g.h * g.w
             }
             try SpMMRunner.run(
               packed[gi], x: src, xStride: n, n: n, y: y + (img * m + gi * mg) * n, yStride: n,
@@ -127,10 +130,7 @@ struct DepthwiseConvStep: Step {
   init(geometry g: WindowGeometry, weights: [Float], bias: [Float]?, multiplier: Int, lo: Float, hi: Float, threads: Int)
     throws(KernelError)
   {
-    kernel = try DepthwiseKernel(
-      DepthwiseShape(
-        channels: g.c, multiplier: multiplier, h: g.h, w: g.w, kh: g.kh, kw: g.kw, strideH: g.sh, strideW: g.sw,
-        dilationH: g.dh, dilationW: g.dw, padTop: g.padTop, padLeft: g.padLeft, ho: g.ho, wo: g.wo))
+    kernel = try DepthwiseKernel(g.kernelShape(multiplier: multiplier))
     (geometry, self.weights, self.bias, self.lo, self.hi, self.threads) = (g, weights, bias, lo, hi, threads)
   }
 

@@ -61,33 +61,11 @@ struct WindowGeometry: Sendable, Equatable {
   var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && padTop + padLeft + padBottom + padRight == 0 }
 }
 
-/// Unfolds channels [c0, c0 + channels) of one NCHW image into rows (c, ky, kx) x columns (oy, ox).
-func im2col(
-  _ x: UnsafePointer<Float>, _ g: WindowGeometry, c0: Int, channels: Int, into col: UnsafeMutablePointer<Float>
-) {
-  let n = g.ho * g.wo
-  var row = 0
-  for ch in c0..<(c0 + channels) {
-    let plane = x + ch * g.h * g.w
-    for ky in 0..<g.kh {
-      for kx in 0..<g.kw {
-        let dst = col + row * n
-        for oy in 0..<g.ho {
-          let iy = oy * g.sh - g.padTop + ky * g.dh
-          let out = dst + oy * g.wo
-          if iy < 0 || iy >= g.h {
-            out.update(repeating: 0, count: g.wo)
-            continue
-          }
-          let src = plane + iy * g.w
-          let ix0 = kx * g.dw - g.padLeft
-          for ox in 0..<g.wo {
-            let ix = ix0 + ox * g.sw
-            out[ox] = ix >= 0 && ix < g.w ? src[ix] : 0
-          }
-        }
-        row += 1
-      }
-    }
+extension WindowGeometry {
+  /// The same window as the kernels' shape (one image; `multiplier` for depthwise).
+  func kernelShape(multiplier: Int = 1) -> DepthwiseShape {
+    DepthwiseShape(
+      channels: c, multiplier: multiplier, h: h, w: w, kh: kh, kw: kw, strideH: sh, strideW: sw, dilationH: dh,
+      dilationW: dw, padTop: padTop, padLeft: padLeft, ho: ho, wo: wo)
   }
 }

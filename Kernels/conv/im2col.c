@@ -1,0 +1,50 @@
+/* im2col for k x k convolutions: unfolds channels of one NCHW image into the K x N matrix the
+ * SpMM kernels read (rows (c, ky, kx), columns (oy, ox)). Per tap, the output columns that
+ * fall inside the input are found once; rows then copy that run (memcpy at stride 1) and
+ * zero the padding around it. */
+#include <string.h>
+
+#include "sparrow_kernels.h"
+
+/* First ox whose input column ox*sw + off is >= 0, and one past the last that is < w. */
+static void valid_range(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
+  size_t a = 0;
+  if (off < 0) a = ((size_t)(-off) + sw - 1) / sw;
+  size_t b = 0;
+  if (off < (long)w) b = ((size_t)((long)w - 1 - off)) / sw + 1;
+  if (b > wo) b = wo;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, float* col) {
+  const size_t n = s->ho * s->wo;
+  float* row = col;
+  for (size_t c = c0; c < c0 + channels; c++) {
+    const float* plane = x + c * s->h * s->w;
+    for (size_t ky = 0; ky < s->kh; ky++)
+      for (size_t kx = 0; kx < s->kw; kx++, row += n) {
+        const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
+        size_t lo, hi;
+        valid_range(xoff, s->stride_w, s->w, s->wo, &lo, &hi);
+        for (size_t oy = 0; oy < s->ho; oy++) {
+          float* out = row + oy * s->wo;
+          const long iy = (long)(oy * s->stride_h + ky * s->dilation_h) - (long)s->pad_top;
+          if (iy < 0 || iy >= (long)s->h || lo == hi) {
+            memset(out, 0, s->wo * sizeof(float));
+            continue;
+          }
+          const float* src = plane + (size_t)iy * s->w;
+          memset(out, 0, lo * sizeof(float));
+          if (s->stride_w == 1) {
+            memcpy(out + lo, src + (long)lo + xoff, (hi - lo) * sizeof(float));
+          } else {
+            const float* p = src + (long)(lo * s->stride_w) + xoff;
+            for (size_t ox = lo; ox < hi; ox++, p += s->stride_w) out[ox] = *p;
+          }
+          memset(out + hi, 0, (s->wo - hi) * sizeof(float));
+        }
+      }
+  }
+}
