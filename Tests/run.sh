@@ -6,7 +6,10 @@ source Tests/deps.sh
 
 step() { printf '\n== %s\n' "$*"; }
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Format timings are cached per machine (~/.cache/sparrow); the suite keeps its own, fresh.
+cache_dir=$(mktemp -d)
+export SPARROW_FORMAT_CACHE="$cache_dir/formats.json"
+trap 'rm -f "$log"; rm -rf "$cache_dir"' EXIT
 # Runs a command quietly; on failure shows its failing tests and its last lines.
 quiet() {
   if "$@" > "$log" 2>&1; then

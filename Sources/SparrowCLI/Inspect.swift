@@ -60,10 +60,11 @@ struct InspectCommand: ParsableCommand {
     if let e = report.planError { print("cannot plan: \(e)") }
     guard !report.layers.isEmpty else { return }
     print("")
+    print("format timings are cached per weight, shape, CPU and threads (SPARROW_FORMAT_CACHE=off to retime)")
     print("layer                                    op                 M x K x N               zeros  format         kernel                         measured (ms)")
     for l in report.layers {
       let measured = l.measured.sorted { $0.value < $1.value }.map { String(format: "%@ %.3f", $0.key, $0.value) }
-        .joined(separator: ", ")
+        .joined(separator: ", ") + (l.measuredFromCache ? " (cached)" : "")
       print(
         l.node.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + l.op.padding(toLength: 18, withPad: " ", startingAt: 0)
           + " " + "\(l.m)x\(l.k)x\(l.n)".padding(toLength: 23, withPad: " ", startingAt: 0)

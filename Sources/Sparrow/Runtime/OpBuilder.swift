@@ -126,10 +126,15 @@ public struct PlanOptions: Sendable {
   public var format: FormatPolicy
   /// Refuse plans whose buffers would exceed this many bytes (default 8 GiB).
   public var maxBytes: Int
-  public init(threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30) {
+  /// Where format timings are remembered between plans and processes (nil: time every plan).
+  public var formatCache: FormatCache?
+  public init(
+    threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30, formatCache: FormatCache? = .shared
+  ) {
     self.threads = Threads.resolve(threads)
     self.format = format
     self.maxBytes = maxBytes
+    self.formatCache = formatCache
   }
 }
 
@@ -143,4 +148,6 @@ public struct LayerReport: Sendable, Codable {
   public var kernel: String
   /// Measured candidates: format -> median milliseconds.
   public var measured: [String: Double]
+  /// True when `measured` came from the format-timing cache instead of timing now.
+  public var measuredFromCache = false
 }

@@ -127,6 +127,7 @@ public enum Planner {
       guard let id = ids[o.name] else { throw ModelError("graph output '\(o.name)' is never computed") }
       outputIds.append((o.name, id))
     }
+    options.formatCache?.flush()
     return Plan(
       graph: g, options: options, steps: steps, types: types, constants: constants, inputIds: inputIds,
       outputIds: outputIds, layers: layers)

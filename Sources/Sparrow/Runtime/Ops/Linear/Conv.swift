@@ -44,17 +44,18 @@ enum ConvOp: OpBuilder {
     }
     var packed: [PackedMatrix] = []
     var measured: [String: Double] = [:]
+    var cached = false
     for gi in 0..<groups {
       let slice = Array(w[(gi * mg * kg)..<((gi + 1) * mg * kg)])
       let chosen = try FormatChooser.choose(
-        slice, rows: mg, cols: kg, n: n, kPerChannel: g.kh * g.kw, policy: c.options.format, threads: c.options.threads)
+        slice, rows: mg, cols: kg, n: n, kPerChannel: g.kh * g.kw, options: c.options)
       packed.append(chosen.matrix)
-      if gi == 0 { measured = chosen.measured }
+      if gi == 0 { (measured, cached) = (chosen.measured, chosen.cached) }
     }
     c.layer = LayerReport(
       node: c.node.name, op: groups > 1 ? "Conv(groups=\(groups))" : "Conv", m: m, k: kg, n: n,
       zeroFraction: SparsityProfile(w, rows: m, cols: kg).zeroFraction, format: packed[0].format.description,
-      kernel: packed[0].kernelName, measured: measured)
+      kernel: packed[0].kernelName, measured: measured, measuredFromCache: cached)
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }

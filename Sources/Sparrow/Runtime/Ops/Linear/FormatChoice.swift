@@ -27,6 +27,7 @@ struct SparsityProfile: Sendable {
 struct ChosenWeight: @unchecked Sendable {
   let matrix: PackedMatrix
   let measured: [String: Double]
+  var cached = false
 }
 
 enum FormatChooser {
@@ -42,10 +43,12 @@ enum FormatChooser {
   }
 
   /// The format for one weight: forced by the policy, or the fastest candidate measured on this
-  /// machine for `n` columns. Candidates the weight cannot take (a non-conforming N:M) drop out.
+  /// machine for `n` columns (remembered in `options.formatCache`). Candidates the weight cannot
+  /// take (a non-conforming N:M) drop out.
   static func choose(
-    _ w: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, policy: FormatPolicy, threads: Int
+    _ w: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, options: PlanOptions
   ) throws(ModelError) -> ChosenWeight {
+    let (policy, threads) = (options.format, options.threads)
     let profile = SparsityProfile(w, rows: rows, cols: cols)
     var formats = candidates(profile, kPerChannel: kPerChannel)
     if case .fixed(let kind) = policy {
@@ -58,6 +61,17 @@ enum FormatChooser {
         formats = [.nm(n: 2, m: 4)] + (kPerChannel > 1 ? [.nm(n: 2, m: 4, groupStride: kPerChannel)] : [])
       }
       formats.append(.dense)  // fallback when the weight cannot take the forced format
+    }
+    var key: String? = nil
+    if case .auto = policy, formats.count > 1, let cache = options.formatCache {
+      let k = FormatCache.key(
+        weights: w, rows: rows, cols: cols, n: n, kPerChannel: kPerChannel, candidates: formats, threads: threads)
+      if let hit = cache.lookup(k), let f = formats.first(where: { $0.description == hit.format }),
+        let m = try? PackedMatrix(dense: w, rows: rows, cols: cols, format: f)
+      {
+        return ChosenWeight(matrix: m, measured: hit.measured, cached: true)
+      }
+      key = k
     }
     var packed: [PackedMatrix] = []
     for f in formats {
@@ -91,6 +105,9 @@ enum FormatChooser {
       let median = times.sorted()[times.count / 2]
       measured[m.format.description] = median
       if median < best.1 { best = (i, median) }
+    }
+    if let key, !measured.isEmpty {
+      options.formatCache?.store(key, FormatCache.Entry(format: packed[best.0].format.description, measured: measured))
     }
     return ChosenWeight(matrix: packed[best.0], measured: measured)
   }

@@ -31,6 +31,7 @@ enum ConvTransposeOp: OpBuilder {
     let rows = coutG * kk, n = geo.h * geo.w
     var packed: [PackedMatrix] = []
     var measured: [String: Double] = [:]
+    var cached = false
     for g in 0..<groups {
       var wt = [Float](repeating: 0, count: rows * cinG)
       for ci in 0..<cinG {
@@ -38,14 +39,15 @@ enum ConvTransposeOp: OpBuilder {
         for r in 0..<rows { wt[r * cinG + ci] = w[src + r] }
       }
       let chosen = try FormatChooser.choose(
-        wt, rows: rows, cols: cinG, n: n, kPerChannel: 1, policy: c.options.format, threads: c.options.threads)
+        wt, rows: rows, cols: cinG, n: n, kPerChannel: 1, options: c.options)
       packed.append(chosen.matrix)
-      if g == 0 { measured = chosen.measured }
+      if g == 0 { (measured, cached) = (chosen.measured, chosen.cached) }
     }
     c.layer = LayerReport(
       node: c.node.name, op: groups > 1 ? "ConvTranspose(groups=\(groups))" : "ConvTranspose", m: rows, k: cinG, n: n,
       zeroFraction: SparsityProfile(w, rows: geo.c, cols: coutG * kk).zeroFraction,
-      format: packed[0].format.description, kernel: packed[0].kernelName, measured: measured)
+      format: packed[0].format.description, kernel: packed[0].kernelName, measured: measured,
+      measuredFromCache: cached)
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
     return ConvTransposeStep(geometry: geo, coutPerGroup: coutG, packed: packed, bias: bias, workspaceBytes: ws)
   }
