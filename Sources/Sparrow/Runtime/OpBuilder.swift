@@ -150,4 +150,6 @@ public struct LayerReport: Sendable, Codable {
   public var measured: [String: Double]
   /// True when `measured` came from the format-timing cache instead of timing now.
   public var measuredFromCache = false
+  /// The weight's sparsity profile (zero fraction, N:M conformance, block fill, empty rows/columns).
+  public var profile: SparsityProfile? = nil
 }

@@ -31,10 +31,11 @@ enum ConvOp: OpBuilder {
     let kg = cg * g.kh * g.kw
     let n = g.ho * g.wo
     if cg == 1 {
+      let profile = SparsityProfile(w, rows: m, cols: g.kh * g.kw)
       c.layer = LayerReport(
         node: c.node.name, op: "Conv(depthwise)", m: m, k: g.kh * g.kw, n: n,
-        zeroFraction: SparsityProfile(w, rows: m, cols: g.kh * g.kw).zeroFraction, format: "direct",
-        kernel: DepthwiseKernel.kernelName, measured: [:])
+        zeroFraction: profile.zeroFraction, format: "direct",
+        kernel: DepthwiseKernel.kernelName, measured: [:], profile: profile)
       do {
         return try DepthwiseConvStep(
           geometry: g, weights: w, bias: bias, multiplier: mg, lo: lo, hi: hi, threads: c.options.threads)
@@ -52,10 +53,11 @@ enum ConvOp: OpBuilder {
       packed.append(chosen.matrix)
       if gi == 0 { (measured, cached) = (chosen.measured, chosen.cached) }
     }
+    let profile = SparsityProfile(w, rows: m, cols: kg, kPerChannel: g.kh * g.kw)
     c.layer = LayerReport(
       node: c.node.name, op: groups > 1 ? "Conv(groups=\(groups))" : "Conv", m: m, k: kg, n: n,
-      zeroFraction: SparsityProfile(w, rows: m, cols: kg).zeroFraction, format: packed[0].format.description,
-      kernel: packed[0].kernelName, measured: measured, measuredFromCache: cached)
+      zeroFraction: profile.zeroFraction, format: packed[0].format.description,
+      kernel: packed[0].kernelName, measured: measured, measuredFromCache: cached, profile: profile)
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }

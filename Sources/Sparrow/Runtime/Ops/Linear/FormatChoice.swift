@@ -1,12 +1,22 @@
 import Dispatch
 
-/// What a weight matrix's zeros look like.
-struct SparsityProfile: Sendable {
-  var zeroFraction: Double
-  var emptyRows: Int
-  var emptyCols: Int
+/// What a weight matrix's zeros look like (the `M x K` view): what decides which formats can
+/// pay off. `inspect` prints it per layer.
+public struct SparsityProfile: Sendable, Codable, Equatable {
+  public var zeroFraction: Double
+  /// Rows (output channels) and columns with no nonzero: what the channel format removes.
+  public var emptyRows: Int
+  public var emptyCols: Int
+  /// Fraction of groups of 4 consecutive columns holding at most 2 nonzeros (1.0: the weight is
+  /// 2:4 in ONNX's flattened order); `nm24AlongCin` groups 4 input channels at each kernel
+  /// position instead (nil for 1x1 kernels and fully connected layers).
+  public var nm24: Double
+  public var nm24AlongCin: Double?
+  /// Nonzeros over the capacity of the blocks that hold any: how full BSR's blocks would be.
+  public var blockFill4x1: Double
+  public var blockFill4x4: Double
 
-  init(_ w: [Float], rows: Int, cols: Int) {
+  init(_ w: [Float], rows: Int, cols: Int, kPerChannel: Int = 1) {
     var zeros = 0
     var rowNZ = [Bool](repeating: false, count: rows)
     var colNZ = [Bool](repeating: false, count: cols)
@@ -20,6 +30,51 @@ struct SparsityProfile: Sendable {
     zeroFraction = w.isEmpty ? 0 : Double(zeros) / Double(w.count)
     emptyRows = rowNZ.filter { !$0 }.count
     emptyCols = colNZ.filter { !$0 }.count
+    nm24 = Self.nmConformance(w, rows: rows, cols: cols, stride: 1)
+    nm24AlongCin = kPerChannel > 1 && cols % kPerChannel == 0
+      ? Self.nmConformance(w, rows: rows, cols: cols, stride: kPerChannel) : nil
+    let nnz = w.count - zeros
+    blockFill4x1 = Self.blockFill(w, rows: rows, cols: cols, r: 4, c: 1, nnz: nnz)
+    blockFill4x4 = Self.blockFill(w, rows: rows, cols: cols, r: 4, c: 4, nnz: nnz)
+  }
+
+  /// Groups of 4 columns `stride` apart (a partial last group counts as its own group).
+  static func nmConformance(_ w: [Float], rows: Int, cols: Int, stride: Int) -> Double {
+    var groups = 0, ok = 0
+    for r in 0..<rows {
+      let row = r * cols
+      var base = 0
+      while base < cols {
+        // Groups start at base + i for i < stride (each run of 4*stride columns holds stride groups).
+        for i in 0..<stride where base + i < cols {
+          var nz = 0
+          for j in 0..<4 {
+            let c = base + i + j * stride
+            if c < cols && w[row + c] != 0 { nz += 1 }
+          }
+          groups += 1
+          if nz <= 2 { ok += 1 }
+        }
+        base += 4 * stride
+      }
+    }
+    return groups == 0 ? 1 : Double(ok) / Double(groups)
+  }
+
+  static func blockFill(_ w: [Float], rows: Int, cols: Int, r: Int, c: Int, nnz: Int) -> Double {
+    guard nnz > 0 else { return 0 }
+    var blocks = 0
+    for br in stride(from: 0, to: rows, by: r) {
+      for bc in stride(from: 0, to: cols, by: c) {
+        search: for i in br..<min(br + r, rows) {
+          for j in bc..<min(bc + c, cols) where w[i * cols + j] != 0 {
+            blocks += 1
+            break search
+          }
+        }
+      }
+    }
+    return Double(nnz) / Double(blocks * r * c)
   }
 }
 

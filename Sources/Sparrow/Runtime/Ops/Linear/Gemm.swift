@@ -105,10 +105,11 @@ enum GemmOp: OpBuilder {
     try c.setOutputs([TensorType(.float32, [rows, out])])
     let chosen = try FormatChooser.choose(
       w, rows: out, cols: k, n: rows, kPerChannel: 1, options: c.options)
+    let profile = SparsityProfile(w, rows: out, cols: k)
     c.layer = LayerReport(
       node: c.node.name, op: "Gemm", m: out, k: k, n: rows,
-      zeroFraction: SparsityProfile(w, rows: out, cols: k).zeroFraction, format: chosen.matrix.format.description,
-      kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached)
+      zeroFraction: profile.zeroFraction, format: chosen.matrix.format.description,
+      kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
     return LinearStep(
       packed: chosen.matrix, rows: rows, aTransposed: transA, bias: bias, addend: addend, addendShape: addShape,
       lo: lo, hi: hi, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
@@ -146,10 +147,11 @@ enum MatMulOp: OpBuilder {
       for o in 0..<n { for j in 0..<k { w[o * k + j] = bf[j * n + o] } }
       let chosen = try FormatChooser.choose(
         w, rows: n, cols: k, n: rows, kPerChannel: 1, options: c.options)
+      let profile = SparsityProfile(w, rows: n, cols: k)
       c.layer = LayerReport(
         node: c.node.name, op: "MatMul", m: n, k: k, n: rows,
-        zeroFraction: SparsityProfile(w, rows: n, cols: k).zeroFraction, format: chosen.matrix.format.description,
-        kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached)
+        zeroFraction: profile.zeroFraction, format: chosen.matrix.format.description,
+        kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
       let (lo, hi) = try ConvOp.fusedClamp(c)
       return LinearStep(
         packed: chosen.matrix, rows: rows, aTransposed: false, bias: nil, addend: nil, addendShape: (1, 1), lo: lo,

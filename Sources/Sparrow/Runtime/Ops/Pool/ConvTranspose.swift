@@ -43,11 +43,12 @@ enum ConvTransposeOp: OpBuilder {
       packed.append(chosen.matrix)
       if g == 0 { (measured, cached) = (chosen.measured, chosen.cached) }
     }
+    let profile = SparsityProfile(w, rows: geo.c, cols: coutG * kk)
     c.layer = LayerReport(
       node: c.node.name, op: groups > 1 ? "ConvTranspose(groups=\(groups))" : "ConvTranspose", m: rows, k: cinG, n: n,
-      zeroFraction: SparsityProfile(w, rows: geo.c, cols: coutG * kk).zeroFraction,
+      zeroFraction: profile.zeroFraction,
       format: packed[0].format.description, kernel: packed[0].kernelName, measured: measured,
-      measuredFromCache: cached)
+      measuredFromCache: cached, profile: profile)
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
     return ConvTransposeStep(geometry: geo, coutPerGroup: coutG, packed: packed, bias: bias, workspaceBytes: ws)
   }
