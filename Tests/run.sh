@@ -31,6 +31,12 @@ SPARROW_ISA=scalar quiet swift test --scratch-path .build --skip-build
 step "release build, all tests"
 quiet swift test -c release --scratch-path .build-release
 
+step "heap allocations per steady-state run (release build, LD_PRELOAD counter)"
+quiet swift build -c release --scratch-path .build-release --product sparrow
+for m in Models/ppocr/ch_PP-OCRv4_det_infer.onnx Models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx; do
+  bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow "$m" --threads 1 --shape x=1x3x64x64
+done
+
 step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
 if [ ! -x .venv-test/bin/python ] || ! .venv-test/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
   python3 -m venv .venv-test

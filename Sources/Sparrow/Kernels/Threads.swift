@@ -20,12 +20,13 @@ public enum Threads {
 
   /// The default backend: `SPARROW_THREADING=openmp|dispatch` if set and available, else
   /// OpenMP when the kernels have it.
-  public static var defaultBackend: Backend {
+  /// Read once: every multiply asks, and `ProcessInfo.environment` copies the whole environment.
+  public static let defaultBackend: Backend = {
     if let s = ProcessInfo.processInfo.environment["SPARROW_THREADING"], let b = Backend(rawValue: s),
       b != .openMP || kernelsHaveOpenMP
     {
       return b
     }
     return kernelsHaveOpenMP ? .openMP : .dispatch
-  }
+  }()
 }
