@@ -33,6 +33,9 @@ run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path 
 run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
 run "importer fuzzing, 10 minutes (libFuzzer + ASan)" bash Tests/Fuzz/run.sh --fuzz 600
 [ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
+swift build -c release --scratch-path .build-release --product sparrow >/dev/null 2>&1
+run "heap allocations per run, PP-OCRv4 detector 320x320, 2 threads" \
+  bash Tests/alloc/run.sh .build-release/release/sparrow Models/ppocr/ch_PP-OCRv4_det_infer.onnx --threads 2 --shape x=1x3x320x320
 if [ "${1:-}" != "--no-bench" ]; then
   run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
 fi
