@@ -5,6 +5,7 @@
 
 #include "../pack/error.h"
 #include "dwconv/dwconv.h"
+#include "window.h"
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 /* One thread's workspace is at most this: a padded plane of 64M floats is already absurd. */
@@ -40,27 +41,7 @@ static const entry* select_entry(size_t forced) {
 
 const char* sparrow_dwconv_kernel_name(void) { return select_entry(SPARROW_DWCONV_AUTO)->name; }
 
-/* Padded extents: rows and columns of the window's reach, columns per stride phase. */
-typedef struct {
-  size_t rows, cols, phase_len, taps;
-} extents;
-
-static int mul_ok(size_t a, size_t b, size_t* out) { return !__builtin_mul_overflow(a, b, out); }
-
-static int get_extents(const sparrow_dwconv_shape* s, extents* e) {
-  size_t a, b;
-  if (!mul_ok(s->ho - 1, s->stride_h, &a) || !mul_ok(s->kh - 1, s->dilation_h, &b)) return 0;
-  e->rows = a + b + 1;
-  if (!mul_ok(s->wo - 1, s->stride_w, &a) || !mul_ok(s->kw - 1, s->dilation_w, &b)) return 0;
-  e->cols = a + b + 1;
-  e->phase_len = (e->cols + s->stride_w - 1) / s->stride_w;
-  e->taps = s->kh * s->kw;
-  return 1;
-}
-
-static size_t plane_floats(const sparrow_dwconv_shape* s, const extents* e) {
-  return e->rows * s->stride_w * e->phase_len;
-}
+sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t ukernel) { return select_entry(ukernel)->fn; }
 
 sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
   sparrow_clear_error();
@@ -77,8 +58,8 @@ sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "kernel %zux%zu too large", s->kh, s->kw);
   extents e;
   size_t bytes;
-  if (!get_extents(s, &e) || !mul_ok(e.rows, s->stride_w, &bytes) || !mul_ok(bytes, e.phase_len, &bytes) ||
-      !mul_ok(bytes, sizeof(float), &bytes) || bytes > MAX_WORKSPACE)
+  if (!sparrow_window_extents(s, &e) || !sparrow_mul_ok(e.rows, s->stride_w, &bytes) || !sparrow_mul_ok(bytes, e.phase_len, &bytes) ||
+      !sparrow_mul_ok(bytes, sizeof(float), &bytes) || bytes > MAX_WORKSPACE)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "depthwise window reach (%zu x %zu outputs) too large", s->ho,
                         s->wo);
   return SPARROW_OK;
@@ -86,54 +67,24 @@ sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
 
 size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s) {
   extents e;
-  if (!get_extents(s, &e)) return 0;
-  return ALIGN64(plane_floats(s, &e) * sizeof(float)) + ALIGN64(e.taps * sizeof(size_t));
-}
-
-/* Copies input plane `x` into rows of stride_w phases: phase p of padded row r holds the
- * padded columns p, p + stride_w, ...; out-of-plane positions are 0. */
-static void pad_plane(const sparrow_dwconv_shape* s, const extents* e, const float* x, float* buf) {
-  const size_t sw = s->stride_w, len = e->phase_len;
-  for (size_t r = 0; r < e->rows; r++) {
-    float* dst = buf + r * sw * len;
-    if (r < s->pad_top || r - s->pad_top >= s->h) {
-      memset(dst, 0, sw * len * sizeof(float));
-      continue;
-    }
-    const float* src = x + (r - s->pad_top) * s->w;
-    if (sw == 1) {
-      const size_t left = s->pad_left < len ? s->pad_left : len;
-      const size_t end = s->pad_left + s->w < len ? s->pad_left + s->w : len;
-      memset(dst, 0, left * sizeof(float));
-      if (end > left) memcpy(dst + left, src, (end - left) * sizeof(float));
-      memset(dst + (end > left ? end : left), 0, (len - (end > left ? end : left)) * sizeof(float));
-      continue;
-    }
-    for (size_t p = 0; p < sw; p++)
-      for (size_t j = 0; j < len; j++) {
-        const size_t col = j * sw + p;
-        dst[p * len + j] = col >= s->pad_left && col - s->pad_left < s->w ? src[col - s->pad_left] : 0.0f;
-      }
-  }
+  if (!sparrow_window_extents(s, &e)) return 0;
+  return ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)) + ALIGN64(e.taps * sizeof(size_t));
 }
 
 void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias,
                              float lo, float hi, float* y, size_t c0, size_t c1, void* workspace, size_t ukernel) {
   extents e;
-  if (!get_extents(s, &e)) return;
+  if (!sparrow_window_extents(s, &e)) return;
   const sparrow_dwconv_ukernel_fn fn = select_entry(ukernel)->fn;
   float* buf = workspace;
-  size_t* offsets = (size_t*)((char*)workspace + ALIGN64(plane_floats(s, &e) * sizeof(float)));
+  size_t* offsets = (size_t*)((char*)workspace + ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)));
   const size_t sw = s->stride_w, len = e.phase_len;
   for (size_t ky = 0; ky < s->kh; ky++)
-    for (size_t kx = 0; kx < s->kw; kx++) {
-      const size_t col = kx * s->dilation_w;
-      offsets[ky * s->kw + kx] = (ky * s->dilation_h * sw + col % sw) * len + col / sw;
-    }
+    for (size_t kx = 0; kx < s->kw; kx++) offsets[ky * s->kw + kx] = sparrow_window_tap_offset(s, &e, ky, kx);
   const size_t row_step = s->stride_h * sw * len;
   const size_t out_plane = s->ho * s->wo;
   for (size_t c = c0; c < c1; c++) {
-    pad_plane(s, &e, x + c * s->h * s->w, buf);
+    sparrow_window_pad_plane(s, &e, x + c * s->h * s->w, buf);
     for (size_t j = 0; j < s->multiplier; j++) {
       const size_t oc = c * s->multiplier + j;
       const float* wk = w + oc * e.taps;

@@ -253,6 +253,31 @@ const char* sparrow_dwconv_kernel_name(void);
  * sparrow_dwconv_check; c0 + count <= channels. Cannot fail. */
 void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, float* col);
 
+/* ---- direct sparse convolution (k x k, groups = 1) ---------------------------------------- */
+
+/* A weight [cout, channels, kh, kw] (dense, zeros dropped) bound to one window geometry
+ * (`shape`: channels = input channels; multiplier ignored). Output channel m, pixel (oy, ox):
+ *   y = clamp(bias[m] + sum w[m][c][ky][kx] * x[c][oy*sh + ky*dh - pt][ox*sw + kx*dw - pl])
+ * computed without im2col: input planes are padded once into the workspace, then every output
+ * row is a sum of shifted rows (the depthwise row microkernels). */
+typedef struct sparrow_direct_conv sparrow_direct_conv;
+sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                          sparrow_direct_conv** out);
+void sparrow_direct_conv_free(sparrow_direct_conv* conv);
+/* Bytes of workspace (the padded input), 64-byte aligned; and the nonzeros kept. */
+size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* conv);
+size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* conv);
+/* The two phases, for callers that run their own threads: pad input channels [c0, c1) of one
+ * image into the workspace; then, once every channel is padded, output channels [m0, m1)
+ * (ukernel: a depthwise row kernel index or SPARROW_DWCONV_AUTO). Cannot fail. */
+void sparrow_direct_conv_pad(const sparrow_direct_conv* conv, const float* x, void* workspace, size_t c0, size_t c1);
+void sparrow_direct_conv_rows(const sparrow_direct_conv* conv, const void* workspace, const float* bias,
+                              float clamp_lo, float clamp_hi, float* y, size_t m0, size_t m1, size_t ukernel);
+/* Both phases for one image, over `threads` (OpenMP builds; serial otherwise). */
+sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* conv, const float* x, const float* bias,
+                                   float clamp_lo, float clamp_hi, float* y, void* workspace,
+                                   size_t workspace_bytes, int threads);
+
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
 

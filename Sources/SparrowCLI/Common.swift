@@ -12,6 +12,8 @@ struct PlanArguments: ParsableArguments {
   var threads: Int?
   @Flag(help: "Skip the optimisation passes (BatchNorm folding, activation fusion).")
   var noOptimize = false
+  @Option(help: "Sparse k x k convolutions: measure (time im2col + SpMM against direct), im2col, direct.")
+  var conv: String = "measure"
 
   func parsedShapes() throws -> [String: [Int]] {
     var out: [String: [Int]] = [:]
@@ -36,7 +38,12 @@ struct PlanArguments: ParsableArguments {
 
   func options() throws -> PlanOptions {
     if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    return PlanOptions(threads: threads, format: try policy())
+    guard let algorithm = ConvAlgorithm(rawValue: conv) else {
+      throw ValidationError("--conv \(conv): expected measure, im2col or direct")
+    }
+    var o = PlanOptions(threads: threads, format: try policy())
+    o.convAlgorithm = algorithm
+    return o
   }
 }
 

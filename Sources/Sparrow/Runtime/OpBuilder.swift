@@ -120,6 +120,12 @@ public enum FormatPolicy: Sendable, Equatable {
   case fixed(WeightFormat.Kind)
 }
 
+/// How k x k convolutions (groups = 1) with a sparse weight (at least half zeros, format policy
+/// auto) are computed.
+public enum ConvAlgorithm: String, Sendable, CaseIterable {
+  case measure, im2col, direct
+}
+
 /// Options for planning.
 public struct PlanOptions: Sendable {
   public var threads: Int
@@ -128,6 +134,9 @@ public struct PlanOptions: Sendable {
   public var maxBytes: Int
   /// Where format timings are remembered between plans and processes (nil: time every plan).
   public var formatCache: FormatCache?
+  /// k x k convolutions with sparse weights: measure im2col + SpMM against the direct sparse
+  /// convolution (default), or always use one of them (experiments, tests).
+  public var convAlgorithm: ConvAlgorithm = .measure
   public init(
     threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30, formatCache: FormatCache? = .shared
   ) {

@@ -61,9 +61,15 @@ enum ConvOp: OpBuilder {
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
-    return ConvStep(
+    let step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
+    if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
+      profile.zeroFraction >= DirectConvChoice.minZeroFraction
+    {
+      return try DirectConvChoice.choose(&c, im2col: step, weights: w, profile: profile)
+    }
+    return step
   }
 
   /// The clamp a fusion pass folded into this node, or none.

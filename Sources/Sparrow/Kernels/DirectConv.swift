@@ -1,0 +1,87 @@
+internal import SparrowKernels
+import Dispatch
+
+/// A k x k convolution (groups = 1) computed directly from its sparse weight, without im2col
+/// (Kernels/conv/direct.c): the input is padded once, then each output row is a sum of shifted
+/// input rows, one per nonzero weight. Immutable once built: one value serves many sessions,
+/// each passing its own workspace.
+public final class DirectSparseConv: @unchecked Sendable {
+  let handle: OpaquePointer
+  public let shape: DepthwiseShape
+  public let outputChannels: Int
+
+  /// `weights` is `[cout, shape.channels, kh, kw]`, dense with zeros (they are dropped).
+  public init(_ shape: DepthwiseShape, outputChannels cout: Int, weights: [Float]) throws(KernelError) {
+    guard var s = shape.c, cout > 0 else {
+      throw KernelError(kind: .invalidArgument, message: "direct convolution: negative size or no output channel")
+    }
+    guard weights.count == cout * shape.channels * shape.kh * shape.kw else {
+      throw KernelError(kind: .invalidArgument, message: "direct convolution: weight has \(weights.count) values")
+    }
+    var h: OpaquePointer? = nil
+    try check(weights.withUnsafeBufferPointer { sparrow_direct_conv_create(&s, cout, $0.baseAddress!, &h) }, "direct convolution")
+    guard let h else { throw KernelError(kind: .unknown, message: "direct convolution: no handle") }
+    handle = h
+    self.shape = shape
+    outputChannels = cout
+  }
+
+  deinit { sparrow_direct_conv_free(handle) }
+
+  public var workspaceBytes: Int { sparrow_direct_conv_workspace_bytes(handle) }
+  public var nonzeros: Int { sparrow_direct_conv_nnz(handle) }
+
+  /// One image: `x` is `[channels, h, w]`, `y` `[cout, ho, wo]`. `microkernel` forces a depthwise
+  /// row kernel (tests); nil picks the active ISA's.
+  func run(
+    x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
+    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
+  ) throws(KernelError) {
+    guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
+    if let k = microkernel, k < 0 || sparrow_dwconv_ukernel_runnable(k) == 0 {
+      throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
+    }
+    if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
+      try check(
+        sparrow_direct_conv_run(handle, x, bias, lo, hi, y, workspace, workspaceBytes, Int32(clamping: threads)),
+        "direct convolution")
+      return
+    }
+    let nt = max(1, threads), cin = shape.channels, cout = outputChannels
+    let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
+    let p = UnsafeSendable((handle, x, bias, y, workspace))
+    DispatchQueue.concurrentPerform(iterations: nt) { t in
+      let (h, x, _, _, ws) = p.value
+      sparrow_direct_conv_pad(h, x, ws, cin * t / nt, cin * (t + 1) / nt)
+    }
+    let chunks = min(nt * 4, cout)
+    DispatchQueue.concurrentPerform(iterations: chunks) { t in
+      let (h, _, bias, y, ws) = p.value
+      sparrow_direct_conv_rows(h, ws, bias, lo, hi, y, cout * t / chunks, cout * (t + 1) / chunks, uk)
+    }
+  }
+
+  /// Array convenience for one image (tests, tools).
+  public func run(
+    x: [Float], bias: [Float]? = nil, lo: Float = -.infinity, hi: Float = .infinity, threads: Int = 1,
+    microkernel: Int? = nil
+  ) throws(KernelError) -> [Float] {
+    let s = shape
+    guard x.count == s.channels * s.h * s.w, bias.map({ $0.count == outputChannels }) ?? true else {
+      throw KernelError(kind: .invalidArgument, message: "direct convolution: x or bias has the wrong size")
+    }
+    var y = [Float](repeating: 0, count: outputChannels * s.ho * s.wo)
+    let ws = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64)
+    defer { ws.deallocate() }
+    try x.withUnsafeBufferPointer { (xb) throws(KernelError) in
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        try y.withUnsafeMutableBufferPointer { (yb) throws(KernelError) in
+          try run(
+            x: xb.baseAddress!, bias: b, lo: lo, hi: hi, y: yb.baseAddress!, workspace: ws, threads: threads,
+            microkernel: microkernel)
+        }
+      }
+    }
+    return y
+  }
+}

@@ -1,0 +1,115 @@
+import Dispatch
+
+/// k x k convolutions (groups = 1) with a sparse weight: im2col + SpMM, or the direct sparse
+/// convolution (no im2col), whichever measures faster on this machine at the layer's real
+/// shape. The decision is cached like format timings (FormatCache), keyed also by the window.
+enum DirectConvChoice {
+  /// Below this zero fraction the direct form is not tried (dense-ish weights: sgemm wins).
+  /// `PlanOptions.convAlgorithm` can force either form.
+  static let minZeroFraction = 0.5
+
+  static func choose(
+    _ c: inout BuildContext, im2col: ConvStep, weights w: [Float], profile: SparsityProfile
+  ) throws(ModelError) -> any Step {
+    let g = im2col.geometry
+    let m = im2col.packed[0].rows
+    let direct: DirectSparseConv
+    do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w) } catch { throw c.error(error.message) }
+    let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
+    let threads = c.options.threads
+    let im2colName = "im2col+\(im2col.packed[0].format)"
+    let key = c.options.formatCache.map { _ in
+      "direct|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo)|"
+        + FormatCache.key(
+          weights: w, rows: m, cols: g.c * g.kh * g.kw, n: g.ho * g.wo, kPerChannel: g.kh * g.kw,
+          candidates: [im2col.packed[0].format], threads: threads)
+    }
+    var measured: [String: Double] = [:]
+    var cached = false
+    let forced = c.options.convAlgorithm == .direct
+    if forced {
+      // Not timed.
+    } else if let key, let hit = c.options.formatCache?.lookup(key) {
+      measured = hit.measured
+      cached = true
+    } else {
+      measured = [
+        im2colName: time(im2col, geometry: g, m: m, threads: threads),
+        "direct": time(directStep, geometry: g, m: m, threads: threads),
+      ]
+      if let key {
+        let best = measured["direct"]! < measured[im2colName]! ? "direct" : im2colName
+        c.options.formatCache?.store(key, FormatCache.Entry(format: best, measured: measured))
+      }
+    }
+    var layer = c.layer
+    for (k, v) in layer?.measured ?? [:] where measured[k] == nil { measured[k] = v }
+    let useDirect = forced || (measured["direct"] ?? .infinity) < (measured[im2colName] ?? .infinity)
+    layer?.measured = measured
+    let wasCached = layer?.measuredFromCache ?? false
+    layer?.measuredFromCache = cached || wasCached
+    if useDirect {
+      layer?.format = "direct"
+      layer?.kernel = "direct_conv+" + DepthwiseKernel.kernelName
+    }
+    c.layer = layer
+    guard useDirect else { return im2col }
+    return directStep
+  }
+
+  /// Median milliseconds of the whole batch through `step` on random input, with its own buffers.
+  static func time(_ step: any Step, geometry g: WindowGeometry, m: Int, threads: Int) -> Double {
+    let inCount = g.n * g.c * g.h * g.w, outCount = g.n * m * g.ho * g.wo
+    var rng = SystemRandomNumberGenerator()
+    let x = UnsafeMutablePointer<Float>.allocate(capacity: inCount)
+    for i in 0..<inCount { x[i] = Float.random(in: -1...1, using: &rng) }
+    let y = UnsafeMutablePointer<Float>.allocate(capacity: max(outCount, 1))
+    let scratch = step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: step.scratchBytes, alignment: 64) : nil
+    defer {
+      x.deallocate()
+      y.deallocate()
+      scratch?.deallocate()
+    }
+    let store = ValueStore(count: 2)
+    store.buffers[0] = UnsafeMutableRawPointer(x)
+    store.buffers[1] = UnsafeMutableRawPointer(y)
+    let ctx = StepContext(
+      store: store, inputIds: [0], outputIds: [1], inputTypes: [TensorType(.float32, [g.n, g.c, g.h, g.w])],
+      outputTypes: [TensorType(.float32, [g.n, m, g.ho, g.wo])],
+      scratch: scratch, threads: threads)
+    let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
+    let repeats = max(3, min(15, Int(2e8 / max(flops, 1))))
+    var times: [Double] = []
+    for _ in 0..<repeats {
+      let t0 = DispatchTime.now().uptimeNanoseconds
+      guard (try? step.run(ctx)) != nil else { return .infinity }
+      times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    }
+    return times.sorted()[times.count / 2]
+  }
+}
+
+/// A k x k convolution run by `DirectSparseConv`, one image at a time.
+struct DirectConvStep: Step {
+  let geometry: WindowGeometry
+  let conv: DirectSparseConv
+  let bias: [Float]?
+  let lo: Float, hi: Float
+  var scratchBytes: Int { conv.workspaceBytes }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let g = geometry
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    guard let ws = c.scratch else { throw RuntimeError("direct convolution: no workspace") }
+    let inImage = g.c * g.h * g.w, outImage = conv.outputChannels * g.ho * g.wo
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        for img in 0..<g.n {
+          try conv.run(x: x + img * inImage, bias: b, lo: lo, hi: hi, y: y + img * outImage, workspace: ws, threads: c.threads)
+        }
+      }
+    } catch {
+      throw RuntimeError(error.message)
+    }
+  }
+}
