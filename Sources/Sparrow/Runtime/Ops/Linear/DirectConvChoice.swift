@@ -78,7 +78,7 @@ enum DirectConvChoice {
       outputTypes: [TensorType(.float32, [g.n, m, g.ho, g.wo])],
       scratch: scratch, threads: threads)
     let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
-    let repeats = max(3, min(15, Int(2e8 / max(flops, 1))))
+    let repeats = max(3, min(7, Int(1e8 / max(flops, 1))))
     var times: [Double] = []
     for _ in 0..<repeats {
       let t0 = DispatchTime.now().uptimeNanoseconds

@@ -146,17 +146,24 @@ enum FormatChooser {
       var times: [Double] = []
       let flops = 2.0 * Double(rows * cols * n)
       let repeats = max(3, min(15, Int(2e8 / max(flops, 1))))
-      for _ in 0..<repeats {
+      var failed = false
+      for r in 0..<repeats {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let ok: Bool = x.withUnsafeBufferPointer { xb in
           y.withUnsafeMutableBufferPointer { yb in
             (try? runner.run(m, x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
           }
         }
-        guard ok else { break }
+        guard ok else {
+          failed = true
+          break
+        }
         times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        // A candidate twice as slow as the best so far after two runs (the first warms caches)
+        // will not win: stop timing it, which keeps first plans of big models short.
+        if r >= 1, times.min()! > 2 * best.1 { break }
       }
-      guard times.count == repeats else { continue }
+      guard !failed, !times.isEmpty else { continue }
       let median = times.sorted()[times.count / 2]
       measured[m.format.description] = median
       if median < best.1 { best = (i, median) }
