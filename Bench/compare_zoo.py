@@ -158,7 +158,7 @@ def targets(cases):
     """Rows: (what, measured text, target, stretch, verdict). Shortfall: for a speedup target s,
     1 - measured/s; for a latency bound (<= r times, or faster than X), measured/bound - 1."""
     def verdict(ok, miss):
-        return "met" if ok else f"missed by {100 * miss:.0f}%"
+        return "met" if ok else f"missed by {100 * miss:.{0 if miss >= 0.01 else 1}f}%"
     rows = []
     s, o = lat(cases, "resnet18", "dense", "sparrow"), lat(cases, "resnet18", "dense", "onnxruntime")
     if s and o:
@@ -197,8 +197,9 @@ def markdown(res):
            + (" — **the machine was busy** (load above its core count): other work shared the cores, so absolute "
               "figures are inflated and noisy; ratios within a round are fairer" if float(res['load_before'][0]) > m['cores'] * 0.75 else ""),
            f"- **commit**: `{res['commit']}`; Sparrow `--format {res['format']}` (OpenMP build; each round re-plans)",
-           f"- **runtimes**: {res['versions']}; ONNX Runtime: CPUExecutionProvider, default graph optimisations; "
-           f"DeepSparse: {ds}",
+           f"- **runtimes**: {res['versions'] or 'Sparrow only'}; ONNX Runtime: CPUExecutionProvider, default graph "
+           f"optimisations; DeepSparse: `compile_model(batch_size=1, num_cores=threads)`, venv by "
+           f"Bench/runners/setup_deepsparse.sh, which said \"{ds}\"",
            f"- **method**: {res['rounds']} rounds; in each, every runtime (order rotated per round) does {res['warmup']} "
            f"warm-up runs, then {res['repeat']} timed runs; figure = median of the round medians (range over rounds), ms",
            f"- **models**: `{res['zoo_dir']}` (make_zoo.py, sha256 checked against Models/zoo.json), input "
@@ -228,6 +229,11 @@ def markdown(res):
     return "\n".join(out).rstrip() + "\n"
 
 
+def failed_md(failed):
+    return "" if not failed else "\n## Failed cases\n\n" + "\n".join(
+        f"- {c['arch']}-{c['variant']}, {c['threads']} thread(s): {c['error']}" for c in failed) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sparrow", default=str(ROOT / ".build-release" / "release" / "sparrow"))
@@ -241,7 +247,13 @@ def main():
     p.add_argument("--no-deepsparse", action="store_true")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--out", default="")
+    p.add_argument("--render", metavar="JSON", help="only rewrite the .md beside JSON from it (after editing this script)")
     a = p.parse_args()
+    if a.render:
+        res = json.loads(pathlib.Path(a.render).read_text())
+        res["targets"] = targets(res["cases"])
+        pathlib.Path(a.render).with_suffix(".md").write_text(markdown(res) + failed_md(res["failed_cases"]))
+        return 0
     zoo = json.loads((ROOT / "Models" / "zoo.json").read_text())["zoo"]
     folder = ROOT / zoo["dir"]
     x_file = folder / next(n for n, e in zoo["files"].items() if e.get("role") == "input")
@@ -298,9 +310,7 @@ def main():
     res["failed_cases"] = failed
     res["targets"] = targets(res["cases"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = markdown(res)
-    if failed:
-        md += "\n## Failed cases\n\n" + "\n".join(f"- {c['arch']}-{c['variant']}, {c['threads']} thread(s): {c['error']}" for c in failed) + "\n"
+    md = markdown(res) + failed_md(failed)
     (out_dir / "zoo-vs-ort.md").write_text(md)
     (out_dir / "zoo-vs-ort.json").write_text(json.dumps(res, indent=1) + "\n")
     print(md)
