@@ -5,7 +5,9 @@ ONNX model in place, in initializers or in Constant nodes (as Paddle exports kee
   python prune_numpy.py IN.onnx OUT.onnx --method nm            # 2:4 along input channels
 
 Per layer; the first convolution, depthwise convolutions (one input channel per group) and
-weights with fewer than 64 values are left dense. Deterministic.
+weights with fewer than 64 values are left dense; `--skip-last` leaves the last Conv/Gemm/MatMul
+(a classifier) dense too, `--prune-first` prunes the first convolution. Deterministic.
+Importable: `prune_model(model, method, sparsity, ...)` (Models/scripts/make_zoo.py uses it).
 """
 import argparse
 import sys
@@ -15,8 +17,9 @@ import onnx
 from onnx import numpy_helper
 
 
-def weight_slots(model):
-    """(name, getter, setter) for every Conv/Gemm/MatMul weight that is a constant."""
+def weight_slots(model, skip_first=True, skip_last=False):
+    """(name, op, getter, setter) for every Conv/Gemm/MatMul weight that is a constant and eligible.
+    Matrices are got and put as [K, N] (reduction axis first): a Gemm with transB=1 stores [N, K]."""
     inits = {t.name: t for t in model.graph.initializer}
     consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
     slots, first = [], True
@@ -34,16 +37,23 @@ def weight_slots(model):
             def put(a, attr=attr): attr.t.CopyFrom(numpy_helper.from_array(a.astype(np.float32), attr.t.name))
         else:
             continue
+        if node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute):
+            get = lambda get=get: get().T
+            put = lambda a, put=put: put(a.T)
         w = get()
         is_conv = node.op_type == "Conv"
         if is_conv and first:
             first = False
-            continue
+            if skip_first:
+                continue
         if is_conv and w.ndim == 4 and w.shape[1] == 1:
             continue  # depthwise
         if w.size < 64:
             continue
         slots.append((node.name or name, node.op_type, get, put))
+    last = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and len(n.input) >= 2]
+    if skip_last and slots and last and slots[-1][0] == (last[-1].name or last[-1].input[1]):
+        slots.pop()
     return slots
 
 
@@ -79,23 +89,31 @@ def nm_2_4(w, op):
     return (v * mask).reshape(n, k).T
 
 
+def prune_model(model, method, sparsity=0.5, skip_first=True, skip_last=False):
+    """Prunes `model` in place; returns [(layer, op, values, zeros)] for the layers it pruned."""
+    done = []
+    for name, op, get, put in weight_slots(model, skip_first, skip_last):
+        w = get()
+        pruned = magnitude(w, sparsity) if method == "magnitude" else nm_2_4(w, op)
+        put(pruned)
+        done.append((name, op, int(pruned.size), int((pruned == 0).sum())))
+    return done
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--method", choices=["magnitude", "nm"], required=True)
     p.add_argument("--sparsity", type=float, default=0.5)
+    p.add_argument("--prune-first", action="store_true", help="prune the first convolution too")
+    p.add_argument("--skip-last", action="store_true", help="leave the last Conv/Gemm/MatMul dense")
     a = p.parse_args()
     if not 0 <= a.sparsity < 1:
         sys.exit("--sparsity must be in [0, 1)")
     model = onnx.load(a.input)
-    total = zeros = 0
-    for name, op, get, put in weight_slots(model):
-        w = get()
-        pruned = magnitude(w, a.sparsity) if a.method == "magnitude" else nm_2_4(w, op)
-        put(pruned)
-        total += pruned.size
-        zeros += int((pruned == 0).sum())
+    done = prune_model(model, a.method, a.sparsity, not a.prune_first, a.skip_last)
+    total, zeros = sum(d[2] for d in done), sum(d[3] for d in done)
     onnx.save(model, a.output)
     print(f"{a.output}: {zeros}/{total} pruned weights zero ({zeros / max(total, 1):.1%})")
 

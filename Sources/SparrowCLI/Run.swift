@@ -12,12 +12,14 @@ struct RunCommand: ParsableCommand {
   var inputs: [String] = []
   @Option(help: "Folder for the outputs (one .npy per model output).") var outputDir: String?
   @Option(help: "Run this many times and print latency percentiles.") var `repeat`: Int = 1
+  @Option(help: "Untimed runs before the timed ones (warm-up, not in the percentiles).") var warmup: Int = 0
   @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
   @Flag(help: "Print time per op type (an Amdahl breakdown) after the runs.") var profile = false
   @OptionGroup var plan: PlanArguments
 
   func run() throws {
     guard self.repeat >= 1 else { throw ValidationError("--repeat must be at least 1") }
+    guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0") }
     var shapes = try plan.parsedShapes()
     var given: [String: Tensor] = [:]
     for spec in inputs {
@@ -49,9 +51,12 @@ struct RunCommand: ParsableCommand {
       throw fail("the model has no input '\(name)' (inputs: \(p.inputs.map(\.name).joined(separator: ", ")))")
     }
     let session = Session(plan: p)
-    session.profiling = profile
     var outputs: [String: Tensor] = [:]
     var times: [Double] = []
+    for _ in 0..<warmup {
+      do { _ = try session.run(feeds) } catch { throw fail(error.message) }
+    }
+    session.profiling = profile
     for _ in 0..<self.repeat {
       let s = DispatchTime.now().uptimeNanoseconds
       do { outputs = try session.run(feeds) } catch { throw fail(error.message) }
