@@ -155,7 +155,7 @@ public struct LayerReport: Sendable, Codable {
   public var zeroFraction: Double
   public var format: String
   public var kernel: String
-  /// Measured candidates: format -> median milliseconds.
+  /// Measured candidates: format -> fastest of a few runs, milliseconds.
   public var measured: [String: Double]
   /// True when `measured` came from the format-timing cache instead of timing now.
   public var measuredFromCache = false

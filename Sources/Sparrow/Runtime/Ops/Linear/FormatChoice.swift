@@ -164,9 +164,11 @@ enum FormatChooser {
         if r >= 1, times.min()! > 2 * best.1 { break }
       }
       guard !failed, !times.isEmpty else { continue }
-      let median = times.sorted()[times.count / 2]
-      measured[m.format.description] = median
-      if median < best.1 { best = (i, median) }
+      // The fastest run, not the median: on a shared machine, other work only ever adds time,
+      // so the minimum is the steadiest estimate of what the kernel itself costs.
+      let fastest = times.min()!
+      measured[m.format.description] = fastest
+      if fastest < best.1 { best = (i, fastest) }
     }
     if let key, !measured.isEmpty {
       options.formatCache?.store(key, FormatCache.Entry(format: packed[best.0].format.description, measured: measured))
