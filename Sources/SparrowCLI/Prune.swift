@@ -22,7 +22,10 @@ struct PruneCommand: ParsableCommand {
   @Argument(help: "The ONNX model to prune.") var input: String
   @Option(name: .shortAndLong, help: "Where to write the pruned model.") var output: String
   @Option(help: "magnitude, random, nm, block, channel-l1 or channel-fpgm.") var method: String
-  @Option(help: "Fraction of weights (channel methods: of filters) to prune, in [0, 1). Implied by --pattern for nm.")
+  // Unconditional, so that a negative value reaches the range check instead of reading as a flag.
+  @Option(
+    parsing: .unconditional,
+    help: "Fraction of weights (channel methods: of filters) to prune, in [0, 1). Implied by --pattern for nm.")
   var sparsity: Double?
   @Option(help: "layer: every eligible layer to the sparsity; global: rank all eligible weights together.")
   var scope: String = "layer"

@@ -35,6 +35,17 @@ import Testing
     #expect(F.values(out, "w").map { $0 == 0 } == (0..<16).map { $0 < 4 })
   }
 
+  /// The linear-time selection the bulk methods use picks the same set as a plain sort.
+  @Test(arguments: 0..<20) func selectionMatchesASort(_ seed: Int) {
+    var rng = SeededRNG(seed: UInt64(seed) + 100)
+    let n = Int.random(in: 1...300, using: &rng)
+    let keys = (0..<n).map { _ in Float(Int.random(in: 0...(seed % 2 == 0 ? 5 : 1000), using: &rng)) }  // many ties
+    for k in [0, 1, n / 3, n / 2, n - 1, n] {
+      let ref = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }.prefix(k)
+      #expect(WeightMethods.smallestSet(keys, count: k) == ref.sorted(), "seed \(seed) n \(n) k \(k)")
+    }
+  }
+
   @Test func randomIsSeededAndHitsTheCount() throws {
     var rng = SeededRNG(seed: 12)
     let g = F.convChain([[8, 4, 3, 3], [6, 8, 3, 3]], rng: &rng)

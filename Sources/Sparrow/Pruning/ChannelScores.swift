@@ -14,19 +14,23 @@ enum ChannelScores {
   /// of the layer. The filters with the smallest sums are the ones nearest the geometric
   /// median, whose information the others can replace.
   static func fpgm(_ w: [Float], rows: Int, cols: Int) -> [Float] {
-    var dist = [Double](repeating: 0, count: rows * rows)
-    for i in 0..<rows {
-      for j in (i + 1)..<max(i + 1, rows) {
-        var s: Double = 0
-        for c in 0..<cols {
-          let d = Double(w[i * cols + c]) - Double(w[j * cols + c])
-          s += d * d
+    var sums = [Double](repeating: 0, count: rows)
+    w.withUnsafeBufferPointer { f in
+      sums.withUnsafeMutableBufferPointer { out in
+        for i in 0..<rows {
+          for j in (i + 1)..<max(i + 1, rows) {
+            var s: Double = 0
+            for c in 0..<cols {
+              let d = Double(f[i * cols + c]) - Double(f[j * cols + c])
+              s += d * d
+            }
+            out[i] += s.squareRoot()
+            out[j] += s.squareRoot()
+          }
         }
-        dist[i * rows + j] = s.squareRoot()
-        dist[j * rows + i] = dist[i * rows + j]
       }
     }
-    return (0..<rows).map { i in Float((0..<rows).reduce(0) { $0 + dist[i * rows + $1] }) }
+    return sums.map { Float($0) }
   }
 
   static func scores(_ method: PruneMethod, _ w: [Float], rows: Int, cols: Int) -> [Float] {

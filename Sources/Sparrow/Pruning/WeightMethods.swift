@@ -6,17 +6,65 @@ enum WeightMethods {
     min(total, max(0, Int((fraction * Double(total)).rounded())))
   }
 
-  /// Indices of the `count` smallest keys; ties go to the lower index first.
+  /// Indices of the `count` smallest keys, smallest first; ties go to the lower index first.
+  /// NaN ranks above everything.
   static func smallest(_ keys: [Float], count: Int) -> [Int] {
     guard count > 0 else { return [] }
-    let order = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
+    let k = keys.map { $0.isNaN ? Float.infinity : $0 }
+    let order = k.indices.sorted { k[$0] < k[$1] || (k[$0] == k[$1] && $0 < $1) }
     return Array(order.prefix(count))
+  }
+
+  /// The same set as `smallest`, in index order, without sorting indices: the count-th
+  /// smallest key is the threshold; keys below it go, then ties at it from the lowest index.
+  /// (Sorting a million indices through a closure is what made pruning a real model slow.)
+  static func smallestSet(_ keys: [Float], count: Int) -> [Int] {
+    guard count > 0 else { return [] }
+    let k = keys.map { $0.isNaN ? Float.infinity : $0 }
+    guard count < k.count else { return Array(k.indices) }
+    let threshold = select(k, count - 1)
+    var ties = count - k.reduce(0) { $0 + ($1 < threshold ? 1 : 0) }
+    var out: [Int] = []
+    out.reserveCapacity(count)
+    for i in k.indices {
+      if k[i] < threshold {
+        out.append(i)
+      } else if k[i] == threshold, ties > 0 {
+        out.append(i)
+        ties -= 1
+      }
+    }
+    return out
+  }
+
+  /// The `rank`-th smallest of `values` (0-based), by quickselect: linear time, where a
+  /// full sort of a large layer dominated the pruning time in debug builds.
+  static func select(_ values: [Float], _ rank: Int) -> Float {
+    var a = values
+    return a.withUnsafeMutableBufferPointer { v in
+      var lo = 0, hi = v.count - 1
+      while lo < hi {
+        let pivot = v[lo + (hi - lo) / 2]
+        var i = lo, j = hi
+        while i <= j {
+          while v[i] < pivot { i += 1 }
+          while v[j] > pivot { j -= 1 }
+          if i <= j {
+            v.swapAt(i, j)
+            i += 1
+            j -= 1
+          }
+        }
+        if rank <= j { hi = j } else if rank >= i { lo = i } else { break }
+      }
+      return v[rank]
+    }
   }
 
   /// Magnitude: zeroes the `count` smallest |w| (already-zero weights are among them, so the
   /// result has `max(count, zeros before)` zeros). Ties: the lower flat index goes first.
   static func magnitude(_ w: inout [Float], zeros count: Int) {
-    for i in smallest(w.map { abs($0) }, count: count) { w[i] = 0 }
+    for i in smallestSet(w.map { abs($0) }, count: count) { w[i] = 0 }
   }
 
   /// Random: zeroes uniformly chosen nonzero weights until `count` are zero.

@@ -25,7 +25,7 @@ enum WeightPruning {
       for (i, l) in layers.enumerated() {
         let blocks = WeightMethods.blocks(rows: l.rows, cols: l.cols, o.blockShape)
         let scores = WeightMethods.blockScores(mats[i], cols: l.cols, blocks)
-        for b in WeightMethods.smallest(scores, count: WeightMethods.count(s, of: blocks.count)) {
+        for b in WeightMethods.smallestSet(scores, count: WeightMethods.count(s, of: blocks.count)) {
           WeightMethods.zero(&mats[i], cols: l.cols, block: blocks[b])
         }
       }
@@ -33,7 +33,7 @@ enum WeightPruning {
       // All weights ranked by |w| together; ties go to the earlier layer, then the lower index.
       let flat = mats.flatMap { $0.map { abs($0) } }
       let offsets = mats.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
-      for f in WeightMethods.smallest(flat, count: WeightMethods.count(s, of: flat.count)) {
+      for f in WeightMethods.smallestSet(flat, count: WeightMethods.count(s, of: flat.count)) {
         let (i, j) = locate(f, offsets)
         mats[i][j] = 0
       }
@@ -55,7 +55,7 @@ enum WeightPruning {
         scores += WeightMethods.blockScores(mats[i], cols: l.cols, blocks)
         all += blocks.map { (i, $0) }
       }
-      for b in WeightMethods.smallest(scores, count: WeightMethods.count(s, of: all.count)) {
+      for b in WeightMethods.smallestSet(scores, count: WeightMethods.count(s, of: all.count)) {
         WeightMethods.zero(&mats[all[b].layer], cols: layers[all[b].layer].cols, block: all[b].block)
       }
     case (.channelL1, _), (.channelFPGM, _):
