@@ -38,6 +38,9 @@ fi
 step "PP-OCR models pruned (magnitude 90%, 2:4) through every format, against ONNX Runtime"
 .venv-test/bin/python Tests/python/check_pruned.py .build/debug/sparrow
 
+step "sparrow prune: every method on the PP-OCR and op models; patterns, --shrink = in place, sparrow run = ORT"
+.venv-test/bin/python Tests/python/check_prune.py .build/debug/sparrow
+
 step "NEON kernels under qemu-aarch64, and the same driver natively"
 if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then
   bash Tests/KernelsNEON/run.sh
