@@ -15,7 +15,7 @@ struct PruneCommand: ParsableCommand {
       Channel methods decide per group of coupled layers (residual Adds, squeeze-and-excitation) \
       and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
       the matching inputs of the next layers, and keeps in place (saying why) any group it cannot \
-      remove exactly, such as one that feeds a Concat, a Reshape or a model output. \
+      remove exactly, such as one that feeds a Reshape or a Concat read by anything but layers. \
       Prints per layer: name, op, weight shape, zeros before and after.
       """)
 

@@ -130,21 +130,40 @@ import Testing
     #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * (a.map { abs($0) }.max() ?? 0) + 1e-6 })
   }
 
-  @Test func concatIsRefusedForShrinkButPrunedInPlace() throws {
+  /// A channel Concat read only by convolutions: each input's channels are cut from the
+  /// readers at the input's offset (one input used twice here). A Concat read by anything else
+  /// keeps its inputs' groups in place.
+  @Test(arguments: [false, true]) func concatReadByConvolutionsShrinks(_ readThroughRelu: Bool) throws {
     var rng = SeededRNG(seed: 27)
+    var nodes = [
+      Node(name: "a", opType: "Conv", inputs: ["x", "wa"], outputs: ["ha"]),
+      Node(name: "e", opType: "Conv", inputs: ["x", "we"], outputs: ["he"]),
+      Node(name: "cat", opType: "Concat", inputs: ["ha", "he", "ha"], outputs: ["hc"], attributes: ["axis": .int(1)]),
+      Node(name: "b", opType: "Conv", inputs: [readThroughRelu ? "hr" : "hc", "wb"], outputs: ["y"]),
+    ]
+    if readThroughRelu { nodes.insert(Node(name: "r", opType: "Relu", inputs: ["hc"], outputs: ["hr"]), at: 3) }
     let g = Graph(
       inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(3), .fixed(4), .fixed(4)])],
-      outputs: [ValueInfo(name: "y")],
-      nodes: [
-        Node(name: "a", opType: "Conv", inputs: ["x", "wa"], outputs: ["ha"]),
-        Node(name: "cat", opType: "Concat", inputs: ["ha", "ha"], outputs: ["hc"], attributes: ["axis": .int(1)]),
-        Node(name: "b", opType: "Conv", inputs: ["hc", "wb"], outputs: ["y"]),
-      ],
-      constants: ["wa": F.tensor([4, 3, 1, 1], F.distinct(12, rng: &rng)), "wb": F.tensor([2, 8, 1, 1], F.distinct(16, rng: &rng))],
-      opset: 13)
-    let (out, report) = try Pruner.prune(g, F.options(.channelL1, 0.5, shrink: true))
-    #expect(F.zeroFilters(try #require(out.constants["wa"])).count == 2)
-    #expect(out.constants["wa"]?.shape == [4, 3, 1, 1])
-    #expect(report.notes.first?.contains("Concat 'cat'") == true)
+      outputs: [ValueInfo(name: "y")], nodes: nodes,
+      constants: [
+        "wa": F.tensor([4, 3, 1, 1], F.distinct(12, rng: &rng)), "we": F.tensor([6, 3, 1, 1], F.distinct(18, rng: &rng)),
+        "wb": F.tensor([2, 14, 1, 1], F.distinct(28, rng: &rng)),
+      ], opset: 13)
+    let (inPlace, _) = try Pruner.prune(g, F.options(.channelL1, 0.5))
+    let (shrunk, report) = try Pruner.prune(g, F.options(.channelL1, 0.5, shrink: true))
+    #expect(F.zeroFilters(try #require(inPlace.constants["wa"])).count == 2)
+    if readThroughRelu {
+      #expect(report.notes.count == 2 && report.notes.allSatisfy { $0.contains("concatenated by Concat 'cat'") })
+      #expect(F.weight(shrunk, node: "b")?.shape == [2, 14, 1, 1])
+    } else {
+      #expect(report.notes.isEmpty, "\(report.notes)")
+      #expect(F.weight(shrunk, node: "a")?.shape == [2, 3, 1, 1])
+      #expect(F.weight(shrunk, node: "e")?.shape == [3, 3, 1, 1])
+      #expect(F.weight(shrunk, node: "b")?.shape == [2, 7, 1, 1])
+    }
+    var r = SeededRNG(seed: 2)
+    let x = F.tensor([1, 3, 4, 4], (0..<48).map { _ in r.float() })
+    let a = try F.run(inPlace, x).floats, b = try F.run(shrunk, x).floats
+    #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * (a.map { abs($0) }.max() ?? 0) + 1e-6 })
   }
 }

@@ -2,9 +2,13 @@
 /// another node also reads (such a constant is copied under a fresh name first).
 enum ChannelEdits {
   /// One per-channel slot of a role: input `slot` of the node, channel axis `axis` of that
-  /// constant; `zeroed` when pruning in place zeroes it (filters, biases, BatchNorm scale and
-  /// shift, additive constants; not the inputs of consumers, nor BatchNorm's mean and variance).
-  struct Slot { let node: Int, slot: Int, axis: Int, zeroed: Bool }
+  /// constant, the group's channels starting at `offset` along it; `zeroed` when pruning in
+  /// place zeroes it (filters, biases, BatchNorm scale and shift, additive constants; not the
+  /// inputs of consumers, nor BatchNorm's mean and variance).
+  struct Slot {
+    let node: Int, slot: Int, axis: Int, zeroed: Bool
+    var offset = 0
+  }
 
   static func slots(_ role: ChannelRole, _ g: Graph) -> [Slot] {
     func attr(_ n: Int, _ k: String) -> Int { WeightLayers.intAttribute(g.nodes[n], k, 0) }
@@ -26,11 +30,11 @@ enum ChannelEdits {
       return (1..<5).map { Slot(node: n, slot: $0, axis: 0, zeroed: $0 <= 2) }
     case .constant(let n, let input, let axis, let additive):
       return [Slot(node: n, slot: input, axis: axis, zeroed: additive)]
-    case .consumer(let n):
+    case .consumer(let n, _, let offset):
       switch g.nodes[n].opType {
-      case "Conv": return [Slot(node: n, slot: 1, axis: 1, zeroed: false)]
-      case "Gemm": return [Slot(node: n, slot: 1, axis: attr(n, "transB") != 0 ? 1 : 0, zeroed: false)]
-      default: return [Slot(node: n, slot: 1, axis: 0, zeroed: false)]  // ConvTranspose, MatMul
+      case "Conv": return [Slot(node: n, slot: 1, axis: 1, zeroed: false, offset: offset)]
+      case "Gemm": return [Slot(node: n, slot: 1, axis: attr(n, "transB") != 0 ? 1 : 0, zeroed: false, offset: offset)]
+      default: return [Slot(node: n, slot: 1, axis: 0, zeroed: false, offset: offset)]  // ConvTranspose, MatMul
       }
     }
   }

@@ -9,14 +9,17 @@ enum ChannelRole: Sendable, Equatable {
   /// A per-channel constant operand of an element-wise op; `axis` is the channel axis in the
   /// constant's own shape; `additive` for Add/Sub (zeroed with the channel), not for Mul/Div.
   case constant(node: Int, input: Int, axis: Int, additive: Bool)
-  /// Reads the group's channels as its input channels (Conv, ConvTranspose, Gemm, MatMul).
-  case consumer(node: Int)
+  /// Reads the group's channels as its input channels (Conv, ConvTranspose, Gemm, MatMul):
+  /// `via` is the group's tensor whose values it sees, `offset` where the group's channels start
+  /// among its inputs (nonzero behind a Concat).
+  case consumer(node: Int, via: String, offset: Int)
 }
 
 /// Tensors that share one channel index space: a filter's output channel c is channel c of
 /// every tensor of its group, through BatchNorm, element-wise ops (residual Adds, squeeze-and-
 /// excitation Muls), pools, Resize, depthwise convolutions and Flatten, up to the layers that
-/// read the channels. Removing channel c of a group removes it everywhere in the group.
+/// read the channels (directly, or behind a channel Concat that only such layers read).
+/// Removing channel c of a group removes it everywhere in the group.
 struct ChannelGroup: Sendable {
   var channels: Int
   var tensors: [String]
@@ -119,7 +122,7 @@ private struct GroupBuilder {
     if rank[x] != r || channels[find(x)] != c {
       block(x, "\(g.nodes[i].label) reads it with a shape Sparrow does not match")
     } else {
-      roles.append((x, .consumer(node: i)))
+      roles.append((x, .consumer(node: i, via: x, offset: 0)))
     }
   }
 
@@ -193,6 +196,8 @@ private struct GroupBuilder {
       pass(x, y, n, role: .batchNorm(node: i))
     case "Add", "Sub", "Mul", "Div":
       binary(i, n)
+    case "Concat":
+      concat(n)
     case "GlobalAveragePool", "GlobalMaxPool":
       pass(x, y, n, spatialOne: true)
     case "MaxPool", "AveragePool":
@@ -244,6 +249,49 @@ private struct GroupBuilder {
     pass(operands[0], y, n, spatialOne: operands.allSatisfy { spatialOne.contains($0) })
     for other in operands.dropFirst() { union(operands[0], other, at: n) }
     for role in found { roles.append((operands[0], role)) }
+  }
+
+  /// What `n` needs of its first input when it reads it as input channels (Conv and
+  /// ConvTranspose with group 1, Gemm without transA, MatMul; constant fp32 weights), or nil.
+  func readerShape(_ n: Node) -> (channels: Int, rank: Int)? {
+    guard n.domain.isEmpty || n.domain == "ai.onnx", let w = constant(n, 1), w.dtype == .float32,
+      absentOrConstant(n, 2..<3), constant(n, 2).map({ $0.dtype == .float32 }) ?? true
+    else { return nil }
+    let attr = { (key: String) in WeightLayers.intAttribute(n, key, 0) }
+    switch n.opType {
+    case "Conv": return w.rank >= 3 && max(attr("group"), 1) == 1 ? (w.shape[1], w.rank) : nil
+    case "ConvTranspose": return w.rank >= 3 && max(attr("group"), 1) == 1 ? (w.shape[0], w.rank) : nil
+    case "Gemm": return w.rank == 2 && attr("transA") == 0 ? (attr("transB") != 0 ? w.shape[1] : w.shape[0], 2) : nil
+    case "MatMul": return w.rank == 2 ? (w.shape[0], 2) : nil
+    default: return nil
+    }
+  }
+
+  /// A Concat along channels whose output only layers that read channels read: each input's
+  /// group gets those layers as consumers at its offset. Anything else blocks the inputs.
+  mutating func concat(_ n: Node) {
+    let y = n.outputs.first ?? ""
+    let refuse = "concatenated by \(n.label) into something other than layers that read its channels"
+    guard !n.inputs.isEmpty, n.inputs.allSatisfy(has), let r = rank[n.inputs[0]], n.inputs.allSatisfy({ rank[$0] == r }),
+      !y.isEmpty, !g.outputs.contains(where: { $0.name == y })
+    else { return blockInputs(n, refuse) }
+    var axis = WeightLayers.intAttribute(n, "axis", 0)
+    if axis < 0 { axis += r }
+    var sizes: [Int] = []
+    for t in n.inputs { sizes.append(channels[find(t)] ?? 0) }
+    let total = sizes.reduce(0, +)
+    let readers = g.nodes.indices.filter { g.nodes[$0].inputs.contains(y) }
+    let fits = readers.allSatisfy { i in
+      let rd = g.nodes[i]
+      guard rd.inputs.firstIndex(of: y) == 0, rd.inputs.lastIndex(of: y) == 0, let need = readerShape(rd) else { return false }
+      return need.channels == total && need.rank == r
+    }
+    guard axis == 1, !readers.isEmpty, fits else { return blockInputs(n, refuse) }
+    var offset = 0
+    for (t, size) in zip(n.inputs, sizes) {
+      for i in readers { roles.append((t, .consumer(node: i, via: t, offset: offset))) }
+      offset += size
+    }
   }
 
   /// Resize/Upsample by constant scales that leave batch and channels alone.

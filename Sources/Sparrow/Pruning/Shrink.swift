@@ -18,9 +18,9 @@ enum Shrink {
     for (gi, channels) in todo.sorted(by: { $0.key < $1.key }) {
       var why: String?
       var mine: [(node: Int, channels: [Int], values: [Float])] = []
-      readers: for case .consumer(let n) in a.groups[gi].roles {
+      readers: for case .consumer(let n, let via, let offset) in a.groups[gi].roles {
         let node = g.nodes[n]
-        let vals = values[node.inputs[0]] ?? channels.map { _ in nil }
+        let vals = values[via] ?? channels.map { _ in nil }
         for (j, v) in vals.enumerated() {
           guard let v else {
             why = "channel \(channels[j]) reaches \(node.label) with a value that depends on the input"
@@ -31,7 +31,7 @@ enum Shrink {
             break readers
           }
         }
-        mine.append((n, channels, vals.map { $0 ?? 0 }))
+        mine.append((n, channels.map { $0 + offset }, vals.map { $0 ?? 0 }))
       }
       if let why {
         refused[gi] = why
@@ -41,16 +41,24 @@ enum Shrink {
       }
     }
     for f in folds where f.values.contains(where: { $0 != 0 }) { try fold(&g, f.node, f.channels, f.values) }
-    for (gi, channels) in todo.sorted(by: { $0.key < $1.key }) {
-      let removed = Set(channels)
-      let keep = (0..<a.groups[gi].channels).filter { !removed.contains($0) }
+    // Removals gathered per constant and axis first: behind a Concat several groups cut the same
+    // axis of one reader, each at its own offset in the original numbering.
+    struct Cut: Hashable { let node: Int, slot: Int, axis: Int }
+    var cuts: [Cut: Set<Int>] = [:]
+    for (gi, channels) in todo {
       for role in a.groups[gi].roles {
         for s in ChannelEdits.slots(role, g) {
-          try ChannelEdits.edit(&g, s.node, s.slot) { (t) throws(PruneError) in
-            try ChannelEdits.gathered(t, axis: s.axis, keep: keep)
-          }
+          cuts[Cut(node: s.node, slot: s.slot, axis: s.axis), default: []].formUnion(channels.map { $0 + s.offset })
         }
-        if case .depthwise(let n) = role { g.nodes[n].attributes["group"] = .int(Int64(keep.count)) }
+        if case .depthwise(let n) = role {
+          g.nodes[n].attributes["group"] = .int(Int64(a.groups[gi].channels - channels.count))
+        }
+      }
+    }
+    for (cut, removed) in cuts.sorted(by: { ($0.key.node, $0.key.slot, $0.key.axis) < ($1.key.node, $1.key.slot, $1.key.axis) }) {
+      try ChannelEdits.edit(&g, cut.node, cut.slot) { (t) throws(PruneError) in
+        guard cut.axis < t.rank else { throw PruneError("axis \(cut.axis) outside a tensor of shape \(t.shape)") }
+        return try ChannelEdits.gathered(t, axis: cut.axis, keep: (0..<t.shape[cut.axis]).filter { !removed.contains($0) })
       }
     }
     return refused
