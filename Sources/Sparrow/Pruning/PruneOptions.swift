@@ -41,13 +41,17 @@ public struct NMPattern: Sendable, Equatable, CustomStringConvertible {
   }
   /// Parses "2:4".
   public init(parsing s: String) throws(PruneError) {
-    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-    guard parts.count == 2, let n = Int(parts[0]), let m = Int(parts[1]) else {
-      throw PruneError("--pattern '\(s)': expected N:M, e.g. 2:4")
-    }
+    let (n, m) = try integerPair(s, ":", "--pattern '\(s)': expected N:M, e.g. 2:4")
     try self.init(n: n, m: m)
   }
   public var description: String { "\(n):\(m)" }
+}
+
+/// "A<sep>B" as two integers, or `error`.
+private func integerPair(_ s: String, _ separator: Character, _ error: String) throws(PruneError) -> (Int, Int) {
+  let parts = s.split(separator: separator, omittingEmptySubsequences: false)
+  guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]) else { throw PruneError(error) }
+  return (a, b)
 }
 
 /// A block shape on the M x K matrix view: `rows` output channels by `cols` columns.
@@ -62,10 +66,7 @@ public struct BlockShape2D: Sendable, Equatable, CustomStringConvertible {
   }
   /// Parses "4x1".
   public init(parsing s: String) throws(PruneError) {
-    let parts = s.split(separator: "x", omittingEmptySubsequences: false)
-    guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]) else {
-      throw PruneError("--block '\(s)': expected ROWSxCOLS, e.g. 4x1")
-    }
+    let (r, c) = try integerPair(s, "x", "--block '\(s)': expected ROWSxCOLS, e.g. 4x1")
     try self.init(rows: r, cols: c)
   }
   public var description: String { "\(rows)x\(cols)" }
