@@ -1,4 +1,5 @@
-"""Interim one-shot pruner (until `sparrow prune` exists): zeroes Conv/Gemm/MatMul weights of an
+"""Interim one-shot pruner, replaced by `sparrow prune`; kept because Tests/python/check_pruned.py
+prunes with it (a pruner Sparrow did not write). Zeroes Conv/Gemm/MatMul weights of an
 ONNX model in place, in initializers or in Constant nodes (as Paddle exports keep them).
 
   python prune_numpy.py IN.onnx OUT.onnx --method magnitude --sparsity 0.9

@@ -7,7 +7,9 @@ struct SparrowCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sparrow",
     abstract: "Sparse neural-network inference on CPUs.",
-    subcommands: [RunCommand.self, InspectCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self]
+    subcommands: [
+      RunCommand.self, InspectCommand.self, PruneCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self,
+    ]
   )
 }
 

@@ -1,0 +1,84 @@
+/// Filter pruning decided per channel group, so that coupled layers (both sides of a residual
+/// Add, a squeeze-and-excitation gate and the tensor it scales) lose the same channels: a
+/// channel's importance is the mean, over the group's filter-producing layers, of each layer's
+/// score divided by that layer's mean score. A group with one producer ranks its filters by
+/// the plain score. At least one channel of every group stays.
+enum ChannelPruning {
+  struct Decision {
+    /// Group → removed channels, ascending.
+    var removals: [Int: [Int]] = [:]
+    /// Layer node → why its filters stay.
+    var leftDense: [Int: String] = [:]
+  }
+
+  static func decide(_ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions) -> Decision {
+    var d = Decision()
+    let layerAt = Dictionary(layers.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+    var candidates: [(group: Int, scores: [Float])] = []
+    groups: for (gi, group) in a.groups.enumerated() {
+      let eligible = group.producers.filter { layerAt[$0] != nil }
+      guard !eligible.isEmpty else { continue }
+      if let other = group.producers.first(where: { layerAt[$0] == nil }) {
+        for p in eligible { d.leftDense[p] = "shares its output channels with \(g.nodes[other].label), which is left dense" }
+        continue
+      }
+      guard !group.reachesOutput else {
+        for p in eligible { d.leftDense[p] = "its output channels are model outputs" }
+        continue
+      }
+      guard group.channels >= 2 else {
+        for p in eligible { d.leftDense[p] = "a single output channel" }
+        continue
+      }
+      var sum = [Float](repeating: 0, count: group.channels)
+      for p in eligible {
+        guard let l = layerAt[p], let w = g.constants[l.weight], l.rows == group.channels else {
+          for q in eligible { d.leftDense[q] = "filters do not match the \(group.channels) channels of the group" }
+          continue groups
+        }
+        let s = ChannelScores.normalised(ChannelScores.scores(o.method, l.matrix(w), rows: l.rows, cols: l.cols))
+        for c in 0..<group.channels { sum[c] += s[c] / Float(eligible.count) }
+      }
+      candidates.append((gi, sum))
+    }
+    switch o.scope {
+    case .layer:
+      for (gi, s) in candidates {
+        let k = min(s.count - 1, WeightMethods.count(o.target, of: s.count))
+        d.removals[gi] = WeightMethods.smallest(s, count: k).sorted()
+      }
+    case .global:
+      var keys: [Float] = [], owner: [(group: Int, channel: Int)] = []
+      for (gi, s) in candidates {
+        keys += s
+        owner += s.indices.map { (gi, $0) }
+      }
+      let target = WeightMethods.count(o.target, of: keys.count)
+      var picked = 0
+      for i in WeightMethods.smallest(keys, count: keys.count) where picked < target {
+        let (gi, c) = owner[i]
+        if d.removals[gi, default: []].count < a.groups[gi].channels - 1 {
+          d.removals[gi, default: []].append(c)
+          picked += 1
+        }
+      }
+      for gi in d.removals.keys { d.removals[gi]?.sort() }
+    }
+    return d
+  }
+
+  /// Prunes in place: zeroes the removed channels' filters and biases, the depthwise filters
+  /// and BatchNorm scale and shift they pass through, and additive per-channel constants, so
+  /// that the channel is a constant (zero when nothing adds to it) for every input.
+  static func zero(_ g: inout Graph, _ a: ChannelAnalysis, _ removals: [Int: [Int]]) throws(PruneError) {
+    for (gi, channels) in removals.sorted(by: { $0.key < $1.key }) where !channels.isEmpty {
+      for role in a.groups[gi].roles {
+        for s in ChannelEdits.slots(role, g) where s.zeroed {
+          try ChannelEdits.edit(&g, s.node, s.slot) { (t) throws(PruneError) in
+            try ChannelEdits.zeroed(t, axis: s.axis, channels)
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// The value each removed channel carries, tensor by tensor, in a model whose pruned filters
+/// (and their biases and BatchNorm scale and shift) are zero: a constant the same at every
+/// position and for every input, or nil where that is not known. A channel can be removed
+/// exactly where every layer reading it sees such a constant: zero, or one it folds into its
+/// bias. Activations are assumed finite (0 · x = 0).
+enum ChannelValues {
+  /// `removals[group]` are the channels (in the group's original numbering) to follow.
+  static func propagate(_ g: Graph, _ a: ChannelAnalysis, removals: [Int: [Int]]) -> [String: [Float?]] {
+    var axisOf: [Int: [Int: Int]] = [:]  // node -> input slot -> channel axis of a per-channel constant
+    for gi in removals.keys {
+      for case .constant(let n, let slot, let axis, _) in a.groups[gi].roles { axisOf[n, default: [:]][slot] = axis }
+    }
+    var values: [String: [Float?]] = [:]
+    for (i, n) in g.nodes.enumerated() {
+      guard let y = n.outputs.first, let gi = a.groupOf[y], let removed = removals[gi] else { continue }
+      // Only tensors of the same group share the channel numbering (a producer's input is in another).
+      func same(_ t: String) -> [Float?]? { a.groupOf[t] == gi ? values[t] : nil }
+      let input = n.inputs.first.flatMap(same) ?? removed.map { _ in nil }
+      values[y] = removed.enumerated().map { j, c in
+        value(n, g, channel: c, input: input[j], operand: { slot in
+          guard slot < n.inputs.count else { return nil }
+          let name = n.inputs[slot]
+          if let k = g.constants[name] { return constantValue(k, channel: c, axis: axisOf[i]?[slot]) }
+          return same(name)?[j] ?? nil
+        })
+      }
+    }
+    return values
+  }
+
+  /// A constant operand's value for channel `c`: a scalar, or entry c of a per-channel
+  /// constant that is 1 along every other axis; nil otherwise.
+  static func constantValue(_ k: Tensor, channel c: Int, axis: Int?) -> Float? {
+    let f = k.floats
+    if f.count == 1 { return f[0] }
+    guard let axis, axis < k.rank, k.shape[axis] == f.count, c < f.count else { return nil }
+    return f[c]
+  }
+
+  static func float(_ n: Node, _ key: String, _ fallback: Float) -> Float {
+    if case .float(let v)? = n.attributes[key] { return v }
+    return fallback
+  }
+
+  static func padsAreZero(_ n: Node) -> Bool {
+    if case .string(let p)? = n.attributes["auto_pad"], p != "NOTSET", p != "VALID" { return false }
+    if case .ints(let p)? = n.attributes["pads"] { return p.allSatisfy { $0 == 0 } }
+    return true
+  }
+
+  /// Whether row `c` of `w` viewed as `[size along axis]` slices is all zero.
+  static func sliceIsZero(_ w: Tensor, axis: Int, _ c: Int) -> Bool {
+    let (outer, size, inner) = ChannelEdits.split(w.shape, axis)
+    let f = w.floats
+    guard c < size else { return false }
+    for o in 0..<outer { for j in 0..<inner where f[(o * size + c) * inner + j] != 0 { return false } }
+    return true
+  }
+
+  static func value(
+    _ n: Node, _ g: Graph, channel c: Int, input u: Float?, operand: (Int) -> Float?
+  ) -> Float? {
+    let const = { (slot: Int) -> Tensor? in
+      slot < n.inputs.count && !n.inputs[slot].isEmpty ? g.constants[n.inputs[slot]] : nil
+    }
+    switch n.opType {
+    case "Conv", "ConvTranspose", "Gemm", "MatMul":
+      guard let w = const(1) else { return nil }
+      let bias = const(2)
+      let group = WeightLayers.intAttribute(n, "group", 1)
+      switch n.opType {
+      case "Conv" where group > 1:  // depthwise, inside the group
+        let b = bias?.floats[c] ?? 0
+        if sliceIsZero(w, axis: 0, c) || u == 0 { return b }
+        guard let u, padsAreZero(n) else { return nil }
+        let per = w.count / max(w.shape[0], 1)
+        return u * w.floats[(c * per)..<((c + 1) * per)].reduce(0, +) + b
+      case "Conv": return sliceIsZero(w, axis: 0, c) ? (bias?.floats[c] ?? 0) : nil
+      case "ConvTranspose": return sliceIsZero(w, axis: 1, c) ? (bias?.floats[c] ?? 0) : nil
+      case "MatMul": return sliceIsZero(w, axis: 1, c) ? 0 : nil
+      default:
+        let transB = WeightLayers.intAttribute(n, "transB", 0) != 0
+        guard sliceIsZero(w, axis: transB ? 0 : 1, c) else { return nil }
+        guard let cv = bias else { return 0 }
+        let beta = float(n, "beta", 1)
+        if cv.count == 1 { return beta * cv.floats[0] }
+        guard cv.rank == 1 || cv.count == cv.shape.last else { return nil }  // one row of C
+        return beta * cv.floats[c]
+      }
+    case "BatchNormalization":
+      guard let s = const(1)?.floats[c], let shift = const(2)?.floats[c], let mean = const(3)?.floats[c],
+        let variance = const(4)?.floats[c]
+      else { return nil }
+      if s == 0 { return shift }
+      guard let u else { return nil }
+      return s * (u - mean) / (variance + float(n, "epsilon", 1e-5)).squareRoot() + shift
+    case "Add", "Sub", "Mul", "Div":
+      let a = operand(0), b = operand(1)
+      switch n.opType {
+      case "Mul": if a == 0 || b == 0 { return 0 }
+      case "Div": if a == 0, let b, b != 0 { return 0 }
+      default: break
+      }
+      guard let a, let b else { return nil }
+      switch n.opType {
+      case "Add": return a + b
+      case "Sub": return a - b
+      case "Mul": return a * b
+      default: return a / b
+      }
+    case "AveragePool":
+      if u == 0 { return 0 }
+      let includePad = WeightLayers.intAttribute(n, "count_include_pad", 0) != 0
+      return includePad && !padsAreZero(n) ? nil : u
+    case "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Resize", "Upsample", "Flatten", "Identity", "Dropout":
+      return u
+    default:
+      guard let u else { return nil }
+      return unary(n, u, operand: operand)
+    }
+  }
+
+  static func unary(_ n: Node, _ u: Float, operand: (Int) -> Float?) -> Float? {
+    switch n.opType {
+    case "Relu": return max(u, 0)
+    case "LeakyRelu": return u < 0 ? float(n, "alpha", 0.01) * u : u
+    case "Sigmoid": return 1 / (1 + exp(-u))
+    case "HardSigmoid": return max(0, min(1, float(n, "alpha", 0.2) * u + float(n, "beta", 0.5)))
+    case "HardSwish": return u * max(0, min(1, u / 6 + 0.5))
+    case "Tanh": return tanh(u)
+    case "Elu": return u < 0 ? float(n, "alpha", 1) * (exp(u) - 1) : u
+    case "Softplus": return log(1 + exp(u))
+    case "Neg": return -u
+    case "Abs": return abs(u)
+    case "Exp": return exp(u)
+    case "Clip":
+      var lo = float(n, "min", -.infinity), hi = float(n, "max", .infinity)
+      if n.inputs.count > 1, !n.inputs[1].isEmpty { guard let v = operand(1) else { return nil }; lo = v }
+      if n.inputs.count > 2, !n.inputs[2].isEmpty { guard let v = operand(2) else { return nil }; hi = v }
+      return min(max(u, lo), hi)
+    default: return nil
+    }
+  }
+}

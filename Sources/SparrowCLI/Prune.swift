@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Sparrow
+
+/// `sparrow prune`: one-shot, post-training pruning of a model's Conv/Gemm/MatMul weights.
+struct PruneCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "prune",
+    abstract: "Prune a model's Conv/Gemm/MatMul weights (initializers or Constant nodes) and write it as ONNX.",
+    discussion: """
+      Methods: magnitude (smallest |w|), random (seeded), nm (--pattern N:M along input channels, \
+      as the N:M kernels group them), block (--block RxC on the Cout x Cin·kh·kw matrix, edge blocks \
+      partial), channel-l1 and channel-fpgm (filters by L1 norm, or nearest the geometric median). \
+      Depthwise convolutions are left dense (channel methods carry removals through them). \
+      Channel methods decide per group of coupled layers (residual Adds, squeeze-and-excitation) \
+      and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
+      the matching inputs of the next layers, and keeps in place (saying why) any group it cannot \
+      remove exactly, such as one that feeds a Reshape or a Concat read by anything but layers. \
+      Prints per layer: name, op, weight shape, zeros before and after.
+      """)
+
+  @Argument(help: "The ONNX model to prune.") var input: String
+  @Option(name: .shortAndLong, help: "Where to write the pruned model.") var output: String
+  @Option(help: "magnitude, random, nm, block, channel-l1 or channel-fpgm.") var method: String
+  // Unconditional, so that a negative value reaches the range check instead of reading as a flag.
+  @Option(
+    parsing: .unconditional,
+    help: "Fraction of weights (channel methods: of filters) to prune, in [0, 1). Implied by --pattern for nm.")
+  var sparsity: Double?
+  @Option(help: "layer: every eligible layer to the sparsity; global: rank all eligible weights together.")
+  var scope: String = "layer"
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Leave the first and last prunable layers (stem convolution, classifier) dense.")
+  var skipFirstLast = true
+  @Option(help: "N:M pattern for --method nm: 2:4, 1:4, 2:8 … (default 2:4).") var pattern: String?
+  @Option(help: "Block shape ROWSxCOLS for --method block: 4x1, 1x4, 4x4 … (default 4x1).") var block: String?
+  @Flag(help: "Channel methods: remove pruned filters and the matching input channels physically.")
+  var shrink = false
+  @Option(help: "Seed for --method random.") var seed: UInt64 = 0
+
+  func run() throws {
+    let options: PruneOptions
+    do { options = try parse() } catch { throw fail(error.message) }
+    let graph: Graph
+    do { graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: input)) } catch { throw fail(error.message) }
+    let pruned: Graph, report: PruneReport
+    do { (pruned, report) = try Pruner.prune(graph, options) } catch { throw fail(error.message) }
+    do { try ONNXExporter.write(pruned, to: URL(fileURLWithPath: output)) } catch {
+      throw fail("cannot write '\(output)': \(error)")
+    }
+    print(table(report))
+    print("wrote \(output)")
+  }
+
+  func parse() throws(PruneError) -> PruneOptions {
+    guard let m = PruneMethod(rawValue: method) else {
+      throw PruneError(
+        "unknown method '\(method)' (\(PruneMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard let sc = PruneScope(rawValue: scope) else { throw PruneError("unknown scope '\(scope)' (layer, global)") }
+    var o = PruneOptions(method: m, sparsity: sparsity)
+    o.scope = sc
+    o.skipFirstLast = skipFirstLast
+    o.shrink = shrink
+    o.seed = seed
+    if let p = pattern { o.pattern = try NMPattern(parsing: p) }
+    if let b = block { o.block = try BlockShape2D(parsing: b) }
+    try o.validate()
+    return o
+  }
+
+  func table(_ r: PruneReport) -> String {
+    func pct(_ z: Int, _ n: Int) -> String { String(format: "%6.1f%%", 100 * Double(z) / Double(max(n, 1))) }
+    func dims(_ s: [Int]) -> String { s.map(String.init).joined(separator: "x") }
+    let width = min(48, max(5, r.layers.map(\.name.count).max() ?? 5))
+    var lines = [
+      "layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  op      shape                       before    after  note"
+    ]
+    for l in r.layers {
+      var shape = dims(l.shape)
+      if let s = l.newShape { shape += "->" + dims(s) }
+      let name = l.name.count > width ? String(l.name.prefix(width - 1)) + "…" : l.name
+      lines.append(
+        name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + l.op.padding(toLength: 6, withPad: " ", startingAt: 0)
+          + "  " + shape.padding(toLength: 26, withPad: " ", startingAt: 0) + "  " + pct(l.zerosBefore, l.weights)
+          + "  " + pct(l.zerosAfter, l.weights) + "  " + l.note)
+    }
+    let pruned = r.layers.filter(\.pruned)
+    let pw = pruned.reduce(0) { $0 + $1.weights }
+    lines.append(
+      "total: \(r.layers.count) weighted layers, \(r.weights) weights: zeros \(pct(r.zerosBefore, r.weights)) -> \(pct(r.zerosAfter, r.weights)); "
+        + "\(pruned.count) pruned layers (\(pw) weights): \(pct(pruned.reduce(0) { $0 + $1.zerosBefore }, pw)) -> \(pct(pruned.reduce(0) { $0 + $1.zerosAfter }, pw))"
+    )
+    lines += r.notes
+    return lines.joined(separator: "\n")
+  }
+}
