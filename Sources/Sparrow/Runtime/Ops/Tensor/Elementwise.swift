@@ -13,7 +13,14 @@ enum UnaryOp: OpBuilder {
     case "LeakyRelu": kind = .leakyRelu(try c.float("alpha", 0.01))
     case "Sigmoid": kind = .sigmoid
     case "HardSigmoid": kind = .hardSigmoid(alpha: try c.float("alpha", 0.2), beta: try c.float("beta", 0.5))
-    case "HardSwish": kind = .hardSwish
+    case "HardSwish":
+      // Set by the FuseHardSwish pass: x·Clip(x+3, 0, 6)/6 in that order, then ·a + c.
+      if let r = try c.floats("sparrow_hardswish") {
+        guard r.count == 2 else { throw c.error("sparrow_hardswish must be [scale, shift]") }
+        kind = .hardSwishDecomposed(scale: r[0], shift: r[1])
+      } else {
+        kind = .hardSwish
+      }
     case "Sqrt": kind = .sqrt
     case "Erf": kind = .erf
     case "Tanh": kind = .tanh
@@ -32,6 +39,7 @@ struct UnaryStep: Step {
     case relu, sigmoid, hardSwish, sqrt, erf, tanh, exp, neg, abs
     case leakyRelu(Float)
     case hardSigmoid(alpha: Float, beta: Float)
+    case hardSwishDecomposed(scale: Float, shift: Float)
   }
   let kind: Kind
   let count: Int
@@ -51,6 +59,8 @@ struct UnaryStep: Step {
       }
     case .hardSigmoid(let a, let b): for i in 0..<n { y[i] = min(max(a * x[i] + b, 0), 1) }
     case .hardSwish: for i in 0..<n { let v = x[i]; y[i] = v * min(max(v * (1.0 / 6) + 0.5, 0), 1) }
+    case .hardSwishDecomposed(let a, let b):
+      for i in 0..<n { let v = x[i]; y[i] = v * min(max(v + 3, 0), 6) / 6 * a + b }
     case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
     case .erf: for i in 0..<n { y[i] = Foundation.erf(x[i]) }
     case .tanh: for i in 0..<n { y[i] = Foundation.tanh(x[i]) }
