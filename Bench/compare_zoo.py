@@ -205,8 +205,8 @@ def markdown(res):
            f"- **models**: `{res['zoo_dir']}` (make_zoo.py, sha256 checked against Models/zoo.json), input "
            f"`{res['input']}` (1×3×224×224); first conv and classifier dense, depthwise dense", "",
            "## Latency", "",
-           "| model | variant | threads | Sparrow | ONNX Runtime | DeepSparse | ORT / Sparrow | DeepSparse / Sparrow | Sparrow vs ORT: max\\|err\\| / max\\|ref\\| | Sparrow cold start (load + plan) |",
-           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+           "| model | variant | threads | Sparrow | ONNX Runtime | DeepSparse | ORT / Sparrow | DeepSparse / Sparrow | Sparrow vs ORT: max\\|err\\| / max\\|ref\\| | Sparrow cold start (load + plan) | load (1 min) at start |",
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for c in res["cases"]:
         L = c["latency"]
         s, o, d = L["sparrow"], L["onnxruntime"], L.get("deepsparse")
@@ -214,7 +214,7 @@ def markdown(res):
         out.append(f"| {c['arch']} | {c['variant']} | {c['threads']} | {f(s)} | {f(o)} | {f(d)} | "
                    f"{o['median_ms'] / s['median_ms']:.2f}× | {'—' if not d else format(d['median_ms'] / s['median_ms'], '.2f') + '×'} | "
                    f"{chk['max_abs_err'] / chk['max_abs_ref']:.1e} {'ok' if chk['ok'] else '**FAIL**'} | "
-                   f"{c['sparrow_cold_start_ms_median'] / 1e3:.1f} s |")
+                   f"{c['sparrow_cold_start_ms_median'] / 1e3:.1f} s | {c.get('load_1min_at_start', '—')} |")
     out += ["", "ORT / Sparrow above 1 means Sparrow is faster. DeepSparse's own outputs differ from ORT's by at most "
             + (", ".join(f"{c['arch']}-{c['variant']}: {c['deepsparse_vs_ort']['max_abs_err']:.1e}" for c in res["cases"]
                          if "deepsparse_vs_ort" in c and c["threads"] == 1) or "— (not run)") + " (absolute, logits of max ~2).", "",
@@ -285,9 +285,11 @@ def main():
         for arch in archs:
             for t in threads:
                 for v in variants:
-                    print(f"  {arch}-{v}, {t} thread(s), load {' '.join(loadavg())} ...", flush=True)
+                    load = loadavg()
+                    print(f"  {arch}-{v}, {t} thread(s), load {' '.join(load)} ...", flush=True)
                     try:
                         c = run_case(a, arch, v, t, folder, x_file, ds_ok, tmp)
+                        c["load_1min_at_start"] = float(load[0])
                     except RuntimeError as e:
                         print(f"    FAILED: {e}", flush=True)
                         res["cases"].append({"arch": arch, "variant": v, "threads": t, "error": str(e)})
