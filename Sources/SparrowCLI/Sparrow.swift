@@ -3,12 +3,20 @@ import Sparrow
 import SparrowBench
 
 @main
-struct SparrowCommand: ParsableCommand {
+struct SparrowCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sparrow",
     abstract: "Sparse neural-network inference on CPUs.",
-    subcommands: [RunCommand.self, InspectCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self]
+    subcommands: subcommands
   )
+
+  static var subcommands: [any ParsableCommand.Type] {
+    var list: [any ParsableCommand.Type] = [RunCommand.self, InspectCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self]
+    #if SPARROW_SERVER
+    list.append(ServeCommand.self)
+    #endif
+    return list
+  }
 }
 
 struct InfoCommand: ParsableCommand {
