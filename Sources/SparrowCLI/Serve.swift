@@ -11,7 +11,8 @@ struct ServeCommand: AsyncParsableCommand {
     abstract: "Serve models over the Open Inference Protocol (KServe v2 REST), as Triton does.",
     discussion: """
       The repository uses Triton's layout: <repo>/<model>/<version>/model.onnx, with an optional
-      <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, warmup); the highest
+      <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
+      warmup); the highest
       version serves. Without --model-repository, the default model of Models/manifest.json serves.
       SIGTERM or SIGINT stops it after the requests in flight are answered.
       """)
@@ -26,6 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
   var queueCapacity: Int?
   @Option(help: "Weight format policy for every model: auto, dense, csr, nm, bsr, channel (beats the model config).")
   var format: String?
+  @Option(help: "Most MiB of buffers one session may need; larger input shapes get 413 (beats the model config).")
+  var maxSessionMib: Int?
   @Option(help: "Largest request body in MiB.") var maxBodyMib = 64
   @Option(help: "Most elements in one input tensor.") var maxElements = 16 << 20
   @Option(help: "Log format: json (one object per line) or text.") var logFormat = "json"
@@ -35,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
     if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     if let i = instances, i < 1 { throw ValidationError("--instances must be at least 1") }
     if let q = queueCapacity, q < 0 { throw ValidationError("--queue-capacity must be at least 0") }
+    if let s = maxSessionMib, !(1...(1 << 30)).contains(s) { throw ValidationError("--max-session-mib must be positive") }
     guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
     guard (1...4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
     guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
@@ -69,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let t = threads { sources[k].config.threads = t }
         if let i = instances { sources[k].config.instances = i }
         if let q = queueCapacity { sources[k].config.queueCapacity = q }
+        if let s = maxSessionMib { sources[k].config.maxSessionBytes = s << 20 }
         if let f = format { sources[k].config.format = f == "auto" ? .auto : .fixed(WeightFormat.Kind(rawValue: f) ?? .dense) }
       }
       models = try sources.map { s throws(SetupError) in try ServedModel(s, logger: logger) }

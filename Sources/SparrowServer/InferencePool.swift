@@ -25,6 +25,7 @@ final class InferencePool: @unchecked Sendable {
   let model: Model
   let capacity: Int
   let instances: Int
+  let maxSessionBytes: Int
   private let cond = NSCondition()
   // Guarded by `cond`.
   private var queue: [Job] = []
@@ -40,11 +41,12 @@ final class InferencePool: @unchecked Sendable {
     let reply: @Sendable (Result<InferOutcome, ServeError>) -> Void
   }
 
-  /// Sessions cached per worker, per input shapes.
+  /// Sessions cached per worker, per input shapes (and within `maxSessionBytes` together).
   static let sessionsPerWorker = 4
 
-  init(model: Model, instances: Int, capacity: Int) {
+  init(model: Model, instances: Int, capacity: Int, maxSessionBytes: Int) {
     self.model = model
+    self.maxSessionBytes = maxSessionBytes
     self.instances = max(1, instances)
     self.capacity = max(0, capacity)
     for k in 0..<self.instances {
@@ -66,25 +68,35 @@ final class InferencePool: @unchecked Sendable {
     return (queue.count - head, busy)
   }
 
+  /// Why a request now would be refused, if it would: checked before reading a body, so that an
+  /// overloaded server answers 503 without first reading and parsing megabytes.
+  var refusal: ServeError? {
+    cond.lock()
+    defer { cond.unlock() }
+    return refusalLocked
+  }
+
+  /// With `cond` held: why a request now would be refused, nil when it would be taken. A request
+  /// that an idle worker takes at once does not count against the queue.
+  private var refusalLocked: ServeError? {
+    let waiting = queue.count - head
+    if !running { return ServeError(503, "the server is shutting down") }
+    if instances - busy - waiting > 0 || waiting < capacity { return nil }
+    return ServeError(503, "the queue of \(capacity) requests is full: retry later")
+  }
+
   /// Runs the inputs on the next free worker, or refuses at once when the queue is full.
   func submit(_ inputs: [String: Tensor]) async -> Result<InferOutcome, ServeError> {
     await withCheckedContinuation { (c: CheckedContinuation<Result<InferOutcome, ServeError>, Never>) in
       let job = Job(inputs: inputs, enqueued: DispatchTime.now().uptimeNanoseconds) { c.resume(returning: $0) }
       cond.lock()
-      let waiting = queue.count - head
-      // A request that an idle worker takes at once does not count against the queue.
-      let idle = instances - busy - waiting
-      let accepted = running && (idle > 0 || waiting < capacity)
-      if accepted {
+      let refused = refusalLocked
+      if refused == nil {
         queue.append(job)
         cond.signal()
       }
       cond.unlock()
-      if !accepted {
-        job.reply(.failure(ServeError(503, running
-          ? "the queue of \(capacity) requests is full: retry later"
-          : "the server is shutting down")))
-      }
+      if let e = refused { job.reply(.failure(e)) }
     }
   }
 
@@ -125,11 +137,21 @@ final class InferencePool: @unchecked Sendable {
         if let i = sessions.firstIndex(where: { $0.key == key && $0.session.plan === plan }) {
           session = sessions.remove(at: i).session
         } else {
+          // Sessions keep every intermediate value: a large input needs gigabytes.
+          let need = plan.sessionBytes
+          guard need <= maxSessionBytes else {
+            throw ServeError(413, "these input shapes need \(need >> 20) MiB of session buffers, over the limit of \(maxSessionBytes >> 20) MiB")
+          }
+          // Oldest out first, until the cache and the new session fit.
           sessions.removeAll { $0.key == key }
+          while !sessions.isEmpty, sessions.count >= InferencePool.sessionsPerWorker
+            || sessions.reduce(need, { $0 + $1.session.plan.sessionBytes }) > maxSessionBytes
+          {
+            sessions.removeFirst()
+          }
           session = Session(plan: plan)
         }
         sessions.append((key, session))
-        if sessions.count > InferencePool.sessionsPerWorker { sessions.removeFirst() }
         let planned = DispatchTime.now().uptimeNanoseconds
         let outputs: [String: Tensor]
         do { outputs = try session.run(job.inputs) } catch { throw ServeError(500, "inference failed: \(error)") }

@@ -16,6 +16,9 @@ public struct ModelConfig: Sendable, Equatable {
   public var instances = 1
   /// Requests that may wait for a worker; more are refused with 503.
   public var queueCapacity = 64
+  /// Most bytes of buffers one session may need (a plan needing more is refused with 413), and
+  /// the most each worker keeps in its cached sessions.
+  public var maxSessionBytes = 2 << 30
   /// Input shapes planned before the model reports ready (the first request at a new shape
   /// otherwise pays for planning, which times every candidate format per layer).
   public var warmup: [[String: [Int]]] = []
@@ -23,7 +26,9 @@ public struct ModelConfig: Sendable, Equatable {
   public init() {}
 
   public static let fileName = "sparrow.json"
-  static let keys = ["format", "threads", "instances", "queue_capacity", "max_batch_size", "gate_budget", "warmup"]
+  static let keys = [
+    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "gate_budget", "warmup",
+  ]
 
   /// Reads `sparrow.json` in `folder`, or the defaults when there is none.
   public static func load(folder: URL) throws(SetupError) -> ModelConfig {
@@ -61,6 +66,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
     c.threads = try positive("threads")
     c.instances = try positive("instances") ?? c.instances
+    if let mib = try positive("max_session_mib") { c.maxSessionBytes = mib << 20 }
     if let q = o["queue_capacity"] {
       guard case .number(let d) = q, d >= 0, d == d.rounded(), d < 1e6 else {
         throw SetupError("'queue_capacity' must be a non-negative integer")

@@ -83,6 +83,7 @@ struct Responder: HTTPResponder {
 
   private func infer(_ m: ServedModel, _ request: Request, computeMs: inout Double?) async throws -> Response {
     if server.draining { throw ServeError(503, "the server is shutting down") }
+    if let refused = m.pool.refusal { throw refused }
     let limit = server.options.limits.maxBodyBytes
     if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
       throw ServeError(413, "request body of \(declared) bytes is over the limit of \(limit) bytes")

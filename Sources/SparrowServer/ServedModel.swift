@@ -25,7 +25,8 @@ public final class ServedModel: Sendable {
     } catch {
       throw SetupError("model '\(source.name)' (\(source.file.path)): \(error.message)")
     }
-    pool = InferencePool(model: model, instances: config.instances, capacity: config.queueCapacity)
+    pool = InferencePool(
+      model: model, instances: config.instances, capacity: config.queueCapacity, maxSessionBytes: config.maxSessionBytes)
     logger.info(
       "model loaded",
       metadata: [

@@ -55,7 +55,8 @@ public final class InferenceServer: Sendable {
       tasks.addTask { try await group.run() }
       tasks.addTask {
         for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-          self.logger.info("draining", metadata: ["signal": "\(signal)"])
+          self.logger.info(
+            "draining", metadata: ["signal": "\(signal)", "in_flight": "\(self.state.withLock { $0.inFlight })"])
           await self.drain()
           await group.triggerGracefulShutdown()
           break

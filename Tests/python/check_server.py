@@ -106,7 +106,8 @@ with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     repo = tmp / "repo"
     for name, src, versions, config in [
-        ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "warmup": [{"x": [1, 3, 320, 320]}]}),
+        ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "max_session_mib": 400,
+                                          "warmup": [{"x": [1, 3, 320, 320]}]}),
         ("cast", models / "ops/cast_int64_to_float.onnx", [1], None),
         ("relu", models / "ops/relu.onnx", [1, 2], None),
     ]:
@@ -213,6 +214,11 @@ with tempfile.TemporaryDirectory() as tmp:
     ]
     raw = x[:, :, :32, :32].astype(np.float32).tobytes()
     bin_in = {"name": "x", "datatype": "FP32", "shape": [1, 3, 32, 32], "parameters": {"binary_data_size": len(raw)}}
+    # An input shape whose session would need more than max_session_mib (400) of buffers.
+    big = np.zeros((1, 3, 480, 480), dtype=np.float32).tobytes()
+    header = body([{**bin_in, "shape": [1, 3, 480, 480], "parameters": {"binary_data_size": len(big)}}])
+    cases.append(("session over the memory limit", "POST", infer_path, header + big,
+                  {"Inference-Header-Content-Length": str(len(header))}, 413))
     for label, size, blob in [("binary: fewer bytes than claimed", len(raw), raw[:-4]),
                               ("binary: unclaimed bytes", len(raw), raw + b"\0\0\0\0"),
                               ("binary: size disagrees with the shape", len(raw) - 4, raw[:-4])]:
@@ -289,8 +295,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     def slow():
         # Plain http.client: tritonclient's gevent connections cannot change threads.
-        blob = np.zeros((1, 3, 640, 640), dtype=np.float32).tobytes()
-        head = body([{"name": "x", "datatype": "FP32", "shape": [1, 3, 640, 640],
+        blob = x.tobytes()
+        head = body([{"name": "x", "datatype": "FP32", "shape": [1, 3, 320, 320],
                       "parameters": {"binary_data_size": len(blob)}}])
         try:
             s, _, b = server.request("POST", infer_path, head + blob, {"Inference-Header-Content-Length": str(len(head))})
@@ -300,10 +306,13 @@ with tempfile.TemporaryDirectory() as tmp:
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(1.0)
+    time.sleep(0.5)
     code = server.stop()
     t.join(timeout=300)
-    check("SIGTERM: request in flight answered", result.get("r", ())[:2] == (200, [1, 1, 640, 640]), str(result))
+    check("SIGTERM: request in flight answered", result.get("r", ())[:2] == (200, [1, 1, 320, 320]), str(result))
+    drained = [json.loads(l) for l in server.logs().splitlines() if l.startswith("{") and '"draining"' in l]
+    check("SIGTERM: it was in flight when the signal came", drained and int(drained[0].get("in_flight", 0)) >= 1,
+          str(drained))
     check("SIGTERM: clean exit", code == 0, f"exit {code}\n{server.logs()[-1500:]}")
 
     # Without --model-repository: the default model from Models/manifest.json.
