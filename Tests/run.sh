@@ -29,10 +29,7 @@ step "release build, all tests but the server's (SPARROW_SERVER=0: the debug bui
 SPARROW_SERVER=0 quiet swift test -c release --scratch-path .build-release
 
 step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
-if [ ! -x .venv-test/bin/python ] || ! .venv-test/bin/python -c "import onnxruntime, onnx, numpy, tritonclient.http" 2>/dev/null; then
-  python3 -m venv .venv-test
-  .venv-test/bin/pip install -q -r Tests/python/requirements.txt
-fi
+source Tests/python/venv.sh
 .venv-test/bin/python Tests/python/check_export.py .build/debug/sparrow
 
 step "PP-OCR models pruned (magnitude 90%, 2:4) through every format, against ONNX Runtime"

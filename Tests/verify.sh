@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long checks (DESIGN.md, Conventions): not run by CI. Writes what it found to
 # Bench/results/<machine id>/verify.md. Steps: AddressSanitizer over the whole test suite (best
-# ISA and scalar), the NEON driver under qemu, and the full kernel benchmark (ResNet-18 shapes,
+# ISA and scalar), the NEON driver under qemu, the `sparrow serve` load test, and the full kernel benchmark (ResNet-18 shapes,
 # 1 and 2 threads; `--no-bench` skips it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,9 @@ run "swift test, AddressSanitizer" swift test --sanitize=address --scratch-path 
 run "swift test, AddressSanitizer, SPARROW_ISA=scalar" env SPARROW_ISA=scalar swift test --sanitize=address --scratch-path .build-asan --skip-build
 run "importer fuzzing, 10 minutes (libFuzzer + ASan)" bash Tests/Fuzz/run.sh --fuzz 600
 [ -f Tests/KernelsNEON/run.sh ] && run "NEON kernels under qemu" bash Tests/KernelsNEON/run.sh
+source Tests/python/venv.sh
+run "sparrow serve load test, loopback (serve-load.md)" bash -c \
+  "swift build -c release --scratch-path .build-release --product sparrow && .venv-test/bin/python Bench/serve_load.py"
 if [ "${1:-}" != "--no-bench" ]; then
   run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
 fi
