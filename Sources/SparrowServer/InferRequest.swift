@@ -122,9 +122,10 @@ struct InferRequest {
       throw .bad("'inputs' must be an array of tensors, got \(root["inputs"]?.kind ?? "nothing")")
     }
     guard !inputs.isEmpty else { throw .bad("'inputs' is missing or empty") }
+    var seen = Set<String>()
     for (k, input) in inputs.enumerated() {
       let (name, tensor) = try parseInput(input, index: k, binary: &binary, limits: limits)
-      guard !request.inputs.contains(where: { $0.name == name }) else { throw .bad("input '\(name)' is given twice") }
+      guard seen.insert(name).inserted else { throw .bad("input '\(name)' is given twice") }
       request.inputs.append((name, tensor))
     }
     guard binary.offset == body.count else {
@@ -135,13 +136,14 @@ struct InferRequest {
     case nil, .null?: break
     case let v?:
       guard let outs = v.elements else { throw .bad("'outputs' must be an array, got \(v.kind)") }
+      var seen = Set<String>()
       for o in outs {
         guard case .object = o, case .string(let name)? = o["name"] else {
           throw .bad("each requested output must be an object with a string 'name'")
         }
         let p = try parameters(o["parameters"], "output '\(name)'")
         if p["classification"] != nil { throw .bad("output '\(name)': the classification extension is not supported") }
-        guard !request.outputs.contains(where: { $0.name == name }) else { throw .bad("output '\(name)' is requested twice") }
+        guard seen.insert(name).inserted else { throw .bad("output '\(name)' is requested twice") }
         request.outputs.append(RequestedOutput(name: name, binary: try flag(p["binary_data"], "binary_data")))
       }
     }

@@ -40,6 +40,8 @@ public final class InferenceServer: Sendable {
   public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
     let app = Application(
       responder: Responder(server: self),
+      // Connections silent for a minute are closed, so idle clients cannot hold sockets forever.
+      server: .http1(configuration: .init(idleTimeout: .seconds(60))),
       configuration: .init(address: .hostname(options.host, port: options.port), serverName: "sparrow"),
       onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
       logger: logger)

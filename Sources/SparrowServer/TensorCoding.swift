@@ -72,20 +72,8 @@ enum TensorCoding {
     guard bytes.count == want else {
       throw .bad("input '\(name)': binary_data_size is \(bytes.count) bytes, \(count) \(type.rawValue) elements need \(want)")
     }
-    func copy<T>(_: T.Type) -> [T] {
-      [T](unsafeUninitializedCapacity: count) { buf, n in
-        if let base = buf.baseAddress, want > 0 { UnsafeMutableRawPointer(base).copyMemory(from: bytes.baseAddress!, byteCount: want) }
-        n = count
-      }
-    }
-    switch type {
-    case .FP32: return .float32(copy(Float.self))
-    case .FP64: return .float64(copy(Double.self))
-    case .INT64: return .int64(copy(Int64.self))
-    case .INT32: return .int32(copy(Int32.self))
-    case .INT8: return .int8(copy(Int8.self))
-    case .UINT8: return .uint8(copy(UInt8.self))
-    case .BOOL: return .bool(bytes.map { $0 != 0 })
+    do { return try Tensor(shape: [count], dtype: type.dtype, bytes: bytes).storage } catch {
+      throw .bad("input '\(name)': \(error.message)")
     }
   }
 
@@ -93,16 +81,7 @@ enum TensorCoding {
 
   /// Appends the tensor's elements as raw bytes.
   static func appendBinary(_ t: Tensor, to out: inout [UInt8]) {
-    func put<T>(_ a: [T]) { a.withUnsafeBytes { out.append(contentsOf: $0) } }
-    switch t.storage {
-    case .float32(let a): put(a)
-    case .float64(let a): put(a)
-    case .int64(let a): put(a)
-    case .int32(let a): put(a)
-    case .int8(let a): put(a)
-    case .uint8(let a): put(a)
-    case .bool(let a): out.append(contentsOf: a.map { $0 ? 1 : 0 })
-    }
+    t.withUnsafeBytes { out.append(contentsOf: $0) }
   }
 
   /// Writes the tensor's elements as a flat JSON array.
