@@ -164,7 +164,10 @@ public enum ModelRepository {
     if let inputs = entry["reference"]?["cases"]?.elements?.first?["inputs"]?.elements {
       var shapes: [String: [Int]] = [:]
       for i in inputs {
-        if case .string(let n)? = i["name"], case .numbers(let s)? = i["shape"] { shapes[n] = s.map { Int($0) } }
+        if case .string(let n)? = i["name"], case .numbers(let s)? = i["shape"] {
+          let dims = s.compactMap { Int(exactly: $0) }
+          if dims.count == s.count { shapes[n] = dims }
+        }
       }
       if !shapes.isEmpty { config.warmup = [shapes] }
     }
