@@ -26,7 +26,14 @@ public final class InferenceServer: Sendable {
   let metrics = Metrics()
   let logger: Logger
   /// Requests being answered (until their response is written), and whether a signal asked to stop.
-  let state = Mutex((inFlight: 0, draining: false))
+  let state = DrainState()
+
+  // Its own class: a Mutex stored directly in InferenceServer, whose init has work to do, crashes
+  // Swift 6.3.1's release optimiser (CopyPropagation, "Found outside of lifetime use").
+  final class DrainState: Sendable {
+    private let m = Mutex((inFlight: 0, draining: false))
+    func withLock<R>(_ body: (inout (inFlight: Int, draining: Bool)) -> R) -> R { m.withLock { body(&$0) } }
+  }
 
   public init(models: [ServedModel], options: ServeOptions, logger: Logger) {
     self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
