@@ -32,6 +32,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--sparrow", default=str(root / ".build-release/release/sparrow"))
 ap.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
 ap.add_argument("--clients", default="1,8,64")
+ap.add_argument("--repeat", type=int, default=2, help="phases at the largest client count")
 ap.add_argument("--threads", type=int, default=None, help="--threads for the server (default: all cores)")
 ap.add_argument("--out", default=None, help="report file (default: Bench/results/<machine id>/serve-load.md)")
 args = ap.parse_args()
@@ -156,7 +157,9 @@ try:
         lat, comp, st, wall, _ = phase(port, 1, args.seconds, *reqs[enc])
         overhead[enc] = (pct(lat, 0.5), statistics.median(comp) if comp else float("nan"))
         rows.append((enc, 1, len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99), st, rss_mib(server.pid)))
-    for c in [int(v) for v in args.clients.split(",") if int(v) != 1]:
+    counts = [int(v) for v in args.clients.split(",") if int(v) != 1]
+    # The largest count twice: memory that grows again in the repeat would be a leak, not a peak.
+    for c in counts + counts[-1:] * (args.repeat - 1):
         lat, comp, st, wall, _ = phase(port, c, args.seconds, *reqs["binary"])
         rows.append(("binary", c, len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99), st, rss_mib(server.pid)))
 finally:
@@ -184,7 +187,8 @@ L.append(f"- date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, machine: {
 L.append(f"- server: `sparrow serve` (release build), default model `{model}`, input 1x3x320x320 FP32, "
          f"threads {threads}, 1 instance, queue capacity 64 (default), format auto")
 L.append(f"- clients: Python threads on 127.0.0.1, one keep-alive connection each, bodies pre-encoded; "
-         f"{args.seconds:.0f} s per phase; `python Bench/serve_load.py`")
+         f"{args.seconds:.0f} s per phase, the largest client count {args.repeat} times (a leak would grow again, a peak does not); "
+         f"`python Bench/serve_load.py`")
 L.append(f"- load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; after: "
          f"{load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (2 cores, shared with other work: figures are noisy)\n")
 L.append("| tensors | clients | requests/s | p50 ms | p99 ms | statuses | server RSS after (MiB) |")
