@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import Foundation
 import PackageDescription
 
@@ -14,6 +14,43 @@ if openMP {
   kernelLinker.append(.linkedLibrary("omp5"))
 }
 
+// The server (`sparrow serve`, on Hummingbird and SwiftNIO) costs minutes per clean build
+// configuration. SPARROW_SERVER=0 leaves it out of the package: Tests/run.sh's release build uses
+// that (the debug build tests the server); a consumer of the `Sparrow` library never builds it.
+let withServer = ProcessInfo.processInfo.environment["SPARROW_SERVER"] != "0"
+
+var dependencies: [Package.Dependency] = [
+  .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+]
+var cliDependencies: [Target.Dependency] = [
+  "Sparrow", "SparrowBench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+]
+var cliSettings: [SwiftSetting] = []
+var serverTargets: [Target] = []
+if withServer {
+  // No default traits: the configuration-reader support would build swift-configuration for nothing.
+  dependencies.append(.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []))
+  dependencies.append(.package(url: "https://github.com/apple/swift-log", from: "1.16.0"))
+  dependencies.append(.package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"))
+  dependencies.append(.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"))
+  cliDependencies.append("SparrowServer")
+  cliSettings.append(.define("SPARROW_SERVER"))
+  serverTargets = [
+    .target(
+      name: "SparrowServer",
+      dependencies: [
+        "Sparrow", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Logging", package: "swift-log"), .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/SparrowServer"
+    ),
+    .testTarget(name: "SparrowServerTests", dependencies: ["SparrowServer", "Sparrow"], path: "Tests/SparrowServerTests"),
+  ]
+}
+
 let package = Package(
   name: "Sparrow",
   platforms: [.macOS(.v13)],
@@ -21,10 +58,7 @@ let package = Package(
     .library(name: "Sparrow", targets: ["Sparrow"]),
     .executable(name: "sparrow", targets: ["SparrowCLI"]),
   ],
-  dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-  ],
+  dependencies: dependencies,
   targets: [
     .systemLibrary(name: "COpenBLAS", path: "Kernels/openblas"),
     .target(
@@ -44,14 +78,12 @@ let package = Package(
     .target(name: "SparrowBench", dependencies: ["Sparrow"], path: "Bench/SparrowBench"),
     .executableTarget(
       name: "SparrowCLI",
-      dependencies: [
-        "Sparrow", "SparrowBench",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ],
-      path: "Sources/SparrowCLI"
+      dependencies: cliDependencies,
+      path: "Sources/SparrowCLI",
+      swiftSettings: cliSettings
     ),
     .testTarget(
       name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests", exclude: ["Fixtures"]),
     .testTarget(name: "SparrowBenchTests", dependencies: ["SparrowBench", "Sparrow"], path: "Tests/SparrowBenchTests"),
-  ]
+  ] + serverTargets
 )

@@ -3,14 +3,22 @@ import Sparrow
 import SparrowBench
 
 @main
-struct SparrowCommand: ParsableCommand {
+struct SparrowCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sparrow",
     abstract: "Sparse neural-network inference on CPUs.",
-    subcommands: [
+    subcommands: subcommands
+  )
+
+  static var subcommands: [any ParsableCommand.Type] {
+    var list: [any ParsableCommand.Type] = [
       RunCommand.self, InspectCommand.self, PruneCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self,
     ]
-  )
+    #if SPARROW_SERVER
+    list.append(ServeCommand.self)
+    #endif
+    return list
+  }
 }
 
 struct InfoCommand: ParsableCommand {

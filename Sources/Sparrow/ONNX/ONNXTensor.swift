@@ -63,23 +63,13 @@ extension Tensor {
       guard raw.count == count * dtype.size else {
         throw ModelError("\(what) of shape \(shape) needs \(count * dtype.size) bytes of raw data, holds \(raw.count)")
       }
-      func load<T>(_: T.Type) -> [T] {
-        [T](unsafeUninitializedCapacity: count) { buf, n in
-          raw.withUnsafeBytes { UnsafeMutableRawBufferPointer(buf).copyMemory(from: $0) }
-          n = count
-        }
+      let loaded = raw.withUnsafeBytes { b in
+        Result { () throws(TensorError) -> Tensor in try Tensor(shape: shape, dtype: dtype, bytes: b) }
       }
-      let storage: Storage
-      switch dtype {
-      case .float32: storage = .float32(load(Float.self))
-      case .float64: storage = .float64(load(Double.self))
-      case .int64: storage = .int64(load(Int64.self))
-      case .int32: storage = .int32(load(Int32.self))
-      case .int8: storage = .int8(load(Int8.self))
-      case .uint8: storage = .uint8(load(UInt8.self))
-      case .bool: storage = .bool(raw.map { $0 != 0 })
+      switch loaded {
+      case .success(let t): self = t
+      case .failure(let e): throw ModelError("\(what): \(e.message)")
       }
-      self.init(checkedShape: shape, storage: storage)
       return
     }
     // Typed fields: int8/uint8/bool/int32 all live in int32_data.

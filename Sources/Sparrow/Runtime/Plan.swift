@@ -62,16 +62,7 @@ public final class Plan: @unchecked Sendable {
 
   static func copy(_ t: Tensor) -> UnsafeMutableRawPointer {
     let p = UnsafeMutableRawPointer.allocate(byteCount: max(t.count * t.dtype.size, 1), alignment: 64)
-    func put<T>(_ a: [T]) { a.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-    switch t.storage {
-    case .float32(let a): put(a)
-    case .float64(let a): put(a)
-    case .int64(let a): put(a)
-    case .int32(let a): put(a)
-    case .int8(let a): put(a)
-    case .uint8(let a): put(a)
-    case .bool(let a): put(a.map { UInt8($0 ? 1 : 0) })
-    }
+    t.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
     return p
   }
 
@@ -159,15 +150,6 @@ public final class Session {
   }
 
   private func write(_ t: Tensor, to p: UnsafeMutableRawPointer) {
-    func put<T>(_ a: [T]) { a.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } } }
-    switch t.storage {
-    case .float32(let a): put(a)
-    case .float64(let a): put(a)
-    case .int64(let a): put(a)
-    case .int32(let a): put(a)
-    case .int8(let a): put(a)
-    case .uint8(let a): put(a)
-    case .bool(let a): put(a.map { UInt8($0 ? 1 : 0) })
-    }
+    t.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
   }
 }

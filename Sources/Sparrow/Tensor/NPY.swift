@@ -66,27 +66,10 @@ public enum NPY {
       throw TensorError("data is \(bytes.count - start) bytes but shape \(shape) of \(descr) needs \(expected)")
     }
     let body = bytes[start...]
-    func load<T>(_: T.Type) -> [T] {
-      [T](unsafeUninitializedCapacity: count) { buf, n in
-        body.withUnsafeBytes { raw in
-          UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<expected]))
-        }
-        n = count
-      }
-    }
-    let storage: Tensor.Storage
-    switch dtype {
-    case .float32: storage = .float32(load(Float.self))
-    case .float64: storage = .float64(load(Double.self))
-    case .int64: storage = .int64(load(Int64.self))
-    case .int32: storage = .int32(load(Int32.self))
-    case .int8: storage = .int8(load(Int8.self))
-    case .uint8: storage = .uint8(load(UInt8.self))
-    case .bool:
-      guard body.allSatisfy({ $0 <= 1 }) else { throw TensorError("bool array holds bytes other than 0 and 1") }
-      storage = .bool(body.map { $0 != 0 })
-    }
-    return try Tensor(shape: shape, storage: storage)
+    if dtype == .bool, !body.allSatisfy({ $0 <= 1 }) { throw TensorError("bool array holds bytes other than 0 and 1") }
+    return try body.withUnsafeBytes { raw in
+      Result { () throws(TensorError) -> Tensor in try Tensor(shape: shape, dtype: dtype, bytes: raw) }
+    }.get()
   }
 
   /// The text after `'key':` up to the next top-level comma or closing brace.
@@ -139,16 +122,7 @@ public enum NPY {
     var out = Data(magic)
     out.append(contentsOf: [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
     out.append(contentsOf: Array(header.utf8))
-    func append<T>(_ a: [T]) { a.withUnsafeBytes { out.append(contentsOf: $0) } }
-    switch t.storage {
-    case .float32(let a): append(a)
-    case .float64(let a): append(a)
-    case .int64(let a): append(a)
-    case .int32(let a): append(a)
-    case .int8(let a): append(a)
-    case .uint8(let a): append(a)
-    case .bool(let a): append(a.map { UInt8($0 ? 1 : 0) })
-    }
+    t.withUnsafeBytes { out.append(contentsOf: $0) }
     return out
   }
 

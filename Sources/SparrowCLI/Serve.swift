@@ -1,0 +1,94 @@
+#if SPARROW_SERVER
+import ArgumentParser
+import Foundation
+import Logging
+import Sparrow
+import SparrowServer
+
+struct ServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Serve models over the Open Inference Protocol (KServe v2 REST), as Triton does.",
+    discussion: """
+      The repository uses Triton's layout: <repo>/<model>/<version>/model.onnx, with an optional
+      <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
+      warmup); the highest
+      version serves. Without --model-repository, the default model of Models/manifest.json serves.
+      SIGTERM or SIGINT stops it after the requests in flight are answered.
+      """)
+
+  @Option(help: "Triton-style model repository folder (default: Models/'s default model).")
+  var modelRepository: String?
+  @Option(help: "Address to listen on.") var host = "127.0.0.1"
+  @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8000
+  @Option(help: "Threads per inference (beats the model config and SPARROW_NUM_THREADS).") var threads: Int?
+  @Option(help: "Worker threads per model, each with its own sessions (beats the model config).") var instances: Int?
+  @Option(help: "Requests that may wait per model before new ones get 503 (beats the model config).")
+  var queueCapacity: Int?
+  @Option(help: "Weight format policy for every model: auto, dense, csr, nm, bsr, channel (beats the model config).")
+  var format: String?
+  @Option(help: "Most MiB of buffers one session may need; larger input shapes get 413 (beats the model config).")
+  var maxSessionMib: Int?
+  @Option(help: "Largest request body in MiB.") var maxBodyMib = 64
+  @Option(help: "Most elements in one input tensor.") var maxElements = 16 << 20
+  @Option(help: "Log format: json (one object per line) or text.") var logFormat = "json"
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+  func validate() throws {
+    if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    if let i = instances, i < 1 { throw ValidationError("--instances must be at least 1") }
+    if let q = queueCapacity, q < 0 { throw ValidationError("--queue-capacity must be at least 0") }
+    if let s = maxSessionMib, !(1...(1 << 30)).contains(s) { throw ValidationError("--max-session-mib must be positive") }
+    guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+    guard (1...4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
+    guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
+    guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
+    guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    if let f = format, f != "auto", WeightFormat.Kind(rawValue: f) == nil {
+      throw ValidationError("--format \(f): expected auto, dense, csr, nm, bsr or channel")
+    }
+  }
+
+  func run() async throws {
+    let level = Logger.Level(rawValue: logLevel) ?? .info
+    let json = logFormat == "json"
+    LoggingSystem.bootstrap { label in
+      var h: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+      h.logLevel = level
+      return h
+    }
+    let logger = Logger(label: "sparrow.serve")
+    let models: [ServedModel]
+    do {
+      var sources: [ModelSource]
+      if let repo = modelRepository {
+        sources = try ModelRepository.scan(URL(fileURLWithPath: repo))
+      } else {
+        guard let folder = ModelRepository.findModelsFolder() else {
+          throw fail("no Models/manifest.json found from here: give --model-repository")
+        }
+        sources = [try ModelRepository.defaultModel(modelsFolder: folder)]
+      }
+      for k in sources.indices {
+        if let t = threads { sources[k].config.threads = t }
+        if let i = instances { sources[k].config.instances = i }
+        if let q = queueCapacity { sources[k].config.queueCapacity = q }
+        if let s = maxSessionMib { sources[k].config.maxSessionBytes = s << 20 }
+        if let f = format { sources[k].config.format = f == "auto" ? .auto : .fixed(WeightFormat.Kind(rawValue: f) ?? .dense) }
+      }
+      models = try sources.map { s throws(SetupError) in try ServedModel(s, logger: logger) }
+    } catch let e as SetupError {
+      throw fail(e.message)
+    }
+    let options = ServeOptions(
+      host: host, port: port, limits: RequestLimits(maxBodyBytes: maxBodyMib << 20, maxElements: maxElements))
+    let server = InferenceServer(models: models, options: options, logger: logger)
+    let host = self.host
+    try await server.run { port in
+      // One plain line on stdout for scripts (the tests read the port from it).
+      let names = models.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")
+      FileHandle.standardOutput.write(Data("sparrow serve: listening on http://\(host):\(port) (\(names))\n".utf8))
+    }
+  }
+}
+#endif

@@ -1,0 +1,192 @@
+import Foundation
+import Sparrow
+
+/// A problem with the repository, a model's config or loading a model: the server does not start.
+public struct SetupError: Error, CustomStringConvertible, Sendable {
+  public let message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// A model's optional `sparrow.json`, beside its version folders (README: "Serving").
+public struct ModelConfig: Sendable, Equatable {
+  public var format: FormatPolicy = .auto
+  public var threads: Int?
+  /// Worker threads, each with its own sessions over the shared plans.
+  public var instances = 1
+  /// Requests that may wait for a worker; more are refused with 503.
+  public var queueCapacity = 64
+  /// Most bytes of buffers one session may need (a plan needing more is refused with 413), and
+  /// the most each worker keeps in its cached sessions.
+  public var maxSessionBytes = 2 << 30
+  /// Input shapes planned before the model reports ready (the first request at a new shape
+  /// otherwise pays for planning, which times every candidate format per layer).
+  public var warmup: [[String: [Int]]] = []
+
+  public init() {}
+
+  public static let fileName = "sparrow.json"
+  static let keys = [
+    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "gate_budget", "warmup",
+  ]
+
+  /// Reads `sparrow.json` in `folder`, or the defaults when there is none.
+  public static func load(folder: URL) throws(SetupError) -> ModelConfig {
+    let url = folder.appendingPathComponent(fileName)
+    guard FileManager.default.fileExists(atPath: url.path) else { return ModelConfig() }
+    let bytes: [UInt8]
+    do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw SetupError("\(url.path): \(error.localizedDescription)") }
+    do { return try parse(bytes) } catch { throw SetupError("\(url.path): \(error.message)") }
+  }
+
+  public static func parse(_ bytes: [UInt8]) throws(SetupError) -> ModelConfig {
+    let root: JSON
+    do { root = try JSONParser.parse(bytes) } catch { throw SetupError(error.message) }
+    guard case .object(let o) = root else { throw SetupError("the config must be a JSON object") }
+    if let unknown = o.keys.sorted().first(where: { !keys.contains($0) }) {
+      throw SetupError("unknown key '\(unknown)' (known: \(keys.joined(separator: ", ")))")
+    }
+    var c = ModelConfig()
+    func positive(_ key: String) throws(SetupError) -> Int? {
+      guard let v = o[key] else { return nil }
+      guard case .number(let d) = v, d >= 1, d == d.rounded(), d < 1e6 else {
+        throw SetupError("'\(key)' must be a positive integer")
+      }
+      return Int(d)
+    }
+    switch o["format"] {
+    case nil: break
+    case .string("auto")?: c.format = .auto
+    case .string(let s)?:
+      guard let kind = WeightFormat.Kind(rawValue: s) else {
+        throw SetupError("'format' \(s): expected auto, \(WeightFormat.Kind.allNames)")
+      }
+      c.format = .fixed(kind)
+    default: throw SetupError("'format' must be a string")
+    }
+    c.threads = try positive("threads")
+    c.instances = try positive("instances") ?? c.instances
+    if let mib = try positive("max_session_mib") { c.maxSessionBytes = mib << 20 }
+    if let q = o["queue_capacity"] {
+      guard case .number(let d) = q, d >= 0, d == d.rounded(), d < 1e6 else {
+        throw SetupError("'queue_capacity' must be a non-negative integer")
+      }
+      c.queueCapacity = Int(d)
+    }
+    switch o["max_batch_size"] {
+    case nil, .number(0)?: break
+    default: throw SetupError("'max_batch_size': dynamic batching is not implemented yet; leave it out or set 0")
+    }
+    if o["gate_budget"] != nil {
+      throw SetupError("'gate_budget': the runtime-pruning gate is not implemented yet (issue #6)")
+    }
+    if let w = o["warmup"] {
+      guard let list = w.elements else { throw SetupError("'warmup' must be a list of {input: shape} objects") }
+      for entry in list {
+        guard case .object(let shapes) = entry else { throw SetupError("'warmup' must be a list of {input: shape} objects") }
+        var pinned: [String: [Int]] = [:]
+        for (name, dims) in shapes {
+          guard case .numbers(let ds) = dims, !ds.isEmpty, ds.allSatisfy({ $0 >= 1 && $0 == $0.rounded() && $0 < 1e9 }) else {
+            throw SetupError("'warmup': shape of '\(name)' must be a list of positive integers")
+          }
+          pinned[name] = ds.map { Int($0) }
+        }
+        c.warmup.append(pinned)
+      }
+    }
+    return c
+  }
+}
+
+extension WeightFormat.Kind {
+  static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
+/// One model to serve: where its file is, which version it is and how to run it.
+public struct ModelSource: Sendable {
+  public var name: String
+  public var version: String
+  public var file: URL
+  public var config: ModelConfig
+  public init(name: String, version: String, file: URL, config: ModelConfig) {
+    self.name = name
+    self.version = version
+    self.file = file
+    self.config = config
+  }
+}
+
+/// Triton's model-repository layout: `<repo>/<model>/<version>/model.onnx`, versions being
+/// positive integers; the highest version of each model is served.
+public enum ModelRepository {
+  public static func scan(_ root: URL) throws(SetupError) -> [ModelSource] {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+      throw SetupError("model repository \(root.path) is not a folder")
+    }
+    let names: [String]
+    do { names = try fm.contentsOfDirectory(atPath: root.path).sorted() } catch {
+      throw SetupError("cannot list \(root.path): \(error.localizedDescription)")
+    }
+    var out: [ModelSource] = []
+    for name in names where !name.hasPrefix(".") {
+      let folder = root.appendingPathComponent(name)
+      guard fm.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else { continue }
+      let versions = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? [])
+        .compactMap { v -> Int? in
+          guard let n = Int(v), n > 0, String(n) == v else { return nil }
+          return fm.fileExists(atPath: folder.appendingPathComponent("\(v)/model.onnx").path) ? n : nil
+        }
+      guard let latest = versions.max() else {
+        throw SetupError("model '\(name)' has no version folder with a model.onnx (\(folder.path)/<version>/model.onnx)")
+      }
+      out.append(ModelSource(
+        name: name, version: String(latest), file: folder.appendingPathComponent("\(latest)/model.onnx"),
+        config: try ModelConfig.load(folder: folder)))
+    }
+    guard !out.isEmpty else { throw SetupError("model repository \(root.path) holds no models") }
+    return out
+  }
+
+  /// The default model named in `Models/manifest.json`, warmed up at its reference case's shapes.
+  public static func defaultModel(modelsFolder: URL) throws(SetupError) -> ModelSource {
+    let manifest = modelsFolder.appendingPathComponent("manifest.json")
+    let root: JSON
+    do { root = try JSONParser.parse([UInt8](try Data(contentsOf: manifest))) } catch {
+      throw SetupError("cannot read \(manifest.path): \(error)")
+    }
+    guard let models = root["models"]?.elements,
+      let entry = models.first(where: { $0["default"] == .bool(true) }),
+      case .string(let name)? = entry["name"], case .string(let file)? = entry["file"]
+    else { throw SetupError("\(manifest.path) names no default model") }
+    var config = ModelConfig()
+    if let inputs = entry["reference"]?["cases"]?.elements?.first?["inputs"]?.elements {
+      var shapes: [String: [Int]] = [:]
+      for i in inputs {
+        if case .string(let n)? = i["name"], case .numbers(let s)? = i["shape"] {
+          let dims = s.compactMap { Int(exactly: $0) }
+          if dims.count == s.count { shapes[n] = dims }
+        }
+      }
+      if !shapes.isEmpty { config.warmup = [shapes] }
+    }
+    return ModelSource(name: name, version: "1", file: modelsFolder.appendingPathComponent(file), config: config)
+  }
+
+  /// `Models/` of this checkout: searched upward from the current folder, then from where this
+  /// file was built.
+  public static func findModelsFolder() -> URL? {
+    let fm = FileManager.default
+    for start in [fm.currentDirectoryPath, (#filePath as NSString).deletingLastPathComponent] {
+      var d = (start as NSString).standardizingPath
+      while !d.isEmpty {
+        if fm.fileExists(atPath: d + "/Models/manifest.json") { return URL(fileURLWithPath: d + "/Models") }
+        let up = (d as NSString).deletingLastPathComponent
+        if up == d { break }
+        d = up
+      }
+    }
+    return nil
+  }
+}

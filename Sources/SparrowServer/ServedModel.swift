@@ -1,0 +1,145 @@
+import Dispatch
+import Foundation
+import Logging
+import Sparrow
+
+/// A loaded model with its worker pool: checks requests against the model's declared inputs and
+/// outputs, runs them, and encodes the responses.
+public final class ServedModel: Sendable {
+  public let name: String
+  public let version: String
+  let model: Model
+  let pool: InferencePool
+  let config: ModelConfig
+
+  /// Loads the model and plans its warm-up shapes; the model is ready when this returns.
+  public init(_ source: ModelSource, logger: Logger) throws(SetupError) {
+    name = source.name
+    version = source.version
+    config = source.config
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    do {
+      model = try Model(
+        contentsOf: source.file, options: PlanOptions(threads: source.config.threads, format: source.config.format))
+      for shapes in source.config.warmup { _ = try model.plan(shapes: shapes) }
+    } catch {
+      throw SetupError("model '\(source.name)' (\(source.file.path)): \(error.message)")
+    }
+    pool = InferencePool(
+      model: model, instances: config.instances, capacity: config.queueCapacity, maxSessionBytes: config.maxSessionBytes)
+    logger.info(
+      "model loaded",
+      metadata: [
+        "model": "\(name)", "version": "\(version)", "file": "\(source.file.path)",
+        "threads": "\(model.options.threads)", "instances": "\(config.instances)",
+        "queue_capacity": "\(config.queueCapacity)", "warmup_shapes": "\(config.warmup.count)",
+        "load_ms": "\(Int(ms(DispatchTime.now().uptimeNanoseconds - t0)))",
+      ])
+  }
+
+  var inputs: [ValueInfo] { model.graph.inputs }
+  var outputs: [ValueInfo] { model.graph.outputs }
+
+  /// `GET /v2/models/{name}`.
+  var metadata: JSON {
+    func tensors(_ vs: [ValueInfo]) -> JSON {
+      .array(vs.map { v in
+        .object([
+          "name": .string(v.name),
+          "datatype": .string(WireType(v.dtype ?? .float32).rawValue),
+          "shape": .array((v.shape ?? []).map { d in
+            if case .fixed(let n) = d { return .number(Double(n)) }
+            return .number(-1)
+          }),
+        ])
+      })
+    }
+    return .object([
+      "name": .string(name), "versions": .array([.string(version)]), "platform": .string("sparrow_onnx"),
+      "inputs": tensors(inputs), "outputs": tensors(outputs),
+    ])
+  }
+
+  /// Checks names, datatypes and declared dimensions before the request takes a queue slot.
+  func validate(_ r: InferRequest) throws(ServeError) {
+    if r.gateBudget != nil {
+      throw .bad("the runtime-pruning gate is not implemented yet (issue #6): leave out the 'gate_budget' parameter")
+    }
+    for (name, t) in r.inputs {
+      guard let v = inputs.first(where: { $0.name == name }) else {
+        throw .bad("model '\(self.name)' has no input '\(name)' (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+      }
+      let want = v.dtype ?? .float32
+      guard t.dtype == want else {
+        throw .bad("input '\(name)' is \(WireType(t.dtype).rawValue), the model expects \(WireType(want).rawValue)")
+      }
+      if let declared = v.shape {
+        let fits = declared.count == t.shape.count && zip(declared, t.shape).allSatisfy { d, n in
+          if case .fixed(let k) = d { return k == n }
+          return true
+        }
+        guard fits else {
+          throw .bad("input '\(name)' has shape \(t.shape), the model expects \(declared.map(\.description))")
+        }
+      }
+    }
+    for v in inputs where !r.inputs.contains(where: { $0.name == v.name }) {
+      throw .bad("input '\(v.name)' is missing")
+    }
+    for o in r.outputs where !outputs.contains(where: { $0.name == o.name }) {
+      throw .bad("model '\(name)' has no output '\(o.name)' (outputs: \(outputs.map(\.name).joined(separator: ", ")))")
+    }
+  }
+
+  func infer(_ r: InferRequest) async -> Result<InferOutcome, ServeError> {
+    do { try validate(r) } catch { return .failure(error) }
+    return await pool.submit(Dictionary(r.inputs.map { ($0.name, $0.tensor) }, uniquingKeysWith: { $1 }))
+  }
+
+  /// The response body and, when it carries binary data, the JSON header's length.
+  func encode(_ r: InferRequest, _ o: InferOutcome) -> (body: [UInt8], headerLength: Int?) {
+    let wanted = r.outputs.isEmpty ? outputs.map { RequestedOutput(name: $0.name, binary: nil) } : r.outputs
+    var w = JSONWriter()
+    var blobs: [UInt8] = []
+    var anyBinary = false
+    w.raw("{\"model_name\":")
+    w.string(name)
+    w.raw(",\"model_version\":")
+    w.string(version)
+    if let id = r.id {
+      w.raw(",\"id\":")
+      w.string(id)
+    }
+    w.raw(",\"parameters\":")
+    w.value(.object([
+      "sparrow_queue_ms": .number(o.queueMs), "sparrow_plan_ms": .number(o.planMs),
+      "sparrow_compute_ms": .number(o.computeMs), "sparrow_formats": .string(o.formats),
+      "sparrow_threads": .number(Double(o.threads)), "sparrow_gate_skip_fraction": .number(0),
+    ]))
+    w.raw(",\"outputs\":[")
+    var first = true
+    for want in wanted {
+      guard let t = o.outputs[want.name] else { continue }
+      if !first { w.raw(",") }
+      first = false
+      w.raw("{\"name\":")
+      w.string(want.name)
+      w.raw(",\"datatype\":\"\(WireType(t.dtype).rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]")
+      if want.binary ?? r.binaryOutputs {
+        anyBinary = true
+        let before = blobs.count
+        TensorCoding.appendBinary(t, to: &blobs)
+        w.raw(",\"parameters\":{\"binary_data_size\":\(blobs.count - before)}}")
+      } else {
+        w.raw(",\"data\":")
+        TensorCoding.writeJSON(t, to: &w)
+        w.raw("}")
+      }
+    }
+    w.raw("]}")
+    guard anyBinary else { return (w.bytes, nil) }
+    let headerLength = w.bytes.count
+    w.bytes.append(contentsOf: blobs)
+    return (w.bytes, headerLength)
+  }
+}

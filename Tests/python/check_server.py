@@ -1,0 +1,333 @@
+"""`sparrow serve` driven by a real Open Inference Protocol client (tritonclient[http]) on 127.0.0.1.
+
+Starts the server on a temporary Triton-style repository made from Models/ (the PP-OCRv4 detector,
+an INT64-input op model, and a model with two versions), then checks: health and metadata; JSON and
+binary inference, whose outputs must equal `sparrow run`'s on the same input (and ONNX Runtime's
+saved reference within max|got - ref| <= 1e-4 * max|ref|); every bad-input case answered with its
+4xx and {"error": "..."}; a bounded fuzz pass of mutated request bodies (never a 5xx, never a dead
+server); still ready and correct after all of it; SIGTERM finishing a request in flight; and the
+default model served without --model-repository.
+Usage: python check_server.py PATH/TO/sparrow [--fuzz N] [--seed S]
+"""
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+root = pathlib.Path(__file__).resolve().parents[2]
+models = root / "Models"
+manifest = json.loads((models / "manifest.json").read_text())
+det = next(m for m in manifest["models"] if m["default"])
+case = det["reference"]["cases"][0]
+x_file = models / case["inputs"][0]["file"]
+ref_file = models / case["outputs"][0]["file"]
+out_name = case["outputs"][0]["name"]
+
+ap = argparse.ArgumentParser()
+ap.add_argument("sparrow")
+ap.add_argument("--fuzz", type=int, default=300, help="mutated request bodies to send")
+ap.add_argument("--seed", type=int, default=1)
+args = ap.parse_args()
+sparrow = str(pathlib.Path(args.sparrow).resolve())
+
+passed = failed = 0
+
+
+def check(label, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {label} {detail}".rstrip(), flush=True)
+
+
+class Server:
+    """A `sparrow serve` process on a free port; the port is read from its first stdout line."""
+
+    def __init__(self, *extra):
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sparrow, "serve", "--port", "0", *extra], stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if "listening on http://" not in line:
+            self.log.seek(0)
+            raise SystemExit(f"server did not start: {line!r}\n{self.log.read().decode()[-2000:]}")
+        self.port = int(line.split("http://")[1].split()[0].rsplit(":", 1)[1])
+        self.url = f"127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, headers, body bytes) of one raw HTTP request."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def stop(self, timeout=60):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
+    def logs(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
+def error_answer(label, status, body, want):
+    """A refused request: the expected status and a JSON {"error": "..."} body."""
+    try:
+        msg = json.loads(body).get("error")
+    except ValueError:
+        msg = None
+    check(label, status == want and isinstance(msg, str) and msg != "",
+          f"got {status} {body[:200]!r}, want {want} with {{\"error\": ...}}")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    tmp = pathlib.Path(tmp)
+    repo = tmp / "repo"
+    for name, src, versions, config in [
+        ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "max_session_mib": 400,
+                                          "warmup": [{"x": [1, 3, 320, 320]}]}),
+        ("cast", models / "ops/cast_int64_to_float.onnx", [1], None),
+        ("relu", models / "ops/relu.onnx", [1, 2], None),
+    ]:
+        for v in versions:
+            (repo / name / str(v)).mkdir(parents=True)
+            shutil.copy(src, repo / name / str(v) / "model.onnx")
+        if config:
+            (repo / name / "sparrow.json").write_text(json.dumps(config))
+
+    # What `sparrow run` gives on the same input, same format and threads.
+    out_dir = tmp / "run"
+    subprocess.run([sparrow, "run", str(models / det["file"]), "--input", f"x={x_file}", "--output-dir", str(out_dir),
+                    "--format", "dense", "--threads", "1"], check=True, capture_output=True)
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in out_name)
+    want = np.load(out_dir / f"{safe}.npy")
+    ref = np.load(ref_file)
+    x = np.load(x_file)
+
+    server = Server("--model-repository", str(repo), "--max-body-mib", "8", "--max-elements", "4000000")
+    client = httpclient.InferenceServerClient(server.url, network_timeout=300, connection_timeout=300)
+
+    # Health and metadata.
+    check("live", client.is_server_live())
+    check("ready", client.is_server_ready())
+    meta = client.get_server_metadata()
+    check("server metadata", meta["name"] == "sparrow" and "binary_tensor_data" in meta["extensions"], str(meta))
+    check("model ready", client.is_model_ready("det") and client.is_model_ready("det", "1"))
+    check("unknown model not ready", not client.is_model_ready("nope"))
+    md = client.get_model_metadata("det")
+    check("model metadata", md["name"] == "det" and md["versions"] == ["1"] and md["inputs"] == [
+        {"name": "x", "datatype": "FP32", "shape": [-1, 3, -1, -1]}] and md["outputs"][0]["name"] == out_name, str(md))
+    check("highest version serves", client.get_model_metadata("relu")["versions"] == ["2"])
+    try:
+        client.get_model_metadata("relu", "1")
+        check("older version not loaded", False)
+    except InferenceServerException as e:
+        check("older version not loaded", "version 1" in str(e), str(e))
+
+    def infer_det(binary, label):
+        inp = httpclient.InferInput("x", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x, binary_data=binary)
+        out = httpclient.InferRequestedOutput(out_name, binary_data=binary)
+        r = client.infer("det", [inp], outputs=[out], request_id=label)
+        got = r.as_numpy(out_name)
+        check(f"{label}: equals sparrow run", got is not None and got.dtype == np.float32 and got.shape == want.shape
+              and np.array_equal(got, want), "" if got is None else f"max diff {np.max(np.abs(got - want)):.3g}")
+        err = float(np.max(np.abs(got.astype(np.float64) - ref)))
+        check(f"{label}: within ONNX Runtime's reference", err <= 1e-4 * float(np.max(np.abs(ref))), f"{err:.3g}")
+        resp = r.get_response()
+        p = resp.get("parameters", {})
+        check(f"{label}: Sparrow's figures", resp.get("id") == label and p.get("sparrow_compute_ms", 0) > 0
+              and p.get("sparrow_formats", "").startswith("dense:") and p.get("sparrow_threads") == 1, str(resp))
+
+    infer_det(False, "json")
+    infer_det(True, "binary")
+    # No outputs named: tritonclient asks for every output in binary.
+    inp = httpclient.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    r = client.infer("det", [inp])
+    check("all outputs, binary by default", np.array_equal(r.as_numpy(out_name), want))
+
+    # Integer inputs, JSON and binary (Models/ops/cast_int64_to_float: X INT64 [3, 4] -> Y FP32).
+    ints = (np.arange(12, dtype=np.int64).reshape(3, 4) - 6) * 1234567
+    check("INT64 metadata", client.get_model_metadata("cast")["inputs"] == [{"name": "X", "datatype": "INT64", "shape": [3, 4]}])
+    for binary in (False, True):
+        inp = httpclient.InferInput("X", [3, 4], "INT64")
+        inp.set_data_from_numpy(ints, binary_data=binary)
+        out = client.infer("cast", [inp], outputs=[httpclient.InferRequestedOutput("Y", binary_data=binary)]).as_numpy("Y")
+        check(f"INT64 input ({'binary' if binary else 'JSON'})", out is not None and out.dtype == np.float32
+              and np.array_equal(out, ints.astype(np.float32)))
+
+    # Bad input: each answered with its status and {"error": ...}; the server keeps serving.
+    def body(inputs, **extra):
+        return json.dumps({"inputs": inputs, **extra}).encode()
+
+    small = {"name": "x", "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0.5] * (3 * 32 * 32)}
+    infer_path = "/v2/models/det/infer"
+    json_h = {"Content-Type": "application/json"}
+    cases = [
+        ("malformed JSON", "POST", infer_path, b'{"inputs": [', {}, 400),
+        ("not an object", "POST", infer_path, b"[1, 2]", {}, 400),
+        ("no inputs", "POST", infer_path, body([]), {}, 400),
+        ("wrong input name", "POST", infer_path, body([{**small, "name": "y"}]), {}, 400),
+        ("wrong rank", "POST", infer_path, body([{**small, "shape": [3, 32, 32]}]), {}, 400),
+        ("wrong fixed dimension", "POST", infer_path, body([{**small, "shape": [1, 1, 96, 32]}]), {}, 400),
+        ("wrong datatype", "POST", infer_path, body([{**small, "datatype": "INT32", "data": [1] * 3072}]), {}, 400),
+        ("unsupported datatype", "POST", infer_path, body([{**small, "datatype": "FP16"}]), {}, 400),
+        ("too few elements", "POST", infer_path, body([{**small, "data": [0.5] * 10}]), {}, 400),
+        ("negative dimension", "POST", infer_path, body([{**small, "shape": [1, 3, -32, 32]}]), {}, 400),
+        ("zero dimension", "POST", infer_path, body([{**small, "shape": [1, 3, 0, 32], "data": []}]), {}, 400),
+        ("unknown output", "POST", infer_path, body([small], outputs=[{"name": "nope"}]), {}, 400),
+        ("gate budget (gate not implemented)", "POST", infer_path, body([small], parameters={"gate_budget": 0.5}), {}, 400),
+        ("missing model", "POST", "/v2/models/nope/infer", body([small]), {}, 404),
+        ("missing version", "POST", "/v2/models/det/versions/7/infer", body([small]), {}, 404),
+        ("missing model metadata", "GET", "/v2/models/nope", None, {}, 404),
+        ("unknown route", "GET", "/v2/bogus", None, {}, 404),
+        ("wrong method", "GET", infer_path, None, {}, 405),
+        ("wrong method on health", "POST", "/v2/health/live", b"", {}, 405),
+        ("too many elements", "POST", infer_path, body([{**small, "shape": [1, 3, 2000, 2000], "data": []}]), {}, 413),
+        ("body over the limit", "POST", infer_path, b" " * (9 << 20), json_h, 413),
+        ("compressed body", "POST", infer_path, body([small]), {"Content-Encoding": "gzip"}, 415),
+        ("header length not a number", "POST", infer_path, body([small]), {"Inference-Header-Content-Length": "x"}, 400),
+        ("header length past the body", "POST", infer_path, body([small]), {"Inference-Header-Content-Length": "99999999"}, 400),
+    ]
+    raw = x[:, :, :32, :32].astype(np.float32).tobytes()
+    bin_in = {"name": "x", "datatype": "FP32", "shape": [1, 3, 32, 32], "parameters": {"binary_data_size": len(raw)}}
+    # An input shape whose session would need more than max_session_mib (400) of buffers.
+    big = np.zeros((1, 3, 480, 480), dtype=np.float32).tobytes()
+    header = body([{**bin_in, "shape": [1, 3, 480, 480], "parameters": {"binary_data_size": len(big)}}])
+    cases.append(("session over the memory limit", "POST", infer_path, header + big,
+                  {"Inference-Header-Content-Length": str(len(header))}, 413))
+    for label, size, blob in [("binary: fewer bytes than claimed", len(raw), raw[:-4]),
+                              ("binary: unclaimed bytes", len(raw), raw + b"\0\0\0\0"),
+                              ("binary: size disagrees with the shape", len(raw) - 4, raw[:-4])]:
+        header = body([{**bin_in, "parameters": {"binary_data_size": size}}])
+        cases.append((label, "POST", infer_path, header + blob, {"Inference-Header-Content-Length": str(len(header))}, 400))
+    for label, method, path, data, headers, status in cases:
+        s, _, b = server.request(method, path, data, headers)
+        error_answer(label, s, b, status)
+
+    # A small binary request that works, before and after the fuzz pass.
+    header = body([bin_in], outputs=[{"name": out_name, "parameters": {"binary_data": True}}])
+    good = header + raw
+    good_headers = {"Inference-Header-Content-Length": str(len(header))}
+    s, h, b = server.request("POST", infer_path, good, good_headers)
+    check("small binary request", s == 200 and int(h.get("Inference-Header-Content-Length", "0")) > 0, f"{s} {b[:200]!r}")
+    small_answer = b
+
+    # Fuzz: mutated bodies (byte flips, truncation, splices, JSON-aware edits) and random headers.
+    rng = random.Random(args.seed)
+    json_small = body([{**small, "shape": [1, 3, 32, 32]}], outputs=[{"name": out_name}])
+    seeds = [good, json_small, body([bin_in]) + raw]
+    tokens = [b"-1", b"1e308", b"[]", b"{}", b"null", b'"FP32"', b'"INT64"', b"0", b"99999999999", b'"\\ud800"', b"[[[[", b"true"]
+    statuses = {}
+    for k in range(args.fuzz):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            op = rng.randrange(5)
+            i = rng.randrange(len(data) or 1)
+            if op == 0 and data:
+                data[i] = rng.randrange(256)
+            elif op == 1:
+                del data[i:i + rng.randint(1, 64)]
+            elif op == 2:
+                data[i:i] = rng.choice(tokens)
+            elif op == 3:
+                data = data[:i]
+            else:
+                j = data.find(b":", i)
+                if j >= 0:
+                    end = j + 1 + rng.randint(0, 12)
+                    data[j + 1:end] = rng.choice(tokens)
+        headers = {}
+        if rng.random() < 0.6:
+            headers["Inference-Header-Content-Length"] = str(rng.choice([len(header), rng.randrange(len(data) + 2), -3]))
+        try:
+            s, _, b = server.request("POST", infer_path, bytes(data), headers)
+        except (ConnectionError, http.client.HTTPException) as e:
+            check(f"fuzz {k}: an answer", False, repr(e))
+            continue
+        statuses[s] = statuses.get(s, 0) + 1
+        if s >= 500:
+            check(f"fuzz {k}: no server error", False, f"{s} {b[:300]!r}")
+        elif s >= 400:
+            error_answer(f"fuzz {k}", s, b, s)
+    check(f"fuzz: {args.fuzz} bodies, statuses {dict(sorted(statuses.items()))}", sum(statuses.values()) == args.fuzz)
+
+    # Still ready and still correct after all of it.
+    check("ready after bad input", client.is_server_ready() and client.is_model_ready("det"))
+    s, _, b = server.request("POST", infer_path, good, good_headers)
+    check("same answer after bad input", s == 200 and b.split(b"}]}", 1)[1] == small_answer.split(b"}]}", 1)[1])
+    infer_det(True, "binary after bad input")
+
+    s, h, b = server.request("GET", "/metrics")
+    text = b.decode()
+    check("metrics", s == 200 and 'sparrow_inference_requests_total{model="det",code="200"}' in text
+          and "sparrow_inference_request_duration_seconds_bucket" in text and 'sparrow_queue_depth{model="det"}' in text,
+          text[:300])
+    logs = server.logs().splitlines()
+    check("structured logs", any(json.loads(l).get("msg") == "model loaded" for l in logs if l.startswith("{")),
+          "\n".join(logs[:5]))
+
+    # SIGTERM while a request is in flight (its body half sent): it is answered in full, then the
+    # server exits cleanly.
+    blob = x.tobytes()
+    head = body([{"name": "x", "datatype": "FP32", "shape": list(x.shape), "parameters": {"binary_data_size": len(blob)}}])
+    payload = head + blob
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=120)
+    sock.sendall(f"POST {infer_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(payload)}\r\n"
+                 f"Inference-Header-Content-Length: {len(head)}\r\nConnection: close\r\n\r\n".encode() + payload[:4096])
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    sock.sendall(payload[4096:])
+    reply = http.client.HTTPResponse(sock)
+    reply.begin()
+    data = reply.read()
+    sock.close()
+    try:
+        code = server.proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        code = None
+    got = json.loads(data).get("outputs", [{}])[0].get("data") if reply.status == 200 else None
+    check("SIGTERM: request in flight answered in full", reply.status == 200 and got is not None
+          and np.array_equal(np.array(got, dtype=np.float32).reshape(want.shape), want), f"{reply.status} {data[:200]!r}")
+    drained = [json.loads(l) for l in server.logs().splitlines() if l.startswith("{") and '"draining"' in l]
+    check("SIGTERM: it was in flight when the signal came", bool(drained) and int(drained[0].get("in_flight", 0)) >= 1,
+          str(drained))
+    check("SIGTERM: clean exit", code == 0, f"exit {code}\n{server.logs()[-1500:]}")
+
+    # Without --model-repository: the default model from Models/manifest.json.
+    d = Server("--format", "dense", "--threads", "1", "--log-format", "text")
+    dc = httpclient.InferenceServerClient(d.url, network_timeout=300)
+    check("default model served", dc.is_model_ready(det["name"]) and
+          dc.get_model_metadata(det["name"])["inputs"][0]["name"] == "x")
+    inp = httpclient.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    check("default model answers", np.array_equal(dc.infer(det["name"], [inp]).as_numpy(out_name), want))
+    check("default model: clean exit", d.stop() == 0)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
