@@ -22,7 +22,7 @@ filters have the lowest scores, so the same filters go).
 IMP (lottery ticket with rewinding, Frankle et al. 2019/2020): weights rewound to their values
 after epoch 1 of dense training; each round prunes the current weights by `sparrow prune
 --method magnitude` to the next sparsity (50, 75, 90%), rewinds the survivors, and retrains for
-the rest of the dense schedule.
+--imp-epochs (a fresh cosine schedule from --lr).
 
 RigL (Evci et al. 2020): sparse from the start at a fixed per-layer sparsity (uniform over the
 prunable layers, random initial mask); every `--rigl-every` steps until 75% of training, each
@@ -166,11 +166,11 @@ def cmd_imp(a, data) -> None:
         masks = L.load_onnx_into(model, pruned)
         model.load_state_dict(rewind)  # rewind the survivors (and BN) to epoch 1
         t = time.time()
-        L.train(model, data, a.epochs - 1, a.lr, a.seed + 2000 + r, masks=masks)
+        L.train(model, data, a.imp_epochs, a.lr, a.seed + 2000 + r, masks=masks)
         current = d / f"imp{int(s * 100)}.onnx"
         L.export(model, current)
         record(a.seed, f"imp{int(s * 100)}", model, current, data,
-               {"round": r, "rewind_epoch": 1, "epochs": a.epochs - 1, "lr": a.lr,
+               {"round": r, "rewind_epoch": 1, "epochs": a.imp_epochs, "lr": a.lr,
                 "train_s": round(time.time() - t, 1), "cumulative_s": round(time.time() - t0, 1)})
 
 
@@ -233,6 +233,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--ft-epochs", type=int, default=4)
     ap.add_argument("--ft-lr", type=float, default=0.01)
+    ap.add_argument("--imp-epochs", type=int, default=11,
+                    help="retraining epochs per IMP round (the dense schedule minus the rewind)")
     ap.add_argument("--variant", default=",".join(VARIANTS))
     ap.add_argument("--rigl-sparsity", type=float, default=0.9)
     ap.add_argument("--rigl-every", type=int, default=25)
