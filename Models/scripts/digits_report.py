@@ -31,17 +31,32 @@ import digits_lib as L  # noqa: E402
 
 SPARROW = Path(os.environ.get("SPARROW", L.ROOT / ".build-release" / "release" / "sparrow"))
 
-ORDER = ["dense", "mag50", "mag80", "mag90", "random50", "random80", "nm24", "block4x1-70",
-         "chl1-50", "chl1-50-shrunk", "chfpgm-50", "chfpgm-50-shrunk", "imp50", "imp75", "imp90",
-         "rigl90"]
-DESCRIBE = {
-    "dense": "dense", "mag50": "magnitude 50%", "mag80": "magnitude 80%",
-    "mag90": "magnitude 90%", "random50": "random 50%", "random80": "random 80%",
-    "nm24": "N:M 2:4", "block4x1-70": "block 4x1 70%",
-    "chl1-50": "channel L1 50%, in place", "chl1-50-shrunk": "channel L1 50%, shrunk",
-    "chfpgm-50": "channel FPGM 50%, in place", "chfpgm-50-shrunk": "channel FPGM 50%, shrunk",
-    "imp50": "IMP + rewind, round 1 (50%)", "imp75": "IMP + rewind, round 2 (75%)",
-    "imp90": "IMP + rewind, round 3 (90%)", "rigl90": "RigL 90% (during training)"}
+ORDER = ["dense", "mag50", "mag70", "mag80", "mag90", "mag95", "random50", "random80", "nm24",
+         "nm14", "block4x1-50", "block4x1-70", "block4x1-90",
+         "chl1-30", "chl1-30-shrunk", "chl1-50", "chl1-50-shrunk", "chl1-70", "chl1-70-shrunk",
+         "chfpgm-30", "chfpgm-30-shrunk", "chfpgm-50", "chfpgm-50-shrunk",
+         "imp50", "imp75", "imp90", "rigl80", "rigl90"]
+
+
+def describe(v: str) -> str:
+    """'mag90' -> 'magnitude 90%', 'chl1-50-shrunk' -> 'channel L1 50%, shrunk' ..."""
+    fixed = {"dense": "dense", "nm24": "N:M 2:4 (50%)", "nm14": "N:M 1:4 (75%)",
+             "imp50": "IMP + rewind, round 1 (50%)", "imp75": "IMP + rewind, round 2 (75%)",
+             "imp90": "IMP + rewind, round 3 (90%)"}
+    if v in fixed:
+        return fixed[v]
+    m = re.fullmatch(r"(mag|random|rigl)(\d+)", v)
+    if m:
+        return {"mag": "magnitude", "random": "random", "rigl": "RigL (during training)"}[
+            m.group(1)] + f" {m.group(2)}%"
+    m = re.fullmatch(r"block(\w+)-(\d+)", v)
+    if m:
+        return f"block {m.group(1)} {m.group(2)}%"
+    m = re.fullmatch(r"ch(l1|fpgm)-(\d+)(-shrunk)?", v)
+    if m:
+        return (f"channel {'L1' if m.group(1) == 'l1' else 'FPGM'} {m.group(2)}%, "
+                f"{'shrunk' if m.group(3) else 'in place'}")
+    return v
 
 
 def sparrow_logits(model: Path, x_file: Path) -> np.ndarray:
@@ -108,7 +123,7 @@ def main() -> None:
     for v in variants:
         rs = sorted((r for r in runs if r["variant"] == v), key=lambda r: r["seed"])
         table.append({
-            "variant": v, "description": DESCRIBE.get(v, v), "seeds": [r["seed"] for r in rs],
+            "variant": v, "description": describe(v), "seeds": [r["seed"] for r in rs],
             "sparrow_acc": [r["sparrow_acc"] for r in rs], "ort_acc": [r["ort_acc"] for r in rs],
             "torch_acc": [r["torch_acc"] for r in rs],
             "oneshot_ort_acc": [r.get("oneshot_ort_acc") for r in rs],

@@ -51,13 +51,21 @@ SPARROW = Path(os.environ.get("SPARROW", L.ROOT / ".build-release" / "release" /
 # name -> `sparrow prune` arguments; channel methods also get a shrunk twin
 VARIANTS = {
     "mag50": ["--method", "magnitude", "--sparsity", "0.5"],
+    "mag70": ["--method", "magnitude", "--sparsity", "0.7"],
     "mag80": ["--method", "magnitude", "--sparsity", "0.8"],
     "mag90": ["--method", "magnitude", "--sparsity", "0.9"],
+    "mag95": ["--method", "magnitude", "--sparsity", "0.95"],
     "random50": ["--method", "random", "--sparsity", "0.5", "--seed", "1"],
     "random80": ["--method", "random", "--sparsity", "0.8", "--seed", "1"],
     "nm24": ["--method", "nm", "--pattern", "2:4"],
+    "nm14": ["--method", "nm", "--pattern", "1:4"],
+    "block4x1-50": ["--method", "block", "--block", "4x1", "--sparsity", "0.5"],
     "block4x1-70": ["--method", "block", "--block", "4x1", "--sparsity", "0.7"],
+    "block4x1-90": ["--method", "block", "--block", "4x1", "--sparsity", "0.9"],
+    "chl1-30": ["--method", "channel-l1", "--sparsity", "0.3"],
     "chl1-50": ["--method", "channel-l1", "--sparsity", "0.5"],
+    "chl1-70": ["--method", "channel-l1", "--sparsity", "0.7"],
+    "chfpgm-30": ["--method", "channel-fpgm", "--sparsity", "0.3"],
     "chfpgm-50": ["--method", "channel-fpgm", "--sparsity", "0.5"],
 }
 IMP_SPARSITIES = (0.5, 0.75, 0.9)
