@@ -13,7 +13,7 @@ shortcuts, a 1x1 stride-2 convolution + BatchNorm where the shape changes:
   stage 2: 2 basic blocks,  32 channels,  8x8 (first block stride 2)
   stage 3: 2 basic blocks,  64 channels,  4x4 (first block stride 2)
   global average pool, Linear 64 -> 10
-About 0.17 M parameters and 5.7 M multiply-adds per image (the max-pool is there because training
+About 0.17 M parameters and 6.7 M multiply-adds per image (the max-pool is there because training
 runs on two shared CPU cores; without it one epoch took over two minutes).
 
 Training (train()): SGD, momentum 0.9, Nesterov, weight decay 5e-4, batch 64, cosine learning

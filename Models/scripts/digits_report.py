@@ -7,7 +7,8 @@ Sparrow's logits with ONNX Runtime's (max |diff| / max |ref|, and the predicted 
 reports Sparrow's accuracy beside torch's and ONNX Runtime's. With --time, also times seed 0's file
 of every variant: `sparrow run --input x=one_x.npy --repeat 50 --warmup 5 --threads 1`.
 
-Writes Models/digits/accuracy.json and Models/digits/ACCURACY.md (mean +- sample sd over seeds).
+Writes Models/digits/accuracy.json and the table in Models/digits/ACCURACY.md (between its
+GENERATED markers; mean +- sample sd over seeds).
 
   .venv-train/bin/python Models/scripts/digits_report.py [--time]
 """
@@ -35,7 +36,8 @@ ORDER = ["dense", "mag50", "mag70", "mag80", "mag90", "mag95", "random50", "rand
          "nm14", "block4x1-50", "block4x1-70", "block4x1-90",
          "chl1-30", "chl1-30-shrunk", "chl1-50", "chl1-50-shrunk", "chl1-70", "chl1-70-shrunk",
          "chfpgm-30", "chfpgm-30-shrunk", "chfpgm-50", "chfpgm-50-shrunk",
-         "imp50", "imp75", "imp90", "rigl80", "rigl90"]
+         "mag50-ft6", "mag75-ft6", "mag90-ft6", "imp50", "imp75", "imp90", "rigl80",
+         "rigl90"]
 
 
 def describe(v: str) -> str:
@@ -45,6 +47,9 @@ def describe(v: str) -> str:
              "imp90": "IMP + rewind, round 3 (90%)"}
     if v in fixed:
         return fixed[v]
+    m = re.fullmatch(r"(.*)-ft(\d+)", v)
+    if m:
+        return f"{describe(m.group(1))}, fine-tuned {m.group(2)} epochs at lr 0.1"
     m = re.fullmatch(r"(mag|random|rigl)(\d+)", v)
     if m:
         return {"mag": "magnitude", "random": "random", "rigl": "RigL (during training)"}[
@@ -155,8 +160,14 @@ def main() -> None:
             if t["timing_seed0"]:
                 md.append(f"- {t['description']}: `{t['timing_seed0']['line']}` (load "
                           f"{t['timing_seed0']['loadavg_1min_before']})")
-    (L.CACHE / "table.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    body = "\n".join(md)
+    page = L.DIGITS_DIR / "ACCURACY.md"
+    text = page.read_text() if page.exists() else (
+        "# Digits accuracy\n\n<!-- BEGIN GENERATED: table -->\n<!-- END GENERATED: table -->\n")
+    pat = re.compile(r"(<!-- BEGIN GENERATED: table -->\n).*?(<!-- END GENERATED: table -->)", re.S)
+    page.write_text(pat.sub(lambda mt: mt.group(1) + f"Commit `{commit}`, {out['machine']}, "
+                            f"{out['date']}.\n\n" + body + "\n" + mt.group(2), text))
+    print(body)
 
 
 if __name__ == "__main__":

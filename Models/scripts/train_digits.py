@@ -52,6 +52,7 @@ SPARROW = Path(os.environ.get("SPARROW", L.ROOT / ".build-release" / "release" /
 VARIANTS = {
     "mag50": ["--method", "magnitude", "--sparsity", "0.5"],
     "mag70": ["--method", "magnitude", "--sparsity", "0.7"],
+    "mag75": ["--method", "magnitude", "--sparsity", "0.75"],
     "mag80": ["--method", "magnitude", "--sparsity", "0.8"],
     "mag90": ["--method", "magnitude", "--sparsity", "0.9"],
     "mag95": ["--method", "magnitude", "--sparsity", "0.95"],
@@ -133,8 +134,9 @@ def cmd_dense(a, data) -> None:
 
 def cmd_prune(a, data) -> None:
     d = seed_dir(a.seed)
-    for name in a.variant:
-        args = VARIANTS[name]
+    for base in a.variant:
+        args = VARIANTS[base]
+        name = base + a.suffix
         oneshot = d / f"{name}-oneshot.onnx"
         sparrow_prune(d / "dense.onnx", oneshot, args)
         oneshot_acc, _ = L.ort_accuracy(oneshot, data["x_test"], data["y_test"])
@@ -152,7 +154,7 @@ def cmd_prune(a, data) -> None:
         extra = {"prune_args": args, "oneshot_ort_acc": oneshot_acc, "ft_epochs": a.ft_epochs,
                  "ft_lr": a.ft_lr, "ft_s": round(secs, 1)}
         record(a.seed, name, model, d / f"{name}.onnx", data, extra)
-        if name.startswith("ch"):
+        if base.startswith("ch"):
             shrunk = d / f"{name}-shrunk.onnx"
             sparrow_prune(d / f"{name}.onnx", shrunk, args, shrink=True)
             import onnx
@@ -244,6 +246,8 @@ def main() -> None:
     ap.add_argument("--imp-epochs", type=int, default=11,
                     help="retraining epochs per IMP round (the dense schedule minus the rewind)")
     ap.add_argument("--variant", default=",".join(VARIANTS))
+    ap.add_argument("--suffix", default="",
+                    help="appended to the variant names (another fine-tuning recipe, e.g. -ft6)")
     ap.add_argument("--rigl-sparsity", type=float, default=0.9)
     ap.add_argument("--rigl-every", type=int, default=25)
     a = ap.parse_args()
