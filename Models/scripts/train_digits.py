@@ -247,7 +247,7 @@ def main() -> None:
                     help="retraining epochs per IMP round (the dense schedule minus the rewind)")
     ap.add_argument("--variant", default=",".join(VARIANTS))
     ap.add_argument("--suffix", default="",
-                    help="appended to the variant names (another fine-tuning recipe, e.g. -ft6)")
+                    help="appended to the variant names (another fine-tuning recipe: --suffix=-ft6)")
     ap.add_argument("--rigl-sparsity", type=float, default=0.9)
     ap.add_argument("--rigl-every", type=int, default=25)
     a = ap.parse_args()
