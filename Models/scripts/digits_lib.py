@@ -1,0 +1,277 @@
+"""Shared pieces of the digits model (issue #5 item 2; reused by issue #6's gated retraining).
+
+Data: scikit-learn's load_digits (1,797 8x8 images, values 0..16), one fixed stratified 80/20
+split (Models/digits/split.json, made once with seed 0), each image scaled to [0, 1] and upsampled
+to 64x64 with bilinear interpolation (torch's F.interpolate, align_corners=False). The ONNX model
+takes the upsampled image: input `x` [N, 1, 64, 64] float32 with a symbolic batch `N`, output
+`logits` [N, 10].
+
+Network (DigitsResNet): a small ResNet, BatchNorm after every convolution, ReLU, identity
+shortcuts, a 1x1 stride-2 convolution + BatchNorm where the shape changes:
+  stem  conv3x3/2  1 -> 16, 64x64 -> 32x32, BatchNorm, ReLU, MaxPool 2x2 -> 16x16
+  stage 1: 2 basic blocks,  16 channels, 16x16
+  stage 2: 2 basic blocks,  32 channels,  8x8 (first block stride 2)
+  stage 3: 2 basic blocks,  64 channels,  4x4 (first block stride 2)
+  global average pool, Linear 64 -> 10
+About 0.17 M parameters and 6.7 M multiply-adds per image (the max-pool is there because training
+runs on two shared CPU cores; without it one epoch took over two minutes).
+
+Training (train()): SGD, momentum 0.9, Nesterov, weight decay 5e-4, batch 64, cosine learning
+rate, augmentation by random shifts of up to 4 pixels (zero padding) of the 64x64 image. Optional
+`masks` (parameter name -> 0/1 tensor) are held fixed: gradients and weights are multiplied by
+them after every step. Optional `regularizer(model) -> loss` and `on_step(model, step)` hooks let
+other schemes (group lasso, RigL, learned gates) reuse the same loop.
+
+Export: torch.onnx.export (TorchScript exporter, dynamo=False), opset 13, IR version 8,
+training=PRESERVE so BatchNormalization stays a node and every initializer keeps its state_dict
+name (masks found in a pruned ONNX file map back to the torch parameters by name).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS_DIR = ROOT / "Models" / "digits"
+CACHE = ROOT / "Models" / "cache" / "digits"
+SPLIT_FILE = DIGITS_DIR / "split.json"
+SIZE = 64
+OPSET, IR_VERSION = 13, 8
+
+
+# ---------------------------------------------------------------- data
+
+def load_split() -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices into load_digits(); made once (stratified, seed 0) and committed."""
+    if SPLIT_FILE.exists():
+        s = json.loads(SPLIT_FILE.read_text())
+        return np.array(s["train"]), np.array(s["test"])
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    y = load_digits().target
+    train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
+    train, test = np.sort(train), np.sort(test)
+    DIGITS_DIR.mkdir(parents=True, exist_ok=True)
+    SPLIT_FILE.write_text(json.dumps({
+        "source": "sklearn.datasets.load_digits()",
+        "made_by": "sklearn.model_selection.train_test_split(arange(1797), test_size=0.2, "
+                   "random_state=0, stratify=target), each side sorted",
+        "train": train.tolist(), "test": test.tolist()}) + "\n")
+    return train, test
+
+
+def upsample(images8: np.ndarray) -> np.ndarray:
+    """[N, 8, 8] values 0..16 -> [N, 1, 64, 64] float32 in [0, 1] (bilinear)."""
+    x = torch.from_numpy(images8.astype(np.float32) / 16.0)[:, None]
+    return F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False).numpy()
+
+
+def load_data() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    train, test = load_split()
+    x = upsample(d.images)
+    y = d.target.astype(np.int64)
+    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
+
+
+# ---------------------------------------------------------------- model
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                      nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.down is None else self.down(x)))
+
+
+class DigitsResNet(nn.Module):
+    def __init__(self, widths=(16, 32, 64), blocks: int = 2, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(1, widths[0], 3, 2, 1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(widths[0])
+        layers, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            for b in range(blocks):
+                layers.append(BasicBlock(cin, w, 2 if (b == 0 and i > 0) else 1))
+                cin = w
+        self.blocks = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.stem_bn(self.stem(x))), 2)
+        x = self.blocks(x)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def prunable(model: nn.Module) -> list[str]:
+    """Weights `sparrow prune` prunes by default: every convolution but the stem (first) and not
+    the classifier (last)."""
+    return [n for n, p in model.named_parameters()
+            if p.dim() == 4 and not n.startswith("stem.")]
+
+
+# ---------------------------------------------------------------- training
+
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def shift_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    n = x.shape[0]
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    out = torch.empty_like(x)
+    for i in range(n):
+        out[i] = padded[i, :, dy[i]:dy[i] + SIZE, dx[i]:dx[i] + SIZE]
+    return out
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> None:
+    if not masks:
+        return
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, m in masks.items():
+            params[name].mul_(m)
+
+
+def train(model: nn.Module, data: dict, epochs: int, lr: float, seed: int,
+          masks: dict[str, torch.Tensor] | None = None, regularizer=None, on_step=None,
+          on_epoch=None, batch: int = 64, weight_decay: float = 5e-4, log=print) -> None:
+    """Train in place; the same seed gives the same run (single thread)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(data["x_train"])
+    y = torch.from_numpy(data["y_train"])
+    steps_per_epoch = math.ceil(len(x) / batch)
+    total = epochs * steps_per_epoch
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          weight_decay=weight_decay)
+    params = dict(model.named_parameters())
+    step = 0
+    apply_masks(model, masks)
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        seen, loss_sum = 0, 0.0
+        for s in range(steps_per_epoch):
+            idx = order[s * batch:(s + 1) * batch]
+            xb, yb = shift_batch(x[idx], gen), y[idx]
+            for g in opt.param_groups:
+                g["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / total))
+            loss = F.cross_entropy(model(xb), yb)
+            if regularizer is not None:
+                loss = loss + regularizer(model)
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            if masks:
+                for name, m in masks.items():
+                    params[name].grad.mul_(m)
+            if on_step is not None:
+                on_step(model, step, total)
+            opt.step()
+            apply_masks(model, masks)
+            step += 1
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+        if on_epoch is not None:
+            on_epoch(model, epoch)
+        log(f"  epoch {epoch + 1}/{epochs} loss {loss_sum / seen:.4f}")
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    model.eval()
+    pred = model(torch.from_numpy(x)).argmax(1).numpy()
+    return float((pred == y).mean())
+
+
+# ---------------------------------------------------------------- ONNX
+
+def export(model: nn.Module, path: Path) -> None:
+    import onnx
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(model, torch.zeros(1, 1, SIZE, SIZE), str(path), opset_version=OPSET,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True,
+                      dynamo=False)
+    m = onnx.load(str(path))
+    m.ir_version = min(m.ir_version, IR_VERSION)
+    m.producer_name = "sparrow/Models/scripts/train_digits.py"
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def onnx_weights(path: Path) -> dict[str, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(path))
+    out = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    for node in m.graph.node:  # weights in Constant nodes, should a writer produce them
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    out[node.output[0]] = numpy_helper.to_array(a.t)
+    # the exporter de-duplicates equal tensors (e.g. the biases of the two BatchNorms feeding one
+    # residual Add get equal gradients and stay equal) and names the copy with an Identity node
+    for node in m.graph.node:
+        if node.op_type == "Identity" and node.input[0] in out:
+            out[node.output[0]] = out[node.input[0]]
+    return out
+
+
+def load_onnx_into(model: nn.Module, path: Path) -> dict[str, torch.Tensor]:
+    """Copy the parameters and BatchNorm statistics of an ONNX file written by export() (then
+    possibly pruned in place by `sparrow prune`) into `model`; return the masks (1 where the
+    file's value is nonzero) of every parameter that has zeros."""
+    w = onnx_weights(path)
+    state = model.state_dict()
+    masks = {}
+    missing = []
+    with torch.no_grad():
+        for name, t in state.items():
+            if name.endswith("num_batches_tracked"):
+                continue
+            if name not in w:
+                missing.append(name)
+                continue
+            t.copy_(torch.from_numpy(w[name].reshape(t.shape).copy()))
+    if missing:
+        raise SystemExit(f"{path}: no initializer for {missing[:5]} ...")
+    for name, p in model.named_parameters():
+        m = (p.detach() != 0).float()
+        if m.min() == 0:
+            masks[name] = m
+    return masks
+
+
+def ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    logits = sess.run(None, {"x": x})[0]
+    return float((logits.argmax(1) == y).mean()), logits
