@@ -53,8 +53,16 @@ func fail(_ message: String) -> ExitCode {
   return ExitCode(1)
 }
 
-/// Peak resident memory of this process in bytes.
+/// Peak resident memory of this process in bytes: Linux's VmHWM (reset by exec), else
+/// getrusage's maximum RSS, which Linux carries over from the process that exec'd us (a Python
+/// parent's peak would be reported as ours).
 func peakMemoryBytes() -> Int {
+  if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+      let kb = line.split(separator: " ").compactMap { Int($0) }.first
+      if let kb { return kb * 1024 }
+    }
+  }
   var usage = rusage()
   getrusage(RUSAGE_SELF.rawValue, &usage)
   return usage.ru_maxrss * 1024
