@@ -6,6 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 unset SPARROW_OPENMP  # a path dependency; keep the kernels flag-free
+export SPARROW_SERVER=0  # the harness needs only the library: do not resolve the server's packages
 swift build -c release --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | tail -n 1
 bin="$here/.build-fuzz/release/FuzzImporter"
