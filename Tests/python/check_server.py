@@ -106,7 +106,7 @@ with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     repo = tmp / "repo"
     for name, src, versions, config in [
-        ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "max_session_mib": 400,
+        ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "max_session_mib": 150,
                                           "warmup": [{"x": [1, 3, 320, 320]}]}),
         ("cast", models / "ops/cast_int64_to_float.onnx", [1], None),
         ("relu", models / "ops/relu.onnx", [1, 2], None),
@@ -214,9 +214,10 @@ with tempfile.TemporaryDirectory() as tmp:
     ]
     raw = x[:, :, :32, :32].astype(np.float32).tobytes()
     bin_in = {"name": "x", "datatype": "FP32", "shape": [1, 3, 32, 32], "parameters": {"binary_data_size": len(raw)}}
-    # An input shape whose session would need more than max_session_mib (400) of buffers.
-    big = np.zeros((1, 3, 480, 480), dtype=np.float32).tobytes()
-    header = body([{**bin_in, "shape": [1, 3, 480, 480], "parameters": {"binary_data_size": len(big)}}])
+    # An input shape whose session would need more than max_session_mib (150) of buffers: about
+    # 270 MiB at 960x960 (the session arena holds ~30 MiB at 320x320, growing with the area).
+    big = np.zeros((1, 3, 960, 960), dtype=np.float32).tobytes()
+    header = body([{**bin_in, "shape": [1, 3, 960, 960], "parameters": {"binary_data_size": len(big)}}])
     cases.append(("session over the memory limit", "POST", infer_path, header + big,
                   {"Inference-Header-Content-Length": str(len(header))}, 413))
     for label, size, blob in [("binary: fewer bytes than claimed", len(raw), raw[:-4]),
