@@ -55,10 +55,6 @@ public final class Plan: @unchecked Sendable {
 
   /// Bytes a session allocates: its value arena and scratch.
   public var sessionBytes: Int { memory.arenaBytes.addingSaturating(memory.scratchBytes) }
-  /// What one buffer per value and one scratch per step would have taken instead.
-  public var unsharedSessionBytes: Int {
-    memory.unsharedBytes.addingSaturating(steps.reduce(0) { $0.addingSaturating($1.step.scratchBytes) })
-  }
 
   static func copy(_ t: Tensor) -> UnsafeMutableRawPointer {
     let p = UnsafeMutableRawPointer.allocate(byteCount: max(t.count * t.dtype.size, 1), alignment: 64)
@@ -68,19 +64,7 @@ public final class Plan: @unchecked Sendable {
 
   /// Reads a buffer back into a tensor.
   static func tensor(_ p: UnsafeRawPointer, _ type: TensorType) -> Tensor {
-    let n = type.count
-    func get<T>(_: T.Type) -> [T] { Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: T.self), count: n)) }
-    let storage: Tensor.Storage
-    switch type.dtype {
-    case .float32: storage = .float32(get(Float.self))
-    case .float64: storage = .float64(get(Double.self))
-    case .int64: storage = .int64(get(Int64.self))
-    case .int32: storage = .int32(get(Int32.self))
-    case .int8: storage = .int8(get(Int8.self))
-    case .uint8: storage = .uint8(get(UInt8.self))
-    case .bool: storage = .bool(get(UInt8.self).map { $0 != 0 })
-    }
-    return Tensor(checkedShape: type.shape, storage: storage)
+    Tensor(validShape: type.shape, dtype: type.dtype, bytes: UnsafeRawBufferPointer(start: p, count: type.bytes))
   }
 }
 

@@ -22,6 +22,13 @@ extension Tensor {
     guard !overflow, bytes.count == want else {
       throw TensorError("\(bytes.count) bytes for shape \(shape) of \(dtype), which needs \(count * dtype.size)")
     }
+    self.init(validShape: shape, dtype: dtype, bytes: bytes)
+  }
+
+  /// The same without checks: `shape` is known valid and `bytes` holds exactly its elements
+  /// (plan buffers).
+  init(validShape shape: [Int], dtype: DType, bytes: UnsafeRawBufferPointer) {
+    let count = bytes.count / dtype.size
     func load<T>(_: T.Type) -> [T] {
       [T](unsafeUninitializedCapacity: count) { buf, n in
         UnsafeMutableRawBufferPointer(buf).copyMemory(from: bytes)
