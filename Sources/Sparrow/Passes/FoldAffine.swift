@@ -37,16 +37,9 @@ enum FoldAffine {
         for j in 0..<per { wf[o * per + j] *= scale[o] }
         bias[o] = scale[o] * bias[o] + shift[o]
       }
-      let wName = Passes.freshName(conv.inputs[1] + "_affine", in: g)
-      let bName = Passes.freshName(conv.inputs[1] + "_affine_bias", in: g)
-      do {
-        g.constants[wName] = try Tensor(shape: w.shape, floats: wf)
-        g.constants[bName] = try Tensor(shape: [m], floats: bias)
-      } catch { throw ModelError(node: conv, "folding a constant scale: \(error.message)") }
-      var folded = conv
-      folded.inputs = [conv.inputs[0], wName, bName]
-      folded.outputs = [g.nodes[last].outputs[0]]
-      g.nodes[ci] = folded
+      let weights: Tensor
+      do { weights = try Tensor(shape: w.shape, floats: wf) } catch { throw ModelError(node: conv, "folding a constant scale: \(error.message)") }
+      try Passes.replaceConvParameters(&g, at: ci, weights: weights, bias: bias, suffix: "_affine", output: g.nodes[last].outputs[0])
       removed.insert(mi)
       if last != mi { removed.insert(last) }
     }

@@ -35,16 +35,9 @@ enum FoldBatchNorm {
         for j in 0..<per { wf[o * per + j] *= s }
         bias[o] = (bias[o] - mu[o]) * s + sh[o]
       }
-      let wName = Passes.freshName(conv.inputs[1] + "_bnfolded", in: g)
-      let bName = Passes.freshName(conv.inputs[1] + "_bnfolded_bias", in: g)
-      do {
-        g.constants[wName] = try Tensor(shape: w.shape, floats: wf)
-        g.constants[bName] = try Tensor(shape: [m], floats: bias)
-      } catch { throw ModelError(node: conv, "folding BatchNorm: \(error.message)") }
-      var folded = conv
-      folded.inputs = [conv.inputs[0], wName, bName]
-      folded.outputs = [bn.outputs[0]]
-      g.nodes[ci] = folded
+      let weights: Tensor
+      do { weights = try Tensor(shape: w.shape, floats: wf) } catch { throw ModelError(node: conv, "folding BatchNorm: \(error.message)") }
+      try Passes.replaceConvParameters(&g, at: ci, weights: weights, bias: bias, suffix: "_bnfolded", output: bn.outputs[0])
       removed.insert(bi)
     }
     g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)

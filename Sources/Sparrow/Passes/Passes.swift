@@ -19,6 +19,25 @@ public enum Passes {
     return uses
   }
 
+  /// Node `index` (a Conv) gets new constant weights and bias (named after its weight plus
+  /// `suffix`) and writes `output` instead of its own: what folding a following per-channel
+  /// op into a Conv ends with.
+  static func replaceConvParameters(
+    _ g: inout Graph, at index: Int, weights: Tensor, bias: [Float], suffix: String, output: String
+  ) throws(ModelError) {
+    let conv = g.nodes[index]
+    let wName = freshName(conv.inputs[1] + suffix, in: g)
+    let bName = freshName(conv.inputs[1] + suffix + "_bias", in: g)
+    do {
+      g.constants[bName] = try Tensor(shape: [bias.count], floats: bias)
+    } catch { throw ModelError(node: conv, "folding into the weights: \(error.message)") }
+    g.constants[wName] = weights
+    var folded = conv
+    folded.inputs = [conv.inputs[0], wName, bName]
+    folded.outputs = [output]
+    g.nodes[index] = folded
+  }
+
   /// A constant name not yet used in `g`.
   static func freshName(_ base: String, in g: Graph) -> String {
     var name = base
