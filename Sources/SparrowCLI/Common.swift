@@ -14,6 +14,10 @@ struct PlanArguments: ParsableArguments {
   var noOptimize = false
   @Option(help: "Sparse k x k convolutions: measure (time im2col + SpMM against direct), im2col, direct.")
   var conv: String = "measure"
+  @Option(
+    name: .customLong("gate-layers"),
+    help: "Convolutions the zero/topk gate may skip channels of: default (all groups=1 convs but the first and last), all, or NAME,NAME,...")
+  var gateLayers: String = "default"
 
   func parsedShapes() throws -> [String: [Int]] {
     var out: [String: [Int]] = [:]
@@ -43,6 +47,7 @@ struct PlanArguments: ParsableArguments {
     }
     var o = PlanOptions(threads: threads, format: try policy())
     o.convAlgorithm = algorithm
+    o.gateLayers = GateLayers(parsing: gateLayers)
     return o
   }
 }

@@ -61,7 +61,7 @@ struct InspectCommand: ParsableCommand {
     guard !report.layers.isEmpty else { return }
     print("")
     print("format timings are cached per weight, shape, CPU and threads (SPARROW_FORMAT_CACHE=off to retime)")
-    print("layer                                    op                 M x K x N               zeros  2:4ok fill4x1 fill4x4 empty r/c  format         kernel                         measured (ms)")
+    print("layer                                    op                 M x K x N               zeros  2:4ok fill4x1 fill4x4 empty r/c  format         kernel                         gate              measured (ms)")
     for l in report.layers {
       let measured = l.measured.sorted { $0.value < $1.value }.map { String(format: "%@ %.3f", $0.key, $0.value) }
         .joined(separator: ", ") + (l.measuredFromCache ? " (cached)" : "")
@@ -69,7 +69,8 @@ struct InspectCommand: ParsableCommand {
         l.node.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + l.op.padding(toLength: 18, withPad: " ", startingAt: 0)
           + " " + "\(l.m)x\(l.k)x\(l.n)".padding(toLength: 23, withPad: " ", startingAt: 0)
           + String(format: " %5.1f%%  ", l.zeroFraction * 100) + profileColumns(l.profile) + l.format.padding(toLength: 14, withPad: " ", startingAt: 0)
-          + " " + l.kernel.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + measured)
+          + " " + l.kernel.padding(toLength: 30, withPad: " ", startingAt: 0) + " "
+          + (l.gate ?? "-").padding(toLength: 17, withPad: " ", startingAt: 0) + " " + measured)
     }
   }
 }

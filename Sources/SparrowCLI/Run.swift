@@ -15,11 +15,16 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Untimed runs before the timed ones (warm-up, not in the percentiles).") var warmup: Int = 0
   @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
   @Flag(help: "Print time per op type (an Amdahl breakdown) after the runs.") var profile = false
+  @Option(help: "Runtime-pruning gate: off, zero (skip all-zero input channels), topk:R (keep the fraction R of input channels by mean |x|), model (the model's learned gates skip channels).")
+  var gate: String = "off"
+  @Flag(name: .customLong("gate-report"), help: "Print what the gate skipped per layer.") var gateReport = false
   @OptionGroup var plan: PlanArguments
 
   func run() throws {
     guard self.repeat >= 1 else { throw ValidationError("--repeat must be at least 1") }
     guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0") }
+    let gateMode: GateMode
+    do { gateMode = try GateMode(parsing: gate) } catch { throw ValidationError("--gate: \(error.message)") }
     var shapes = try plan.parsedShapes()
     var given: [String: Tensor] = [:]
     for spec in inputs {
@@ -51,12 +56,14 @@ struct RunCommand: ParsableCommand {
       throw fail("the model has no input '\(name)' (inputs: \(p.inputs.map(\.name).joined(separator: ", ")))")
     }
     let session = Session(plan: p)
+    session.gate = gateMode
     var outputs: [String: Tensor] = [:]
     var times: [Double] = []
     for _ in 0..<warmup {
       do { _ = try session.run(feeds) } catch { throw fail(error.message) }
     }
     session.profiling = profile
+    session.gateLog.reset()
     for _ in 0..<self.repeat {
       let s = DispatchTime.now().uptimeNanoseconds
       do { outputs = try session.run(feeds) } catch { throw fail(error.message) }
@@ -83,6 +90,9 @@ struct RunCommand: ParsableCommand {
                      100 * v.ms / max(total, 1e-9), v.steps / self.`repeat`))
       }
     }
+    if gateMode != .off || gateReport {
+      printGateReport(session.gateLog, mode: gateMode, perLayer: gateReport)
+    }
     let sorted = times.sorted()
     func pct(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
     print(String(
@@ -103,4 +113,23 @@ struct SplitMix {
     return z ^ (z >> 31)
   }
   mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+}
+
+/// What the gate skipped: the model's multiply-adds overall and, with `perLayer`, per gated layer.
+func printGateReport(_ log: GateLog, mode: GateMode, perLayer: Bool) {
+  let skipped = log.layers.reduce(0) { $0 + $1.skippedMACs }
+  let images = log.layers.map(\.images).max() ?? 0
+  let total = log.modelMACsPerImage * Double(max(images, 1))
+  print(String(
+    format: "gate %@: %d gated layers; skipped %.1f%% of the model's multiply-adds (mean over %d images)",
+    mode.description, log.layers.count, total > 0 ? 100 * skipped / total : 0, images))
+  guard perLayer else { return }
+  print("  layer                                    gate                 in ch  skipped   out ch  skipped   MACs skipped")
+  for l in log.layers {
+    print(
+      "  " + l.node.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + l.kind.padding(toLength: 20, withPad: " ", startingAt: 0)
+        + String(
+          format: " %5d  %6.1f%%   %5d  %6.1f%%   %6.1f%%", l.inputChannels, 100 * l.skippedInputFraction, l.outputChannels,
+          100 * l.skippedOutputFraction, 100 * l.skippedMACFraction))
+  }
 }

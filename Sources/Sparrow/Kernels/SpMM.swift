@@ -96,20 +96,23 @@ public final class SpMMRunner {
     SpMMRunner.execute(w, &call, threads: threads, backend: backend)
   }
 
-  /// Workspace bytes `w` needs for `n` columns without active-channel lists.
-  static func workspaceBytes(_ w: PackedMatrix, n: Int) -> Int { sparrow_spmm_workspace_bytes(w.handle, n, 0, 0) }
+  /// Workspace bytes `w` needs for `n` columns, with or without active-channel lists.
+  static func workspaceBytes(_ w: PackedMatrix, n: Int, activeRows: Bool = false, activeChannels: Bool = false) -> Int {
+    sparrow_spmm_workspace_bytes(w.handle, n, activeRows ? 1 : 0, activeChannels ? 1 : 0)
+  }
 
   /// The multiply with caller-owned workspace (for plan steps, which are shared between
-  /// sessions and keep no state).
+  /// sessions and keep no state). Active lists as in `ActiveChannels`, nil for all.
   static func run(
     _ w: PackedMatrix, x: UnsafePointer<Float>, xStride: Int, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int,
     bias: UnsafePointer<Float>?, lo: Float, hi: Float, workspace: UnsafeMutableRawPointer?, workspaceBytes: Int,
-    threads: Int
+    threads: Int, outRows: UnsafePointer<UInt32>? = nil, outRowCount: Int = 0,
+    inChannels: UnsafePointer<UInt32>? = nil, inChannelCount: Int = 0, kPerChannel: Int = 1
   ) throws(KernelError) {
     var call = sparrow_spmm_call(
       x: x, x_stride: xStride &* 4, y: y, y_stride: yStride &* 4, n: n, bias: bias, clamp_lo: lo, clamp_hi: hi,
-      out_rows: nil, n_out_rows: 0, in_channels: nil, n_in_channels: 0, k_per_channel: 1, workspace: workspace,
-      workspace_bytes: workspaceBytes)
+      out_rows: outRows, n_out_rows: outRowCount, in_channels: inChannels, n_in_channels: inChannelCount,
+      k_per_channel: kPerChannel, workspace: workspace, workspace_bytes: workspaceBytes)
     try check(execute(w, &call, threads: threads, backend: Threads.defaultBackend), "multiply by \(w.rows)x\(w.cols) \(w.format) matrix")
   }
 

@@ -11,6 +11,8 @@ struct BuildContext {
   private(set) var outputs: [TensorType] = []
   /// Filled by builders of weighted ops (Conv, Gemm, MatMul) for `inspect`.
   var layer: LayerReport?
+  /// Whether the `zero` and `topk` gate modes apply to this node (PlanOptions.gateLayers).
+  var gated = false
 
   init(node: Node, opset: Int, inputs: [TensorType?], constants: [Tensor?], options: PlanOptions) {
     self.node = node
@@ -137,6 +139,9 @@ public struct PlanOptions: Sendable {
   /// k x k convolutions with sparse weights: measure im2col + SpMM against the direct sparse
   /// convolution (default), or always use one of them (experiments, tests).
   public var convAlgorithm: ConvAlgorithm = .measure
+  /// Convolutions the `zero` and `topk` gate modes may skip input channels of (the mode itself
+  /// is chosen per run, `Session.gate`).
+  public var gateLayers: GateLayers = .default
   public init(
     threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30, formatCache: FormatCache? = .shared
   ) {
@@ -161,4 +166,7 @@ public struct LayerReport: Sendable, Codable {
   public var measuredFromCache = false
   /// The weight's sparsity profile (zero fraction, N:M conformance, block fill, empty rows/columns).
   public var profile: SparsityProfile? = nil
+  /// How the runtime gate may skip this layer's channels ("zero/topk", "learned-out",
+  /// "learned-in", joined by "+"), or nil.
+  public var gate: String? = nil
 }

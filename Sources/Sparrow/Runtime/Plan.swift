@@ -74,9 +74,14 @@ public final class Session {
   let store: ValueStore
   let arena: UnsafeMutableRawPointer
   let scratch: UnsafeMutableRawPointer?
+  /// The runtime gate's mode for the following runs (DESIGN.md, "Runtime-pruning gate").
+  public var gate: GateMode = .off
+  /// What the gate skipped, per gated layer, summed over runs.
+  public let gateLog: GateLog
 
   public init(plan: Plan) {
     self.plan = plan
+    gateLog = GateLog(plan: plan)
     store = ValueStore(count: plan.types.count)
     for (id, p) in plan.constantBuffers { store.buffers[id] = p }
     arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.memory.arenaBytes, 1), alignment: MemoryPlan.alignment)
@@ -118,10 +123,12 @@ public final class Session {
   public private(set) var profile: [String: (ms: Double, steps: Int)] = [:]
 
   func execute() throws(RuntimeError) {
-    for s in plan.steps {
+    gateLog.beginRun()
+    for (i, s) in plan.steps.enumerated() {
       let c = StepContext(
         store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
-        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads)
+        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads,
+        gate: gate, gateLog: gateLog, stepIndex: i)
       let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
       do { try s.step.run(c) } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
       if profiling {

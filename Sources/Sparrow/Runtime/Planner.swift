@@ -73,6 +73,8 @@ public enum Planner {
     var steps: [PlannedStep] = []
     var layers: [LayerReport] = []
     var bytes = 0
+    let gatedNodes = options.gateLayers.select(in: g)
+    var learnedGates = LearnedGates(g)
     for node in g.nodes {
       guard node.domain == "" || node.domain == "ai.onnx", let builder = builders[node.opType] else {
         throw ModelError(node: node, "op '\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType)' is not supported")
@@ -80,8 +82,26 @@ public enum Planner {
       let inIds = node.inputs.map { $0.isEmpty ? -1 : (ids[$0] ?? -1) }
       let inTypes = inIds.map { $0 >= 0 ? types[$0] : nil }
       let inConsts = inIds.map { $0 >= 0 ? constants[$0] : nil }
+      if let (outType, fusedStep) = learnedGates.fuse(node, inputIds: inIds, inputTypes: inTypes, constants: inConsts, steps: &steps, layers: &layers) {
+        // A learned gate's multiply became part of the convolution before it (moved here).
+        let outId = newId(node.outputs[0], outType)
+        var s = fusedStep
+        s = PlannedStep(step: s.step, node: s.node, inputIds: s.inputIds, outputIds: [outId], inputTypes: s.inputTypes, outputTypes: [outType])
+        learnedGates.gatedOutput(outId, of: s)
+        steps.append(s)
+        continue
+      }
       var ctx = BuildContext(node: node, opset: g.opset, inputs: inTypes, constants: inConsts, options: options)
-      let step = try builder.build(&ctx)
+      ctx.gated = gatedNodes.contains(node.name)
+      var step = try builder.build(&ctx)
+      var stepInIds = inIds, stepInTypes = inTypes
+      if let read = learnedGates.readsGated(step, inputIds: inIds, types: types) {
+        (step, stepInIds, stepInTypes) = read
+      }
+      if var layer = ctx.layer, let info = (step as? ConvStep)?.gateInfo {
+        layer.gate = info.kind
+        ctx.layer = layer
+      }
       let outTypes = ctx.outputs
       guard outTypes.count >= node.outputs.count else {
         throw ModelError(node: node, "names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
@@ -120,7 +140,8 @@ public enum Planner {
       }
       if let l = ctx.layer { layers.append(l) }
       steps.append(
-        PlannedStep(step: step, node: node, inputIds: inIds, outputIds: outIds, inputTypes: inTypes, outputTypes: outTypes))
+        PlannedStep(
+          step: step, node: node, inputIds: stepInIds, outputIds: outIds, inputTypes: stepInTypes, outputTypes: outTypes))
     }
     var outputIds: [(String, Int)] = []
     for o in g.outputs {

@@ -58,12 +58,15 @@ enum ConvOp: OpBuilder {
       node: c.node.name, op: groups > 1 ? "Conv(groups=\(groups))" : "Conv", m: m, k: kg, n: n,
       zeroFraction: profile.zeroFraction, format: packed[0].format.description,
       kernel: packed[0].kernelName, measured: measured, measuredFromCache: cached, profile: profile)
-    let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n) }.max() ?? 0
+    // A convolution that may skip channels (groups = 1) sizes its workspace for active lists.
+    let gateable = groups == 1
+    let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n, activeRows: gateable, activeChannels: gateable) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
-    let step = ConvStep(
+    var step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
+    step.gated = gateable && c.gated
     if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
       profile.zeroFraction >= DirectConvChoice.minZeroFraction
     {
@@ -77,51 +80,6 @@ enum ConvOp: OpBuilder {
     guard let r = try c.floats("sparrow_activation") else { return (-.infinity, .infinity) }
     guard r.count == 2, r[0] <= r[1] else { throw c.error("sparrow_activation must be [lo, hi]") }
     return (r[0], r[1])
-  }
-}
-
-struct ConvStep: Step, @unchecked Sendable {
-  let geometry: WindowGeometry
-  let groups: Int
-  let packed: [PackedMatrix]
-  let bias: [Float]?
-  let lo: Float, hi: Float
-  let im2col: Im2col?
-  let colBytes: Int
-  let workspaceBytes: Int
-  var scratchBytes: Int { (colBytes + 63) / 64 * 64 + workspaceBytes }
-
-  func run(_ c: StepContext) throws(RuntimeError) {
-    let g = geometry
-    let x = c.input(0, Float.self), y = c.output(0, Float.self)
-    let n = g.ho * g.wo
-    let cg = g.c / groups
-    let mg = packed[0].rows
-    let col = c.scratch?.assumingMemoryBound(to: Float.self)
-    let ws = c.scratch.map { $0 + (colBytes + 63) / 64 * 64 }
-    let m = mg * groups
-    do {
-      try bias.withOptionalPointer { (b) throws(KernelError) in
-        for img in 0..<g.n {
-          let xi = x + img * g.c * g.h * g.w
-          for gi in 0..<groups {
-            let src: UnsafePointer<Float>
-            if let im2col, let col {
-              im2col.run(xi, c0: gi * cg, count: cg, into: col)
-              src = UnsafePointer(col)
-            } else {
-              src = xi + gi * cg * g.h * g.w
-            }
-            try SpMMRunner.run(
-              packed[gi], x: src, xStride: n, n: n, y: y + (img * m + gi * mg) * n, yStride: n,
-              bias: b.map { $0 + gi * mg }, lo: lo, hi: hi, workspace: workspaceBytes > 0 ? ws : nil,
-              workspaceBytes: workspaceBytes, threads: c.threads)
-          }
-        }
-      }
-    } catch {
-      throw RuntimeError(error.message)
-    }
   }
 }
 

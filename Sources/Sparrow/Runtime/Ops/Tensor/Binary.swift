@@ -123,7 +123,7 @@ struct BinaryWalk: Sendable {
 extension BinaryWalk {
   /// `y = f(a, b)` over the walk.
   @inline(__always)
-  func apply<A, B>(_ a: UnsafePointer<A>, _ b: UnsafePointer<B>, _ y: UnsafeMutablePointer<A>, _ f: (A, B) -> A) {
+  func apply<A, B, Y>(_ a: UnsafePointer<A>, _ b: UnsafePointer<B>, _ y: UnsafeMutablePointer<Y>, _ f: (A, B) -> Y) {
     let w = self
     guard w.count > 0 else { return }
     guard let inner = w.dims.last else {

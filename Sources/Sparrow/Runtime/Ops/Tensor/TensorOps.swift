@@ -2,7 +2,7 @@
 let tensorOps: [any OpBuilder.Type] = [
   IdentityOp.self, UnaryOp.self, ClipOp.self, BinaryOp.self, SoftmaxOp.self, ReduceOp.self, CastOp.self,
   ShapeOp.self, ConstantOfShapeOp.self, RangeOp.self, ExpandOp.self, ReshapeOp.self, FlattenOp.self, SqueezeOp.self,
-  TransposeOp.self, ConcatOp.self, SplitOp.self, SliceOp.self, GatherOp.self,
+  TransposeOp.self, ConcatOp.self, SplitOp.self, SliceOp.self, GatherOp.self, CompareOp.self, TopKOp.self,
 ]
 
 /// Identity: copies its input.
