@@ -50,7 +50,8 @@ struct ConvStep: GateableStep, @unchecked Sendable {
     let col = c.scratch?.assumingMemoryBound(to: Float.self)
     let ws = c.scratch.map { $0 + colSpan }
     let m = mg * groups
-    let gating = gateInfo != nil
+    // Off, with no learned gate here, is the plain path.
+    let gating = gateInfo != nil && (c.gate != .off || outputGate != nil)
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         for img in 0..<g.n {
