@@ -33,7 +33,7 @@ struct InfoCommand: ParsableCommand {
 
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self, MachineIdCommand.self])
+    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self, BenchGateCommand.self, MachineIdCommand.self])
 }
 
 /// Prints the id results are filed under (Bench/results/<id>/).

@@ -82,8 +82,9 @@ struct InferRequest {
   var outputs: [RequestedOutput]
   /// Request parameter `binary_data_output`: the default for outputs not listed.
   var binaryOutputs: Bool
-  /// Request parameter `gate_budget` (the runtime-pruning gate's kept fraction).
-  var gateBudget: Double?
+  /// Request parameters `gate` ("off", "zero", "topk:R", "model") or `gate_budget` (R, the
+  /// kept fraction: `topk:R`): the runtime-pruning gate for this request; nil for the model's.
+  var gate: GateMode?
 
   /// Parses a request. `headerLength` is the `Inference-Header-Content-Length` header: the
   /// JSON is the body's first `headerLength` bytes and binary tensor data follows it.
@@ -104,7 +105,7 @@ struct InferRequest {
     guard case .object = root else { throw .bad("the request must be a JSON object, got \(root.kind)") }
     var binary = BinaryCursor(body: body, offset: jsonCount)
 
-    var request = InferRequest(id: nil, inputs: [], outputs: [], binaryOutputs: false, gateBudget: nil)
+    var request = InferRequest(id: nil, inputs: [], outputs: [], binaryOutputs: false, gate: nil)
     switch root["id"] {
     case nil, .null?: break
     case .string(let s)?: request.id = s
@@ -114,8 +115,17 @@ struct InferRequest {
     request.binaryOutputs = try flag(params["binary_data_output"], "binary_data_output") ?? false
     switch params["gate_budget"] {
     case nil, .null?: break
-    case .number(let b)?: request.gateBudget = b
+    case .number(let b)?:
+      guard b > 0, b <= 1 else { throw .bad("parameter 'gate_budget' must be in (0, 1], got \(b)") }
+      request.gate = .topk(b)
     case let v?: throw .bad("parameter 'gate_budget' must be a number, got \(v.kind)")
+    }
+    switch params["gate"] {
+    case nil, .null?: break
+    case .string(let s)?:
+      guard request.gate == nil else { throw .bad("give 'gate' or 'gate_budget', not both") }
+      do { request.gate = try GateMode(parsing: s) } catch { throw .bad("parameter 'gate': \(error.message)") }
+    case let v?: throw .bad("parameter 'gate' must be a string, got \(v.kind)")
     }
 
     guard let inputs = root["inputs"].flatMap(\.elements) else {

@@ -13,6 +13,9 @@ struct InferOutcome: Sendable {
   /// Weighted layers per chosen format, e.g. "dense:58,csr:4".
   var formats: String
   var threads: Int
+  /// The gate mode this request ran with, and the fraction of the model's multiply-adds it skipped.
+  var gate: GateMode = .off
+  var gateSkipFraction: Double = 0
 }
 
 /// Runs a model's requests on a fixed set of worker threads ("instances"), each with its own
@@ -37,6 +40,7 @@ final class InferencePool: @unchecked Sendable {
 
   private struct Job {
     let inputs: [String: Tensor]
+    let gate: GateMode
     let enqueued: UInt64
     let reply: @Sendable (Result<InferOutcome, ServeError>) -> Void
   }
@@ -86,9 +90,9 @@ final class InferencePool: @unchecked Sendable {
   }
 
   /// Runs the inputs on the next free worker, or refuses at once when the queue is full.
-  func submit(_ inputs: [String: Tensor]) async -> Result<InferOutcome, ServeError> {
+  func submit(_ inputs: [String: Tensor], gate: GateMode = .off) async -> Result<InferOutcome, ServeError> {
     await withCheckedContinuation { (c: CheckedContinuation<Result<InferOutcome, ServeError>, Never>) in
-      let job = Job(inputs: inputs, enqueued: DispatchTime.now().uptimeNanoseconds) { c.resume(returning: $0) }
+      let job = Job(inputs: inputs, gate: gate, enqueued: DispatchTime.now().uptimeNanoseconds) { c.resume(returning: $0) }
       cond.lock()
       let refused = refusalLocked
       if refused == nil {
@@ -154,11 +158,13 @@ final class InferencePool: @unchecked Sendable {
         sessions.append((key, session))
         let planned = DispatchTime.now().uptimeNanoseconds
         let outputs: [String: Tensor]
+        session.gate = job.gate
         do { outputs = try session.run(job.inputs) } catch { throw ServeError(500, "inference failed: \(error)") }
         let end = DispatchTime.now().uptimeNanoseconds
         return InferOutcome(
           outputs: outputs, queueMs: ms(start - job.enqueued), planMs: ms(planned - start), computeMs: ms(end - planned),
-          formats: InferencePool.formatSummary(plan), threads: plan.options.threads)
+          formats: InferencePool.formatSummary(plan), threads: plan.options.threads, gate: job.gate,
+          gateSkipFraction: session.gateLog.lastRunSkippedFraction)
       }
       cond.lock()
       busy -= 1

@@ -22,12 +22,14 @@ public struct ModelConfig: Sendable, Equatable {
   /// Input shapes planned before the model reports ready (the first request at a new shape
   /// otherwise pays for planning, which times every candidate format per layer).
   public var warmup: [[String: [Int]]] = []
+  /// The runtime-pruning gate for requests that do not choose one (`gate` or `gate_budget`).
+  public var gate: GateMode = .off
 
   public init() {}
 
   public static let fileName = "sparrow.json"
   static let keys = [
-    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "gate_budget", "warmup",
+    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "gate", "gate_budget", "warmup",
   ]
 
   /// Reads `sparrow.json` in `folder`, or the defaults when there is none.
@@ -77,8 +79,15 @@ public struct ModelConfig: Sendable, Equatable {
     case nil, .number(0)?: break
     default: throw SetupError("'max_batch_size': dynamic batching is not implemented yet; leave it out or set 0")
     }
-    if o["gate_budget"] != nil {
-      throw SetupError("'gate_budget': the runtime-pruning gate is not implemented yet (issue #6)")
+    switch (o["gate"], o["gate_budget"]) {
+    case (nil, nil): break
+    case (.string(let s)?, nil):
+      do { c.gate = try GateMode(parsing: s) } catch { throw SetupError("'gate': \(error.message)") }
+    case (nil, .number(let b)?):
+      guard b > 0, b <= 1 else { throw SetupError("'gate_budget' must be in (0, 1]") }
+      c.gate = .topk(b)
+    case (_?, _?): throw SetupError("give 'gate' or 'gate_budget', not both")
+    default: throw SetupError("'gate' must be a string (off, zero, topk:R, model), 'gate_budget' a number in (0, 1]")
     }
     if let w = o["warmup"] {
       guard let list = w.elements else { throw SetupError("'warmup' must be a list of {input: shape} objects") }

@@ -62,9 +62,6 @@ public final class ServedModel: Sendable {
 
   /// Checks names, datatypes and declared dimensions before the request takes a queue slot.
   func validate(_ r: InferRequest) throws(ServeError) {
-    if r.gateBudget != nil {
-      throw .bad("the runtime-pruning gate is not implemented yet (issue #6): leave out the 'gate_budget' parameter")
-    }
     for (name, t) in r.inputs {
       guard let v = inputs.first(where: { $0.name == name }) else {
         throw .bad("model '\(self.name)' has no input '\(name)' (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
@@ -93,7 +90,8 @@ public final class ServedModel: Sendable {
 
   func infer(_ r: InferRequest) async -> Result<InferOutcome, ServeError> {
     do { try validate(r) } catch { return .failure(error) }
-    return await pool.submit(Dictionary(r.inputs.map { ($0.name, $0.tensor) }, uniquingKeysWith: { $1 }))
+    return await pool.submit(
+      Dictionary(r.inputs.map { ($0.name, $0.tensor) }, uniquingKeysWith: { $1 }), gate: r.gate ?? config.gate)
   }
 
   /// The response body and, when it carries binary data, the JSON header's length.
@@ -114,7 +112,8 @@ public final class ServedModel: Sendable {
     w.value(.object([
       "sparrow_queue_ms": .number(o.queueMs), "sparrow_plan_ms": .number(o.planMs),
       "sparrow_compute_ms": .number(o.computeMs), "sparrow_formats": .string(o.formats),
-      "sparrow_threads": .number(Double(o.threads)), "sparrow_gate_skip_fraction": .number(0),
+      "sparrow_threads": .number(Double(o.threads)), "sparrow_gate": .string(o.gate.description),
+      "sparrow_gate_skip_fraction": .number(o.gateSkipFraction),
     ]))
     w.raw(",\"outputs\":[")
     var first = true

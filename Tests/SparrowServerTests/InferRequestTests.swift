@@ -42,7 +42,7 @@ import Testing
     #expect(r.inputs[3].tensor == (try Tensor(shape: [1], storage: .uint8([255]))))
     #expect(r.outputs == [RequestedOutput(name: "y", binary: true), RequestedOutput(name: "z", binary: nil)])
     #expect(r.binaryOutputs)
-    #expect(r.gateBudget == nil)
+    #expect(r.gate == nil)
   }
 
   @Test func binaryTensors() throws {
@@ -58,9 +58,12 @@ import Testing
     #expect(r.inputs[1].tensor == (try Tensor(shape: [1, 2], storage: .int32(ints))))
   }
 
-  @Test func gateBudgetIsRead() throws {
-    let r = try parse(#"{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}], "parameters": {"gate_budget": 0.5}}"#)
-    #expect(r.gateBudget == 0.5)
+  @Test func gateIsRead() throws {
+    let x = #""inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]"#
+    #expect(try parse(#"{\#(x), "parameters": {"gate_budget": 0.5}}"#).gate == .topk(0.5))
+    #expect(try parse(#"{\#(x), "parameters": {"gate": "zero"}}"#).gate == .zero)
+    #expect(try parse(#"{\#(x), "parameters": {"gate": "topk:0.25"}}"#).gate == .topk(0.25))
+    #expect(try parse(#"{\#(x), "parameters": {"gate": "model"}}"#).gate == .model)
   }
 
   static let x = #""name": "x", "datatype": "FP32""#
@@ -94,6 +97,11 @@ import Testing
     (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "outputs": [{"name": "y", "parameters": {"classification": 2}}]}"#, 400),
     (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"binary_data_output": "yes"}}"#, 400),
     (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate_budget": "half"}}"#, 400),
+    (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate_budget": 1.5}}"#, 400),
+    (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate_budget": 0}}"#, 400),
+    (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate": "sometimes"}}"#, 400),
+    (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate": 3}}"#, 400),
+    (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "parameters": {"gate": "zero", "gate_budget": 0.5}}"#, 400),
     (#"{"inputs": [{\#(x), "shape": [1], "data": [1]}], "id": 5}"#, 400),
   ])
   func refused(_ json: String, _ want: Int) {

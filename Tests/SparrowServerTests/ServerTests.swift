@@ -45,7 +45,8 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
 
   @Test(arguments: [
     #"{"formt": "csr"}"#, #"{"format": "sparse"}"#, #"{"threads": 0}"#, #"{"instances": 1.5}"#,
-    #"{"queue_capacity": -1}"#, #"{"max_batch_size": 8}"#, #"{"gate_budget": 0.5}"#, #"{"warmup": [{"x": [0]}]}"#,
+    #"{"queue_capacity": -1}"#, #"{"max_batch_size": 8}"#, #"{"gate_budget": 1.5}"#,
+    #"{"gate": "half"}"#, #"{"gate": "zero", "gate_budget": 0.5}"#, #"{"warmup": [{"x": [0]}]}"#,
     #"{"warmup": {"x": [1]}}"#, "[]", "{",
   ])
   func refuses(_ text: String) {
@@ -99,7 +100,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
       let storage: Tensor.Storage = v.dtype == .int64 ? .int64(values.map { Int64($0) }) : .float32(values.map { Float($0) })
       return (v.name, try Tensor(shape: shape, storage: storage))
     }
-    return InferRequest(id: "a", inputs: inputs, outputs: [], binaryOutputs: binaryOutputs, gateBudget: nil)
+    return InferRequest(id: "a", inputs: inputs, outputs: [], binaryOutputs: binaryOutputs, gate: nil)
   }
 
   @Test func runsAndMatchesTheLibrary() async throws {
@@ -150,9 +151,6 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     r.outputs = [RequestedOutput(name: "nope", binary: nil)]
     #expect(await m.infer(r).failureStatus == 400)
     r = good
-    r.gateBudget = 0.5
-    #expect(await m.infer(r).failureStatus == 400)
-    r = good
     r.inputs = []
     #expect(await m.infer(r).failureStatus == 400)
     // Still serving.
@@ -168,7 +166,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     let m = try load("ppocr/ch_PP-OCRv4_det_infer.onnx", config: config)
     defer { m.pool.shutdown() }
     let x = try Tensor(shape: [1, 3, 320, 320], floats: [Float](repeating: 0.1, count: 3 * 320 * 320))
-    let r = InferRequest(id: nil, inputs: [("x", x)], outputs: [], binaryOutputs: true, gateBudget: nil)
+    let r = InferRequest(id: nil, inputs: [("x", x)], outputs: [], binaryOutputs: true, gate: nil)
     let statuses = await withTaskGroup(of: Int?.self) { g in
       for _ in 0..<6 { g.addTask { await m.infer(r).failureStatus } }
       return await g.reduce(into: [Int?]()) { $0.append($1) }

@@ -169,6 +169,22 @@ with tempfile.TemporaryDirectory() as tmp:
     r = client.infer("det", [inp])
     check("all outputs, binary by default", np.array_equal(r.as_numpy(out_name), want))
 
+    # The runtime-pruning gate per request: `zero` skips only all-zero input channels, so the
+    # output equals the ungated one up to summation order; `topk` reports what it skipped.
+    for gate in ("zero", "topk:0.5"):
+        inp = httpclient.InferInput("x", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        r = client.infer("det", [inp], parameters={"gate": gate})
+        p = r.get_response().get("parameters", {})
+        frac = p.get("sparrow_gate_skip_fraction", -1)
+        check(f"gate {gate}: echoed with the skipped fraction", p.get("sparrow_gate") == gate and 0 <= frac < 1, str(p))
+        if gate == "zero":
+            got = r.as_numpy(out_name)
+            err = float(np.max(np.abs(got.astype(np.float64) - want)))
+            check("gate zero: equals the ungated output", err <= 1e-5 * float(np.max(np.abs(want))), f"{err:.3g}")
+        else:
+            check("gate topk:0.5 skips work", frac > 0.05, str(frac))
+
     # Integer inputs, JSON and binary (Models/ops/cast_int64_to_float: X INT64 [3, 4] -> Y FP32).
     ints = (np.arange(12, dtype=np.int64).reshape(3, 4) - 6) * 1234567
     check("INT64 metadata", client.get_model_metadata("cast")["inputs"] == [{"name": "X", "datatype": "INT64", "shape": [3, 4]}])
@@ -199,7 +215,8 @@ with tempfile.TemporaryDirectory() as tmp:
         ("negative dimension", "POST", infer_path, body([{**small, "shape": [1, 3, -32, 32]}]), {}, 400),
         ("zero dimension", "POST", infer_path, body([{**small, "shape": [1, 3, 0, 32], "data": []}]), {}, 400),
         ("unknown output", "POST", infer_path, body([small], outputs=[{"name": "nope"}]), {}, 400),
-        ("gate budget (gate not implemented)", "POST", infer_path, body([small], parameters={"gate_budget": 0.5}), {}, 400),
+        ("gate budget out of range", "POST", infer_path, body([small], parameters={"gate_budget": 1.5}), {}, 400),
+        ("unknown gate mode", "POST", infer_path, body([small], parameters={"gate": "sometimes"}), {}, 400),
         ("missing model", "POST", "/v2/models/nope/infer", body([small]), {}, 404),
         ("missing version", "POST", "/v2/models/det/versions/7/infer", body([small]), {}, 404),
         ("missing model metadata", "GET", "/v2/models/nope", None, {}, 404),

@@ -49,6 +49,9 @@ public final class Plan: @unchecked Sendable {
 
   deinit { for p in constantBuffers.values { p.deallocate() } }
 
+  /// Each step's node name and op type, in run order (`Session.stepProfile` is indexed alike).
+  public var stepNodes: [(name: String, op: String)] { steps.map { ($0.node.name, $0.node.opType) } }
+
   /// The declared inputs with their planned types.
   public var inputs: [(name: String, type: TensorType)] { inputIds.map { ($0.name, types[$0.id]) } }
   public var outputs: [(name: String, type: TensorType)] { outputIds.map { ($0.name, types[$0.id]) } }
@@ -121,6 +124,14 @@ public final class Session {
   public var profiling = false
   /// Milliseconds spent per op type over the profiled runs, and step counts.
   public private(set) var profile: [String: (ms: Double, steps: Int)] = [:]
+  /// Milliseconds spent per step over the profiled runs (`Plan.stepNodes` names them).
+  public private(set) lazy var stepProfile = [Double](repeating: 0, count: plan.steps.count)
+
+  /// Clears `profile` and `stepProfile`.
+  public func resetProfile() {
+    profile = [:]
+    for i in stepProfile.indices { stepProfile[i] = 0 }
+  }
 
   func execute() throws(RuntimeError) {
     gateLog.beginRun()
@@ -136,6 +147,7 @@ public final class Session {
         let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         profile[key, default: (0, 0)].ms += ms
         profile[key, default: (0, 0)].steps += 1
+        stepProfile[i] += ms
       }
     }
   }

@@ -1,0 +1,218 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Sparrow
+import SparrowBench
+
+/// `sparrow bench gate`: the runtime-pruning gate's wall-clock speedup over `off`, per mode,
+/// from interleaved rounds in one process (one session per mode over one plan), with a 95%
+/// interval, the output's deviation from `off`, what each mode skipped, and per gated layer the
+/// fraction of exactly-zero input channels and the time of `off` against the first other mode.
+struct BenchGateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gate",
+    abstract: "Runtime-pruning gate: speedup over gate off per mode, interleaved, with output deviation.")
+
+  @Argument(help: "The ONNX model.") var model: String
+  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data.")
+  var inputs: [String] = []
+  @Option(help: "Gate modes, comma-separated (the first is the baseline).") var gates = "off,zero,topk:0.75,topk:0.5,topk:0.25"
+  @Option(help: "Interleaved rounds (each runs every mode, in a shuffled order).") var rounds = 20
+  @Option(name: .customLong("runs-per-round"), help: "Timed runs per mode and round (their median is the round's time).")
+  var runsPerRound = 3
+  @Option(help: "Untimed runs per mode before the rounds.") var warmup = 3
+  @Option(help: "Write every figure as JSON here.") var json: String?
+  @Option(help: "Write the Markdown table here.") var markdown: String?
+  @Option(help: "A label for the table (e.g. the input's name).") var label: String?
+  @OptionGroup var plan: PlanArguments
+
+  struct ModeResult: Codable {
+    var gate: String
+    var medianMs: Double
+    var speedup: Double
+    var speedupLow: Double
+    var speedupHigh: Double
+    var skippedMACFraction: Double
+    var maxAbsDeviation: Double
+    var relativeDeviation: Double
+    var layers: [GateLayerStats]
+  }
+
+  struct LayerTime: Codable {
+    var node: String
+    var zeroInputFraction: Double?
+    var baselineMs: Double
+    var modeMs: Double
+    var mode: String
+  }
+
+  struct Report: Codable {
+    var model: String
+    var label: String?
+    var machine: MachineInfo
+    var threads: Int
+    var rounds: Int
+    var runsPerRound: Int
+    var modes: [ModeResult]
+    var layers: [LayerTime]
+    var method: String
+  }
+
+  func run() throws {
+    guard rounds >= 2, runsPerRound >= 1, warmup >= 0 else { throw ValidationError("need --rounds >= 2, --runs-per-round >= 1") }
+    let modes: [GateMode]
+    do { modes = try gates.split(separator: ",").map { try GateMode(parsing: String($0)) } } catch {
+      throw ValidationError("--gates: \(error)")
+    }
+    guard modes.count >= 2 else { throw ValidationError("--gates needs a baseline and at least one other mode") }
+    var shapes = try plan.parsedShapes()
+    var given: [String: Tensor] = [:]
+    for spec in inputs {
+      guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input \(spec): expected NAME=FILE.npy") }
+      let t: Tensor
+      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: String(spec[spec.index(after: eq)...]))) } catch { throw fail("\(error)") }
+      given[String(spec[..<eq])] = t
+      if shapes[String(spec[..<eq])] == nil { shapes[String(spec[..<eq])] = t.shape }
+    }
+    let p: Plan
+    do {
+      p = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
+        .plan(shapes: shapes)
+    } catch let e as ModelError { throw fail(e.message) }
+    var feeds: [String: Tensor] = [:]
+    var rng = SplitMix(seed: 1)
+    for (name, type) in p.inputs {
+      if let t = given[name] { feeds[name] = t; continue }
+      guard type.dtype == .float32 else { throw fail("input '\(name)' is \(type.dtype): give it with --input") }
+      feeds[name] = try Tensor(shape: type.shape, floats: (0..<type.count).map { _ in rng.nextFloat() })
+    }
+    let sessions = modes.map { m -> Session in
+      let s = Session(plan: p)
+      s.gate = m
+      return s
+    }
+    var outputs: [[String: Tensor]] = []
+    for s in sessions {
+      do {
+        var o: [String: Tensor] = [:]
+        for _ in 0..<max(warmup, 1) { o = try s.run(feeds) }
+        outputs.append(o)
+      } catch { throw fail(error.message) }
+      s.gateLog.reset()
+    }
+    // Interleaved rounds: every mode once per round, in a shuffled order, so drift of a shared
+    // machine falls on all modes alike.
+    var times = [[Double]](repeating: [], count: modes.count)
+    var order = Array(modes.indices)
+    var shuffle = SplitMix(seed: 7)
+    let total = rounds * modes.count
+    for r in 0..<rounds {
+      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+      for (k, m) in order.enumerated() {
+        var t: [Double] = []
+        for _ in 0..<runsPerRound {
+          let s0 = DispatchTime.now().uptimeNanoseconds
+          do { _ = try sessions[m].run(feeds) } catch { throw fail(error.message) }
+          t.append(Double(DispatchTime.now().uptimeNanoseconds - s0) / 1e6)
+        }
+        times[m].append(median(t))
+        FileHandle.standardError.write(Data("\rround \(r + 1)/\(rounds)  \(r * modes.count + k + 1)/\(total)   ".utf8))
+      }
+    }
+    FileHandle.standardError.write(Data("\n".utf8))
+    // Per-step times, off against the first other mode, in separate profiled passes.
+    // Medians per step over single profiled runs (a mean would take every preemption).
+    let profiled = [0, 1].map { i -> [Double] in
+      let s = sessions[i]
+      s.profiling = true
+      var perStep = [[Double]](repeating: [], count: p.stepNodes.count)
+      for _ in 0..<max(rounds * runsPerRound / 2, 5) {
+        s.resetProfile()
+        _ = try? s.run(feeds)
+        for (k, ms) in s.stepProfile.enumerated() { perStep[k].append(ms) }
+      }
+      s.profiling = false
+      return perStep.map(median)
+    }
+    var results: [ModeResult] = []
+    var bootRNG = SplitMix(seed: 11)
+    for (m, mode) in modes.enumerated() {
+      let ratios = zip(times[0], times[m]).map { $0 / $1 }
+      var boots: [Double] = []
+      for _ in 0..<2000 {
+        boots.append(median((0..<ratios.count).map { _ in ratios[Int(bootRNG.next() % UInt64(ratios.count))] }))
+      }
+      boots.sort()
+      let (dev, rel) = deviation(outputs[m], outputs[0])
+      results.append(
+        ModeResult(
+          gate: mode.description, medianMs: median(times[m]), speedup: median(ratios), speedupLow: boots[50],
+          speedupHigh: boots[1949], skippedMACFraction: sessions[m].gateLog.layers.reduce(0) { $0 + $1.skippedMACs }
+            / max(sessions[m].gateLog.modelMACsPerImage * Double(sessions[m].gateLog.layers.map(\.images).max() ?? 1), 1),
+          maxAbsDeviation: dev, relativeDeviation: rel, layers: sessions[m].gateLog.layers))
+    }
+    let zeroSession = modes.firstIndex(of: .zero).map { sessions[$0] }
+    var layerTimes: [LayerTime] = []
+    for (i, node) in p.stepNodes.enumerated() {
+      guard let l = sessions[1].gateLog.layers.first(where: { $0.node == node.name }) else { continue }
+      layerTimes.append(
+        LayerTime(
+          node: l.node,
+          zeroInputFraction: zeroSession?.gateLog.layers.first(where: { $0.node == node.name })?.skippedInputFraction,
+          baselineMs: profiled[0][i], modeMs: profiled[1][i], mode: modes[1].description))
+    }
+    let machine = MachineInfo.current(repoRoot: nil)
+    let report = Report(
+      model: model, label: label, machine: machine, threads: p.options.threads, rounds: rounds, runsPerRound: runsPerRound,
+      modes: results, layers: layerTimes,
+      method: "one process, one session per mode over one plan; \(rounds) rounds, modes in a shuffled order per round; a round's time is the median of \(runsPerRound) runs; speedup = median over rounds of (baseline time / mode time) with a 95% bootstrap interval (2000 resamples of rounds)")
+    let md = markdownTable(report)
+    print(md)
+    if let markdown { try md.write(toFile: markdown, atomically: true, encoding: .utf8) }
+    if let json {
+      let enc = JSONEncoder()
+      enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try enc.encode(report).write(to: URL(fileURLWithPath: json))
+    }
+  }
+
+  func markdownTable(_ r: Report) -> String {
+    var s = "### \(URL(fileURLWithPath: r.model).lastPathComponent)\(r.label.map { " — \($0)" } ?? "")\n\n"
+    s += "Machine `\(r.machine.id)`, commit `\(r.machine.gitCommit)`, \(r.threads) thread(s), load \(r.machine.loadAverage). \(r.method).\n\n"
+    s += "| gate | median ms | speedup vs \(r.modes[0].gate) | 95% interval | MACs skipped | output deviation (max abs / max ref) |\n"
+    s += "|---|--:|--:|--:|--:|--:|\n"
+    for m in r.modes {
+      s += String(
+        format: "| %@ | %.3f | %.3f× | %.3f–%.3f | %.1f%% | %.2e |\n", m.gate, m.medianMs, m.speedup, m.speedupLow,
+        m.speedupHigh, 100 * m.skippedMACFraction, m.relativeDeviation)
+    }
+    if !r.layers.isEmpty {
+      s += "\nPer gated layer (profiled runs; step times include the gate's own cost):\n\n"
+      s += "| layer | exactly-zero input channels | \(r.modes[0].gate) ms | \(r.layers[0].mode) ms | speedup |\n|---|--:|--:|--:|--:|\n"
+      for l in r.layers {
+        s += "| \(l.node) | " + (l.zeroInputFraction.map { String(format: "%.1f%%", 100 * $0) } ?? "–")
+          + String(format: " | %.3f | %.3f | %.2f× |\n", l.baselineMs, l.modeMs, l.modeMs > 0 ? l.baselineMs / l.modeMs : 0)
+      }
+    }
+    return s
+  }
+}
+
+func median(_ a: [Double]) -> Double {
+  let s = a.sorted()
+  guard !s.isEmpty else { return .nan }
+  return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Largest absolute difference over every float output, and that over the reference's largest |value|.
+func deviation(_ a: [String: Tensor], _ ref: [String: Tensor]) -> (Double, Double) {
+  var dev = 0.0, scale = 0.0
+  for (name, r) in ref {
+    guard let t = a[name], t.dtype == .float32, r.dtype == .float32 else { continue }
+    for (x, y) in zip(t.floats, r.floats) {
+      dev = max(dev, Double(abs(x - y)))
+      scale = max(scale, Double(abs(y)))
+    }
+  }
+  return (dev, scale > 0 ? dev / scale : dev)
+}
