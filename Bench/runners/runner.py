@@ -17,6 +17,7 @@ off (NM_DISABLE_ANALYTICS=1).
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -68,6 +69,8 @@ def main():
         ms = timed(run, x, a.once, 3)
         print(f"{version}: p50 {statistics.median(ms):.2f} ms over {a.once} runs, load {load_ms:.0f} ms, threads {a.threads}")
         return
+    # The caller owns Ctrl-C (sparrow bench keeps what finished): this child goes when stdin closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(json.dumps({"version": version, "load_ms": load_ms}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
