@@ -1,5 +1,6 @@
 """One model on another runtime, for `sparrow bench model` (Bench/SparrowBench/ExternalRuntime.swift) and
-Bench/compare_zoo.py: ONNX Runtime (run with the venv that has
+Bench/compare_zoo.py: ONNX Runtime (run with the venv that has the pinned `onnxruntime`) or DeepSparse
+(run with .venv-deepsparse's python). Loads the model once,
 then answers commands on stdin, one JSON line per command, so the caller can interleave rounds of
 several runtimes on one warm session each:
 
