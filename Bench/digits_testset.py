@@ -30,7 +30,7 @@ def upsample(images8, size=64):
     top = a[:, y0][:, :, x0] * (1 - lx) + a[:, y0][:, :, x1] * lx
     bot = a[:, y1][:, :, x0] * (1 - lx) + a[:, y1][:, :, x1] * lx
     out = top * (1 - ly)[None, :, None] + bot * ly[None, :, None]
-    return out[:, None].astype(np.float32)
+    return np.ascontiguousarray(out[:, None], dtype=np.float32)  # C order: Sparrow reads no Fortran-order .npy
 
 
 def main():
