@@ -46,7 +46,7 @@ run "heap allocations per run, PP-OCRv4 detector 320x320, 2 threads" \
 run "sparrow serve load test, loopback (serve-load.md)" bash -c \
   ".venv-test/bin/python Bench/serve_load.py"
 if [ "${1:-}" != "--no-bench" ]; then
-  run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh --shapes resnet18 --threads 1,2
+  run "kernel benchmark, ResNet-18 shapes, 1 and 2 threads" bash Bench/run.sh kernels --shapes resnet18 --threads 1,2
   run "zoo vs ONNX Runtime and DeepSparse (Bench/compare_zoo.py)" .venv-test/bin/python Bench/compare_zoo.py
 fi
 cat "$report"

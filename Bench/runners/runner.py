@@ -1,5 +1,6 @@
-"""One model on another runtime, for Bench/compare_zoo.py: ONNX Runtime (run with the venv that has
-the pinned `onnxruntime`) or DeepSparse (run with .venv-deepsparse's python). Loads the model once,
+"""One model on another runtime, for `sparrow bench model` (Bench/SparrowBench/ExternalRuntime.swift) and
+Bench/compare_zoo.py: ONNX Runtime (run with the venv that has the pinned `onnxruntime`) or DeepSparse
+(run with .venv-deepsparse's python). Loads the model once,
 then answers commands on stdin, one JSON line per command, so the caller can interleave rounds of
 several runtimes on one warm session each:
 
@@ -17,6 +18,7 @@ off (NM_DISABLE_ANALYTICS=1).
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -68,6 +70,8 @@ def main():
         ms = timed(run, x, a.once, 3)
         print(f"{version}: p50 {statistics.median(ms):.2f} ms over {a.once} runs, load {load_ms:.0f} ms, threads {a.threads}")
         return
+    # The caller owns Ctrl-C (sparrow bench keeps what finished): this child goes when stdin closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(json.dumps({"version": version, "load_ms": load_ms}), flush=True)
     for line in sys.stdin:
         cmd = line.split()

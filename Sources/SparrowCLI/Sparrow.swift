@@ -33,7 +33,9 @@ struct InfoCommand: ParsableCommand {
 
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchKernelsCommand.self, BenchGateCommand.self, MachineIdCommand.self])
+    commandName: "bench", abstract: "Benchmarks (default: `bench model` on the default model).",
+    subcommands: [BenchModelCommand.self, BenchKernelsCommand.self, BenchGateCommand.self, MachineIdCommand.self],
+    defaultSubcommand: BenchModelCommand.self)
 }
 
 /// Prints the id results are filed under (Bench/results/<id>/).
