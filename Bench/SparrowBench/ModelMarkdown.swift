@@ -94,9 +94,9 @@ extension ModelBenchReport {
     }.joined(separator: "; ") + " (one per block).\n"
     let failed = rows.filter { $0.error != nil }
     if !failed.isEmpty { out += "\n**\(failed.count) case(s) failed**: see the rows.\n" }
-    let bad = rows.filter { ($0.vsOnnxRuntime?.maxRel ?? 0) > 1e-4 }
+    let bad = rows.filter { !($0.vsOnnxRuntime?.agrees ?? true) }
     if !bad.isEmpty {
-      out += "\n**\(bad.count) Sparrow row(s) differ from ONNX Runtime on the same file by more than 1e-4 relative.**\n"
+      out += "\n**\(bad.count) Sparrow row(s) differ from ONNX Runtime on the same file by more than 1e-4 relative (and 1e-5 absolute).**\n"
     }
     return out
   }
@@ -124,7 +124,7 @@ extension ModelBenchReport {
     }
     return t
   }
-  private func check(_ d: Deviation) -> String { sci(d.maxRel) + (d.maxRel <= 1e-4 ? " ok" : " **FAIL**") }
+  private func check(_ d: Deviation) -> String { sci(d.maxRel) + (d.agrees ? " ok" : " **FAIL**") }
 }
 
 func speedupX(_ v: Double?) -> String { v.map { String(format: "%.2f×", $0) } ?? "—" }

@@ -45,6 +45,11 @@ public struct Deviation: Sendable, Codable, Equatable {
     }
     return Deviation(maxAbs: round9(maxAbs), maxRel: round9(maxRef > 0 ? maxAbs / maxRef : maxAbs))
   }
+
+  /// Two runtimes agree: within 1e-4 of the reference's largest |value|, or 1e-5 absolute (an
+  /// output that is all but zero — e.g. a sigmoid of very negative values, which ONNX Runtime's
+  /// approximation rounds to exact 0 — makes any relative figure meaningless).
+  public var agrees: Bool { maxAbs <= 1e-5 || maxRel <= 1e-4 }
 }
 
 /// One measured (variant, runtime, format, threads).
