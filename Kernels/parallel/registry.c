@@ -58,6 +58,15 @@ sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* w, size_t i) {
   return SPARROW_OK;
 }
 
+size_t sparrow_ukernel_same_isa(size_t forced, sparrow_format format) {
+  if (forced >= table_len) return SIZE_MAX;
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == table[forced].desc.isa && table[i].desc.format == format &&
+        table[i].desc.block_rows == 0 && table[i].desc.block_cols == 0)
+      return i;
+  return SIZE_MAX;
+}
+
 static const entry* select_entry(const sparrow_matrix* w) {
   if (w->forced_kernel < table_len) return &table[w->forced_kernel];
   const sparrow_isa isa = sparrow_active_isa();
