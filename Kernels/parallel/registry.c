@@ -3,7 +3,7 @@
 #include "../pack/formats.h"
 #include "registry.h"
 
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc)                                              \
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask)                                        \
   void fn(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,               \
           const sparrow_ukernel_args* a);
 #include "../spmm/ukernels.inc"
@@ -12,11 +12,12 @@
 typedef struct {
   sparrow_ukernel_desc desc;
   sparrow_spmm_ukernel_fn fn;
+  int honours_mask;
 } entry;
 
 /* "sparrow_spmm_csr_f32_1x4__scalar" is shown without its "sparrow_" prefix. */
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc) \
-  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn},
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask) \
+  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn, mask},
 static const entry table[] = {
 #include "../spmm/ukernels.inc"
 };
@@ -75,6 +76,11 @@ static const entry* select_entry(const sparrow_matrix* w) {
   for (size_t i = 0; i < table_len; i++)
     if (table[i].desc.isa == SPARROW_ISA_SCALAR && fits(&table[i], w)) return &table[i];
   return NULL;
+}
+
+int sparrow_ukernel_honours_mask(const sparrow_matrix* w) {
+  const entry* e = select_entry(w);
+  return e != NULL && e->honours_mask;
 }
 
 sparrow_spmm_ukernel_fn sparrow_select_ukernel(const sparrow_matrix* w) {
