@@ -14,6 +14,7 @@
 #include "window.h"
 
 #define MAX_WORKSPACE ((size_t)1 << 32)
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
 struct sparrow_direct_conv {
   sparrow_dwconv_shape s; /* channels = input channels, multiplier 1 */
@@ -23,6 +24,7 @@ struct sparrow_direct_conv {
   size_t* row_ptr;  /* cout + 1 */
   size_t* offsets;  /* per nonzero: c * plane + tap offset */
   float* values;
+  uint32_t* chan;   /* per nonzero: its input channel c (active-channel lists) */
 };
 
 sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
@@ -52,7 +54,8 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   d->row_ptr = malloc((cout + 1) * sizeof(size_t));
   d->offsets = malloc((nnz ? nnz : 1) * sizeof(size_t));
   d->values = malloc((nnz ? nnz : 1) * sizeof(float));
-  if (d->row_ptr == NULL || d->offsets == NULL || d->values == NULL) {
+  d->chan = malloc((nnz ? nnz : 1) * sizeof(uint32_t));
+  if (d->row_ptr == NULL || d->offsets == NULL || d->values == NULL || d->chan == NULL) {
     sparrow_direct_conv_free(d);
     return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution: %zu nonzeros", nnz);
   }
@@ -70,6 +73,7 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
           const float v = row[(c * s.kh + ky) * s.kw + kx];
           if (v == 0.0f) continue;
           d->offsets[t] = c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
+          d->chan[t] = (uint32_t)c;
           d->values[t++] = v;
         }
   }
@@ -83,6 +87,7 @@ void sparrow_direct_conv_free(sparrow_direct_conv* d) {
   free(d->row_ptr);
   free(d->offsets);
   free(d->values);
+  free(d->chan);
   free(d);
 }
 
@@ -95,18 +100,179 @@ void sparrow_direct_conv_pad(const sparrow_direct_conv* d, const float* x, void*
     sparrow_window_pad_plane(&d->s, &d->e, x + c * d->s.h * d->s.w, buf + c * d->plane);
 }
 
-void sparrow_direct_conv_rows(const sparrow_direct_conv* d, const void* workspace, const float* bias, float lo,
-                              float hi, float* y, size_t m0, size_t m1, size_t ukernel) {
+/* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
+ * row_ptr/offsets/values (the conv's own, or the active copy in the workspace). */
+static void rows_from(const sparrow_direct_conv* d, const float* buf, const size_t* row_ptr, const size_t* offsets,
+                      const float* values, const uint32_t* list, size_t i0, size_t i1, const float* bias, float lo,
+                      float hi, float* y, size_t ukernel) {
   const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
-  const float* buf = workspace;
   const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len;
   const size_t ho = d->s.ho, wo = d->s.wo;
-  for (size_t m = m0; m < m1; m++) {
-    const size_t t0 = d->row_ptr[m], nt = d->row_ptr[m + 1] - t0;
+  for (size_t i = i0; i < i1; i++) {
+    const size_t m = list != NULL ? list[i] : i;
+    const size_t t0 = row_ptr[m], nt = row_ptr[m + 1] - t0;
     const float b = bias != NULL ? bias[m] : 0.0f;
     for (size_t oy = 0; oy < ho; oy++)
-      fn(wo, nt, buf + oy * row_step, d->offsets + t0, d->values + t0, b, lo, hi, y + (m * ho + oy) * wo);
+      fn(wo, nt, buf + oy * row_step, offsets + t0, values + t0, b, lo, hi, y + (m * ho + oy) * wo);
   }
+}
+
+void sparrow_direct_conv_rows(const sparrow_direct_conv* d, const void* workspace, const float* bias, float lo,
+                              float hi, float* y, size_t m0, size_t m1, size_t ukernel) {
+  rows_from(d, workspace, d->row_ptr, d->offsets, d->values, NULL, m0, m1, bias, lo, hi, y, ukernel);
+}
+
+/* ---- active-channel lists ----------------------------------------------------------------
+ * Workspace: the padded planes (as without lists; inactive input planes are left unpadded and
+ * unread), then, with an input list, a copy of the nonzeros of active input channels for the
+ * active output channels (row_ptr, offsets, values), one O(nnz) pass: the multiply costs
+ * nnz * ho * wo. */
+
+static size_t planes_bytes(const sparrow_direct_conv* d) { return ALIGN64(d->plane * d->s.channels * sizeof(float)); }
+
+size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
+  (void)has_out;
+  size_t b = planes_bytes(d);
+  if (has_in) {
+    const size_t nnz = d->row_ptr[d->cout];
+    b += ALIGN64((d->cout + 1) * sizeof(size_t)) + ALIGN64(nnz * sizeof(size_t)) + ALIGN64(nnz * sizeof(float)) +
+         ALIGN64(d->s.channels);
+  }
+  return b;
+}
+
+static int increasing_below(const uint32_t* v, size_t n, size_t limit) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i] >= limit || (i > 0 && v[i] <= v[i - 1])) return 0;
+  return 1;
+}
+
+sparrow_status sparrow_direct_conv_lists_check(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
+                                               const void* workspace, size_t workspace_bytes) {
+  sparrow_clear_error();
+  if (d == NULL || l == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL conv or lists");
+  if (l->out_channels != NULL && !increasing_below(l->out_channels, l->n_out_channels, d->cout))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT,
+                        "active output channels must be strictly increasing and below %zu", d->cout);
+  if (l->in_channels != NULL && !increasing_below(l->in_channels, l->n_in_channels, d->s.channels))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT,
+                        "active input channels must be strictly increasing and below %zu", d->s.channels);
+  const size_t need = sparrow_direct_conv_lists_workspace_bytes(d, l->out_channels != NULL, l->in_channels != NULL);
+  if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes < need)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)", need,
+                        workspace_bytes);
+  return SPARROW_OK;
+}
+
+/* The active copy inside the workspace (valid after prepare when there is an input list). */
+typedef struct {
+  size_t* row_ptr;
+  size_t* offsets;
+  float* values;
+  uint8_t* mask;
+} active_copy;
+
+static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
+  char* p = (char*)workspace + planes_bytes(d);
+  const size_t nnz = d->row_ptr[d->cout];
+  active_copy a;
+  a.row_ptr = (size_t*)p;
+  p += ALIGN64((d->cout + 1) * sizeof(size_t));
+  a.offsets = (size_t*)p;
+  p += ALIGN64(nnz * sizeof(size_t));
+  a.values = (float*)p;
+  p += ALIGN64(nnz * sizeof(float));
+  a.mask = (uint8_t*)p;
+  return a;
+}
+
+void sparrow_direct_conv_lists_prepare(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
+                                       void* workspace) {
+  if (l->in_channels == NULL) return;
+  const active_copy a = copy_at(d, workspace);
+  memset(a.mask, 0, d->s.channels);
+  for (size_t i = 0; i < l->n_in_channels; i++) a.mask[l->in_channels[i]] = 1;
+  const size_t nout = l->out_channels != NULL ? l->n_out_channels : d->cout;
+  size_t q = 0, next = 0;
+  for (size_t i = 0; i < nout; i++) {
+    const size_t m = l->out_channels != NULL ? l->out_channels[i] : i;
+    for (; next <= m; next++) a.row_ptr[next] = q;
+    for (size_t t = d->row_ptr[m]; t < d->row_ptr[m + 1]; t++) {
+      a.offsets[q] = d->offsets[t];
+      a.values[q] = d->values[t];
+      q += a.mask[d->chan[t]];
+    }
+  }
+  for (; next <= d->cout; next++) a.row_ptr[next] = q;
+}
+
+void sparrow_direct_conv_lists_pad(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, const float* x,
+                                   void* workspace, size_t i0, size_t i1) {
+  float* buf = workspace;
+  for (size_t i = i0; i < i1; i++) {
+    const size_t c = l->in_channels != NULL ? l->in_channels[i] : i;
+    sparrow_window_pad_plane(&d->s, &d->e, x + c * d->s.h * d->s.w, buf + c * d->plane);
+  }
+}
+
+void sparrow_direct_conv_lists_rows(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
+                                    const void* workspace, const float* bias, float lo, float hi, float* y, size_t i0,
+                                    size_t i1, size_t ukernel) {
+  if (l->in_channels == NULL) {
+    rows_from(d, workspace, d->row_ptr, d->offsets, d->values, l->out_channels, i0, i1, bias, lo, hi, y, ukernel);
+    return;
+  }
+  const active_copy a = copy_at(d, (void*)workspace);
+  rows_from(d, workspace, a.row_ptr, a.offsets, a.values, l->out_channels, i0, i1, bias, lo, hi, y, ukernel);
+}
+
+void sparrow_direct_conv_lists_finish(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, float* y) {
+  if (l->out_channels == NULL) return;
+  const size_t plane = d->s.ho * d->s.wo;
+  size_t next = 0;
+  for (size_t m = 0; m < d->cout; m++) {
+    if (next < l->n_out_channels && l->out_channels[next] == m) {
+      next++;
+      continue;
+    }
+    memset(y + m * plane, 0, plane * sizeof(float));
+  }
+}
+
+static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list != NULL ? n : all; }
+
+sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
+                                             const float* x, const float* bias, float lo, float hi, float* y,
+                                             void* workspace, size_t workspace_bytes, int threads) {
+  sparrow_status st = sparrow_direct_conv_lists_check(d, l, workspace, workspace_bytes);
+  if (st != SPARROW_OK) return st;
+  if (x == NULL || y == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL x or y");
+  if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
+  const size_t nin = list_len(l->in_channels, l->n_in_channels, d->s.channels);
+  const size_t nout = list_len(l->out_channels, l->n_out_channels, d->cout);
+  sparrow_direct_conv_lists_prepare(d, l, workspace);
+  size_t nt = threads < 1 ? 1 : (size_t)threads;
+#ifdef _OPENMP
+  if (nt > 1) {
+    atomic_size_t next = 0;
+#pragma omp parallel num_threads((int)nt)
+    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < nt;)
+      sparrow_direct_conv_lists_pad(d, l, x, workspace, nin * t / nt, nin * (t + 1) / nt);
+    const size_t chunks = nt * 4 < nout ? nt * 4 : nout;
+    atomic_size_t next_rows = 0;
+#pragma omp parallel num_threads((int)nt)
+    for (size_t t; (t = atomic_fetch_add_explicit(&next_rows, 1, memory_order_relaxed)) < chunks;)
+      sparrow_direct_conv_lists_rows(d, l, workspace, bias, lo, hi, y, nout * t / chunks, nout * (t + 1) / chunks,
+                                     SPARROW_DWCONV_AUTO);
+    sparrow_direct_conv_lists_finish(d, l, y);
+    return SPARROW_OK;
+  }
+#endif
+  (void)nt;
+  sparrow_direct_conv_lists_pad(d, l, x, workspace, 0, nin);
+  sparrow_direct_conv_lists_rows(d, l, workspace, bias, lo, hi, y, 0, nout, SPARROW_DWCONV_AUTO);
+  sparrow_direct_conv_lists_finish(d, l, y);
+  return SPARROW_OK;
 }
 
 sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float* x, const float* bias, float lo, float hi,

@@ -24,6 +24,7 @@ size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_
   if (has_in) bytes += ALIGN64(w->k);                                     /* K mask */
   if (has_out || has_in) bytes += ALIGN64((kr + kc) * sizeof(uint32_t));  /* selections */
   if (has_out || has_in) bytes += ALIGN64(kr * kc * sizeof(float));       /* gathered W */
+  if (has_out || has_in) bytes += ALIGN64(2 * kc * sizeof(uint32_t));     /* column runs */
   if (has_in || d->col_map != NULL) bytes += ALIGN64(kc * n * sizeof(float));   /* gathered X */
   if (has_out || d->row_map != NULL) bytes += ALIGN64(kr * n * sizeof(float));  /* Y rows */
   return bytes;
@@ -41,13 +42,14 @@ static void epilogue_row(float* y, const float* src, size_t n, float bias, float
 void sparrow_dense_run(const sparrow_matrix* w, const sparrow_spmm_call* c, int threads) {
   const sparrow_dense* d = &w->u.dense;
   const size_t kr = d->kept_rows, kc = d->kept_cols, n = c->n, K = w->k;
-  const int has_out = c->out_rows != NULL, has_in = c->in_channels != NULL;
+  const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
+  /* Every channel listed is the same as no list. */
+  const int has_out = c->out_rows != NULL && c->n_out_rows < w->m, has_in = c->in_channels != NULL && c->n_in_channels < K / kpc;
   char* ws = c->workspace;
 
   /* Column selection: compact columns whose original column is active. */
   const uint8_t* mask = NULL;
   if (has_in) {
-    const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
     uint8_t* m = (uint8_t*)ws;
     memset(m, 0, K);
     for (size_t i = 0; i < c->n_in_channels; i++) memset(m + (size_t)c->in_channels[i] * kpc, 1, kpc);
@@ -81,8 +83,25 @@ void sparrow_dense_run(const sparrow_matrix* w, const sparrow_spmm_call* c, int 
   if (has_out || has_in) {
     float* g = (float*)ws;
     ws += ALIGN64(kr * kc * sizeof(float));
-    for (size_t i = 0; i < R; i++)
-      for (size_t j = 0; j < C; j++) g[i * C + j] = d->w[(size_t)sel_rows[i] * kc + sel_cols[j]];
+    /* Selected columns come in runs (a channel's kh*kw columns, or every column): copy runs. */
+    uint32_t* run_src = (uint32_t*)ws;
+    uint32_t* run_len = run_src + kc;
+    ws += ALIGN64(2 * kc * sizeof(uint32_t));
+    size_t runs = 0;
+    for (size_t j = 0; j < C; j++) {
+      if (j == 0 || sel_cols[j] != sel_cols[j - 1] + 1) run_src[runs] = sel_cols[j], run_len[runs++] = 0;
+      run_len[runs - 1]++;
+    }
+    for (size_t i = 0; i < R; i++) {
+      const float* src = d->w + (size_t)sel_rows[i] * kc;
+      float* dst = g + i * C;
+      for (size_t q = 0; q < runs; q++) {
+        const size_t len = run_len[q];
+        const float* sp = src + run_src[q];
+        for (size_t t = 0; t < len; t++) dst[t] = sp[t];
+        dst += len;
+      }
+    }
     wa = g;
     lda = C ? C : 1;
   }

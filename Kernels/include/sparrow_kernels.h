@@ -147,7 +147,9 @@ typedef struct sparrow_spmm_call {
 } sparrow_spmm_call;
 
 /* Bytes of workspace a call needs (0 is possible). Depends on the matrix, n and whether
- * active-channel lists are given. */
+ * active-channel lists are given. With input channels, CSR/N:M/BSR need room for a compacted
+ * copy of the matrix (at most its packed size): the call then costs in proportion to the
+ * active nonzeros, plus one O(nnz) pass to copy them. */
 size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows,
                                     int has_in_channels);
 
@@ -277,6 +279,38 @@ void sparrow_direct_conv_rows(const sparrow_direct_conv* conv, const void* works
 sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* conv, const float* x, const float* bias,
                                    float clamp_lo, float clamp_hi, float* y, void* workspace,
                                    size_t workspace_bytes, int threads);
+
+/* Active-channel lists (runtime-pruning gate), with the SpMM contract: output channels not in
+ * out_channels are written as exact 0 planes (not the bias); input channels not in in_channels
+ * are computed as zero and never read (their planes are not padded). Work is in proportion to
+ * the active nonzeros (with an input list, one O(nnz) pass copies them into the workspace). */
+typedef struct sparrow_direct_conv_lists {
+  const uint32_t* out_channels;  /* strictly increasing, or NULL for all */
+  size_t n_out_channels;
+  const uint32_t* in_channels;   /* strictly increasing, or NULL for all */
+  size_t n_in_channels;
+} sparrow_direct_conv_lists;
+/* Workspace bytes with lists (>= sparrow_direct_conv_workspace_bytes; 64-byte aligned). */
+size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* conv, int has_out, int has_in);
+/* Validates the lists and the workspace. */
+sparrow_status sparrow_direct_conv_lists_check(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
+                                               const void* workspace, size_t workspace_bytes);
+/* The phases for callers that run their own threads, after a successful check: prepare once;
+ * pad entries [i0, i1) of the input list (channels [i0, i1) without a list) on any threads;
+ * once all are padded, rows for entries [i0, i1) of the output list (channels without a list);
+ * then finish (zeros for inactive output channels). Cannot fail. */
+void sparrow_direct_conv_lists_prepare(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
+                                       void* workspace);
+void sparrow_direct_conv_lists_pad(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
+                                   const float* x, void* workspace, size_t i0, size_t i1);
+void sparrow_direct_conv_lists_rows(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
+                                    const void* workspace, const float* bias, float clamp_lo, float clamp_hi, float* y,
+                                    size_t i0, size_t i1, size_t ukernel);
+void sparrow_direct_conv_lists_finish(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists, float* y);
+/* All phases for one image, over `threads` (OpenMP builds; serial otherwise). */
+sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
+                                             const float* x, const float* bias, float clamp_lo, float clamp_hi,
+                                             float* y, void* workspace, size_t workspace_bytes, int threads);
 
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);

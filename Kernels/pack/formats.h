@@ -81,7 +81,12 @@ typedef struct sparrow_ukernel_args {
   size_t n;             /* columns in this tile, >= 1 */
   const float* bias;    /* M floats or NULL */
   float lo, hi;         /* clamp */
-  const uint8_t* k_mask;  /* K bytes, 1 = column active; NULL = all active */
+  /* K bytes, 1 = column active; NULL = all active. With a mask the driver hands CSR kernels a
+   * compacted matrix (Kernels/parallel/compact.c) without any nonzero in an inactive column,
+   * and N:M calls run as such a CSR: those kernels need the mask only to leave inactive X rows
+   * unread when they copy X panels. BSR blocks may straddle an inactive column: BSR kernels
+   * must skip (or read as zero) every X row the mask clears. */
+  const uint8_t* k_mask;
 } sparrow_ukernel_args;
 
 /* Computes row units units[u0..u1) (units == NULL: units u0..u1 themselves). A unit is a row

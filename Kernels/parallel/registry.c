@@ -3,7 +3,7 @@
 #include "../pack/formats.h"
 #include "registry.h"
 
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc)                                              \
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask)                                        \
   void fn(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,               \
           const sparrow_ukernel_args* a);
 #include "../spmm/ukernels.inc"
@@ -12,11 +12,12 @@
 typedef struct {
   sparrow_ukernel_desc desc;
   sparrow_spmm_ukernel_fn fn;
+  int honours_mask;
 } entry;
 
 /* "sparrow_spmm_csr_f32_1x4__scalar" is shown without its "sparrow_" prefix. */
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc) \
-  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn},
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask) \
+  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn, mask},
 static const entry table[] = {
 #include "../spmm/ukernels.inc"
 };
@@ -58,6 +59,15 @@ sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* w, size_t i) {
   return SPARROW_OK;
 }
 
+size_t sparrow_ukernel_same_isa(size_t forced, sparrow_format format) {
+  if (forced >= table_len) return SIZE_MAX;
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == table[forced].desc.isa && table[i].desc.format == format &&
+        table[i].desc.block_rows == 0 && table[i].desc.block_cols == 0)
+      return i;
+  return SIZE_MAX;
+}
+
 static const entry* select_entry(const sparrow_matrix* w) {
   if (w->forced_kernel < table_len) return &table[w->forced_kernel];
   const sparrow_isa isa = sparrow_active_isa();
@@ -66,6 +76,11 @@ static const entry* select_entry(const sparrow_matrix* w) {
   for (size_t i = 0; i < table_len; i++)
     if (table[i].desc.isa == SPARROW_ISA_SCALAR && fits(&table[i], w)) return &table[i];
   return NULL;
+}
+
+int sparrow_ukernel_honours_mask(const sparrow_matrix* w) {
+  const entry* e = select_entry(w);
+  return e != NULL && e->honours_mask;
 }
 
 sparrow_spmm_ukernel_fn sparrow_select_ukernel(const sparrow_matrix* w) {

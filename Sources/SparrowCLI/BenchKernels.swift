@@ -14,6 +14,10 @@ struct BenchKernelsCommand: ParsableCommand {
       and times SpMMRunner.run on it and on dense alternately. Prints a Markdown table to stdout \
       (progress to stderr) and writes kernels.md and kernels.json to --out \
       (default Bench/results/<machine id>/; with --quick only when --out is given).
+      With --active, runs the active-channel benchmark instead: dense, 2:4, CSR 80/90%, BSR 4x1 80/90% \
+      and 1x4 90%, each with seeded random lists keeping each fraction of the input channels \
+      (k_per_channel from the layer's kernel size) and/or output rows, timed alternately against the \
+      same matrix without lists, 1 thread; writes kernels-active.md and kernels-active.json.
       """)
 
   @Option(
@@ -51,6 +55,12 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "Force an ISA for the run: scalar, avx2, neon.")
   var isa: String?
 
+  @Option(help: "Active-channel benchmark: kept fractions, comma-separated (e.g. 1,0.75,0.5,0.25).")
+  var active: String?
+
+  @Option(name: .customLong("active-on"), help: "Lists for --active: in, out, both (comma-separated).")
+  var activeOn: String = "in,both"
+
   @Flag(help: "Tiny timing settings (smoke tests; numbers not meaningful).")
   var quick = false
 
@@ -71,6 +81,10 @@ struct BenchKernelsCommand: ParsableCommand {
     var shapeList: [LayerShape] = []
     for arg in shapes.isEmpty ? ["default"] : shapes {
       shapeList += try ShapeList.load(try ShapeList.resolve(arg, shapesDir: shapesDir))
+    }
+    if let fractions = active {
+      try runActive(shapeList, fractions: fractions, root: root)
+      return
     }
     var o = KernelBenchOptions(shapes: shapeList)
     if quick { o.makeQuick() }
@@ -111,6 +125,30 @@ struct BenchKernelsCommand: ParsableCommand {
     try write(Data(report.markdown().utf8), to: dir + "/kernels.md")
     try write(data, to: dir + "/kernels.json")
     note("wrote \(dir)/kernels.md and kernels.json")
+  }
+
+  private func runActive(_ shapeList: [LayerShape], fractions: String, root: String?) throws {
+    var o = ActiveBenchOptions(shapes: shapeList)
+    if quick { o.makeQuick() }
+    o.fractions = try list(fractions, "active fraction") { Double($0) }
+    o.modes = try list(activeOn, "list mode") { ActiveListMode(rawValue: $0) }
+    if let t = minTime { o.minTime = t }
+    if let r = minRuns { o.minRuns = r }
+    o.seed = seed
+    let machine = MachineInfo.current(repoRoot: root)
+    note("machine \(machine.id), ISA \(machine.isaActive), commit \(machine.gitCommit); \(shapeList.count) shapes")
+    let report = try KernelBench.runActive(o, machine: machine) { note($0) }
+    print(report.markdown())
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try enc.encode(report)
+    if let path = json { try write(data, to: path) }
+    if noSave || (quick && out == nil) { return }
+    let dir = out ?? ((root ?? ".") + "/Bench/results/\(machine.id)")
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try write(Data(report.markdown().utf8), to: dir + "/kernels-active.md")
+    try write(data, to: dir + "/kernels-active.json")
+    note("wrote \(dir)/kernels-active.md and kernels-active.json")
   }
 
   private func list<T>(_ s: String, _ what: String, _ parse: (String) -> T?) throws -> [T] {

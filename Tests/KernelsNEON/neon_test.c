@@ -112,6 +112,7 @@ typedef struct {
   int clamp;                  /* 0 none, 1 ReLU, 2 ReLU6, 3 [-0.5, 0.5] */
   int out_rows, in_channels;
   size_t kpc;                 /* k_per_channel when in_channels */
+  int in_kind;                /* with in_channels: 0 random subset, 1 empty, 2 all, 3 one channel */
   int threads;
   int guard;                  /* X rows end at a PROT_NONE page */
   int dyadic;
@@ -410,10 +411,11 @@ static void run_case(const test_case* c, uint64_t case_seed) {
   uint8_t* active_k = malloc(K);
   memset(active_k, 1, K);
   if (c->in_channels) {
-    const double keep = unit(&r);
+    const double keep = c->in_kind == 1 ? 0.0 : c->in_kind == 2 ? 2.0 : unit(&r);
+    const size_t only = rnd(&r, 0, channels - 1);
     memset(active_k, 0, K);
     for (size_t ch = 0; ch < channels; ch++)
-      if (unit(&r) < keep) {
+      if (c->in_kind == 3 ? ch == only : unit(&r) < keep) {
         in_list[n_in++] = (uint32_t)ch;
         memset(active_k + ch * kpc, 1, kpc);
       }
@@ -601,6 +603,7 @@ static void random_case(rng* r, test_case* c) {
   c->out_rows = unit(r) < 0.3;
   c->in_channels = unit(r) < 0.3;
   c->kpc = c->in_channels ? pick_kpc(r, c->k, kpc_pref) : 0;
+  c->in_kind = unit(r) < 0.7 ? 0 : (int)rnd(r, 1, 3);
   c->threads = (int)rnd(r, 1, 4);
   c->guard = unit(r) < 0.25;
   c->dyadic = c->k > 64 || unit(r) < 0.7;
@@ -650,6 +653,26 @@ static size_t add_fixed_cases(test_case* out) {
     c.fmt = SPARROW_FORMAT_NM, c.nm_n = 2, c.nm_m = 4, c.stride = 9, c.k = 72, c.kpc = 9;
     out[n++] = c;
   }
+  /* Input-channel lists of every kind (empty, all, one, random) with k_per_channel 1 and 9 on every
+   * format: the compacted copies the driver builds (CSR, N:M as CSR, BSR blocks). */
+  for (int kind = 0; kind < 4; kind++)
+    for (int k9 = 0; k9 < 2; k9++) {
+      test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 13, .k = 72, .n = 37, .sparsity = 0.5, .bias = 1, .clamp = 0,
+                     .out_rows = kind & 1, .in_channels = 1, .kpc = k9 ? 9 : 1, .in_kind = kind,
+                     .threads = 1 + (kind & 1), .guard = 1, .dyadic = 1};
+      out[n++] = c;
+      c.fmt = SPARROW_FORMAT_NM, c.nm_n = 2, c.nm_m = 4, c.stride = 1, c.sparsity = 0.0;
+      out[n++] = c;
+      c.stride = 9;
+      out[n++] = c;
+      c.nm_n = 1, c.nm_m = 8, c.stride = 1;
+      out[n++] = c;
+      c.fmt = SPARROW_FORMAT_BSR, c.sparsity = 0.5;
+      for (size_t b = 0; b < sizeof BLOCKS / sizeof BLOCKS[0]; b++) {
+        c.br = BLOCKS[b][0], c.bc = BLOCKS[b][1];
+        out[n++] = c;
+      }
+    }
   /* K > 65536: CSR with 32-bit column indices. */
   {
     test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 3, .k = 70001, .n = 17, .sparsity = 0.999, .bias = 1,

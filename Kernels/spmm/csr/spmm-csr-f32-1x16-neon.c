@@ -12,14 +12,12 @@
                    float* yr, const sparrow_ukernel_args* a) {                                 \
     const char* x = (const char*)a->x;                                                         \
     const size_t xs = a->x_stride, n = a->n;                                                   \
-    const uint8_t* km = a->k_mask;                                                             \
     const float32x4_t vlo = vdupq_n_f32(a->lo), vhi = vdupq_n_f32(a->hi);                      \
     size_t j = 0;                                                                              \
     for (; j + 16 <= n; j += 16) {                                                             \
       float32x4_t acc0 = vdupq_n_f32(bias), acc1 = acc0, acc2 = acc0, acc3 = acc0;             \
       for (uint32_t p = p0; p < p1; p++) {                                                     \
         const size_t c = col[p];                                                               \
-        if (km != NULL && !km[c]) continue;                                                    \
         const float* xr = (const float*)(x + c * xs) + j;                                      \
         const float v = val[p];                                                                \
         acc0 = vfmaq_n_f32(acc0, vld1q_f32(xr), v);                                            \
@@ -36,7 +34,6 @@
       float32x4_t acc = vdupq_n_f32(bias);                                                     \
       for (uint32_t p = p0; p < p1; p++) {                                                     \
         const size_t c = col[p];                                                               \
-        if (km != NULL && !km[c]) continue;                                                    \
         acc = vfmaq_n_f32(acc, vld1q_f32((const float*)(x + c * xs) + j), val[p]);             \
       }                                                                                        \
       vst1q_f32(yr + j, vminq_f32(vmaxq_f32(acc, vlo), vhi));                                  \
@@ -46,7 +43,6 @@
       float acc[3] = {bias, bias, bias};                                                       \
       for (uint32_t p = p0; p < p1; p++) {                                                     \
         const size_t c = col[p];                                                               \
-        if (km != NULL && !km[c]) continue;                                                    \
         const float* xr = (const float*)(x + c * xs) + j;                                      \
         const float v = val[p];                                                                \
         for (size_t t = 0; t < nb; t++) acc[t] += v * xr[t];                                   \

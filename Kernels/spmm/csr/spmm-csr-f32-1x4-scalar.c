@@ -7,7 +7,6 @@
     float acc[4] = {bias, bias, bias, bias};                                            \
     for (uint32_t p = p0; p < p1; p++) {                                                \
       const size_t col = (COL)[p];                                                      \
-      if (a->k_mask != NULL && !a->k_mask[col]) continue;                               \
       const float v = c->values[p];                                                     \
       const float* xr = (const float*)((const char*)a->x + col * a->x_stride) + j;      \
       for (size_t t = 0; t < nb; t++) acc[t] += v * xr[t];                              \

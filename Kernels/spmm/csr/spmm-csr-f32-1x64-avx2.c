@@ -4,8 +4,10 @@
  * first copied into an aligned stack buffer: rows of X are far apart (a 4 KiB page each for
  * wide layers, which thrashes the L1 TLB) and often not 32-byte aligned (every other load
  * would split a cache line); the copy makes every load an aligned L1/L2 hit and costs one
- * pass over X per row group. Masked-out K columns are copied as zeros, so the nonzero loop
- * needs no k_mask test. A row keeps a cursor into its nonzeros across K blocks (stack array
+ * pass over X per row group. Masked-out K rows are copied as zeros, so the nonzero loop needs
+ * no k_mask test: with inactive input channels the driver passes either a compacted matrix
+ * (no nonzero in an inactive column) or, when n is too small for the copy to pay, the whole
+ * one, whose inactive nonzeros then multiply zeros. A row keeps a cursor into its nonzeros across K blocks (stack array
  * per row group) and its partial sums go through Y between blocks.
  * 64 columns: the per-row costs (loop exit mispredict, bias, clamp, stores) and the per-nonzero
  * index and broadcast are spread over 8 FMAs, and 8 accumulators hide the FMA latency. */
@@ -32,7 +34,7 @@ SPARROW_AVX2 size_t kb_limit(const sparrow_matrix* w, const int nv) {
 }
 
 /* Copies X rows [k0, k1) of the panel (NV vectors, last one masked when MASKED) into buf,
- * rows NV*8 floats apart; masked-out K rows become zeros. */
+ * rows NV*8 floats apart; masked-out K rows become zeros (unread). */
 SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, size_t k1,
                              const uint8_t* km, const int nv, const int masked, __m256i mask) {
   for (size_t k = k0; k < k1; k++, buf += 8 * nv) {

@@ -31,15 +31,30 @@ public final class DirectSparseConv: @unchecked Sendable {
   public var workspaceBytes: Int { sparrow_direct_conv_workspace_bytes(handle) }
   public var nonzeros: Int { sparrow_direct_conv_nnz(handle) }
 
+  /// Workspace bytes for a run with these active-channel lists (`workspaceBytes` when both are nil).
+  public func workspaceBytes(active: ActiveChannels) -> Int {
+    sparrow_direct_conv_lists_workspace_bytes(
+      handle, active.outputRows != nil ? 1 : 0, active.inputChannels != nil ? 1 : 0)
+  }
+
   /// One image: `x` is `[channels, h, w]`, `y` `[cout, ho, wo]`. `microkernel` forces a depthwise
-  /// row kernel (tests); nil picks the active ISA's.
+  /// row kernel (tests); nil picks the active ISA's. `active` (for the runtime-pruning gate):
+  /// `outputRows` are the output channels to compute (the others are written as exact zeros),
+  /// `inputChannels` the input channels to read (the others count as zero and are never read);
+  /// `kPerChannel` is not used here. With lists the workspace is `workspaceBytes(active:)`.
   func run(
     x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
-    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
+    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil, active: ActiveChannels = .all
   ) throws(KernelError) {
     guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
     if let k = microkernel, k < 0 || sparrow_dwconv_ukernel_runnable(k) == 0 {
       throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
+    }
+    if active.outputRows != nil || active.inputChannels != nil {
+      try runLists(
+        x: x, bias: bias, lo: lo, hi: hi, y: y, workspace: workspace, threads: threads, microkernel: microkernel,
+        active: active)
+      return
     }
     if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
       try check(
@@ -61,24 +76,63 @@ public final class DirectSparseConv: @unchecked Sendable {
     }
   }
 
+  private func runLists(
+    x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
+    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int?, active: ActiveChannels
+  ) throws(KernelError) {
+    let wsBytes = workspaceBytes(active: active)
+    let h = handle
+    let status: sparrow_status = active.outputRows.withOptionalPointer { outs in
+      active.inputChannels.withOptionalPointer { ins in
+        var l = sparrow_direct_conv_lists(
+          out_channels: outs, n_out_channels: active.outputRows?.count ?? 0, in_channels: ins,
+          n_in_channels: active.inputChannels?.count ?? 0)
+        if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
+          return sparrow_direct_conv_run_lists(h, &l, x, bias, lo, hi, y, workspace, wsBytes, Int32(clamping: threads))
+        }
+        let st = sparrow_direct_conv_lists_check(h, &l, workspace, wsBytes)
+        if st != SPARROW_OK { return st }
+        let nt = max(1, threads)
+        let nin = active.inputChannels?.count ?? shape.channels, nout = active.outputRows?.count ?? outputChannels
+        let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
+        sparrow_direct_conv_lists_prepare(h, &l, workspace)
+        withUnsafePointer(to: &l) { lp in
+          let p = UnsafeSendable((h, lp, x, bias, y, workspace))
+          DispatchQueue.concurrentPerform(iterations: nt) { t in
+            let (h, l, x, _, _, ws) = p.value
+            sparrow_direct_conv_lists_pad(h, l, x, ws, nin * t / nt, nin * (t + 1) / nt)
+          }
+          let chunks = max(1, min(nt * 4, nout))
+          DispatchQueue.concurrentPerform(iterations: chunks) { t in
+            let (h, l, _, bias, y, ws) = p.value
+            sparrow_direct_conv_lists_rows(h, l, ws, bias, lo, hi, y, nout * t / chunks, nout * (t + 1) / chunks, uk)
+          }
+        }
+        sparrow_direct_conv_lists_finish(h, &l, y)
+        return SPARROW_OK
+      }
+    }
+    try check(status, "direct convolution with active channels")
+  }
+
   /// Array convenience for one image (tests, tools).
   public func run(
     x: [Float], bias: [Float]? = nil, lo: Float = -.infinity, hi: Float = .infinity, threads: Int = 1,
-    microkernel: Int? = nil
+    microkernel: Int? = nil, active: ActiveChannels = .all
   ) throws(KernelError) -> [Float] {
     let s = shape
     guard x.count == s.channels * s.h * s.w, bias.map({ $0.count == outputChannels }) ?? true else {
       throw KernelError(kind: .invalidArgument, message: "direct convolution: x or bias has the wrong size")
     }
     var y = [Float](repeating: 0, count: outputChannels * s.ho * s.wo)
-    let ws = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64)
+    let ws = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes(active: active), 64), alignment: 64)
     defer { ws.deallocate() }
     try x.withUnsafeBufferPointer { (xb) throws(KernelError) in
       try bias.withOptionalPointer { (b) throws(KernelError) in
         try y.withUnsafeMutableBufferPointer { (yb) throws(KernelError) in
           try run(
             x: xb.baseAddress!, bias: b, lo: lo, hi: hi, y: yb.baseAddress!, workspace: ws, threads: threads,
-            microkernel: microkernel)
+            microkernel: microkernel, active: active)
         }
       }
     }
