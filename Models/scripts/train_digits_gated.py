@@ -418,7 +418,8 @@ def cmd_publish(a, data) -> None:
                                   "1,797 images)", "split": "digits/split.json (stratified "
                                                             "80/20, seed 0)",
                        "dense_start": run["dense_start"], "training_seed": a.seed,
-                       "fine_tune_epochs": run["epochs"], "lr": run["lr"], "l1": run["l1"],
+                       "epochs": run["epochs"], "epochs_note": "fine-tuning epochs with the gates, "
+                       "after the 12 dense ones", "lr": run["lr"], "l1": run["l1"],
                        "test_accuracy_ort": run["ort_acc"],
                        "accuracy_table": "digits/GATED.md"},
             "licence": "trained here (no third-party weights); data: UCI ML repository, CC BY 4.0",
