@@ -23,6 +23,9 @@ fine-tune everything with the gate in the loop: digits_lib.train() (SGD, Nestero
 saliencies). Writes Models/cache/digits/seed<S>/gated_r<R>.onnx and .json (torch and ONNX Runtime
 accuracy, per-block mean active channels).
 
+`control`: the same fine-tuning of the dense model without gates (dense_ft<E>.onnx): how much
+of the gated models' accuracy is just the extra epochs.
+
 `report`: for every gated_r*.json and the dense.json of the same seeds, ONNX Runtime's accuracy
 (1 thread, all 360 test images in one batch) from the ONNX files, and from ONNX Runtime's own
 gate tensors (the [N, C, 1, 1] multiplier of every gated block) the multiply-adds actually
@@ -123,6 +126,24 @@ def cmd_train(a, data) -> None:
         (d / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
         print(f"[seed {a.seed}] {name}: start {start_acc:.4f} torch {acc:.4f} ort {ort_acc:.4f} "
               f"active {rec['mean_active_per_block_torch']} ({secs:.0f} s)", flush=True)
+
+
+def cmd_control(a, data) -> None:
+    """The control: the dense model fine-tuned with the same recipe and no gates (the gated
+    models train --epochs more than the dense ones; this row says how much of any gain is that)."""
+    d = seed_dir(a.seed)
+    model, source = dense_start(a.seed)
+    t = time.time()
+    L.train(model, data, a.epochs, a.lr, a.seed + 4000)
+    name = f"dense_ft{a.epochs}{a.suffix}"
+    path = d / f"{name}.onnx"
+    L.export(model, path)
+    ort_acc, _ = L.ort_accuracy(path, data["x_test"], data["y_test"])
+    rec = {"variant": name, "seed": a.seed, "file": str(path.relative_to(L.ROOT)),
+           "dense_start": source, "torch_acc": L.accuracy(model, data["x_test"], data["y_test"]),
+           "ort_acc": ort_acc, "epochs": a.epochs, "lr": a.lr, "train_s": round(time.time() - t, 1)}
+    (d / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"[seed {a.seed}] {name}: ort {ort_acc:.4f}", flush=True)
 
 
 # ---------------------------------------------------------------- ONNX analysis
@@ -276,6 +297,13 @@ def cmd_report(a, data) -> None:
         acc, _ = L.ort_accuracy(f, x, y)
         dense.append({"seed": s, "file": str(f.relative_to(L.ROOT)), "ort_acc": acc})
     dense_mean = float(np.mean([d["ort_acc"] for d in dense]))
+    control = []
+    for s in seeds:
+        f = L.CACHE / f"seed{s}" / f"dense_ft{a.epochs}{a.suffix}.json"
+        if f.exists():
+            c = json.loads(f.read_text())
+            c["ort_acc_report"], _ = L.ort_accuracy(L.ROOT / c["file"], x, y)
+            control.append(c)
     dense_macs = sum(gate_structure_dense(L.DIGITS_DIR / "digits_resnet.onnx").values())
     table = []
     for b in sorted({r["budget"] for r in runs}, reverse=True):
@@ -311,6 +339,7 @@ def cmd_report(a, data) -> None:
            "test_images": int(len(y)), "dense": dense,
            "dense_ort_acc_mean": dense_mean,
            "dense_ort_acc_sd": float(np.std([d["ort_acc"] for d in dense], ddof=1)),
+           "control_dense_fine_tuned": control,
            "gate_pattern_one_block": st0["blocks"][0]["gate_ops_in_order"] + ["Mul"],
            "table": table, "runs": runs}
     GATED_DIR.mkdir(parents=True, exist_ok=True)
@@ -334,6 +363,11 @@ def cmd_report(a, data) -> None:
           "|---|---|---|---|---|---|---|---|---|---|---|",
           f"| dense (no gate) | - | {len(dense)} | {stat([d['ort_acc'] for d in dense])} | 0 | - "
           f"| {dense_macs / 1e6:.3f} M | 1.00× | - | - | 1.00× |"]
+    if control:
+        md.append(f"| dense + {a.epochs} epochs fine-tuning, no gate (control) | - | "
+                  f"{len(control)} | {stat([c['ort_acc_report'] for c in control])} | "
+                  f"{100 * (np.mean([c['ort_acc_report'] for c in control]) - dense_mean):+.2f}"
+                  f" | - | {dense_macs / 1e6:.3f} M | 1.00× | - | - | 1.00× |")
     for t in table:
         md.append(
             f"| {round(t['budget'] * 100)}% | {','.join(map(str, t['k_per_block']))} | "
@@ -475,7 +509,7 @@ def cmd_publish(a, data) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=["train", "report", "publish"])
+    ap.add_argument("stage", choices=["train", "control", "report", "publish"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", default=",".join(str(b) for b in BUDGETS),
                     help="comma-separated fractions of each gated layer's channels kept")
@@ -490,7 +524,8 @@ def main() -> None:
     a.budget = [float(b) for b in a.budget.split(",")]
     torch.set_num_threads(1)
     data = L.load_data()
-    {"train": cmd_train, "report": cmd_report, "publish": cmd_publish}[a.stage](a, data)
+    {"train": cmd_train, "control": cmd_control, "report": cmd_report,
+     "publish": cmd_publish}[a.stage](a, data)
 
 
 if __name__ == "__main__":
