@@ -83,8 +83,49 @@ def load_data() -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- model
 
+def gate_k(ratio: float, channels: int) -> int:
+    """Channels a gate at budget `ratio` keeps: ceil(ratio * channels), at least 1 (the ratio is
+    rounded to 1e-9 first so that 0.75 * 16 is 12, not 12.000000001 -> 13)."""
+    return max(1, math.ceil(round(ratio * channels, 9)))
+
+
+class ChannelGate(nn.Module):
+    """Learned per-input channel gate, Feature Boosting and Suppression style (Gao et al., ICLR
+    2019): saliency s = ReLU(Linear(global-average-pool(x))) >= 0, one value per gated channel;
+    keep the k = ceil(ratio * channels) largest per input (all channels whose saliency is >= the
+    k-th largest: ties may keep more), g = s * keep; the block multiplies its first convolution's
+    ReLU'd output by g. Forward is the hard top-k; the gradient flows through s for the kept
+    channels (the 0/1 mask is a comparison: no gradient), as in FBS.
+
+    Exported (export() below) as GlobalAveragePool, Flatten, Gemm, Relu, TopK (K an int64
+    initializer [1]), ReduceMin, GreaterOrEqual, Cast, Mul, Unsqueeze(axes [2, 3]) and the
+    block's Mul: the runtime's `model` gate mode (issue #6) turns that Mul into channel skipping.
+
+    Initialised to bias 1, weights N(0, 0.01): every saliency starts near 1 so a dense model
+    fine-tuned with gates starts close to itself (the top-k then picks by small differences).
+    `last_s` / `last_g` keep the latest forward's saliency and gate for regularisers and statistics.
+    """
+
+    def __init__(self, cin: int, channels: int, ratio: float):
+        super().__init__()
+        self.fc = nn.Linear(cin, channels)
+        self.channels = channels
+        self.ratio = ratio
+        self.k = gate_k(ratio, channels)
+        nn.init.normal_(self.fc.weight, std=0.01)
+        nn.init.constant_(self.fc.bias, 1.0)
+        self.last_s = self.last_g = None
+
+    def forward(self, x):
+        s = F.relu(self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
+        thr = torch.amin(torch.topk(s, self.k, dim=1).values, dim=1, keepdim=True)
+        g = s * (s >= thr).to(s.dtype)
+        self.last_s, self.last_g = s, g
+        return g.unsqueeze(-1).unsqueeze(-1)  # [N, C, 1, 1]; export() merges the two Unsqueezes
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, gate: float | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
@@ -94,28 +135,40 @@ class BasicBlock(nn.Module):
         if stride != 1 or cin != cout:
             self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
                                       nn.BatchNorm2d(cout))
+        # the gate reads the block's input and gates conv1's output channels (conv2's inputs)
+        self.gate = ChannelGate(cin, cout, gate) if gate is not None else None
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
+        if self.gate is not None:
+            out = out * self.gate(x)
         out = self.bn2(self.conv2(out))
         return F.relu(out + (x if self.down is None else self.down(x)))
 
 
 class DigitsResNet(nn.Module):
-    def __init__(self, widths=(16, 32, 64), blocks: int = 2, classes: int = 10):
+    """`gate`: None (the dense model) or a budget in (0, 1]: every basic block gets a ChannelGate
+    keeping that fraction of its first convolution's output channels. The dense parameters keep
+    their names (a gated model loads a dense state_dict with strict=False: only `*.gate.*` new)."""
+
+    def __init__(self, widths=(16, 32, 64), blocks: int = 2, classes: int = 10,
+                 gate: float | None = None):
         super().__init__()
         self.stem = nn.Conv2d(1, widths[0], 3, 2, 1, bias=False)
         self.stem_bn = nn.BatchNorm2d(widths[0])
         layers, cin = [], widths[0]
         for i, w in enumerate(widths):
             for b in range(blocks):
-                layers.append(BasicBlock(cin, w, 2 if (b == 0 and i > 0) else 1))
+                layers.append(BasicBlock(cin, w, 2 if (b == 0 and i > 0) else 1, gate))
                 cin = w
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def gates(self) -> list[ChannelGate]:
+        return [b.gate for b in self.blocks if b.gate is not None]
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.stem_bn(self.stem(x))), 2)
@@ -219,10 +272,48 @@ def export(model: nn.Module, path: Path) -> None:
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True,
                       dynamo=False)
     m = onnx.load(str(path))
+    tidy_gates(m)
     m.ir_version = min(m.ir_version, IR_VERSION)
     m.producer_name = "sparrow/Models/scripts/train_digits.py"
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
+
+
+def tidy_gates(m) -> None:
+    """Make the exported gate sub-graphs (ChannelGate) the plain pattern of the runtime contract:
+    the exporter writes g[:, :, None, None] as two Unsqueeze nodes with axes in Constant nodes, and
+    TopK's K as a Constant node; here each Unsqueeze(Unsqueeze(g, [-1]), [-1]) of a 2-D g becomes
+    one Unsqueeze(g, axes=[2, 3]) and every Constant node becomes an initializer. No-op on a model
+    without gates."""
+    from onnx import helper, numpy_helper
+    g = m.graph
+    if not any(n.op_type == "TopK" for n in g.node):
+        return
+    for n in [n for n in g.node if n.op_type == "Constant"]:
+        t = next(a.t for a in n.attribute if a.name == "value")
+        g.initializer.append(numpy_helper.from_array(numpy_helper.to_array(t), n.output[0]))
+        g.node.remove(n)
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    for n in [n for n in g.node if n.op_type == "Unsqueeze"]:
+        first = producer.get(n.input[0])
+        if first is None or first.op_type != "Unsqueeze":
+            continue
+        users = [u for u in g.node if first.output[0] in u.input]
+        if len(users) != 1:
+            continue
+        axes_name = n.output[0] + "_axes"
+        g.initializer.append(numpy_helper.from_array(np.array([2, 3], np.int64), axes_name))
+        merged = helper.make_node("Unsqueeze", [first.input[0], axes_name], list(n.output),
+                                  name=n.name or first.name)
+        at = list(g.node).index(first)
+        g.node.remove(first)
+        g.node.remove(n)
+        g.node.insert(at, merged)
+    used = {i for n in g.node for i in n.input}
+    for name in list(inits):
+        if name not in used and name.startswith(("/", "onnx::")):
+            g.initializer.remove(inits[name])
 
 
 def onnx_weights(path: Path) -> dict[str, np.ndarray]:
