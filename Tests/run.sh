@@ -57,6 +57,9 @@ bench_out=$(.build/debug/sparrow bench model Models/ops/cnn_small.onnx --quick -
 echo "$bench_out" | grep -qE '^\| mag50 \|[^|]*\| 1 \| onnxruntime \| - \|' || { echo "$bench_out" | tail -n 20; exit 1; }
 echo "$bench_out" | grep -c ' ok |' | sed 's/$/ Sparrow rows equal ONNX Runtime on the same file/'
 
+step "runtime-pruning gate: learned gates (digits) skip what ONNX Runtime's gates zero and still equal its logits; zero and topk:1 are lossless"
+.venv-test/bin/python Tests/python/check_gate.py .build/debug/sparrow
+
 step "sparrow serve driven by tritonclient on 127.0.0.1: metadata, JSON and binary inference against sparrow run, bad input, fuzz, SIGTERM"
 .venv-test/bin/python Tests/python/check_server.py .build/debug/sparrow
 

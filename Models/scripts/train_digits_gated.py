@@ -36,9 +36,8 @@ Writes Models/digits/gated/accuracy.json and the generated table in Models/digit
 `publish`: copies seed 0's gated_r<R>.onnx for every budget to
 Models/digits/gated/digits_gated_r<R>_seed0.onnx, a reference case for each in
 Models/digits/gated/ref/ (the first 8 test images, ONNX Runtime's logits and gate tensors,
-unoptimised, 1 thread) and their entries in Models/manifest.json under "pending_models" (the
-tests run every entry of "models" through Sparrow, which has no TopK yet), each marked
-"requires": ["gate-ops"].
+unoptimised, 1 thread) and their entries in Models/manifest.json "models" (the tests run every
+entry through Sparrow against its reference).
 """
 from __future__ import annotations
 
@@ -452,9 +451,6 @@ def cmd_publish(a, data) -> None:
             "name": name,
             "role": "trained-gated",
             "default": False,
-            "requires": ["gate-ops"],
-            "requires_note": "TopK/ReduceMin/GreaterOrEqual/Cast/Unsqueeze gate sub-graphs "
-                             "(issue #6 `model` gate mode)",
             "file": rel(dst),
             "architecture": "the digits ResNet (digits_resnet) with a learned FBS-style channel "
                             "gate in each of its 6 basic blocks: GlobalAveragePool -> Flatten -> "
@@ -507,20 +503,14 @@ def cmd_publish(a, data) -> None:
                           "across machines; the sha256 is this file's)",
         })
         print(f"wrote {dst} ({len(blob)} bytes), {x_file.name}, {y_file.name}, {g_file.name}")
-    # Not in "models" yet: every test that reads the manifest (RealModelTests, check_export.py,
-    # check_pruned.py) runs each entry of "models" through Sparrow, which has no TopK yet. The
-    # entries wait in "pending_models", each with "requires": ["gate-ops"]; when Sparrow runs
-    # them, move them to "models" (or teach the tests to skip unmet "requires").
+    # Every test that reads the manifest (RealModelTests, check_export.py, check_pruned.py)
+    # runs each entry of "models" through Sparrow against its ONNX Runtime reference.
     man_file = models / "manifest.json"
     man = json.loads(man_file.read_text())
     names = {e["name"] for e in entries}
-    man["pending_models_note"] = (
-        "Entries the tests do not run yet: each names in `requires` what Sparrow must support "
-        "first (gate-ops: the learned channel gate's TopK/ReduceMin/GreaterOrEqual/Cast/Unsqueeze "
-        "sub-graph, issue #6). Same fields as `models`; move an entry there when Sparrow runs it.")
-    man["pending_models"] = [e for e in man.get("pending_models", [])
-                             if e["name"] not in names] + entries
-    man["models"] = [e for e in man["models"] if e["name"] not in names]
+    man.pop("pending_models", None)
+    man.pop("pending_models_note", None)
+    man["models"] = [e for e in man["models"] if e["name"] not in names] + entries
     man_file.write_text(json.dumps(man, indent=1) + "\n")
 
 

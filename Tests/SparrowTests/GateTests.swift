@@ -35,11 +35,12 @@ import Testing
       ], opset: 13)
   }
 
-  static func run(_ g: Graph, _ x: Tensor, format: FormatPolicy, gate: GateMode, optimize: Bool = true)
-    throws -> (Tensor, GateLog)
-  {
+  static func run(
+    _ g: Graph, _ x: Tensor, format: FormatPolicy, gate: GateMode, optimize: Bool = true, conv: ConvAlgorithm = .measure
+  ) throws -> (Tensor, GateLog) {
     var o = PlanOptions(threads: 1, format: format, formatCache: nil)
     o.gateLayers = .all
+    o.convAlgorithm = conv
     let model = try Model(graph: g, optimize: optimize, options: o)
     let s = Session(plan: try model.plan(shapes: [:]))
     s.gate = gate
@@ -81,6 +82,13 @@ import Testing
       #expect(log.layers.first?.skippedInputs == 4, "3 channels of image 0 and 1 of image 1")
       #expect(log.layers.first?.images == 2)
     }
+    if k == 3, zeros >= 0.5 {
+      // The direct sparse convolution (no im2col) takes the same lists.
+      let (ref, _) = try Self.run(g, x, format: .auto, gate: .off, conv: .im2col)
+      let (got, log) = try Self.run(g, x, format: .auto, gate: .zero, conv: .direct)
+      #expect(Self.close(got, ref), "direct, zeros \(zeros)")
+      #expect(log.layers.first?.skippedInputs == 4)
+    }
     // Every channel zero: the output is the bias (after any clamp).
     let zero = try Self.input(c: c, zero0: Set(0..<c), zero1: Set(0..<c), seed: 3)
     let (ref, _) = try Self.run(g, zero, format: .fixed(.dense), gate: .off)
@@ -121,8 +129,10 @@ import Testing
   }
 
   /// conv1 → Relu → Mul(g) → conv2 (+ the gated value as a second output), `g` a run-time input.
-  static func learned(gateShape: [Int]) throws -> Graph {
+  /// `sparse`: conv1 has 60% zeros and conv2 is 3×3 (so both can run as direct convolutions).
+  static func learned(gateShape: [Int], sparse: Bool = false) throws -> Graph {
     var rng = SeededRNG(seed: 123)
+    let k2 = sparse ? 3 : 1
     let (c, m, o) = (4, 6, 5)
     return Graph(
       inputs: [
@@ -134,12 +144,18 @@ import Testing
         Node(name: "conv1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
         Node(name: "relu", opType: "Relu", inputs: ["a"], outputs: ["r"]),
         Node(name: "gate", opType: "Mul", inputs: ["r", "g"], outputs: ["h"]),
-        Node(name: "conv2", opType: "Conv", inputs: ["h", "w2"], outputs: ["y"]),
+        Node(
+          name: "conv2", opType: "Conv", inputs: ["h", "w2"], outputs: ["y"],
+          attributes: ["pads": .ints(Array(repeating: Int64(k2 / 2), count: 4))]),
       ],
       constants: [
-        "w1": try Tensor(shape: [m, c, 3, 3], floats: (0..<(m * c * 9)).map { _ in rng.float() }),
+        "w1": try Tensor(
+          shape: [m, c, 3, 3],
+          floats: (0..<(m * c * 9)).map { _ in sparse && Double.random(in: 0..<1, using: &rng) < 0.6 ? 0 : rng.float() }),
         "b1": try Tensor(shape: [m], floats: (0..<m).map { _ in rng.float() }),
-        "w2": try Tensor(shape: [o, m, 1, 1], floats: (0..<(o * m)).map { _ in rng.float() }),
+        "w2": try Tensor(
+          shape: [o, m, k2, k2],
+          floats: (0..<(o * m * k2 * k2)).map { _ in sparse && Double.random(in: 0..<1, using: &rng) < 0.6 ? 0 : rng.float() }),
       ], opset: 13)
   }
 
@@ -171,6 +187,30 @@ import Testing
         #expect(s.gateLog.layers.map(\.skippedOutputs) == [skipped, 0])
         #expect(s.gateLog.layers.map(\.skippedInputs) == [0, skipped])
       }
+    }
+  }
+
+  @Test func learnedGatesOnDirectConvolutions() throws {
+    let g = try Self.learned(gateShape: [2, 6, 1, 1], sparse: true)
+    var rng = SeededRNG(seed: 6)
+    let x = try Tensor(shape: [2, 4, 5, 5], floats: (0..<200).map { _ in rng.float() })
+    let gv: [Float] = [0, 1.5, 0, 0.5, 2, 0, 0.7, 0, 0, 0, 1, 3]
+    let gate = try Tensor(shape: [2, 6, 1, 1], floats: gv)
+    let ref = try Model(graph: g, optimize: false, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil))
+      .run(["x": x, "g": gate])
+    var o = PlanOptions(threads: 1, formatCache: nil)
+    o.convAlgorithm = .direct
+    let plan = try Model(graph: g, options: o).plan(shapes: [:])
+    #expect(plan.layers.map(\.format) == ["direct", "direct"])
+    #expect(plan.layers.map(\.gate) == ["learned-out", "learned-in"])
+    for mode in [GateMode.off, .model] {
+      let s = Session(plan: plan)
+      s.gate = mode
+      let out = try s.run(["x": x, "g": gate])
+      #expect(Self.close(out["y"]!, ref["y"]!), "\(mode)")
+      #expect(Self.close(out["h"]!, ref["h"]!), "\(mode)")
+      #expect(s.gateLog.layers.map(\.skippedOutputs) == [mode == .model ? 6 : 0, 0])
+      #expect(s.gateLog.layers.map(\.skippedInputs) == [0, mode == .model ? 6 : 0])
     }
   }
 

@@ -51,9 +51,14 @@ public final class DirectSparseConv: @unchecked Sendable {
       throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
     }
     if active.outputRows != nil || active.inputChannels != nil {
-      try runLists(
-        x: x, bias: bias, lo: lo, hi: hi, y: y, workspace: workspace, threads: threads, microkernel: microkernel,
-        active: active)
+      try active.outputRows.withOptionalPointer { (outs) throws(KernelError) in
+        try active.inputChannels.withOptionalPointer { (ins) throws(KernelError) in
+          try runLists(
+            x: x, bias: bias, lo: lo, hi: hi, y: y, workspace: workspace, threads: threads, microkernel: microkernel,
+            outRows: outs, outRowCount: active.outputRows?.count ?? 0, inChannels: ins,
+            inChannelCount: active.inputChannels?.count ?? 0)
+        }
+      }
       return
     }
     if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
@@ -76,24 +81,28 @@ public final class DirectSparseConv: @unchecked Sendable {
     }
   }
 
-  private func runLists(
+  /// The runtime gate's form: lists as pointers (nil for all), no allocation. `workspace` has
+  /// `workspaceBytes(active:)` bytes for lists of this kind.
+  func runLists(
     x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
-    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int?, active: ActiveChannels
+    workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil, outRows: UnsafePointer<UInt32>?,
+    outRowCount: Int, inChannels: UnsafePointer<UInt32>?, inChannelCount: Int
   ) throws(KernelError) {
-    let wsBytes = workspaceBytes(active: active)
+    let wsBytes = sparrow_direct_conv_lists_workspace_bytes(handle, outRows != nil ? 1 : 0, inChannels != nil ? 1 : 0)
     let h = handle
-    let status: sparrow_status = active.outputRows.withOptionalPointer { outs in
-      active.inputChannels.withOptionalPointer { ins in
+    let status: sparrow_status = { () -> sparrow_status in
+      do {
+        let outs = outRows, ins = inChannels
         var l = sparrow_direct_conv_lists(
-          out_channels: outs, n_out_channels: active.outputRows?.count ?? 0, in_channels: ins,
-          n_in_channels: active.inputChannels?.count ?? 0)
+          out_channels: outs, n_out_channels: outRowCount, in_channels: ins, n_in_channels: inChannelCount)
         if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
           return sparrow_direct_conv_run_lists(h, &l, x, bias, lo, hi, y, workspace, wsBytes, Int32(clamping: threads))
         }
         let st = sparrow_direct_conv_lists_check(h, &l, workspace, wsBytes)
         if st != SPARROW_OK { return st }
         let nt = max(1, threads)
-        let nin = active.inputChannels?.count ?? shape.channels, nout = active.outputRows?.count ?? outputChannels
+        let nin = inChannels == nil ? shape.channels : inChannelCount
+        let nout = outRows == nil ? outputChannels : outRowCount
         let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
         sparrow_direct_conv_lists_prepare(h, &l, workspace)
         withUnsafePointer(to: &l) { lp in
@@ -111,7 +120,7 @@ public final class DirectSparseConv: @unchecked Sendable {
         sparrow_direct_conv_lists_finish(h, &l, y)
         return SPARROW_OK
       }
-    }
+    }()
     try check(status, "direct convolution with active channels")
   }
 

@@ -196,8 +196,8 @@ extension Optional where Wrapped == [Float] {
 }
 
 extension Optional where Wrapped == [UInt32] {
-  func withOptionalPointer<R>(_ body: (UnsafePointer<UInt32>?) -> R) -> R {
-    guard let a = self else { return body(nil) }
-    return a.withUnsafeBufferPointer { body($0.baseAddress) }
+  func withOptionalPointer<R, E: Error>(_ body: (UnsafePointer<UInt32>?) throws(E) -> R) throws(E) -> R {
+    guard let a = self else { return try body(nil) }
+    return try a.withUnsafeBufferPointer { (b) throws(E) in try body(b.baseAddress) }
   }
 }

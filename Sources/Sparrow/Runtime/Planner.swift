@@ -98,7 +98,7 @@ public enum Planner {
       if let read = learnedGates.readsGated(step, inputIds: inIds, types: types) {
         (step, stepInIds, stepInTypes) = read
       }
-      if var layer = ctx.layer, let info = (step as? ConvStep)?.gateInfo {
+      if var layer = ctx.layer, let info = (step as? any ChannelGatedStep)?.gateInfo {
         layer.gate = info.kind
         ctx.layer = layer
       }

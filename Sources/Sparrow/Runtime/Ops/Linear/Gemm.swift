@@ -15,7 +15,9 @@ struct LinearStep: Step, @unchecked Sendable {
   var out: Int { packed.rows }
   var k: Int { packed.cols }
   var transposes: Bool { rows > 1 }
-  var scratchBytes: Int { transposes ? (k + out) * rows * 4 + 64 + workspaceBytes : workspaceBytes }
+  /// The transposed operands, rounded up so the kernels' workspace after them is 64-byte aligned.
+  private var transposeSpan: Int { transposes ? ((k + out) * rows * 4 + 63) / 64 * 64 : 0 }
+  var scratchBytes: Int { transposeSpan + workspaceBytes }
 
   func run(_ c: StepContext) throws(RuntimeError) {
     let a = c.input(0, Float.self), y = c.output(0, Float.self)
@@ -29,7 +31,7 @@ struct LinearStep: Step, @unchecked Sendable {
       }
       yk = s + k * rows
     }
-    let ws = workspaceBytes > 0 ? c.scratch.map { $0 + (transposes ? (k + out) * rows * 4 + 64 : 0) } : nil
+    let ws = workspaceBytes > 0 ? c.scratch.map { $0 + transposeSpan } : nil
     // Clamp after the addend, so the kernel clamps only when there is none.
     let fusedLo: Float = addend == nil ? lo : -.infinity, fusedHi: Float = addend == nil ? hi : .infinity
     do {
