@@ -58,18 +58,25 @@ OPSET, IR_VERSION, BN_EPS = 13, 7, 1e-5
 CALIBRATION_BATCH = 2
 PRODUCER = "sparrow/Models/scripts/make_zoo.py"
 
-# name, method, arguments to prune_numpy.prune_model. Add a method here (and in prune_numpy or a
-# `sparrow prune` call in prune()) and every architecture gets it.
+# The variants, as data: add one here and every architecture gets it. Magnitude and 2:4 are made
+# by prune_numpy.prune_model (they came first; `sparrow prune` gives the same zero pattern, checked
+# on the tiny ResNet-18 at 90%); every other method by the `sparrow prune` binary (--sparrow), whose
+# arguments are "args". For channel methods the sparsity is the fraction of filters pruned per
+# layer; "-shrink" variants remove them (`--shrink`) and are smaller dense networks.
+LEVELS = [50, 70, 80, 90, 95]
 VARIANTS = [
     {"tag": "dense", "method": None},
-    {"tag": "mag50", "method": "magnitude", "sparsity": 0.50},
-    {"tag": "mag70", "method": "magnitude", "sparsity": 0.70},
-    {"tag": "mag80", "method": "magnitude", "sparsity": 0.80},
-    {"tag": "mag90", "method": "magnitude", "sparsity": 0.90},
-    {"tag": "mag95", "method": "magnitude", "sparsity": 0.95},
+    *[{"tag": f"mag{p}", "method": "magnitude", "sparsity": p / 100} for p in LEVELS],
     {"tag": "nm24", "method": "nm", "pattern": "2:4", "sparsity": 0.50},
+    *[{"tag": f"random{p}", "method": "random", "sparsity": p / 100, "args": ["--seed", "0"]} for p in LEVELS],
+    *[{"tag": f"block{b}-{p}", "method": "block", "block": b, "sparsity": p / 100, "args": ["--block", b]}
+      for b in ("4x4", "4x1") for p in LEVELS],
+    *[{"tag": f"{short}-{p}{'-shrink' if shrink else ''}", "method": m, "sparsity": p / 100, "shrink": shrink,
+       "args": ["--shrink"] if shrink else []}
+      for m, short in (("channel-l1", "chl1"), ("channel-fpgm", "chfpgm")) for shrink in (False, True) for p in LEVELS],
 ]
-TINY_VARIANTS = ["dense", "mag90", "nm24"]
+SPARROW_METHODS = {"random", "block", "channel-l1", "channel-fpgm"}
+TINY_VARIANTS = ["dense", "mag90", "nm24", "block4x4-70", "chl1-50-shrink", "chfpgm-50"]
 
 
 # ---- a graph builder that also runs the graph (float64 numpy, batch 1) -------------------------
@@ -102,6 +109,8 @@ class Net:
         w = self.weights.get(name + ".weight")
         if w is None:
             w = (self.rng(name).standard_normal((cout, cin // groups, k, k)) * np.sqrt(2 / fan_in)).astype(np.float32)
+        elif groups != 1:
+            groups = cin  # a depthwise convolution of a shrunk model: one group per channel left
         y = conv_np(xv, w.astype(np.float64), stride, pad, groups)
         return self.node("Conv", name, [x, self.init(name + ".weight", w)], y, kernel_shape=[k, k],
                          strides=[stride, stride], pads=[pad] * 4, group=groups, dilations=[1, 1])
@@ -112,6 +121,9 @@ class Net:
         c = xv.shape[1]
         gamma = r.uniform(0.5, 1.0, c).astype(np.float32)
         beta = (r.standard_normal(c) * 0.1).astype(np.float32)
+        # A pruned variant's scale and shift (channel methods zero or remove the pruned channels').
+        gamma = self.weights.get(name + ".weight", gamma)
+        beta = self.weights.get(name + ".bias", beta)
         # "Variance" is the second moment E[x^2], not E[(x - mean)^2]: where a channel varies little
         # around a large mean (few positions late in the network), a true variance gives it a huge
         # gain that amplifies float32 rounding layer after layer (measured: 1e-7 relative at the
@@ -149,6 +161,7 @@ class Net:
         w = (r.standard_normal((classes, c)) / np.sqrt(c)).astype(np.float32)
         b = (r.standard_normal(classes) * 0.01).astype(np.float32)
         w = self.weights.get(name + ".weight", w)
+        b = self.weights.get(name + ".bias", b)
         y = self.val[f] @ w.astype(np.float64).T + b
         self.nodes.append(helper.make_node("Gemm", [f, self.init(name + ".weight", w), self.init(name + ".bias", b)],
                                            ["logits"], name=name, transB=1))
@@ -299,6 +312,51 @@ def prune(arch, cfg, x, dense: onnx.ModelProto, variant: dict, prune_first_last:
     return model, ref, layers
 
 
+def find_sparrow(given: str) -> Path | None:
+    """--sparrow, else $SPARROW, else the first built binary of this checkout."""
+    import os
+    for c in ([given] if given else []) + ([os.environ["SPARROW"]] if os.environ.get("SPARROW") else []) + \
+            [str(ROOT / d) for d in (".build-release/release/sparrow", ".build/release/sparrow", ".build/debug/sparrow")]:
+        if Path(c).is_file() and os.access(c, os.X_OK):
+            return Path(c)
+        if c in (given, os.environ.get("SPARROW")):
+            sys.exit(f"sparrow binary '{c}' is not an executable file")
+    return None
+
+
+def sparrow_args(variant: dict, prune_first_last: bool) -> list[str]:
+    return ["--method", variant["method"], "--sparsity", f"{variant['sparsity']:g}", *variant.get("args", []),
+            *(["--no-skip-first-last"] if prune_first_last else [])]
+
+
+def prune_with_sparrow(sparrow: Path, arch, cfg, x, dense: onnx.ModelProto, variant: dict, prune_first_last: bool):
+    """`sparrow prune` on the dense file, then the model rebuilt around every weight it wrote (Conv,
+    Gemm and BatchNorm scale/shift, smaller where --shrink removed channels) so that BatchNorm
+    statistics are re-measured as for the other variants, and the file is written by this script."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "dense.onnx", Path(tmp) / "pruned.onnx"
+        onnx.save(dense, str(src))
+        cmd = [str(sparrow), "prune", str(src), "-o", str(dst), *sparrow_args(variant, prune_first_last)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"{arch} {variant['tag']}: `{' '.join(cmd)}` failed (exit {r.returncode}): {r.stderr.strip()[-600:]}")
+        pruned = onnx.load(str(dst))
+    weights = {t.name: numpy_helper.to_array(t) for t in pruned.graph.initializer
+               if not t.name.endswith((".running_mean", ".running_var"))}
+    what = f"{variant['method']} {variant['sparsity']:g} per layer{' (shrunk)' if variant.get('shrink') else ''} by sparrow prune"
+    model, ref = build(arch, cfg, x, weights, what)
+    got = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    differ = [k for k, a in weights.items() if k not in got or got[k].shape != a.shape or not np.array_equal(got[k], a)]
+    if differ:
+        sys.exit(f"{arch} {variant['tag']}: the rebuilt model does not hold sparrow prune's weights {differ[:5]}")
+    dw, pw = conv_gemm_weights(dense), conv_gemm_weights(model)
+    layers = [(k, None, int(a.size), int(a.size - np.count_nonzero(pw[k]))) for k, a in dw.items()
+              if pw[k].shape != a.shape or np.count_nonzero(pw[k]) < np.count_nonzero(a)]
+    return model, ref, layers, int(sum(a.size for a in dw.values()))
+
+
 def ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
     o = ort.SessionOptions()
     o.intra_op_num_threads = 1
@@ -328,6 +386,8 @@ def main() -> int:
     p.add_argument("--prune-first-last", action="store_true", help="prune the first conv and the classifier too (-pfl files)")
     p.add_argument("--check", action="store_true", help="fail unless every file's sha256 equals Models/zoo.json's")
     p.add_argument("--force", action="store_true", help="regenerate files already in the cache with the right sha256")
+    p.add_argument("--sparrow", default="", help="the sparrow binary that prunes the methods other than magnitude and "
+                   "2:4 (default: $SPARROW, else .build-release/release, .build/release or .build/debug)")
     a = p.parse_args()
     cfg = TINY if a.tiny else FULL
     archs = a.arch.split(",") if a.arch else cfg["archs"]
@@ -342,6 +402,7 @@ def main() -> int:
     section = man.setdefault("tiny" if a.tiny else "zoo", {"files": {}})
     recorded = section["files"]
     suffix = "-pfl" if a.prune_first_last else ""
+    sparrow = find_sparrow(a.sparrow)
 
     res = cfg["resolution"]
     x = seeded_inputs(res)
@@ -349,7 +410,7 @@ def main() -> int:
     np.save(xpath, x[:1])
     entries, bad = {xpath.name: {"sha256": sha256(xpath), "role": "input", "seed": f"crc32('zoo/input/{res}')"}}, []
     for arch in archs:
-        dense, ref = None, None
+        dense, ref, logits = None, None, {}
         for v in variants:
             name = f"{arch}-{v['tag']}{'' if v['method'] is None else suffix}.onnx"
             path = out / name
@@ -361,7 +422,15 @@ def main() -> int:
                 continue
             if dense is None:
                 dense, dense_ref = build(arch, cfg, x)
-            model, ref, layers = (dense, dense_ref, []) if v["method"] is None else prune(arch, cfg, x, dense, v, a.prune_first_last)
+            dense_total = None
+            if v["method"] is None:
+                model, ref, layers = dense, dense_ref, []
+            elif v["method"] in SPARROW_METHODS:
+                if sparrow is None:
+                    sys.exit(f"{name}: needs the sparrow binary (swift build --product sparrow, then --sparrow PATH)")
+                model, ref, layers, dense_total = prune_with_sparrow(sparrow, arch, cfg, x, dense, v, a.prune_first_last)
+            else:
+                model, ref, layers = prune(arch, cfg, x, dense, v, a.prune_first_last)
             onnx.save(model, str(path))
             got = ort_logits(path, x[:1])[0]
             if not np.all(np.isfinite(got)):
@@ -369,6 +438,17 @@ def main() -> int:
             err = float(np.max(np.abs(got - ref)))
             if err > 1e-4 * float(np.max(np.abs(ref))):
                 sys.exit(f"{name}: ONNX Runtime and the numpy forward pass differ by {err:.3g} (max|ref| {np.max(np.abs(ref)):.3g})")
+            logits[v["tag"]] = got
+            if v.get("shrink"):
+                # Removing zeroed channels changes nothing: the in-place twin must give the same logits.
+                twin = v["tag"].removesuffix("-shrink")
+                twin_file = out / f"{arch}-{twin}{suffix}.onnx"
+                if twin not in logits and twin_file.exists():
+                    logits[twin] = ort_logits(twin_file, x[:1])[0]
+                if twin in logits:
+                    d = float(np.max(np.abs(got - logits[twin])))
+                    if d > 1e-4 * float(np.max(np.abs(logits[twin]))):
+                        sys.exit(f"{name}: logits differ from {twin}'s (in place) by {d:.3g}")
             digest = sha256(path)
             entries[name] = {
                 "sha256": digest, "bytes": path.stat().st_size, "arch": arch, "variant": v["tag"], "method": v["method"] or "dense",
@@ -376,6 +456,12 @@ def main() -> int:
                 "first_last": "pruned" if v["method"] and a.prune_first_last else "dense",
                 "batchnorm": "measured on the dense network" if v["method"] is None else "re-measured after pruning",
                 **weight_stats(model, layers),
+                **({} if dense_total is None else {
+                    "pruner": "sparrow prune " + " ".join(sparrow_args(v, a.prune_first_last)),
+                    "shrunk": bool(v.get("shrink")),
+                    "dense_conv_gemm_weights": dense_total,
+                    "nonzero_fraction_vs_dense": round(sum(int(np.count_nonzero(w)) for w in conv_gemm_weights(model).values())
+                                                       / dense_total, 4)}),
                 "logits": {"max_abs": float(f"{np.max(np.abs(got)):.3g}"), "std": float(f"{np.std(got):.3g}")},
             }
             state = "" if not old else (" (sha256 matches zoo.json)" if old.get("sha256") == digest else " (sha256 DIFFERS from zoo.json)")
@@ -396,8 +482,11 @@ def main() -> int:
     recorded.update(entries)
     section.update({"dir": f"Models/cache/{cfg['dir']}", "resolution": res, "width": cfg["width"], "opset": OPSET,
                     "ir_version": IR_VERSION, "command": f"python Models/scripts/make_zoo.py{' --tiny' if a.tiny else ''}",
-                    "pruner": "Models/scripts/prune_numpy.py (per layer; first conv, classifier, depthwise and < 64-value "
-                              "weights dense unless --prune-first-last, which prunes the first conv and classifier)",
+                    "pruner": "magnitude and 2:4: Models/scripts/prune_numpy.py; the other methods: sparrow prune (each "
+                              "file's 'pruner'). Per layer; the first conv, the classifier and depthwise convs dense unless "
+                              "--prune-first-last (prunes the first conv and the classifier); channel methods carry "
+                              "removals through depthwise convs. BatchNorm statistics re-measured after pruning.",
+                    "first_last": "dense (the first convolution and the classifier are not pruned) unless a file says 'pruned'",
                     "onnxruntime": ort.__version__, "numpy": np.__version__, "onnx": onnx.__version__})
     section["files"] = dict(sorted(recorded.items()))
     man = {"description": "Speed zoo made by Models/scripts/make_zoo.py (not committed; sha256 here). See Models/README.md.",
