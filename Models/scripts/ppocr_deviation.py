@@ -4,7 +4,8 @@ real inputs (issue #5, item 3): the pages and line crops of Models/scripts/rende
 
 Every variant is made by `sparrow prune` (per layer, first and last layer dense) from the committed
 models in Models/ppocr/ and run by `sparrow run`; the dense model too. ONNX Runtime (1 thread,
-optimisations off) checks `sparrow run` on the dense models and on one variant of each method
+optimisations off) checks `sparrow run` (the sweep's --format dense and --format auto) on the dense
+models and on one variant of each method
 (max|got - ref| <= 1e-4 * max|ref|, floor 1e-7 as Tests/python/check_pruned.py), and each shrunk
 variant is compared with its in-place twin (removing zeroed channels must not change the output).
 
@@ -79,11 +80,11 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess:
     return r
 
 
-def sparrow_run(sparrow: Path, model: Path, x_file: Path, out_name: str, work: Path, a) -> tuple[np.ndarray, float]:
+def sparrow_run(sparrow: Path, model: Path, x_file: Path, out_name: str, work: Path, a, fmt: str) -> tuple[np.ndarray, float]:
     out = work / "out"
     t0 = time.time()
     run([str(sparrow), "run", str(model), "--input", f"x={x_file}", "--output-dir", str(out),
-         "--format", a.format, "--threads", str(a.threads)])
+         "--format", fmt, "--threads", str(a.threads)])
     return np.load(out / f"{safe(out_name)}.npy"), time.time() - t0
 
 
@@ -219,7 +220,9 @@ def main() -> int:
     p.add_argument("--methods", default="", help="comma list of labels (default: all)")
     p.add_argument("--models", default="det,cls")
     p.add_argument("--pages", type=int, default=8, help="detector pages to use (the first N)")
-    p.add_argument("--format", default="auto", help="sparrow run --format")
+    p.add_argument("--format", default="dense", help="sparrow run --format for the sweep (the outputs do not depend on "
+                   "it beyond 1e-4; auto would time every layer's formats anew for each pruned model)")
+    p.add_argument("--check-format", default="auto", help="sparrow run --format of the runs checked against ONNX Runtime")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default=str(ROOT / "Models" / "cache" / "ppocr-pruned"))
     p.add_argument("--out", default="", help="output stem (default Bench/results/<machine>/ppocr-deviation)")
@@ -254,7 +257,7 @@ def main() -> int:
     cls_file, labels = text / "cls_lines.npy", np.load(text / "cls_labels.npy")
     cls_x = np.load(cls_file)
     results = {"commit": commit + ("-dirty" if dirty else ""), "machine": machine, "sparrow": str(sparrow),
-               "format": a.format, "threads": a.threads, "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
+               "format": a.format, "check_format": a.check_format, "threads": a.threads, "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
                "inputs": {"det": f"{text.relative_to(ROOT) if text.is_relative_to(ROOT) else text}/det_pages.npy "
                                  f"(first {a.pages}) {list(det_x.shape)}",
                           "cls": f"cls_lines.npy {list(cls_x.shape)}, labels cls_labels.npy"},
@@ -263,8 +266,11 @@ def main() -> int:
     for kind in models:
         model, out_name, x_file, x = (DET, DET_OUT, det_file, det_x) if kind == "det" else (CLS, CLS_OUT, cls_file, cls_x)
         print(f"{kind}: {model.name} on {list(x.shape)}", flush=True)
-        dense, secs = sparrow_run(sparrow, model, x_file, out_name, work, a)
-        ort_check(f"{kind} dense", dense, ort_run(model, x), results["checks"])
+        dense, secs = sparrow_run(sparrow, model, x_file, out_name, work, a, a.format)
+        ref = ort_run(model, x)
+        ort_check(f"{kind} dense, --format {a.format}", dense, ref, results["checks"])
+        ort_check(f"{kind} dense, --format {a.check_format}",
+                  sparrow_run(sparrow, model, x_file, out_name, work, a, a.check_format)[0], ref, results["checks"])
         dense_regions = [regions(dense[i, 0]) for i in range(dense.shape[0])] if kind == "det" else None
         base = det_metrics(dense, dense, dense_regions) if kind == "det" else cls_metrics(dense, dense, labels)
         results[kind].append({"method": "dense", "sparsity": 0.0, "seconds": round(secs, 2), **base})
@@ -276,9 +282,12 @@ def main() -> int:
                 pruned = work / f"{tag}.onnx"
                 r = run([str(sparrow), "prune", str(model), "-o", str(pruned), *args, "--sparsity", f"{s:g}"])
                 total = next((ln for ln in r.stdout.splitlines() if ln.startswith("total:")), "")
-                got, secs = sparrow_run(sparrow, pruned, x_file, out_name, work, a)
+                got, secs = sparrow_run(sparrow, pruned, x_file, out_name, work, a, a.format)
                 if i == min(1, len(only or sparsities) - 1):       # one ORT cross-check per method: its second level
-                    ort_check(f"{kind} {label} {s:g}", got, ort_run(pruned, x), results["checks"])
+                    ref = ort_run(pruned, x)
+                    ort_check(f"{kind} {label} {s:g}, --format {a.format}", got, ref, results["checks"])
+                    ort_check(f"{kind} {label} {s:g}, --format {a.check_format}",
+                              sparrow_run(sparrow, pruned, x_file, out_name, work, a, a.check_format)[0], ref, results["checks"])
                 if label.endswith(" shrunk"):
                     twin = inplace.get((label.removesuffix(" shrunk"), s))
                     if twin is not None:
@@ -295,7 +304,6 @@ def main() -> int:
                 results[kind].append(row)
                 print(f"  {label} {s:g}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                        for k, v in m.items()), flush=True)
-                # keep the cache small: pruned detector variants are 4.7 MB each
     stem = Path(a.out) if a.out else ROOT / "Bench" / "results" / machine / "ppocr-deviation"
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
@@ -310,7 +318,7 @@ def report(r: dict, a) -> str:
         "# PP-OCR: how far one-shot pruning moves the outputs from dense",
         "",
         f"- commit {r['commit']}, machine {r['machine']}, {r['date']}; `sparrow run --format {r['format']} --threads "
-        f"{r['threads']}`; ONNX Runtime {r['onnxruntime']} for the cross-checks",
+        f"{r['threads']}` (the checks below also run `--format {r['check_format']}`); ONNX Runtime {r['onnxruntime']} for the cross-checks",
         f"- made by `Models/scripts/ppocr_deviation.py` (see its doc for every definition) on the inputs of "
         f"`Models/scripts/render_text.py`: detector {r['inputs']['det']}, classifier {r['inputs']['cls']}",
         "- every variant: `sparrow prune MODEL --method M --sparsity S` per layer, first and last layer dense; "
