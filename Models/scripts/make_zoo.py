@@ -440,11 +440,13 @@ def main() -> int:
             if not np.all(np.isfinite(got)):
                 sys.exit(f"{name}: ONNX Runtime gives non-finite logits")
             err = float(np.max(np.abs(got - ref)))
-            # float32 (ORT) against float64 (numpy). Heavily pruned layers leave channels whose value is a
+            # float32 (ORT) against float64 (numpy): a check that the file is the network meant (a wrong
+            # weight moves the logits by O(1)). Heavily pruned layers leave channels whose value is a
             # small difference of large terms, which the re-measured BatchNorm scales back to O(1), so
-            # float32 rounding shows more: 1.45e-4 relative measured on mobilenetv1-block4x4-90. The
-            # runtime's own check (Tests/python/check_zoo.py: sparrow against ORT) keeps 1e-4.
-            bound = (1e-4 if v["method"] is None else 1e-3) * float(np.max(np.abs(ref)))
+            # float32 rounding shows more: 1.45e-4 relative measured on mobilenetv1-block4x4-90, 1.35e-3
+            # on -95. The runtime's own check (Tests/python/check_zoo.py: sparrow against ORT, both
+            # float32) keeps 1e-4.
+            bound = (1e-4 if v["method"] is None else 1e-2) * float(np.max(np.abs(ref)))
             if err > bound:
                 bad.append(f"{name} (ONNX Runtime and the numpy forward pass differ by {err:.3g}, bound {bound:.3g})")
                 print(f"  FAIL {name}: ONNX Runtime and the numpy forward pass differ by {err:.3g} (bound {bound:.3g})", flush=True)
