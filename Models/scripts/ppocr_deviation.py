@@ -275,8 +275,8 @@ def main() -> int:
         base = det_metrics(dense, dense, dense_regions) if kind == "det" else cls_metrics(dense, dense, labels)
         results[kind].append({"method": "dense", "sparsity": 0.0, "seconds": round(secs, 2), **base})
         print(f"  dense: {base}", flush=True)
+        inplace = {}                                   # (method, sparsity) -> output, for the shrunk twins
         for label, args, only in methods:
-            inplace = {}
             for i, s in enumerate(only or sparsities):
                 tag = f"{kind}-{label.replace(' ', '-').replace(':', '')}-{round(s * 100)}"
                 pruned = work / f"{tag}.onnx"
