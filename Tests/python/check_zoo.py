@@ -2,7 +2,7 @@
 file and input: max|got - ref| <= 1e-4 * max|ref| on the logits. Reference: ONNX Runtime,
 CPUExecutionProvider, 1 thread, graph optimisations off. The files must already be made.
 
-  python Tests/python/check_zoo.py PATH/TO/sparrow [--tiny] [--formats auto,dense,csr] [--only resnet18-]
+  python Tests/python/check_zoo.py PATH/TO/sparrow [--tiny] [--formats auto,dense,csr] [--only resnet18-] [--grep -shrink]
 """
 import argparse
 import json
@@ -21,11 +21,13 @@ p.add_argument("sparrow")
 p.add_argument("--tiny", action="store_true", help="Models/cache/zoo-tiny instead of Models/cache/zoo")
 p.add_argument("--formats", default="auto")
 p.add_argument("--only", default="", help="only files whose name starts with this")
+p.add_argument("--grep", default="", help="only files whose name contains one of these (comma list), e.g. -chl1-,-chfpgm-")
 p.add_argument("--threads", type=int, default=1)
 a = p.parse_args()
 section = json.loads((root / "Models" / "zoo.json").read_text())["tiny" if a.tiny else "zoo"]
 folder = root / section["dir"]
-files = sorted(n for n, e in section["files"].items() if n.endswith(".onnx") and n.startswith(a.only))
+files = sorted(n for n, e in section["files"].items() if n.endswith(".onnx") and n.startswith(a.only)
+               and (not a.grep or any(g in n for g in a.grep.split(","))))
 x_file = next(n for n, e in section["files"].items() if e.get("role") == "input")
 x = np.load(folder / x_file)
 opts = ort.SessionOptions()
