@@ -36,6 +36,9 @@ SPARROW_SERVER=0 quiet swift build -c release --scratch-path .build-release --pr
 for m in Models/ppocr/ch_PP-OCRv4_det_infer.onnx Models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx; do
   bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow "$m" --threads 1 --shape x=1x3x64x64
 done
+# The runtime gate decides in the step's scratch: no allocation either.
+bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow Models/ppocr/ch_PP-OCRv4_det_infer.onnx --threads 1 --shape x=1x3x64x64 --gate topk:0.5
+bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow Models/digits/gated/digits_gated_r50_seed0.onnx --threads 1 --shape x=1x1x64x64 --gate model
 
 step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
 source Tests/python/venv.sh

@@ -297,3 +297,39 @@ import Testing
     #expect(y.floats == (0..<12).map { f(a[$0], b[$0 % 3]) ? 1 : 0 })
   }
 }
+
+@Suite struct ChannelSelectTests {
+  @Test func nonZeroChannelsSeesNaNAndIgnoresNegativeZero() {
+    let hw = 13  // one SIMD block and a tail
+    var x = [Float](repeating: 0, count: 5 * hw)
+    x[1 * hw + 12] = 0.5  // in the tail
+    x[2 * hw + 3] = .nan
+    x[3 * hw + 7] = -0.0
+    x[4 * hw] = -1e-30
+    var list = [UInt32](repeating: 99, count: 5)
+    let n = x.withUnsafeBufferPointer { xb in
+      list.withUnsafeMutableBufferPointer { ChannelSelect.nonZeroChannels(xb.baseAddress!, channels: 5, hw: hw, into: $0.baseAddress!) }
+    }
+    #expect(Array(list[0..<n]) == [1, 2, 4])
+  }
+
+  @Test func topKeepsTheLargestWithTiesToTheLowerIndex() {
+    let sums: [Float] = [3, 1, 3, 0, 5, 3, .nan, 2]
+    var tmp = [Float](repeating: 0, count: 8)
+    var list = [UInt32](repeating: 0, count: 8)
+    func top(_ keep: Int) -> [UInt32] {
+      let n = sums.withUnsafeBufferPointer { s in
+        tmp.withUnsafeMutableBufferPointer { t in
+          list.withUnsafeMutableBufferPointer {
+            ChannelSelect.top(s.baseAddress!, channels: 8, keep: keep, tmp: t.baseAddress!, into: $0.baseAddress!)
+          }
+        }
+      }
+      return Array(list[0..<n])
+    }
+    #expect(top(1) == [6])  // NaN ranks first
+    #expect(top(3) == [0, 4, 6])  // 5, then the first of the three 3s
+    #expect(top(5) == [0, 2, 4, 5, 6])
+    #expect(top(8) == [0, 1, 2, 4, 5, 6, 7])  // all but the exactly-zero channel
+  }
+}

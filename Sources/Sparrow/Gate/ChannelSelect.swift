@@ -22,6 +22,38 @@ enum ChannelSelect {
     }
   }
 
+  /// Channels of `x` (`channels` x `hw`) holding any value other than ±0 (NaN counts as
+  /// nonzero), in order; returns how many. Stops reading a channel at its first nonzero, so on
+  /// ReLU outputs it usually reads a few values per channel: `zero` costs next to nothing.
+  static func nonZeroChannels(
+    _ x: UnsafePointer<Float>, channels: Int, hw: Int, into list: UnsafeMutablePointer<UInt32>
+  ) -> Int {
+    var n = 0
+    let raw = UnsafeRawPointer(x)
+    for c in 0..<channels {
+      let base = c * hw
+      var i = 0
+      var live = false
+      while i + 8 <= hw {
+        let v = raw.loadUnaligned(fromByteOffset: (base + i) * 4, as: SIMD8<Float>.self)
+        if any(v .!= 0) {  // NaN != 0 is true
+          live = true
+          break
+        }
+        i += 8
+      }
+      while !live, i < hw {
+        if x[base + i] != 0 { live = true }
+        i += 1
+      }
+      if live {
+        list[n] = UInt32(c)
+        n += 1
+      }
+    }
+    return n
+  }
+
   /// Channels whose sum is not exactly zero, in order; returns how many.
   static func nonZero(_ sums: UnsafePointer<Float>, channels: Int, into list: UnsafeMutablePointer<UInt32>) -> Int {
     var n = 0

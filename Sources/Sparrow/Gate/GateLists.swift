@@ -45,8 +45,7 @@ struct GateLists {
         }
       }
     case .zero where gated:
-      ChannelSelect.absSums(x, channels: channels, hw: hw, into: sums)
-      nIn = ChannelSelect.nonZero(sums, channels: channels, into: inList)
+      nIn = ChannelSelect.nonZeroChannels(x, channels: channels, hw: hw, into: inList)
     case .topk(let r) where gated:
       ChannelSelect.absSums(x, channels: channels, hw: hw, into: sums)
       let keep = min(channels, max(1, Int((r * Double(channels)).rounded(.up))))
@@ -101,8 +100,12 @@ protocol ChannelGatedStep: GateableStep {
 }
 
 extension ChannelGatedStep {
+  /// Whether any gate mode can skip this step's channels. Cheap (read on every run); `gateInfo`
+  /// builds strings and is for reports only.
+  var isGated: Bool { gateable && (gated || outputGate != nil || inputGate != nil) }
+
   var gateInfo: GateInfo? {
-    guard gateable, gated || outputGate != nil || inputGate != nil else { return nil }
+    guard isGated else { return nil }
     var kinds: [String] = []
     if gated { kinds.append("zero/topk") }
     if outputGate != nil { kinds.append("learned-out") }

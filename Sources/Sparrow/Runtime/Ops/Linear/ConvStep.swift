@@ -26,7 +26,7 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
   private var colSpan: Int { (colBytes + 63) / 64 * 64 }
   private var workspaceSpan: Int { (workspaceBytes + 63) / 64 * 64 }
   /// Per-channel sums, a copy for selection, and the two lists.
-  private var gateBytes: Int { gateInfo == nil ? 0 : GateLists.bytes(channels: geometry.c, rows: packed[0].rows) }
+  private var gateBytes: Int { !isGated ? 0 : GateLists.bytes(channels: geometry.c, rows: packed[0].rows) }
   var scratchBytes: Int { colSpan + workspaceSpan + gateBytes }
 
   var gateable: Bool { groups == 1 }
@@ -44,7 +44,7 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     let ws = c.scratch.map { $0 + colSpan }
     let m = mg * groups
     // Off, with no learned gate here, is the plain path.
-    let gating = gateInfo != nil && (c.gate != .off || outputGate != nil)
+    let gating = isGated && (c.gate != .off || outputGate != nil)
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         for img in 0..<g.n {

@@ -108,9 +108,9 @@ struct DirectConvStep: ChannelGatedStep {
     Double(conv.outputChannels) * Double(geometry.c * geometry.kh * geometry.kw) * Double(geometry.ho * geometry.wo)
   }
   private var listBytes: Int { conv.workspaceBytes(active: ActiveChannels(outputRows: [], inputChannels: [])) }
-  private var workspaceSpan: Int { (max(conv.workspaceBytes, gateInfo == nil ? 0 : listBytes) + 63) / 64 * 64 }
+  private var workspaceSpan: Int { (max(conv.workspaceBytes, !isGated ? 0 : listBytes) + 63) / 64 * 64 }
   var scratchBytes: Int {
-    workspaceSpan + (gateInfo == nil ? 0 : GateLists.bytes(channels: geometry.c, rows: conv.outputChannels))
+    workspaceSpan + (!isGated ? 0 : GateLists.bytes(channels: geometry.c, rows: conv.outputChannels))
   }
 
   func run(_ c: StepContext) throws(RuntimeError) {
@@ -118,7 +118,7 @@ struct DirectConvStep: ChannelGatedStep {
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     guard let ws = c.scratch else { throw RuntimeError("direct convolution: no workspace") }
     let inImage = g.c * g.h * g.w, outImage = conv.outputChannels * g.ho * g.wo
-    let gating = gateInfo != nil && (c.gate != .off || outputGate != nil)
+    let gating = isGated && (c.gate != .off || outputGate != nil)
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         for img in 0..<g.n {
