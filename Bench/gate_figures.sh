@@ -13,7 +13,8 @@ id=$("$B" bench machine-id)
 out=Bench/results/$id/gate
 mkdir -p "$out"
 rounds=${ROUNDS:-15}
-export SPARROW_FORMAT_CACHE=${SPARROW_FORMAT_CACHE:-$out/.formats.json}
+mkdir -p Bench/cache/gate
+export SPARROW_FORMAT_CACHE=${SPARROW_FORMAT_CACHE:-Bench/cache/gate/formats.json}
 
 case_() {  # name model runs-per-round gates args...
   local name=$1 model=$2 runs=$3 gates=$4
@@ -25,7 +26,7 @@ case_() {  # name model runs-per-round gates args...
 }
 
 # Digits with learned gates: one test image (batch 1), budgets 100/75/50/25%.
-digits_x=$out/.digits_x1.npy
+digits_x=Bench/cache/gate/digits_x1.npy
 .venv-test/bin/python - "$digits_x" <<'PY'
 import sys, numpy as np
 x = np.load("Models/digits/gated/ref/digits_gated_r50_seed0.input_0_x.npy")
@@ -45,3 +46,4 @@ for v in dense mag90; do
     --input "input=Models/cache/zoo/input-1x3x224x224.npy"
 done
 echo "wrote $out/*.md" >&2
+.venv-test/bin/python Bench/gate_summary.py "Bench/results/$id"
