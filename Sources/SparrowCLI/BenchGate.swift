@@ -66,26 +66,13 @@ struct BenchGateCommand: ParsableCommand {
     }
     guard modes.count >= 2 else { throw ValidationError("--gates needs a baseline and at least one other mode") }
     var shapes = try plan.parsedShapes()
-    var given: [String: Tensor] = [:]
-    for spec in inputs {
-      guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input \(spec): expected NAME=FILE.npy") }
-      let t: Tensor
-      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: String(spec[spec.index(after: eq)...]))) } catch { throw fail("\(error)") }
-      given[String(spec[..<eq])] = t
-      if shapes[String(spec[..<eq])] == nil { shapes[String(spec[..<eq])] = t.shape }
-    }
+    let given = try readInputs(inputs, pinning: &shapes)
     let p: Plan
     do {
       p = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
         .plan(shapes: shapes)
     } catch let e as ModelError { throw fail(e.message) }
-    var feeds: [String: Tensor] = [:]
-    var rng = SplitMix(seed: 1)
-    for (name, type) in p.inputs {
-      if let t = given[name] { feeds[name] = t; continue }
-      guard type.dtype == .float32 else { throw fail("input '\(name)' is \(type.dtype): give it with --input") }
-      feeds[name] = try Tensor(shape: type.shape, floats: (0..<type.count).map { _ in rng.nextFloat() })
-    }
+    let feeds = try makeFeeds(for: p, given: given, seed: 1)
     let sessions = modes.map { m -> Session in
       let s = Session(plan: p)
       s.gate = m

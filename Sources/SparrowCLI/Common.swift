@@ -77,3 +77,35 @@ func peakMemoryBytes() -> Int {
 func sanitized(_ name: String) -> String {
   String(name.map { c in c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-") ? c : "_" })
 }
+
+/// `--input NAME=FILE.npy` specs read into tensors; their shapes pin `shapes` where not given.
+func readInputs(_ specs: [String], pinning shapes: inout [String: [Int]]) throws -> [String: Tensor] {
+  var given: [String: Tensor] = [:]
+  for spec in specs {
+    guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input \(spec): expected NAME=FILE.npy") }
+    let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+    let t: Tensor
+    do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(error)") }
+    given[name] = t
+    if shapes[name] == nil { shapes[name] = t.shape }
+  }
+  return given
+}
+
+/// Every planned input: the given tensor, or seeded random float data of the planned shape.
+func makeFeeds(for plan: Plan, given: [String: Tensor], seed: UInt64) throws -> [String: Tensor] {
+  var feeds: [String: Tensor] = [:]
+  var rng = SplitMix(seed: seed)
+  for (name, type) in plan.inputs {
+    if let t = given[name] {
+      feeds[name] = t
+      continue
+    }
+    guard type.dtype == .float32 else { throw fail("input '\(name)' is \(type.dtype): give it with --input") }
+    feeds[name] = try Tensor(shape: type.shape, floats: (0..<type.count).map { _ in rng.nextFloat() })
+  }
+  for name in given.keys where !plan.inputs.contains(where: { $0.name == name }) {
+    throw fail("the model has no input '\(name)' (inputs: \(plan.inputs.map(\.name).joined(separator: ", ")))")
+  }
+  return feeds
+}

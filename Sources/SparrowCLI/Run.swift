@@ -26,15 +26,7 @@ struct RunCommand: ParsableCommand {
     let gateMode: GateMode
     do { gateMode = try GateMode(parsing: gate) } catch { throw ValidationError("--gate: \(error.message)") }
     var shapes = try plan.parsedShapes()
-    var given: [String: Tensor] = [:]
-    for spec in inputs {
-      guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input \(spec): expected NAME=FILE.npy") }
-      let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
-      let t: Tensor
-      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(error)") }
-      given[name] = t
-      if shapes[name] == nil { shapes[name] = t.shape }
-    }
+    let given = try readInputs(inputs, pinning: &shapes)
     let t0 = DispatchTime.now().uptimeNanoseconds
     let m: Model, p: Plan
     do {
@@ -42,19 +34,7 @@ struct RunCommand: ParsableCommand {
       p = try m.plan(shapes: shapes)
     } catch let e as ModelError { throw fail(e.message) }
     let cold = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-    var feeds: [String: Tensor] = [:]
-    var rng = SplitMix(seed: seed)
-    for (name, type) in p.inputs {
-      if let t = given[name] {
-        feeds[name] = t
-      } else {
-        guard type.dtype == .float32 else { throw fail("input '\(name)' is \(type.dtype): give it with --input") }
-        feeds[name] = try Tensor(shape: type.shape, floats: (0..<type.count).map { _ in rng.nextFloat() })
-      }
-    }
-    for name in given.keys where !p.inputs.contains(where: { $0.name == name }) {
-      throw fail("the model has no input '\(name)' (inputs: \(p.inputs.map(\.name).joined(separator: ", ")))")
-    }
+    let feeds = try makeFeeds(for: p, given: given, seed: seed)
     let session = Session(plan: p)
     session.gate = gateMode
     var outputs: [String: Tensor] = [:]
