@@ -366,3 +366,48 @@ def ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, np.nd
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     logits = sess.run(None, {"x": x})[0]
     return float((logits.argmax(1) == y).mean()), logits
+
+
+def manifest_entry(name: str, role: str, dst: Path, models_dir: Path, architecture: str, source: dict,
+                   sparsity: str, x, y, x_file: Path, y_file: Path, ort_version: str, regenerate: str,
+                   extra: dict | None = None, extra_case: dict | None = None) -> dict:
+    """A Models/manifest.json entry for a published digits model: the file's facts (sha256, ops,
+    parameters), its declared input/output and one ONNX Runtime reference case (the first 8 test
+    images). `extra` goes after "architecture" (e.g. the gate's structure), `extra_case` into the
+    reference case (e.g. the gate tensors)."""
+    import collections
+    import hashlib
+
+    import onnx
+
+    m = onnx.load(str(dst))
+    weights = [i for i in m.graph.initializer if len(i.dims) >= 2]
+    blob = dst.read_bytes()
+    rel = lambda p: str(p.relative_to(models_dir))  # noqa: E731
+    case = {"case": "test8",
+            "inputs": [{"name": "x", "shape": list(x.shape), "dtype": "float32", "file": rel(x_file),
+                        "content": "the first 8 test-split images, /16, bilinear to 64x64"}],
+            "outputs": [{"name": "logits", "shape": list(y.shape), "dtype": "float32", "file": rel(y_file),
+                         "max_abs_ref": float(np.abs(y).max())}],
+            **(extra_case or {})}
+    return {
+        "name": name, "role": role, "default": False, "file": rel(dst), "architecture": architecture,
+        **(extra or {}),
+        "source": source,
+        "licence": "trained here (no third-party weights); data: UCI ML repository, CC BY 4.0",
+        "licence_file": None,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "bytes": len(blob),
+        "ir_version": m.ir_version,
+        "opset": m.opset_import[0].version,
+        "ops": dict(collections.Counter(n.op_type for n in m.graph.node).most_common()),
+        "weights_in": "initializers",
+        "weight_parameters": int(sum(np.prod(i.dims) for i in weights)),
+        "sparsity": sparsity,
+        "conv_weight_zero_fraction": 0.0,
+        "declared_inputs": [{"name": "x", "shape": ["N", 1, 64, 64], "dtype": "float32"}],
+        "declared_outputs": [{"name": "logits", "shape": ["N", 10], "dtype": "float32"}],
+        "reference": {"runtime": f"onnxruntime {ort_version}, CPUExecutionProvider, 1 thread, ORT_DISABLE_ALL",
+                      "cases": [case]},
+        "regenerate": regenerate,
+    }

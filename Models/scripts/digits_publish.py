@@ -46,53 +46,24 @@ def main() -> None:
     y = ort.InferenceSession(str(dst), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.save(y_file, y)
 
-    m = onnx.load(str(dst))
-    weights = [i for i in m.graph.initializer if len(i.dims) >= 2]
+    entry = L.manifest_entry(
+        NAME, "trained", dst, MODELS,
+        architecture="small ResNet (stem conv3x3/2 + BN + ReLU + maxpool, 3 stages x 2 basic "
+                     "blocks at 16/32/64 channels, BatchNorm, residual Add, global average "
+                     "pool, Gemm) for 8x8 handwritten digits upsampled to 64x64; see "
+                     "scripts/digits_lib.py",
+        source={"dataset": "scikit-learn load_digits (UCI optical handwritten digits, 1,797 "
+                           "images)", "split": "digits/split.json (stratified 80/20, seed 0)",
+                "training_seed": a.seed, "epochs": run["epochs"],
+                "test_accuracy_ort": run["ort_acc"],
+                "accuracy_table": "digits/ACCURACY.md"},
+        sparsity="dense", x=x, y=y, x_file=x_file, y_file=y_file, ort_version=ort.__version__,
+        regenerate="python3 -m venv .venv-train && .venv-train/bin/pip install -r "
+                   "Models/scripts/requirements-train.txt && .venv-train/bin/python "
+                   "Models/scripts/train_digits.py dense --seed 0 --epochs 12 && "
+                   ".venv-train/bin/python Models/scripts/digits_publish.py (retraining is "
+                   "not bit-reproducible across machines; the sha256 is this file's)")
     data = dst.read_bytes()
-    rel = lambda p: str(p.relative_to(MODELS))  # noqa: E731
-    entry = {
-        "name": NAME,
-        "role": "trained",
-        "default": False,
-        "file": rel(dst),
-        "architecture": "small ResNet (stem conv3x3/2 + BN + ReLU + maxpool, 3 stages x 2 basic "
-                        "blocks at 16/32/64 channels, BatchNorm, residual Add, global average "
-                        "pool, Gemm) for 8x8 handwritten digits upsampled to 64x64; see "
-                        "scripts/digits_lib.py",
-        "source": {"dataset": "scikit-learn load_digits (UCI optical handwritten digits, 1,797 "
-                              "images)", "split": "digits/split.json (stratified 80/20, seed 0)",
-                   "training_seed": a.seed, "epochs": run["epochs"],
-                   "test_accuracy_ort": run["ort_acc"],
-                   "accuracy_table": "digits/ACCURACY.md"},
-        "licence": "trained here (no third-party weights); data: UCI ML repository, CC BY 4.0",
-        "licence_file": None,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
-        "ir_version": m.ir_version,
-        "opset": m.opset_import[0].version,
-        "ops": dict(collections.Counter(n.op_type for n in m.graph.node).most_common()),
-        "weights_in": "initializers",
-        "weight_parameters": int(sum(np.prod(i.dims) for i in weights)),
-        "sparsity": "dense",
-        "conv_weight_zero_fraction": 0.0,
-        "declared_inputs": [{"name": "x", "shape": ["N", 1, 64, 64], "dtype": "float32"}],
-        "declared_outputs": [{"name": "logits", "shape": ["N", 10], "dtype": "float32"}],
-        "reference": {"runtime": f"onnxruntime {ort.__version__}, CPUExecutionProvider, 1 thread, "
-                                 "ORT_DISABLE_ALL", "cases": [{
-                                     "case": "test8",
-                                     "inputs": [{"name": "x", "shape": list(x.shape),
-                                                 "dtype": "float32", "file": rel(x_file),
-                                                 "content": "the first 8 test-split images, "
-                                                            "/16, bilinear to 64x64"}],
-                                     "outputs": [{"name": "logits", "shape": list(y.shape),
-                                                  "dtype": "float32", "file": rel(y_file),
-                                                  "max_abs_ref": float(np.abs(y).max())}]}]},
-        "regenerate": "python3 -m venv .venv-train && .venv-train/bin/pip install -r "
-                      "Models/scripts/requirements-train.txt && .venv-train/bin/python "
-                      "Models/scripts/train_digits.py dense --seed 0 --epochs 12 && "
-                      ".venv-train/bin/python Models/scripts/digits_publish.py (retraining is "
-                      "not bit-reproducible across machines; the sha256 is this file's)",
-    }
     man_file = MODELS / "manifest.json"
     man = json.loads(man_file.read_text())
     man["models"] = [e for e in man["models"] if e["name"] != NAME] + [entry]

@@ -444,64 +444,36 @@ def cmd_publish(a, data) -> None:
         np.save(x_file, x)
         np.save(y_file, y)
         np.savez(g_file, **{f"block{i}": gt.reshape(len(x), -1) for i, gt in enumerate(gates)})
-        m = onnx.load(str(dst))
-        weights = [i for i in m.graph.initializer if len(i.dims) >= 2]
         blob = dst.read_bytes()
-        entries.append({
-            "name": name,
-            "role": "trained-gated",
-            "default": False,
-            "file": rel(dst),
-            "architecture": "the digits ResNet (digits_resnet) with a learned FBS-style channel "
-                            "gate in each of its 6 basic blocks: GlobalAveragePool -> Flatten -> "
-                            "Gemm -> Relu -> TopK(k) -> ReduceMin -> GreaterOrEqual -> Cast -> Mul "
-                            "-> Unsqueeze, multiplying conv1's ReLU'd output before conv2; see "
-                            "scripts/digits_lib.py ChannelGate and digits/GATED.md",
-            "gate": {"budget": budget, "k_per_block": run["k_per_block"],
-                     "channels_per_block": run["channels_per_block"],
-                     "gate_tensors": [b["gate_tensor"] for b in st["blocks"]],
-                     "gated_convs": [[b["conv1"], b["conv2"]] for b in st["blocks"]]},
-            "source": {"dataset": "scikit-learn load_digits (UCI optical handwritten digits, "
-                                  "1,797 images)", "split": "digits/split.json (stratified "
-                                                            "80/20, seed 0)",
-                       "dense_start": run["dense_start"], "training_seed": a.seed,
-                       "epochs": run["epochs"], "epochs_note": "fine-tuning epochs with the gates, "
-                       "after the 12 dense ones", "lr": run["lr"], "l1": run["l1"],
-                       "test_accuracy_ort": run["ort_acc"],
-                       "accuracy_table": "digits/GATED.md"},
-            "licence": "trained here (no third-party weights); data: UCI ML repository, CC BY 4.0",
-            "licence_file": None,
-            "sha256": hashlib.sha256(blob).hexdigest(),
-            "bytes": len(blob),
-            "ir_version": m.ir_version,
-            "opset": m.opset_import[0].version,
-            "ops": dict(collections.Counter(n.op_type for n in m.graph.node).most_common()),
-            "weights_in": "initializers",
-            "weight_parameters": int(sum(np.prod(i.dims) for i in weights)),
-            "sparsity": "dense weights; per-input channel gate",
-            "conv_weight_zero_fraction": 0.0,
-            "declared_inputs": [{"name": "x", "shape": ["N", 1, 64, 64], "dtype": "float32"}],
-            "declared_outputs": [{"name": "logits", "shape": ["N", 10], "dtype": "float32"}],
-            "reference": {"runtime": f"onnxruntime {ort.__version__}, CPUExecutionProvider, "
-                                     "1 thread, ORT_DISABLE_ALL", "cases": [{
-                                         "case": "test8",
-                                         "inputs": [{"name": "x", "shape": list(x.shape),
-                                                     "dtype": "float32", "file": rel(x_file),
-                                                     "content": "the first 8 test-split images, "
-                                                                "/16, bilinear to 64x64"}],
-                                         "outputs": [{"name": "logits", "shape": list(y.shape),
-                                                      "dtype": "float32", "file": rel(y_file),
-                                                      "max_abs_ref": float(np.abs(y).max())}],
-                                         "gate_values": {"file": rel(g_file), "content":
-                                                         "npz block<i> [8, C]: ONNX Runtime's "
-                                                         "gate tensor of block i (0 = channel "
-                                                         "skipped)"}}]},
-            "regenerate": "Models/scripts/train_digits.py dense --seed 0 --epochs 12; "
-                          f"Models/scripts/train_digits_gated.py train --seed 0 --budget {budget} "
-                          f"--epochs {run['epochs']} --lr {run['lr']} --l1 {run['l1']}; "
-                          "Models/scripts/train_digits_gated.py publish (not bit-reproducible "
-                          "across machines; the sha256 is this file's)",
-        })
+        entries.append(L.manifest_entry(
+            name, "trained-gated", dst, models,
+            architecture="the digits ResNet (digits_resnet) with a learned FBS-style channel "
+                         "gate in each of its 6 basic blocks: GlobalAveragePool -> Flatten -> "
+                         "Gemm -> Relu -> TopK(k) -> ReduceMin -> GreaterOrEqual -> Cast -> Mul "
+                         "-> Unsqueeze, multiplying conv1's ReLU'd output before conv2; see "
+                         "scripts/digits_lib.py ChannelGate and digits/GATED.md",
+            extra={"gate": {"budget": budget, "k_per_block": run["k_per_block"],
+                            "channels_per_block": run["channels_per_block"],
+                            "gate_tensors": [b["gate_tensor"] for b in st["blocks"]],
+                            "gated_convs": [[b["conv1"], b["conv2"]] for b in st["blocks"]]}},
+            source={"dataset": "scikit-learn load_digits (UCI optical handwritten digits, "
+                               "1,797 images)", "split": "digits/split.json (stratified "
+                                                         "80/20, seed 0)",
+                    "dense_start": run["dense_start"], "training_seed": a.seed,
+                    "epochs": run["epochs"], "epochs_note": "fine-tuning epochs with the gates, "
+                    "after the 12 dense ones", "lr": run["lr"], "l1": run["l1"],
+                    "test_accuracy_ort": run["ort_acc"],
+                    "accuracy_table": "digits/GATED.md"},
+            sparsity="dense weights; per-input channel gate", x=x, y=y, x_file=x_file, y_file=y_file,
+            ort_version=ort.__version__,
+            extra_case={"gate_values": {"file": rel(g_file), "content":
+                                        "npz block<i> [8, C]: ONNX Runtime's gate tensor of block i "
+                                        "(0 = channel skipped)"}},
+            regenerate="Models/scripts/train_digits.py dense --seed 0 --epochs 12; "
+                       f"Models/scripts/train_digits_gated.py train --seed 0 --budget {budget} "
+                       f"--epochs {run['epochs']} --lr {run['lr']} --l1 {run['l1']}; "
+                       "Models/scripts/train_digits_gated.py publish (not bit-reproducible "
+                       "across machines; the sha256 is this file's)"))
         print(f"wrote {dst} ({len(blob)} bytes), {x_file.name}, {y_file.name}, {g_file.name}")
     # Every test that reads the manifest (RealModelTests, check_export.py, check_pruned.py)
     # runs each entry of "models" through Sparrow against its ONNX Runtime reference.
