@@ -12,7 +12,7 @@ Standalone: `python runner.py ort|deepsparse MODEL INPUT.npy --threads T --once 
 timing line and exits. Needs numpy and the runtime only (the DeepSparse venv has numpy<2).
 
 ONNX Runtime: CPUExecutionProvider, intra_op_num_threads = T, inter_op 1, default graph
-optimisations (what users get). DeepSparse: compile_model(batch_size=1, num_cores=T), analytics
+optimisations (what users get). DeepSparse: compile_model(batch_size=<the input's first dimension>, num_cores=T), analytics
 off (NM_DISABLE_ANALYTICS=1).
 """
 import argparse
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 
-def load(backend, model, threads):
+def load(backend, model, threads, batch=1):
     """(version, run: x -> list of outputs)."""
     if backend == "ort":
         import onnxruntime as ort
@@ -39,7 +39,8 @@ def load(backend, model, threads):
     os.environ["NM_DISABLE_ANALYTICS"] = "1"
     import deepsparse
     from deepsparse import compile_model
-    e = compile_model(model, batch_size=1, num_cores=threads)
+    # DeepSparse fixes the batch at compile time and refuses any other.
+    e = compile_model(model, batch_size=batch, num_cores=threads)
     return f"deepsparse {deepsparse.__version__} ({e.cpu_avx_type})", lambda x: e.run([x])
 
 
@@ -64,7 +65,7 @@ def main():
     a = p.parse_args()
     x = np.load(a.input)
     t0 = time.perf_counter()
-    version, run = load(a.backend, a.model, a.threads)
+    version, run = load(a.backend, a.model, a.threads, batch=x.shape[0] if x.ndim else 1)
     load_ms = (time.perf_counter() - t0) * 1e3
     if a.once:
         ms = timed(run, x, a.once, 3)
