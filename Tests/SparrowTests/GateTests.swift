@@ -214,6 +214,15 @@ import Testing
     }
   }
 
+  @Test func unknownGateLayersAreRefused() throws {
+    var o = PlanOptions(threads: 1, formatCache: nil)
+    o.gateLayers = .named(["conv", "nope"])
+    let g = try Self.conv(c: 3, m: 2, k: 1, zeros: 0, seed: 1)
+    #expect(throws: ModelError.self) { try Model(graph: g, options: o).plan(shapes: [:]) }
+    o.gateLayers = .named(["conv"])
+    #expect(try Model(graph: g, options: o).plan(shapes: [:]).layers.first?.gate == "zero/topk")
+  }
+
   @Test func gateNotFusedWhenTheConvHasAnotherReader() throws {
     var g = try Self.learned(gateShape: [2, 6, 1, 1])
     g.outputs.append(ValueInfo(name: "r"))

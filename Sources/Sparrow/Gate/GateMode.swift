@@ -71,8 +71,9 @@ public enum GateLayers: Sendable, Equatable {
     }
   }
 
-  /// The names of the convolutions gated in `g` (nodes in order).
-  func select(in g: Graph) -> Set<String> {
+  /// The names of the convolutions gated in `g` (nodes in order); a named node that is not a
+  /// convolution with groups = 1 and a constant weight is an error.
+  func select(in g: Graph) throws(ModelError) -> Set<String> {
     let convs = g.nodes.filter { n in
       guard n.opType == "Conv", n.domain.isEmpty || n.domain == "ai.onnx" else { return false }
       if case .int(let groups)? = n.attributes["group"], groups != 1 { return false }
@@ -80,7 +81,14 @@ public enum GateLayers: Sendable, Equatable {
     }
     switch self {
     case .all: return Set(convs.map(\.name))
-    case .named(let names): return names
+    case .named(let names):
+      let known = Set(convs.map(\.name))
+      if let bad = names.subtracting(known).sorted().first {
+        throw ModelError(
+          "gate layers: '\(bad)' is not a convolution the gate can skip (groups = 1, constant weight); candidates: "
+            + convs.prefix(8).map(\.name).joined(separator: ", ") + (convs.count > 8 ? ", …" : ""))
+      }
+      return names
     case .default: return convs.count <= 2 ? [] : Set(convs.dropFirst().dropLast().map(\.name))
     }
   }

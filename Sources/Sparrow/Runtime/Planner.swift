@@ -73,7 +73,7 @@ public enum Planner {
     var steps: [PlannedStep] = []
     var layers: [LayerReport] = []
     var bytes = 0
-    let gatedNodes = options.gateLayers.select(in: g)
+    let gatedNodes = try options.gateLayers.select(in: g)
     var learnedGates = LearnedGates(g)
     for node in g.nodes {
       guard node.domain == "" || node.domain == "ai.onnx", let builder = builders[node.opType] else {
