@@ -108,19 +108,20 @@ struct BenchGateCommand: ParsableCommand {
     }
     FileHandle.standardError.write(Data("\n".utf8))
     // Per-step times, off against the first other mode, in separate profiled passes.
-    // Medians per step over single profiled runs (a mean would take every preemption).
-    let profiled = [0, 1].map { i -> [Double] in
-      let s = sessions[i]
-      s.profiling = true
-      var perStep = [[Double]](repeating: [], count: p.stepNodes.count)
-      for _ in 0..<max(rounds * runsPerRound / 2, 5) {
-        s.resetProfile()
-        _ = try? s.run(feeds)
-        for (k, ms) in s.stepProfile.enumerated() { perStep[k].append(ms) }
+    // Per-step medians over single profiled runs of the baseline and the first other mode,
+    // alternated like the rounds (a mean would take every preemption; runs of one mode after
+    // the other would take the machine's drift as a difference).
+    var perStep = [[[Double]]](repeating: [[Double]](repeating: [], count: p.stepNodes.count), count: 2)
+    for i in [0, 1] { sessions[i].profiling = true }
+    for _ in 0..<max(rounds * runsPerRound / 2, 5) {
+      for i in [0, 1] {
+        sessions[i].resetProfile()
+        _ = try? sessions[i].run(feeds)
+        for (k, ms) in sessions[i].stepProfile.enumerated() { perStep[i][k].append(ms) }
       }
-      s.profiling = false
-      return perStep.map(median)
     }
+    for i in [0, 1] { sessions[i].profiling = false }
+    let profiled = perStep.map { $0.map(median) }
     var results: [ModeResult] = []
     var bootRNG = SplitMix(seed: 11)
     for (m, mode) in modes.enumerated() {
@@ -174,7 +175,7 @@ struct BenchGateCommand: ParsableCommand {
         m.speedupHigh, 100 * m.skippedMACFraction, m.relativeDeviation)
     }
     if !r.layers.isEmpty {
-      s += "\nPer gated layer (profiled runs; step times include the gate's own cost):\n\n"
+      s += "\nPer gated layer (medians of single profiled runs, the two modes alternated; step times include the gate's own cost):\n\n"
       s += "| layer | exactly-zero input channels | \(r.modes[0].gate) ms | \(r.layers[0].mode) ms | speedup |\n|---|--:|--:|--:|--:|\n"
       for l in r.layers {
         s += "| \(l.node) | " + (l.zeroInputFraction.map { String(format: "%.1f%%", 100 * $0) } ?? "–")
