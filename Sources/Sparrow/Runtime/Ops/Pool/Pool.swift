@@ -98,20 +98,44 @@ enum MaxPoolOp: OpBuilder {
 struct MaxPoolStep: Step {
   let window: PoolWindow
 
+  /// One input row's worth of floats: the max over a window's rows, before the max over its columns.
+  var scratchBytes: Int { window.g.w * 4 }
+
+  /// Per output row, the max over the window's in-input rows first (contiguous, vectorised),
+  /// then over its columns from that one row: kh + kw passes instead of kh·kw strided ones.
+  /// Taps outside the input are left out, which is ONNX's -inf padding.
   func run(_ c: StepContext) throws(RuntimeError) {
     let g = window.g
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
-    let sw = g.sw
+    guard let rowMax = c.scratch?.assumingMemoryBound(to: Float.self) else {
+      throw RuntimeError("MaxPool: no scratch")
+    }
+    let rows = window.rows
     for p in 0..<(g.n * g.c) {
       let plane = x + p * g.h * g.w
       let out = y + p * g.ho * g.wo
       for oy in 0..<g.ho {
-        (out + oy * g.wo).update(repeating: -.greatestFiniteMagnitude, count: g.wo)
-        window.forEachTap(plane: plane, out: out, oy: oy) { o, r, n in
-          if sw == 1 {
-            for i in 0..<n { o[i] = max(o[i], r[i]) }
+        let o = out + oy * g.wo
+        let (lo, hi) = (rows.lo[oy], rows.hi[oy])
+        guard lo < hi else {
+          o.update(repeating: -.greatestFiniteMagnitude, count: g.wo)
+          continue
+        }
+        rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
+        for ky in (lo + 1)..<max(hi, lo + 1) {
+          let r = plane + (rows.start[oy] + ky * g.dh) * g.w
+          for i in 0..<g.w { rowMax[i] = max(rowMax[i], r[i]) }
+        }
+        o.update(repeating: -.greatestFiniteMagnitude, count: g.wo)
+        for kx in 0..<g.kw {
+          let (clo, chi) = window.tapColumns[kx]
+          guard clo < chi else { continue }
+          let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
+          if g.sw == 1 {
+            for i in clo..<chi { o[i] = max(o[i], src[i - clo]) }
           } else {
-            for i in 0..<n { o[i] = max(o[i], r[i * sw]) }
+            let sw = g.sw
+            for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
           }
         }
       }
