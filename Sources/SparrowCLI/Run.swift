@@ -69,6 +69,15 @@ struct RunCommand: ParsableCommand {
         print(String(format: "  %@ %8.3f ms/run %5.1f%%  (%d steps/run)", op.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, v.ms / Double(self.`repeat`),
                      100 * v.ms / max(total, 1e-9), v.steps / self.`repeat`))
       }
+      // The same time by step: where the weighted layers' formats and kernels (inspect) pay off.
+      let kernels = Dictionary(p.layers.map { ($0.node, "\($0.format) \($0.kernel)") }, uniquingKeysWith: { a, _ in a })
+      let steps = zip(p.stepNodes, session.stepProfile).sorted { $0.1 > $1.1 }
+      let shown = steps.prefix(15)
+      print("slowest steps (\(shown.count) of \(steps.count)):")
+      for (node, ms) in shown {
+        print(String(format: "  %@ %-12@ %8.3f ms/run %5.1f%%  %@", node.name.padding(toLength: 32, withPad: " ", startingAt: 0) as NSString,
+                     node.op as NSString, ms / Double(self.`repeat`), 100 * ms / max(total, 1e-9), (kernels[node.name] ?? "") as NSString))
+      }
     }
     if gateMode != .off || gateReport {
       printGateReport(session.gateLog, mode: gateMode, perLayer: gateReport)
