@@ -18,8 +18,36 @@ static void valid_range(long off, size_t sw, size_t w, size_t wo, size_t* lo, si
   *hi = b;
 }
 
+/* A row when both strides are 1 and the output is as wide as the input (the usual "same" k x k
+ * convolution): output pixel j reads plane[j + shift] for one constant shift, so the row is one
+ * copy of the plane, clamped to the output rows whose input row exists, then the columns whose
+ * input column falls in the padding (ox < lo or ox >= hi) are zeroed. */
+static void shifted_row(const sparrow_dwconv_shape* s, const float* plane, size_t ky, long xoff, size_t lo,
+                        size_t hi, float* out) {
+  const long n = (long)(s->ho * s->wo), hw = (long)(s->h * s->w);
+  const long dy = (long)(ky * s->dilation_h) - (long)s->pad_top, shift = dy * (long)s->w + xoff;
+  long a = dy < 0 ? -dy * (long)s->wo : 0, b = ((long)s->h - dy) * (long)s->wo;
+  if (a < -shift) a = -shift;
+  if (b > hw - shift) b = hw - shift;
+  if (b > n) b = n;
+  if (a >= b) {
+    memset(out, 0, (size_t)n * sizeof(float));
+    return;
+  }
+  memset(out, 0, (size_t)a * sizeof(float));
+  memcpy(out + a, plane + a + shift, (size_t)(b - a) * sizeof(float));
+  memset(out + b, 0, (size_t)(n - b) * sizeof(float));
+  if (lo == 0 && hi == s->wo) return;
+  for (size_t oy = (size_t)a / s->wo; oy * s->wo < (size_t)b; oy++) {
+    float* r = out + oy * s->wo;
+    for (size_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+    for (size_t ox = hi; ox < s->wo; ox++) r[ox] = 0.0f;
+  }
+}
+
 void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, float* col) {
   const size_t n = s->ho * s->wo;
+  const int shifted = s->stride_h == 1 && s->stride_w == 1 && s->wo == s->w;
   float* row = col;
   for (size_t c = c0; c < c0 + channels; c++) {
     const float* plane = x + c * s->h * s->w;
@@ -28,6 +56,10 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
         const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
         size_t lo, hi;
         valid_range(xoff, s->stride_w, s->w, s->wo, &lo, &hi);
+        if (shifted) {
+          shifted_row(s, plane, ky, xoff, lo, hi, row);
+          continue;
+        }
         for (size_t oy = 0; oy < s->ho; oy++) {
           float* out = row + oy * s->wo;
           const long iy = (long)(oy * s->stride_h + ky * s->dilation_h) - (long)s->pad_top;

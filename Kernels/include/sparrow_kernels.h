@@ -144,6 +144,11 @@ typedef struct sparrow_spmm_call {
   size_t k_per_channel;      /* K-slice per input channel (kh*kw); 0 means 1 */
   void* workspace;           /* sparrow_spmm_workspace_bytes bytes, 64-byte aligned */
   size_t workspace_bytes;
+  /* Non-NULL: X is the im2col of one NCHW image under this window (rows (c, ky, kx), columns
+   * (oy, ox), zeros in the padding), read on the fly: `x` points at the image (channels x h x w),
+   * x_stride is ignored, n must be ho * wo and K channels * kh * kw. Only for matrices whose
+   * kernel reads windows (sparrow_spmm_reads_window); others need X unfolded (sparrow_im2col). */
+  const struct sparrow_dwconv_shape* x_window;
 } sparrow_spmm_call;
 
 /* Bytes of workspace a call needs (0 is possible). Depends on the matrix, n and whether
@@ -182,6 +187,10 @@ void sparrow_spmm_finish(const sparrow_spmm_plan* plan);
 /* Single call: check, prepare, tiles, finish. threads <= 0 means 1. Tiles run serially
  * unless the library was built with OpenMP (sparrow_has_openmp() != 0). */
 sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
+
+/* 1 when the kernel chosen for this matrix builds its X panels from an image window itself
+ * (sparrow_spmm_call.x_window), which saves writing and re-reading the unfolded matrix. */
+int sparrow_spmm_reads_window(const sparrow_matrix* w);
 
 /* 1 when compiled with OpenMP (SPARROW_OPENMP=1 builds). */
 int sparrow_has_openmp(void);

@@ -3,7 +3,7 @@
  * qemu test driver; never seen by Swift (which holds an opaque sparrow_matrix*).
  *
  * Stack: the AVX2 kernels copy a K-block of the X panel into an aligned stack buffer (up to
- * 64 KiB, plus 1 KiB of row cursors), so callers' threads need at least ~128 KiB of stack
+ * 64 KiB, plus 4 KiB of row cursors), so callers' threads need at least ~128 KiB of stack
  * (Linux pthreads, libdispatch and libomp workers all default to far more).
  *
  * Read-past-end rules: no kernel reads X past column n-1 of its tile, past row K-1, or W past
@@ -37,6 +37,11 @@ typedef struct sparrow_nm {
   float* values;
   uint8_t* idx;
 } sparrow_nm;
+
+/* The AVX2 N:M kernel copies X blocks of whole group spans (m * stride rows of 64 floats) into
+ * a stack buffer of this many floats; matrices whose span does not fit go to the scalar kernel
+ * (the registry chooses it). */
+#define SPARROW_NM_AVX2_BUF 16384
 
 /* BSR: block rows of r output rows (mb = ceil(M/r)), block columns of c K-columns.
  * Block row br holds blocks block_row_ptr[br] .. block_row_ptr[br+1], block b at block column
@@ -87,6 +92,10 @@ typedef struct sparrow_ukernel_args {
    * unread when they copy X panels. BSR blocks may straddle an inactive column: BSR kernels
    * must skip (or read as zero) every X row the mask clears. */
   const uint8_t* k_mask;
+  /* Non-NULL (kernels registered with WINDOW 1 only): X is this window over the image at `x`
+   * (sparrow_spmm_call.x_window) and the tile starts at its column col0; x_stride unused. */
+  const sparrow_dwconv_shape* win;
+  size_t col0;
 } sparrow_ukernel_args;
 
 /* Computes row units units[u0..u1) (units == NULL: units u0..u1 themselves). A unit is a row

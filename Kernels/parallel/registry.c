@@ -3,7 +3,7 @@
 #include "../pack/formats.h"
 #include "registry.h"
 
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask)                                        \
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask, win)                                      \
   void fn(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,               \
           const sparrow_ukernel_args* a);
 #include "../spmm/ukernels.inc"
@@ -13,11 +13,12 @@ typedef struct {
   sparrow_ukernel_desc desc;
   sparrow_spmm_ukernel_fn fn;
   int honours_mask;
+  int reads_window;
 } entry;
 
 /* "sparrow_spmm_csr_f32_1x4__scalar" is shown without its "sparrow_" prefix. */
-#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask) \
-  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn, mask},
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask, win) \
+  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn, mask, win},
 static const entry table[] = {
 #include "../spmm/ukernels.inc"
 };
@@ -41,6 +42,9 @@ static int fits(const entry* e, const sparrow_matrix* w) {
     if (e->desc.block_rows != 0 && e->desc.block_rows != w->u.bsr.r) return 0;
     if (e->desc.block_cols != 0 && e->desc.block_cols != w->u.bsr.c) return 0;
   }
+  if (w->format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 &&
+      (size_t)w->u.nm.m * w->u.nm.stride * 64 > SPARROW_NM_AVX2_BUF)
+    return 0;
   return 1;
 }
 
@@ -81,6 +85,12 @@ static const entry* select_entry(const sparrow_matrix* w) {
 int sparrow_ukernel_honours_mask(const sparrow_matrix* w) {
   const entry* e = select_entry(w);
   return e != NULL && e->honours_mask;
+}
+
+int sparrow_spmm_reads_window(const sparrow_matrix* w) {
+  if (w == NULL || w->format == SPARROW_FORMAT_DENSE || w->format == SPARROW_FORMAT_CHANNEL) return 0;
+  const entry* e = select_entry(w);
+  return e != NULL && e->reads_window;
 }
 
 sparrow_spmm_ukernel_fn sparrow_select_ukernel(const sparrow_matrix* w) {

@@ -27,7 +27,17 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL matrix, call, x or y");
   if (c->n == 0 || c->n > SPARROW_MAX_DIM)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "n = %zu is outside 1...%zu", c->n, SPARROW_MAX_DIM);
-  if (c->x_stride < c->n * sizeof(float) || c->x_stride % sizeof(float) != 0)
+  if (c->x_window != NULL) {
+    const sparrow_dwconv_shape* s = c->x_window;
+    const sparrow_status st = sparrow_dwconv_check(s);
+    if (st != SPARROW_OK) return st;
+    if (!sparrow_spmm_reads_window(w))
+      return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "the kernel for this matrix (%s) needs X unfolded (im2col), not a window",
+                          sparrow_kernel_name(w));
+    if (c->n != s->ho * s->wo || w->k != s->channels * s->kh * s->kw)
+      return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "window %zux%zux%zu, kernel %zux%zu, output %zux%zu does not match K = %zu, n = %zu",
+                          s->channels, s->h, s->w, s->kh, s->kw, s->ho, s->wo, w->k, c->n);
+  } else if (c->x_stride < c->n * sizeof(float) || c->x_stride % sizeof(float) != 0)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "x_stride %zu bytes: need a multiple of 4 and >= %zu",
                         c->x_stride, c->n * sizeof(float));
   if (c->y_stride < c->n * sizeof(float) || c->y_stride % sizeof(float) != 0)
@@ -145,8 +155,9 @@ void sparrow_spmm_tile(const sparrow_spmm_plan* p, size_t t) {
   const size_t u0 = rt * p->tile_units;
   const size_t u1 = u0 + p->tile_units < p->row_units ? u0 + p->tile_units : p->row_units;
   sparrow_ukernel_args a = {
-      .x = c->x + n0, .x_stride = c->x_stride, .y = c->y + n0, .y_stride = c->y_stride, .n = n1 - n0,
-      .bias = c->bias, .lo = c->clamp_lo, .hi = c->clamp_hi, .k_mask = p->k_mask};
+      .x = c->x_window != NULL ? c->x : c->x + n0, .x_stride = c->x_stride, .y = c->y + n0, .y_stride = c->y_stride,
+      .n = n1 - n0, .bias = c->bias, .lo = c->clamp_lo, .hi = c->clamp_hi, .k_mask = p->k_mask, .win = c->x_window,
+      .col0 = n0};
   sparrow_select_ukernel(p->w)(p->w, p->unit_list, u0, u1, &a);
 }
 

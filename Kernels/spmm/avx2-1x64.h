@@ -36,4 +36,129 @@ SPARROW_AVX2 __m256i tail_mask(size_t rem) {
   } while (0)
 #define LDY1(A, I, Y, NV, MASKED, MASK) if ((NV) > (I)) A##I = LD(Y, I, NV, MASKED, MASK)
 
+/* ---- X as a window over one image (sparrow_spmm_call.x_window): im2col panels built on the
+ * fly, so the unfolded K x N matrix is never written. A panel's columns [j0, j0 + cols) are
+ * runs of consecutive output pixels of one output row each, found once per panel. */
+typedef struct {
+  size_t oy, ox, len, at; /* output row, first output column, run length, offset in the panel */
+} win_run;
+
+/* At most one run per column of a 64-column panel. */
+#define WIN_RUNS_MAX 64
+#define WIN_SPILL 8
+
+static inline size_t win_runs(const sparrow_dwconv_shape* s, size_t j0, size_t cols, win_run* r) {
+  size_t oy = j0 / s->wo, ox = j0 % s->wo, at = 0, n = 0;
+  while (at < cols) {
+    const size_t len = s->wo - ox < cols - at ? s->wo - ox : cols - at;
+    r[n++] = (win_run){oy, ox, len, at};
+    at += len, oy++, ox = 0;
+  }
+  return n;
+}
+
+/* Output columns [lo, hi) whose input column ox*sw + off lies inside 0..<w. */
+static inline void win_valid(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
+  size_t a = off < 0 ? ((size_t)(-off) + sw - 1) / sw : 0;
+  size_t b = off < (long)w ? ((size_t)((long)w - 1 - off)) / sw + 1 : 0;
+  if (b > wo) b = wo;
+  *lo = a < b ? a : b;
+  *hi = b;
+}
+
+SPARROW_AVX2 void win_zero(float* d, size_t n) {
+  for (size_t i = 0; i < n; i++) d[i] = 0.0f;
+}
+
+/* Copies src[0 .. n) to d in whole vectors, the last one a masked load (the source is never
+ * read past n); the store may spill up to 7 floats past d + n. */
+SPARROW_AVX2 void win_copy(float* d, const float* src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(src + i));
+  if (i < n) _mm256_storeu_ps(d + i, _mm256_maskload_ps(src + i, tail_mask(n - i)));
+}
+
+/* One panel row when both strides are 1 and the output is as wide as the input (the usual
+ * "same" k x k convolution): output pixel j reads plane[j + shift] for one constant shift, so
+ * the row is one copy of the plane, clamped to the output rows whose input row exists, then
+ * the columns whose input column falls in the padding (ox < lo or ox >= hi) are zeroed. */
+SPARROW_AVX2 void shifted_row(float* d, const sparrow_dwconv_shape* s, const float* plane, const win_run* runs,
+                              size_t nruns, size_t cols, size_t ky, long xoff, size_t lo, size_t hi, int nv) {
+  const long dy = (long)(ky * s->dilation_h) - (long)s->pad_top;
+  const long shift = dy * (long)s->w + xoff, hw = (long)(s->h * s->w);
+  const long j0 = (long)(runs[0].oy * s->wo + runs[0].ox);
+  /* Output rows oy with 0 <= oy + dy < h, and pixels whose source index is inside the plane. */
+  long a = dy < 0 ? -dy * (long)s->wo : 0, b = ((long)s->h - dy) * (long)s->wo;
+  if (a < -shift) a = -shift;
+  if (b > hw - shift) b = hw - shift;
+  if (a < j0) a = j0;
+  if (b > j0 + (long)cols) b = j0 + (long)cols;
+  if (a >= b) {
+    for (int i = 0; i < nv; i++) _mm256_store_ps(d + 8 * i, _mm256_setzero_ps());
+    return;
+  }
+  win_zero(d, (size_t)(a - j0));
+  win_copy(d + (a - j0), plane + a + shift, (size_t)(b - a));
+  win_zero(d + (b - j0), 8 * (size_t)nv - (size_t)(b - j0));
+  if (lo == 0 && hi == s->wo) return;
+  for (size_t q = 0; q < nruns; q++) {
+    const win_run r = runs[q];
+    for (size_t ox = r.ox; ox < lo && ox < r.ox + r.len; ox++) d[r.at + ox - r.ox] = 0.0f;
+    for (size_t ox = hi > r.ox ? hi : r.ox; ox < r.ox + r.len; ox++) d[r.at + ox - r.ox] = 0.0f;
+  }
+}
+
+/* Rows [k0, k1) of the panel (rows (c, ky, kx) of the image's im2col) into buf, rows nv*8
+ * floats apart; rows at or past K and masked-out rows are zeros, as are lanes from `cols` on.
+ * Runs are copied in whole vectors (the last one a masked load, so the image is never read
+ * past a run): the store may spill up to 7 floats past a run, which the next run, the zeros
+ * after the last run or the next row overwrite; buf needs WIN_SPILL floats past its last row. */
+SPARROW_AVX2 void pack_window(float* buf, const sparrow_dwconv_shape* s, const float* img, const win_run* runs,
+                              size_t nruns, size_t cols, size_t k0, size_t k1, size_t K, const uint8_t* km,
+                              const int nv) {
+  const size_t taps = s->kh * s->kw, sw = s->stride_w;
+  const int shifted = s->stride_h == 1 && sw == 1 && s->wo == s->w;
+  size_t c = k0 / taps, ky = k0 % taps / s->kw, kx = k0 % s->kw;
+  for (size_t k = k0; k < k1; k++, buf += 8 * nv) {
+    if (k >= K || (km != NULL && !km[k])) {
+      for (int i = 0; i < nv; i++) _mm256_store_ps(buf + 8 * i, _mm256_setzero_ps());
+    } else {
+      const float* plane = img + c * s->h * s->w;
+      const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
+      size_t lo, hi;
+      win_valid(xoff, sw, s->w, s->wo, &lo, &hi);
+      if (shifted) {
+        shifted_row(buf, s, plane, runs, nruns, cols, ky, xoff, lo, hi, nv);
+        goto next;
+      }
+      for (size_t q = 0; q < nruns; q++) {
+        const win_run r = runs[q];
+        float* d = buf + r.at;
+        const long iy = (long)(r.oy * s->stride_h + ky * s->dilation_h) - (long)s->pad_top;
+        size_t a = r.ox > lo ? r.ox : lo, b = r.ox + r.len < hi ? r.ox + r.len : hi;
+        if (iy < 0 || iy >= (long)s->h || a >= b) {
+          win_zero(d, r.len);
+          continue;
+        }
+        win_zero(d, a - r.ox);
+        const float* src = plane + (size_t)iy * s->w + (long)(a * sw) + xoff;
+        float* out = d + (a - r.ox);
+        const size_t n = b - a;
+        if (sw == 1) {
+          win_copy(out, src, n);
+        } else {
+          for (size_t i = 0; i < n; i++) out[i] = src[i * sw];
+        }
+        win_zero(out + n, r.ox + r.len - b);
+      }
+      win_zero(buf + cols, 8 * (size_t)nv - cols);
+    }
+  next:
+    if (++kx == s->kw) {
+      kx = 0;
+      if (++ky == s->kh) ky = 0, c++;
+    }
+  }
+}
+
 #endif

@@ -21,7 +21,7 @@
 #ifndef CSR_BUF
 #define CSR_BUF 16384 /* floats of X block buffer: 64 KiB of stack */
 #endif
-#define CSR_RG 256    /* rows per group: the cursor array */
+#define CSR_RG 1024   /* rows per group: the cursor array (each group copies the X panel again) */
 
 
 /* Rows of X per K block. An L1-sized block (16 KiB) makes the FMAs' loads fastest, but each
@@ -61,13 +61,19 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
     const char* x = (const char*)(a->x + j);                                                       \
     const size_t K = w->k;                                                                         \
     const size_t nblk = (K + kb_limit(w, NV) - 1) / kb_limit(w, NV), kb = (K + nblk - 1) / nblk;   \
-    float buf[CSR_BUF] __attribute__((aligned(64)));                                               \
+    float buf[CSR_BUF + WIN_SPILL] __attribute__((aligned(64)));                                               \
     uint32_t cur[CSR_RG];                                                                          \
     for (size_t u = u0; u < u1; u++) cur[u - u0] = c->row_ptr[units != NULL ? units[u] : u];       \
+    const size_t cols = a->n - j < 64 ? a->n - j : 64;                                             \
+    win_run runs[WIN_RUNS_MAX];                                                                    \
+    const size_t nruns = a->win != NULL ? win_runs(a->win, a->col0 + j, cols, runs) : 0;          \
     for (size_t k0 = 0; k0 < K; k0 += kb) {                                                        \
       const size_t kend = K - k0 > kb ? k0 + kb : K;                                               \
       const int first = k0 == 0, last = kend == K;                                                 \
-      pack_block(buf, x, a->x_stride, k0, kend, a->k_mask, NV, MASKED, mask);                      \
+      if (a->win != NULL)                                                                          \
+        pack_window(buf, a->win, a->x, runs, nruns, cols, k0, kend, K, a->k_mask, NV);             \
+      else                                                                                         \
+        pack_block(buf, x, a->x_stride, k0, kend, a->k_mask, NV, MASKED, mask);                    \
       /* Row k of the block is at xb + k * NV * 32 bytes. */                                       \
       const char* xb = (const char*)buf - k0 * (NV) * 32;                                          \
       for (size_t u = u0; u < u1; u++) {                                                           \

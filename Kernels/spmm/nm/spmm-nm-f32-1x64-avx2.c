@@ -7,7 +7,7 @@
  * groups of a block are a contiguous range and no cursors are needed. Padding pairs (value
  * 0) are computed like the others: they point at a buffer row that is finite or zero.
  * Blocks whose group span does not fit the buffer (m*S*256 bytes > 64 KiB) use the scalar
- * kernel. */
+ * kernel (the registry does not choose this one for them). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -15,11 +15,8 @@
 
 #include "../avx2-1x64.h"
 
-#define NM_BUF 16384   /* floats of X block buffer: 64 KiB of stack */
+#define NM_BUF SPARROW_NM_AVX2_BUF /* floats of X block buffer: 64 KiB of stack */
 #define NM_L1ROWS 4096 /* floats: aim for a 16 KiB block so the FMAs' loads hit L1 */
-
-void sparrow_spmm_nm_f32_1x4__scalar(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                     size_t u1, const sparrow_ukernel_args* a);
 
 
 /* Copies X rows [k0, k1) of the panel into buf (rows nv*8 floats apart); masked-out rows and
@@ -53,12 +50,18 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
     spans = (total_spans + nblk - 1) / nblk;                                                       \
     const __m256 lo = _mm256_set1_ps(a->lo), hi = _mm256_set1_ps(a->hi);                           \
     const char* x = (const char*)(a->x + j);                                                       \
-    float buf[NM_BUF] __attribute__((aligned(64)));                                                \
+    float buf[NM_BUF + WIN_SPILL] __attribute__((aligned(64)));                                                \
+    const size_t cols = a->n - j < 64 ? a->n - j : 64;                                             \
+    win_run runs[WIN_RUNS_MAX];                                                                    \
+    const size_t nruns = a->win != NULL ? win_runs(a->win, a->col0 + j, cols, runs) : 0;          \
     for (size_t sp0 = 0; sp0 < total_spans; sp0 += spans) {                                        \
       const size_t sp1 = total_spans - sp0 > spans ? sp0 + spans : total_spans;                    \
       const size_t k0 = sp0 * span, k1 = sp1 * span;                                               \
       const int first = sp0 == 0, last = sp1 == total_spans;                                       \
-      pack_block(buf, x, a->x_stride, k0, k1, K, a->k_mask, NV, MASKED, mask);                     \
+      if (a->win != NULL)                                                                          \
+        pack_window(buf, a->win, a->x, runs, nruns, cols, k0, k1, K, a->k_mask, NV);               \
+      else                                                                                         \
+        pack_block(buf, x, a->x_stride, k0, k1, K, a->k_mask, NV, MASKED, mask);                   \
       /* Groups of this block: S == 1: g in [sp0, sp1) (one group per span); else S per span. */   \
       const size_t g0 = sp0 * S, g1 = sp1 * S < G ? sp1 * S : G;                                   \
       for (size_t u = u0; u < u1; u++) {                                                           \
@@ -125,10 +128,6 @@ NM_PANEL(panel1m, 1, 1)
 
 __attribute__((target("avx2,fma"))) void sparrow_spmm_nm_f32_1x64__avx2(
     const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1, const sparrow_ukernel_args* a) {
-  if ((size_t)w->u.nm.m * w->u.nm.stride * 64 > NM_BUF) {
-    sparrow_spmm_nm_f32_1x4__scalar(w, units, u0, u1, a);
-    return;
-  }
   size_t j = 0;
   for (; j + 64 <= a->n; j += 64) panel8(w, units, u0, u1, a, j, _mm256_setzero_si256());
   const size_t rem = a->n - j;

@@ -20,6 +20,14 @@ public struct Im2col: Sendable {
     sparrow_im2col(&s, x, c0, count, col)
   }
 
+  /// The geometry as kernels read it, for `count` channels: kernels that read windows build
+  /// their im2col panels from the image themselves (`sparrow_spmm_call.x_window`).
+  func withWindow<R, E: Error>(channels count: Int, _ body: (UnsafePointer<sparrow_dwconv_shape>) throws(E) -> R) throws(E) -> R {
+    var s = cShape
+    s.channels = count
+    return try withUnsafePointer(to: &s) { (p) throws(E) in try body(p) }
+  }
+
   /// Array convenience (tests): all channels of one image.
   public func run(_ x: [Float]) throws(KernelError) -> [Float] {
     let s = shape

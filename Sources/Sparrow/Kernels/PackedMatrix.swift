@@ -172,6 +172,8 @@ public final class PackedMatrix: @unchecked Sendable {
   public var keptShape: (rows: Int, cols: Int) { (info.kept_rows, info.kept_cols) }
   /// The kernel that runs for this matrix under the active ISA.
   public var kernelName: String { String(cString: sparrow_kernel_name(handle)) }
+  /// Whether its kernel builds im2col panels from the image itself (no unfolded copy).
+  var readsWindow: Bool { sparrow_spmm_reads_window(handle) != 0 }
 
   /// The matrix as dense row-major values.
   public func toDense() -> [Float] {

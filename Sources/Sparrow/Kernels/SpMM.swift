@@ -84,7 +84,7 @@ public final class SpMMRunner {
             x: x, x_stride: (xStride ?? n) &* 4, y: y, y_stride: (yStride ?? n) &* 4, n: n, bias: bias,
             clamp_lo: lo, clamp_hi: hi, out_rows: rows, n_out_rows: active.outputRows?.count ?? 0,
             in_channels: chans, n_in_channels: active.inputChannels?.count ?? 0,
-            k_per_channel: active.kPerChannel, workspace: ws, workspace_bytes: wsBytes)
+            k_per_channel: active.kPerChannel, workspace: ws, workspace_bytes: wsBytes, x_window: nil)
           return execute(w, &call)
         }
       }
@@ -107,12 +107,13 @@ public final class SpMMRunner {
     _ w: PackedMatrix, x: UnsafePointer<Float>, xStride: Int, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int,
     bias: UnsafePointer<Float>?, lo: Float, hi: Float, workspace: UnsafeMutableRawPointer?, workspaceBytes: Int,
     threads: Int, outRows: UnsafePointer<UInt32>? = nil, outRowCount: Int = 0,
-    inChannels: UnsafePointer<UInt32>? = nil, inChannelCount: Int = 0, kPerChannel: Int = 1
+    inChannels: UnsafePointer<UInt32>? = nil, inChannelCount: Int = 0, kPerChannel: Int = 1,
+    window: UnsafePointer<sparrow_dwconv_shape>? = nil
   ) throws(KernelError) {
     var call = sparrow_spmm_call(
       x: x, x_stride: xStride &* 4, y: y, y_stride: yStride &* 4, n: n, bias: bias, clamp_lo: lo, clamp_hi: hi,
       out_rows: outRows, n_out_rows: outRowCount, in_channels: inChannels, n_in_channels: inChannelCount,
-      k_per_channel: kPerChannel, workspace: workspace, workspace_bytes: workspaceBytes)
+      k_per_channel: kPerChannel, workspace: workspace, workspace_bytes: workspaceBytes, x_window: window)
     try check(execute(w, &call, threads: threads, backend: Threads.defaultBackend), "multiply by \(w.rows)x\(w.cols) \(w.format) matrix")
   }
 

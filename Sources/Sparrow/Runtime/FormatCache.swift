@@ -99,11 +99,16 @@ public final class FormatCache: Sendable {
     }
   }
 
+  /// Part of every key: bump it when a kernel, the im2col or window paths or the direct
+  /// convolution change speed, so timings taken with the old code are not reused (2: kernels
+  /// build im2col panels from the image).
+  static let kernelRevision = 2
+
   /// The key for one timing decision.
   static func key(
     weights: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, candidates: [WeightFormat], threads: Int
   ) -> String {
-    "v1|\(CPUIdentity.current)|t\(threads)|\(rows)x\(cols)|n\(n)|kpc\(kPerChannel)|"
+    "v1|k\(kernelRevision)|\(CPUIdentity.current)|t\(threads)|\(rows)x\(cols)|n\(n)|kpc\(kPerChannel)|"
       + candidates.map(\.description).joined(separator: ",") + "|w" + String(contentHash(weights), radix: 16)
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+internal import SparrowKernels
 
 /// A convolution as im2col (k×k) or a plain multiply (1×1) with a packed weight per group,
 /// and, with groups = 1, the runtime gate's channel skipping (DESIGN.md, "Runtime-pruning gate"):
@@ -34,6 +35,11 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
   var outputChannels: Int { packed[0].rows * groups }
   var macsPerImage: Double { Double(packed[0].rows) * Double(packed[0].cols) * Double(geometry.ho * geometry.wo) * Double(groups) }
 
+  /// Whether group `gi`'s kernel builds its im2col panels from the image (no unfolded copy).
+  /// Measured on ResNet-18 90% (CSR, 1 thread): 14–30% faster per 3×3 layer than unfolding,
+  /// the 7×7-output layers included (their unfolding is many short copies too).
+  private func readsWindow(_ gi: Int) -> Bool { im2col != nil && packed[gi].readsWindow }
+
   func run(_ c: StepContext) throws(RuntimeError) {
     let g = geometry
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
@@ -54,6 +60,16 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
             continue
           }
           for gi in 0..<groups {
+            if let im2col, readsWindow(gi) {
+              // The kernel builds its im2col panels from the image: no unfolded copy.
+              try im2col.withWindow(channels: cg) { (win) throws(KernelError) in
+                try SpMMRunner.run(
+                  packed[gi], x: xi + gi * cg * g.h * g.w, xStride: n, n: n, y: y + (img * m + gi * mg) * n,
+                  yStride: n, bias: b.map { $0 + gi * mg }, lo: lo, hi: hi, workspace: workspaceBytes > 0 ? ws : nil,
+                  workspaceBytes: workspaceBytes, threads: c.threads, window: win)
+              }
+              continue
+            }
             let src: UnsafePointer<Float>
             if let im2col, let col {
               im2col.run(xi, c0: gi * cg, count: cg, into: col)
@@ -84,8 +100,9 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     let lists = GateLists(
       c, image: img, x: x, channels: g.c, hw: g.h * g.w, rows: packed[0].rows, gated: gated, inputGate: inputGate,
       outputGate: outputGate, scratch: scratch + colSpan + workspaceSpan)
+    let window = readsWindow(0)
     let src: UnsafePointer<Float>
-    if let im2col {
+    if let im2col, !window {
       let col = scratch.assumingMemoryBound(to: Float.self)
       let kk = g.kh * g.kw
       if lists.skipIn {
@@ -107,12 +124,20 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     } else {
       src = x
     }
-    try SpMMRunner.run(
-      packed[0], x: src, xStride: n, n: n, y: y, yStride: n, bias: bias, lo: lo, hi: hi,
-      workspace: workspaceBytes > 0 ? scratch + colSpan : nil, workspaceBytes: workspaceBytes, threads: c.threads,
-      outRows: lists.outRows, outRowCount: lists.skipOut ? lists.nOut : 0,
-      inChannels: lists.inChannels, inChannelCount: lists.skipIn ? lists.nIn : 0,
-      kPerChannel: im2col == nil ? 1 : g.kh * g.kw)
+    // Kernels that read windows skip the inactive channels' rows of their panels (the mask).
+    func multiply(_ win: UnsafePointer<sparrow_dwconv_shape>?) throws(KernelError) {
+      try SpMMRunner.run(
+        packed[0], x: src, xStride: n, n: n, y: y, yStride: n, bias: bias, lo: lo, hi: hi,
+        workspace: workspaceBytes > 0 ? scratch + colSpan : nil, workspaceBytes: workspaceBytes, threads: c.threads,
+        outRows: lists.outRows, outRowCount: lists.skipOut ? lists.nOut : 0,
+        inChannels: lists.inChannels, inChannelCount: lists.skipIn ? lists.nIn : 0,
+        kPerChannel: im2col == nil ? 1 : g.kh * g.kw, window: win)
+    }
+    if window, let im2col {
+      try im2col.withWindow(channels: g.c) { (win) throws(KernelError) in try multiply(win) }
+    } else {
+      try multiply(nil)
+    }
     lists.applyOutputGate(y, n: n)
     lists.record(c, kk: g.kh * g.kw, n: n)
   }

@@ -1,0 +1,137 @@
+import Testing
+
+@testable import Sparrow
+internal import SparrowKernels
+
+/// Kernels that build their im2col panels from the image (`sparrow_spmm_call.x_window`) against
+/// the plain definition: W times the unfolded image, on random window shapes (strides,
+/// dilations, pads, outputs that span several 64-column panels and end in partial ones), with
+/// and without active-channel lists, on 1 and 2 threads.
+@Suite struct WindowKernelTests {
+  /// The unfolded image by the definition: rows (c, ky, kx), columns (oy, ox).
+  static func unfold(_ s: DepthwiseShape, _ x: [Float]) -> [Float] {
+    let n = s.ho * s.wo
+    var col = [Float](repeating: 0, count: s.channels * s.kh * s.kw * n)
+    for c in 0..<s.channels {
+      for ky in 0..<s.kh {
+        for kx in 0..<s.kw {
+          for oy in 0..<s.ho {
+            for ox in 0..<s.wo {
+              let iy = oy * s.strideH + ky * s.dilationH - s.padTop, ix = ox * s.strideW + kx * s.dilationW - s.padLeft
+              guard iy >= 0, iy < s.h, ix >= 0, ix < s.w else { continue }
+              col[((c * s.kh + ky) * s.kw + kx) * n + oy * s.wo + ox] = x[(c * s.h + iy) * s.w + ix]
+            }
+          }
+        }
+      }
+    }
+    return col
+  }
+
+  /// Runs `w` with X as the window over `x`.
+  static func multiply(
+    _ w: PackedMatrix, window s: DepthwiseShape, x: [Float], bias: [Float]?, lo: Float, hi: Float,
+    threads: Int, outRows: [UInt32]?, inChannels: [UInt32]?
+  ) throws -> [Float] {
+    let n = s.ho * s.wo
+    var y = [Float](repeating: .nan, count: w.rows * n)
+    let bytes = SpMMRunner.workspaceBytes(w, n: n, activeRows: outRows != nil, activeChannels: inChannels != nil)
+    let ws = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    defer { ws.deallocate() }
+    let im2col = try Im2col(s)
+    try x.withUnsafeBufferPointer { xb in
+      try y.withUnsafeMutableBufferPointer { yb in
+        try bias.withOptionalPointer { b in
+          try outRows.withOptionalPointer { rows in
+            try inChannels.withOptionalPointer { chans in
+              try im2col.withWindow(channels: s.channels) { (win) throws(KernelError) in
+                try SpMMRunner.run(
+                  w, x: xb.baseAddress!, xStride: n, n: n, y: yb.baseAddress!, yStride: n, bias: b, lo: lo, hi: hi,
+                  workspace: ws, workspaceBytes: bytes, threads: threads, outRows: rows, outRowCount: outRows?.count ?? 0,
+                  inChannels: chans, inChannelCount: inChannels?.count ?? 0, kPerChannel: s.kh * s.kw, window: win)
+              }
+            }
+          }
+        }
+      }
+    }
+    return y
+  }
+
+  @Test(arguments: 0..<40) func everyWindowKernelMatchesTheDefinition(_ seed: Int) throws {
+    var rng = SeededRNG(seed: UInt64(seed) + 7700)
+    try Self.check(DepthwiseKernelTests.randomShape(&rng), seed: seed, rng: &rng)
+  }
+
+  /// Both strides 1 and the output as wide as the input ("same" padding, the usual 3×3): the
+  /// kernels copy each panel row as one shifted run of the plane, then zero the padding columns.
+  static let sameShapes: [DepthwiseShape] = [
+    (3, 3, 1, 1, 1, 7, 7), (3, 3, 1, 1, 1, 14, 14), (3, 3, 1, 1, 1, 28, 30), (5, 5, 2, 2, 1, 9, 13),
+    (3, 3, 1, 0, 2, 6, 11), (1, 3, 1, 1, 1, 3, 70), (3, 1, 2, 0, 2, 5, 3), (3, 3, 1, 2, 1, 1, 1),
+  ].map { kh, kw, pt, pl, d, h, w in
+    // Top padding pt with bottom padding (kh-1)·d - pt keeps ho = h; likewise for the width.
+    DepthwiseShape(
+      channels: 3, multiplier: 1, h: h, w: w, kh: kh, kw: kw, strideH: 1, strideW: 1, dilationH: d, dilationW: d,
+      padTop: min(pt, (kh - 1) * d), padLeft: min(pl, (kw - 1) * d), ho: h, wo: w)
+  }
+
+  @Test(arguments: sameShapes.indices) func sameShapesMatchTheDefinition(_ i: Int) throws {
+    var rng = SeededRNG(seed: UInt64(i) + 8800)
+    let s = Self.sameShapes[i]
+    try Self.check(s, seed: i, rng: &rng)
+    // The unfolded copy (for kernels that read matrices) takes the same shortcut.
+    let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
+    #expect(try Im2col(s).run(x) == Self.unfold(s, x), "\(s)")
+  }
+
+  static func check(_ s: DepthwiseShape, seed: Int, rng: inout SeededRNG) throws {
+    let k = s.channels * s.kh * s.kw, n = s.ho * s.wo
+    let m = Int.random(in: 1...40, using: &rng)
+    let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
+    let col = Self.unfold(s, x)
+    let bias = (0..<m).map { _ in rng.float() }
+    let outRows = (0..<m).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    let inChannels = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    var tested = 0
+    for format in [WeightFormat.csr, .nm(n: 2, m: 4)] {
+      let w = patternedWeights(format: format, m: m, k: k, sparsity: format == .csr ? 0.7 : 0.5, rng: &rng)
+      let packed = try PackedMatrix(dense: w, rows: m, cols: k, format: format)
+      for kernel in MicroKernel.all where kernel.format == format.kind && kernel.runnable {
+        try packed.force(kernel: kernel)
+        guard packed.readsWindow else { continue }
+        tested += 1
+        for (threads, rows, chans) in [(1, nil, nil), (2, nil, nil), (1, outRows, inChannels), (2, nil, inChannels)] as [(Int, [UInt32]?, [UInt32]?)] {
+          let got = try Self.multiply(
+            packed, window: s, x: x, bias: bias, lo: 0, hi: .infinity, threads: threads, outRows: rows, inChannels: chans)
+          let ref = referenceSpMM(
+            w: w, m: m, k: k, x: col, n: n, bias: bias, lo: 0, hi: .infinity, outRows: rows, inChannels: chans,
+            kPerChannel: s.kh * s.kw)
+          if let i = firstMismatch(got, ref) {
+            Issue.record("seed \(seed) \(s) m=\(m) \(kernel.name) threads=\(threads) lists=\(chans != nil): y[\(i)] = \(got[i]), expected \(ref[i])")
+            return
+          }
+        }
+      }
+    }
+    // On a CPU with AVX2 the CSR and N:M kernels read windows: the test must have run them.
+    if MicroKernel.all.contains(where: { $0.isa == .avx2 && $0.runnable }) { #expect(tested == 2) }
+  }
+
+  /// A kernel that needs X unfolded refuses a window with an error, not a wrong answer.
+  @Test func kernelsWithoutWindowsRefuseThem() throws {
+    var rng = SeededRNG(seed: 5)
+    let s = DepthwiseShape(
+      channels: 2, multiplier: 1, h: 6, w: 6, kh: 3, kw: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+      padTop: 1, padLeft: 1, ho: 6, wo: 6)
+    let w = patternedWeights(format: .csr, m: 4, k: 18, sparsity: 0.5, rng: &rng)
+    let packed = try PackedMatrix(dense: w, rows: 4, cols: 18, format: .csr)
+    let scalar = try #require(MicroKernel.all.first { $0.format == .csr && $0.isa == .scalar })
+    try packed.force(kernel: scalar)
+    #expect(!packed.readsWindow)
+    #expect(throws: KernelError.self) {
+      _ = try Self.multiply(
+        packed, window: s, x: [Float](repeating: 1, count: 72), bias: nil, lo: -.infinity, hi: .infinity, threads: 1,
+        outRows: nil, inChannels: nil)
+    }
+  }
+}
