@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     let m: Model, p: Plan
     do {
       m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
-      p = try m.plan(shapes: shapes)
+      p = try m.plan(shapes: shapes, values: given)
     } catch let e as ModelError { throw fail(e.message) }
     let cold = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
     let feeds = try makeFeeds(for: p, given: given, seed: seed)
