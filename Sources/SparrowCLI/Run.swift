@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     commandName: "run", abstract: "Run a model on .npy inputs and write its outputs as .npy files.")
 
   @Argument(help: "The ONNX model.") var model: String
-  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data.")
+  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data, except inputs whose values set shapes (planned per value).")
   var inputs: [String] = []
   @Option(help: "Folder for the outputs (one .npy per model output).") var outputDir: String?
   @Option(help: "Run this many times and print latency percentiles.") var `repeat`: Int = 1
