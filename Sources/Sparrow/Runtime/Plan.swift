@@ -32,7 +32,7 @@ public final class Plan: @unchecked Sendable {
 
   init(
     graph: Graph, options: PlanOptions, steps: [PlannedStep], types: [TensorType], constants: [Int: Tensor],
-    inputIds: [(String, Int)], outputIds: [(String, Int)], inputValues: [(String, Tensor)], layers: [LayerReport]
+    inputIds: [(String, Int)], outputIds: [(String, Int)], inputValues: [String: Tensor], layers: [LayerReport]
   ) {
     self.graph = graph
     self.options = options
@@ -43,7 +43,7 @@ public final class Plan: @unchecked Sendable {
     self.constantBuffers = buffers
     self.inputIds = inputIds.map { (name: $0.0, id: $0.1) }
     self.outputIds = outputIds.map { (name: $0.0, id: $0.1) }
-    self.inputValues = inputValues.map { (name: $0.0, value: $0.1) }
+    self.inputValues = inputValues.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
     self.layers = layers
     memory = MemoryPlan(
       steps: steps, types: types, inputIds: inputIds.map(\.1), outputIds: outputIds.map(\.1),

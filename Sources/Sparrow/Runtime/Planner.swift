@@ -79,11 +79,15 @@ public enum Planner {
     let inTypes = try inputTypes(g, shapes: shapes)
     let inputValues = try shapeInputs.values(values, types: inTypes)
     var inputIds: [(String, Int)] = []
+    var valueIds: Set<Int> = []
     for v in g.inputs {
       let id = newId(v.name, inTypes[v.name]!)
       inputIds.append((v.name, id))
-      // Known for folding; sessions still write it like any input, for the steps that read it.
-      if let t = inputValues[v.name] { constants[id] = t }
+      if let t = inputValues[v.name] {
+        // A constant for folding, but sessions still write it like any input: steps may read it.
+        constants[id] = t
+        valueIds.insert(id)
+      }
     }
 
     var steps: [PlannedStep] = []
@@ -165,10 +169,8 @@ public enum Planner {
       outputIds.append((o.name, id))
     }
     options.formatCache?.flush()
-    let inputValueIds = Set(inputIds.filter { inputValues[$0.0] != nil }.map(\.1))
     return Plan(
-      graph: g, options: options, steps: steps, types: types,
-      constants: constants.filter { !inputValueIds.contains($0.key) }, inputIds: inputIds, outputIds: outputIds,
-      inputValues: shapeInputs.names.compactMap { n in inputValues[n].map { (n, $0) } }, layers: layers)
+      graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },
+      inputIds: inputIds, outputIds: outputIds, inputValues: inputValues, layers: layers)
   }
 }
