@@ -251,7 +251,7 @@ public enum ModelBench {
     let plan: Plan
     do {
       plan = try Model(contentsOf: URL(fileURLWithPath: file), options: PlanOptions(threads: 1, format: .fixed(.dense)))
-        .plan(shapes: shapes)
+        .plan(shapes: shapes, values: o.inputs)
     } catch {
       throw BenchError("cannot plan \(o.model): \(error.message)")
     }
@@ -284,7 +284,7 @@ public enum ModelBench {
     do {
       let m = try Model(contentsOf: URL(fileURLWithPath: file), options: PlanOptions(threads: o.threads.max()))
       let out = try m.run(o.evalInputs)
-      let plan = try m.plan(shapes: o.evalInputs.mapValues(\.shape))
+      let plan = try m.plan(shapes: o.evalInputs.mapValues(\.shape), values: o.evalInputs)
       guard let name = plan.outputs.first?.name, let y = out[name], y.dtype == .float32, let classes = y.shape.last,
         classes > 0, y.count == labels.count * classes
       else { throw BenchError("\(file): output 0 is not [images, classes]") }
@@ -339,7 +339,7 @@ final class SparrowCase {
     }
     do {
       let model = try Model(contentsOf: URL(fileURLWithPath: file), options: PlanOptions(threads: c.threads, format: policy))
-      let plan = try model.plan(shapes: shapes)
+      let plan = try model.plan(shapes: shapes, values: feeds)
       session = Session(plan: plan)
       self.feeds = feeds
       output = try session.run(feeds)

@@ -70,7 +70,7 @@ struct BenchGateCommand: ParsableCommand {
     let p: Plan
     do {
       p = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
-        .plan(shapes: shapes)
+        .plan(shapes: shapes, values: given)
     } catch let e as ModelError { throw fail(e.message) }
     let feeds = try makeFeeds(for: p, given: given, seed: 1)
     let sessions = modes.map { m -> Session in

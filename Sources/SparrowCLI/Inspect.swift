@@ -9,6 +9,10 @@ struct InspectCommand: ParsableCommand {
 
   @Argument(help: "The ONNX model.") var model: String
   @Flag(help: "Print JSON instead of text.") var json = false
+  @Option(
+    name: .customLong("input"),
+    help: "NAME=FILE.npy (repeatable): the value of an input that sets shapes (a Reshape's shape fed as a graph input...), which planning needs: a plan is made per value. Also pins NAME's shape.")
+  var inputs: [String] = []
   @OptionGroup var plan: PlanArguments
 
   struct Report: Encodable {
@@ -18,6 +22,8 @@ struct InspectCommand: ParsableCommand {
     var ops: [String: Int]
     var unsupported: [String: Int]
     var inputs: [String: [Int]]
+    /// Inputs whose values set shapes: planned per value, given with --input.
+    var shapeInputs: [String]
     var planError: String?
     var layers: [LayerReport]
   }
@@ -32,11 +38,13 @@ struct InspectCommand: ParsableCommand {
     }
     var report = Report(
       model: model, opset: graph.opset, nodes: graph.nodes.count, ops: ops, unsupported: unsupported,
-      inputs: [:], planError: nil, layers: [])
+      inputs: [:], shapeInputs: ShapeInputs(graph).names, planError: nil, layers: [])
     if unsupported.isEmpty {
+      var shapes = try plan.parsedShapes()
+      let given = try readInputs(inputs, pinning: &shapes)
       do {
         let m = try Model(graph: graph, optimize: !plan.noOptimize, options: try plan.options())
-        let p = try m.plan(shapes: try plan.parsedShapes())
+        let p = try m.plan(shapes: shapes, values: given)
         report.layers = p.layers
         report.inputs = Dictionary(uniqueKeysWithValues: p.inputs.map { ($0.name, $0.type.shape) })
       } catch let e as ModelError {
@@ -56,6 +64,9 @@ struct InspectCommand: ParsableCommand {
     print("ops supported (\(covered.count)): " + covered.map { "\($0)×\(ops[$0]!)" }.joined(separator: " "))
     if !unsupported.isEmpty {
       print("ops NOT supported (\(unsupported.count)): " + unsupported.keys.sorted().map { "\($0)×\(unsupported[$0]!)" }.joined(separator: " "))
+    }
+    if !report.shapeInputs.isEmpty {
+      print("inputs whose values set shapes (planned per value, give them with --input): " + report.shapeInputs.joined(separator: ", "))
     }
     if let e = report.planError { print("cannot plan: \(e)") }
     guard !report.layers.isEmpty else { return }

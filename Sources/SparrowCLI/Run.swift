@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     commandName: "run", abstract: "Run a model on .npy inputs and write its outputs as .npy files.")
 
   @Argument(help: "The ONNX model.") var model: String
-  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data.")
+  @Option(name: .customLong("input"), help: "NAME=FILE.npy (repeatable). Inputs not given get seeded random data, except inputs whose values set shapes (planned per value).")
   var inputs: [String] = []
   @Option(help: "Folder for the outputs (one .npy per model output).") var outputDir: String?
   @Option(help: "Run this many times and print latency percentiles.") var `repeat`: Int = 1
@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     let m: Model, p: Plan
     do {
       m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
-      p = try m.plan(shapes: shapes)
+      p = try m.plan(shapes: shapes, values: given)
     } catch let e as ModelError { throw fail(e.message) }
     let cold = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
     let feeds = try makeFeeds(for: p, given: given, seed: seed)

@@ -136,9 +136,9 @@ final class InferencePool: @unchecked Sendable {
       let result = Result { () throws(ServeError) -> InferOutcome in
         let key = job.inputs.mapValues(\.shape)
         let plan: Plan
-        do { plan = try model.plan(shapes: key) } catch { throw .bad("cannot plan for these input shapes: \(error)") }
+        do { plan = try model.plan(shapes: key, values: job.inputs) } catch { throw .bad("cannot plan for these inputs: \(error)") }
         let session: Session
-        if let i = sessions.firstIndex(where: { $0.key == key && $0.session.plan === plan }) {
+        if let i = sessions.firstIndex(where: { $0.session.plan === plan }) {
           session = sessions.remove(at: i).session
         } else {
           // Sessions keep every intermediate value: a large input needs gigabytes.
@@ -146,8 +146,10 @@ final class InferencePool: @unchecked Sendable {
           guard need <= maxSessionBytes else {
             throw ServeError(413, "these input shapes need \(need >> 20) MiB of session buffers, over the limit of \(maxSessionBytes >> 20) MiB")
           }
+          // A session of an older plan for these inputs (dropped from the model's cache) is stale;
+          // plans for other values of plan-time inputs are not.
+          sessions.removeAll { $0.key == key && $0.session.plan.values == plan.values }
           // Oldest out first, until the cache and the new session fit.
-          sessions.removeAll { $0.key == key }
           while !sessions.isEmpty, sessions.count >= InferencePool.sessionsPerWorker
             || sessions.reduce(need, { $0 + $1.session.plan.sessionBytes }) > maxSessionBytes
           {

@@ -18,9 +18,13 @@ public final class ServedModel: Sendable {
     version = source.version
     config = source.config
     let t0 = DispatchTime.now().uptimeNanoseconds
-    do {
+    do throws(ModelError) {
       model = try Model(
         contentsOf: source.file, options: PlanOptions(threads: source.config.threads, format: source.config.format))
+      if !source.config.warmup.isEmpty, !model.shapeInputs.names.isEmpty {
+        throw ModelError(
+          "'warmup' gives shapes only, and the model's shapes depend on the values of inputs \(model.shapeInputs.names) (planned per request)")
+      }
       for shapes in source.config.warmup { _ = try model.plan(shapes: shapes) }
     } catch {
       throw SetupError("model '\(source.name)' (\(source.file.path)): \(error.message)")

@@ -109,6 +109,7 @@ with tempfile.TemporaryDirectory() as tmp:
         ("det", models / det["file"], [1], {"format": "dense", "threads": 1, "max_session_mib": 150,
                                           "warmup": [{"x": [1, 3, 320, 320]}]}),
         ("cast", models / "ops/cast_int64_to_float.onnx", [1], None),
+        ("reshape", models / "ops/reshape_runtime_shape.onnx", [1], None),
         ("relu", models / "ops/relu.onnx", [1, 2], None),
     ]:
         for v in versions:
@@ -195,6 +196,17 @@ with tempfile.TemporaryDirectory() as tmp:
         check(f"INT64 input ({'binary' if binary else 'JSON'})", out is not None and out.dtype == np.float32
               and np.array_equal(out, ints.astype(np.float32)))
 
+    # A shape given as an input (Models/ops/reshape_runtime_shape: X FP32 [2, 3, 4], shape INT64
+    # [4]): a plan per value, each request getting its own.
+    xr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    for shape in ([0, 0, 2, -1], [4, 3, 2, 1], [0, 0, 2, -1]):
+        inps = [httpclient.InferInput("X", [2, 3, 4], "FP32"), httpclient.InferInput("shape", [4], "INT64")]
+        inps[0].set_data_from_numpy(xr)
+        inps[1].set_data_from_numpy(np.array(shape, dtype=np.int64))
+        out = client.infer("reshape", inps).as_numpy("Y")
+        want_r = xr.reshape([d or xr.shape[i] for i, d in enumerate(shape)])
+        check(f"shape input {shape}", out is not None and np.array_equal(out, want_r), "" if out is None else str(out.shape))
+
     # Bad input: each answered with its status and {"error": ...}; the server keeps serving.
     def body(inputs, **extra):
         return json.dumps({"inputs": inputs, **extra}).encode()
@@ -217,6 +229,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ("unknown output", "POST", infer_path, body([small], outputs=[{"name": "nope"}]), {}, 400),
         ("gate budget out of range", "POST", infer_path, body([small], parameters={"gate_budget": 1.5}), {}, 400),
         ("unknown gate mode", "POST", infer_path, body([small], parameters={"gate": "sometimes"}), {}, 400),
+        ("shape input that does not fit", "POST", "/v2/models/reshape/infer",
+         body([{"name": "X", "datatype": "FP32", "shape": [2, 3, 4], "data": [0.5] * 24},
+               {"name": "shape", "datatype": "INT64", "shape": [4], "data": [5, 5, 1, 1]}]), {}, 400),
         ("missing model", "POST", "/v2/models/nope/infer", body([small]), {}, 404),
         ("missing version", "POST", "/v2/models/det/versions/7/infer", body([small]), {}, 404),
         ("missing model metadata", "GET", "/v2/models/nope", None, {}, 404),

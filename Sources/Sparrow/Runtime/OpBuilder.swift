@@ -41,6 +41,18 @@ struct BuildContext {
     return t
   }
 
+  /// The value of input `i`, on which the output's shape depends, so it must be known at plan
+  /// time: a constant, computed from constants and shapes, or from the values of plan-time inputs
+  /// (`ShapeInputs`). `i` must be among the builder's `shapeInputs`.
+  func planTimeConstant(_ i: Int, _ what: String) throws(ModelError) -> Tensor {
+    guard let t = constant(i) else {
+      throw error(
+        "\(what) (input \(i)) must be known at plan time, as the output's shape depends on its values, but it depends on run-time data; Sparrow plans per input shape and value of shape inputs (int64/int32 graph inputs)"
+      )
+    }
+    return t
+  }
+
   /// Records the outputs' types, refusing shapes a hostile model could use to overflow or
   /// exhaust memory (negative or overflowing dimensions, more bytes than the plan allows) before
   /// any builder computes strides or tables from them.
@@ -112,6 +124,13 @@ protocol OpBuilder: Sendable {
   static var opTypes: [String] { get }
   /// Checks attributes and input types, sets the output types, returns the step.
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step
+  /// Inputs whose values (not just shapes) decide the outputs' shapes, read with
+  /// `planTimeConstant`: graph inputs that reach them become plan-time inputs (`ShapeInputs`).
+  static var shapeInputs: [Int] { get }
+}
+
+extension OpBuilder {
+  static var shapeInputs: [Int] { [] }
 }
 
 /// How weighted layers choose their format.

@@ -23,6 +23,8 @@ public final class Plan: @unchecked Sendable {
   let constantBuffers: [Int: UnsafeMutableRawPointer]
   let inputIds: [(name: String, id: Int)]
   let outputIds: [(name: String, id: Int)]
+  /// The plan-time inputs' values this plan was made for (`ShapeInputs`), checked on every run.
+  let inputValues: [(name: String, value: Tensor)]
   /// Weighted layers: format, kernel and measured alternatives.
   public let layers: [LayerReport]
   /// Where sessions keep run-time values (one arena, reused across lifetimes) and scratch.
@@ -30,7 +32,7 @@ public final class Plan: @unchecked Sendable {
 
   init(
     graph: Graph, options: PlanOptions, steps: [PlannedStep], types: [TensorType], constants: [Int: Tensor],
-    inputIds: [(String, Int)], outputIds: [(String, Int)], layers: [LayerReport]
+    inputIds: [(String, Int)], outputIds: [(String, Int)], inputValues: [String: Tensor], layers: [LayerReport]
   ) {
     self.graph = graph
     self.options = options
@@ -41,6 +43,7 @@ public final class Plan: @unchecked Sendable {
     self.constantBuffers = buffers
     self.inputIds = inputIds.map { (name: $0.0, id: $0.1) }
     self.outputIds = outputIds.map { (name: $0.0, id: $0.1) }
+    self.inputValues = inputValues.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
     self.layers = layers
     memory = MemoryPlan(
       steps: steps, types: types, inputIds: inputIds.map(\.1), outputIds: outputIds.map(\.1),
@@ -55,6 +58,8 @@ public final class Plan: @unchecked Sendable {
   /// The declared inputs with their planned types.
   public var inputs: [(name: String, type: TensorType)] { inputIds.map { ($0.name, types[$0.id]) } }
   public var outputs: [(name: String, type: TensorType)] { outputIds.map { ($0.name, types[$0.id]) } }
+  /// The values of plan-time inputs (`ShapeInputs`) this plan was made for: it runs only on them.
+  public var values: [String: Tensor] { Dictionary(uniqueKeysWithValues: inputValues.map { ($0.name, $0.value) }) }
 
   /// Bytes a session allocates: its value arena and scratch.
   public var sessionBytes: Int { memory.arenaBytes.addingSaturating(memory.scratchBytes) }
@@ -113,6 +118,10 @@ public final class Session {
     }
     for name in inputs.keys where !plan.inputIds.contains(where: { $0.name == name }) {
       throw RuntimeError("the model has no input '\(name)'")
+    }
+    for (name, value) in plan.inputValues where inputs[name] != value {
+      throw RuntimeError(
+        "input '\(name)' is \(inputs[name]?.int64s ?? []), this plan was made for \(value.int64s): the model's shapes depend on it, so plan for the new value (Model.run does)")
     }
     try execute()
     var out: [String: Tensor] = [:]

@@ -52,8 +52,18 @@ public enum Planner {
     return out
   }
 
+  /// A plan for these input shapes and, where output shapes depend on input values (Reshape's
+  /// shape given as a graph input...), the `values` of those plan-time inputs (`ShapeInputs`): the
+  /// plan treats them as constants and runs only with inputs holding the same values. Values of
+  /// other inputs are ignored.
   public static func plan(
-    _ g: Graph, shapes: [String: [Int]] = [:], options: PlanOptions = PlanOptions()
+    _ g: Graph, shapes: [String: [Int]] = [:], values: [String: Tensor] = [:], options: PlanOptions = PlanOptions()
+  ) throws(ModelError) -> Plan {
+    try plan(g, shapes: shapes, values: values, options: options, shapeInputs: ShapeInputs(g))
+  }
+
+  static func plan(
+    _ g: Graph, shapes: [String: [Int]], values: [String: Tensor], options: PlanOptions, shapeInputs: ShapeInputs
   ) throws(ModelError) -> Plan {
     var ids: [String: Int] = [:]
     var types: [TensorType] = []
@@ -67,8 +77,18 @@ public enum Planner {
       constants[newId(name, TensorType(t.dtype, t.shape))] = t
     }
     let inTypes = try inputTypes(g, shapes: shapes)
+    let inputValues = try shapeInputs.values(values, types: inTypes)
     var inputIds: [(String, Int)] = []
-    for v in g.inputs { inputIds.append((v.name, newId(v.name, inTypes[v.name]!))) }
+    var valueIds: Set<Int> = []
+    for v in g.inputs {
+      let id = newId(v.name, inTypes[v.name]!)
+      inputIds.append((v.name, id))
+      if let t = inputValues[v.name] {
+        // A constant for folding, but sessions still write it like any input: steps may read it.
+        constants[id] = t
+        valueIds.insert(id)
+      }
+    }
 
     var steps: [PlannedStep] = []
     var layers: [LayerReport] = []
@@ -150,7 +170,7 @@ public enum Planner {
     }
     options.formatCache?.flush()
     return Plan(
-      graph: g, options: options, steps: steps, types: types, constants: constants, inputIds: inputIds,
-      outputIds: outputIds, layers: layers)
+      graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },
+      inputIds: inputIds, outputIds: outputIds, inputValues: inputValues, layers: layers)
   }
 }

@@ -3,6 +3,7 @@
 /// as ONNX Runtime computes them, so nearest-neighbour ties round the same way.
 enum ResizeOp: OpBuilder {
   static let opTypes = ["Resize"]
+  static let shapeInputs = [2, 3]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     guard c.opset >= 11 else { throw c.error("Resize before opset 11 (opset \(c.opset)) is not supported") }
@@ -81,7 +82,7 @@ enum ResizeOp: OpBuilder {
     var scales = [Float](repeating: 1, count: x.shape.count)
     var out = x.shape
     if hasScales {
-      let t = try c.requireConstant(2, "scales")
+      let t = try c.planTimeConstant(2, "scales")
       let v = t.floats
       guard v.count == axes.count else {
         throw c.error("scales must hold \(axes.count) values (one per resized axis), got \(v.count)")
@@ -97,7 +98,7 @@ enum ResizeOp: OpBuilder {
       }
       return (scales, out)
     }
-    let t = try c.requireConstant(3, "sizes")
+    let t = try c.planTimeConstant(3, "sizes")
     guard t.dtype == .int64 || t.dtype == .int32 else { throw c.error("sizes must be int64, got \(t.dtype)") }
     let v = t.int64s
     guard v.count == axes.count else {

@@ -69,6 +69,7 @@ struct ConcatStep: Step {
 /// constant `split` input (from 13), `num_outputs` (from 18, last part smaller), or equal parts.
 enum SplitOp: OpBuilder {
   static let opTypes = ["Split"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)
@@ -123,6 +124,7 @@ struct SplitStep: Step {
 /// negative values count from the end, out-of-range values clamp, steps may be negative.
 enum SliceOp: OpBuilder {
   static let opTypes = ["Slice"]
+  static let shapeInputs = [1, 2, 3, 4]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)

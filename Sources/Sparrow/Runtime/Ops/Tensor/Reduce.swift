@@ -3,6 +3,7 @@
 /// everything unless `noop_with_empty_axes` is set.
 enum ReduceOp: OpBuilder {
   static let opTypes = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)

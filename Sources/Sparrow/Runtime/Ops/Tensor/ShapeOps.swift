@@ -1,7 +1,8 @@
 /// Ops that compute or change shapes: Shape, ConstantOfShape, Range, Expand, Reshape, Flatten,
 /// Squeeze, Unsqueeze. Shapes are fixed at plan time, so shape arguments (Reshape's shape,
-/// Expand's shape, axes, Range's bounds, ConstantOfShape's input) must be constants once the
-/// planner has folded what it can; a value known only at run time is a ModelError naming it.
+/// Expand's shape, axes, Range's bounds, ConstantOfShape's input) must be known once the planner
+/// has folded what it can (constants, shapes, values of plan-time inputs); a value known only at
+/// run time is a ModelError naming it.
 
 /// Shape, with `start`/`end` (opset 15) clamped to [0, rank] as the spec says.
 enum ShapeOp: OpBuilder {
@@ -23,10 +24,11 @@ struct ShapeStep: TypeOnlyStep {
   func run(_ c: StepContext) throws(RuntimeError) { try ConstantBytesStep(bytes: bytes).run(c) }
 }
 
-/// ConstantOfShape: a tensor of the shape given by a constant 1-D int64 input, filled with the
+/// ConstantOfShape: a tensor of the shape given by a 1-D int64 input known at plan time, filled with the
 /// one-element `value` attribute (default float32 0).
 enum ConstantOfShapeOp: OpBuilder {
   static let opTypes = ["ConstantOfShape"]
+  static let shapeInputs = [0]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let shape = try c.constantInts(0, "the output shape")
@@ -57,9 +59,10 @@ struct FillStep: Step {
 }
 
 /// Range: `start + i·delta` while short of `limit`. Its length depends on the three values, so
-/// they must be constants.
+/// they must be known at plan time.
 enum RangeOp: OpBuilder {
   static let opTypes = ["Range"]
+  static let shapeInputs = [0, 1, 2]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let t = try c.input(0)
@@ -67,10 +70,7 @@ enum RangeOp: OpBuilder {
     for (i, name) in ["start", "limit", "delta"].enumerated() {
       let ti = try c.input(i)
       guard ti.dtype == t.dtype, ti.count == 1 else { throw c.error("\(name) must be one \(t.dtype), got \(ti)") }
-      guard let v = c.constant(i) else {
-        throw c.error("\(name) (input \(i)) must be a constant: the output's length depends on it")
-      }
-      vals.append(v)
+      vals.append(try c.planTimeConstant(i, name))
     }
     let out: Tensor
     switch t.dtype {
@@ -116,6 +116,7 @@ extension Tensor {
 /// Expand: numpy broadcast of the input to a constant shape (which may have lower rank).
 enum ExpandOp: OpBuilder {
   static let opTypes = ["Expand"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)
@@ -133,6 +134,7 @@ enum ExpandOp: OpBuilder {
 /// inferred.
 enum ReshapeOp: OpBuilder {
   static let opTypes = ["Reshape"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)
@@ -185,6 +187,7 @@ enum FlattenOp: OpBuilder {
 /// Squeeze and Unsqueeze: `axes` an attribute before opset 13, a constant input from 13.
 enum SqueezeOp: OpBuilder {
   static let opTypes = ["Squeeze", "Unsqueeze"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)

@@ -134,13 +134,9 @@ extension BuildContext {
     }
   }
 
-  /// The values of constant integer input `i` (shapes, axes, starts), or an error naming `what`.
+  /// The values of integer input `i` known at plan time (shapes, axes, starts), or an error naming `what`.
   func constantInts(_ i: Int, _ what: String) throws(ModelError) -> [Int] {
-    guard let t = constant(i) else {
-      throw error(
-        "\(what) (input \(i)) must be known at plan time (a constant, or computed from constants and shapes), as the output's shape depends on its values"
-      )
-    }
+    let t = try planTimeConstant(i, what)
     guard t.dtype == .int64 || t.dtype == .int32 else { throw error("\(what) (input \(i)) must be int64, got \(t.dtype)") }
     guard t.rank <= 1 else { throw error("\(what) (input \(i)) must be 1-D, got shape \(t.shape)") }
     return t.int64s.map { Int(clamping: $0) }

@@ -4,6 +4,7 @@
 /// budget. NaN counts as larger than every number, as in ONNX Runtime.
 enum TopKOp: OpBuilder {
   static let opTypes = ["TopK"]
+  static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)
