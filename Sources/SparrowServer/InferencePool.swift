@@ -136,7 +136,12 @@ final class InferencePool: @unchecked Sendable {
       let result = Result { () throws(ServeError) -> InferOutcome in
         let key = job.inputs.mapValues(\.shape)
         let plan: Plan
-        do { plan = try model.plan(shapes: key, values: job.inputs) } catch { throw .bad("cannot plan for these inputs: \(error)") }
+        do throws(ModelError) { plan = try model.plan(shapes: key, values: job.inputs) } catch {
+          if error.overLimit {
+            throw ServeError(413, "these inputs need more memory than the limit of \(maxSessionBytes >> 20) MiB: \(error)")
+          }
+          throw .bad("cannot plan for these inputs: \(error)")
+        }
         let session: Session
         if let i = sessions.firstIndex(where: { $0.session.plan === plan }) {
           session = sessions.remove(at: i).session

@@ -19,8 +19,10 @@ public final class ServedModel: Sendable {
     config = source.config
     let t0 = DispatchTime.now().uptimeNanoseconds
     do throws(ModelError) {
-      model = try Model(
-        contentsOf: source.file, options: PlanOptions(threads: source.config.threads, format: source.config.format))
+      var options = PlanOptions(threads: source.config.threads, format: source.config.format)
+      // No one tensor of a request may outgrow the session limit, not even while planning.
+      options.maxTensorBytes = source.config.maxSessionBytes
+      model = try Model(contentsOf: source.file, options: options)
       if !source.config.warmup.isEmpty, !model.shapeInputs.names.isEmpty {
         throw ModelError(
           "'warmup' gives shapes only, and the model's shapes depend on the values of inputs \(model.shapeInputs.names) (planned per request)")

@@ -80,6 +80,16 @@ import Testing
     expectModelError(containing: "too large") {
       _ = try Planner.plan(c, values: ["S": Self.int64s([1024, 1024])], options: PlanOptions(maxBytes: 1 << 20))
     }
+    // A per-tensor limit (a server's session limit) refuses it too, flagged as over a limit
+    // (413, not 400); a bad value is not.
+    var limited = PlanOptions()
+    limited.maxTensorBytes = 1 << 20
+    #expect(throws: ModelError.self) { _ = try Planner.plan(c, values: ["S": Self.int64s([1024, 1024])], options: limited) }
+    do {
+      _ = try Planner.plan(c, values: ["S": Self.int64s([1024, 1024])], options: limited)
+    } catch { #expect(error.overLimit, "\(error)") }
+    do { _ = try Planner.plan(c, values: ["S": Self.int64s([-1, 3])]) } catch { #expect(!error.overLimit, "\(error)") }
+    #expect(throws: Never.self) { _ = try Planner.plan(c, values: ["S": Self.int64s([256, 256])], options: limited) }
     let big = Self.constantOfShape(rank: ShapeInputs.maxElements + 1)
     expectModelError(containing: "more than \(ShapeInputs.maxElements) elements") { _ = try Planner.plan(big) }
   }

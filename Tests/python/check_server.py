@@ -110,6 +110,7 @@ with tempfile.TemporaryDirectory() as tmp:
                                           "warmup": [{"x": [1, 3, 320, 320]}]}),
         ("cast", models / "ops/cast_int64_to_float.onnx", [1], None),
         ("reshape", models / "ops/reshape_runtime_shape.onnx", [1], None),
+        ("fill", models / "ops/constantofshape_float.onnx", [1], {"max_session_mib": 64}),
         ("relu", models / "ops/relu.onnx", [1, 2], None),
     ]:
         for v in versions:
@@ -252,6 +253,12 @@ with tempfile.TemporaryDirectory() as tmp:
     header = body([{**bin_in, "shape": [1, 3, 960, 960], "parameters": {"binary_data_size": len(big)}}])
     cases.append(("session over the memory limit", "POST", infer_path, header + big,
                   {"Inference-Header-Content-Length": str(len(header))}, 413))
+    # A shape value whose output would outgrow max_session_mib (64): refused while planning,
+    # before anything that size is allocated (ConstantOfShape is folded at plan time).
+    for label, dims, status in [("shape value over the memory limit", [100000, 100000, 4], 413),
+                                ("shape value with a negative dimension", [2, -3, 4], 400)]:
+        cases.append((label, "POST", "/v2/models/fill/infer",
+                      body([{"name": "shape", "datatype": "INT64", "shape": [3], "data": dims}]), {}, status))
     for label, size, blob in [("binary: fewer bytes than claimed", len(raw), raw[:-4]),
                               ("binary: unclaimed bytes", len(raw), raw + b"\0\0\0\0"),
                               ("binary: size disagrees with the shape", len(raw) - 4, raw[:-4])]:

@@ -92,6 +92,9 @@ public struct Graph: Sendable {
 /// An error about a model: what is wrong, and where (node, op, input) when that is known.
 public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
   public let message: String
+  /// The model is fine but these inputs would need more memory than the plan allows
+  /// (`PlanOptions.maxBytes`, `maxTensorBytes`): a server answers 413, not 400.
+  public var overLimit = false
   public init(_ message: String) { self.message = message }
   public init(node: Node, _ message: String) { self.message = "\(node.label): \(message)" }
   public var description: String { message }

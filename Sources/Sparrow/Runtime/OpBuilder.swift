@@ -24,6 +24,16 @@ struct BuildContext {
 
   func error(_ message: String) -> ModelError { ModelError(node: node, message) }
 
+  /// The most bytes one tensor of the plan may take (`PlanOptions.maxBytes`, `maxTensorBytes`).
+  var tensorLimit: Int { min(options.maxBytes, options.maxTensorBytes) }
+
+  /// An error for a tensor over `tensorLimit`: the inputs ask for too much, the model is fine.
+  func overLimit(_ message: String) -> ModelError {
+    var e = error("\(message), over the plan's limit of \(tensorLimit) bytes")
+    e.overLimit = true
+    return e
+  }
+
   /// The type of input `i`, which must be present.
   func input(_ i: Int) throws(ModelError) -> TensorType {
     guard i < inputs.count, let t = inputs[i] else { throw error("input \(i) is required") }
@@ -64,9 +74,7 @@ struct BuildContext {
       guard t.shape.allSatisfy({ $0 >= 0 }), (try? Tensor.elementCount(t.shape)) != nil else {
         throw error("output shape \(t.shape) is invalid (negative or overflowing)")
       }
-      guard t.bytes <= options.maxBytes else {
-        throw error("output \(t) needs \(t.bytes) bytes, over the plan's limit of \(options.maxBytes)")
-      }
+      guard t.bytes <= tensorLimit else { throw overLimit("output \(t) needs \(t.bytes) bytes") }
     }
     outputs = types
   }
@@ -153,6 +161,10 @@ public struct PlanOptions: Sendable {
   public var format: FormatPolicy
   /// Refuse plans whose buffers would exceed this many bytes (default 8 GiB).
   public var maxBytes: Int
+  /// Refuse any one tensor larger than this, checked before it is computed, also when it is
+  /// folded at plan time from the values of plan-time inputs (a server sets its session limit:
+  /// a request's shape value cannot make it allocate more while planning).
+  public var maxTensorBytes: Int = .max
   /// Where format timings are remembered between plans and processes (nil: time every plan).
   public var formatCache: FormatCache?
   /// k x k convolutions with sparse weights: measure im2col + SpMM against the direct sparse

@@ -133,7 +133,9 @@ public enum Planner {
         bytes += t.bytes
       }
       guard bytes <= options.maxBytes else {
-        throw ModelError(node: node, "the plan needs more than \(options.maxBytes) bytes of buffers")
+        var e = ModelError(node: node, "the plan needs more than \(options.maxBytes) bytes of buffers")
+        e.overLimit = true
+        throw e
       }
       let outIds = zip(node.outputs, outTypes).map { name, t in name.isEmpty ? -1 : newId(name, t) }
       let foldable = step is TypeOnlyStep

@@ -36,8 +36,8 @@ enum ConstantOfShapeOp: OpBuilder {
     let value = try c.tensor("value") ?? Tensor(checkedShape: [1], storage: .float32([0]))
     guard value.count == 1 else { throw c.error("attribute 'value' must hold one element, it holds \(value.count)") }
     let type = TensorType(value.dtype, shape)
-    guard let n = try? Tensor.elementCount(shape), n <= c.options.maxBytes / max(value.dtype.size, 1) else {
-      throw c.error("shape \(shape) is too large")
+    guard let n = try? Tensor.elementCount(shape), n <= c.tensorLimit / max(value.dtype.size, 1) else {
+      throw c.overLimit("shape \(shape) is too large")
     }
     try c.setOutputs([type])
     return FillStep(element: value.rawBytes, count: n)
@@ -81,8 +81,8 @@ enum RangeOp: OpBuilder {
         throw c.error("Range needs finite values and a non-zero delta, got \(start), \(limit), \(delta)")
       }
       let steps = t.dtype == .float32 ? Double(((Float(limit) - Float(start)) / Float(delta)).rounded(.up)) : ((limit - start) / delta).rounded(.up)
-      let n = Int(max(min(steps, Double(c.options.maxBytes)), 0))
-      guard n * t.dtype.size <= c.options.maxBytes else { throw c.error("Range of \(n) elements is too large") }
+      let n = Int(max(min(steps, Double(c.tensorLimit)), 0))
+      guard n * t.dtype.size <= c.tensorLimit else { throw c.overLimit("Range of \(n) elements is too large") }
       if t.dtype == .float32 {
         out = Tensor(checkedShape: [n], storage: .float32((0..<n).map { Float(start) + Float($0) * Float(delta) }))
       } else {
@@ -94,8 +94,8 @@ enum RangeOp: OpBuilder {
       guard delta != 0 else { throw c.error("Range needs a non-zero delta") }
       // In Double: the span of two int64s can overflow Int64, and only a small count is usable anyway.
       let steps = ((Double(limit) - Double(start)) / Double(delta)).rounded(.up)
-      let n = Int(max(min(steps, Double(c.options.maxBytes)), 0))
-      guard n * t.dtype.size <= c.options.maxBytes else { throw c.error("Range of \(n) elements is too large") }
+      let n = Int(max(min(steps, Double(c.tensorLimit)), 0))
+      guard n * t.dtype.size <= c.tensorLimit else { throw c.overLimit("Range of \(n) elements is too large") }
       let values = (0..<n).map { start &+ Int64($0) &* delta }
       out = Tensor(
         checkedShape: [n], storage: t.dtype == .int64 ? .int64(values) : .int32(values.map { Int32(truncatingIfNeeded: $0) }))
