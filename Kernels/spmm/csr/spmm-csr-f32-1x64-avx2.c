@@ -49,6 +49,15 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
   }
 }
 
+/* Weights stream from memory once per panel: with few columns (n = 49 in ResNet-18's last
+ * stage) a nonzero costs only a few cycles, more than one core's DRAM bandwidth keeps up with
+ * unaided, so every 16 nonzeros the values and indices ~1 KiB ahead are asked for. */
+#define CSR_PREFETCH(VAL, COL, P)                                            \
+  do {                                                                       \
+    _mm_prefetch((const char*)((VAL) + (P)) + 1024, _MM_HINT_T0);            \
+    _mm_prefetch((const char*)((COL) + (P)) + 512, _MM_HINT_T0);             \
+  } while (0)
+
 /* Rows units[u0..u1) (at most CSR_RG) over one panel of NV vectors at column j. */
 #define CSR_PANEL(NAME, IDX_T, COLS, NV, MASKED)                                                   \
   static __attribute__((target("avx2,fma"), noinline)) void NAME(                                  \
@@ -95,12 +104,14 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
         }                                                                                          \
         if (last) {                                                                                \
           for (; p < p1; p++) {                                                                    \
+            if ((p & 15) == 0) CSR_PREFETCH(val, col, p);                                          \
             const float* x0 = (const float*)(xb + (size_t)col[p] * (NV) * 32);                     \
             const __m256 v0 = _mm256_broadcast_ss(val + p);                                        \
             LOADFMA(a, v0, x0, NV);                                                                \
           }                                                                                        \
         } else {                                                                                   \
           for (; p < p1 && col[p] < kend; p++) {                                                   \
+            if ((p & 15) == 0) CSR_PREFETCH(val, col, p);                                          \
             const float* x0 = (const float*)(xb + (size_t)col[p] * (NV) * 32);                     \
             const __m256 v0 = _mm256_broadcast_ss(val + p);                                        \
             LOADFMA(a, v0, x0, NV);                                                                \

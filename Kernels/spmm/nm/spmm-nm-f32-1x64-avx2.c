@@ -35,6 +35,15 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
   }
 }
 
+/* Weights stream from memory once per panel; with few columns more than one core's DRAM
+ * bandwidth keeps up with unaided (see the CSR kernel): every 8 groups, ask for the values and
+ * indices ~1 KiB ahead. */
+#define NM_PREFETCH(VAL, IDX)                                                \
+  do {                                                                       \
+    _mm_prefetch((const char*)(VAL) + 1024, _MM_HINT_T0);                    \
+    _mm_prefetch((const char*)(IDX) + 256, _MM_HINT_T0);                     \
+  } while (0)
+
 #define NM_PANEL(NAME, NV, MASKED)                                                                 \
   static __attribute__((target("avx2,fma"), noinline)) void NAME(                                  \
       const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,                        \
@@ -84,6 +93,7 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
           const size_t gstep = GM * rowb;                                                          \
           if (GN == 2) {                                                                           \
             for (size_t g = g0; g < g1; g++, gb += gstep, val += 2, idx += 2) {                    \
+              if ((g & 7) == 0) NM_PREFETCH(val, idx);                                             \
               const float* x0 = (const float*)(gb + idx[0] * rowb);                                \
               const float* x1 = (const float*)(gb + idx[1] * rowb);                                \
               const __m256 v0 = _mm256_broadcast_ss(val), v1 = _mm256_broadcast_ss(val + 1);      \
@@ -91,16 +101,19 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
               LOADFMA(a, v1, x1, NV);                                                              \
             }                                                                                      \
           } else {                                                                                 \
-            for (size_t g = g0; g < g1; g++, gb += gstep)                                          \
+            for (size_t g = g0; g < g1; g++, gb += gstep) {                                        \
+              if ((g & 7) == 0) NM_PREFETCH(val, idx);                                             \
               for (size_t q = 0; q < GN; q++, val++, idx++) {                                      \
                 const float* x0 = (const float*)(gb + *idx * rowb);                                \
                 const __m256 v0 = _mm256_broadcast_ss(val);                                        \
                 LOADFMA(a, v0, x0, NV);                                                            \
               }                                                                                    \
+            }                                                                                      \
           }                                                                                        \
         } else {                                                                                   \
           const size_t istep = S * rowb;                                                           \
           for (size_t g = g0; g < g1; g++) {                                                       \
+            if ((g & 7) == 0) NM_PREFETCH(val, idx);                                               \
             /* Column of (g, idx): ((g/S)*m + idx)*S + g%S. */                                    \
             const char* gb = (const char*)buf + (((g / S) * GM) * S + g % S - k0) * rowb;          \
             for (size_t q = 0; q < GN; q++, val++, idx++) {                                        \

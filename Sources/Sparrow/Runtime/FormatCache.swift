@@ -101,8 +101,8 @@ public final class FormatCache: Sendable {
 
   /// Part of every key: bump it when a kernel, the im2col or window paths or the direct
   /// convolution change speed, so timings taken with the old code are not reused (2: kernels
-  /// build im2col panels from the image).
-  static let kernelRevision = 2
+  /// build im2col panels from the image; 3: CSR and N:M prefetch their weights).
+  static let kernelRevision = 3
 
   /// The key for one timing decision.
   static func key(
