@@ -135,8 +135,7 @@ struct BenchGateCommand: ParsableCommand {
       results.append(
         ModeResult(
           gate: mode.description, medianMs: median(times[m]), speedup: median(ratios), speedupLow: boots[50],
-          speedupHigh: boots[1949], skippedMACFraction: sessions[m].gateLog.layers.reduce(0) { $0 + $1.skippedMACs }
-            / max(sessions[m].gateLog.modelMACsPerImage * Double(sessions[m].gateLog.layers.map(\.images).max() ?? 1), 1),
+          speedupHigh: boots[1949], skippedMACFraction: sessions[m].gateLog.skippedFraction,
           maxAbsDeviation: dev, relativeDeviation: rel, layers: sessions[m].gateLog.layers))
     }
     let zeroSession = modes.firstIndex(of: .zero).map { sessions[$0] }

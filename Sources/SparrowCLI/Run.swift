@@ -106,12 +106,9 @@ struct SplitMix {
 
 /// What the gate skipped: the model's multiply-adds overall and, with `perLayer`, per gated layer.
 func printGateReport(_ log: GateLog, mode: GateMode, perLayer: Bool) {
-  let skipped = log.layers.reduce(0) { $0 + $1.skippedMACs }
-  let images = log.layers.map(\.images).max() ?? 0
-  let total = log.modelMACsPerImage * Double(max(images, 1))
   print(String(
     format: "gate %@: %d gated layers; skipped %.1f%% of the model's multiply-adds (mean over %d images)",
-    mode.description, log.layers.count, total > 0 ? 100 * skipped / total : 0, images))
+    mode.description, log.layers.count, 100 * log.skippedFraction, log.images))
   guard perLayer else { return }
   print("  layer                                    gate                 in ch  skipped   out ch  skipped   MACs skipped")
   for l in log.layers {

@@ -149,6 +149,15 @@ public final class GateLog {
     modelMACsPerImage = plan.layers.reduce(0) { $0 + Double($1.m) * Double($1.k) * Double($1.n) }
   }
 
+  /// Images seen since the log was reset (the most any gated layer saw).
+  public var images: Int { layers.map(\.images).max() ?? 0 }
+
+  /// The fraction of the model's multiply-adds skipped since the log was reset (mean over images).
+  public var skippedFraction: Double {
+    let total = modelMACsPerImage * Double(max(images, 1))
+    return total > 0 ? layers.reduce(0) { $0 + $1.skippedMACs } / total : 0
+  }
+
   /// The fraction of the model's multiply-adds the last run skipped.
   public var lastRunSkippedFraction: Double {
     lastRunImages == 0 || modelMACsPerImage == 0 ? 0 : lastRunSkippedMACs / (modelMACsPerImage * Double(lastRunImages))
