@@ -6,6 +6,13 @@
 
 #include "sparrow_kernels.h"
 
+#if defined(__x86_64__)
+#include "even.h"
+__attribute__((target("avx2"))) static size_t even_avx2(float* out, const float* src, size_t n) {
+  return sparrow_even_avx2(out, src, n);
+}
+#endif
+
 /* First ox whose input column ox*sw + off is >= 0, and one past the last that is < w. */
 static void valid_range(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
   size_t a = 0;
@@ -23,31 +30,40 @@ static void valid_range(long off, size_t sw, size_t w, size_t wo, size_t* lo, si
  * copy of the plane, clamped to the output rows whose input row exists, then the columns whose
  * input column falls in the padding (ox < lo or ox >= hi) are zeroed. */
 static void shifted_row(const sparrow_dwconv_shape* s, const float* plane, size_t ky, long xoff, size_t lo,
-                        size_t hi, float* out) {
-  const long n = (long)(s->ho * s->wo), hw = (long)(s->h * s->w);
+                        size_t hi, size_t oy0, size_t oy1, float* out) {
+  /* Columns [j0, j1) of the full row, written from out[0]. */
+  const long j0 = (long)(oy0 * s->wo), j1 = (long)(oy1 * s->wo), hw = (long)(s->h * s->w);
   const long dy = (long)(ky * s->dilation_h) - (long)s->pad_top, shift = dy * (long)s->w + xoff;
   long a = dy < 0 ? -dy * (long)s->wo : 0, b = ((long)s->h - dy) * (long)s->wo;
   if (a < -shift) a = -shift;
   if (b > hw - shift) b = hw - shift;
-  if (b > n) b = n;
+  if (a < j0) a = j0;
+  if (b > j1) b = j1;
   if (a >= b) {
-    memset(out, 0, (size_t)n * sizeof(float));
+    memset(out, 0, (size_t)(j1 - j0) * sizeof(float));
     return;
   }
-  memset(out, 0, (size_t)a * sizeof(float));
-  memcpy(out + a, plane + a + shift, (size_t)(b - a) * sizeof(float));
-  memset(out + b, 0, (size_t)(n - b) * sizeof(float));
+  memset(out, 0, (size_t)(a - j0) * sizeof(float));
+  memcpy(out + (a - j0), plane + a + shift, (size_t)(b - a) * sizeof(float));
+  memset(out + (b - j0), 0, (size_t)(j1 - b) * sizeof(float));
   if (lo == 0 && hi == s->wo) return;
   for (size_t oy = (size_t)a / s->wo; oy * s->wo < (size_t)b; oy++) {
-    float* r = out + oy * s->wo;
+    float* r = out + (oy - oy0) * s->wo;
     for (size_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
     for (size_t ox = hi; ox < s->wo; ox++) r[ox] = 0.0f;
   }
 }
 
 void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, float* col) {
-  const size_t n = s->ho * s->wo;
+  sparrow_im2col_rows(s, x, c0, channels, 0, s->ho, col);
+}
+
+void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, size_t oy0,
+                         size_t oy1, float* col) {
+  const size_t n = (oy1 - oy0) * s->wo;
   const int shifted = s->stride_h == 1 && s->stride_w == 1 && s->wo == s->w;
+  const int avx2 = sparrow_active_isa() == SPARROW_ISA_AVX2;
+  (void)avx2;
   float* row = col;
   for (size_t c = c0; c < c0 + channels; c++) {
     const float* plane = x + c * s->h * s->w;
@@ -57,11 +73,11 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
         size_t lo, hi;
         valid_range(xoff, s->stride_w, s->w, s->wo, &lo, &hi);
         if (shifted) {
-          shifted_row(s, plane, ky, xoff, lo, hi, row);
+          shifted_row(s, plane, ky, xoff, lo, hi, oy0, oy1, row);
           continue;
         }
-        for (size_t oy = 0; oy < s->ho; oy++) {
-          float* out = row + oy * s->wo;
+        for (size_t oy = oy0; oy < oy1; oy++) {
+          float* out = row + (oy - oy0) * s->wo;
           const long iy = (long)(oy * s->stride_h + ky * s->dilation_h) - (long)s->pad_top;
           if (iy < 0 || iy >= (long)s->h || lo == hi) {
             memset(out, 0, s->wo * sizeof(float));
@@ -73,7 +89,11 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
             memcpy(out + lo, src + (long)lo + xoff, (hi - lo) * sizeof(float));
           } else {
             const float* p = src + (long)(lo * s->stride_w) + xoff;
-            for (size_t ox = lo; ox < hi; ox++, p += s->stride_w) out[ox] = *p;
+            size_t done = 0;
+#if defined(__x86_64__)
+            if (avx2 && s->stride_w == 2) done = even_avx2(out + lo, p, hi - lo);
+#endif
+            for (size_t ox = lo + done; ox < hi; ox++) out[ox] = p[(ox - lo) * s->stride_w];
           }
           memset(out + hi, 0, (s->wo - hi) * sizeof(float));
         }

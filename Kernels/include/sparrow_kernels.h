@@ -263,6 +263,10 @@ const char* sparrow_dwconv_kernel_name(void);
  * where the window reaches into the padding. The shape must have passed
  * sparrow_dwconv_check; c0 + count <= channels. Cannot fail. */
 void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, float* col);
+/* The same for output rows [oy0, oy1) only: rows of `col` are (oy1 - oy0) * wo floats (columns
+ * oy0 * wo ... of the whole matrix). oy0 < oy1 <= ho. */
+void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0,
+                         size_t oy1, float* col);
 
 /* ---- direct sparse convolution (k x k, groups = 1) ---------------------------------------- */
 

@@ -5,6 +5,8 @@
 #define SPARROW_SPMM_AVX2_1X64_H
 #include <immintrin.h>
 
+#include "../conv/even.h"
+
 #define SPARROW_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
 
 SPARROW_AVX2 __m256i tail_mask(size_t rem) {
@@ -147,7 +149,7 @@ SPARROW_AVX2 void pack_window(float* buf, const sparrow_dwconv_shape* s, const f
         if (sw == 1) {
           win_copy(out, src, n);
         } else {
-          for (size_t i = 0; i < n; i++) out[i] = src[i * sw];
+          for (size_t i = sw == 2 ? sparrow_even_avx2(out, src, n) : 0; i < n; i++) out[i] = src[i * sw];
         }
         win_zero(out + n, r.ox + r.len - b);
       }

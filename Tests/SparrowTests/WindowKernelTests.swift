@@ -135,3 +135,58 @@ internal import SparrowKernels
     }
   }
 }
+
+/// Convolutions with outputs large enough that unfolded matrices are built in bands of output
+/// rows (dense and other matrix-reading kernels) and sparse kernels read windows: through the
+/// planner in every format, both images of a batch, against the plain definition.
+@Suite struct LargeConvTests {
+  @Test(arguments: [(3, 5, 1, 2, 70, 66), (4, 3, 2, 1, 97, 90), (2, 7, 2, 3, 120, 110)])
+  func everyFormatMatchesTheDefinition(c: Int, k: Int, stride: Int, pad: Int, h: Int, w: Int) throws {
+    var rng = SeededRNG(seed: UInt64(c * 1000 + k * 100 + h))
+    let m = 6
+    let wt = (0..<(m * c * k * k)).map { _ in Double.random(in: 0..<1, using: &rng) < 0.6 ? 0 : rng.float() }
+    let bias = (0..<m).map { _ in rng.float() }
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(c), .fixed(h), .fixed(w)])],
+      outputs: [ValueInfo(name: "y")],
+      nodes: [
+        Node(
+          name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"],
+          attributes: [
+            "pads": .ints(Array(repeating: Int64(pad), count: 4)), "strides": .ints([Int64(stride), Int64(stride)]),
+          ])
+      ],
+      constants: ["w": try Tensor(shape: [m, c, k, k], floats: wt), "b": try Tensor(shape: [m], floats: bias)],
+      opset: 13)
+    let xs = (0..<(2 * c * h * w)).map { _ in rng.float() }
+    let x = try Tensor(shape: [2, c, h, w], floats: xs)
+    let ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
+    var ref = [Float](repeating: 0, count: 2 * m * ho * wo)
+    for b in 0..<2 {
+      for o in 0..<m {
+        for oy in 0..<ho {
+          for ox in 0..<wo {
+            var s = bias[o]
+            for ci in 0..<c {
+              for ky in 0..<k {
+                for kx in 0..<k {
+                  let iy = oy * stride + ky - pad, ix = ox * stride + kx - pad
+                  guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                  s += wt[((o * c + ci) * k + ky) * k + kx] * xs[((b * c + ci) * h + iy) * w + ix]
+                }
+              }
+            }
+            ref[((b * m + o) * ho + oy) * wo + ox] = s
+          }
+        }
+      }
+    }
+    let want = try Tensor(shape: [2, m, ho, wo], floats: ref)
+    for format in GateTests.formats {
+      for conv in [ConvAlgorithm.im2col, .measure] {
+        let (got, _) = try GateTests.run(g, x, format: format, gate: .off, conv: conv)
+        #expect(GateTests.close(got, want), "\(format) \(conv) c=\(c) k=\(k) stride=\(stride) \(h)x\(w)")
+      }
+    }
+  }
+}

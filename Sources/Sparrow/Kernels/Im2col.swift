@@ -14,10 +14,12 @@ public struct Im2col: Sendable {
     cShape = s
   }
 
-  /// Unfolds channels `c0 ..< c0+count` of image `x` into `col` (`count*kh*kw` rows of `ho*wo`).
-  func run(_ x: UnsafePointer<Float>, c0: Int, count: Int, into col: UnsafeMutablePointer<Float>) {
+  /// Unfolds channels `c0 ..< c0+count` of image `x` into `col` (`count*kh*kw` rows of `ho*wo`),
+  /// or only output rows `rows` (rows of `rows.count*wo`).
+  func run(_ x: UnsafePointer<Float>, c0: Int, count: Int, rows: Range<Int>? = nil, into col: UnsafeMutablePointer<Float>) {
     var s = cShape
-    sparrow_im2col(&s, x, c0, count, col)
+    let r = rows ?? 0..<shape.ho
+    sparrow_im2col_rows(&s, x, c0, count, r.lowerBound, r.upperBound, col)
   }
 
   /// The geometry as kernels read it, for `count` channels: kernels that read windows build

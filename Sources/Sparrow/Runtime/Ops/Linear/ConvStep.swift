@@ -35,6 +35,17 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
   var outputChannels: Int { packed[0].rows * groups }
   var macsPerImage: Double { Double(packed[0].rows) * Double(packed[0].cols) * Double(geometry.ho * geometry.wo) * Double(groups) }
 
+  /// Output rows per band when the matrix is unfolded (kernels that do not read windows): about
+  /// 512 KiB of unfolded input per band, at least 256 columns, and no bands below 2048 columns,
+  /// where the whole matrix is small and each band would pack the weights again. Measured on
+  /// ResNet-18's dense 7×7 stem (N = 12544): 4.3 → TODO ms.
+  private var bandRows: Int {
+    let g = geometry, k = (g.c / groups) * g.kh * g.kw
+    guard im2col != nil, g.ho * g.wo >= 2048, k > 0, g.wo > 0 else { return g.ho }
+    let rows = max((1 << 17) / (k * g.wo), (256 + g.wo - 1) / g.wo, 1)
+    return min(rows, g.ho)
+  }
+
   /// Whether group `gi`'s kernel builds its im2col panels from the image (no unfolded copy).
   /// Measured on ResNet-18 90% (CSR, 1 thread): 14–30% faster per 3×3 layer than unfolding,
   /// the 7×7-output layers included (their unfolding is many short copies too).
@@ -67,6 +78,19 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
                   packed[gi], x: xi + gi * cg * g.h * g.w, xStride: n, n: n, y: y + (img * m + gi * mg) * n,
                   yStride: n, bias: b.map { $0 + gi * mg }, lo: lo, hi: hi, workspace: workspaceBytes > 0 ? ws : nil,
                   workspaceBytes: workspaceBytes, threads: c.threads, window: win)
+              }
+              continue
+            }
+            if let im2col, let col, bandRows < g.ho {
+              // Unfold and multiply a band of output rows at a time: the band stays in cache
+              // for the multiply, and the epilogue runs on output rows just written.
+              for oy0 in stride(from: 0, to: g.ho, by: bandRows) {
+                let oy1 = min(g.ho, oy0 + bandRows), j0 = oy0 * g.wo, nb = (oy1 - oy0) * g.wo
+                im2col.run(xi, c0: gi * cg, count: cg, rows: oy0..<oy1, into: col)
+                try SpMMRunner.run(
+                  packed[gi], x: col, xStride: nb, n: nb, y: y + (img * m + gi * mg) * n + j0, yStride: n,
+                  bias: b.map { $0 + gi * mg }, lo: lo, hi: hi, workspace: workspaceBytes > 0 ? ws : nil,
+                  workspaceBytes: workspaceBytes, threads: c.threads)
               }
               continue
             }

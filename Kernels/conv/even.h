@@ -1,0 +1,21 @@
+/* Every other float of a row (stride-2 convolutions' im2col and window panels), AVX2: two loads
+ * of 8, one shuffle and one permute give 8 outputs. Included only inside
+ * `#if defined(__x86_64__)`; callers finish the tail scalar. */
+#ifndef SPARROW_EVEN_H
+#define SPARROW_EVEN_H
+#include <immintrin.h>
+#include <stddef.h>
+
+/* out[i] = src[2i] for i below the returned count (a multiple of 8 short of n): reads no
+ * further than src[2n - 3], so never past the last element the row needs. */
+__attribute__((target("avx2"), always_inline)) static inline size_t sparrow_even_avx2(float* out, const float* src,
+                                                                                     size_t n) {
+  size_t i = 0;
+  for (; i + 8 < n; i += 8) {
+    const __m256 a = _mm256_loadu_ps(src + 2 * i), b = _mm256_loadu_ps(src + 2 * i + 8);
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    _mm256_storeu_ps(out + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+  return i;
+}
+#endif
