@@ -196,7 +196,7 @@ def markdown(res):
            f"- **load average** (1/5/15 min): before {' / '.join(res['load_before'])}, after {' / '.join(res['load_after'])}"
            + (" — **the machine was busy** (load above its core count): other work shared the cores, so absolute "
               "figures are inflated and noisy; ratios within a round are fairer" if float(res['load_before'][0]) > m['cores'] * 0.75 else ""),
-           f"- **commit**: `{res['commit']}`; Sparrow `--format {res['format']}` (OpenMP build; each round re-plans)",
+           f"- **commit**: `{res['commit']}`; Sparrow `--format {res['format']}` ({res.get('threading', 'threading unknown')}; each round re-plans)",
            f"- **runtimes**: {res['versions'] or 'Sparrow only'}; ONNX Runtime: CPUExecutionProvider, default graph "
            f"optimisations; DeepSparse: `compile_model(batch_size=1, num_cores=threads)`, venv by "
            f"Bench/runners/setup_deepsparse.sh, which said \"{ds}\"",
@@ -278,7 +278,9 @@ def main():
            "command": "python Bench/compare_zoo.py " + " ".join(sys.argv[1:]),
            "commit": sh("git", "rev-parse", "--short", "HEAD").stdout.strip() + (" (with uncommitted changes)" if dirty else ""),
            "format": a.format, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup, "deepsparse": ds,
-           "zoo_dir": zoo["dir"], "input": x_file.name, "load_before": loadavg(), "cases": [], "profiles": {}}
+           "zoo_dir": zoo["dir"], "input": x_file.name, "load_before": loadavg(), "cases": [], "profiles": {},
+           # A build without SPARROW_OPENMP=1 runs its tiles on Dispatch: say which this binary is.
+           "threading": "OpenMP build" if "libomp" in sh("ldd", str(a.sparrow)).stdout else "no OpenMP: Dispatch threads"}
     versions = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
