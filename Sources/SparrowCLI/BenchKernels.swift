@@ -34,6 +34,9 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "BSR block shapes, comma-separated ROWSxCOLS.")
   var blocks: String = "4x1,8x1,1x4,4x4"
 
+  @Option(help: "Kernels per case: auto (the dispatcher's choice) or all (every kernel of the list that fits and runs here).")
+  var kernels: String = "auto"
+
   @Option(help: "Thread counts; above 1 every available backend (dispatch, openmp) runs.")
   var threads: String = "1,2"
 
@@ -92,6 +95,10 @@ struct BenchKernelsCommand: ParsableCommand {
     o.formats = try list(formats, "format") { BenchFormat(rawValue: $0 == "2:4" ? "nm" : $0) }
     o.blocks = try list(blocks, "block shape") { try? BlockShape(parsing: $0) }
     o.threads = try list(threads, "thread count") { Int($0) }
+    guard let selection = KernelSelection(rawValue: kernels) else {
+      throw CommandError("unknown --kernels '\(kernels)' (auto, all)")
+    }
+    o.kernels = selection
     if let t = minTime { o.minTime = t }
     if let r = minRuns {
       o.minRuns = r

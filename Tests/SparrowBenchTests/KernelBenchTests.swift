@@ -40,6 +40,33 @@ import Testing
     #expect(report.summary.allSatisfy { $0.shapes == 2 && $0.weightedSpeedup > 0 })
   }
 
+  /// `--kernels all` runs every kernel of the library's list that can run here: a kernel
+  /// cannot be added to the list without being benchmarked.
+  @Test func listedKernelsAreAllBenchmarked() throws {
+    var o = try Self.quickOptions()
+    o.kernels = .listed
+    o.sparsities = [0.5]
+    o.threads = [1]
+    // Every block shape a listed kernel asks for, and a generic one.
+    var blocks = [BlockShape(rows: 3, cols: 2)]
+    for k in MicroKernel.all {
+      if let r = k.blockRows, let c = k.blockCols, !blocks.contains(BlockShape(rows: r, cols: c)) {
+        blocks.append(BlockShape(rows: r, cols: c))
+      }
+    }
+    o.blocks = blocks
+    let report = try KernelBench.run(o, machine: MachineInfo.current())
+    for r in report.rows {
+      #expect(r.error == nil && r.check == "ok", "\(r.shapeName) \(r.format) \(r.kernel): \(r.error ?? r.check)")
+    }
+    let ran = Set(report.rows.map(\.kernel)).union(report.rows.map(\.denseKernel))
+    for k in MicroKernel.all where k.runnable {
+      #expect(ran.contains(k.name), "listed kernel \(k.name) was not benchmarked")
+    }
+    #expect(report.settings.kernels == "all")
+    #expect(report.summary.allSatisfy { $0.kernel != nil })
+  }
+
   @Test func reportRendersAndRoundTrips() throws {
     var o = try Self.quickOptions()
     o.shapes = [o.shapes[1]]
