@@ -67,6 +67,21 @@ import Testing
     #expect(report.summary.allSatisfy { $0.kernel != nil })
   }
 
+  /// Every depthwise row kernel of the list that runs here is timed and matches the scalar one.
+  @Test func depthwiseKernelsAreAllBenchmarked() throws {
+    var o = try Self.quickOptions()
+    o.shapes = try ShapeList.parse("8 64 9 1  # 8x8 3x3\n3 25 25 1  # 5x5 5x5\n4 10 9  # not square", source: "dw.txt")
+    let rows = KernelBench.runDepthwise(o.shapes, options: o)
+    let runnable = DepthwiseKernel.microkernels.filter(\.runnable).map(\.name)
+    #expect(rows.count == 2 * runnable.count + 1)
+    #expect(rows.filter { $0.error != nil }.count == 1)
+    for r in rows where r.error == nil {
+      #expect(r.check == "ok" && r.time?.runs == 2, "\(r.channels)x\(r.pixels)x\(r.taps) \(r.kernel): \(r.check)")
+    }
+    #expect(Set(rows.map(\.kernel)).isSuperset(of: runnable))
+    #expect(KernelBench.depthwiseMarkdown(rows).contains("| dw | 8 | 64 | 9 |"))
+  }
+
   @Test func reportRendersAndRoundTrips() throws {
     var o = try Self.quickOptions()
     o.shapes = [o.shapes[1]]

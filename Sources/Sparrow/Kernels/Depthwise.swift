@@ -63,7 +63,7 @@ public struct DepthwiseKernel: Sendable {
   /// `y = clamp(dwconv(x, w) + bias)` for one image. `w` holds `channels*multiplier*kh*kw`
   /// floats, `bias` `channels*multiplier` or nil. `microkernel` forces a registered row kernel
   /// (tests); nil, the active ISA's, bound when this kernel was made. Threads: `TileRunner`.
-  func run(
+  public func run(
     x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float,
     y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
   ) throws(KernelError) {
