@@ -33,6 +33,13 @@ public struct BlockShape: Sendable, Hashable, Codable, CustomStringConvertible {
   }
 }
 
+/// Which kernels run each case: the dispatcher's choice, or every kernel of the library's
+/// list (`MicroKernel.all`) that fits the case and runs on this CPU, forced one by one.
+public enum KernelSelection: String, Sendable, Codable, CaseIterable {
+  case automatic = "auto"
+  case listed = "all"
+}
+
 /// What to run and how long to time it.
 public struct KernelBenchOptions: Sendable {
   public var shapes: [LayerShape]
@@ -43,6 +50,8 @@ public struct KernelBenchOptions: Sendable {
     BlockShape(rows: 4, cols: 4),
   ]
   public var threads: [Int] = [1, 2]
+  /// `.listed`: a row per fitting kernel of the list, so every listed kernel is benchmarked.
+  public var kernels: KernelSelection = .automatic
   /// Keep repeating a (dense, format) pair until their measured time adds up to this many
   /// seconds and at least `minRuns` pairs ran.
   public var minTime: Double = 0.2
@@ -99,6 +108,17 @@ struct BenchCase {
         rows: rows, cols: cols, blockRows: b.rows, blockCols: b.cols, sparsity: sparsity, using: &rng)
     case .channel: return WeightPatterns.channels(rows: rows, cols: cols, sparsity: sparsity, using: &rng)
     }
+  }
+
+  /// The kernels of the list that can run this case here (nil: the automatic choice).
+  func kernels(_ selection: KernelSelection) -> [MicroKernel?] {
+    guard selection == .listed else { return [nil] }
+    let fitting = MicroKernel.all.filter { k in
+      guard k.runnable, k.format == format.kind else { return false }
+      guard case .bsr(let r, let c) = format else { return true }
+      return (k.blockRows ?? r) == r && (k.blockCols ?? c) == c
+    }
+    return fitting.isEmpty ? [nil] : fitting
   }
 
   static func all(_ o: KernelBenchOptions) -> [BenchCase] {
@@ -206,30 +226,41 @@ public enum KernelBench {
         rows += configs.map { var r = base; r.threads = $0.threads; r.backend = $0.label; return r }
         continue
       }
-      base.kernel = packed.kernelName
       base.denseKernel = dense.kernelName
       base.packedBytes = packed.packedBytes
       base.densePackedBytes = dense.packedBytes
       base.storedValues = packed.storedValues
 
-      for (ti, cfg) in configs.enumerated() {
-        var row = base
-        row.threads = cfg.threads
-        row.backend = cfg.label
+      for kernel in c.kernels(options.kernels) {
         do {
-          let r = runners[ti]
-          for _ in 0..<options.warmupRuns {
-            try r.run(dense, x: x.pointer, n: n, y: yDense.pointer)
-            try r.run(packed, x: x.pointer, n: n, y: yFormat.pointer)
-          }
-          // Checked under every thread config: a parallel driver can break what serial got right.
-          if options.checkResults { row.check = compare(yFormat.pointer, yDense.pointer, count: m * n) }
-          let (td, tf) = try timePair(r, dense, packed, x: x, n: n, yDense: yDense, yFormat: yFormat, options)
-          row.fill(dense: td, format: tf)
+          try packed.force(kernel: kernel)
         } catch {
-          row.error = "running: \(error)"
+          var failed = base
+          failed.kernel = kernel?.name ?? ""
+          failed.error = "forcing: \(error)"
+          rows += configs.map { var r = failed; r.threads = $0.threads; r.backend = $0.label; return r }
+          continue
         }
-        rows.append(row)
+        base.kernel = packed.kernelName
+        rows += configs.enumerated().map { (ti, cfg) -> KernelBenchRow in
+          var row = base
+          row.threads = cfg.threads
+          row.backend = cfg.label
+          do {
+            let r = runners[ti]
+            for _ in 0..<options.warmupRuns {
+              try r.run(dense, x: x.pointer, n: n, y: yDense.pointer)
+              try r.run(packed, x: x.pointer, n: n, y: yFormat.pointer)
+            }
+            // Checked under every thread config: a parallel driver can break what serial got right.
+            if options.checkResults { row.check = compare(yFormat.pointer, yDense.pointer, count: m * n) }
+            let (td, tf) = try timePair(r, dense, packed, x: x, n: n, yDense: yDense, yFormat: yFormat, options)
+            row.fill(dense: td, format: tf)
+          } catch {
+            row.error = "running: \(error)"
+          }
+          return row
+        }
       }
     }
     return rows

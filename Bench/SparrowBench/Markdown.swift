@@ -46,7 +46,8 @@ extension KernelBenchReport {
     out += "| list | format | sparsity | thr | backend | shapes | weighted speedup | min | max |\n"
     out += "|---|---|--:|--:|---|--:|--:|--:|--:|\n"
     for s in summary {
-      out += "| \(s.list) | \(s.format) | \(fmt(s.sparsity)) | \(s.threads) | \(s.backend) | \(s.shapes) "
+      let format = settings.kernels == KernelSelection.listed.rawValue ? "\(s.format) \(s.kernel ?? "")" : s.format
+      out += "| \(s.list) | \(format) | \(fmt(s.sparsity)) | \(s.threads) | \(s.backend) | \(s.shapes) "
       out += "| \(String(format: "%.2f", s.weightedSpeedup))× | \(String(format: "%.2f", s.minSpeedup))× "
       out += "| \(String(format: "%.2f", s.maxSpeedup))× |\n"
     }

@@ -92,10 +92,12 @@ public struct KernelBenchRow: Sendable, Codable, Equatable {
   public var shapeName: String { "\(m)x\(n)x\(k)" }
 }
 
-/// Per shape list, format, sparsity, threads and backend: how the format does over the list.
+/// Per shape list, format, kernel, sparsity, threads and backend: how the format does over the list.
 public struct KernelBenchSummary: Sendable, Codable, Equatable {
   public var list: String
   public var format: String
+  /// The kernel the rows ran (nil in reports made before it was recorded).
+  public var kernel: String?
   public var sparsity: Double
   public var threads: Int
   public var backend: String
@@ -120,8 +122,11 @@ public struct KernelBenchSettings: Sendable, Codable, Equatable {
   public var warmupRuns: Int
   public var seed: UInt64
   public var lists: [String]
+  /// `auto` or `all` (KernelSelection); nil in reports made before it was recorded.
+  public var kernels: String?
 
   init(_ o: KernelBenchOptions) {
+    kernels = o.kernels.rawValue
     sparsities = o.sparsities
     formats = o.formats.map(\.rawValue)
     blocks = o.blocks.map(\.description)
@@ -151,15 +156,16 @@ public struct KernelBenchReport: Sendable, Codable, Equatable {
     summary = Self.summarize(rows)
   }
 
-  /// Groups rows by (list, format, sparsity, threads, backend), in first-seen order.
+  /// Groups rows by (list, format, kernel, sparsity, threads, backend), in first-seen order.
   static func summarize(_ rows: [KernelBenchRow]) -> [KernelBenchSummary] {
     struct Key: Hashable {
-      var list: String, format: String, sparsity: Double, threads: Int, backend: String
+      var list: String, format: String, kernel: String, sparsity: Double, threads: Int, backend: String
     }
     var order: [Key] = []
     var groups: [Key: [KernelBenchRow]] = [:]
     for r in rows where r.error == nil && r.formatTime != nil {
-      let key = Key(list: r.list, format: r.format, sparsity: r.sparsity, threads: r.threads, backend: r.backend)
+      let key = Key(
+        list: r.list, format: r.format, kernel: r.kernel, sparsity: r.sparsity, threads: r.threads, backend: r.backend)
       if groups[key] == nil { order.append(key) }
       groups[key, default: []].append(r)
     }
@@ -169,7 +175,7 @@ public struct KernelBenchReport: Sendable, Codable, Equatable {
       let fmt = g.reduce(0.0) { $0 + Double($1.count) * ($1.formatTime?.medianMs ?? 0) }
       let speedups = g.map(\.speedup)
       return KernelBenchSummary(
-        list: key.list, format: key.format, sparsity: key.sparsity, threads: key.threads, backend: key.backend,
+        list: key.list, format: key.format, kernel: key.kernel, sparsity: key.sparsity, threads: key.threads, backend: key.backend,
         shapes: g.count, weightedSpeedup: fmt > 0 ? round6(dense / fmt) : 0, minSpeedup: speedups.min() ?? 0,
         maxSpeedup: speedups.max() ?? 0)
     }

@@ -5,16 +5,15 @@
  *   y[m][oy][ox] = clamp(bias[m] + sum_t value[t] * padded[offset[t] + oy * row_step + ox])
  * It wins over im2col + SpMM when the weight is sparse enough that building the K x N im2col
  * matrix costs more than the multiply saves; the planner measures both. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../pack/error.h"
-#include "dwconv/dwconv.h"
+#include "../common/error.h"
+#include "../dispatch/dispatch.h"
 #include "window.h"
 
 #define MAX_WORKSPACE ((size_t)1 << 32)
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define ALIGN64 SPARROW_ALIGN64
 
 struct sparrow_direct_conv {
   sparrow_dwconv_shape s; /* channels = input channels, multiplier 1 */
@@ -25,6 +24,7 @@ struct sparrow_direct_conv {
   size_t* offsets;  /* per nonzero: c * plane + tap offset */
   float* values;
   uint32_t* chan;   /* per nonzero: its input channel c (active-channel lists) */
+  sparrow_dwconv_ukernel_fn fn; /* the row kernel, bound when created */
 };
 
 sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
@@ -63,6 +63,7 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   d->cout = cout;
   d->e = e;
   d->plane = plane;
+  d->fn = sparrow_dwconv_select(SPARROW_DWCONV_AUTO);
   size_t t = 0;
   for (size_t m = 0; m < cout; m++) {
     d->row_ptr[m] = t;
@@ -91,21 +92,14 @@ void sparrow_direct_conv_free(sparrow_direct_conv* d) {
   free(d);
 }
 
-size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) { return d->plane * d->s.channels * sizeof(float); }
+size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) { return sparrow_direct_conv_lists_workspace_bytes(d, 0, 0); }
 size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->row_ptr[d->cout]; }
-
-void sparrow_direct_conv_pad(const sparrow_direct_conv* d, const float* x, void* workspace, size_t c0, size_t c1) {
-  float* buf = workspace;
-  for (size_t c = c0; c < c1; c++)
-    sparrow_window_pad_plane(&d->s, &d->e, x + c * d->s.h * d->s.w, buf + c * d->plane);
-}
 
 /* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
  * row_ptr/offsets/values (the conv's own, or the active copy in the workspace). */
 static void rows_from(const sparrow_direct_conv* d, const float* buf, const size_t* row_ptr, const size_t* offsets,
                       const float* values, const uint32_t* list, size_t i0, size_t i1, const float* bias, float lo,
-                      float hi, float* y, size_t ukernel) {
-  const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
+                      float hi, float* y, sparrow_dwconv_ukernel_fn fn) {
   const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len;
   const size_t ho = d->s.ho, wo = d->s.wo;
   for (size_t i = i0; i < i1; i++) {
@@ -115,11 +109,6 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
     for (size_t oy = 0; oy < ho; oy++)
       fn(wo, nt, buf + oy * row_step, offsets + t0, values + t0, b, lo, hi, y + (m * ho + oy) * wo);
   }
-}
-
-void sparrow_direct_conv_rows(const sparrow_direct_conv* d, const void* workspace, const float* bias, float lo,
-                              float hi, float* y, size_t m0, size_t m1, size_t ukernel) {
-  rows_from(d, workspace, d->row_ptr, d->offsets, d->values, NULL, m0, m1, bias, lo, hi, y, ukernel);
 }
 
 /* ---- active-channel lists ----------------------------------------------------------------
@@ -186,8 +175,8 @@ static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
   return a;
 }
 
-void sparrow_direct_conv_lists_prepare(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
-                                       void* workspace) {
+/* With an input list: the nonzeros of active input channels for the active output channels. */
+static void copy_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
   if (l->in_channels == NULL) return;
   const active_copy a = copy_at(d, workspace);
   memset(a.mask, 0, d->s.channels);
@@ -206,40 +195,62 @@ void sparrow_direct_conv_lists_prepare(const sparrow_direct_conv* d, const sparr
   for (; next <= d->cout; next++) a.row_ptr[next] = q;
 }
 
-void sparrow_direct_conv_lists_pad(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, const float* x,
-                                   void* workspace, size_t i0, size_t i1) {
-  float* buf = workspace;
-  for (size_t i = i0; i < i1; i++) {
-    const size_t c = l->in_channels != NULL ? l->in_channels[i] : i;
-    sparrow_window_pad_plane(&d->s, &d->e, x + c * d->s.h * d->s.w, buf + c * d->plane);
+static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list != NULL ? n : all; }
+
+void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_direct_conv* d,
+                                 const sparrow_direct_conv_lists* lists, const float* x, const float* bias, float lo,
+                                 float hi, float* y, void* workspace, int threads, size_t ukernel) {
+  const size_t nt = threads < 1 ? 1 : (size_t)threads;
+  *p = (sparrow_direct_conv_plan){.conv = d, .x = x, .bias = bias, .lo = lo, .hi = hi, .y = y, .workspace = workspace};
+  if (lists != NULL) p->lists = *lists;
+  p->n_in = list_len(p->lists.in_channels, p->lists.n_in_channels, d->s.channels);
+  p->n_out = list_len(p->lists.out_channels, p->lists.n_out_channels, d->cout);
+  p->pad_tasks = nt < p->n_in ? nt : p->n_in;
+  p->row_tasks = nt == 1 ? 1 : nt * 4 < p->n_out ? nt * 4 : p->n_out;
+  p->fn = ukernel == SPARROW_DWCONV_AUTO ? d->fn : sparrow_dwconv_select(ukernel);
+  copy_active(d, &p->lists, workspace);
+}
+
+void sparrow_direct_conv_pad_task(void* plan, size_t t) {
+  const sparrow_direct_conv_plan* p = plan;
+  if (t >= p->pad_tasks) return;
+  const sparrow_direct_conv* d = p->conv;
+  const uint32_t* list = p->lists.in_channels;
+  float* buf = p->workspace;
+  for (size_t i = p->n_in * t / p->pad_tasks; i < p->n_in * (t + 1) / p->pad_tasks; i++) {
+    const size_t c = list != NULL ? list[i] : i;
+    sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
   }
 }
 
-void sparrow_direct_conv_lists_rows(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
-                                    const void* workspace, const float* bias, float lo, float hi, float* y, size_t i0,
-                                    size_t i1, size_t ukernel) {
-  if (l->in_channels == NULL) {
-    rows_from(d, workspace, d->row_ptr, d->offsets, d->values, l->out_channels, i0, i1, bias, lo, hi, y, ukernel);
+void sparrow_direct_conv_rows_task(void* plan, size_t t) {
+  const sparrow_direct_conv_plan* p = plan;
+  if (t >= p->row_tasks) return;
+  const sparrow_direct_conv* d = p->conv;
+  const size_t i0 = p->n_out * t / p->row_tasks, i1 = p->n_out * (t + 1) / p->row_tasks;
+  if (p->lists.in_channels == NULL) {
+    rows_from(d, p->workspace, d->row_ptr, d->offsets, d->values, p->lists.out_channels, i0, i1, p->bias, p->lo, p->hi,
+              p->y, p->fn);
     return;
   }
-  const active_copy a = copy_at(d, (void*)workspace);
-  rows_from(d, workspace, a.row_ptr, a.offsets, a.values, l->out_channels, i0, i1, bias, lo, hi, y, ukernel);
+  const active_copy a = copy_at(d, p->workspace);
+  rows_from(d, p->workspace, a.row_ptr, a.offsets, a.values, p->lists.out_channels, i0, i1, p->bias, p->lo, p->hi,
+            p->y, p->fn);
 }
 
-void sparrow_direct_conv_lists_finish(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, float* y) {
-  if (l->out_channels == NULL) return;
+void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* p) {
+  const sparrow_direct_conv* d = p->conv;
+  if (p->lists.out_channels == NULL) return;
   const size_t plane = d->s.ho * d->s.wo;
   size_t next = 0;
   for (size_t m = 0; m < d->cout; m++) {
-    if (next < l->n_out_channels && l->out_channels[next] == m) {
+    if (next < p->lists.n_out_channels && p->lists.out_channels[next] == m) {
       next++;
       continue;
     }
-    memset(y + m * plane, 0, plane * sizeof(float));
+    memset(p->y + m * plane, 0, plane * sizeof(float));
   }
 }
-
-static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list != NULL ? n : all; }
 
 sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l,
                                              const float* x, const float* bias, float lo, float hi, float* y,
@@ -248,61 +259,16 @@ sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* d, const
   if (st != SPARROW_OK) return st;
   if (x == NULL || y == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL x or y");
   if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
-  const size_t nin = list_len(l->in_channels, l->n_in_channels, d->s.channels);
-  const size_t nout = list_len(l->out_channels, l->n_out_channels, d->cout);
-  sparrow_direct_conv_lists_prepare(d, l, workspace);
-  size_t nt = threads < 1 ? 1 : (size_t)threads;
-#ifdef _OPENMP
-  if (nt > 1) {
-    atomic_size_t next = 0;
-#pragma omp parallel num_threads((int)nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < nt;)
-      sparrow_direct_conv_lists_pad(d, l, x, workspace, nin * t / nt, nin * (t + 1) / nt);
-    const size_t chunks = nt * 4 < nout ? nt * 4 : nout;
-    atomic_size_t next_rows = 0;
-#pragma omp parallel num_threads((int)nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next_rows, 1, memory_order_relaxed)) < chunks;)
-      sparrow_direct_conv_lists_rows(d, l, workspace, bias, lo, hi, y, nout * t / chunks, nout * (t + 1) / chunks,
-                                     SPARROW_DWCONV_AUTO);
-    sparrow_direct_conv_lists_finish(d, l, y);
-    return SPARROW_OK;
-  }
-#endif
-  (void)nt;
-  sparrow_direct_conv_lists_pad(d, l, x, workspace, 0, nin);
-  sparrow_direct_conv_lists_rows(d, l, workspace, bias, lo, hi, y, 0, nout, SPARROW_DWCONV_AUTO);
-  sparrow_direct_conv_lists_finish(d, l, y);
+  sparrow_direct_conv_plan p;
+  sparrow_direct_conv_prepare(&p, d, l, x, bias, lo, hi, y, workspace, threads, SPARROW_DWCONV_AUTO);
+  sparrow_parallel_for(p.pad_tasks, threads, sparrow_direct_conv_pad_task, &p);
+  sparrow_parallel_for(p.row_tasks, threads, sparrow_direct_conv_rows_task, &p);
+  sparrow_direct_conv_finish(&p);
   return SPARROW_OK;
 }
 
 sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float* x, const float* bias, float lo, float hi,
-                                   float* y, void* workspace, size_t workspace_bytes, int threads) {
-  sparrow_clear_error();
-  if (d == NULL || x == NULL || y == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL conv, x or y");
-  if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
-  if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes < sparrow_direct_conv_workspace_bytes(d))
-    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)",
-                        sparrow_direct_conv_workspace_bytes(d), workspace_bytes);
-  size_t nt = threads < 1 ? 1 : (size_t)threads;
-#ifdef _OPENMP
-  if (nt > 1) {
-    /* Chunks from a shared counter (not `omp for`: see Kernels/parallel/spmm.c). */
-    const size_t cin = d->s.channels, cout = d->cout;
-    atomic_size_t next = 0;
-#pragma omp parallel num_threads((int)nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < nt;)
-      sparrow_direct_conv_pad(d, x, workspace, cin * t / nt, cin * (t + 1) / nt);
-    const size_t chunks = nt * 4 < cout ? nt * 4 : cout;
-    atomic_size_t next_rows = 0;
-#pragma omp parallel num_threads((int)nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next_rows, 1, memory_order_relaxed)) < chunks;)
-      sparrow_direct_conv_rows(d, workspace, bias, lo, hi, y, cout * t / chunks, cout * (t + 1) / chunks,
-                               SPARROW_DWCONV_AUTO);
-    return SPARROW_OK;
-  }
-#endif
-  (void)nt;
-  sparrow_direct_conv_pad(d, x, workspace, 0, d->s.channels);
-  sparrow_direct_conv_rows(d, workspace, bias, lo, hi, y, 0, d->cout, SPARROW_DWCONV_AUTO);
-  return SPARROW_OK;
+                                       float* y, void* workspace, size_t workspace_bytes, int threads) {
+  const sparrow_direct_conv_lists all = {0};
+  return sparrow_direct_conv_run_lists(d, &all, x, bias, lo, hi, y, workspace, workspace_bytes, threads);
 }

@@ -1,47 +1,14 @@
 /* Depthwise convolution driver: validates shapes, pads each input plane once into phase-split
  * rows (Kernels/conv/dwconv/dwconv.h), and runs the row microkernel for every output row. */
-#include <stdatomic.h>
 #include <string.h>
 
-#include "../pack/error.h"
-#include "dwconv/dwconv.h"
+#include "../common/error.h"
+#include "../dispatch/dispatch.h"
 #include "window.h"
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define ALIGN64 SPARROW_ALIGN64
 /* One thread's workspace is at most this: a padded plane of 64M floats is already absurd. */
 #define MAX_WORKSPACE ((size_t)1 << 30)
-
-typedef struct {
-  const char* name;
-  sparrow_isa isa;
-  sparrow_dwconv_ukernel_fn fn;
-} entry;
-
-/* "sparrow_dwconv_f32_1x1__scalar" is shown without its "sparrow_" prefix. */
-#define SPARROW_DWCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn},
-static const entry table[] = {
-#include "dwconv/ukernels.inc"
-};
-#undef SPARROW_DWCONV_UKERNEL
-static const size_t table_len = sizeof table / sizeof table[0];
-
-size_t sparrow_dwconv_ukernel_count(void) { return table_len; }
-const char* sparrow_dwconv_ukernel_name(size_t i) { return i < table_len ? table[i].name : NULL; }
-int sparrow_dwconv_ukernel_runnable(size_t i) {
-  return i < table_len && (table[i].isa == SPARROW_ISA_SCALAR || table[i].isa == sparrow_detected_isa());
-}
-
-static const entry* select_entry(size_t forced) {
-  if (forced < table_len) return &table[forced];
-  const sparrow_isa isa = sparrow_active_isa();
-  for (size_t i = 0; i < table_len; i++)
-    if (table[i].isa == isa) return &table[i];
-  return &table[0];  /* the scalar kernel comes first */
-}
-
-const char* sparrow_dwconv_kernel_name(void) { return select_entry(SPARROW_DWCONV_AUTO)->name; }
-
-sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t ukernel) { return select_entry(ukernel)->fn; }
 
 sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
   sparrow_clear_error();
@@ -75,7 +42,7 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
                              float lo, float hi, float* y, size_t c0, size_t c1, void* workspace, size_t ukernel) {
   extents e;
   if (!sparrow_window_extents(s, &e)) return;
-  const sparrow_dwconv_ukernel_fn fn = select_entry(ukernel)->fn;
+  const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
   float* buf = workspace;
   size_t* offsets = (size_t*)((char*)workspace + ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)));
   const size_t sw = s->stride_w, len = e.phase_len;
@@ -95,33 +62,37 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
   }
 }
 
+void sparrow_dwconv_prepare(sparrow_dwconv_plan* p, const sparrow_dwconv_shape* s, const float* x, const float* w,
+                            const float* bias, float lo, float hi, float* y, void* workspace, int threads,
+                            size_t ukernel) {
+  size_t nt = threads < 1 ? 1 : (size_t)threads;
+  if (nt > s->channels) nt = s->channels;
+  *p = (sparrow_dwconv_plan){.shape = s, .x = x, .w = w, .bias = bias, .lo = lo, .hi = hi, .y = y,
+                             .workspace = workspace, .workspace_per_task = sparrow_dwconv_workspace_bytes(s),
+                             .tasks = nt, .ukernel = ukernel};
+}
+
+void sparrow_dwconv_task(void* plan, size_t t) {
+  const sparrow_dwconv_plan* p = plan;
+  if (t >= p->tasks) return;
+  const size_t c0 = p->shape->channels * t / p->tasks, c1 = p->shape->channels * (t + 1) / p->tasks;
+  sparrow_dwconv_channels(p->shape, p->x, p->w, p->bias, p->lo, p->hi, p->y, c0, c1,
+                          (char*)p->workspace + t * p->workspace_per_task, p->ukernel);
+}
+
 sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias,
                               float lo, float hi, float* y, void* workspace, size_t workspace_bytes, int threads) {
   sparrow_status st = sparrow_dwconv_check(s);
   if (st != SPARROW_OK) return st;
   if (x == NULL || w == NULL || y == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL x, w or y");
   if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
-  size_t nt = threads < 1 ? 1 : (size_t)threads;
-  if (nt > s->channels) nt = s->channels;
-#ifndef _OPENMP
-  nt = 1;
-#endif
-  const size_t per = sparrow_dwconv_workspace_bytes(s);
-  if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes / nt < per)
+  /* Without OpenMP the tasks run serially: one workspace is enough. */
+  if (!sparrow_has_openmp()) threads = 1;
+  sparrow_dwconv_plan p;
+  sparrow_dwconv_prepare(&p, s, x, w, bias, lo, hi, y, workspace, threads, SPARROW_DWCONV_AUTO);
+  if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes / p.tasks < p.workspace_per_task)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)",
-                        per * nt, workspace_bytes);
-#ifdef _OPENMP
-  if (nt > 1) {
-    /* Contiguous channel ranges, one per thread, each with its own slice of workspace. */
-    atomic_size_t next = 0;
-#pragma omp parallel num_threads((int)nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < nt;) {
-      const size_t c0 = s->channels * t / nt, c1 = s->channels * (t + 1) / nt;
-      sparrow_dwconv_channels(s, x, w, bias, lo, hi, y, c0, c1, (char*)workspace + t * per, SPARROW_DWCONV_AUTO);
-    }
-    return SPARROW_OK;
-  }
-#endif
-  sparrow_dwconv_channels(s, x, w, bias, lo, hi, y, 0, s->channels, workspace, SPARROW_DWCONV_AUTO);
+                        p.workspace_per_task * p.tasks, workspace_bytes);
+  sparrow_parallel_for(p.tasks, threads, sparrow_dwconv_task, &p);
   return SPARROW_OK;
 }

@@ -4,41 +4,18 @@
  * zero the padding around it. */
 #include <string.h>
 
-#include "sparrow_kernels.h"
+#include "../dispatch/dispatch.h"
+#include "window.h"
 
-#if defined(__x86_64__)
-#include "even.h"
-__attribute__((target("avx2"))) static size_t even_avx2(float* out, const float* src, size_t n) {
-  return sparrow_even_avx2(out, src, n);
-}
-#endif
-
-/* First ox whose input column ox*sw + off is >= 0, and one past the last that is < w. */
-static void valid_range(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
-  size_t a = 0;
-  if (off < 0) a = ((size_t)(-off) + sw - 1) / sw;
-  size_t b = 0;
-  if (off < (long)w) b = ((size_t)((long)w - 1 - off)) / sw + 1;
-  if (b > wo) b = wo;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
-
-/* A row when both strides are 1 and the output is as wide as the input (the usual "same" k x k
- * convolution): output pixel j reads plane[j + shift] for one constant shift, so the row is one
- * copy of the plane, clamped to the output rows whose input row exists, then the columns whose
- * input column falls in the padding (ox < lo or ox >= hi) are zeroed. */
+/* A row of a shifted window (sparrow_window_is_shifted), output rows [oy0, oy1): one copy of
+ * the plane, clamped to the pixels whose input row exists, then the columns whose input column
+ * falls in the padding (ox < lo or ox >= hi) are zeroed. */
 static void shifted_row(const sparrow_dwconv_shape* s, const float* plane, size_t ky, long xoff, size_t lo,
                         size_t hi, size_t oy0, size_t oy1, float* out) {
   /* Columns [j0, j1) of the full row, written from out[0]. */
-  const long j0 = (long)(oy0 * s->wo), j1 = (long)(oy1 * s->wo), hw = (long)(s->h * s->w);
-  const long dy = (long)(ky * s->dilation_h) - (long)s->pad_top, shift = dy * (long)s->w + xoff;
-  long a = dy < 0 ? -dy * (long)s->wo : 0, b = ((long)s->h - dy) * (long)s->wo;
-  if (a < -shift) a = -shift;
-  if (b > hw - shift) b = hw - shift;
-  if (a < j0) a = j0;
-  if (b > j1) b = j1;
+  const long j0 = (long)(oy0 * s->wo), j1 = (long)(oy1 * s->wo);
+  long a, b;
+  const long shift = sparrow_window_shift_span(s, ky, xoff, j0, j1, &a, &b);
   if (a >= b) {
     memset(out, 0, (size_t)(j1 - j0) * sizeof(float));
     return;
@@ -61,9 +38,8 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
 void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, size_t oy0,
                          size_t oy1, float* col) {
   const size_t n = (oy1 - oy0) * s->wo;
-  const int shifted = s->stride_h == 1 && s->stride_w == 1 && s->wo == s->w;
-  const int avx2 = sparrow_active_isa() == SPARROW_ISA_AVX2;
-  (void)avx2;
+  const int shifted = sparrow_window_is_shifted(s);
+  const sparrow_even_fn even = sparrow_dispatch_even();
   float* row = col;
   for (size_t c = c0; c < c0 + channels; c++) {
     const float* plane = x + c * s->h * s->w;
@@ -71,7 +47,7 @@ void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c
       for (size_t kx = 0; kx < s->kw; kx++, row += n) {
         const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
         size_t lo, hi;
-        valid_range(xoff, s->stride_w, s->w, s->wo, &lo, &hi);
+        sparrow_window_valid_cols(xoff, s->stride_w, s->w, s->wo, &lo, &hi);
         if (shifted) {
           shifted_row(s, plane, ky, xoff, lo, hi, oy0, oy1, row);
           continue;
@@ -89,10 +65,7 @@ void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c
             memcpy(out + lo, src + (long)lo + xoff, (hi - lo) * sizeof(float));
           } else {
             const float* p = src + (long)(lo * s->stride_w) + xoff;
-            size_t done = 0;
-#if defined(__x86_64__)
-            if (avx2 && s->stride_w == 2) done = even_avx2(out + lo, p, hi - lo);
-#endif
+            const size_t done = s->stride_w == 2 ? even(out + lo, p, hi - lo) : 0;
             for (size_t ox = lo + done; ox < hi; ox++) out[ox] = p[(ox - lo) * s->stride_w];
           }
           memset(out + hi, 0, (s->wo - hi) * sizeof(float));

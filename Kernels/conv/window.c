@@ -3,34 +3,21 @@
 
 #include "window.h"
 
-#if defined(__x86_64__)
-#include "even.h"
-__attribute__((target("avx2"))) static size_t even_avx2(float* out, const float* src, size_t n) {
-  return sparrow_even_avx2(out, src, n);
-}
-#endif
+#include "../dispatch/dispatch.h"
 
 /* Phase p of one padded row at stride 2: dst[j] = padded column 2j + p, i.e. src[2j + p - pad]
- * where that is inside the row, else 0. The inside run is every other float of src (AVX2). */
-static void phase2(float* dst, const float* src, size_t len, size_t w, size_t pad, size_t p, int avx2) {
+ * where that is inside the row, else 0. The inside run is every other float of src. */
+static void phase2(float* dst, const float* src, size_t len, size_t w, size_t pad, size_t p, sparrow_even_fn even) {
   /* Inside: pad <= 2j + p < pad + w. */
   size_t lo = pad > p ? (pad - p + 1) / 2 : 0, hi = pad + w > p ? (pad + w - 1 - p) / 2 + 1 : 0;
   if (hi > len) hi = len;
   if (lo > hi) lo = hi;
   memset(dst, 0, lo * sizeof(float));
   const float* s = src + (2 * lo + p - pad);
-  size_t done = 0;
-#if defined(__x86_64__)
-  if (avx2) done = even_avx2(dst + lo, s, hi - lo);
-#else
-  (void)avx2;
-#endif
+  const size_t done = even(dst + lo, s, hi - lo);
   for (size_t j = lo + done; j < hi; j++) dst[j] = s[2 * (j - lo)];
   memset(dst + hi, 0, (len - hi) * sizeof(float));
 }
-
-int sparrow_mul_ok(size_t a, size_t b, size_t* out) { return !__builtin_mul_overflow(a, b, out); }
-
 
 int sparrow_window_extents(const sparrow_dwconv_shape* s, extents* e) {
   size_t a, b;
@@ -51,7 +38,7 @@ size_t sparrow_window_plane_floats(const sparrow_dwconv_shape* s, const extents*
  * padded columns p, p + stride_w, ...; out-of-plane positions are 0. */
 void sparrow_window_pad_plane(const sparrow_dwconv_shape* s, const extents* e, const float* x, float* buf) {
   const size_t sw = s->stride_w, len = e->phase_len;
-  const int avx2 = sw == 2 && sparrow_active_isa() == SPARROW_ISA_AVX2;
+  const sparrow_even_fn even = sparrow_dispatch_even();
   for (size_t r = 0; r < e->rows; r++) {
     float* dst = buf + r * sw * len;
     if (r < s->pad_top || r - s->pad_top >= s->h) {
@@ -68,7 +55,7 @@ void sparrow_window_pad_plane(const sparrow_dwconv_shape* s, const extents* e, c
       continue;
     }
     if (sw == 2) {
-      for (size_t p = 0; p < 2; p++) phase2(dst + p * len, src, len, s->w, s->pad_left, p, avx2);
+      for (size_t p = 0; p < 2; p++) phase2(dst + p * len, src, len, s->w, s->pad_left, p, even);
       continue;
     }
     for (size_t p = 0; p < sw; p++)

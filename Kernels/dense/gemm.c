@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "../pack/formats.h"
-#include "../parallel/registry.h"
+#include "../dispatch/dispatch.h"
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define ALIGN64 SPARROW_ALIGN64
 
 static atomic_int blas_threads = 0;
 
@@ -30,36 +30,44 @@ size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_
   return bytes;
 }
 
+/* One slice of C = A·B: columns [s0, s0 + len) when by_cols, else rows. */
+typedef struct {
+  size_t R, n, K, lda, ldb, ldc, chunk, total;
+  const float *a, *b;
+  float* c;
+  int by_cols;
+} gemm_slices;
+
+static void gemm_slice(void* ctx, size_t t) {
+  const gemm_slices* g = ctx;
+  const size_t s0 = t * g->chunk, len = g->total - s0 < g->chunk ? g->total - s0 : g->chunk;
+  if (g->by_cols)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->R, (int)len, (int)g->K, 1.0f, g->a, (int)g->lda,
+                g->b + s0, (int)g->ldb, 0.0f, g->c + s0, (int)g->ldc);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)len, (int)g->n, (int)g->K, 1.0f, g->a + s0 * g->lda,
+                (int)g->lda, g->b, (int)g->ldb, 0.0f, g->c + s0 * g->ldc, (int)g->ldc);
+}
+
 /* C = A·B (row-major, R x n, inner C). With OpenMP and more than one thread, the product is
- * split over OpenMP's threads (columns when every thread gets 64 or more, else rows), each
- * calling OpenBLAS single-threaded: one thread pool for every kernel, instead of OpenBLAS's
- * pthreads and OpenMP's both spinning after their work. Measured on 2 cores against OpenBLAS's
- * own threads (OpenMP build, interleaved): ResNet-18 90% 16.0 vs 16.3 ms, dense 29.7 vs 30.0
- * ms, MobileNetV2 90% 7.2 vs 7.7 ms: within noise, kept for the single pool. */
+ * split over OpenMP's threads (sparrow_parallel_for; columns when every thread gets 64 or
+ * more, else rows), each calling OpenBLAS single-threaded: one thread pool for every kernel,
+ * instead of OpenBLAS's pthreads and OpenMP's both spinning after their work. Measured on 2
+ * cores against OpenBLAS's own threads (OpenMP build, interleaved): ResNet-18 90% 16.0 vs 16.3
+ * ms, dense 29.7 vs 30.0 ms, MobileNetV2 90% 7.2 vs 7.7 ms: within noise, kept for the single
+ * pool. Without OpenMP, OpenBLAS runs its own threads. */
 static void gemm(size_t R, size_t n, size_t K, const float* a, size_t lda, const float* b, size_t ldb, float* c,
                  size_t ldc, int threads) {
-#ifdef _OPENMP
-  if (threads > 1) {
+  if (threads > 1 && sparrow_has_openmp()) {
     sparrow_blas_set_threads(1);
-    const int by_cols = n >= (size_t)threads * 64;
-    const size_t total = by_cols ? n : R, unit = by_cols ? 16 : 4;
-    size_t chunk = (total + (size_t)threads - 1) / (size_t)threads;
-    chunk = (chunk + unit - 1) / unit * unit;
-    const size_t parts = (total + chunk - 1) / chunk;
-    atomic_size_t next = 0;
-#pragma omp parallel num_threads(threads)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < parts;) {
-      const size_t s0 = t * chunk, len = total - s0 < chunk ? total - s0 : chunk;
-      if (by_cols)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)len, (int)K, 1.0f, a, (int)lda, b + s0,
-                    (int)ldb, 0.0f, c + s0, (int)ldc);
-      else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)len, (int)n, (int)K, 1.0f, a + s0 * lda, (int)lda,
-                    b, (int)ldb, 0.0f, c + s0 * ldc, (int)ldc);
-    }
+    gemm_slices g = {.R = R, .n = n, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .a = a, .b = b, .c = c};
+    g.by_cols = n >= (size_t)threads * 64;
+    g.total = g.by_cols ? n : R;
+    const size_t unit = g.by_cols ? 16 : 4;
+    g.chunk = sparrow_div_up(sparrow_div_up(g.total, (size_t)threads), unit) * unit;
+    sparrow_parallel_for(sparrow_div_up(g.total, g.chunk), threads, gemm_slice, &g);
     return;
   }
-#endif
   sparrow_blas_set_threads(threads);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)n, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f,
               c, (int)ldc);

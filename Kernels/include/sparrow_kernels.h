@@ -19,8 +19,18 @@
  * Errors: functions that can fail (packing, importing, validating a call) return a
  * sparrow_status; compute functions return void and cannot fail once the call validated.
  * Kernels never allocate and never start threads; callers pass a workspace sized by
- * sparrow_spmm_workspace_bytes and run tiles on their own threads (or call
- * sparrow_spmm_run_openmp where the library was built with OpenMP).
+ * sparrow_spmm_workspace_bytes.
+ *
+ * Dispatch: every kernel is declared once in a list (Kernels/spmm/ukernels.inc,
+ * Kernels/conv/dwconv/ukernels.inc) that feeds the dispatcher (Kernels/dispatch), the tests and
+ * the benchmarks. A matrix is bound to its kernel when it is packed or imported, a direct
+ * convolution when it is created: no call looks a kernel up.
+ *
+ * Threads: every driver has one shape. prepare fills a plan; its tasks run exactly once each,
+ * in any order, on any threads (task functions of type sparrow_task_fn); finish completes it.
+ * sparrow_parallel_for runs tasks on OpenMP (builds with SPARROW_OPENMP=1; serially
+ * otherwise) and is the library's only parallel region; the single-call functions
+ * (sparrow_spmm, sparrow_dwconv, sparrow_direct_conv_run) use it.
  */
 #ifndef SPARROW_KERNELS_H
 #define SPARROW_KERNELS_H
@@ -31,6 +41,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- threads ------------------------------------------------------------------------------ */
+
+/* One task of a driver's plan (`context` is the plan). */
+typedef void (*sparrow_task_fn)(void* context, size_t task);
+/* Runs task(context, t) for every t in [0, tasks), on up to `threads` OpenMP threads in
+ * builds with OpenMP, serially otherwise. */
+void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context);
 
 /* ---- status ----------------------------------------------------------------------------- */
 
@@ -61,7 +79,8 @@ sparrow_isa sparrow_active_isa(void);
 sparrow_isa sparrow_detected_isa(void);
 const char* sparrow_isa_name(sparrow_isa isa);
 /* Force an ISA for this process (tests and benchmarks); returns the ISA actually set
- * (scalar if the CPU lacks the one asked for). Not thread-safe against running kernels. */
+ * (scalar if the CPU lacks the one asked for). Not thread-safe against running kernels.
+ * Matrices packed and direct convolutions created before keep the kernel they were bound to. */
 sparrow_isa sparrow_set_isa(sparrow_isa isa);
 
 /* ---- packed matrices --------------------------------------------------------------------- */
@@ -162,12 +181,13 @@ size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_o
 sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_call* call);
 
 /* Runs a validated call. A plan splits it into independent tiles: run
- * sparrow_spmm_prepare once, then every tile in [0, tiles) exactly once, in any order and on
- * any threads (Swift: DispatchQueue.concurrentPerform), then sparrow_spmm_finish. The dense
- * and channel formats do their work in OpenBLAS (pinned to the threads asked for) inside
- * prepare/finish and report 0 tiles. */
+ * sparrow_spmm_prepare once, then sparrow_spmm_task for every tile in [0, tiles) exactly once,
+ * in any order and on any threads, then sparrow_spmm_finish. Whole-call kernels (dense and
+ * channel: OpenBLAS, on OpenMP's threads where built, else pinned to the threads asked for) do
+ * their work inside prepare and report 0 tiles. */
 typedef struct sparrow_spmm_plan {
-  const sparrow_matrix* w;
+  const sparrow_matrix* w;   /* the matrix, or its compacted copy in the workspace */
+  const struct sparrow_spmm_kernel* kernel;  /* w's bound kernel */
   const sparrow_spmm_call* call;
   size_t tiles;
   size_t tile_units;         /* row units per tile */
@@ -181,27 +201,29 @@ typedef struct sparrow_spmm_plan {
 
 void sparrow_spmm_prepare(sparrow_spmm_plan* plan, const sparrow_matrix* w,
                           const sparrow_spmm_call* call, int threads);
-void sparrow_spmm_tile(const sparrow_spmm_plan* plan, size_t tile);
+void sparrow_spmm_task(void* plan, size_t tile);  /* a sparrow_task_fn */
 void sparrow_spmm_finish(const sparrow_spmm_plan* plan);
 
-/* Single call: check, prepare, tiles, finish. threads <= 0 means 1. Tiles run serially
- * unless the library was built with OpenMP (sparrow_has_openmp() != 0). */
+/* Single call: check, prepare, tiles on sparrow_parallel_for, finish. threads <= 0 means 1. */
 sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
 
-/* 1 when the kernel chosen for this matrix builds its X panels from an image window itself
+/* 1 when the kernel bound to this matrix builds its X panels from an image window itself
  * (sparrow_spmm_call.x_window), which saves writing and re-reading the unfolded matrix. */
 int sparrow_spmm_reads_window(const sparrow_matrix* w);
 
 /* 1 when compiled with OpenMP (SPARROW_OPENMP=1 builds). */
 int sparrow_has_openmp(void);
 
-/* The microkernel that will run for this matrix under the active ISA ("spmm_csr_f32_1x32__avx2"). */
+/* The kernel bound to this matrix ("spmm_csr_f32_1x64__avx2", "openblas_sgemm"). */
 const char* sparrow_kernel_name(const sparrow_matrix* w);
 
-/* ---- microkernel registry (one list feeds dispatch, tests and benchmarks) ---------------- */
+/* ---- kernel list (Kernels/spmm/ukernels.inc: feeds dispatch, tests and benchmarks) ------- */
 
+/* Every kernel of every format, OpenBLAS's dense and channel entries included. The automatic
+ * choice for a matrix is the first entry of the active ISA that fits, else the first scalar one
+ * (the OpenBLAS entries are listed as scalar). */
 typedef struct sparrow_ukernel_desc {
-  const char* name;          /* "spmm_csr_f32_1x32__avx2" */
+  const char* name;          /* "spmm_csr_f32_1x64__avx2" */
   sparrow_format format;
   sparrow_isa isa;
   uint32_t block_rows, block_cols;  /* BSR block shape required; 0 = any */
@@ -211,9 +233,10 @@ size_t sparrow_ukernel_count(void);
 const sparrow_ukernel_desc* sparrow_ukernel_get(size_t index);  /* NULL past the end */
 /* 1 when this CPU can run kernel `index`. */
 int sparrow_ukernel_runnable(size_t index);
-/* Forces kernel `index` for this matrix (SIZE_MAX returns to automatic choice). Fails when the
- * kernel's format or block shape does not match, or the CPU cannot run it. A forced kernel
- * runs whatever SPARROW_ISA says (tests force every runnable kernel in one process). */
+/* Binds kernel `index` to this matrix (SIZE_MAX: back to the automatic choice under the active
+ * ISA). Fails when the kernel's format or block shape does not match, or the CPU cannot run it.
+ * A forced kernel runs whatever SPARROW_ISA says (tests force every runnable kernel in one
+ * process). Not thread-safe against calls running on this matrix. */
 sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* matrix, size_t index);
 
 /* ---- depthwise convolution --------------------------------------------------------------- */
@@ -241,13 +264,30 @@ size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s);
 #define SPARROW_DWCONV_AUTO ((size_t)-1)
 /* Input channels [c0, c1) of one image (all their output channels), with row microkernel
  * `ukernel` (an index below sparrow_dwconv_ukernel_count(), or SPARROW_DWCONV_AUTO for the
- * active ISA's). The shape must have passed sparrow_dwconv_check; workspace is
- * sparrow_dwconv_workspace_bytes, 64-byte aligned. Cannot fail. */
+ * active ISA's: callers that run many calls bind sparrow_dwconv_ukernel_auto() once). The shape
+ * must have passed sparrow_dwconv_check; workspace is sparrow_dwconv_workspace_bytes, 64-byte
+ * aligned. Cannot fail. */
 void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w,
                              const float* bias, float clamp_lo, float clamp_hi, float* y,
                              size_t c0, size_t c1, void* workspace, size_t ukernel);
-/* Every channel of one image, split over `threads` (OpenMP builds; serial otherwise). The
- * workspace holds threads * sparrow_dwconv_workspace_bytes bytes, 64-byte aligned. */
+/* The driver: one image's channels in `tasks` contiguous ranges (min(threads, channels)), task t
+ * with workspace slice t (workspace_per_task = sparrow_dwconv_workspace_bytes bytes each).
+ * prepare, then sparrow_dwconv_task for each t; no finish. Cannot fail once checked. */
+typedef struct sparrow_dwconv_plan {
+  const sparrow_dwconv_shape* shape;
+  const float *x, *w, *bias;
+  float lo, hi;
+  float* y;
+  void* workspace;
+  size_t workspace_per_task, tasks, ukernel;
+} sparrow_dwconv_plan;
+void sparrow_dwconv_prepare(sparrow_dwconv_plan* plan, const sparrow_dwconv_shape* s, const float* x, const float* w,
+                            const float* bias, float clamp_lo, float clamp_hi, float* y, void* workspace, int threads,
+                            size_t ukernel);
+void sparrow_dwconv_task(void* plan, size_t task);  /* a sparrow_task_fn */
+/* Every channel of one image, split over `threads` on sparrow_parallel_for (without OpenMP:
+ * serially, in one task). The workspace holds tasks * sparrow_dwconv_workspace_bytes bytes,
+ * 64-byte aligned. */
 sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, const float* w,
                               const float* bias, float clamp_lo, float clamp_hi, float* y,
                               void* workspace, size_t workspace_bytes, int threads);
@@ -255,7 +295,8 @@ sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, con
 size_t sparrow_dwconv_ukernel_count(void);
 const char* sparrow_dwconv_ukernel_name(size_t index);   /* NULL past the end */
 int sparrow_dwconv_ukernel_runnable(size_t index);
-/* The row microkernel SPARROW_DWCONV_AUTO picks under the active ISA. */
+/* The row microkernel SPARROW_DWCONV_AUTO picks under the active ISA, its index and name. */
+size_t sparrow_dwconv_ukernel_auto(void);
 const char* sparrow_dwconv_kernel_name(void);
 
 /* im2col for a k x k convolution with the same window geometry (multiplier ignored): channels
@@ -282,16 +323,10 @@ void sparrow_direct_conv_free(sparrow_direct_conv* conv);
 /* Bytes of workspace (the padded input), 64-byte aligned; and the nonzeros kept. */
 size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* conv);
 size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* conv);
-/* The two phases, for callers that run their own threads: pad input channels [c0, c1) of one
- * image into the workspace; then, once every channel is padded, output channels [m0, m1)
- * (ukernel: a depthwise row kernel index or SPARROW_DWCONV_AUTO). Cannot fail. */
-void sparrow_direct_conv_pad(const sparrow_direct_conv* conv, const float* x, void* workspace, size_t c0, size_t c1);
-void sparrow_direct_conv_rows(const sparrow_direct_conv* conv, const void* workspace, const float* bias,
-                              float clamp_lo, float clamp_hi, float* y, size_t m0, size_t m1, size_t ukernel);
-/* Both phases for one image, over `threads` (OpenMP builds; serial otherwise). */
+/* One image, all channels, over `threads` on sparrow_parallel_for. */
 sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* conv, const float* x, const float* bias,
-                                   float clamp_lo, float clamp_hi, float* y, void* workspace,
-                                   size_t workspace_bytes, int threads);
+                                       float clamp_lo, float clamp_hi, float* y, void* workspace,
+                                       size_t workspace_bytes, int threads);
 
 /* Active-channel lists (runtime-pruning gate), with the SpMM contract: output channels not in
  * out_channels are written as exact 0 planes (not the bias); input channels not in in_channels
@@ -308,19 +343,31 @@ size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* conv
 /* Validates the lists and the workspace. */
 sparrow_status sparrow_direct_conv_lists_check(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
                                                const void* workspace, size_t workspace_bytes);
-/* The phases for callers that run their own threads, after a successful check: prepare once;
- * pad entries [i0, i1) of the input list (channels [i0, i1) without a list) on any threads;
- * once all are padded, rows for entries [i0, i1) of the output list (channels without a list);
- * then finish (zeros for inactive output channels). Cannot fail. */
-void sparrow_direct_conv_lists_prepare(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
-                                       void* workspace);
-void sparrow_direct_conv_lists_pad(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
-                                   const float* x, void* workspace, size_t i0, size_t i1);
-void sparrow_direct_conv_lists_rows(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
-                                    const void* workspace, const float* bias, float clamp_lo, float clamp_hi, float* y,
-                                    size_t i0, size_t i1, size_t ukernel);
-void sparrow_direct_conv_lists_finish(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists, float* y);
-/* All phases for one image, over `threads` (OpenMP builds; serial otherwise). */
+/* The driver, after a successful check (lists NULL: all channels): prepare (with an input
+ * list it copies the active nonzeros into the workspace); sparrow_direct_conv_pad_task for
+ * every t < pad_tasks (input planes padded into the workspace); once all are done,
+ * sparrow_direct_conv_rows_task for every t < row_tasks; then finish (zeros for inactive
+ * output channels). `ukernel`: a depthwise row kernel index, or SPARROW_DWCONV_AUTO for the one
+ * bound when the convolution was created. Cannot fail. */
+typedef struct sparrow_direct_conv_plan {
+  const sparrow_direct_conv* conv;
+  sparrow_direct_conv_lists lists;
+  const float* x;
+  const float* bias;
+  float lo, hi;
+  float* y;
+  void* workspace;
+  size_t n_in, n_out, pad_tasks, row_tasks;
+  void (*fn)(size_t, size_t, const float*, const size_t*, const float*, float, float, float, float*);
+} sparrow_direct_conv_plan;
+void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
+                                 const sparrow_direct_conv_lists* lists, const float* x, const float* bias,
+                                 float clamp_lo, float clamp_hi, float* y, void* workspace, int threads,
+                                 size_t ukernel);
+void sparrow_direct_conv_pad_task(void* plan, size_t task);   /* a sparrow_task_fn */
+void sparrow_direct_conv_rows_task(void* plan, size_t task);  /* a sparrow_task_fn */
+void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* plan);
+/* All phases for one image, over `threads` on sparrow_parallel_for. */
 sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
                                              const float* x, const float* bias, float clamp_lo, float clamp_hi,
                                              float* y, void* workspace, size_t workspace_bytes, int threads);

@@ -14,6 +14,7 @@
 #define SPARROW_FORMATS_H
 
 #include "sparrow_kernels.h"
+#include "../common/common.h"
 
 /* CSR: row r holds values[row_ptr[r] .. row_ptr[r+1]) at columns col16/col32[...], columns
  * sorted ascending. col16 is used when K <= 65536 (index_bits 16), else col32. */
@@ -40,7 +41,7 @@ typedef struct sparrow_nm {
 
 /* The AVX2 N:M kernel copies X blocks of whole group spans (m * stride rows of 64 floats) into
  * a stack buffer of this many floats; matrices whose span does not fit go to the scalar kernel
- * (the registry chooses it). */
+ * (the dispatcher chooses it). */
 #define SPARROW_NM_AVX2_BUF 16384
 
 /* BSR: block rows of r output rows (mb = ceil(M/r)), block columns of c K-columns.
@@ -68,7 +69,11 @@ struct sparrow_matrix {
   sparrow_format format;
   size_t m, k, nnz, packed_bytes;
   sparrow_pack_params params;
-  size_t forced_kernel;     /* SIZE_MAX = automatic */
+  /* Bound once, when the matrix is packed or imported (Kernels/dispatch): the kernel entry that
+   * runs it, and the one that runs its compacted copy under an input-channel list (N:M compacts
+   * to CSR: the CSR kernel of the same ISA). sparrow_matrix_force_kernel rebinds both. */
+  const struct sparrow_spmm_kernel* kernel;
+  const struct sparrow_spmm_kernel* compact_kernel;
   union {
     sparrow_csr csr;
     sparrow_nm nm;
@@ -102,10 +107,5 @@ typedef struct sparrow_ukernel_args {
  * (CSR, NM) or a block row (BSR). Writes every row of each unit (BSR: rows < M only). */
 typedef void (*sparrow_spmm_ukernel_fn)(const sparrow_matrix* w, const uint32_t* units,
                                         size_t u0, size_t u1, const sparrow_ukernel_args* a);
-
-static inline float sparrow_clampf(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
 
 #endif

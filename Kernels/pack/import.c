@@ -63,7 +63,7 @@ sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr, co
     }
   }
   free(tmp);
-  return sparrow_csr_build(m, k, rp, col, val, nnz, out);
+  return sparrow_bound(sparrow_csr_build(m, k, rp, col, val, nnz, out), out);
 }
 
 sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* params,
@@ -95,7 +95,7 @@ sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* 
   memcpy(mat->u.nm.values, values, m * groups * n * sizeof(float));
   memcpy(mat->u.nm.idx, idx, m * groups * n);
   *out = mat;
-  return SPARROW_OK;
+  return sparrow_bound(SPARROW_OK, out);
 }
 
 sparrow_status sparrow_import_bsr(size_t m, size_t k, size_t r, size_t c, const int64_t* block_row_ptr,
@@ -136,5 +136,5 @@ sparrow_status sparrow_import_bsr(size_t m, size_t k, size_t r, size_t c, const 
           b->values[(size_t)blk * r * c + i * c + j] = inside ? values[(size_t)blk * r * c + i * c + j] : 0.0f;
         }
   *out = mat;
-  return SPARROW_OK;
+  return sparrow_bound(SPARROW_OK, out);
 }

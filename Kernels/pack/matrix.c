@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "formats.h"
 
 sparrow_matrix* sparrow_matrix_alloc(sparrow_format format, size_t m, size_t k) {
@@ -11,7 +11,6 @@ sparrow_matrix* sparrow_matrix_alloc(sparrow_format format, size_t m, size_t k) 
   mat->format = format;
   mat->m = m;
   mat->k = k;
-  mat->forced_kernel = SIZE_MAX;
   return mat;
 }
 

@@ -1,9 +1,16 @@
 #ifndef SPARROW_PACK_COMMON_H
 #define SPARROW_PACK_COMMON_H
-#include "error.h"
+#include "../common/error.h"
 #include "formats.h"
+#include "../dispatch/dispatch.h"
 
 sparrow_matrix* sparrow_matrix_alloc(sparrow_format format, size_t m, size_t k);
+
+/* Every packer and importer returns through this: a matrix made is bound to its kernel once. */
+static inline sparrow_status sparrow_bound(sparrow_status st, sparrow_matrix** out) {
+  if (st == SPARROW_OK && *out != NULL) sparrow_dispatch_bind(*out);
+  return st;
+}
 
 /* Checks 1 <= m, k <= SPARROW_MAX_DIM and m * k fits. */
 sparrow_status sparrow_check_dims(size_t m, size_t k);

@@ -276,11 +276,11 @@ sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format f
   sparrow_status st = sparrow_check_dims(m, k);
   if (st != SPARROW_OK) return st;
   switch (format) {
-    case SPARROW_FORMAT_DENSE: return pack_dense(w, m, k, 0, out);
-    case SPARROW_FORMAT_CHANNEL: return pack_dense(w, m, k, 1, out);
-    case SPARROW_FORMAT_CSR: return pack_csr(w, m, k, out);
-    case SPARROW_FORMAT_NM: return pack_nm(w, m, k, params, out);
-    case SPARROW_FORMAT_BSR: return pack_bsr(w, m, k, params, out);
+    case SPARROW_FORMAT_DENSE: return sparrow_bound(pack_dense(w, m, k, 0, out), out);
+    case SPARROW_FORMAT_CHANNEL: return sparrow_bound(pack_dense(w, m, k, 1, out), out);
+    case SPARROW_FORMAT_CSR: return sparrow_bound(pack_csr(w, m, k, out), out);
+    case SPARROW_FORMAT_NM: return sparrow_bound(pack_nm(w, m, k, params, out), out);
+    case SPARROW_FORMAT_BSR: return sparrow_bound(pack_bsr(w, m, k, params, out), out);
   }
   return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "unknown format %d", (int)format);
 }

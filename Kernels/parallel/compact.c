@@ -5,7 +5,8 @@
  *   CSR  the nonzeros of active columns (original column numbers, so X is read in place);
  *        rows outside the active output list are left empty.
  *   N:M  the same compacted CSR (groups cannot lose single members and stay N:M); the call
- *        then runs the CSR microkernel of the ISA the N:M kernel would have used.
+ *        then runs the matrix's compact_kernel, the CSR kernel the dispatcher bound beside the
+ *        N:M one when it was packed (same ISA).
  *   BSR  the blocks with at least one active column; a block straddling an inactive channel
  *        keeps its values, and the kernels' k_mask keeps that channel's X rows unread.
  *
@@ -16,9 +17,9 @@
 
 #include "../pack/formats.h"
 #include "../pack/pack-common.h"
-#include "registry.h"
+#include "../dispatch/dispatch.h"
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define ALIGN64 SPARROW_ALIGN64
 
 static int csr_narrow(size_t k) { return k <= 65536; }
 
@@ -206,7 +207,7 @@ const sparrow_matrix* sparrow_compact(const sparrow_matrix* w, const uint8_t* ma
     compact_csr(w, mask, &it, out, rp, cols, vals);
   } else {
     compact_nm(w, mask, &it, out, rp, cols, vals, (float*)ws);
-    out->forced_kernel = sparrow_ukernel_same_isa(w->forced_kernel, SPARROW_FORMAT_CSR);
+    out->kernel = w->compact_kernel;
   }
   return out;
 }

@@ -1,20 +1,20 @@
 /* The SpMM driver: validates a call, splits it into tiles of row units x columns, and runs
- * the chosen microkernel per tile. Threads come from the caller (Swift) or from OpenMP. */
-#include <stdatomic.h>
+ * the matrix's bound kernel per tile (a whole-call kernel, OpenBLAS, runs the call in prepare).
+ * Tiles run on the caller's threads (Swift's runner) or on sparrow_parallel_for. */
 #include <string.h>
 
-#include "../pack/error.h"
+#include "../common/error.h"
 #include "../pack/formats.h"
-#include "registry.h"
+#include "../dispatch/dispatch.h"
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
-
-static int is_blas_format(const sparrow_matrix* w) {
-  return w->format == SPARROW_FORMAT_DENSE || w->format == SPARROW_FORMAT_CHANNEL;
-}
+#define ALIGN64 SPARROW_ALIGN64
 
 size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
-  if (is_blas_format(w)) return sparrow_dense_workspace_bytes(w, n, has_out, has_in);
+  return w->kernel != NULL ? w->kernel->workspace_bytes(w, n, has_out, has_in) : 0;
+}
+
+size_t sparrow_spmm_tiles_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
+  (void)n;
   size_t bytes = 0;
   if (has_in) bytes += ALIGN64(w->k) + sparrow_compact_bytes(w);
   if (has_out && w->format == SPARROW_FORMAT_BSR) bytes += ALIGN64(w->u.bsr.mb * sizeof(uint32_t));
@@ -25,6 +25,7 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
   sparrow_clear_error();
   if (w == NULL || c == NULL || c->x == NULL || c->y == NULL)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL matrix, call, x or y");
+  if (w->kernel == NULL) return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "no kernel for this matrix");
   if (c->n == 0 || c->n > SPARROW_MAX_DIM)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "n = %zu is outside 1...%zu", c->n, SPARROW_MAX_DIM);
   if (c->x_window != NULL) {
@@ -72,12 +73,10 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
   if (need > 0 && (c->workspace == NULL || c->workspace_bytes < need || ((uintptr_t)c->workspace & 63) != 0))
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)", need,
                         c->workspace_bytes);
-  if (!is_blas_format(w) && sparrow_select_ukernel(w) == NULL)
-    return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "no kernel for this matrix");
   return SPARROW_OK;
 }
 
-static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+#define div_up sparrow_div_up
 
 void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const sparrow_spmm_call* c,
                           int threads) {
@@ -85,8 +84,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
   p->w = w;
   p->call = c;
   p->threads = threads < 1 ? 1 : threads;
-  if (is_blas_format(w)) {
-    sparrow_dense_run(w, c, p->threads);
+  p->kernel = w->kernel;
+  if (w->kernel->whole != NULL) {
+    w->kernel->whole(w, c, p->threads);
     return;
   }
   uint8_t* ws = c->workspace;
@@ -127,8 +127,10 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
    * the skipped fraction of the columns (1 - R) * n is below that, it does. */
   if (has_in) {
     const double skipped = 1.0 - (double)c->n_in_channels * (double)kpc / (double)w->k;
-    if (w->format == SPARROW_FORMAT_BSR || !sparrow_ukernel_honours_mask(w) || skipped * (double)c->n >= 40.0)
+    if (w->format == SPARROW_FORMAT_BSR || !w->kernel->honours_mask || skipped * (double)c->n >= 40.0) {
       p->w = sparrow_compact(w, mask, p->unit_list, units, ws);
+      p->kernel = p->w->kernel;
+    }
   }
   p->row_units = units;
   if (units == 0) return;
@@ -152,7 +154,8 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
   p->tiles = div_up(units, p->tile_units) * col_tiles;
 }
 
-void sparrow_spmm_tile(const sparrow_spmm_plan* p, size_t t) {
+void sparrow_spmm_task(void* plan, size_t t) {
+  const sparrow_spmm_plan* p = plan;
   if (t >= p->tiles) return;
   const sparrow_spmm_call* c = p->call;
   const size_t ct = t % p->col_tiles, rt = t / p->col_tiles;
@@ -164,12 +167,12 @@ void sparrow_spmm_tile(const sparrow_spmm_plan* p, size_t t) {
       .x = c->x_window != NULL ? c->x : c->x + n0, .x_stride = c->x_stride, .y = c->y + n0, .y_stride = c->y_stride,
       .n = n1 - n0, .bias = c->bias, .lo = c->clamp_lo, .hi = c->clamp_hi, .k_mask = p->k_mask, .win = c->x_window,
       .col0 = n0};
-  sparrow_select_ukernel(p->w)(p->w, p->unit_list, u0, u1, &a);
+  p->kernel->tile(p->w, p->unit_list, u0, u1, &a);
 }
 
 void sparrow_spmm_finish(const sparrow_spmm_plan* p) {
   const sparrow_spmm_call* c = p->call;
-  if (is_blas_format(p->w) || c->out_rows == NULL) return;
+  if (p->kernel->whole != NULL || c->out_rows == NULL) return;
   /* Rows outside the active list hold exact zeros (BSR kernels also wrote the inactive rows
    * of active blocks). */
   size_t next = 0;
@@ -182,33 +185,12 @@ void sparrow_spmm_finish(const sparrow_spmm_plan* p) {
   }
 }
 
-int sparrow_has_openmp(void) {
-#ifdef _OPENMP
-  return 1;
-#else
-  return 0;
-#endif
-}
-
 sparrow_status sparrow_spmm(const sparrow_matrix* w, const sparrow_spmm_call* c, int threads) {
   sparrow_status st = sparrow_spmm_check(w, c);
   if (st != SPARROW_OK) return st;
   sparrow_spmm_plan p;
   sparrow_spmm_prepare(&p, w, c, threads);
-#ifdef _OPENMP
-  if (p.threads > 1 && p.tiles > 1) {
-    /* Each thread takes the next tile from a shared counter. Not `omp for schedule(dynamic)`:
-     * Swift's clang 21 emits __kmpc_dispatch_deinit for it, which Debian's libomp 14 lacks. */
-    atomic_size_t next = 0;
-    const int nt = (size_t)p.threads < p.tiles ? p.threads : (int)p.tiles;
-#pragma omp parallel num_threads(nt)
-    for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < p.tiles;)
-      sparrow_spmm_tile(&p, t);
-  } else
-#endif
-  {
-    for (size_t t = 0; t < p.tiles; t++) sparrow_spmm_tile(&p, t);
-  }
+  sparrow_parallel_for(p.tiles, p.threads, sparrow_spmm_task, &p);
   sparrow_spmm_finish(&p);
   return SPARROW_OK;
 }

@@ -5,7 +5,8 @@
 #define SPARROW_SPMM_AVX2_1X64_H
 #include <immintrin.h>
 
-#include "../conv/even.h"
+#include "../common/even.h"
+#include "../conv/window.h"
 
 #define SPARROW_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
 
@@ -59,15 +60,6 @@ static inline size_t win_runs(const sparrow_dwconv_shape* s, size_t j0, size_t c
   return n;
 }
 
-/* Output columns [lo, hi) whose input column ox*sw + off lies inside 0..<w. */
-static inline void win_valid(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
-  size_t a = off < 0 ? ((size_t)(-off) + sw - 1) / sw : 0;
-  size_t b = off < (long)w ? ((size_t)((long)w - 1 - off)) / sw + 1 : 0;
-  if (b > wo) b = wo;
-  *lo = a < b ? a : b;
-  *hi = b;
-}
-
 SPARROW_AVX2 void win_zero(float* d, size_t n) {
   for (size_t i = 0; i < n; i++) d[i] = 0.0f;
 }
@@ -80,21 +72,14 @@ SPARROW_AVX2 void win_copy(float* d, const float* src, size_t n) {
   if (i < n) _mm256_storeu_ps(d + i, _mm256_maskload_ps(src + i, tail_mask(n - i)));
 }
 
-/* One panel row when both strides are 1 and the output is as wide as the input (the usual
- * "same" k x k convolution): output pixel j reads plane[j + shift] for one constant shift, so
- * the row is one copy of the plane, clamped to the output rows whose input row exists, then
- * the columns whose input column falls in the padding (ox < lo or ox >= hi) are zeroed. */
-SPARROW_AVX2 void shifted_row(float* d, const sparrow_dwconv_shape* s, const float* plane, const win_run* runs,
+/* One panel row of a shifted window (sparrow_window_is_shifted): one copy of the plane,
+ * clamped to the pixels whose input row exists, then the columns whose input column falls in
+ * the padding (ox < lo or ox >= hi) are zeroed. */
+SPARROW_AVX2 void win_shifted_row(float* d, const sparrow_dwconv_shape* s, const float* plane, const win_run* runs,
                               size_t nruns, size_t cols, size_t ky, long xoff, size_t lo, size_t hi, int nv) {
-  const long dy = (long)(ky * s->dilation_h) - (long)s->pad_top;
-  const long shift = dy * (long)s->w + xoff, hw = (long)(s->h * s->w);
   const long j0 = (long)(runs[0].oy * s->wo + runs[0].ox);
-  /* Output rows oy with 0 <= oy + dy < h, and pixels whose source index is inside the plane. */
-  long a = dy < 0 ? -dy * (long)s->wo : 0, b = ((long)s->h - dy) * (long)s->wo;
-  if (a < -shift) a = -shift;
-  if (b > hw - shift) b = hw - shift;
-  if (a < j0) a = j0;
-  if (b > j0 + (long)cols) b = j0 + (long)cols;
+  long a, b;
+  const long shift = sparrow_window_shift_span(s, ky, xoff, j0, j0 + (long)cols, &a, &b);
   if (a >= b) {
     for (int i = 0; i < nv; i++) _mm256_store_ps(d + 8 * i, _mm256_setzero_ps());
     return;
@@ -119,7 +104,7 @@ SPARROW_AVX2 void pack_window(float* buf, const sparrow_dwconv_shape* s, const f
                               size_t nruns, size_t cols, size_t k0, size_t k1, size_t K, const uint8_t* km,
                               const int nv) {
   const size_t taps = s->kh * s->kw, sw = s->stride_w;
-  const int shifted = s->stride_h == 1 && sw == 1 && s->wo == s->w;
+  const int shifted = sparrow_window_is_shifted(s);
   size_t c = k0 / taps, ky = k0 % taps / s->kw, kx = k0 % s->kw;
   for (size_t k = k0; k < k1; k++, buf += 8 * nv) {
     if (k >= K || (km != NULL && !km[k])) {
@@ -128,9 +113,9 @@ SPARROW_AVX2 void pack_window(float* buf, const sparrow_dwconv_shape* s, const f
       const float* plane = img + c * s->h * s->w;
       const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
       size_t lo, hi;
-      win_valid(xoff, sw, s->w, s->wo, &lo, &hi);
+      sparrow_window_valid_cols(xoff, sw, s->w, s->wo, &lo, &hi);
       if (shifted) {
-        shifted_row(buf, s, plane, runs, nruns, cols, ky, xoff, lo, hi, nv);
+        win_shifted_row(buf, s, plane, runs, nruns, cols, ky, xoff, lo, hi, nv);
         goto next;
       }
       for (size_t q = 0; q < nruns; q++) {

@@ -34,6 +34,14 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "BSR block shapes, comma-separated ROWSxCOLS.")
   var blocks: String = "4x1,8x1,1x4,4x4"
 
+  @Option(help: "Kernels per case: auto (the dispatcher's choice) or all (every kernel of the list that fits and runs here, and every depthwise row kernel on --depthwise-shapes).")
+  var kernels: String = "auto"
+
+  @Option(
+    name: .customLong("depthwise-shapes"), parsing: .upToNextOption,
+    help: "Depthwise shape lists for --kernels all (default mobilenetv2-depthwise).")
+  var depthwiseShapes: [String] = []
+
   @Option(help: "Thread counts; above 1 every available backend (dispatch, openmp) runs.")
   var threads: String = "1,2"
 
@@ -92,6 +100,10 @@ struct BenchKernelsCommand: ParsableCommand {
     o.formats = try list(formats, "format") { BenchFormat(rawValue: $0 == "2:4" ? "nm" : $0) }
     o.blocks = try list(blocks, "block shape") { try? BlockShape(parsing: $0) }
     o.threads = try list(threads, "thread count") { Int($0) }
+    guard let selection = KernelSelection(rawValue: kernels) else {
+      throw CommandError("unknown --kernels '\(kernels)' (auto, all)")
+    }
+    o.kernels = selection
     if let t = minTime { o.minTime = t }
     if let r = minRuns {
       o.minRuns = r
@@ -109,6 +121,13 @@ struct BenchKernelsCommand: ParsableCommand {
     note("machine \(machine.id), ISA \(machine.isaActive), commit \(machine.gitCommit); \(shapeList.count) shapes")
     let report = try KernelBench.run(o, machine: machine) { note($0) }
     print(report.markdown())
+    if selection == .listed {
+      var dw: [LayerShape] = []
+      for arg in depthwiseShapes.isEmpty ? ["mobilenetv2-depthwise"] : depthwiseShapes {
+        dw += try ShapeList.load(try ShapeList.resolve(arg, shapesDir: shapesDir))
+      }
+      print("\n" + KernelBench.depthwiseMarkdown(KernelBench.runDepthwise(dw, options: o)))
+    }
 
     let data = try report.json()
     if let path = json {

@@ -276,7 +276,7 @@ static void* tile_worker(void* arg) {
     const size_t t = q->next++;
     pthread_mutex_unlock(&q->lock);
     if (t >= q->plan->tiles) return NULL;
-    sparrow_spmm_tile(q->plan, t);
+    sparrow_spmm_task((void*)q->plan, t);
   }
 }
 
@@ -732,7 +732,10 @@ int main(int argc, char** argv) {
 
   for (size_t i = 0; i < nk; i++) {
     const sparrow_ukernel_desc* d = sparrow_ukernel_get(i);
-    if (g_scalar_only && d->isa != SPARROW_ISA_SCALAR)
+    if (d->format == SPARROW_FORMAT_DENSE || d->format == SPARROW_FORMAT_CHANNEL)
+      printf("  %-34s OpenBLAS (%s): checked by the Swift suite\n", d->name,
+             d->format == SPARROW_FORMAT_DENSE ? "dense" : "channel");
+    else if (g_scalar_only && d->isa != SPARROW_ISA_SCALAR)
       printf("  %-34s skipped (SPARROW_ISA=scalar)\n", d->name);
     else if (sparrow_ukernel_runnable(i))
       printf("  %-34s %6zu checks passed\n", d->name, g_kernel_passed[i]);

@@ -30,7 +30,7 @@ build=${SPARROW_NEON_BUILD:-.build-neon}
 mkdir -p "$build"
 sysroot=/usr/aarch64-linux-gnu
 # Every kernel source except Kernels/dense (OpenBLAS).
-sources=(Kernels/pack/*.c Kernels/cpu/*.c Kernels/parallel/*.c Kernels/spmm/*/*.c Kernels/conv/*.c Kernels/conv/*/*.c)
+sources=(Kernels/common/*.c Kernels/dispatch/*.c Kernels/pack/*.c Kernels/cpu/*.c Kernels/parallel/*.c Kernels/spmm/*/*.c Kernels/conv/*.c Kernels/conv/*/*.c)
 cflags=(-O2 -std=c11 -pthread -I Kernels/include -I Kernels)
 # The files this suite owns must build warning-free.
 driver=(Tests/KernelsNEON/*.c)

@@ -40,6 +40,48 @@ import Testing
     #expect(report.summary.allSatisfy { $0.shapes == 2 && $0.weightedSpeedup > 0 })
   }
 
+  /// `--kernels all` runs every kernel of the library's list that can run here: a kernel
+  /// cannot be added to the list without being benchmarked.
+  @Test func listedKernelsAreAllBenchmarked() throws {
+    var o = try Self.quickOptions()
+    o.kernels = .listed
+    o.sparsities = [0.5]
+    o.threads = [1]
+    // Every block shape a listed kernel asks for, and a generic one.
+    var blocks = [BlockShape(rows: 3, cols: 2)]
+    for k in MicroKernel.all {
+      if let r = k.blockRows, let c = k.blockCols, !blocks.contains(BlockShape(rows: r, cols: c)) {
+        blocks.append(BlockShape(rows: r, cols: c))
+      }
+    }
+    o.blocks = blocks
+    let report = try KernelBench.run(o, machine: MachineInfo.current())
+    for r in report.rows {
+      #expect(r.error == nil && r.check == "ok", "\(r.shapeName) \(r.format) \(r.kernel): \(r.error ?? r.check)")
+    }
+    let ran = Set(report.rows.map(\.kernel)).union(report.rows.map(\.denseKernel))
+    for k in MicroKernel.all where k.runnable {
+      #expect(ran.contains(k.name), "listed kernel \(k.name) was not benchmarked")
+    }
+    #expect(report.settings.kernels == "all")
+    #expect(report.summary.allSatisfy { $0.kernel != nil })
+  }
+
+  /// Every depthwise row kernel of the list that runs here is timed and matches the scalar one.
+  @Test func depthwiseKernelsAreAllBenchmarked() throws {
+    var o = try Self.quickOptions()
+    o.shapes = try ShapeList.parse("8 64 9 1  # 8x8 3x3\n3 25 25 1  # 5x5 5x5\n4 10 9  # not square", source: "dw.txt")
+    let rows = KernelBench.runDepthwise(o.shapes, options: o)
+    let runnable = DepthwiseKernel.microkernels.filter(\.runnable).map(\.name)
+    #expect(rows.count == 2 * runnable.count + 1)
+    #expect(rows.filter { $0.error != nil }.count == 1)
+    for r in rows where r.error == nil {
+      #expect(r.check == "ok" && r.time?.runs == 2, "\(r.channels)x\(r.pixels)x\(r.taps) \(r.kernel): \(r.check)")
+    }
+    #expect(Set(rows.map(\.kernel)).isSuperset(of: runnable))
+    #expect(KernelBench.depthwiseMarkdown(rows).contains("| dw | 8 | 64 | 9 |"))
+  }
+
   @Test func reportRendersAndRoundTrips() throws {
     var o = try Self.quickOptions()
     o.shapes = [o.shapes[1]]

@@ -17,9 +17,6 @@
 typedef void (*sparrow_dwconv_ukernel_fn)(size_t wo, size_t taps, const float* row, const size_t* offsets,
                                           const float* weights, float bias, float lo, float hi, float* out);
 
-/* The registered kernel `index`, or the active ISA's for SPARROW_DWCONV_AUTO. */
-sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
-
 #define SPARROW_DWCONV_UKERNEL(fn, ISA)                                                        \
   void fn(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights, \
           float bias, float lo, float hi, float* out);

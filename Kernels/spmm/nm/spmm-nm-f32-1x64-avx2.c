@@ -7,7 +7,7 @@
  * groups of a block are a contiguous range and no cursors are needed. Padding pairs (value
  * 0) are computed like the others: they point at a buffer row that is finite or zero.
  * Blocks whose group span does not fit the buffer (m*S*256 bytes > 64 KiB) use the scalar
- * kernel (the registry does not choose this one for them). */
+ * kernel (the dispatcher does not choose this one for them). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -27,11 +27,14 @@ public enum ISA: String, Sendable, CaseIterable {
 
   /// Forces an ISA for this process; returns the one actually in force (scalar if the CPU
   /// lacks the one asked for). For tests and benchmarks: do not call while kernels run.
+  /// Matrices and kernels made before keep the kernel they were bound to.
   @discardableResult
   public static func force(_ isa: ISA) -> ISA { ISA(sparrow_set_isa(isa.c)) }
 }
 
-/// A microkernel in the library's single registry.
+/// A kernel in the library's one list (Kernels/spmm/ukernels.inc), which also feeds the
+/// dispatcher, the tests and `sparrow bench kernels`: every sparse microkernel, and OpenBLAS's
+/// entries for the dense and channel formats.
 public struct MicroKernel: Sendable, Hashable, CustomStringConvertible {
   public let index: Int
   public let name: String
@@ -43,7 +46,7 @@ public struct MicroKernel: Sendable, Hashable, CustomStringConvertible {
   public let runnable: Bool
   public var description: String { name }
 
-  /// Every microkernel compiled into this build.
+  /// Every kernel compiled into this build.
   public static let all: [MicroKernel] = (0..<sparrow_ukernel_count()).compactMap { i in
     guard let d = sparrow_ukernel_get(i)?.pointee else { return nil }
     return MicroKernel(

@@ -1,5 +1,4 @@
 internal import SparrowKernels
-import Dispatch
 
 /// A depthwise convolution over one NCHW image (the C kernels in Kernels/conv): input channel
 /// `c` produces output channels `c*multiplier ..< (c+1)*multiplier`, each with its own
@@ -33,6 +32,8 @@ public struct DepthwiseShape: Sendable, Equatable {
 public struct DepthwiseKernel: Sendable {
   public let shape: DepthwiseShape
   private let cShape: sparrow_dwconv_shape
+  /// The row microkernel of the ISA in force, bound once.
+  private let boundMicrokernel: Int
 
   public init(_ shape: DepthwiseShape) throws(KernelError) {
     guard var s = shape.c else {
@@ -41,6 +42,7 @@ public struct DepthwiseKernel: Sendable {
     try check(sparrow_dwconv_check(&s), "depthwise convolution")
     self.shape = shape
     cShape = s
+    boundMicrokernel = sparrow_dwconv_ukernel_auto()
   }
 
   /// Workspace for `threads` threads.
@@ -60,13 +62,11 @@ public struct DepthwiseKernel: Sendable {
 
   /// `y = clamp(dwconv(x, w) + bias)` for one image. `w` holds `channels*multiplier*kh*kw`
   /// floats, `bias` `channels*multiplier` or nil. `microkernel` forces a registered row kernel
-  /// (tests); nil picks the active ISA's. Threads: OpenMP where built, else Dispatch.
-  func run(
+  /// (tests); nil, the active ISA's, bound when this kernel was made. Threads: `TileRunner`.
+  public func run(
     x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float,
     y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
   ) throws(KernelError) {
-    var s = cShape
-    let per = sparrow_dwconv_workspace_bytes(&s)
     let nt = max(1, min(threads, shape.channels))
     if let k = microkernel {
       guard k >= 0, sparrow_dwconv_ukernel_runnable(k) != 0 else {
@@ -74,18 +74,13 @@ public struct DepthwiseKernel: Sendable {
       }
     }
     guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
-    if microkernel == nil && (nt == 1 || Threads.defaultBackend == .openMP) {
-      try check(sparrow_dwconv(&s, x, w, bias, lo, hi, y, workspace, per * nt, Int32(nt)), "depthwise convolution")
-      return
-    }
-    let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
-    let ptrs = UnsafeSendable((x, w, bias, y, workspace))
-    let shapeCopy = s
-    DispatchQueue.concurrentPerform(iterations: nt) { t in
-      var s = shapeCopy
-      let (x, w, bias, y, ws) = ptrs.value
-      let c0 = shapeCopy.channels * t / nt, c1 = shapeCopy.channels * (t + 1) / nt
-      sparrow_dwconv_channels(&s, x, w, bias, lo, hi, y, c0, c1, ws + t * per, uk)
+    var s = cShape
+    withUnsafePointer(to: &s) { s in
+      var plan = sparrow_dwconv_plan()
+      sparrow_dwconv_prepare(&plan, s, x, w, bias, lo, hi, y, workspace, Int32(nt), microkernel ?? boundMicrokernel)
+      withUnsafeMutablePointer(to: &plan) { p in
+        TileRunner.run(tasks: p.pointee.tasks, threads: nt, sparrow_dwconv_task, p)
+      }
     }
   }
 

@@ -1,5 +1,4 @@
 internal import SparrowKernels
-import Dispatch
 
 /// A k x k convolution (groups = 1) computed directly from its sparse weight, without im2col
 /// (Kernels/conv/direct.c): the input is padded once, then each output row is a sum of shifted
@@ -46,82 +45,43 @@ public final class DirectSparseConv: @unchecked Sendable {
     x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
     workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil, active: ActiveChannels = .all
   ) throws(KernelError) {
-    guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
-    if let k = microkernel, k < 0 || sparrow_dwconv_ukernel_runnable(k) == 0 {
-      throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
-    }
-    if active.outputRows != nil || active.inputChannels != nil {
-      try active.outputRows.withOptionalPointer { (outs) throws(KernelError) in
-        try active.inputChannels.withOptionalPointer { (ins) throws(KernelError) in
-          try runLists(
-            x: x, bias: bias, lo: lo, hi: hi, y: y, workspace: workspace, threads: threads, microkernel: microkernel,
-            outRows: outs, outRowCount: active.outputRows?.count ?? 0, inChannels: ins,
-            inChannelCount: active.inputChannels?.count ?? 0)
-        }
+    try active.outputRows.withOptionalPointer { (outs) throws(KernelError) in
+      try active.inputChannels.withOptionalPointer { (ins) throws(KernelError) in
+        try runLists(
+          x: x, bias: bias, lo: lo, hi: hi, y: y, workspace: workspace, threads: threads, microkernel: microkernel,
+          outRows: outs, outRowCount: active.outputRows?.count ?? 0, inChannels: ins,
+          inChannelCount: active.inputChannels?.count ?? 0)
       }
-      return
-    }
-    if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
-      try check(
-        sparrow_direct_conv_run(handle, x, bias, lo, hi, y, workspace, workspaceBytes, Int32(clamping: threads)),
-        "direct convolution")
-      return
-    }
-    let nt = max(1, threads), cin = shape.channels, cout = outputChannels
-    let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
-    let p = UnsafeSendable((handle, x, bias, y, workspace))
-    DispatchQueue.concurrentPerform(iterations: nt) { t in
-      let (h, x, _, _, ws) = p.value
-      sparrow_direct_conv_pad(h, x, ws, cin * t / nt, cin * (t + 1) / nt)
-    }
-    let chunks = min(nt * 4, cout)
-    DispatchQueue.concurrentPerform(iterations: chunks) { t in
-      let (h, _, bias, y, ws) = p.value
-      sparrow_direct_conv_rows(h, ws, bias, lo, hi, y, cout * t / chunks, cout * (t + 1) / chunks, uk)
     }
   }
 
   /// The runtime gate's form: lists as pointers (nil for all), no allocation. `workspace` has
-  /// `workspaceBytes(active:)` bytes for lists of this kind.
+  /// `workspaceBytes(active:)` bytes for lists of this kind. The phases (pad the input planes,
+  /// then the output rows) run on `TileRunner`.
   func runLists(
     x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>,
     workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil, outRows: UnsafePointer<UInt32>?,
     outRowCount: Int, inChannels: UnsafePointer<UInt32>?, inChannelCount: Int
   ) throws(KernelError) {
+    guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
+    if let k = microkernel, k < 0 || sparrow_dwconv_ukernel_runnable(k) == 0 {
+      throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
+    }
     let wsBytes = sparrow_direct_conv_lists_workspace_bytes(handle, outRows != nil ? 1 : 0, inChannels != nil ? 1 : 0)
-    let h = handle
-    let status: sparrow_status = { () -> sparrow_status in
-      do {
-        let outs = outRows, ins = inChannels
-        var l = sparrow_direct_conv_lists(
-          out_channels: outs, n_out_channels: outRowCount, in_channels: ins, n_in_channels: inChannelCount)
-        if microkernel == nil && (threads <= 1 || Threads.defaultBackend == .openMP) {
-          return sparrow_direct_conv_run_lists(h, &l, x, bias, lo, hi, y, workspace, wsBytes, Int32(clamping: threads))
-        }
-        let st = sparrow_direct_conv_lists_check(h, &l, workspace, wsBytes)
-        if st != SPARROW_OK { return st }
-        let nt = max(1, threads)
-        let nin = inChannels == nil ? shape.channels : inChannelCount
-        let nout = outRows == nil ? outputChannels : outRowCount
-        let uk = microkernel ?? -1  // size_t(-1) is SPARROW_DWCONV_AUTO
-        sparrow_direct_conv_lists_prepare(h, &l, workspace)
-        withUnsafePointer(to: &l) { lp in
-          let p = UnsafeSendable((h, lp, x, bias, y, workspace))
-          DispatchQueue.concurrentPerform(iterations: nt) { t in
-            let (h, l, x, _, _, ws) = p.value
-            sparrow_direct_conv_lists_pad(h, l, x, ws, nin * t / nt, nin * (t + 1) / nt)
-          }
-          let chunks = max(1, min(nt * 4, nout))
-          DispatchQueue.concurrentPerform(iterations: chunks) { t in
-            let (h, l, _, bias, y, ws) = p.value
-            sparrow_direct_conv_lists_rows(h, l, ws, bias, lo, hi, y, nout * t / chunks, nout * (t + 1) / chunks, uk)
-          }
-        }
-        sparrow_direct_conv_lists_finish(h, &l, y)
-        return SPARROW_OK
-      }
-    }()
-    try check(status, "direct convolution with active channels")
+    var lists = sparrow_direct_conv_lists(
+      out_channels: outRows, n_out_channels: outRowCount, in_channels: inChannels, n_in_channels: inChannelCount)
+    let what = outRows != nil || inChannels != nil ? "direct convolution with active channels" : "direct convolution"
+    try check(sparrow_direct_conv_lists_check(handle, &lists, workspace, wsBytes), what)
+    let nt = max(1, threads)
+    var plan = sparrow_direct_conv_plan()
+    sparrow_direct_conv_prepare(
+      &plan, handle, &lists, x, bias, lo, hi, y, workspace, Int32(clamping: nt),
+      microkernel ?? -1 /* SPARROW_DWCONV_AUTO: the kernel bound at creation */)
+    withUnsafeMutablePointer(to: &plan) { p in
+      TileRunner.run(tasks: p.pointee.pad_tasks, threads: nt, sparrow_direct_conv_pad_task, p)
+      TileRunner.run(tasks: p.pointee.row_tasks, threads: nt, sparrow_direct_conv_rows_task, p)
+      sparrow_direct_conv_finish(p)
+    }
   }
 
   /// Array convenience for one image (tests, tools).

@@ -170,7 +170,7 @@ public final class PackedMatrix: @unchecked Sendable {
   public var indexBits: Int { Int(info.index_bits) }
   /// CHANNEL: the compact matrix kept (rows, cols); other formats: the full size.
   public var keptShape: (rows: Int, cols: Int) { (info.kept_rows, info.kept_cols) }
-  /// The kernel that runs for this matrix under the active ISA.
+  /// The kernel bound to this matrix when it was packed (under the ISA then in force), or forced.
   public var kernelName: String { String(cString: sparrow_kernel_name(handle)) }
   /// Whether its kernel builds im2col panels from the image itself (no unfolded copy).
   var readsWindow: Bool { sparrow_spmm_reads_window(handle) != 0 }
@@ -183,7 +183,8 @@ public final class PackedMatrix: @unchecked Sendable {
     }
   }
 
-  /// Forces one microkernel from `MicroKernel.all` (nil: back to automatic choice).
+  /// Binds one kernel from `MicroKernel.all` (nil: back to the automatic choice). Not while
+  /// another thread multiplies by this matrix.
   public func force(kernel: MicroKernel?) throws(KernelError) {
     try check(sparrow_matrix_force_kernel(handle, kernel.map { $0.index } ?? -1 /* SIZE_MAX */), "forcing a kernel")
   }

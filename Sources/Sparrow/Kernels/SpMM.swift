@@ -1,6 +1,4 @@
 internal import SparrowKernels
-import Dispatch
-import Synchronization
 
 /// What happens to `W·X` before it is stored: a bias per output row, then a clamp.
 public struct Epilogue: Sendable {
@@ -117,33 +115,22 @@ public final class SpMMRunner {
     try check(execute(w, &call, threads: threads, backend: Threads.defaultBackend), "multiply by \(w.rows)x\(w.cols) \(w.format) matrix")
   }
 
+  /// Check, prepare, the tiles on the thread back end in force (`TileRunner`), finish. The
+  /// matrix's kernel was bound when it was packed.
   private static func execute(
     _ w: PackedMatrix, _ call: inout sparrow_spmm_call, threads: Int, backend: Threads.Backend
   ) -> sparrow_status {
-    if threads == 1 || backend == .openMP {
-      return sparrow_spmm(w.handle, &call, Int32(clamping: threads))
-    }
-    let status = sparrow_spmm_check(w.handle, &call)
-    if status != SPARROW_OK { return status }
-    var plan = sparrow_spmm_plan()
-    sparrow_spmm_prepare(&plan, w.handle, &call, Int32(clamping: threads))
-    let tiles = plan.tiles
-    if tiles > 0 {
-      withUnsafePointer(to: &plan) { p in
-        let planPtr = UnsafeSendable(p)
-        let next = Atomic<Int>(0)
-        // One worker per thread, each taking the next tile: uneven tiles balance out.
-        DispatchQueue.concurrentPerform(iterations: min(threads, tiles)) { _ in
-          while true {
-            let t = next.add(1, ordering: .relaxed).oldValue
-            if t >= tiles { break }
-            sparrow_spmm_tile(planPtr.value, t)
-          }
-        }
+    withUnsafeMutablePointer(to: &call) { call in
+      let status = sparrow_spmm_check(w.handle, call)
+      if status != SPARROW_OK { return status }
+      var plan = sparrow_spmm_plan()
+      sparrow_spmm_prepare(&plan, w.handle, call, Int32(clamping: threads))
+      withUnsafeMutablePointer(to: &plan) { p in
+        TileRunner.run(tasks: p.pointee.tiles, threads: threads, backend: backend, sparrow_spmm_task, p)
+        sparrow_spmm_finish(p)
       }
+      return SPARROW_OK
     }
-    sparrow_spmm_finish(&plan)
-    return SPARROW_OK
   }
 
   /// Array convenience: `x` is K x N, returns M x N.

@@ -12,9 +12,10 @@ public enum Threads {
 
   /// Where tiles run when more than one thread is asked for.
   public enum Backend: String, Sendable, CaseIterable {
-    /// `#pragma omp parallel for` inside the kernels (builds with `SPARROW_OPENMP=1`).
+    /// The kernels' one OpenMP loop, `sparrow_parallel_for` (builds with `SPARROW_OPENMP=1`).
     case openMP = "openmp"
-    /// `DispatchQueue.concurrentPerform` over tiles, from Swift: needs no compiler flags.
+    /// `DispatchQueue.concurrentPerform` over the tasks, from Swift: needs no compiler flags.
+    /// Both run the same C task functions (`TileRunner`).
     case dispatch
   }
 

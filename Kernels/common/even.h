@@ -1,10 +1,17 @@
-/* Every other float of a row (stride-2 convolutions' im2col and window panels), AVX2: two loads
- * of 8, one shuffle and one permute give 8 outputs. Included only inside
- * `#if defined(__x86_64__)`; callers finish the tail scalar. */
+/* Every other float of a row (stride-2 convolutions' im2col and window panels): two loads of 8,
+ * one shuffle and one permute give 8 outputs. The inline AVX2 form is for AVX2 kernels (included
+ * only inside `#if defined(__x86_64__)`); code that runs under any ISA calls the function the
+ * dispatcher hands out (sparrow_dispatch_even, Kernels/dispatch). Callers finish the tail scalar. */
 #ifndef SPARROW_EVEN_H
 #define SPARROW_EVEN_H
-#include <immintrin.h>
 #include <stddef.h>
+
+/* out[i] = src[2i] for i below the returned count; the caller does the rest. */
+typedef size_t (*sparrow_even_fn)(float* out, const float* src, size_t n);
+size_t sparrow_even_f32__scalar(float* out, const float* src, size_t n); /* does none: returns 0 */
+#if defined(__x86_64__)
+size_t sparrow_even_f32__avx2(float* out, const float* src, size_t n);
+#include <immintrin.h>
 
 /* out[i] = src[2i] for i below the returned count (a multiple of 8 short of n): reads no
  * further than src[2n - 3], so never past the last element the row needs. */
@@ -18,4 +25,5 @@ __attribute__((target("avx2"), always_inline)) static inline size_t sparrow_even
   }
   return i;
 }
+#endif
 #endif

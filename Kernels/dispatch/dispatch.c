@@ -1,0 +1,152 @@
+/* The dispatcher: every kernel list as a table, the choice of kernel per matrix (bound once,
+ * when it is packed; sparrow_matrix_force_kernel rebinds), the depthwise row kernel per ISA and
+ * the ISA helpers. cpu/cpu.c probes the CPU; this is the only reader of its answer. */
+#include <pthread.h>
+
+#include "../common/error.h"
+#include "dispatch.h"
+
+/* ---- SpMM: spmm/ukernels.inc --------------------------------------------------------------- */
+
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask, win)                                      \
+  void fn(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,               \
+          const sparrow_ukernel_args* a);
+#include "../spmm/ukernels.inc"
+#undef SPARROW_UKERNEL
+
+typedef struct sparrow_spmm_kernel entry;
+
+/* "sparrow_spmm_csr_f32_1x4__scalar" is shown without its "sparrow_" prefix. */
+#define SPARROW_UKERNEL(fn, FORMAT, ISA, br, bc, mask, win) \
+  {{&#fn[8], SPARROW_FORMAT_##FORMAT, SPARROW_ISA_##ISA, br, bc}, fn, NULL, sparrow_spmm_tiles_workspace_bytes, mask, win},
+#define SPARROW_WHOLE_KERNEL(name, FORMAT, run, ws) \
+  {{#name, SPARROW_FORMAT_##FORMAT, SPARROW_ISA_SCALAR, 0, 0}, NULL, run, ws, 0, 0},
+static const entry table[] = {
+#include "../spmm/ukernels.inc"
+};
+#undef SPARROW_UKERNEL
+#undef SPARROW_WHOLE_KERNEL
+
+static const size_t table_len = sizeof table / sizeof table[0];
+
+size_t sparrow_ukernel_count(void) { return table_len; }
+
+const sparrow_ukernel_desc* sparrow_ukernel_get(size_t i) { return i < table_len ? &table[i].desc : NULL; }
+
+static int isa_runnable(sparrow_isa isa) { return isa == SPARROW_ISA_SCALAR || isa == sparrow_detected_isa(); }
+
+int sparrow_ukernel_runnable(size_t i) { return i < table_len && isa_runnable(table[i].desc.isa); }
+
+static int fits(const entry* e, sparrow_format format, const sparrow_matrix* w) {
+  if (e->desc.format != format) return 0;
+  if (format == SPARROW_FORMAT_BSR) {
+    if (e->desc.block_rows != 0 && e->desc.block_rows != w->u.bsr.r) return 0;
+    if (e->desc.block_cols != 0 && e->desc.block_cols != w->u.bsr.c) return 0;
+  }
+  if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 &&
+      (size_t)w->u.nm.m * w->u.nm.stride * 64 > SPARROW_NM_AVX2_BUF)
+    return 0;
+  return 1;
+}
+
+/* The first entry of `isa` that fits, else the first scalar one. */
+static const entry* choose(sparrow_format format, const sparrow_matrix* w, sparrow_isa isa) {
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == isa && fits(&table[i], format, w)) return &table[i];
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == SPARROW_ISA_SCALAR && fits(&table[i], format, w)) return &table[i];
+  return NULL;
+}
+
+/* N:M under an input-channel list runs as a compacted CSR (parallel/compact.c): with the CSR
+ * kernel of the forced kernel's ISA, or the automatic CSR choice. */
+static const entry* compact_kernel_for(const sparrow_matrix* w, const entry* forced) {
+  if (w->format != SPARROW_FORMAT_NM) return w->kernel;
+  if (forced != NULL)
+    for (size_t i = 0; i < table_len; i++)
+      if (table[i].desc.isa == forced->desc.isa && table[i].desc.format == SPARROW_FORMAT_CSR &&
+          table[i].desc.block_rows == 0 && table[i].desc.block_cols == 0)
+        return &table[i];
+  return choose(SPARROW_FORMAT_CSR, w, sparrow_active_isa());
+}
+
+void sparrow_dispatch_bind(sparrow_matrix* w) {
+  w->kernel = choose(w->format, w, sparrow_active_isa());
+  w->compact_kernel = compact_kernel_for(w, NULL);
+}
+
+sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* w, size_t i) {
+  sparrow_clear_error();
+  if (i == SIZE_MAX) {
+    sparrow_dispatch_bind(w);
+    return SPARROW_OK;
+  }
+  if (i >= table_len) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "no kernel %zu", i);
+  if (!fits(&table[i], w->format, w))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "kernel %s does not fit this matrix", table[i].desc.name);
+  if (!sparrow_ukernel_runnable(i))
+    return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "kernel %s needs an ISA this CPU lacks", table[i].desc.name);
+  w->kernel = &table[i];
+  w->compact_kernel = compact_kernel_for(w, &table[i]);
+  return SPARROW_OK;
+}
+
+int sparrow_spmm_reads_window(const sparrow_matrix* w) { return w != NULL && w->kernel != NULL && w->kernel->reads_window; }
+
+const char* sparrow_kernel_name(const sparrow_matrix* w) { return w->kernel != NULL ? w->kernel->desc.name : "none"; }
+
+/* ---- depthwise rows: conv/dwconv/ukernels.inc ------------------------------------------------ */
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_dwconv_ukernel_fn fn;
+} dw_entry;
+
+/* "sparrow_dwconv_f32_1x1__scalar" is shown without its "sparrow_" prefix. */
+#define SPARROW_DWCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn},
+static const dw_entry dw_table[] = {
+#include "../conv/dwconv/ukernels.inc"
+};
+#undef SPARROW_DWCONV_UKERNEL
+static const size_t dw_len = sizeof dw_table / sizeof dw_table[0];
+
+size_t sparrow_dwconv_ukernel_count(void) { return dw_len; }
+const char* sparrow_dwconv_ukernel_name(size_t i) { return i < dw_len ? dw_table[i].name : NULL; }
+int sparrow_dwconv_ukernel_runnable(size_t i) { return i < dw_len && isa_runnable(dw_table[i].isa); }
+
+/* Per ISA, the first entry of that ISA (the scalar kernel comes first in the list). */
+#define ISA_COUNT 3
+static size_t dw_for_isa[ISA_COUNT];
+static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
+static void dw_resolve(void) {
+  for (size_t isa = 0; isa < ISA_COUNT; isa++) {
+    dw_for_isa[isa] = 0;
+    for (size_t i = 0; i < dw_len; i++)
+      if (dw_table[i].isa == (sparrow_isa)isa) {
+        dw_for_isa[isa] = i;
+        break;
+      }
+  }
+}
+
+size_t sparrow_dwconv_ukernel_auto(void) {
+  pthread_once(&dw_once, dw_resolve);
+  const sparrow_isa isa = sparrow_active_isa();
+  return (size_t)isa < ISA_COUNT ? dw_for_isa[isa] : 0;
+}
+
+const char* sparrow_dwconv_kernel_name(void) { return dw_table[sparrow_dwconv_ukernel_auto()].name; }
+
+sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t i) {
+  return dw_table[i < dw_len ? i : sparrow_dwconv_ukernel_auto()].fn;
+}
+
+/* ---- ISA helpers ------------------------------------------------------------------------------ */
+
+sparrow_even_fn sparrow_dispatch_even(void) {
+#if defined(__x86_64__)
+  if (sparrow_active_isa() == SPARROW_ISA_AVX2) return sparrow_even_f32__avx2;
+#endif
+  return sparrow_even_f32__scalar;
+}

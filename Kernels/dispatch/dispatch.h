@@ -1,0 +1,46 @@
+/* The one dispatcher (dispatch.c): the kernel lists (spmm/ukernels.inc, conv/dwconv/ukernels.inc)
+ * as tables, the choice of kernel per matrix, made once when it is packed, and the ISA-specific
+ * helpers that ISA-neutral code needs. Nothing else in the library reads the ISA. */
+#ifndef SPARROW_DISPATCH_H
+#define SPARROW_DISPATCH_H
+#include "../common/even.h"
+#include "../conv/dwconv/dwconv.h"
+#include "../pack/formats.h"
+
+/* Whole-call kernels: the call at once (threads inside); their workspace size. */
+typedef void (*sparrow_spmm_whole_fn)(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
+typedef size_t (*sparrow_spmm_workspace_fn)(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);
+
+/* One entry of spmm/ukernels.inc. Exactly one of `tile` and `whole` is set. */
+struct sparrow_spmm_kernel {
+  sparrow_ukernel_desc desc;
+  sparrow_spmm_ukernel_fn tile;        /* tiled: one tile of row units x columns (parallel/spmm.c splits) */
+  sparrow_spmm_whole_fn whole;         /* whole-call: the dense formats through OpenBLAS */
+  sparrow_spmm_workspace_fn workspace_bytes;
+  int honours_mask;                    /* ukernels.inc MASK */
+  int reads_window;                    /* ukernels.inc WINDOW */
+};
+
+/* Binds w->kernel and w->compact_kernel to the automatic choice under the active ISA: called
+ * once by every packer and importer. */
+void sparrow_dispatch_bind(sparrow_matrix* w);
+
+/* Depthwise row kernel `index` (conv/dwconv/ukernels.inc), or the active ISA's for
+ * SPARROW_DWCONV_AUTO (resolved once per ISA). */
+sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
+
+/* The stride-2 row gather of the active ISA (im2col and padded planes). */
+sparrow_even_fn sparrow_dispatch_even(void);
+
+/* Workspace of the tiled kernels (parallel/spmm.c). */
+size_t sparrow_spmm_tiles_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);
+/* Dense/channel formats through OpenBLAS (dense/gemm.c). */
+void sparrow_dense_run(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
+size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);
+/* Active input channels (parallel/compact.c): workspace bytes for a compacted copy, and the
+ * copy: only columns with mask[k] = 1 and only rows/block rows `units` (NULL: all). The copy
+ * runs w->compact_kernel. */
+size_t sparrow_compact_bytes(const sparrow_matrix* w);
+const sparrow_matrix* sparrow_compact(const sparrow_matrix* w, const uint8_t* mask, const uint32_t* units,
+                                      size_t n_units, void* workspace);
+#endif

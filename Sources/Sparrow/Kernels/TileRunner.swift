@@ -1,0 +1,37 @@
+internal import SparrowKernels
+import Dispatch
+import Synchronization
+
+/// Runs the tasks of a C driver's plan (`sparrow_task_fn`: SpMM tiles, depthwise channel
+/// ranges, direct-convolution padding and row chunks) on the thread back end in force: the one
+/// place Swift chooses between OpenMP (`sparrow_parallel_for`, builds with `SPARROW_OPENMP=1`)
+/// and `DispatchQueue.concurrentPerform`.
+enum TileRunner {
+  /// Runs `task(plan, t)` once for every `t` in `0 ..< tasks`, on up to `threads` threads;
+  /// returns when all are done. `plan` must stay valid until then.
+  static func run(
+    tasks: Int, threads: Int, backend: Threads.Backend = Threads.defaultBackend, _ task: sparrow_task_fn,
+    _ plan: UnsafeMutableRawPointer
+  ) {
+    if tasks <= 0 { return }
+    if threads <= 1 || tasks == 1 {
+      for t in 0..<tasks { task(plan, t) }
+      return
+    }
+    switch backend {
+    case .openMP:
+      sparrow_parallel_for(tasks, Int32(clamping: threads), task, plan)
+    case .dispatch:
+      let context = UnsafeSendable(plan)
+      let next = Atomic<Int>(0)
+      // One worker per thread, each taking the next task: uneven tasks balance out.
+      DispatchQueue.concurrentPerform(iterations: min(threads, tasks)) { _ in
+        while true {
+          let t = next.add(1, ordering: .relaxed).oldValue
+          if t >= tasks { break }
+          task(context.value, t)
+        }
+      }
+    }
+  }
+}
