@@ -10,7 +10,7 @@ struct LearnedGates {
   /// Gated value id → the gate vector's value id and its stride per image.
   private var gated: [Int: (gate: Int, stride: Int)] = [:]
 
-  init(_ g: Graph) { uses = Passes.useCounts(g) }
+  init(_ g: Graph) { uses = g.useCounts }
 
   /// When `node` is such a Mul, removes the convolution's step from `steps` and returns the
   /// Mul's output type and the fused step (its output ids still to be set).

@@ -11,14 +11,6 @@ public enum Passes {
     return g
   }
 
-  /// How many times each value is read (node inputs and graph outputs).
-  static func useCounts(_ g: Graph) -> [String: Int] {
-    var uses: [String: Int] = [:]
-    for n in g.nodes { for i in n.inputs where !i.isEmpty { uses[i, default: 0] += 1 } }
-    for o in g.outputs { uses[o.name, default: 0] += 1 }
-    return uses
-  }
-
   /// Node `index` (a Conv) gets new constant weights and bias (named after its weight plus
   /// `suffix`) and writes `output` instead of its own: what folding a following per-channel
   /// op into a Conv ends with.

@@ -1,5 +1,5 @@
-/// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (set by the
-/// activation-fusion pass through `sparrow_activation`). Weights must be constants.
+/// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (the node's
+/// epilogue, set by the activation-fusion pass). Weights must be constants.
 enum ConvOp: OpBuilder {
   static let opTypes = ["Conv"]
 
@@ -77,9 +77,8 @@ enum ConvOp: OpBuilder {
 
   /// The clamp a fusion pass folded into this node, or none.
   static func fusedClamp(_ c: BuildContext) throws(ModelError) -> (Float, Float) {
-    guard let r = try c.floats("sparrow_activation") else { return (-.infinity, .infinity) }
-    guard r.count == 2, r[0] <= r[1] else { throw c.error("sparrow_activation must be [lo, hi]") }
-    return (r[0], r[1])
+    guard c.node.epilogue.affine == nil else { throw c.error("a scale-and-shift epilogue is not supported here") }
+    return c.node.epilogue.bounds
   }
 }
 
