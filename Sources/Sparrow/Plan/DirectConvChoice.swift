@@ -1,5 +1,3 @@
-import Dispatch
-
 /// k x k convolutions (groups = 1) with a sparse weight: im2col + SpMM, or the direct sparse
 /// convolution (no im2col), whichever measures faster on this machine at the layer's real
 /// shape. The decision is cached like format timings (FormatCache), keyed also by the window.
@@ -79,13 +77,7 @@ enum DirectConvChoice {
       outputTypes: [TensorType(.float32, [g.n, m, g.ho, g.wo])],
       scratch: scratch, threads: threads)
     let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
-    let repeats = max(3, min(7, Int(1e8 / max(flops, 1))))
-    var times: [Double] = []
-    for _ in 0..<repeats {
-      let t0 = DispatchTime.now().uptimeNanoseconds
-      guard (try? step.run(ctx)) != nil else { return .infinity }
-      times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-    }
-    return times.min()!  // as FormatChooser: the steadiest estimate on a shared machine
+    let repeats = Measure.repeats(flops: flops, budget: 1e8, range: 3...7)
+    return Measure.fastest(repeats: repeats) { (try? step.run(ctx)) != nil } ?? .infinity
   }
 }
