@@ -28,7 +28,7 @@ struct LearnedGates {
       let n = ta.shape[0], m = ta.shape[1]
       guard tb.shape[1] == m, tb.shape[2] == 1, tb.shape[3] == 1, tb.shape[0] == n || tb.shape[0] == 1 else { continue }
       guard let si = steps.lastIndex(where: { $0.outputIds.contains(inputIds[a]) }),
-        var conv = steps[si].step as? any ChannelGatedStep, conv.gateable, conv.outputGate == nil
+        var conv = GatedStep.wrap(steps[si].step), conv.outputGate == nil
       else { continue }
       var ins = steps[si].inputIds, types = steps[si].inputTypes
       while ins.count < 3 {
@@ -39,7 +39,7 @@ struct LearnedGates {
       ins.append(inputIds[b])
       types.append(tb)
       let old = steps.remove(at: si)
-      if let li = layers.lastIndex(where: { $0.node == old.node.name }) { layers[li].gate = conv.gateInfo?.kind }
+      if let li = layers.lastIndex(where: { $0.node == old.node.name }) { layers[li].gate = conv.gateInfo.kind }
       return (ta, PlannedStep(step: conv, node: old.node, inputIds: ins, outputIds: [], inputTypes: types, outputTypes: []))
     }
     return nil
@@ -47,13 +47,13 @@ struct LearnedGates {
 
   /// Records that value `id` is the output of the fused step `s` (zero where its gate is zero).
   mutating func gatedOutput(_ id: Int, of s: PlannedStep) {
-    guard let conv = s.step as? any ChannelGatedStep, let og = conv.outputGate else { return }
+    guard let og = s.gated?.outputGate else { return }
     gated[id] = (gate: s.inputIds[og.slot], stride: og.stride)
   }
 
   /// A convolution reading a gated value directly: the step with the gate as an extra input.
   func readsGated(_ step: any Step, inputIds: [Int], types: [TensorType]) -> (any Step, [Int], [TensorType?])? {
-    guard var conv = step as? any ChannelGatedStep, conv.gateable, let x = inputIds.first, let g = gated[x] else {
+    guard let x = inputIds.first, let g = gated[x], var conv = GatedStep.wrap(step) else {
       return nil
     }
     var ins = inputIds

@@ -13,8 +13,7 @@ enum DirectConvChoice {
     let m = im2col.packed[0].rows
     let direct: DirectSparseConv
     do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w) } catch { throw c.error(error.message) }
-    var directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
-    directStep.gated = im2col.gated
+    let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
     let threads = c.options.threads
     let im2colName = "im2col+\(im2col.packed[0].format)"
     let key = c.options.formatCache.map { _ in

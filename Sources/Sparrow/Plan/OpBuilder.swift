@@ -11,8 +11,6 @@ struct BuildContext {
   private(set) var outputs: [TensorType] = []
   /// Filled by builders of weighted ops (Conv, Gemm, MatMul) for `inspect`.
   var layer: LayerReport?
-  /// Whether the `zero` and `topk` gate modes apply to this node (PlanOptions.gateLayers).
-  var gated = false
 
   init(node: Node, opset: Int, inputs: [TensorType?], constants: [Tensor?], options: PlanOptions) {
     self.node = node

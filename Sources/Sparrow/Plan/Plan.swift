@@ -6,6 +6,19 @@ struct PlannedStep: Sendable {
   let outputIds: [Int]
   let inputTypes: [TensorType?]
   let outputTypes: [TensorType]
+  /// `step` when the runtime gate wraps it: the session hands it the run's gate (decided here
+  /// once, not looked up per run).
+  let gated: GatedStep?
+
+  init(step: any Step, node: Node, inputIds: [Int], outputIds: [Int], inputTypes: [TensorType?], outputTypes: [TensorType]) {
+    self.step = step
+    self.node = node
+    self.inputIds = inputIds
+    self.outputIds = outputIds
+    self.inputTypes = inputTypes
+    self.outputTypes = outputTypes
+    gated = step as? GatedStep
+  }
 }
 
 /// A model planned for one set of concrete input shapes: immutable, shared by every session.

@@ -112,13 +112,16 @@ public enum Planner {
         continue
       }
       var ctx = BuildContext(node: node, opset: g.opset, inputs: inTypes, constants: inConsts, options: options)
-      ctx.gated = gatedNodes.contains(node.name)
       var step = try builder.build(&ctx)
       var stepInIds = inIds, stepInTypes = inTypes
+      if gatedNodes.contains(node.name), var gated = GatedStep.wrap(step) {
+        gated.byInput = true
+        step = gated
+      }
       if let read = learnedGates.readsGated(step, inputIds: inIds, types: types) {
         (step, stepInIds, stepInTypes) = read
       }
-      if var layer = ctx.layer, let info = (step as? any ChannelGatedStep)?.gateInfo {
+      if var layer = ctx.layer, let info = (step as? GatedStep)?.gateInfo {
         layer.gate = info.kind
         ctx.layer = layer
       }

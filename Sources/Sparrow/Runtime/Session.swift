@@ -71,10 +71,15 @@ public final class Session {
     for (i, s) in plan.steps.enumerated() {
       let c = StepContext(
         store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
-        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads,
-        gate: gate, gateLog: gateLog, stepIndex: i)
+        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads)
       let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-      do { try s.step.run(c) } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
+      do {
+        if let g = s.gated {
+          try g.run(c, gate: GateRun(mode: gate, log: gateLog, step: i))
+        } else {
+          try s.step.run(c)
+        }
+      } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
       if profiling {
         let key = s.node.opType == "Conv" && s.step is DepthwiseConvStep ? "Conv(depthwise)" : s.node.opType
         let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6

@@ -63,10 +63,9 @@ enum ConvOp: OpBuilder {
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n, activeRows: gateable, activeChannels: gateable) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
-    var step = ConvStep(
+    let step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
-    step.gated = gateable && c.gated
     if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
       profile.zeroFraction >= DirectConvChoice.minZeroFraction
     {
