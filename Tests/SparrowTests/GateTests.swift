@@ -190,6 +190,34 @@ import Testing
     }
   }
 
+  @Test func learnedGateFusionWritesATypedFusedNode() throws {
+    let opt = try Passes.optimize(try Self.learned(gateShape: [2, 6, 1, 1]))
+    #expect(opt.nodes.map(\.name) == ["conv1", "conv2"])
+    #expect(opt.nodes[0].epilogue == FusedEpilogue(clamp: 0...Float.infinity, learnedGate: 3))
+    #expect(opt.nodes[0].inputs == ["x", "w1", "b1", "g"])
+    #expect(opt.nodes[0].outputs == ["h"])
+    #expect(throws: ModelError.self) { try ONNXExporter.encode(opt) }
+  }
+
+  /// A multiply by a whole feature map (not a per-channel gate) is fused by the pass, which
+  /// cannot see shapes, and planned as the convolution and the Mul again.
+  @Test func aMultiplyThatIsNoGateRunsAsTheModelSays() throws {
+    let g = try Self.learned(gateShape: [2, 6, 5, 5])
+    var rng = SeededRNG(seed: 9)
+    let x = try Tensor(shape: [2, 4, 5, 5], floats: (0..<200).map { _ in rng.float() })
+    let gate = try Tensor(shape: [2, 6, 5, 5], floats: (0..<300).map { _ in rng.float() })
+    let ref = try Model(graph: g, optimize: false, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil))
+      .run(["x": x, "g": gate])
+    let plan = try Model(graph: g, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil)).plan()
+    #expect(plan.stepNodes.map(\.op) == ["Conv", "Mul", "Conv"])
+    #expect(plan.layers.map(\.gate) == [nil, nil])
+    let s = Session(plan: plan)
+    s.gate = .model
+    let out = try s.run(["x": x, "g": gate])
+    #expect(Self.close(out["y"]!, ref["y"]!))
+    #expect(Self.close(out["h"]!, ref["h"]!))
+  }
+
   @Test func learnedGatesOnDirectConvolutions() throws {
     let g = try Self.learned(gateShape: [2, 6, 1, 1], sparse: true)
     var rng = SeededRNG(seed: 6)

@@ -43,6 +43,9 @@ public struct FusedEpilogue: Sendable, Equatable {
   public var clamp: ClosedRange<Float>?
   /// `y · scale + shift` by constants that followed the op (FuseHardSwish).
   public var affine: Affine?
+  /// The index of the node's input holding a per-channel vector computed at run time that the
+  /// output is multiplied by, last (a learned gate, FuseLearnedGate).
+  public var learnedGate: Int?
 
   public struct Affine: Sendable, Equatable {
     public var scale: Float
@@ -53,13 +56,14 @@ public struct FusedEpilogue: Sendable, Equatable {
     }
   }
 
-  public init(clamp: ClosedRange<Float>? = nil, affine: Affine? = nil) {
+  public init(clamp: ClosedRange<Float>? = nil, affine: Affine? = nil, learnedGate: Int? = nil) {
     self.clamp = clamp
     self.affine = affine
+    self.learnedGate = learnedGate
   }
 
   /// Nothing fused.
-  public var isEmpty: Bool { clamp == nil && affine == nil }
+  public var isEmpty: Bool { clamp == nil && affine == nil && learnedGate == nil }
   /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
   var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }
 }
