@@ -6,7 +6,8 @@ import Testing
 /// `.npy` files written by NumPy itself (Fixtures/npy, made by numpy.save), read back, and
 /// files that lie about their size rejected.
 @Suite struct NPYTests {
-  static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/npy")
+  static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/npy")
   func load(_ name: String) throws -> Tensor { try NPY.read(contentsOf: Self.dir.appendingPathComponent(name)) }
 
   @Test func readsNumpyFiles() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// The committed models (Models/ops, Models/ppocr), described by their manifests.
 enum ModelFiles {
-  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Models")
 
   struct Entry: Decodable, CustomStringConvertible, Sendable {
