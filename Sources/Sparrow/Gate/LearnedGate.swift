@@ -28,7 +28,9 @@ struct LearnedGates {
 
   /// A step that takes active channels reading a gated value directly: the step with the gate
   /// as an extra input.
-  func readsGated(_ step: any Step, inputIds: [Int], inputTypes: [TensorType?], types: [TensorType]) -> (any Step, [Int], [TensorType?])? {
+  func readsGated(
+    _ step: any Step, inputIds: [Int], inputTypes: [TensorType?], types: [TensorType]
+  ) -> (any Step, [Int], [TensorType?])? {
     guard let x = inputIds.first, let g = gated[x], var conv = GatedStep.wrap(step) else {
       return nil
     }

@@ -47,7 +47,8 @@ enum FuseLearnedGate {
     conv.inputs = Array(n.inputs.prefix(slot))
     conv.epilogue.learnedGate = nil
     conv.outputs = [hidden]
-    let mul = Node(name: n.name.isEmpty ? "" : n.name + "/gate", opType: "Mul", inputs: [hidden, n.inputs[slot]], outputs: n.outputs)
+    let mul = Node(
+      name: n.name.isEmpty ? "" : n.name + "/gate", opType: "Mul", inputs: [hidden, n.inputs[slot]], outputs: n.outputs)
     return [conv, mul]
   }
 }

@@ -12,7 +12,9 @@ func expectModelError(
     try body()
     Issue.record("\(label): expected a ModelError mentioning '\(text)'", sourceLocation: sourceLocation)
   } catch let e as ModelError {
-    #expect(!e.message.isEmpty && (text.isEmpty || e.message.contains(text)), "\(label): \(e.message)", sourceLocation: sourceLocation)
+    #expect(
+      !e.message.isEmpty && (text.isEmpty || e.message.contains(text)), "\(label): \(e.message)",
+      sourceLocation: sourceLocation)
   } catch {
     Issue.record("\(label): unexpected error \(error)", sourceLocation: sourceLocation)
   }
