@@ -33,8 +33,10 @@ public final class InferenceServer: Sendable {
   // Its own class: a Mutex stored directly in InferenceServer, whose init has work to do, crashes
   // Swift 6.3.1's release optimiser (CopyPropagation, "Found outside of lifetime use").
   final class DrainState: Sendable {
-    private let m = Mutex((inFlight: 0, draining: false))
-    func withLock<R>(_ body: (inout (inFlight: Int, draining: Bool)) -> R) -> R { m.withLock { body(&$0) } }
+    private let m = Mutex((inFlight: 0, draining: false, lastArrival: UInt64(0)))
+    func withLock<R>(_ body: (inout (inFlight: Int, draining: Bool, lastArrival: UInt64)) -> R) -> R {
+      m.withLock { body(&$0) }
+    }
   }
 
   public init(models: [ServedModel], unavailable: [UnavailableModel] = [], options: ServeOptions, logger: Logger) {
@@ -64,8 +66,12 @@ public final class InferenceServer: Sendable {
       for m in models.values { m.pool.shutdown() }
       logger.info("stopped")
     }
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-      tasks.addTask { try await group.run() }
+    // Each task says whether it was the service group's.
+    try await withThrowingTaskGroup(of: Bool.self) { tasks in
+      tasks.addTask {
+        try await group.run()
+        return true
+      }
       tasks.addTask {
         for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
           self.logger.info(
@@ -74,18 +80,35 @@ public final class InferenceServer: Sendable {
           await group.triggerGracefulShutdown()
           break
         }
+        return false
       }
-      try await tasks.next()
-      tasks.cancelAll()
+      // After a signal the graceful shutdown is under way: wait for the group to finish it.
+      // Cancelling it instead aborted open connections mid-response (and crashed in SwiftNIO:
+      // "Deinited NIOAsyncWriter without calling finish()", seen with clients still sending).
+      while let groupEnded = try await tasks.next() {
+        if groupEnded {
+          tasks.cancelAll()
+          break
+        }
+      }
     }
   }
 
-  /// Waits (at most `timeout` seconds) for the requests in flight to be answered, then a short
-  /// grace for their last bytes to leave SwiftNIO's buffers.
-  func drain(timeout: Double = 120) async {
+  /// Waits (at most `timeout` seconds) for the requests in flight to be answered, and then for
+  /// a quiet spell (`quiet` seconds without a new request, at most `quietTimeout`): requests
+  /// that clients sent as the signal came, on open connections or still in the listen backlog,
+  /// are answered (503, `Connection: close`) before the connections and the socket close,
+  /// instead of being dropped. Then a short grace for the last bytes to leave SwiftNIO's buffers.
+  func drain(timeout: Double = 120, quiet: Double = 0.3, quietTimeout: Double = 3) async {
     state.withLock { $0.draining = true }
     let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
     while state.withLock({ $0.inFlight }) > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    let quietDeadline = min(deadline, DispatchTime.now().uptimeNanoseconds + UInt64(quietTimeout * 1e9))
+    while DispatchTime.now().uptimeNanoseconds < quietDeadline {
+      let (busy, last) = state.withLock { ($0.inFlight, $0.lastArrival) }
+      if busy == 0 && DispatchTime.now().uptimeNanoseconds - last >= UInt64(quiet * 1e9) { break }
       try? await Task.sleep(for: .milliseconds(10))
     }
     try? await Task.sleep(for: .milliseconds(200))
@@ -128,7 +151,11 @@ public final class InferenceServer: Sendable {
     let server: InferenceServer
     init(_ server: InferenceServer) {
       self.server = server
-      server.state.withLock { $0.inFlight += 1 }
+      let now = DispatchTime.now().uptimeNanoseconds
+      server.state.withLock {
+        $0.inFlight += 1
+        $0.lastArrival = now
+      }
     }
     deinit { server.state.withLock { $0.inFlight -= 1 } }
   }
