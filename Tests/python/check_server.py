@@ -365,14 +365,14 @@ with tempfile.TemporaryDirectory() as tmp:
 
     chunked = f"POST {infer_path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
     s, _, b = raw_exchange(chunked, [b"zz\r\n{}\r\n0\r\n\r\n"])
-    check("malformed chunk size: 400", s == 400, f"{s} {b[:200]!r}")
+    error_answer("malformed chunk size", s, b, 400)
     mib = b" " * (1 << 20)
     s, _, b = raw_exchange(chunked, [b"%x\r\n" % len(mib) + mib + b"\r\n" for _ in range(10)] + [b"0\r\n\r\n"])
     error_answer("chunked body over the limit", s, b, 413)
     cut = body([small])
     s, _, b = raw_exchange(f"POST {infer_path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(cut)}\r\n\r\n".encode(),
                            [cut[:len(cut) // 2]], half_close=True)
-    check("body cut short: 400 or closed, never 5xx", s is None or s == 400, f"{s} {b[:200]!r}")
+    error_answer("body cut short (client half-closed)", s, b, 400)
 
     # A small binary request that works, before and after the fuzz pass.
     header = body([bin_in], outputs=[{"name": out_name, "parameters": {"binary_data": True}}])
