@@ -18,6 +18,11 @@ struct PlanArguments: ParsableArguments {
     name: .customLong("gate-layers"),
     help: "Convolutions the zero/topk gate may skip channels of: default (all groups=1 convs but the first and last), all, or NAME,NAME,...")
   var gateLayers: String = "default"
+  @Option(help: "Most MiB any one tensor may take, checked before it is made (also when folded at plan time from an input's value).")
+  var maxTensorMib: Int = PlanArguments.defaultMaxTensorMib
+
+  /// The CLI's and the server's default tensor limit: 2 GiB (the server's session limit).
+  static let defaultMaxTensorMib = 2048
 
   func parsedShapes() throws -> [String: [Int]] {
     var out: [String: [Int]] = [:]
@@ -45,7 +50,9 @@ struct PlanArguments: ParsableArguments {
     guard let algorithm = ConvAlgorithm(rawValue: conv) else {
       throw ValidationError("--conv \(conv): expected measure, im2col or direct")
     }
+    guard (1...(1 << 30)).contains(maxTensorMib) else { throw ValidationError("--max-tensor-mib must be positive") }
     var o = PlanOptions(threads: threads, format: try policy())
+    o.maxTensorBytes = maxTensorMib << 20
     o.convAlgorithm = algorithm
     o.gateLayers = GateLayers(parsing: gateLayers)
     return o

@@ -13,7 +13,9 @@ struct ServeCommand: AsyncParsableCommand {
       The repository uses Triton's layout: <repo>/<model>/<version>/model.onnx, with an optional
       <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
       warmup); the highest
-      version serves. Without --model-repository, the default model of Models/manifest.json serves.
+      version serves. A model that fails to load is not ready, with its reason in its metadata and in
+      POST /v2/repository/index; the others serve. Without --model-repository, the default model of
+      Models/manifest.json serves.
       SIGTERM or SIGINT stops it after the requests in flight are answered.
       """)
 
@@ -29,7 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
   var format: String?
   @Option(help: "Most MiB of buffers one session may need; larger input shapes get 413 (beats the model config).")
   var maxSessionMib: Int?
-  @Option(help: "Largest request body in MiB.") var maxBodyMib = 64
+  @Option(help: "Largest request body in MiB (413 beyond, chunked bodies included).") var maxBodyMib = 64
+  @Option(help: "Largest response body in MiB, measured before encoding (413 beyond).") var maxResponseMib = 256
+  @Option(help: "Request bodies over this many MiB (or chunked) count as large.") var largeBodyMib = 4
+  @Option(help: "Large request bodies read, parsed and run at once; more get 503 with Retry-After.")
+  var maxLargeBodies = 2
+  @Option(help: "Most MiB any one tensor may take, checked before it is made (as run's --max-tensor-mib).")
+  var maxTensorMib = PlanArguments.defaultMaxTensorMib
   @Option(help: "Most elements in one input tensor.") var maxElements = 16 << 20
   @Option(help: "Log format: json (one object per line) or text.") var logFormat = "json"
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
@@ -42,6 +50,10 @@ struct ServeCommand: AsyncParsableCommand {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
     guard (1...4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
     guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
+    guard (1...65536).contains(maxResponseMib) else { throw ValidationError("--max-response-mib must be in 1...65536") }
+    guard (0...4096).contains(largeBodyMib) else { throw ValidationError("--large-body-mib must be in 0...4096") }
+    guard maxLargeBodies >= 1 else { throw ValidationError("--max-large-bodies must be at least 1") }
+    guard (1...(1 << 30)).contains(maxTensorMib) else { throw ValidationError("--max-tensor-mib must be positive") }
     guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     if let f = format, f != "auto", WeightFormat.Kind(rawValue: f) == nil {
@@ -59,30 +71,38 @@ struct ServeCommand: AsyncParsableCommand {
     }
     let logger = Logger(label: "sparrow.serve")
     let models: [ServedModel]
+    let unavailable: [UnavailableModel]
     do {
-      var sources: [ModelSource]
+      var scan: RepositoryScan
       if let repo = modelRepository {
-        sources = try ModelRepository.scan(URL(fileURLWithPath: repo))
+        scan = try ModelRepository.scan(URL(fileURLWithPath: repo))
       } else {
         guard let folder = ModelRepository.findModelsFolder() else {
           throw fail("no Models/manifest.json found from here: give --model-repository")
         }
-        sources = [try ModelRepository.defaultModel(modelsFolder: folder)]
+        scan = RepositoryScan(sources: [try ModelRepository.defaultModel(modelsFolder: folder)])
       }
-      for k in sources.indices {
-        if let t = threads { sources[k].config.threads = t }
-        if let i = instances { sources[k].config.instances = i }
-        if let q = queueCapacity { sources[k].config.queueCapacity = q }
-        if let s = maxSessionMib { sources[k].config.maxSessionBytes = s << 20 }
-        if let f = format { sources[k].config.format = f == "auto" ? .auto : .fixed(WeightFormat.Kind(rawValue: f) ?? .dense) }
+      for k in scan.sources.indices {
+        scan.sources[k].config.maxTensorBytes = maxTensorMib << 20
+        if let t = threads { scan.sources[k].config.threads = t }
+        if let i = instances { scan.sources[k].config.instances = i }
+        if let q = queueCapacity { scan.sources[k].config.queueCapacity = q }
+        if let s = maxSessionMib { scan.sources[k].config.maxSessionBytes = s << 20 }
+        if let f = format { scan.sources[k].config.format = f == "auto" ? .auto : .fixed(WeightFormat.Kind(rawValue: f) ?? .dense) }
       }
-      models = try sources.map { s throws(SetupError) in try ServedModel(s, logger: logger) }
+      // Each model on its own: one that fails is unavailable, the others serve.
+      (models, unavailable) = ModelRepository.load(scan, logger: logger)
+      // Without a repository the one default model must load.
+      if modelRepository == nil, let u = unavailable.first { throw SetupError("model '\(u.name)': \(u.reason)") }
     } catch let e as SetupError {
       throw fail(e.message)
     }
     let options = ServeOptions(
-      host: host, port: port, limits: RequestLimits(maxBodyBytes: maxBodyMib << 20, maxElements: maxElements))
-    let server = InferenceServer(models: models, options: options, logger: logger)
+      host: host, port: port,
+      limits: RequestLimits(
+        maxBodyBytes: maxBodyMib << 20, maxElements: maxElements, maxResponseBytes: maxResponseMib << 20,
+        largeBodyBytes: largeBodyMib << 20, maxLargeBodies: maxLargeBodies))
+    let server = InferenceServer(models: models, unavailable: unavailable, options: options, logger: logger)
     let host = self.host
     try await server.run { port in
       // One plain line on stdout for scripts (the tests read the port from it).

@@ -5,9 +5,12 @@ import Sparrow
 public struct ServeError: Error, Equatable, CustomStringConvertible, Sendable {
   public let status: Int
   public let message: String
-  public init(_ status: Int, _ message: String) {
+  /// The connection cannot carry another request (its body was not read to the end).
+  public var closeConnection = false
+  public init(_ status: Int, _ message: String, closeConnection: Bool = false) {
     self.status = status
     self.message = message
+    self.closeConnection = closeConnection
   }
   static func bad(_ message: String) -> ServeError { ServeError(400, message) }
   public var description: String { "\(status): \(message)" }
@@ -19,9 +22,21 @@ public struct RequestLimits: Sendable {
   public var maxBodyBytes: Int
   /// Most elements in one input tensor.
   public var maxElements: Int
-  public init(maxBodyBytes: Int = 64 << 20, maxElements: Int = 16 << 20) {
+  /// Largest response body: outputs are measured before they are encoded.
+  public var maxResponseBytes: Int
+  /// A body over this many bytes (or of unknown length, chunked) is "large": at most
+  /// `maxLargeBodies` of them are read, parsed and run at once; more get 503 at once.
+  public var largeBodyBytes: Int
+  public var maxLargeBodies: Int
+  public init(
+    maxBodyBytes: Int = 64 << 20, maxElements: Int = 16 << 20, maxResponseBytes: Int = 256 << 20,
+    largeBodyBytes: Int = 4 << 20, maxLargeBodies: Int = 2
+  ) {
     self.maxBodyBytes = maxBodyBytes
     self.maxElements = maxElements
+    self.maxResponseBytes = maxResponseBytes
+    self.largeBodyBytes = largeBodyBytes
+    self.maxLargeBodies = maxLargeBodies
   }
 }
 

@@ -166,7 +166,9 @@ final class InferencePool: @unchecked Sendable {
         let planned = DispatchTime.now().uptimeNanoseconds
         let outputs: [String: Tensor]
         session.gate = job.gate
-        do { outputs = try session.run(job.inputs) } catch { throw ServeError(500, "inference failed: \(error)") }
+        // A run fails on what the inputs hold (an index out of range, a shape that does not
+        // broadcast): the client's fault, so 400 (kernels cannot fail).
+        do { outputs = try session.run(job.inputs) } catch { throw .bad("inference failed: \(error)") }
         let end = DispatchTime.now().uptimeNanoseconds
         return InferOutcome(
           outputs: outputs, queueMs: ms(start - job.enqueued), planMs: ms(planned - start), computeMs: ms(end - planned),

@@ -9,6 +9,9 @@ enum JSON: Sendable, Equatable {
   case number(Double)
   case string(String)
   case numbers([Double])
+  /// An array of integers at least one of which is beyond 2^53, where a Double would round
+  /// (INT64 tensor data): each element exactly.
+  case int64s([Int64])
   case array([JSON])
   case object([String: JSON])
 
@@ -22,6 +25,7 @@ enum JSON: Sendable, Equatable {
     switch self {
     case .array(let a): return a
     case .numbers(let a): return a.map { .number($0) }
+    case .int64s(let a): return a.map { .number(Double($0)) }
     default: return nil
     }
   }
@@ -33,7 +37,7 @@ enum JSON: Sendable, Equatable {
     case .bool: return "a boolean"
     case .number: return "a number"
     case .string: return "a string"
-    case .numbers, .array: return "an array"
+    case .numbers, .int64s, .array: return "an array"
     case .object: return "an object"
     }
   }
@@ -67,6 +71,8 @@ struct JSONParser {
 
   private let bytes: UnsafeRawBufferPointer
   private var i = 0
+  /// The last number's exact value when it was an integer that fits an Int64.
+  private var lastExact: Int64?
 
   private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -144,13 +150,28 @@ struct JSONParser {
       i += 1
       return .numbers([])
     }
-    // Numbers stay unboxed until the first element that is not a number.
+    // Numbers stay unboxed until the first element that is not a number; integers stay exact
+    // (`ints`) from the first one a Double cannot hold, while every element is an integer.
     var numbers: [Double] = []
+    var ints: [Int64]?
+    var allIntegers = true
     var values: [JSON]?
     while true {
       skipSpace()
       if values == nil, let c = peek, c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
-        numbers.append(try number())
+        let d = try number()
+        if allIntegers, let v = lastExact {
+          if ints != nil {
+            ints?.append(v)
+          } else if v.magnitude > 1 << 53 {
+            // The earlier elements are integers within 2^53: their Doubles are exact.
+            ints = numbers.map { Int64($0) } + [v]
+          }
+        } else {
+          allIntegers = false
+          ints = nil
+        }
+        numbers.append(d)
       } else {
         let v = try value(depth: depth)
         if values == nil {
@@ -164,7 +185,9 @@ struct JSONParser {
       case UInt8(ascii: ","): i += 1
       case UInt8(ascii: "]"):
         i += 1
-        return values.map { .array($0) } ?? .numbers(numbers)
+        if let values { return .array(values) }
+        if let ints { return .int64s(ints) }
+        return .numbers(numbers)
       default: throw error("expected ',' or ']' in an array")
       }
     }
@@ -177,6 +200,7 @@ struct JSONParser {
   }
 
   private mutating func number() throws(JSONError) -> Double {
+    lastExact = nil
     let start = i
     if peek == UInt8(ascii: "-") { i += 1 }
     let intStart = i
@@ -199,14 +223,33 @@ struct JSONParser {
     if plain && intDigits <= 15 {
       var v = 0
       for k in intStart..<i { v = v * 10 + Int(bytes[k] - UInt8(ascii: "0")) }
-      return bytes[start] == UInt8(ascii: "-") ? -Double(v) : Double(v)
+      let negative = bytes[start] == UInt8(ascii: "-")
+      lastExact = Int64(negative ? -v : v)
+      return negative ? -Double(v) : Double(v)
+    }
+    // Longer integers exactly too when they fit an Int64 (INT64 data beyond 2^53).
+    if plain && intDigits <= 19 {
+      let negative = bytes[start] == UInt8(ascii: "-")
+      var v: Int64 = 0
+      var fits = true
+      for k in intStart..<i where fits {
+        let d = Int64(bytes[k] - UInt8(ascii: "0"))
+        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+        let (a, o2) = negative ? m.subtractingReportingOverflow(d) : m.addingReportingOverflow(d)
+        fits = !o1 && !o2
+        v = a
+      }
+      if fits { lastExact = v }
     }
     let count = i - start
-    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { buf in
+    let d = withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { buf in
       for k in 0..<count { buf[k] = CChar(bitPattern: bytes[start + k]) }
       buf[count] = 0
       return strtod(buf.baseAddress!, nil)
     }
+    // 1e3 or 2.0 is an integer too (exact within 2^53): it does not stop an array staying exact.
+    if lastExact == nil, d == d.rounded(), d.magnitude <= 0x1p53 { lastExact = Int64(d) }
+    return d
   }
 
   private mutating func hex4() throws(JSONError) -> UInt32 {
@@ -307,6 +350,7 @@ struct JSONWriter {
       if d == d.rounded(), abs(d) < 1e15 { raw(String(Int64(d))) } else { number(d) }
     case .string(let s): string(s)
     case .numbers(let a): value(.array(a.map { .number($0) }))
+    case .int64s(let a): raw("[" + a.map(String.init).joined(separator: ",") + "]")
     case .array(let a):
       bytes.append(UInt8(ascii: "["))
       for (k, e) in a.enumerated() {

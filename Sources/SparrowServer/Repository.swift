@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Sparrow
 
 /// A problem with the repository, a model's config or loading a model: the server does not start.
@@ -19,6 +20,8 @@ public struct ModelConfig: Sendable, Equatable {
   /// Most bytes of buffers one session may need (a plan needing more is refused with 413), and
   /// the most each worker keeps in its cached sessions.
   public var maxSessionBytes = 2 << 30
+  /// Most bytes of any one tensor (`serve --max-tensor-mib`, as `run`'s), checked before it is made.
+  public var maxTensorBytes = 2 << 30
   /// Input shapes planned before the model reports ready (the first request at a new shape
   /// otherwise pays for planning, which times every candidate format per layer).
   public var warmup: [[String: [Int]]] = []
@@ -125,10 +128,36 @@ public struct ModelSource: Sendable {
   }
 }
 
+/// A model of the repository that is not served, and why (Triton's state UNAVAILABLE): the
+/// others are served all the same.
+public struct UnavailableModel: Sendable, Equatable {
+  public var name: String
+  /// The version that failed, nil when none could be chosen.
+  public var version: String?
+  public var reason: String
+  public init(name: String, version: String?, reason: String) {
+    self.name = name
+    self.version = version
+    self.reason = reason
+  }
+}
+
+/// What a repository holds: models to load, and models already known to be unusable.
+public struct RepositoryScan: Sendable {
+  public var sources: [ModelSource] = []
+  public var unavailable: [UnavailableModel] = []
+  public init(sources: [ModelSource] = [], unavailable: [UnavailableModel] = []) {
+    self.sources = sources
+    self.unavailable = unavailable
+  }
+}
+
 /// Triton's model-repository layout: `<repo>/<model>/<version>/model.onnx`, versions being
 /// positive integers; the highest version of each model is served.
 public enum ModelRepository {
-  public static func scan(_ root: URL) throws(SetupError) -> [ModelSource] {
+  /// Reads the repository. Only a missing or unreadable repository is an error; a model without
+  /// a version folder or with a bad `sparrow.json` is listed unavailable, with its reason.
+  public static func scan(_ root: URL) throws(SetupError) -> RepositoryScan {
     let fm = FileManager.default
     var isDir: ObjCBool = false
     guard fm.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
@@ -138,7 +167,7 @@ public enum ModelRepository {
     do { names = try fm.contentsOfDirectory(atPath: root.path).sorted() } catch {
       throw SetupError("cannot list \(root.path): \(error.localizedDescription)")
     }
-    var out: [ModelSource] = []
+    var out = RepositoryScan()
     for name in names where !name.hasPrefix(".") {
       let folder = root.appendingPathComponent(name)
       guard fm.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else { continue }
@@ -148,14 +177,40 @@ public enum ModelRepository {
           return fm.fileExists(atPath: folder.appendingPathComponent("\(v)/model.onnx").path) ? n : nil
         }
       guard let latest = versions.max() else {
-        throw SetupError("model '\(name)' has no version folder with a model.onnx (\(folder.path)/<version>/model.onnx)")
+        out.unavailable.append(UnavailableModel(
+          name: name, version: nil,
+          reason: "no version folder with a model.onnx (\(folder.path)/<version>/model.onnx, version a positive integer)"))
+        continue
       }
-      out.append(ModelSource(
-        name: name, version: String(latest), file: folder.appendingPathComponent("\(latest)/model.onnx"),
-        config: try ModelConfig.load(folder: folder)))
+      let config: ModelConfig
+      do { config = try ModelConfig.load(folder: folder) } catch {
+        out.unavailable.append(UnavailableModel(name: name, version: String(latest), reason: error.message))
+        continue
+      }
+      out.sources.append(ModelSource(
+        name: name, version: String(latest), file: folder.appendingPathComponent("\(latest)/model.onnx"), config: config))
     }
-    guard !out.isEmpty else { throw SetupError("model repository \(root.path) holds no models") }
+    guard !out.sources.isEmpty || !out.unavailable.isEmpty else {
+      throw SetupError("model repository \(root.path) holds no models")
+    }
     return out
+  }
+
+  /// Loads every source, each on its own: a model that fails to load or plan is unavailable
+  /// with its reason, and never stops the others.
+  public static func load(_ scan: RepositoryScan, logger: Logger) -> (models: [ServedModel], unavailable: [UnavailableModel]) {
+    var models: [ServedModel] = []
+    var unavailable = scan.unavailable
+    for s in scan.sources {
+      do { models.append(try ServedModel(s, logger: logger)) } catch {
+        unavailable.append(UnavailableModel(name: s.name, version: s.version, reason: error.message))
+      }
+    }
+    for u in unavailable {
+      logger.error(
+        "model unavailable", metadata: ["model": "\(u.name)", "version": "\(u.version ?? "")", "reason": "\(u.reason)"])
+    }
+    return (models, unavailable)
   }
 
   /// The default model named in `Models/manifest.json`, warmed up at its reference case's shapes.

@@ -20,7 +20,7 @@ struct Responder: HTTPResponder {
     let token = server.track()
     let route = InferenceServer.Route(path: request.uri.path)
     var computeMs: Double?
-    let response: Response
+    var response: Response
     do {
       response = try await answer(route, request, computeMs: &computeMs)
     } catch let e as ServeError {
@@ -33,6 +33,10 @@ struct Responder: HTTPResponder {
         : e.body ?? e.status.reasonPhrase))
     } catch {
       response = Responder.error(ServeError(500, "internal error: \(error)"))
+    }
+    if server.draining {
+      // Clients must not send more on this connection: it closes when the server stops.
+      response.headers[.connection] = "close"
     }
     let status = Int(response.status.code)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -70,7 +74,24 @@ struct Responder: HTTPResponder {
       var headers = HTTPFields()
       headers[.contentType] = "text/plain; version=0.0.4"
       return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    case .repositoryIndex:
+      // Triton's body is optional: {"ready": true} lists only the ready models.
+      let body = try await readBody(request, limit: 64 << 10)
+      var readyOnly = false
+      if body.readableBytes > 0 {
+        let parsed = body.withUnsafeReadableBytes { b in Result { () throws(JSONError) -> JSON in try JSONParser.parse(b) } }
+        guard case .success(let root) = parsed, case .object(let o) = root else {
+          throw ServeError.bad("the repository index request must be empty or a JSON object")
+        }
+        switch o["ready"] {
+        case nil, .null?: break
+        case .bool(let b)?: readyOnly = b
+        case let v?: throw ServeError.bad("'ready' must be a boolean, got \(v.kind)")
+        }
+      }
+      return Responder.json(server.repositoryIndex(readyOnly: readyOnly))
     case .model(let name, let version, .metadata):
+      if let md = server.unavailableMetadata(name, version) { return Responder.json(md) }
       return Responder.json(try server.model(name, version).metadata)
     case .model(let name, let version, .ready):
       let m = try server.model(name, version)
@@ -98,7 +119,15 @@ struct Responder: HTTPResponder {
       }
       headerLength = n
     }
-    let body = try await request.body.collect(upTo: limit)
+    // Large bodies take a slot while they are read, parsed and run: at most
+    // `maxLargeBodies` at once, so a burst of them cannot take the memory of the machine.
+    let declared = request.headers[.contentLength].flatMap { Int($0) }
+    var slot: InferenceServer.LargeBodySlot?
+    if declared.map({ $0 > server.options.limits.largeBodyBytes }) ?? true {
+      slot = try server.largeBodySlot()
+    }
+    defer { withExtendedLifetime(slot) {} }
+    let body = try await readBody(request, limit: limit)
     let limits = server.options.limits
     let parsed = body.withUnsafeReadableBytes { bytes in
       Result { () throws(ServeError) -> InferRequest in
@@ -108,7 +137,7 @@ struct Responder: HTTPResponder {
     let r = try parsed.get()
     let outcome = try await m.infer(r).get()
     computeMs = outcome.computeMs
-    let (bytes, jsonLength) = m.encode(r, outcome)
+    let (bytes, jsonLength) = try m.encode(r, outcome, limit: server.options.limits.maxResponseBytes)
     var headers = HTTPFields()
     if let n = jsonLength {
       headers[.contentType] = "application/octet-stream"
@@ -117,6 +146,24 @@ struct Responder: HTTPResponder {
       headers[.contentType] = "application/json"
     }
     return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+  }
+
+  /// The body, up to `limit` bytes. A body over it is 413 also when it comes in chunks (no
+  /// Content-Length); a body that cannot be read (a malformed chunk, the connection closed
+  /// before its end) is the client's fault: 400, and the connection closes.
+  private func readBody(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    do {
+      return try await request.body.collect(upTo: limit)
+    } catch let e as HTTPError {
+      throw e
+    } catch {
+      // SwiftNIO's NIOTooManyBytesError (NIOCore is not imported here: Hummingbird re-exports
+      // only ByteBuffer from it).
+      if String(describing: type(of: error)) == "NIOTooManyBytesError" {
+        throw ServeError(413, "request body is over the limit of \(limit) bytes")
+      }
+      throw ServeError(400, "the request body could not be read: \(error)", closeConnection: true)
+    }
   }
 
   /// The same response, its body written by a closure that keeps `token` (the request counted
@@ -136,6 +183,9 @@ struct Responder: HTTPResponder {
   }
 
   static func error(_ e: ServeError) -> Response {
-    json(.object(["error": .string(e.message)]), status: HTTPResponse.Status(code: e.status))
+    var r = json(.object(["error": .string(e.message)]), status: HTTPResponse.Status(code: e.status))
+    if e.closeConnection { r.headers[.connection] = "close" }
+    if e.status == 503 { r.headers[.retryAfter] = "1" }
+    return r
   }
 }

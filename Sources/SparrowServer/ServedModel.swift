@@ -21,8 +21,16 @@ public final class ServedModel: Sendable {
     do throws(ModelError) {
       var options = PlanOptions(threads: source.config.threads, format: source.config.format)
       // No one tensor of a request may outgrow the session limit, not even while planning.
-      options.maxTensorBytes = source.config.maxSessionBytes
+      options.maxTensorBytes = min(source.config.maxSessionBytes, source.config.maxTensorBytes)
       model = try Model(contentsOf: source.file, options: options)
+      // A model that cannot run is not ready: every inference would fail.
+      let unsupported = model.graph.nodes.filter { !Planner.supports($0) }
+      if !unsupported.isEmpty {
+        throw ModelError(
+          "\(unsupported.count) node(s) use ops Sparrow does not support: "
+            + unsupported.prefix(5).map { "\($0.label) (op \($0.domain.isEmpty ? "" : $0.domain + ".")\($0.opType))" }
+            .joined(separator: ", "))
+      }
       if !source.config.warmup.isEmpty, !model.shapeInputs.names.isEmpty {
         throw ModelError(
           "'warmup' gives shapes only, and the model's shapes depend on the values of inputs \(model.shapeInputs.names) (planned per request)")
@@ -62,7 +70,7 @@ public final class ServedModel: Sendable {
     }
     return .object([
       "name": .string(name), "versions": .array([.string(version)]), "platform": .string("sparrow_onnx"),
-      "inputs": tensors(inputs), "outputs": tensors(outputs),
+      "inputs": tensors(inputs), "outputs": tensors(outputs), "state": .string("READY"),
     ])
   }
 
@@ -101,8 +109,18 @@ public final class ServedModel: Sendable {
   }
 
   /// The response body and, when it carries binary data, the JSON header's length.
-  func encode(_ r: InferRequest, _ o: InferOutcome) -> (body: [UInt8], headerLength: Int?) {
+  func encode(_ r: InferRequest, _ o: InferOutcome, limit: Int = .max) throws(ServeError) -> (body: [UInt8], headerLength: Int?) {
     let wanted = r.outputs.isEmpty ? outputs.map { RequestedOutput(name: $0.name, binary: nil) } : r.outputs
+    // Measured before anything is encoded: a small request can ask for a large output.
+    var need = 0
+    for want in wanted {
+      guard let t = o.outputs[want.name] else { continue }
+      need += (want.binary ?? r.binaryOutputs) ? t.count * t.dtype.size : t.count * TensorCoding.maxJSONBytes(t.dtype)
+    }
+    guard need <= limit else {
+      throw ServeError(
+        413, "the response would take up to \(need) bytes, over the limit of \(limit) bytes: ask for fewer or binary outputs, or smaller inputs")
+    }
     var w = JSONWriter()
     var blobs: [UInt8] = []
     var anyBinary = false

@@ -22,6 +22,8 @@ public struct ServeOptions: Sendable {
 public final class InferenceServer: Sendable {
   public static let version = "0.1.0"
   let models: [String: ServedModel]
+  /// Models of the repository that failed to load, with the reason (not ready, never served).
+  let unavailable: [String: UnavailableModel]
   let options: ServeOptions
   let metrics = Metrics()
   let logger: Logger
@@ -31,12 +33,16 @@ public final class InferenceServer: Sendable {
   // Its own class: a Mutex stored directly in InferenceServer, whose init has work to do, crashes
   // Swift 6.3.1's release optimiser (CopyPropagation, "Found outside of lifetime use").
   final class DrainState: Sendable {
-    private let m = Mutex((inFlight: 0, draining: false))
-    func withLock<R>(_ body: (inout (inFlight: Int, draining: Bool)) -> R) -> R { m.withLock { body(&$0) } }
+    private let m = Mutex((inFlight: 0, draining: false, lastArrival: UInt64(0)))
+    func withLock<R>(_ body: (inout (inFlight: Int, draining: Bool, lastArrival: UInt64)) -> R) -> R {
+      m.withLock { body(&$0) }
+    }
   }
 
-  public init(models: [ServedModel], options: ServeOptions, logger: Logger) {
+  public init(models: [ServedModel], unavailable: [UnavailableModel] = [], options: ServeOptions, logger: Logger) {
     self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+    self.unavailable = Dictionary(
+      unavailable.filter { u in !models.contains { $0.name == u.name } }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
     self.options = options
     self.logger = logger
   }
@@ -60,8 +66,12 @@ public final class InferenceServer: Sendable {
       for m in models.values { m.pool.shutdown() }
       logger.info("stopped")
     }
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-      tasks.addTask { try await group.run() }
+    // Each task says whether it was the service group's.
+    try await withThrowingTaskGroup(of: Bool.self) { tasks in
+      tasks.addTask {
+        try await group.run()
+        return true
+      }
       tasks.addTask {
         for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
           self.logger.info(
@@ -70,24 +80,69 @@ public final class InferenceServer: Sendable {
           await group.triggerGracefulShutdown()
           break
         }
+        return false
       }
-      try await tasks.next()
-      tasks.cancelAll()
+      // After a signal the graceful shutdown is under way: wait for the group to finish it.
+      // Cancelling it instead aborted open connections mid-response (and crashed in SwiftNIO:
+      // "Deinited NIOAsyncWriter without calling finish()", seen with clients still sending).
+      while let groupEnded = try await tasks.next() {
+        if groupEnded {
+          tasks.cancelAll()
+          break
+        }
+      }
     }
   }
 
-  /// Waits (at most `timeout` seconds) for the requests in flight to be answered, then a short
-  /// grace for their last bytes to leave SwiftNIO's buffers.
-  func drain(timeout: Double = 120) async {
+  /// Waits (at most `timeout` seconds) for the requests in flight to be answered, and then for
+  /// a quiet spell (`quiet` seconds without a new request, at most `quietTimeout`): requests
+  /// that clients sent as the signal came, on open connections or still in the listen backlog,
+  /// are answered (503, `Connection: close`) before the connections and the socket close,
+  /// instead of being dropped. Then a short grace for the last bytes to leave SwiftNIO's buffers.
+  func drain(timeout: Double = 120, quiet: Double = 0.3, quietTimeout: Double = 3) async {
     state.withLock { $0.draining = true }
     let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
     while state.withLock({ $0.inFlight }) > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    let quietDeadline = min(deadline, DispatchTime.now().uptimeNanoseconds + UInt64(quietTimeout * 1e9))
+    while DispatchTime.now().uptimeNanoseconds < quietDeadline {
+      let (busy, last) = state.withLock { ($0.inFlight, $0.lastArrival) }
+      if busy == 0 && DispatchTime.now().uptimeNanoseconds - last >= UInt64(quiet * 1e9) { break }
       try? await Task.sleep(for: .milliseconds(10))
     }
     try? await Task.sleep(for: .milliseconds(200))
   }
 
   var draining: Bool { state.withLock { $0.draining } }
+
+  let largeBodies = LargeBodies()
+
+  /// Large request bodies being read, parsed or run (a class for the reason DrainState is one).
+  final class LargeBodies: Sendable {
+    let count = Mutex(0)
+  }
+
+  /// Takes one of the `maxLargeBodies` slots until the returned token is released, or refuses
+  /// with 503 (the client retries after a second) when all are taken.
+  func largeBodySlot() throws(ServeError) -> LargeBodySlot {
+    let most = options.limits.maxLargeBodies
+    let taken = largeBodies.count.withLock { n -> Bool in
+      guard n < most else { return false }
+      n += 1
+      return true
+    }
+    guard taken else {
+      throw ServeError(503, "\(most) large request bodies (over \(options.limits.largeBodyBytes) bytes or chunked) are in flight: retry later")
+    }
+    return LargeBodySlot(self)
+  }
+
+  final class LargeBodySlot: Sendable {
+    let server: InferenceServer
+    init(_ server: InferenceServer) { self.server = server }
+    deinit { server.largeBodies.count.withLock { $0 -= 1 } }
+  }
 
   /// Counts a request in flight until the returned token is released (with its response).
   func track() -> InFlight { InFlight(self) }
@@ -96,7 +151,11 @@ public final class InferenceServer: Sendable {
     let server: InferenceServer
     init(_ server: InferenceServer) {
       self.server = server
-      server.state.withLock { $0.inFlight += 1 }
+      let now = DispatchTime.now().uptimeNanoseconds
+      server.state.withLock {
+        $0.inFlight += 1
+        $0.lastArrival = now
+      }
     }
     deinit { server.state.withLock { $0.inFlight -= 1 } }
   }
@@ -106,6 +165,8 @@ public final class InferenceServer: Sendable {
   /// A route: which endpoint (for metrics and logs) and what answers it.
   enum Route: Equatable {
     case live, ready, server, metrics
+    /// Triton's `POST /v2/repository/index`: every model with its state (and reason).
+    case repositoryIndex
     case model(name: String, version: String?, action: ModelAction)
     case notFound
 
@@ -117,6 +178,7 @@ public final class InferenceServer: Sendable {
       case .ready: return "health_ready"
       case .server: return "server_metadata"
       case .metrics: return "metrics"
+      case .repositoryIndex: return "repository_index"
       case .model(_, _, .metadata): return "model_metadata"
       case .model(_, _, .ready): return "model_ready"
       case .model(_, _, .infer): return "infer"
@@ -124,7 +186,12 @@ public final class InferenceServer: Sendable {
       }
     }
 
-    var method: HTTPRequest.Method { if case .model(_, _, .infer) = self { return .post } else { return .get } }
+    var method: HTTPRequest.Method {
+      switch self {
+      case .model(_, _, .infer), .repositoryIndex: return .post
+      default: return .get
+      }
+    }
 
     /// Routes a path (percent-decoded per segment).
     init(path: String) {
@@ -136,6 +203,7 @@ public final class InferenceServer: Sendable {
       case 1 where parts[0] == "metrics": self = .metrics
       case 3 where parts[0] == "v2" && parts[1] == "health" && parts[2] == "live": self = .live
       case 3 where parts[0] == "v2" && parts[1] == "health" && parts[2] == "ready": self = .ready
+      case 3 where parts[0] == "v2" && parts[1] == "repository" && parts[2] == "index": self = .repositoryIndex
       default:
         guard parts.count >= 3, parts[0] == "v2", parts[1] == "models" else {
           self = .notFound
@@ -163,12 +231,42 @@ public final class InferenceServer: Sendable {
 
   func model(_ name: String, _ version: String?) throws(ServeError) -> ServedModel {
     guard let m = models[name] else {
+      if let u = unavailable[name] {
+        // As Triton: a model of the repository that is not ready answers 400, with why.
+        throw ServeError(400, "model '\(name)' is not ready: \(u.reason)")
+      }
       throw ServeError(404, "unknown model '\(name)' (serving: \(models.keys.sorted().joined(separator: ", ")))")
     }
     if let v = version, v != m.version {
       throw ServeError(404, "model '\(name)' version \(v) is not loaded (serving version \(m.version))")
     }
     return m
+  }
+
+  /// `GET /v2/models/{name}` of a model that failed to load: its state and the reason.
+  func unavailableMetadata(_ name: String, _ version: String?) -> JSON? {
+    guard models[name] == nil, let u = unavailable[name], version == nil || version == u.version else { return nil }
+    return .object([
+      "name": .string(u.name), "versions": .array(u.version.map { [.string($0)] } ?? []),
+      "platform": .string("sparrow_onnx"), "inputs": .array([]), "outputs": .array([]),
+      "state": .string("UNAVAILABLE"), "reason": .string(u.reason),
+    ])
+  }
+
+  /// Triton's repository index: every model, sorted by name, with its version, state and, when
+  /// not ready, the reason; `readyOnly` keeps the ready ones.
+  func repositoryIndex(readyOnly: Bool = false) -> JSON {
+    var rows: [(String, JSON)] = models.values.map { m in
+      (m.name, .object(["name": .string(m.name), "version": .string(m.version), "state": .string("READY"), "reason": .string("")]))
+    }
+    if !readyOnly {
+      rows += unavailable.values.map { u in
+        var o: [String: JSON] = ["name": .string(u.name), "state": .string("UNAVAILABLE"), "reason": .string(u.reason)]
+        if let v = u.version { o["version"] = .string(v) }
+        return (u.name, .object(o))
+      }
+    }
+    return .array(rows.sorted { $0.0 < $1.0 }.map(\.1))
   }
 
   var serverMetadata: JSON {

@@ -24,6 +24,27 @@ import Testing
     } catch { return error.status }
   }
 
+  /// INT64 values beyond 2^53 arrive exactly (read as Double they round), flat and nested,
+  /// from Int64.min to Int64.max; values no INT64 can hold are 400.
+  @Test func int64BeyondDoublePrecision() throws {
+    let r = try parse("""
+      {"inputs": [
+        {"name": "a", "datatype": "INT64", "shape": [4], "data": [9007199254740993, -9223372036854775808, 9223372036854775807, 3]},
+        {"name": "b", "datatype": "INT64", "shape": [2, 2], "data": [[1, 2], [-9007199254740993, 4]]},
+        {"name": "c", "datatype": "FP64", "shape": [2], "data": [9007199254740993, 1]}]}
+      """)
+    #expect(r.inputs[0].tensor.int64s == [9_007_199_254_740_993, .min, .max, 3])
+    #expect(r.inputs[1].tensor.int64s == [1, 2, -9_007_199_254_740_993, 4])
+    #expect(r.inputs[2].tensor.storage == .float64([9_007_199_254_740_992, 1]))
+    let mixed = try parse("""
+      {"inputs": [{"name": "a", "datatype": "INT64", "shape": [2], "data": [1e3, 9007199254740993]}]}
+      """)
+    #expect(mixed.inputs[0].tensor.int64s == [1000, 9_007_199_254_740_993])
+    for data in ["[9223372036854775808]", "[1.5]", "[1.5, 9007199254740993]", "[-9223372036854775809]"] {
+      #expect(status(#"{"inputs": [{"name": "a", "datatype": "INT64", "shape": [1], "data": \#(data)}]}"#) == 400, "\(data)")
+    }
+  }
+
   @Test func jsonTensors() throws {
     let r = try parse("""
       {"id": "r1", "inputs": [

@@ -64,14 +64,85 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     }
     try fm.createDirectory(at: root.appendingPathComponent("m/11"), withIntermediateDirectories: true)  // no model.onnx
     try Data(#"{"threads": 1}"#.utf8).write(to: root.appendingPathComponent("m/sparrow.json"))
-    let found = try ModelRepository.scan(root)
+    let found = try ModelRepository.scan(root).sources
     #expect(found.map(\.name) == ["m"])
     #expect(found[0].version == "10")
     #expect(found[0].config.threads == 1)
 
+    // A model without a version folder is unavailable, not the end of the server.
     try fm.createDirectory(at: root.appendingPathComponent("empty/1"), withIntermediateDirectories: true)
-    #expect(throws: SetupError.self) { try ModelRepository.scan(root) }
+    let scan = try ModelRepository.scan(root)
+    #expect(scan.sources.map(\.name) == ["m"])
+    #expect(scan.unavailable.map(\.name) == ["empty"])
     #expect(throws: SetupError.self) { try ModelRepository.scan(root.appendingPathComponent("missing")) }
+  }
+
+  static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+  /// One good model among broken ones: the good one serves, each broken one is unavailable with
+  /// its reason, in its metadata and in the repository index.
+  @Test func badModelsAreIsolated() throws {
+    let fm = FileManager.default
+    let root = fm.temporaryDirectory.appendingPathComponent("sparrow-repo-\(UUID().uuidString)")
+    defer { try? fm.removeItem(at: root) }
+    let relu = try Data(contentsOf: modelsFolder.appendingPathComponent("ops/relu.onnx"))
+    func put(_ model: String, _ version: String = "1", _ bytes: Data) throws {
+      try fm.createDirectory(at: root.appendingPathComponent("\(model)/\(version)"), withIntermediateDirectories: true)
+      try bytes.write(to: root.appendingPathComponent("\(model)/\(version)/model.onnx"))
+    }
+    try put("good", "1", relu)
+    try put("truncated", "1", relu.prefix(relu.count / 2))
+    try put("empty", "1", Data())
+    try put("badconfig", "1", relu)
+    try Data("{\"threads\": ".utf8).write(to: root.appendingPathComponent("badconfig/sparrow.json"))
+    try put("badversion", "v1", relu)
+    // A folder where model.onnx should be a file.
+    try fm.createDirectory(at: root.appendingPathComponent("folder/1/model.onnx"), withIntermediateDirectories: true)
+    let einsum = Graph(
+      inputs: [ValueInfo(name: "X", dtype: .float32, shape: [.fixed(2), .fixed(2)])],
+      outputs: [ValueInfo(name: "Y", dtype: .float32, shape: [.fixed(2), .fixed(2)])],
+      nodes: [Node(name: "e", opType: "Einsum", inputs: ["X"], outputs: ["Y"], attributes: ["equation": .string("ij->ji")])],
+      opset: 13)
+    try put("einsum", "1", try ONNXExporter.encode(einsum))
+
+    let (models, unavailable) = ModelRepository.load(try ModelRepository.scan(root), logger: ConfigTests.logger)
+    defer { for m in models { m.pool.shutdown() } }
+    #expect(models.map(\.name) == ["good"])
+    let reasons = Dictionary(uniqueKeysWithValues: unavailable.map { ($0.name, $0.reason) })
+    #expect(reasons.keys.sorted() == ["badconfig", "badversion", "einsum", "empty", "folder", "truncated"])
+    #expect(reasons.values.allSatisfy { !$0.isEmpty })
+    #expect(reasons["einsum"]?.contains("Einsum") == true, "\(reasons["einsum"] ?? "")")
+    #expect(reasons["badconfig"]?.contains("sparrow.json") == true)
+
+    let server = InferenceServer(models: models, unavailable: unavailable, options: ServeOptions(), logger: ConfigTests.logger)
+    guard case .array(let rows) = server.repositoryIndex() else {
+      Issue.record("index is not an array")
+      return
+    }
+    #expect(rows.map { $0["name"] } == ["badconfig", "badversion", "einsum", "empty", "folder", "good", "truncated"].map { .string($0) })
+    #expect(rows.first { $0["name"] == .string("good") }?["state"] == .string("READY"))
+    #expect(rows.first { $0["name"] == .string("einsum") }?["state"] == .string("UNAVAILABLE"))
+    #expect(rows.first { $0["name"] == .string("einsum") }?["reason"] == .string(reasons["einsum"] ?? ""))
+    #expect(server.repositoryIndex(readyOnly: true).elements?.count == 1)
+    let md = try #require(server.unavailableMetadata("truncated", nil))
+    #expect(md["state"] == .string("UNAVAILABLE") && md["reason"] == .string(reasons["truncated"] ?? ""))
+    #expect(server.unavailableMetadata("good", nil) == nil)
+    #expect(throws: ServeError(400, "model 'empty' is not ready: \(reasons["empty"] ?? "")")) { try server.model("empty", nil) }
+    #expect(try server.model("good", nil).name == "good")
+    #expect(InferenceServer.Route(path: "/v2/repository/index") == .repositoryIndex)
+    #expect(InferenceServer.Route(path: "/v2/repository/index").method == .post)
+  }
+
+  @Test func largeBodiesInFlightAreBounded() throws {
+    var options = ServeOptions()
+    options.limits.maxLargeBodies = 2
+    let server = InferenceServer(models: [], options: options, logger: ConfigTests.logger)
+    var a: InferenceServer.LargeBodySlot? = try server.largeBodySlot()
+    let b = try server.largeBodySlot()
+    #expect(throws: ServeError.self) { try server.largeBodySlot() }
+    a = nil
+    let c = try server.largeBodySlot()
+    withExtendedLifetime((a, b, c)) {}
   }
 
   @Test func defaultModelFromTheManifest() throws {
@@ -113,7 +184,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
       #expect(outcome.outputs == direct, "\(file)")
 
       // JSON and binary encodings carry the same values.
-      let (json, noHeader) = m.encode(r, outcome)
+      let (json, noHeader) = try m.encode(r, outcome)
       #expect(noHeader == nil)
       let root = try JSONParser.parse(json)
       guard case .numbers(let values)? = root["outputs"]?.elements?.first?["data"] else {
@@ -125,7 +196,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
       #expect(root["id"] == .string("a"))
       #expect(root["parameters"]?["sparrow_compute_ms"] != nil)
 
-      let (body, header) = m.encode(try request(m, binaryOutputs: true), outcome)
+      let (body, header) = try m.encode(try request(m, binaryOutputs: true), outcome)
       let h = try #require(header)
       let meta = try JSONParser.parse(Array(body[0..<h]))
       #expect(meta["outputs"]?.elements?.first?["parameters"]?["binary_data_size"] == .number(Double(body.count - h)))
@@ -155,6 +226,48 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     #expect(await m.infer(r).failureStatus == 400)
     // Still serving.
     #expect(await m.infer(good).failureStatus == nil)
+  }
+
+  /// A Gather index out of range, known only at run time, is the client's fault: 400, not 500.
+  @Test func runTimeDataErrorsAre400() async throws {
+    let g = Graph(
+      inputs: [
+        ValueInfo(name: "X", dtype: .float32, shape: [.fixed(5), .fixed(4)]),
+        ValueInfo(name: "I", dtype: .int64, shape: [.fixed(3)]),
+      ],
+      outputs: [ValueInfo(name: "Y", dtype: .float32, shape: [.fixed(3), .fixed(4)])],
+      nodes: [Node(name: "g", opType: "Gather", inputs: ["X", "I"], outputs: ["Y"], attributes: ["axis": .int(0)])],
+      opset: 13)
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("sparrow-gather-\(UUID().uuidString).onnx")
+    defer { try? FileManager.default.removeItem(at: file) }
+    try ONNXExporter.write(g, to: file)
+    let m = try ServedModel(
+      ModelSource(name: "g", version: "1", file: file, config: ModelConfig()), logger: ServedModelTests.logger)
+    defer { m.pool.shutdown() }
+    let x = try Tensor(shape: [5, 4], floats: (0..<20).map(Float.init))
+    func request(_ i: [Int64]) throws -> InferRequest {
+      InferRequest(
+        id: nil, inputs: [("X", x), ("I", try Tensor(shape: [3], storage: .int64(i)))], outputs: [], binaryOutputs: false,
+        gate: nil)
+    }
+    #expect(await m.infer(try request([0, 7, 1])).failureStatus == 400)
+    #expect(await m.infer(try request([0, -6, 1])).failureStatus == 400)
+    #expect(await m.infer(try request([0, 4, -1])).failureStatus == nil)
+  }
+
+  /// A response over the limit is refused before it is encoded.
+  @Test func responseLimit() async throws {
+    let m = try load("ops/relu.onnx")
+    defer { m.pool.shutdown() }
+    let r = try request(m)
+    let outcome = try await m.infer(r).get()
+    let (body, _) = try m.encode(r, outcome)
+    #expect(throws: ServeError.self) { _ = try m.encode(r, outcome, limit: body.count / 4) }
+    var binary = r
+    binary.binaryOutputs = true
+    let bytes = outcome.outputs.values.reduce(0) { $0 + $1.count * $1.dtype.size }
+    #expect(throws: ServeError.self) { _ = try m.encode(binary, outcome, limit: bytes - 1) }
+    #expect(try m.encode(binary, outcome, limit: bytes).headerLength != nil)
   }
 
   @Test func fullQueueRefusesAtOnce() async throws {

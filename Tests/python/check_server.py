@@ -119,6 +119,32 @@ with tempfile.TemporaryDirectory() as tmp:
         if config:
             (repo / name / "sparrow.json").write_text(json.dumps(config))
 
+    # Models made here: an INT64 identity (exact values past 2^53), a Gather whose indices are an
+    # input (out of range only at run time), and broken models that must not stop the others.
+    import onnx
+    from onnx import TensorProto, helper
+
+    def save(name, nodes, inputs, outputs, opset=13):
+        g = helper.make_graph(nodes, name, inputs, outputs)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        (repo / name / "1").mkdir(parents=True)
+        onnx.save(m, str(repo / name / "1" / "model.onnx"))
+
+    vi = helper.make_tensor_value_info
+    save("ident64", [helper.make_node("Identity", ["X"], ["Y"])], [vi("X", TensorProto.INT64, [4])],
+         [vi("Y", TensorProto.INT64, [4])])
+    save("gather", [helper.make_node("Gather", ["X", "I"], ["Y"], axis=0)],
+         [vi("X", TensorProto.FLOAT, [5, 4]), vi("I", TensorProto.INT64, [3])], [vi("Y", TensorProto.FLOAT, [3, 4])])
+    save("einsum", [helper.make_node("Einsum", ["X"], ["Y"], equation="ij->ji")], [vi("X", TensorProto.FLOAT, [2, 3])],
+         [vi("Y", TensorProto.FLOAT, [3, 2])], opset=12)
+    relu_bytes = (models / "ops/relu.onnx").read_bytes()
+    for name, version, data in [("truncated", "1", relu_bytes[:len(relu_bytes) // 2]), ("empty", "1", b""),
+                                ("badconfig", "1", relu_bytes), ("badversion", "v2", relu_bytes)]:
+        (repo / name / version).mkdir(parents=True)
+        (repo / name / version / "model.onnx").write_bytes(data)
+    (repo / "badconfig" / "sparrow.json").write_text('{"threads": ')
+    broken = ["badconfig", "badversion", "einsum", "empty", "truncated"]
+
     # What `sparrow run` gives on the same input, same format and threads.
     out_dir = tmp / "run"
     subprocess.run([sparrow, "run", str(models / det["file"]), "--input", f"x={x_file}", "--output-dir", str(out_dir),
@@ -128,8 +154,38 @@ with tempfile.TemporaryDirectory() as tmp:
     ref = np.load(ref_file)
     x = np.load(x_file)
 
-    server = Server("--model-repository", str(repo), "--max-body-mib", "8", "--max-elements", "4000000")
+    # `sparrow run` under the CLI tensor limit: a shape value asking for 4 GB is a clear error,
+    # not an abort.
+    np.save(tmp / "huge_shape.npy", np.array([1000, 1000, 1000], dtype=np.int64))
+    r = subprocess.run([sparrow, "run", str(models / "ops/constantofshape_float.onnx"), "--input",
+                        f"shape={tmp / 'huge_shape.npy'}"], capture_output=True, text=True)
+    check("run: tensor over --max-tensor-mib is an error", r.returncode == 1 and "error:" in r.stderr
+          and "limit" in r.stderr, f"exit {r.returncode} {r.stderr[-300:]}")
+
+    server = Server("--model-repository", str(repo), "--max-body-mib", "8", "--max-elements", "4000000",
+                    "--max-response-mib", "4")
     client = httpclient.InferenceServerClient(server.url, network_timeout=300, connection_timeout=300)
+
+    # Broken models: not ready, the reason in their metadata and the repository index; the
+    # others serve.
+    index = {m["name"]: m for m in client.get_model_repository_index()}
+    check("index lists every model", sorted(index) == sorted(["det", "cast", "reshape", "fill", "relu", "ident64",
+                                                              "gather", *broken]), str(sorted(index)))
+    for name in broken:
+        row = index.get(name, {})
+        check(f"{name}: unavailable with a reason", row.get("state") == "UNAVAILABLE" and row.get("reason"), str(row))
+        check(f"{name}: not ready", not client.is_model_ready(name))
+        s, _, b = server.request("GET", f"/v2/models/{name}")
+        md = json.loads(b)
+        check(f"{name}: reason in metadata", s == 200 and md.get("state") == "UNAVAILABLE" and md.get("reason")
+              == row.get("reason"), f"{s} {b[:300]!r}")
+        s, _, b = server.request("POST", f"/v2/models/{name}/infer", json.dumps({"inputs": []}).encode())
+        error_answer(f"{name}: inference refused", s, b, 400)
+    check("unsupported op named", "Einsum" in index.get("einsum", {}).get("reason", ""), str(index.get("einsum")))
+    check("good models ready", all(index[n]["state"] == "READY" for n in ["det", "cast", "relu", "gather", "ident64"]))
+    s, _, b = server.request("POST", "/v2/repository/index", b'{"ready": true}')
+    check("index of ready models", s == 200 and sorted(m["name"] for m in json.loads(b)) ==
+          sorted(["det", "cast", "reshape", "fill", "relu", "ident64", "gather"]), f"{s} {b[:300]!r}")
 
     # Health and metadata.
     check("live", client.is_server_live())
@@ -197,6 +253,13 @@ with tempfile.TemporaryDirectory() as tmp:
         check(f"INT64 input ({'binary' if binary else 'JSON'})", out is not None and out.dtype == np.float32
               and np.array_equal(out, ints.astype(np.float32)))
 
+    # INT64 values past 2^53 come back exactly, JSON both ways.
+    big = np.array([2**53 + 1, -(2**63), 2**63 - 1, -(2**53) - 3], dtype=np.int64)
+    inp = httpclient.InferInput("X", [4], "INT64")
+    inp.set_data_from_numpy(big, binary_data=False)
+    out = client.infer("ident64", [inp], outputs=[httpclient.InferRequestedOutput("Y", binary_data=False)]).as_numpy("Y")
+    check("INT64 past 2^53 exact (JSON)", out is not None and out.tolist() == big.tolist(), str(out))
+
     # A shape given as an input (Models/ops/reshape_runtime_shape: X FP32 [2, 3, 4], shape INT64
     # [4]): a plan per value, each request getting its own.
     xr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
@@ -259,6 +322,13 @@ with tempfile.TemporaryDirectory() as tmp:
                                 ("shape value with a negative dimension", [2, -3, 4], 400)]:
         cases.append((label, "POST", "/v2/models/fill/infer",
                       body([{"name": "shape", "datatype": "INT64", "shape": [3], "data": dims}]), {}, status))
+    gx = {"name": "X", "datatype": "FP32", "shape": [5, 4], "data": [0.5] * 20}
+    for label, idx in [("Gather index out of range at run time", [0, 7, 1]), ("Gather index below -size", [0, -6, 1])]:
+        cases.append((label, "POST", "/v2/models/gather/infer",
+                      body([gx, {"name": "I", "datatype": "INT64", "shape": [3], "data": idx}]), {}, 400))
+    # A response over --max-response-mib (4): 360,000 floats as JSON; the same in binary fits.
+    fill_big = body([{"name": "shape", "datatype": "INT64", "shape": [3], "data": [600, 600, 1]}])
+    cases.append(("response over the limit", "POST", "/v2/models/fill/infer", fill_big, {}, 413))
     for label, size, blob in [("binary: fewer bytes than claimed", len(raw), raw[:-4]),
                               ("binary: unclaimed bytes", len(raw), raw + b"\0\0\0\0"),
                               ("binary: size disagrees with the shape", len(raw) - 4, raw[:-4])]:
@@ -267,6 +337,42 @@ with tempfile.TemporaryDirectory() as tmp:
     for label, method, path, data, headers, status in cases:
         s, _, b = server.request(method, path, data, headers)
         error_answer(label, s, b, status)
+
+    s, h, b = server.request("POST", "/v2/models/fill/infer", body(
+        [{"name": "shape", "datatype": "INT64", "shape": [3], "data": [600, 600, 1]}],
+        parameters={"binary_data_output": True}))
+    check("binary response under the limit", s == 200, f"{s} {b[:200]!r}")
+
+    def raw_exchange(head, parts, half_close=False):
+        """Sends a raw request (head, then body parts) and returns (status, headers, body) or None."""
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        try:
+            try:
+                sock.sendall(head)
+                for p in parts:
+                    sock.sendall(p)
+                if half_close:
+                    sock.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # answered (413) before the whole body was sent
+            reply = http.client.HTTPResponse(sock)
+            reply.begin()
+            return reply.status, dict(reply.getheaders()), reply.read()
+        except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+            return None, {}, repr(e).encode()
+        finally:
+            sock.close()
+
+    chunked = f"POST {infer_path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    s, _, b = raw_exchange(chunked, [b"zz\r\n{}\r\n0\r\n\r\n"])
+    error_answer("malformed chunk size", s, b, 400)
+    mib = b" " * (1 << 20)
+    s, _, b = raw_exchange(chunked, [b"%x\r\n" % len(mib) + mib + b"\r\n" for _ in range(10)] + [b"0\r\n\r\n"])
+    error_answer("chunked body over the limit", s, b, 413)
+    cut = body([small])
+    s, _, b = raw_exchange(f"POST {infer_path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(cut)}\r\n\r\n".encode(),
+                           [cut[:len(cut) // 2]], half_close=True)
+    error_answer("body cut short (client half-closed)", s, b, 400)
 
     # A small binary request that works, before and after the fuzz pass.
     header = body([bin_in], outputs=[{"name": out_name, "parameters": {"binary_data": True}}])
@@ -341,6 +447,10 @@ with tempfile.TemporaryDirectory() as tmp:
     time.sleep(0.5)
     server.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
+    # While draining: 503 and the connection closes.
+    s, h, b = server.request("GET", "/v2/health/ready")
+    check("draining: 503 with Connection: close", s == 503 and h.get("Connection", h.get("connection", "")).lower()
+          == "close", f"{s} {h}")
     sock.sendall(payload[4096:])
     reply = http.client.HTTPResponse(sock)
     reply.begin()
@@ -358,6 +468,63 @@ with tempfile.TemporaryDirectory() as tmp:
     check("SIGTERM: it was in flight when the signal came", bool(drained) and int(drained[0].get("in_flight", 0)) >= 1,
           str(drained))
     check("SIGTERM: clean exit", code == 0, f"exit {code}\n{server.logs()[-1500:]}")
+
+    # SIGTERM under load: clients on 8 threads keep sending (a new connection each) through the
+    # drain until they are refused. Every request whose connection was open before the signal is
+    # answered (200 or 503); the server exits cleanly (cancelling the service group used to
+    # abort open connections and crash in SwiftNIO). Requests sent seconds after the signal, as
+    # the socket closes, may go unanswered: that race is HTTP's, and is only counted.
+    import threading
+    load = Server("--model-repository", str(repo), "--log-format", "text")
+    relu_in = json.loads(load.request("GET", "/v2/models/relu")[2])["inputs"][0]
+    dims = [max(d, 1) for d in relu_in["shape"]]
+    relu_body = body([{"name": relu_in["name"], "datatype": "FP32", "shape": dims, "data": [0.5] * int(np.prod(dims))}])
+    tally = {"ok": 0, "503": 0, "refused": 0, "unanswered before the signal": 0, "unanswered after": 0, "other": 0}
+    lock = threading.Lock()
+    signalled = [None]
+
+    def hammer():
+        while True:
+            connected = time.monotonic()
+            try:
+                sock = socket.create_connection(("127.0.0.1", load.port), timeout=30)
+            except OSError:
+                with lock:
+                    tally["refused"] += 1
+                return
+            try:
+                sock.sendall(f"POST /v2/models/relu/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {len(relu_body)}\r\n"
+                             f"Connection: close\r\n\r\n".encode() + relu_body)
+                reply = http.client.HTTPResponse(sock)
+                reply.begin()
+                reply.read()
+                key = "ok" if reply.status == 200 else "503" if reply.status == 503 else "other"
+            except (OSError, http.client.HTTPException):
+                before = signalled[0] is None or connected < signalled[0]
+                key = "unanswered before the signal" if before else "unanswered after"
+            finally:
+                sock.close()
+            with lock:
+                tally[key] += 1
+            if key.startswith("unanswered") or key == "other":
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    signalled[0] = time.monotonic()
+    load.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        load_code = load.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        load.proc.kill()
+        load_code = None
+    check(f"SIGTERM under load: requests open before the signal answered {tally}",
+          tally["unanswered before the signal"] == 0 and tally["other"] == 0 and tally["ok"] > 0 and tally["503"] > 0)
+    check("SIGTERM under load: clean exit", load_code == 0, f"exit {load_code}\n{load.logs()[-3000:]}")
 
     # Without --model-repository: the default model from Models/manifest.json.
     d = Server("--format", "dense", "--threads", "1", "--log-format", "text")

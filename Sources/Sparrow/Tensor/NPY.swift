@@ -75,6 +75,10 @@ public enum NPY {
   /// The text after `'key':` up to the next top-level comma or closing brace.
   static func field(_ header: String, _ key: String) throws(TensorError) -> String {
     guard let r = header.range(of: "'\(key)':") else { throw TensorError(".npy header has no '\(key)'") }
+    // NumPy reads a repeated key's last value: refuse the header rather than read another one.
+    guard header.range(of: "'\(key)':", range: r.upperBound..<header.endIndex) == nil else {
+      throw TensorError(".npy header gives '\(key)' twice")
+    }
     var depth = 0
     var out = ""
     for ch in header[r.upperBound...] {

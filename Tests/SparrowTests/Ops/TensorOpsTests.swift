@@ -91,6 +91,13 @@ import Testing
     let x = input("X", .float32, [2, 3])
     expectModelError(graph("Transpose", inputs: [x], nodeInputs: ["X"], attributes: ["perm": .ints([0, 0])]), containing: "perm")
     expectModelError(graph("Softmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(2)]), containing: "axis")
+    // Before opset 13 too: ONNX Runtime refuses axis == rank (the 2-D coercion would allow it).
+    for opset in [11, 12] {
+      expectModelError(
+        graph("Softmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(2)], opset: opset), containing: "axis")
+      expectModelError(
+        graph("LogSoftmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(-3)], opset: opset), containing: "axis")
+    }
     expectModelError(graph("Cast", inputs: [x], nodeInputs: ["X"], attributes: ["to": .int(8)]), containing: "STRING")
     expectModelError(
       graph("Squeeze", inputs: [x], nodeInputs: ["X"], attributes: ["axes": .ints([0])], opset: 11), containing: "squeeze")

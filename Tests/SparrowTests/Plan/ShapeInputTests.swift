@@ -111,6 +111,12 @@ import Testing
     #expect(try run(5, 0, 1) == [])
     expectModelError(containing: "non-zero delta") { _ = try run(0, 5, 0) }
     expectModelError(containing: "too large") { _ = try run(.min, .max, 1) }
+    // Counts exact as ONNX Runtime's, where the span is past 2^53 (in Double these gave 4 and 3).
+    #expect(try run(0, 9_007_199_254_740_999, 3_002_399_751_580_333)?.count == 3)
+    let d: Int64 = 6_148_914_691_236_517_204
+    #expect(try run(.min, .max, d) == [0, 1, 2, 3].map { Int64.min &+ $0 &* d })
+    #expect(try run(.max, .min, -d) == [0, 1, 2, 3].map { Int64.max &- $0 &* d })
+    #expect(try run(.max, .min, .min) == [.max, -1])
   }
 
   /// A shape input reaching Reshape through Cast and Concat, and also read as data by a step.

@@ -44,6 +44,25 @@ import Testing
     for t in tensors { #expect(try NPY.decode(NPY.encode(t)) == t) }
   }
 
+  /// NumPy reads a repeated header key's last value; Sparrow refuses the file instead of reading
+  /// the first one.
+  @Test func refusesARepeatedHeaderKey() throws {
+    func file(_ header: String) -> [UInt8] {
+      var h = header
+      h += String(repeating: " ", count: (64 - (10 + h.utf8.count + 1) % 64) % 64) + "\n"
+      return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.utf8.count & 0xFF), UInt8(h.utf8.count >> 8)] + Array(h.utf8)
+        + [UInt8](repeating: 0, count: 8)
+    }
+    #expect(try NPY.decode(Data(file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"))).shape == [2])
+    for dup in [
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (1,), }",
+      "{'descr': '<f4', 'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+      "{'descr': '<f4', 'fortran_order': True, 'fortran_order': False, 'shape': (2,), }",
+    ] {
+      #expect(throws: TensorError.self, "\(dup)") { _ = try NPY.decode(Data(file(dup))) }
+    }
+  }
+
   @Test func limitsElementCount() throws {
     let t = try Tensor(shape: [10, 10], floats: [Float](repeating: 1, count: 100))
     expectError(TensorError.self, containing: "over the limit of 99") { _ = try NPY.decode(NPY.encode(t), maxElements: 99) }

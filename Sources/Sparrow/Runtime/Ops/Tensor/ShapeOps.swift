@@ -92,10 +92,14 @@ enum RangeOp: OpBuilder {
       let v = vals.map { $0.int64s[0] }
       let (start, limit, delta) = (v[0], v[1], v[2])
       guard delta != 0 else { throw c.error("Range needs a non-zero delta") }
-      // In Double: the span of two int64s can overflow Int64, and only a small count is usable anyway.
-      let steps = ((Double(limit) - Double(start)) / Double(delta)).rounded(.up)
-      let n = Int(max(min(steps, Double(c.tensorLimit)), 0))
-      guard n * t.dtype.size <= c.tensorLimit else { throw c.overLimit("Range of \(n) elements is too large") }
+      // max(ceil((limit - start) / delta), 0) exactly, as ONNX Runtime: in Double, spans above
+      // 2^53 round (a count off by one); the span of two int64s can overflow Int64 but its
+      // magnitude always fits a UInt64.
+      let count = RangeOp.intCount(start: start, limit: limit, delta: delta)
+      guard count <= UInt64(c.tensorLimit / t.dtype.size) else {
+        throw c.overLimit("Range of \(count) elements is too large")
+      }
+      let n = Int(count)
       let values = (0..<n).map { start &+ Int64($0) &* delta }
       out = Tensor(
         checkedShape: [n], storage: t.dtype == .int64 ? .int64(values) : .int32(values.map { Int32(truncatingIfNeeded: $0) }))
@@ -103,6 +107,15 @@ enum RangeOp: OpBuilder {
     }
     try c.setOutputs([TensorType(t.dtype, out.shape)])
     return ConstantBytesStep(bytes: out.rawBytes)
+  }
+
+  /// Elements of an integer Range: max(ceil((limit - start) / delta), 0), without overflow.
+  static func intCount(start: Int64, limit: Int64, delta: Int64) -> UInt64 {
+    guard delta != 0, limit != start, (limit > start) == (delta > 0) else { return 0 }
+    let span = limit > start ? UInt64(bitPattern: limit &- start) : UInt64(bitPattern: start &- limit)
+    let step = delta.magnitude
+    let (q, r) = span.quotientAndRemainder(dividingBy: step)
+    return r == 0 ? q : q + 1
   }
 }
 

@@ -16,9 +16,10 @@ enum SoftmaxOp: OpBuilder {
     if rank == 0 {
       (outer, n, inner) = (1, 1, 1)
     } else if legacy {
-      // The 2-D coercion allows axis == rank (everything in one row of one element each).
+      // The spec's 2-D coercion would allow axis == rank, but ONNX Runtime refuses the model
+      // (axis must be in [-rank, rank)): so does Sparrow, rather than answer ones.
       let r = a < 0 ? a + rank : a
-      guard r >= 0, r <= rank else { throw c.error("axis \(a) is out of range for rank \(rank)") }
+      guard r >= 0, r < rank else { throw c.error("axis \(a) is out of range for rank \(rank)") }
       (outer, n, inner) = (x.shape[..<r].reduce(1, *), x.shape[r...].reduce(1, *), 1)
     } else {
       let r = try c.axis(a, rank: rank)
