@@ -17,6 +17,8 @@ void sparrow_blas_set_threads(int threads) {
   if (atomic_exchange(&blas_threads, threads) != threads) openblas_set_num_threads(threads);
 }
 
+const char* sparrow_blas_core(void) { return openblas_get_corename(); }
+
 size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
   const sparrow_dense* d = &w->u.dense;
   const size_t kr = d->kept_rows, kc = d->kept_cols;

@@ -214,6 +214,11 @@ int sparrow_spmm_reads_window(const sparrow_matrix* w);
 /* 1 when compiled with OpenMP (SPARROW_OPENMP=1 builds). */
 int sparrow_has_openmp(void);
 
+/* The core OpenBLAS chose for its kernels when it loaded ("Haswell", "Prescott"). A DYNAMIC_ARCH
+ * OpenBLAS that does not know the CPU model falls back to an SSE3 core; only the environment
+ * variable OPENBLAS_CORETYPE, read when the library loads, changes it. */
+const char* sparrow_blas_core(void);
+
 /* The kernel bound to this matrix ("spmm_csr_f32_1x64__avx2", "openblas_sgemm"). */
 const char* sparrow_kernel_name(const sparrow_matrix* w);
 

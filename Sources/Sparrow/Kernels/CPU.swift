@@ -59,3 +59,27 @@ public struct MicroKernel: Sendable, Hashable, CustomStringConvertible {
 
 /// Whether the kernels were built with OpenMP (`SPARROW_OPENMP=1`).
 public var kernelsHaveOpenMP: Bool { sparrow_has_openmp() != 0 }
+
+/// OpenBLAS, the dense baseline and a dense candidate of every layer.
+public enum BLAS {
+  /// The core OpenBLAS chose for its kernels when it loaded ("Haswell", "Prescott", "neoversen1").
+  public static var core: String { String(cString: sparrow_blas_core()) }
+
+  /// The `OPENBLAS_CORETYPE` to load OpenBLAS with, or nil when its own choice is right.
+  ///
+  /// Workaround: a DYNAMIC_ARCH OpenBLAS that does not know the CPU model (Debian's 0.3.21 on
+  /// Intel's family 6 model 207, for one) falls back to an SSE3 core: its sgemm then runs 3-4x
+  /// slower than its Haswell kernels on the same CPU. When Sparrow's own probe found AVX2 and FMA
+  /// and OpenBLAS chose a core without them, this names Haswell (AVX2 + FMA, safe on every such
+  /// CPU). The variable is read only when the library loads, so a process must be started with
+  /// it (`sparrow` re-executes itself). Can go when the OpenBLAS in use knows the CPU.
+  public static var coreTypeOverride: String? {
+    guard ISA.detected == .avx2 else { return nil }
+    let preAVX2: Set<String> = [
+      "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "sandybridge", "barcelona", "bobcat",
+      "bulldozer", "piledriver", "steamroller", "opteron", "opteron_sse3", "nano", "katmai", "coppermine",
+      "northwood", "banias", "athlon",
+    ]
+    return preAVX2.contains(core.lowercased()) ? "Haswell" : nil
+  }
+}
