@@ -1,12 +1,14 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
-  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish fusion, then
-  /// activation fusion.
+  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish, LayerNorm and GELU
+  /// fusion, then activation fusion.
   public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
     g = try FoldBatchNorm.run(g)
     g = try FoldAffine.run(g)
     g = FuseHardSwish.run(g)
+    g = FuseLayerNorm.run(g)
+    g = FuseGelu.run(g)
     g = FuseActivation.run(g)
     return g
   }
