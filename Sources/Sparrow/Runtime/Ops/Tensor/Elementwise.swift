@@ -97,8 +97,12 @@ struct UnaryStep: Step {
     case .softplus:
       // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x.
       for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v)) }
-    case .gelu: FastMath.gelu(x, y, n)
-    case .geluTanh: FastMath.geluTanh(x, y, n)
+    case .gelu: for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
+    case .geluTanh:
+      for i in 0..<n {
+        let v = x[i]
+        y[i] = 0.5 * v * (1 + Foundation.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+      }
     }
   }
 }

@@ -36,17 +36,6 @@ struct SoftmaxStep: Step {
   func run(_ c: StepContext) throws(RuntimeError) {
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     guard n > 0 else { return }
-    if inner == 1 && !log {
-      // The usual case (the last axis): contiguous rows, exp vectorised.
-      for o in 0..<outer {
-        let px = x + o * n, py = y + o * n
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, px[i]) }
-        let s = 1 / FastMath.expShifted(px, py, n, shift: m)
-        for i in 0..<n { py[i] *= s }
-      }
-      return
-    }
     for o in 0..<outer {
       for j in 0..<inner {
         let base = o * n * inner + j
