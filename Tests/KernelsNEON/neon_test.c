@@ -682,6 +682,14 @@ static size_t add_fixed_cases(test_case* out) {
         out[n++] = c;
       }
     }
+  /* GEMM with K over one 256-row slice of the AVX2 kernel's packed X (partial sums through Y),
+   * with and without lists. */
+  for (int v = 0; v < 4; v++) {
+    test_case c = {.fmt = SPARROW_FORMAT_GEMM, .m = 13 + (size_t)v, .k = 600 + (size_t)v * 3, .n = 33 + (size_t)v * 15,
+                   .sparsity = 0.5, .bias = 1, .clamp = v, .out_rows = v & 1, .in_channels = v >= 2, .kpc = 3,
+                   .threads = 1 + (v & 1), .guard = v & 1, .dyadic = 1};
+    out[n++] = c;
+  }
   /* K > 65536: CSR with 32-bit column indices. */
   {
     test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 3, .k = 70001, .n = 17, .sparsity = 0.999, .bias = 1,

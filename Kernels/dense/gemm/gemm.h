@@ -9,8 +9,9 @@
  * After the last panel come SPARROW_GEMM_PAD zero floats: a kernel may read up to that many
  * floats past the end of a panel (the AVX2 matrix-vector path loads 8 floats at w + 6k).
  *
- * X (K x N) is read directly, row k at x + k * x_stride (bytes); no kernel reads X past
- * column n-1 of its tile. Units (sparrow_ukernel_args / parallel/spmm.c) are panels; with an
+ * X (K x N): row k at x + k * x_stride (bytes); no kernel reads X past column n-1 of its
+ * tile. Kernels read it in place, except AVX2's 16-column blocks on tiles of two or more panels,
+ * which copy 256-row slices of the block into a contiguous stack panel (16 KiB) first. Units (sparrow_ukernel_args / parallel/spmm.c) are panels; with an
  * output-row list the driver passes the panels holding an active row, kernels write every row
  * < M of them and the driver zeroes the inactive rows. With a k_mask, a kernel skips (never
  * reads) X rows whose mask byte is 0: the full matrix's cost, no compacted copy.
