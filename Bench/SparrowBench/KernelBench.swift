@@ -12,6 +12,9 @@ public enum BenchFormat: String, Sendable, Codable, CaseIterable {
   case bsr
   /// Random whole rows (output channels) zeroed, packed as CHANNEL.
   case channel
+  /// A dense matrix (no zeros) in Sparrow's own packed dense kernels: one row per shape,
+  /// whatever sparsities are asked for, against OpenBLAS on the same matrix.
+  case packed
 }
 
 /// A BSR block shape, `rows x cols`.
@@ -107,6 +110,7 @@ struct BenchCase {
       return WeightPatterns.blocks(
         rows: rows, cols: cols, blockRows: b.rows, blockCols: b.cols, sparsity: sparsity, using: &rng)
     case .channel: return WeightPatterns.channels(rows: rows, cols: cols, sparsity: sparsity, using: &rng)
+    case .packed: return WeightPatterns.dense(rows: rows, cols: cols, using: &rng)
     }
   }
 
@@ -137,6 +141,7 @@ struct BenchCase {
           }
         }
       case .channel: cases += o.sparsities.map { BenchCase(family: .channel, format: .channel, sparsity: $0) }
+      case .packed: cases.append(BenchCase(family: .packed, format: .packed, sparsity: 0))
       }
     }
     return cases

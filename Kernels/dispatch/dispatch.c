@@ -5,6 +5,7 @@
 
 #include "../common/error.h"
 #include "dispatch.h"
+#include "../pack/pack-common.h"
 
 /* ---- SpMM: spmm/ukernels.inc --------------------------------------------------------------- */
 
@@ -43,6 +44,7 @@ static int fits(const entry* e, sparrow_format format, const sparrow_matrix* w) 
     if (e->desc.block_rows != 0 && e->desc.block_rows != w->u.bsr.r) return 0;
     if (e->desc.block_cols != 0 && e->desc.block_cols != w->u.bsr.c) return 0;
   }
+  if (format == SPARROW_FORMAT_GEMM && e->desc.block_rows != w->u.gemm.mr) return 0;
   if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 &&
       (size_t)w->u.nm.m * w->u.nm.stride * 64 > SPARROW_NM_AVX2_BUF)
     return 0;
@@ -56,6 +58,16 @@ static const entry* choose(sparrow_format format, const sparrow_matrix* w, sparr
   for (size_t i = 0; i < table_len; i++)
     if (table[i].desc.isa == SPARROW_ISA_SCALAR && fits(&table[i], format, w)) return &table[i];
   return NULL;
+}
+
+uint32_t sparrow_gemm_auto_mr(void) {
+  const sparrow_isa isa = sparrow_active_isa();
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == isa && table[i].desc.format == SPARROW_FORMAT_GEMM) return table[i].desc.block_rows;
+  for (size_t i = 0; i < table_len; i++)
+    if (table[i].desc.isa == SPARROW_ISA_SCALAR && table[i].desc.format == SPARROW_FORMAT_GEMM)
+      return table[i].desc.block_rows;
+  return 1;
 }
 
 /* N:M under an input-channel list runs as a compacted CSR (parallel/compact.c): with the CSR
@@ -78,10 +90,19 @@ void sparrow_dispatch_bind(sparrow_matrix* w) {
 sparrow_status sparrow_matrix_force_kernel(sparrow_matrix* w, size_t i) {
   sparrow_clear_error();
   if (i == SIZE_MAX) {
+    if (w->format == SPARROW_FORMAT_GEMM) {
+      const sparrow_status st = sparrow_gemm_repack(w, sparrow_gemm_auto_mr());
+      if (st != SPARROW_OK) return st;
+    }
     sparrow_dispatch_bind(w);
     return SPARROW_OK;
   }
   if (i >= table_len) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "no kernel %zu", i);
+  /* GEMM panels are packed for the bound kernel's MR: another MR repacks them. */
+  if (w->format == SPARROW_FORMAT_GEMM && table[i].desc.format == SPARROW_FORMAT_GEMM && sparrow_ukernel_runnable(i)) {
+    const sparrow_status st = sparrow_gemm_repack(w, table[i].desc.block_rows);
+    if (st != SPARROW_OK) return st;
+  }
   if (!fits(&table[i], w->format, w))
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "kernel %s does not fit this matrix", table[i].desc.name);
   if (!sparrow_ukernel_runnable(i))

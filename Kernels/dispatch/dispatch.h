@@ -25,6 +25,9 @@ struct sparrow_spmm_kernel {
  * once by every packer and importer. */
 void sparrow_dispatch_bind(sparrow_matrix* w);
 
+/* GEMM: the panel height (block_rows) of the kernel the active ISA binds: what the packer packs for. */
+uint32_t sparrow_gemm_auto_mr(void);
+
 /* Depthwise row kernel `index` (conv/dwconv/ukernels.inc), or the active ISA's for
  * SPARROW_DWCONV_AUTO (resolved once per ISA). */
 sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);

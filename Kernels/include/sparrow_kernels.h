@@ -91,6 +91,7 @@ typedef enum sparrow_format {
   SPARROW_FORMAT_NM = 2,       /* N nonzeros in every group of M columns (2:4, 1:4, 2:8, ...) */
   SPARROW_FORMAT_BSR = 3,      /* r x c dense blocks, block-row pointers, block-column indices */
   SPARROW_FORMAT_CHANNEL = 4,  /* all-zero rows/columns removed: smaller dense matrix + maps */
+  SPARROW_FORMAT_GEMM = 5,     /* "packed": Sparrow's own dense kernels on MR-row panels (dense/gemm) */
 } sparrow_format;
 
 typedef struct sparrow_pack_params {

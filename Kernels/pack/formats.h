@@ -65,6 +65,15 @@ typedef struct sparrow_dense {
   float* w;           /* kept_rows * kept_cols */
 } sparrow_dense;
 
+/* GEMM ("packed" dense): W in panels of mr rows, K-major inside a panel, rows past M zero,
+ * SPARROW_GEMM_PAD zero floats after the last panel (layout and read-past rule:
+ * dense/gemm/gemm.h). mr is the bound kernel's block_rows. */
+typedef struct sparrow_gemm {
+  uint32_t mr;
+  size_t panels;  /* ceil(M / mr) */
+  float* w;       /* panels * mr * K + SPARROW_GEMM_PAD */
+} sparrow_gemm;
+
 struct sparrow_matrix {
   sparrow_format format;
   size_t m, k, nnz, packed_bytes;
@@ -79,6 +88,7 @@ struct sparrow_matrix {
     sparrow_nm nm;
     sparrow_bsr bsr;
     sparrow_dense dense;
+    sparrow_gemm gemm;
   } u;
 };
 

@@ -38,6 +38,9 @@ void sparrow_matrix_free(sparrow_matrix* mat) {
       free(mat->u.dense.col_map);
       free(mat->u.dense.w);
       break;
+    case SPARROW_FORMAT_GEMM:
+      free(mat->u.gemm.w);
+      break;
   }
   free(mat);
 }
@@ -50,6 +53,7 @@ void sparrow_matrix_get_info(const sparrow_matrix* mat, sparrow_matrix_info* inf
   info->nnz = mat->nnz;
   info->packed_bytes = mat->packed_bytes;
   info->params = mat->params;
+  if (mat->format == SPARROW_FORMAT_GEMM) info->params.block_rows = mat->u.gemm.mr;
   if (mat->format == SPARROW_FORMAT_CSR) info->index_bits = mat->u.csr.col16 != NULL ? 16 : 32;
   if (mat->format == SPARROW_FORMAT_DENSE || mat->format == SPARROW_FORMAT_CHANNEL) {
     info->kept_rows = mat->u.dense.kept_rows;
@@ -100,6 +104,12 @@ void sparrow_matrix_to_dense(const sparrow_matrix* mat, float* out) {
         for (size_t j = 0; j < d->kept_cols; j++)
           out[(d->row_map ? d->row_map[i] : i) * K + (d->col_map ? d->col_map[j] : j)] =
               d->w[i * d->kept_cols + j];
+      break;
+    }
+    case SPARROW_FORMAT_GEMM: {
+      const sparrow_gemm* g = &mat->u.gemm;
+      for (size_t r = 0; r < M; r++)
+        for (size_t j = 0; j < K; j++) out[r * K + j] = g->w[((r / g->mr) * K + j) * g->mr + r % g->mr];
       break;
     }
   }

@@ -28,6 +28,9 @@ sparrow_status sparrow_nm_alloc(size_t m, size_t k, const sparrow_pack_params* p
 sparrow_status sparrow_bsr_alloc(size_t m, size_t k, size_t r, size_t c, size_t nblocks,
                                  sparrow_matrix** out);
 
+/* GEMM: repacks the panels for another panel height (a forced kernel's block_rows). */
+sparrow_status sparrow_gemm_repack(sparrow_matrix* mat, uint32_t mr);
+
 /* Column of pair position `idx` in group g (formats.h). */
 static inline size_t sparrow_nm_col(size_t g, size_t idx, size_t m, size_t stride) {
   return stride == 1 ? g * m + idx : ((g / stride) * m + idx) * stride + g % stride;

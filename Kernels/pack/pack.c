@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "pack-common.h"
+#include "../dense/gemm/gemm.h"
 
 sparrow_status sparrow_check_dims(size_t m, size_t k) {
   if (m == 0 || k == 0 || m > SPARROW_MAX_DIM || k > SPARROW_MAX_DIM)
@@ -268,6 +269,47 @@ oom:
   return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "out of memory packing");
 }
 
+/* GEMM: panels of mr rows (dense/gemm/gemm.h); W row-major M x K with leading dimension k. */
+static sparrow_status fill_gemm(sparrow_matrix* mat, const float* w, uint32_t mr) {
+  const size_t m = mat->m, k = mat->k, panels = sparrow_div_up(m, mr);
+  size_t floats;
+  if (!sparrow_mul_ok(panels * mr, k, &floats) || floats > SIZE_MAX / sizeof(float) - SPARROW_GEMM_PAD)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "matrix %zu x %zu is too large", m, k);
+  float* p = calloc(floats + SPARROW_GEMM_PAD, sizeof(float));
+  if (p == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "out of memory packing dense panels");
+  for (size_t r = 0; r < m; r++)
+    for (size_t j = 0; j < k; j++) p[((r / mr) * k + j) * mr + r % mr] = w[r * k + j];
+  free(mat->u.gemm.w);
+  mat->u.gemm.w = p;
+  mat->u.gemm.mr = mr;
+  mat->u.gemm.panels = panels;
+  mat->nnz = m * k;
+  mat->packed_bytes = (floats + SPARROW_GEMM_PAD) * sizeof(float);
+  return SPARROW_OK;
+}
+
+static sparrow_status pack_gemm(const float* w, size_t m, size_t k, sparrow_matrix** out) {
+  sparrow_matrix* mat = sparrow_matrix_alloc(SPARROW_FORMAT_GEMM, m, k);
+  if (mat == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "out of memory packing");
+  const sparrow_status st = fill_gemm(mat, w, sparrow_gemm_auto_mr());
+  if (st != SPARROW_OK) {
+    sparrow_matrix_free(mat);
+    return st;
+  }
+  *out = mat;
+  return SPARROW_OK;
+}
+
+sparrow_status sparrow_gemm_repack(sparrow_matrix* mat, uint32_t mr) {
+  if (mat->u.gemm.mr == mr) return SPARROW_OK;
+  float* dense = malloc(mat->m * mat->k * sizeof(float));
+  if (dense == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "out of memory repacking dense panels");
+  sparrow_matrix_to_dense(mat, dense);
+  const sparrow_status st = fill_gemm(mat, dense, mr);
+  free(dense);
+  return st;
+}
+
 sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format format,
                             const sparrow_pack_params* params, sparrow_matrix** out) {
   sparrow_clear_error();
@@ -281,6 +323,7 @@ sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format f
     case SPARROW_FORMAT_CSR: return sparrow_bound(pack_csr(w, m, k, out), out);
     case SPARROW_FORMAT_NM: return sparrow_bound(pack_nm(w, m, k, params, out), out);
     case SPARROW_FORMAT_BSR: return sparrow_bound(pack_bsr(w, m, k, params, out), out);
+    case SPARROW_FORMAT_GEMM: return sparrow_bound(pack_gemm(w, m, k, out), out);
   }
   return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "unknown format %d", (int)format);
 }

@@ -16,8 +16,10 @@ size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_o
 size_t sparrow_spmm_tiles_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out, int has_in) {
   (void)n;
   size_t bytes = 0;
-  if (has_in) bytes += ALIGN64(w->k) + sparrow_compact_bytes(w);
+  if (has_in) bytes += ALIGN64(w->k) + (w->format == SPARROW_FORMAT_GEMM ? 0 : sparrow_compact_bytes(w));
   if (has_out && w->format == SPARROW_FORMAT_BSR) bytes += ALIGN64(w->u.bsr.mb * sizeof(uint32_t));
+  /* Panels of any MR are at most M: the size holds when a forced kernel repacks. */
+  if (has_out && w->format == SPARROW_FORMAT_GEMM) bytes += ALIGN64(w->m * sizeof(uint32_t));
   return bytes;
 }
 
@@ -101,13 +103,16 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
     p->k_mask = mask;
     ws += ALIGN64(w->k);
   }
-  size_t units = w->format == SPARROW_FORMAT_BSR ? w->u.bsr.mb : w->m;
+  /* Row units: rows (CSR, N:M), block rows (BSR) or panels (GEMM). */
+  const int blocked = w->format == SPARROW_FORMAT_BSR || w->format == SPARROW_FORMAT_GEMM;
+  const size_t unit_rows = w->format == SPARROW_FORMAT_BSR ? w->u.bsr.r : w->format == SPARROW_FORMAT_GEMM ? w->u.gemm.mr : 1;
+  size_t units = sparrow_div_up(w->m, unit_rows);
   if (c->out_rows != NULL) {
-    if (w->format == SPARROW_FORMAT_BSR) {
-      /* Block rows that hold at least one active row. */
+    if (blocked) {
+      /* Block rows (panels) that hold at least one active row. */
       uint32_t* list = (uint32_t*)ws;
-      ws += ALIGN64(w->u.bsr.mb * sizeof(uint32_t));
-      const size_t r = w->u.bsr.r;
+      ws += ALIGN64(units * sizeof(uint32_t));
+      const size_t r = unit_rows;
       size_t cnt = 0;
       for (size_t i = 0; i < c->n_out_rows; i++) {
         const uint32_t br = (uint32_t)(c->out_rows[i] / r);
@@ -127,7 +132,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
    * the skipped fraction of the columns (1 - R) * n is below that, it does. */
   if (has_in) {
     const double skipped = 1.0 - (double)c->n_in_channels * (double)kpc / (double)w->k;
-    if (w->format == SPARROW_FORMAT_BSR || !w->kernel->honours_mask || skipped * (double)c->n >= 40.0) {
+    /* GEMM kernels always run under the mask (a dense copy would cost a full pass over W). */
+    if (w->format != SPARROW_FORMAT_GEMM &&
+        (w->format == SPARROW_FORMAT_BSR || !w->kernel->honours_mask || skipped * (double)c->n >= 40.0)) {
       p->w = sparrow_compact(w, mask, p->unit_list, units, ws);
       p->kernel = p->w->kernel;
     }
@@ -144,7 +151,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
   const size_t panels = div_up(c->n, 64);
   const size_t want = p->threads == 1 ? 1 : panels >= (size_t)p->threads * 4 ? (size_t)p->threads * 4 : (size_t)p->threads;
   size_t col_tiles = panels < want ? panels : want;
-  const size_t tile_cols = div_up(div_up(c->n, col_tiles), 8) * 8;
+  /* GEMM: whole 16-column register blocks per tile (AVX2's 6x16), else a multiple of 8. */
+  const size_t col_align = w->format == SPARROW_FORMAT_GEMM ? 16 : 8;
+  const size_t tile_cols = div_up(div_up(c->n, col_tiles), col_align) * col_align;
   col_tiles = div_up(c->n, tile_cols);
   size_t row_tiles = div_up(want, col_tiles);
   if (row_tiles > units) row_tiles = units;

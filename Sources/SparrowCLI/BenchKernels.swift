@@ -28,8 +28,8 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "Sparsity levels, comma-separated.")
   var sparsity: String = "0.5,0.7,0.8,0.9,0.95"
 
-  @Option(help: "Formats: csr, nm, bsr, channel (comma-separated).")
-  var formats: String = "csr,nm,bsr,channel"
+  @Option(help: "Formats: csr, nm, bsr, channel, packed (Sparrow's own dense kernels on the dense matrix) (comma-separated).")
+  var formats: String = "csr,nm,bsr,channel,packed"
 
   @Option(help: "BSR block shapes, comma-separated ROWSxCOLS.")
   var blocks: String = "4x1,8x1,1x4,4x4"

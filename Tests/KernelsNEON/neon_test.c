@@ -124,6 +124,7 @@ static const char* fmt_name(sparrow_format f) {
     case SPARROW_FORMAT_CSR: return "csr";
     case SPARROW_FORMAT_NM: return "nm";
     case SPARROW_FORMAT_BSR: return "bsr";
+    case SPARROW_FORMAT_GEMM: return "gemm";
     default: return "?";
   }
 }
@@ -143,7 +144,7 @@ static void describe(const test_case* c) {
 static void make_weights(const test_case* c, rng* r, float* w) {
   const size_t M = c->m, K = c->k;
   memset(w, 0, M * K * sizeof(float));
-  if (c->fmt == SPARROW_FORMAT_CSR) {
+  if (c->fmt == SPARROW_FORMAT_CSR || c->fmt == SPARROW_FORMAT_GEMM) { /* GEMM: dense with random zeros */
     for (size_t i = 0; i < M * K; i++)
       if (unit(r) >= c->sparsity) w[i] = rnd_weight(r, c->dyadic);
   } else if (c->fmt == SPARROW_FORMAT_BSR) {
@@ -576,8 +577,8 @@ static size_t pick_kpc(rng* r, size_t K, size_t preferred) {
 
 static void random_case(rng* r, test_case* c) {
   memset(c, 0, sizeof *c);
-  const size_t f = rnd(r, 0, 2);
-  c->fmt = f == 0 ? SPARROW_FORMAT_CSR : f == 1 ? SPARROW_FORMAT_NM : SPARROW_FORMAT_BSR;
+  const size_t f = rnd(r, 0, 3);
+  c->fmt = f == 0 ? SPARROW_FORMAT_CSR : f == 1 ? SPARROW_FORMAT_NM : f == 2 ? SPARROW_FORMAT_BSR : SPARROW_FORMAT_GEMM;
   c->m = unit(r) < 0.15 ? 1 : rnd(r, 1, 64);
   c->k = unit(r) < 0.1 ? 1 : rnd(r, 1, 64);
   c->n = unit(r) < 0.5 ? EDGE_N[rnd(r, 0, sizeof EDGE_N / sizeof EDGE_N[0] - 1)] : rnd(r, 1, 70);
@@ -607,7 +608,7 @@ static void random_case(rng* r, test_case* c) {
   c->threads = (int)rnd(r, 1, 4);
   c->guard = unit(r) < 0.25;
   c->dyadic = c->k > 64 || unit(r) < 0.7;
-  c->import = unit(r) < 0.15;
+  c->import = c->fmt != SPARROW_FORMAT_GEMM && unit(r) < 0.15; /* GEMM has no importer */
 }
 
 /* ---- fixed edge cases ------------------------------------------------------------------------------ */
@@ -629,6 +630,10 @@ static size_t add_fixed_cases(test_case* out) {
         c.guard = (int)(b & 1);
         out[n++] = c;
       }
+      /* Packed dense (GEMM): every panel height and column block edge of these shapes. */
+      c.fmt = SPARROW_FORMAT_GEMM, c.br = c.bc = 0, c.guard = (int)(sp & 1), c.out_rows = (int)(s & 1);
+      c.in_channels = (int)(sp >= 2), c.kpc = 1, c.threads = 1 + (int)(sp & 1);
+      out[n++] = c;
     }
     for (size_t p = 0; p < 3; p++)
       for (int s9 = 0; s9 < 2; s9++) {
@@ -652,6 +657,8 @@ static size_t add_fixed_cases(test_case* out) {
     out[n++] = c;
     c.fmt = SPARROW_FORMAT_NM, c.nm_n = 2, c.nm_m = 4, c.stride = 9, c.k = 72, c.kpc = 9;
     out[n++] = c;
+    c.fmt = SPARROW_FORMAT_GEMM, c.sparsity = 0.0;
+    out[n++] = c;
   }
   /* Input-channel lists of every kind (empty, all, one, random) with k_per_channel 1 and 9 on every
    * format: the compacted copies the driver builds (CSR, N:M as CSR, BSR blocks). */
@@ -667,12 +674,22 @@ static size_t add_fixed_cases(test_case* out) {
       out[n++] = c;
       c.nm_n = 1, c.nm_m = 8, c.stride = 1;
       out[n++] = c;
+      c.fmt = SPARROW_FORMAT_GEMM, c.sparsity = 0.0;
+      out[n++] = c;
       c.fmt = SPARROW_FORMAT_BSR, c.sparsity = 0.5;
       for (size_t b = 0; b < sizeof BLOCKS / sizeof BLOCKS[0]; b++) {
         c.br = BLOCKS[b][0], c.bc = BLOCKS[b][1];
         out[n++] = c;
       }
     }
+  /* GEMM with K over one 256-row slice of the AVX2 kernel's packed X (partial sums through Y),
+   * with and without lists. */
+  for (int v = 0; v < 4; v++) {
+    test_case c = {.fmt = SPARROW_FORMAT_GEMM, .m = 13 + (size_t)v, .k = 600 + (size_t)v * 3, .n = 33 + (size_t)v * 15,
+                   .sparsity = 0.5, .bias = 1, .clamp = v, .out_rows = v & 1, .in_channels = v >= 2, .kpc = 3,
+                   .threads = 1 + (v & 1), .guard = v & 1, .dyadic = 1};
+    out[n++] = c;
+  }
   /* K > 65536: CSR with 32-bit column indices. */
   {
     test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 3, .k = 70001, .n = 17, .sparsity = 0.999, .bias = 1,

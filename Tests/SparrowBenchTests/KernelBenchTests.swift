@@ -18,12 +18,14 @@ import Testing
     let o = try Self.quickOptions()
     let report = try KernelBench.run(o, machine: MachineInfo.current())
     let backends = kernelsHaveOpenMP ? ["serial", "dispatch", "openmp"] : ["serial", "dispatch"]
-    // Per shape: csr x 2, 2:4 x 1 (0.5 only), bsr x 2 blocks x 2, channel x 2 = 9 cases.
-    #expect(report.rows.count == 2 * 9 * backends.count)
+    // Per shape: csr x 2, 2:4 x 1 (0.5 only), bsr x 2 blocks x 2, channel x 2, packed dense x 1
+    // (the dense matrix, at no sparsity) = 10 cases.
+    #expect(report.rows.count == 2 * 10 * backends.count)
     for shape in ["16x40x36", "8x1x20"] {
       let rows = report.rows.filter { $0.shapeName == shape }
-      #expect(Set(rows.map(\.format)) == ["csr", "2:4", "bsr4x1", "bsr1x4", "channel"])
+      #expect(Set(rows.map(\.format)) == ["csr", "2:4", "bsr4x1", "bsr1x4", "channel", "packed"])
       #expect(rows.filter { $0.format == "2:4" }.allSatisfy { $0.sparsity == 0.5 })
+      #expect(rows.filter { $0.format == "packed" }.allSatisfy { $0.sparsity == 0 && $0.nnz == $0.m * $0.k })
       #expect(Set(rows.map(\.backend)) == Set(backends))
     }
     for r in report.rows {
@@ -36,7 +38,7 @@ import Testing
       #expect(r.list == "tiny")
     }
     // Summary: one line per format x sparsity x threads x backend, over both shapes.
-    #expect(report.summary.count == 9 * backends.count)
+    #expect(report.summary.count == 10 * backends.count)
     #expect(report.summary.allSatisfy { $0.shapes == 2 && $0.weightedSpeedup > 0 })
   }
 

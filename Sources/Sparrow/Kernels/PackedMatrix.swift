@@ -13,15 +13,19 @@ public enum WeightFormat: Sendable, Hashable, CustomStringConvertible {
   case bsr(rows: Int, cols: Int)
   /// All-zero rows and columns removed: a smaller dense matrix.
   case channel
+  /// Sparrow's own dense kernels: the whole matrix packed once into row panels
+  /// (Kernels/dense/gemm), a candidate beside OpenBLAS's `dense`.
+  case packed
 
   public enum Kind: String, Sendable, Hashable, CaseIterable {
-    case dense, csr, nm, bsr, channel
+    case dense, csr, nm, bsr, channel, packed
     init(_ f: sparrow_format) {
       switch f {
       case SPARROW_FORMAT_CSR: self = .csr
       case SPARROW_FORMAT_NM: self = .nm
       case SPARROW_FORMAT_BSR: self = .bsr
       case SPARROW_FORMAT_CHANNEL: self = .channel
+      case SPARROW_FORMAT_GEMM: self = .packed
       default: self = .dense
       }
     }
@@ -34,6 +38,7 @@ public enum WeightFormat: Sendable, Hashable, CustomStringConvertible {
     case .nm: return .nm
     case .bsr: return .bsr
     case .channel: return .channel
+    case .packed: return .packed
     }
   }
 
@@ -44,6 +49,7 @@ public enum WeightFormat: Sendable, Hashable, CustomStringConvertible {
     case .nm(let n, let m, let s): return s == 1 ? "\(n):\(m)" : "\(n):\(m)/stride\(s)"
     case .bsr(let r, let c): return "bsr\(r)x\(c)"
     case .channel: return "channel"
+    case .packed: return "packed"
     }
   }
 
@@ -53,6 +59,7 @@ public enum WeightFormat: Sendable, Hashable, CustomStringConvertible {
     case .dense: return (SPARROW_FORMAT_DENSE, p)
     case .csr: return (SPARROW_FORMAT_CSR, p)
     case .channel: return (SPARROW_FORMAT_CHANNEL, p)
+    case .packed: return (SPARROW_FORMAT_GEMM, p)
     case .nm(let n, let m, let s):
       p.nm_n = UInt32(clamping: n)
       p.nm_m = UInt32(clamping: m)

@@ -84,9 +84,10 @@ struct ChosenWeight: @unchecked Sendable {
 }
 
 enum FormatChooser {
-  /// Formats worth trying for this profile, dense first.
+  /// Formats worth trying for this profile, dense (OpenBLAS) first, then Sparrow's own dense
+  /// kernels: every layer times both, so neither makes a layer slower.
   static func candidates(_ p: SparsityProfile, kPerChannel: Int) -> [WeightFormat] {
-    var out: [WeightFormat] = [.dense]
+    var out: [WeightFormat] = [.dense, .packed]
     if p.zeroFraction >= 0.4 {
       out += [.csr, .nm(n: 2, m: 4), .bsr(rows: 4, cols: 1), .bsr(rows: 8, cols: 1)]
       if kPerChannel > 1 { out.append(.nm(n: 2, m: 4, groupStride: kPerChannel)) }
@@ -109,6 +110,7 @@ enum FormatChooser {
       case .dense: formats = [.dense]
       case .csr: formats = [.csr]
       case .channel: formats = [.channel]
+      case .packed: formats = [.packed]
       case .bsr: formats = [.bsr(rows: 4, cols: 1)]
       case .nm:
         formats = [.nm(n: 2, m: 4)] + (kPerChannel > 1 ? [.nm(n: 2, m: 4, groupStride: kPerChannel)] : [])

@@ -38,7 +38,7 @@ func casesFor(_ formats: [WeightFormat], sparsities: [Double]) -> [KernelCase] {
   return out
 }
 
-let unstructuredCases = casesFor([.dense, .csr, .channel], sparsities: [0, 0.5, 0.9, 1.0])
+let unstructuredCases = casesFor([.dense, .csr, .channel, .packed], sparsities: [0, 0.5, 0.9, 1.0])
 let nmCases = casesFor(
   [.nm(n: 2, m: 4), .nm(n: 1, m: 4), .nm(n: 2, m: 8), .nm(n: 2, m: 4, groupStride: 9)], sparsities: [0.5, 0.9])
 let bsrCases = casesFor(

@@ -56,7 +56,7 @@ func patternedWeights(
   var w = (0..<(m * k)).map { _ in rng.float() }
   func keep(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) >= p }
   switch format {
-  case .dense, .csr:
+  case .dense, .csr, .packed:
     for i in w.indices where !keep(sparsity) { w[i] = 0 }
   case .channel:
     // Whole rows and whole columns removed, plus nothing else.

@@ -1,0 +1,160 @@
+/* Packed dense GEMM, AVX2/FMA, 6 x 16 register block (layout: gemm.h): per k, two 8-float
+ * loads of the X row, six broadcasts of the panel's W column, twelve FMAs. An 8-column rest
+ * runs 6 x 8; the last < 8 columns (all of N = 1) run the matrix-vector path, which streams the
+ * panel once with one 8-lane FMA per k (lanes 6 and 7 hold the next k's rows and are dropped). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "gemm.h"
+
+#define T __attribute__((target("avx2,fma")))
+#define MR 6
+
+static inline T __m256 clamp8(__m256 v, float b, __m256 lo, __m256 hi) {
+  return _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, _mm256_set1_ps(b)), lo), hi);
+}
+
+/* The FMA block for NV vectors (1 or 2) of 8 columns; acc[i * 2 + v]. */
+#define BLOCK(NV)                                                                                  \
+  static inline T void block##NV(size_t K, const float* wp, const float* x, size_t xs,             \
+                                 const uint8_t* mask, __m256 c[12]) {                              \
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;       \
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                       \
+    for (size_t k = 0; k < K; k++) {                                                               \
+      if (mask != NULL && !mask[k]) continue;                                                      \
+      const float* xr = x + k * xs;                                                                \
+      const float* wk = wp + k * MR;                                                               \
+      const __m256 x0 = _mm256_loadu_ps(xr);                                                       \
+      const __m256 x1 = NV == 2 ? _mm256_loadu_ps(xr + 8) : x0;                                    \
+      __m256 b = _mm256_broadcast_ss(wk + 0);                                                      \
+      c00 = _mm256_fmadd_ps(b, x0, c00);                                                           \
+      if (NV == 2) c01 = _mm256_fmadd_ps(b, x1, c01);                                              \
+      b = _mm256_broadcast_ss(wk + 1);                                                             \
+      c10 = _mm256_fmadd_ps(b, x0, c10);                                                           \
+      if (NV == 2) c11 = _mm256_fmadd_ps(b, x1, c11);                                              \
+      b = _mm256_broadcast_ss(wk + 2);                                                             \
+      c20 = _mm256_fmadd_ps(b, x0, c20);                                                           \
+      if (NV == 2) c21 = _mm256_fmadd_ps(b, x1, c21);                                              \
+      b = _mm256_broadcast_ss(wk + 3);                                                             \
+      c30 = _mm256_fmadd_ps(b, x0, c30);                                                           \
+      if (NV == 2) c31 = _mm256_fmadd_ps(b, x1, c31);                                              \
+      b = _mm256_broadcast_ss(wk + 4);                                                             \
+      c40 = _mm256_fmadd_ps(b, x0, c40);                                                           \
+      if (NV == 2) c41 = _mm256_fmadd_ps(b, x1, c41);                                              \
+      b = _mm256_broadcast_ss(wk + 5);                                                             \
+      c50 = _mm256_fmadd_ps(b, x0, c50);                                                           \
+      if (NV == 2) c51 = _mm256_fmadd_ps(b, x1, c51);                                              \
+    }                                                                                              \
+    c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21;                        \
+    c[6] = c30, c[7] = c31, c[8] = c40, c[9] = c41, c[10] = c50, c[11] = c51;                      \
+  }
+BLOCK(1)
+BLOCK(2)
+
+/* One column j of the panel: y[0..6) = W_panel . x[:, j]. */
+static inline T void gemv6(size_t K, const float* wp, const float* x, size_t xs, const uint8_t* mask, float out[8]) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  size_t k = 0;
+  if (mask == NULL) {
+    for (; k + 4 <= K; k += 4) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + k * MR), _mm256_broadcast_ss(x + k * xs), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + (k + 1) * MR), _mm256_broadcast_ss(x + (k + 1) * xs), a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + (k + 2) * MR), _mm256_broadcast_ss(x + (k + 2) * xs), a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + (k + 3) * MR), _mm256_broadcast_ss(x + (k + 3) * xs), a3);
+    }
+  }
+  for (; k < K; k++) {
+    if (mask != NULL && !mask[k]) continue;
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + k * MR), _mm256_broadcast_ss(x + k * xs), a0);
+  }
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+/* X rows of one 16-column block, KC at a time, copied into a contiguous panel (as MLAS and
+ * XNNPACK pack B): read in place, each k of the inner loop touches another row of X, N * 4 bytes
+ * apart (another page on wide layers), for every panel; packed, once per block and K-slice.
+ * Measured (Xeon, AVX2, OpenBLAS Haswell kernels as the baseline): conv1 64x12544x147 0.48x in
+ * place. Partial sums go through Y between K-slices; the epilogue runs on the last. */
+#define KC 256
+
+static inline T void pack16(size_t kc, const float* x, size_t xs, const uint8_t* mask, float* xp) {
+  for (size_t k = 0; k < kc; k++) {
+    /* An inactive row is never read: zeros instead (W is finite, so 0 * w adds nothing). */
+    const int off = mask != NULL && !mask[k];
+    const __m256 a = off ? _mm256_setzero_ps() : _mm256_loadu_ps(x + k * xs);
+    const __m256 b = off ? _mm256_setzero_ps() : _mm256_loadu_ps(x + k * xs + 8);
+    _mm256_store_ps(xp + k * 16, a);
+    _mm256_store_ps(xp + k * 16 + 8, b);
+  }
+}
+
+T void sparrow_gemm_f32_6x16__avx2(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                   const sparrow_ukernel_args* a) {
+  const size_t K = w->k, n = a->n, xs = a->x_stride / sizeof(float), ys = a->y_stride / sizeof(float);
+  const uint8_t* mask = a->k_mask;
+  const __m256 lo = _mm256_set1_ps(a->lo), hi = _mm256_set1_ps(a->hi);
+  size_t j0 = 0;
+  /* Packing X pays when at least two panels reuse it. */
+  if (u1 - u0 >= 2) {
+    float xp[KC * 16] __attribute__((aligned(32)));
+    for (; j0 + 16 <= n; j0 += 16)
+      for (size_t kb = 0; kb < K; kb += KC) {
+        const size_t kc = K - kb < KC ? K - kb : KC;
+        pack16(kc, a->x + kb * xs + j0, xs, mask != NULL ? mask + kb : NULL, xp);
+        const int first = kb == 0, last = kb + kc == K;
+        for (size_t u = u0; u < u1; u++) {
+          const size_t p = sparrow_gemm_panel(units, u);
+          __m256 c[12];
+          block2(kc, w->u.gemm.w + (p * K + kb) * MR, xp, 16, NULL, c);
+          const size_t rows = sparrow_gemm_rows(w->m, p, MR);
+          for (size_t i = 0; i < rows; i++) {
+            const size_t r = p * MR + i;
+            float* y = a->y + r * ys + j0;
+            __m256 v0 = c[i * 2], v1 = c[i * 2 + 1];
+            if (!first) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
+            if (last) {
+              const float b = a->bias != NULL ? a->bias[r] : 0.0f;
+              v0 = clamp8(v0, b, lo, hi), v1 = clamp8(v1, b, lo, hi);
+            }
+            _mm256_storeu_ps(y, v0);
+            _mm256_storeu_ps(y + 8, v1);
+          }
+        }
+      }
+  }
+  /* Column blocks outside, panels inside: the block's X rows (K x 16 floats) stay in cache
+   * while the tile's panels stream past. */
+  while (j0 + 8 <= n) {
+    const int nv = j0 + 16 <= n ? 2 : 1;
+    for (size_t u = u0; u < u1; u++) {
+      const size_t p = sparrow_gemm_panel(units, u);
+      const float* wp = w->u.gemm.w + p * K * MR;
+      __m256 c[12];
+      if (nv == 2) block2(K, wp, a->x + j0, xs, mask, c);
+      else block1(K, wp, a->x + j0, xs, mask, c);
+      const size_t rows = sparrow_gemm_rows(w->m, p, MR);
+      for (size_t i = 0; i < rows; i++) {
+        const size_t r = p * MR + i;
+        const float b = a->bias != NULL ? a->bias[r] : 0.0f;
+        float* y = a->y + r * ys + j0;
+        _mm256_storeu_ps(y, clamp8(c[i * 2], b, lo, hi));
+        if (nv == 2) _mm256_storeu_ps(y + 8, clamp8(c[i * 2 + 1], b, lo, hi));
+      }
+    }
+    j0 += (size_t)nv * 8;
+  }
+  for (; j0 < n; j0++) {
+    for (size_t u = u0; u < u1; u++) {
+      const size_t p = sparrow_gemm_panel(units, u);
+      float out[8];
+      gemv6(K, w->u.gemm.w + p * K * MR, a->x + j0, xs, mask, out);
+      const size_t rows = sparrow_gemm_rows(w->m, p, MR);
+      for (size_t i = 0; i < rows; i++) {
+        const size_t r = p * MR + i;
+        const float b = a->bias != NULL ? a->bias[r] : 0.0f;
+        a->y[r * ys + j0] = sparrow_clampf(out[i] + b, a->lo, a->hi);
+      }
+    }
+  }
+}
+#endif
