@@ -83,7 +83,8 @@ let package = Package(
       swiftSettings: cliSettings
     ),
     .testTarget(
-      name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests", exclude: ["Fixtures"]),
+      name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests",
+      exclude: ["Fixtures", "ONNX/must-run-op-models.txt"]),
     .testTarget(name: "SparrowBenchTests", dependencies: ["SparrowBench", "Sparrow"], path: "Tests/SparrowBenchTests"),
   ] + serverTargets
 )

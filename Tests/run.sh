@@ -21,6 +21,21 @@ quiet() {
   fi
 }
 
+step "format: the listed files (.swift-format-files, .clang-format-files) in the pinned styles"
+# Lint only, and only the listed files: see the lists' headers. Skipped where a formatter is missing.
+swift_files=$(grep -v '^#' .swift-format-files || true)
+if [ -n "$swift_files" ] && swift format --version >/dev/null 2>&1; then
+  swift format lint --strict --configuration .swift-format $swift_files
+else
+  echo "swift format: not available or nothing listed, skipped"
+fi
+c_files=$(grep -v '^#' .clang-format-files || true)
+if [ -n "$c_files" ] && command -v clang-format >/dev/null; then
+  clang-format --dry-run --Werror $c_files
+else
+  echo "clang-format: not installed or nothing listed, skipped"
+fi
+
 step "debug build, all tests (OpenMP build, best ISA)"
 quiet swift build --scratch-path .build --build-tests
 quiet swift test --scratch-path .build --skip-build

@@ -1,6 +1,6 @@
 /// The gate's decisions for one image of a groups = 1 convolution: which input channels and
-/// output rows to compute, in the step's scratch (no allocation per run). Shared by the im2col
-/// and direct convolution steps.
+/// output rows to compute, in the gate's scratch (no allocation per run). Made by `GatedStep`
+/// for any `ActiveChannelStep`.
 struct GateLists {
   /// Input slot of a learned gate vector, and its stride per image (0: one gate for the batch).
   typealias Slot = (slot: Int, stride: Int)
@@ -22,10 +22,10 @@ struct GateLists {
   static func bytes(channels: Int, rows: Int) -> Int { channels * 8 + (channels + rows) * 4 }
 
   /// Decides for image `img` whose input (one image, `[channels, hw]`) is `x`: `zero`/`topk`
-  /// from `x` when `gated`, `model` from the learned gate vectors.
+  /// from `x` when `byInput`, `model` from the learned gate vectors (inputs of `c`).
   init(
-    _ c: StepContext, image img: Int, x: UnsafePointer<Float>, channels: Int, hw: Int, rows: Int, gated: Bool,
-    inputGate: Slot?, outputGate: Slot?, scratch area: UnsafeMutableRawPointer
+    _ c: StepContext, mode: GateMode, image img: Int, x: UnsafePointer<Float>, channels: Int, hw: Int, rows: Int,
+    byInput gated: Bool, inputGate: Slot?, outputGate: Slot?, scratch area: UnsafeMutableRawPointer
   ) {
     self.channels = channels
     self.rows = rows
@@ -34,7 +34,7 @@ struct GateLists {
     inList = UnsafeMutableRawPointer(tmp + channels).assumingMemoryBound(to: UInt32.self)
     outList = inList + channels
     nIn = channels
-    switch c.gate {
+    switch mode {
     case .model:
       if let ig = inputGate {
         let gv = c.input(ig.slot, Float.self) + img * ig.stride
@@ -56,7 +56,7 @@ struct GateLists {
     if let og = outputGate {
       let gv = c.input(og.slot, Float.self) + img * og.stride
       gateOut = gv
-      if case .model = c.gate {
+      if case .model = mode {
         nOut = 0
         for r in 0..<rows where gv[r] != 0 {
           outList[nOut] = UInt32(r)
@@ -79,39 +79,8 @@ struct GateLists {
 
   /// Adds this image's skips to the session's gate log (`kk` weights per channel and row,
   /// `n` output positions).
-  func record(_ c: StepContext, kk: Int, n: Int) {
+  func record(_ log: GateLog, step: Int, kk: Int, n: Int) {
     let skipped = (Double(rows) * Double(channels) - Double(nOut) * Double(nIn)) * Double(kk) * Double(n)
-    c.gateLog?.record(step: c.stepIndex, skippedInputs: channels - nIn, skippedOutputs: rows - nOut, skippedMACs: skipped)
-  }
-}
-
-/// A convolution step the gate can skip channels of (groups = 1): the planner sets `gated`
-/// (PlanOptions.gateLayers) and the learned gates' slots.
-protocol ChannelGatedStep: GateableStep {
-  var gated: Bool { get set }
-  var outputGate: GateLists.Slot? { get set }
-  var inputGate: GateLists.Slot? { get set }
-  /// groups = 1: the only case the gate handles.
-  var gateable: Bool { get }
-  var inputChannels: Int { get }
-  var outputChannels: Int { get }
-  /// Multiply-adds of one image with nothing skipped.
-  var macsPerImage: Double { get }
-}
-
-extension ChannelGatedStep {
-  /// Whether any gate mode can skip this step's channels. Cheap (read on every run); `gateInfo`
-  /// builds strings and is for reports only.
-  var isGated: Bool { gateable && (gated || outputGate != nil || inputGate != nil) }
-
-  var gateInfo: GateInfo? {
-    guard isGated else { return nil }
-    var kinds: [String] = []
-    if gated { kinds.append("zero/topk") }
-    if outputGate != nil { kinds.append("learned-out") }
-    if inputGate != nil { kinds.append("learned-in") }
-    return GateInfo(
-      kind: kinds.joined(separator: "+"), inputChannels: inputChannels, outputChannels: outputChannels,
-      macsPerImage: macsPerImage)
+    log.record(step: step, skippedInputs: channels - nIn, skippedOutputs: rows - nOut, skippedMACs: skipped)
   }
 }

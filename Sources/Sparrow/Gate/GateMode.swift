@@ -137,7 +137,7 @@ public final class GateLog {
     var layers: [GateLayerStats] = []
     var slots = [Int](repeating: -1, count: plan.steps.count)
     for (i, s) in plan.steps.enumerated() {
-      guard let g = s.step as? GateableStep, let info = g.gateInfo else { continue }
+      guard let info = s.gated?.gateInfo else { continue }
       slots[i] = layers.count
       layers.append(
         GateLayerStats(
@@ -202,7 +202,3 @@ struct GateInfo: Sendable {
   let macsPerImage: Double
 }
 
-protocol GateableStep: Step {
-  /// nil when this step is not gated in any mode.
-  var gateInfo: GateInfo? { get }
-}

@@ -35,6 +35,39 @@ public enum Attribute: Sendable, Equatable {
   case unsupported(String)
 }
 
+/// What a fusion pass folded into a node's output: the node's own step computes it after the
+/// op, clamp first, then scale and shift. Typed here, never an ONNX attribute: ONNX has no
+/// spelling for it, so the ONNX writer refuses a node that carries one.
+public struct FusedEpilogue: Sendable, Equatable {
+  /// A fused Relu or Clip: the output clamped to this range (FuseActivation).
+  public var clamp: ClosedRange<Float>?
+  /// `y · scale + shift` by constants that followed the op (FuseHardSwish).
+  public var affine: Affine?
+  /// The index of the node's input holding a per-channel vector computed at run time that the
+  /// output is multiplied by, last (a learned gate, FuseLearnedGate).
+  public var learnedGate: Int?
+
+  public struct Affine: Sendable, Equatable {
+    public var scale: Float
+    public var shift: Float
+    public init(scale: Float, shift: Float) {
+      self.scale = scale
+      self.shift = shift
+    }
+  }
+
+  public init(clamp: ClosedRange<Float>? = nil, affine: Affine? = nil, learnedGate: Int? = nil) {
+    self.clamp = clamp
+    self.affine = affine
+    self.learnedGate = learnedGate
+  }
+
+  /// Nothing fused.
+  public var isEmpty: Bool { clamp == nil && affine == nil && learnedGate == nil }
+  /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
+  var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }
+}
+
 /// One operation. Inputs name values; an empty name is an absent optional input.
 public struct Node: Sendable, Equatable {
   public var name: String
@@ -43,9 +76,11 @@ public struct Node: Sendable, Equatable {
   public var inputs: [String]
   public var outputs: [String]
   public var attributes: [String: Attribute]
+  /// What the passes fused into this node (empty for nodes as imported).
+  public var epilogue: FusedEpilogue
   public init(
     name: String, opType: String, domain: String = "", inputs: [String], outputs: [String],
-    attributes: [String: Attribute] = [:]
+    attributes: [String: Attribute] = [:], epilogue: FusedEpilogue = FusedEpilogue()
   ) {
     self.name = name
     self.opType = opType
@@ -53,6 +88,7 @@ public struct Node: Sendable, Equatable {
     self.inputs = inputs
     self.outputs = outputs
     self.attributes = attributes
+    self.epilogue = epilogue
   }
 
   /// "Conv 'layer1.conv'" for error messages.

@@ -24,6 +24,9 @@ public enum ONNXExporter {
     graph.output = g.outputs.map(valueInfo)
     graph.initializer = g.constants.keys.sorted().compactMap { name in g.constants[name]?.onnx(name: name) }
     for n in g.nodes {
+      guard n.epilogue.isEmpty else {
+        throw ModelError(node: n, "carries an epilogue fused by Sparrow's passes, which ONNX cannot express: export the graph before optimising it")
+      }
       var p = Onnx_NodeProto()
       p.name = n.name
       p.opType = n.opType

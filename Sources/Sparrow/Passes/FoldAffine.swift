@@ -6,12 +6,10 @@
 enum FoldAffine {
   static func run(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
-    let uses = Passes.useCounts(g)
-    var consumer: [String: Int] = [:]
-    for (i, n) in g.nodes.enumerated() { for v in n.inputs where !v.isEmpty { consumer[v] = i } }
+    let index = GraphIndex(g)
     var removed = Set<Int>()
     for (ci, conv) in g.nodes.enumerated() where conv.opType == "Conv" && isDefaultDomain(conv) {
-      guard !removed.contains(ci), conv.outputs.count == 1, conv.attributes["sparrow_activation"] == nil,
+      guard !removed.contains(ci), conv.outputs.count == 1, conv.epilogue.isEmpty,
         conv.inputs.count >= 2, let w = g.constants[conv.inputs[1]], w.rank == 4, w.dtype == .float32
       else { continue }
       let m = w.shape[0]
@@ -20,12 +18,12 @@ enum FoldAffine {
         guard let b = g.constants[conv.inputs[2]], b.count == m, b.dtype == .float32 else { continue }
         bias = b.floats
       }
-      guard let (mi, scale) = affineConsumer(of: conv.outputs[0], op: "Mul", channels: m, g, uses, consumer),
+      guard let (mi, scale) = affineConsumer(of: conv.outputs[0], op: "Mul", channels: m, g, index),
         !removed.contains(mi)
       else { continue }
       var last = mi
       var shift = [Float](repeating: 0, count: m)
-      if let (ai, c) = affineConsumer(of: g.nodes[mi].outputs[0], op: "Add", channels: m, g, uses, consumer),
+      if let (ai, c) = affineConsumer(of: g.nodes[mi].outputs[0], op: "Add", channels: m, g, index),
         !removed.contains(ai)
       {
         last = ai
@@ -53,9 +51,9 @@ enum FoldAffine {
   /// operand a float constant of one value or one per channel (`[m,1,1]`, `[1,m,1,1]`): its
   /// index and the per-channel values.
   static func affineConsumer(
-    of value: String, op: String, channels m: Int, _ g: Graph, _ uses: [String: Int], _ consumer: [String: Int]
+    of value: String, op: String, channels m: Int, _ g: Graph, _ index: GraphIndex
   ) -> (Int, [Float])? {
-    guard uses[value] == 1, let i = consumer[value] else { return nil }
+    guard let i = index.soleConsumer(of: value) else { return nil }
     let n = g.nodes[i]
     guard n.opType == op, isDefaultDomain(n), n.inputs.count == 2, n.outputs.count == 1, n.inputs[0] != n.inputs[1]
     else { return nil }

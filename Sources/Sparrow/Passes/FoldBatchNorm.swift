@@ -4,14 +4,12 @@
 enum FoldBatchNorm {
   static func run(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
-    let uses = Passes.useCounts(g)
-    var producer: [String: Int] = [:]
-    for (i, n) in g.nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+    let index = GraphIndex(g)
     var removed = Set<Int>()
     for (bi, bn) in g.nodes.enumerated() where bn.opType == "BatchNormalization" && bn.inputs.count == 5 {
-      guard let ci = producer[bn.inputs[0]], !removed.contains(ci) else { continue }
+      guard let ci = index.producer(of: bn.inputs[0]), !removed.contains(ci) else { continue }
       let conv = g.nodes[ci]
-      guard conv.opType == "Conv", uses[bn.inputs[0]] == 1, bn.outputs.count >= 1,
+      guard conv.opType == "Conv", index.uses(bn.inputs[0]) == 1, bn.outputs.count >= 1,
         bn.outputs.dropFirst().allSatisfy(\.isEmpty),
         conv.inputs.count >= 2, let w = g.constants[conv.inputs[1]], w.rank == 4, w.dtype == .float32,
         let scale = g.constants[bn.inputs[1]], let shift = g.constants[bn.inputs[2]],

@@ -1,20 +1,18 @@
 /// A Relu or a Clip with constant bounds right after a Conv, Gemm or MatMul with a constant
-/// 2-D weight becomes the kernel's epilogue clamp (the `sparrow_activation` attribute), where the
+/// 2-D weight becomes the kernel's epilogue clamp (`Node.epilogue.clamp`), where the
 /// layer's output feeds nothing else.
 enum FuseActivation {
   static func run(_ g: Graph) -> Graph {
     var g = g
-    let uses = Passes.useCounts(g)
-    var producer: [String: Int] = [:]
-    for (i, n) in g.nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+    let index = GraphIndex(g)
     var removed = Set<Int>()
     for (ai, act) in g.nodes.enumerated() where act.inputs.first.map({ !$0.isEmpty }) == true {
-      guard let range = clampRange(act, g), let pi = producer[act.inputs[0]], !removed.contains(pi),
-        uses[act.inputs[0]] == 1, act.outputs.count == 1
+      guard let range = clampRange(act, g), let pi = index.producer(of: act.inputs[0]), !removed.contains(pi),
+        index.uses(act.inputs[0]) == 1, act.outputs.count == 1
       else { continue }
       var layer = g.nodes[pi]
-      guard fusable(layer, g), layer.attributes["sparrow_activation"] == nil else { continue }
-      layer.attributes["sparrow_activation"] = .floats([range.0, range.1])
+      guard fusable(layer, g), layer.epilogue.isEmpty else { continue }
+      layer.epilogue.clamp = range.0...range.1
       layer.outputs = [act.outputs[0]]
       g.nodes[pi] = layer
       removed.insert(ai)

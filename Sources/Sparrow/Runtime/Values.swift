@@ -51,10 +51,6 @@ struct StepContext {
   let outputTypes: [TensorType]
   let scratch: UnsafeMutableRawPointer?
   let threads: Int
-  /// The gate mode of this run, the session's gate record and this step's index in the plan.
-  var gate: GateMode = .off
-  var gateLog: GateLog? = nil
-  var stepIndex = -1
 
   func hasInput(_ i: Int) -> Bool { i < inputIds.count && inputIds[i] >= 0 }
   func input<T>(_ i: Int, _: T.Type = T.self) -> UnsafePointer<T> {

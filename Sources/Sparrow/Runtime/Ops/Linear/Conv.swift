@@ -1,5 +1,5 @@
-/// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (set by the
-/// activation-fusion pass through `sparrow_activation`). Weights must be constants.
+/// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (the node's
+/// epilogue, set by the activation-fusion pass). Weights must be constants.
 enum ConvOp: OpBuilder {
   static let opTypes = ["Conv"]
 
@@ -63,10 +63,9 @@ enum ConvOp: OpBuilder {
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n, activeRows: gateable, activeChannels: gateable) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
-    var step = ConvStep(
+    let step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
-    step.gated = gateable && c.gated
     if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
       profile.zeroFraction >= DirectConvChoice.minZeroFraction
     {
@@ -77,9 +76,10 @@ enum ConvOp: OpBuilder {
 
   /// The clamp a fusion pass folded into this node, or none.
   static func fusedClamp(_ c: BuildContext) throws(ModelError) -> (Float, Float) {
-    guard let r = try c.floats("sparrow_activation") else { return (-.infinity, .infinity) }
-    guard r.count == 2, r[0] <= r[1] else { throw c.error("sparrow_activation must be [lo, hi]") }
-    return (r[0], r[1])
+    guard c.node.epilogue.affine == nil, c.node.epilogue.learnedGate == nil else {
+      throw c.error("this epilogue is not supported here")
+    }
+    return c.node.epilogue.bounds
   }
 }
 

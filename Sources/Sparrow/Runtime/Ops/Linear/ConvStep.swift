@@ -1,16 +1,10 @@
 import Foundation
 internal import SparrowKernels
 
-/// A convolution as im2col (k×k) or a plain multiply (1×1) with a packed weight per group,
-/// and, with groups = 1, the runtime gate's channel skipping (DESIGN.md, "Runtime-pruning gate"):
-/// - `gated` (PlanOptions.gateLayers): in `zero` and `topk` modes the input channels to compute
-///   are chosen per image from the input itself;
-/// - `outputGate`: a learned gate fused into this step (the model's `Mul(conv, g)`): the output
-///   is `g[c] · clamp(W·x + b)` per channel, and in `model` mode rows with `g[c] = 0` are not
-///   computed (they are exact zeros, which is what the multiply writes);
-/// - `inputGate`: this step reads the output of a learned-gated convolution: in `model` mode
-///   the channels its gate zeroed are skipped (known zero, never read).
-struct ConvStep: ChannelGatedStep, @unchecked Sendable {
+/// A convolution as im2col (k×k) or a plain multiply (1×1) with a packed weight per group.
+/// With groups = 1 it takes active-channel lists, so the runtime gate (`GatedStep`) can skip
+/// its channels.
+struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   let geometry: WindowGeometry
   let groups: Int
   let packed: [PackedMatrix]
@@ -19,20 +13,19 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
   let im2col: Im2col?
   let colBytes: Int
   let workspaceBytes: Int
-  var gated = false
-  /// Input slot of the learned output gate, and its stride per image (0: one gate for the batch).
-  var outputGate: GateLists.Slot? = nil
-  var inputGate: GateLists.Slot? = nil
 
   private var colSpan: Int { (colBytes + 63) / 64 * 64 }
   private var workspaceSpan: Int { (workspaceBytes + 63) / 64 * 64 }
-  /// Per-channel sums, a copy for selection, and the two lists.
-  private var gateBytes: Int { !isGated ? 0 : GateLists.bytes(channels: geometry.c, rows: packed[0].rows) }
-  var scratchBytes: Int { colSpan + workspaceSpan + gateBytes }
+  var scratchBytes: Int { colSpan + workspaceSpan }
+  var listScratchBytes: Int { scratchBytes }
 
-  var gateable: Bool { groups == 1 }
+  var takesActiveChannels: Bool { groups == 1 }
+  var images: Int { geometry.n }
   var inputChannels: Int { geometry.c }
+  var inputPlane: Int { geometry.h * geometry.w }
   var outputChannels: Int { packed[0].rows * groups }
+  var outputPlane: Int { geometry.ho * geometry.wo }
+  var weightsPerChannel: Int { geometry.kh * geometry.kw }
   var macsPerImage: Double { Double(packed[0].rows) * Double(packed[0].cols) * Double(geometry.ho * geometry.wo) * Double(groups) }
 
   /// Output rows per band when the matrix is unfolded (kernels that do not read windows): about
@@ -60,16 +53,10 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     let col = c.scratch?.assumingMemoryBound(to: Float.self)
     let ws = c.scratch.map { $0 + colSpan }
     let m = mg * groups
-    // Off, with no learned gate here, is the plain path.
-    let gating = isGated && (c.gate != .off || outputGate != nil)
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         for img in 0..<g.n {
           let xi = x + img * g.c * g.h * g.w
-          if gating, let scratch = c.scratch {
-            try runGated(c, image: img, x: xi, y: y + img * m * n, bias: b, scratch: scratch)
-            continue
-          }
           for gi in 0..<groups {
             if let im2col, readsWindow(gi) {
               // The kernel builds its im2col panels from the image: no unfolded copy.
@@ -111,19 +98,29 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     } catch {
       throw RuntimeError(error.message)
     }
-    if gating { c.gateLog?.noteImages(g.n) }
   }
 
   /// One image of a groups = 1 convolution with the gate's lists.
-  private func runGated(
-    _ c: StepContext, image img: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-    bias: UnsafePointer<Float>?, scratch: UnsafeMutableRawPointer
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch: UnsafeMutableRawPointer) throws(RuntimeError) {
+    let g = geometry
+    let n = g.ho * g.wo
+    let x = c.input(0, Float.self) + img * g.c * g.h * g.w
+    let y = c.output(0, Float.self) + img * packed[0].rows * n
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        try runImage(c, x: x, y: y, bias: b, lists: lists, scratch: scratch)
+      }
+    } catch {
+      throw RuntimeError(error.message)
+    }
+  }
+
+  private func runImage(
+    _ c: StepContext, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+    lists: GateLists, scratch: UnsafeMutableRawPointer
   ) throws(KernelError) {
     let g = geometry
     let n = g.ho * g.wo
-    let lists = GateLists(
-      c, image: img, x: x, channels: g.c, hw: g.h * g.w, rows: packed[0].rows, gated: gated, inputGate: inputGate,
-      outputGate: outputGate, scratch: scratch + colSpan + workspaceSpan)
     let window = readsWindow(0)
     let src: UnsafePointer<Float>
     if let im2col, !window {
@@ -162,7 +159,5 @@ struct ConvStep: ChannelGatedStep, @unchecked Sendable {
     } else {
       try multiply(nil)
     }
-    lists.applyOutputGate(y, n: n)
-    lists.record(c, kk: g.kh * g.kw, n: n)
   }
 }

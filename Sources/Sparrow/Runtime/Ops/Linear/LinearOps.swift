@@ -1,2 +1,2 @@
-/// Ops with weights, run by the sparse/dense kernels: Conv, Gemm, MatMul.
-let linearOps: [any OpBuilder.Type] = [ConvOp.self, GemmOp.self, MatMulOp.self]
+/// Ops with weights, run by the sparse/dense kernels: Conv, Gemm, MatMul, ConvTranspose.
+let linearOps: [any OpBuilder.Type] = [ConvOp.self, GemmOp.self, MatMulOp.self, ConvTransposeOp.self]

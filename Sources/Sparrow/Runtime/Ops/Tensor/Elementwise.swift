@@ -14,10 +14,9 @@ enum UnaryOp: OpBuilder {
     case "Sigmoid": kind = .sigmoid
     case "HardSigmoid": kind = .hardSigmoid(alpha: try c.float("alpha", 0.2), beta: try c.float("beta", 0.5))
     case "HardSwish":
-      // Set by the FuseHardSwish pass: x·Clip(x+3, 0, 6)/6 in that order, then ·a + c.
-      if let r = try c.floats("sparrow_hardswish") {
-        guard r.count == 2 else { throw c.error("sparrow_hardswish must be [scale, shift]") }
-        kind = .hardSwishDecomposed(scale: r[0], shift: r[1])
+      // Written by the FuseHardSwish pass: x·Clip(x+3, 0, 6)/6 in that order, then ·a + c.
+      if let a = c.node.epilogue.affine {
+        kind = .hardSwishDecomposed(scale: a.scale, shift: a.shift)
       } else {
         kind = .hardSwish
       }

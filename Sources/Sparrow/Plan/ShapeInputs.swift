@@ -19,8 +19,7 @@ public struct ShapeInputs: Sendable {
   static let shapeOnly: Set<String> = ["Shape", "Size"]
 
   public init(_ g: Graph) {
-    var producer: [String: Node] = [:]
-    for n in g.nodes { for o in n.outputs where !o.isEmpty { producer[o] = n } }
+    let index = GraphIndex(g)
     let inputs = Set(g.inputs.map(\.name))
     var needed: [String: Node] = [:]
     var seen: Set<String> = []
@@ -31,7 +30,7 @@ public struct ShapeInputs: Sendable {
         guard !v.isEmpty, seen.insert(v).inserted else { continue }
         if inputs.contains(v) {
           needed[v] = node
-        } else if let p = producer[v], !Self.shapeOnly.contains(p.opType) {
+        } else if let p = index.producer(of: v).map({ g.nodes[$0] }), !Self.shapeOnly.contains(p.opType) {
           pending += p.inputs
         }
       }

@@ -49,7 +49,7 @@ import Testing
     let g = try Self.block(extraReader: false)
     let opt = try Passes.optimize(g)
     #expect(opt.nodes.map(\.opType) == ["Conv", "HardSwish"])
-    #expect(opt.nodes[1].attributes["sparrow_hardswish"] == .floats([1.5, -0.5]))
+    #expect(opt.nodes[1].epilogue.affine == .init(scale: 1.5, shift: -0.5))
     let (a, b) = (try Self.run(g, optimize: false)["out"]!.floats, try Self.run(g, optimize: true)["out"]!.floats)
     let scale = a.map(abs).max()!
     #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * scale })

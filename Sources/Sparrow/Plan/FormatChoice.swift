@@ -1,5 +1,3 @@
-import Dispatch
-
 /// What a weight matrix's zeros look like (the `M x K` view): what decides which formats can
 /// pay off. `inspect` prints it per layer.
 public struct SparsityProfile: Sendable, Codable, Equatable {
@@ -141,32 +139,18 @@ enum FormatChooser {
     var y = [Float](repeating: 0, count: rows * n)
     var measured: [String: Double] = [:]
     var best = (0, Double.infinity)
+    let repeats = Measure.repeats(flops: 2.0 * Double(rows * cols * n), budget: 2e8, range: 3...15)
     for (i, m) in packed.enumerated() {
       let runner = SpMMRunner(threads: threads)
-      var times: [Double] = []
-      let flops = 2.0 * Double(rows * cols * n)
-      let repeats = max(3, min(15, Int(2e8 / max(flops, 1))))
-      var failed = false
-      for r in 0..<repeats {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let ok: Bool = x.withUnsafeBufferPointer { xb in
+      // A candidate twice as slow as the best so far will not win.
+      let time = Measure.fastest(repeats: repeats, giveUpAbove: 2 * best.1) {
+        x.withUnsafeBufferPointer { xb in
           y.withUnsafeMutableBufferPointer { yb in
             (try? runner.run(m, x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
           }
         }
-        guard ok else {
-          failed = true
-          break
-        }
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        // A candidate twice as slow as the best so far after two runs (the first warms caches)
-        // will not win: stop timing it, which keeps first plans of big models short.
-        if r >= 1, times.min()! > 2 * best.1 { break }
       }
-      guard !failed, !times.isEmpty else { continue }
-      // The fastest run, not the median: on a shared machine, other work only ever adds time,
-      // so the minimum is the steadiest estimate of what the kernel itself costs.
-      let fastest = times.min()!
+      guard let fastest = time else { continue }
       measured[m.format.description] = fastest
       if fastest < best.1 { best = (i, fastest) }
     }

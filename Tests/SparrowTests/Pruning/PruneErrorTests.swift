@@ -35,12 +35,18 @@ import Testing
     #expect(refusal(F.options(.nm, 0.5)) == nil)
   }
 
-  @Test(arguments: ["3:2", "0:4", "4:4", "2:64", "2-4", "a:b", ":4"]) func badPatterns(_ s: String) {
-    #expect(throws: PruneError.self) { try NMPattern(parsing: s) }
+  @Test(arguments: [
+    ("3:2", "is not N:M"), ("0:4", "is not N:M"), ("4:4", "is not N:M"), ("2:64", "is not N:M"),
+    ("2-4", "expected N:M"), ("a:b", "expected N:M"), (":4", "expected N:M"),
+  ]) func badPatterns(_ s: String, _ error: String) {
+    expectError(PruneError.self, containing: error, s) { _ = try NMPattern(parsing: s) }
   }
 
-  @Test(arguments: ["0x4", "1x1", "4by1", "4x", "-1x4", "100x1"]) func badBlocks(_ s: String) {
-    #expect(throws: PruneError.self) { try BlockShape2D(parsing: s) }
+  @Test(arguments: [
+    ("0x4", "need 1..64"), ("1x1", "at least 2 values"), ("4by1", "expected"), ("4x", "expected"),
+    ("-1x4", "need 1..64"), ("100x1", "need 1..64"),
+  ]) func badBlocks(_ s: String, _ error: String) {
+    expectError(PruneError.self, containing: error, s) { _ = try BlockShape2D(parsing: s) }
   }
 
   @Test func noEligibleLayer() {

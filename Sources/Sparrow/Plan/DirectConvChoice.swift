@@ -1,5 +1,3 @@
-import Dispatch
-
 /// k x k convolutions (groups = 1) with a sparse weight: im2col + SpMM, or the direct sparse
 /// convolution (no im2col), whichever measures faster on this machine at the layer's real
 /// shape. The decision is cached like format timings (FormatCache), keyed also by the window.
@@ -15,8 +13,7 @@ enum DirectConvChoice {
     let m = im2col.packed[0].rows
     let direct: DirectSparseConv
     do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w) } catch { throw c.error(error.message) }
-    var directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
-    directStep.gated = im2col.gated
+    let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
     let threads = c.options.threads
     let im2colName = "im2col+\(im2col.packed[0].format)"
     let key = c.options.formatCache.map { _ in
@@ -79,72 +76,7 @@ enum DirectConvChoice {
       outputTypes: [TensorType(.float32, [g.n, m, g.ho, g.wo])],
       scratch: scratch, threads: threads)
     let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
-    let repeats = max(3, min(7, Int(1e8 / max(flops, 1))))
-    var times: [Double] = []
-    for _ in 0..<repeats {
-      let t0 = DispatchTime.now().uptimeNanoseconds
-      guard (try? step.run(ctx)) != nil else { return .infinity }
-      times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-    }
-    return times.min()!  // as FormatChooser: the steadiest estimate on a shared machine
-  }
-}
-
-/// A k x k convolution run by `DirectSparseConv`, one image at a time; with groups = 1 always,
-/// so the runtime gate can skip its channels (see ConvStep).
-struct DirectConvStep: ChannelGatedStep {
-  let geometry: WindowGeometry
-  let conv: DirectSparseConv
-  let bias: [Float]?
-  let lo: Float, hi: Float
-  var gated = false
-  var outputGate: GateLists.Slot? = nil
-  var inputGate: GateLists.Slot? = nil
-
-  var gateable: Bool { true }
-  var inputChannels: Int { geometry.c }
-  var outputChannels: Int { conv.outputChannels }
-  var macsPerImage: Double {
-    Double(conv.outputChannels) * Double(geometry.c * geometry.kh * geometry.kw) * Double(geometry.ho * geometry.wo)
-  }
-  private var listBytes: Int { conv.workspaceBytes(active: ActiveChannels(outputRows: [], inputChannels: [])) }
-  private var workspaceSpan: Int { (max(conv.workspaceBytes, !isGated ? 0 : listBytes) + 63) / 64 * 64 }
-  var scratchBytes: Int {
-    workspaceSpan + (!isGated ? 0 : GateLists.bytes(channels: geometry.c, rows: conv.outputChannels))
-  }
-
-  func run(_ c: StepContext) throws(RuntimeError) {
-    let g = geometry
-    let x = c.input(0, Float.self), y = c.output(0, Float.self)
-    guard let ws = c.scratch else { throw RuntimeError("direct convolution: no workspace") }
-    let inImage = g.c * g.h * g.w, outImage = conv.outputChannels * g.ho * g.wo
-    let gating = isGated && (c.gate != .off || outputGate != nil)
-    do {
-      try bias.withOptionalPointer { (b) throws(KernelError) in
-        for img in 0..<g.n {
-          let xi = x + img * inImage, yi = y + img * outImage
-          guard gating else {
-            try conv.run(x: xi, bias: b, lo: lo, hi: hi, y: yi, workspace: ws, threads: c.threads)
-            continue
-          }
-          let lists = GateLists(
-            c, image: img, x: xi, channels: g.c, hw: g.h * g.w, rows: conv.outputChannels, gated: gated,
-            inputGate: inputGate, outputGate: outputGate, scratch: ws + workspaceSpan)
-          if lists.skipIn || lists.skipOut {
-            try conv.runLists(
-              x: xi, bias: b, lo: lo, hi: hi, y: yi, workspace: ws, threads: c.threads, outRows: lists.outRows,
-              outRowCount: lists.skipOut ? lists.nOut : 0, inChannels: lists.inChannels,
-              inChannelCount: lists.skipIn ? lists.nIn : 0)
-          } else {
-            try conv.run(x: xi, bias: b, lo: lo, hi: hi, y: yi, workspace: ws, threads: c.threads)
-          }
-          lists.applyOutputGate(yi, n: g.ho * g.wo)
-          lists.record(c, kk: g.kh * g.kw, n: g.ho * g.wo)
-        }
-      }
-    } catch {
-      throw RuntimeError(error.message)
-    }
-    if gating { c.gateLog?.noteImages(g.n) }
+    let repeats = Measure.repeats(flops: flops, budget: 1e8, range: 3...7)
+    return Measure.fastest(repeats: repeats) { (try? step.run(ctx)) != nil } ?? .infinity
   }
 }

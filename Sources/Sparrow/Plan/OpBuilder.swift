@@ -11,8 +11,6 @@ struct BuildContext {
   private(set) var outputs: [TensorType] = []
   /// Filled by builders of weighted ops (Conv, Gemm, MatMul) for `inspect`.
   var layer: LayerReport?
-  /// Whether the `zero` and `topk` gate modes apply to this node (PlanOptions.gateLayers).
-  var gated = false
 
   init(node: Node, opset: Int, inputs: [TensorType?], constants: [Tensor?], options: PlanOptions) {
     self.node = node
@@ -139,65 +137,4 @@ protocol OpBuilder: Sendable {
 
 extension OpBuilder {
   static var shapeInputs: [Int] { [] }
-}
-
-/// How weighted layers choose their format.
-public enum FormatPolicy: Sendable, Equatable {
-  /// Time the candidate formats on this machine at the layer's real shape; keep the fastest.
-  case auto
-  /// Always this format kind (falling back to dense where the weight cannot take it).
-  case fixed(WeightFormat.Kind)
-}
-
-/// How k x k convolutions (groups = 1) with a sparse weight (at least half zeros, format policy
-/// auto) are computed.
-public enum ConvAlgorithm: String, Sendable, CaseIterable {
-  case measure, im2col, direct
-}
-
-/// Options for planning.
-public struct PlanOptions: Sendable {
-  public var threads: Int
-  public var format: FormatPolicy
-  /// Refuse plans whose buffers would exceed this many bytes (default 8 GiB).
-  public var maxBytes: Int
-  /// Refuse any one tensor larger than this, checked before it is computed, also when it is
-  /// folded at plan time from the values of plan-time inputs (a server sets its session limit:
-  /// a request's shape value cannot make it allocate more while planning).
-  public var maxTensorBytes: Int = .max
-  /// Where format timings are remembered between plans and processes (nil: time every plan).
-  public var formatCache: FormatCache?
-  /// k x k convolutions with sparse weights: measure im2col + SpMM against the direct sparse
-  /// convolution (default), or always use one of them (experiments, tests).
-  public var convAlgorithm: ConvAlgorithm = .measure
-  /// Convolutions the `zero` and `topk` gate modes may skip input channels of (the mode itself
-  /// is chosen per run, `Session.gate`).
-  public var gateLayers: GateLayers = .default
-  public init(
-    threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30, formatCache: FormatCache? = .shared
-  ) {
-    self.threads = Threads.resolve(threads)
-    self.format = format
-    self.maxBytes = maxBytes
-    self.formatCache = formatCache
-  }
-}
-
-/// Per weighted layer: what `inspect` shows.
-public struct LayerReport: Sendable, Codable {
-  public var node: String
-  public var op: String
-  public var m: Int, k: Int, n: Int
-  public var zeroFraction: Double
-  public var format: String
-  public var kernel: String
-  /// Measured candidates: format -> fastest of a few runs, milliseconds.
-  public var measured: [String: Double]
-  /// True when `measured` came from the format-timing cache instead of timing now.
-  public var measuredFromCache = false
-  /// The weight's sparsity profile (zero fraction, N:M conformance, block fill, empty rows/columns).
-  public var profile: SparsityProfile? = nil
-  /// How the runtime gate may skip this layer's channels ("zero/topk", "learned-out",
-  /// "learned-in", joined by "+"), or nil.
-  public var gate: String? = nil
 }

@@ -94,31 +94,50 @@ public enum Planner {
     var layers: [LayerReport] = []
     var bytes = 0
     let gatedNodes = try options.gateLayers.select(in: g)
-    var learnedGates = LearnedGates(g)
-    for node in g.nodes {
+    var learnedGates = LearnedGates()
+    func add(_ node: Node) throws(ModelError) {
       guard node.domain == "" || node.domain == "ai.onnx", let builder = builders[node.opType] else {
         throw ModelError(node: node, "op '\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType)' is not supported")
       }
       let inIds = node.inputs.map { $0.isEmpty ? -1 : (ids[$0] ?? -1) }
       let inTypes = inIds.map { $0 >= 0 ? types[$0] : nil }
       let inConsts = inIds.map { $0 >= 0 ? constants[$0] : nil }
-      if let (outType, fusedStep) = learnedGates.fuse(node, inputIds: inIds, inputTypes: inTypes, constants: inConsts, steps: &steps, layers: &layers) {
-        // A learned gate's multiply became part of the convolution before it (moved here).
-        let outId = newId(node.outputs[0], outType)
-        var s = fusedStep
-        s = PlannedStep(step: s.step, node: s.node, inputIds: s.inputIds, outputIds: [outId], inputTypes: s.inputTypes, outputTypes: [outType])
-        learnedGates.gatedOutput(outId, of: s)
-        steps.append(s)
-        continue
+      // A learned gate fused into a convolution (FuseLearnedGate): one gated step where the
+      // shapes fit, the convolution and the Mul otherwise.
+      var builtNode = node
+      var outputGate: GateLists.Slot? = nil
+      if let slot = node.epilogue.learnedGate {
+        guard let stride = LearnedGates.outputGateStride(node, types: inTypes, constants: inConsts) else {
+          for n in FuseLearnedGate.unfused(node, hidden: node.outputs[0] + "\u{1F}conv") { try add(n) }
+          return
+        }
+        outputGate = (slot: slot, stride: stride)
+        builtNode.inputs = Array(node.inputs.prefix(slot))
+        builtNode.epilogue.learnedGate = nil
       }
-      var ctx = BuildContext(node: node, opset: g.opset, inputs: inTypes, constants: inConsts, options: options)
-      ctx.gated = gatedNodes.contains(node.name)
+      let builtCount = builtNode.inputs.count
+      var ctx = BuildContext(
+        node: builtNode, opset: g.opset, inputs: Array(inTypes.prefix(builtCount)),
+        constants: Array(inConsts.prefix(builtCount)), options: options)
       var step = try builder.build(&ctx)
       var stepInIds = inIds, stepInTypes = inTypes
-      if let read = learnedGates.readsGated(step, inputIds: inIds, types: types) {
+      if gatedNodes.contains(node.name), var gated = GatedStep.wrap(step) {
+        gated.byInput = true
+        step = gated
+      }
+      if let og = outputGate {
+        guard var gated = GatedStep.wrap(step) else {
+          // The convolution's step cannot take active channels (one input channel: depthwise).
+          for n in FuseLearnedGate.unfused(node, hidden: node.outputs[0] + "\u{1F}conv") { try add(n) }
+          return
+        }
+        gated.outputGate = og
+        step = gated
+      }
+      if let read = learnedGates.readsGated(step, inputIds: stepInIds, inputTypes: stepInTypes, types: types) {
         (step, stepInIds, stepInTypes) = read
       }
-      if var layer = ctx.layer, let info = (step as? any ChannelGatedStep)?.gateInfo {
+      if var layer = ctx.layer, let info = (step as? GatedStep)?.gateInfo {
         layer.gate = info.kind
         ctx.layer = layer
       }
@@ -158,13 +177,15 @@ public enum Planner {
         do { try step.run(c) } catch { throw ModelError(node: node, "folding: \(error.message)") }
         for id in outIds where id >= 0 { constants[id] = Plan.tensor(store.buffers[id]!, types[id]) }
         bytes -= outTypes.reduce(0) { $0 + $1.bytes }
-        continue
+        return
       }
       if let l = ctx.layer { layers.append(l) }
-      steps.append(
-        PlannedStep(
-          step: step, node: node, inputIds: stepInIds, outputIds: outIds, inputTypes: stepInTypes, outputTypes: outTypes))
+      let planned = PlannedStep(
+        step: step, node: node, inputIds: stepInIds, outputIds: outIds, inputTypes: stepInTypes, outputTypes: outTypes)
+      if let id = outIds.first, id >= 0 { learnedGates.gatedOutput(id, of: planned) }
+      steps.append(planned)
     }
+    for node in g.nodes { try add(node) }
     var outputIds: [(String, Int)] = []
     for o in g.outputs {
       guard let id = ids[o.name] else { throw ModelError("graph output '\(o.name)' is never computed") }

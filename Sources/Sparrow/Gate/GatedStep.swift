@@ -1,0 +1,93 @@
+/// A step whose kernels take active-channel lists (input channels to read, output rows to
+/// compute): today the groups = 1 convolutions (im2col and direct); MatMul/Gemm steps can adopt
+/// it, which is all the transformer gate needs. The gate wrapper (`GatedStep`) decides the lists
+/// per image and runs the step image by image; the step itself knows nothing of gate modes.
+protocol ActiveChannelStep: Step {
+  /// Whether this instance can run with lists (a grouped convolution cannot).
+  var takesActiveChannels: Bool { get }
+  /// Images in the batch, channels and values per channel of one image's input and output.
+  var images: Int { get }
+  var inputChannels: Int { get }
+  var inputPlane: Int { get }
+  var outputChannels: Int { get }
+  var outputPlane: Int { get }
+  /// Weights per input channel and output row (kh·kw for a convolution).
+  var weightsPerChannel: Int { get }
+  /// Multiply-adds of one image with nothing skipped.
+  var macsPerImage: Double { get }
+  /// Scratch bytes when running with lists (at least `scratchBytes`; the layout from its start
+  /// is the step's own).
+  var listScratchBytes: Int { get }
+  /// Image `image` with these lists (`lists.inChannels`/`outRows` nil: all).
+  func runImage(_ c: StepContext, image: Int, lists: GateLists, scratch: UnsafeMutableRawPointer) throws(RuntimeError)
+}
+
+/// What a session passes to gated steps, and only to them: the run's gate mode, its log and the
+/// step's index in the plan. The generic `StepContext` carries nothing of the gate.
+struct GateRun {
+  let mode: GateMode
+  let log: GateLog
+  let step: Int
+}
+
+/// The runtime gate around one step that takes active channels (DESIGN.md, "Runtime-pruning
+/// gate"): the one place where gate modes become channel lists.
+/// - `byInput` (PlanOptions.gateLayers): in `zero` and `topk` modes the input channels to
+///   compute are chosen per image from the input itself;
+/// - `outputGate`: a learned gate fused into this step (the model's `Mul(conv, g)`): the output
+///   is `g[c] · clamp(W·x + b)` per channel, and in `model` mode rows with `g[c] = 0` are not
+///   computed (they are exact zeros, which is what the multiply writes);
+/// - `inputGate`: the step reads the output of a learned-gated step: in `model` mode the
+///   channels its gate zeroed are skipped (known zero, never read).
+struct GatedStep: Step {
+  let inner: any ActiveChannelStep
+  var byInput = false
+  var outputGate: GateLists.Slot? = nil
+  var inputGate: GateLists.Slot? = nil
+
+  init(_ inner: any ActiveChannelStep) { self.inner = inner }
+
+  private var innerSpan: Int { (inner.listScratchBytes + 63) / 64 * 64 }
+  var scratchBytes: Int { innerSpan + GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels) }
+
+  /// Outside a session (plan-time folding, timing): the gate is off.
+  func run(_ c: StepContext) throws(RuntimeError) { try run(c, gate: nil) }
+
+  func run(_ c: StepContext, gate: GateRun?) throws(RuntimeError) {
+    let mode = gate?.mode ?? .off
+    // Off, with no learned gate here, is the plain path.
+    guard mode != .off || outputGate != nil else { return try inner.run(c) }
+    guard let scratch = c.scratch else { throw RuntimeError("gated step: no scratch") }
+    let s = inner
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    let inImage = s.inputChannels * s.inputPlane, outImage = s.outputChannels * s.outputPlane
+    for img in 0..<s.images {
+      let lists = GateLists(
+        c, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
+        rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
+        scratch: scratch + innerSpan)
+      try s.runImage(c, image: img, lists: lists, scratch: scratch)
+      lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
+      if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
+    }
+    gate?.log.noteImages(s.images)
+  }
+
+  /// How this step is gated, for the gate log and `inspect`.
+  var gateInfo: GateInfo {
+    var kinds: [String] = []
+    if byInput { kinds.append("zero/topk") }
+    if outputGate != nil { kinds.append("learned-out") }
+    if inputGate != nil { kinds.append("learned-in") }
+    return GateInfo(
+      kind: kinds.joined(separator: "+"), inputChannels: inner.inputChannels, outputChannels: inner.outputChannels,
+      macsPerImage: inner.macsPerImage)
+  }
+
+  /// `step` gated, or nil when it cannot take active channels.
+  static func wrap(_ step: any Step) -> GatedStep? {
+    if let g = step as? GatedStep { return g }
+    guard let s = step as? any ActiveChannelStep, s.takesActiveChannels else { return nil }
+    return GatedStep(s)
+  }
+}

@@ -1,0 +1,61 @@
+/// A k x k convolution run by `DirectSparseConv`, one image at a time; with groups = 1 always,
+/// so the runtime gate (`GatedStep`) can skip its channels.
+struct DirectConvStep: ActiveChannelStep {
+  let geometry: WindowGeometry
+  let conv: DirectSparseConv
+  let bias: [Float]?
+  let lo: Float, hi: Float
+
+  var takesActiveChannels: Bool { true }
+  var images: Int { geometry.n }
+  var inputChannels: Int { geometry.c }
+  var inputPlane: Int { geometry.h * geometry.w }
+  var outputChannels: Int { conv.outputChannels }
+  var outputPlane: Int { geometry.ho * geometry.wo }
+  var weightsPerChannel: Int { geometry.kh * geometry.kw }
+  var macsPerImage: Double {
+    Double(conv.outputChannels) * Double(geometry.c * geometry.kh * geometry.kw) * Double(geometry.ho * geometry.wo)
+  }
+  var scratchBytes: Int { (conv.workspaceBytes + 63) / 64 * 64 }
+  /// Running with lists takes the lists' workspace.
+  var listScratchBytes: Int {
+    max(conv.workspaceBytes, conv.workspaceBytes(active: ActiveChannels(outputRows: [], inputChannels: [])))
+  }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let g = geometry
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    guard let ws = c.scratch else { throw RuntimeError("direct convolution: no workspace") }
+    let inImage = g.c * g.h * g.w, outImage = conv.outputChannels * g.ho * g.wo
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        for img in 0..<g.n {
+          try conv.run(x: x + img * inImage, bias: b, lo: lo, hi: hi, y: y + img * outImage, workspace: ws, threads: c.threads)
+        }
+      }
+    } catch {
+      throw RuntimeError(error.message)
+    }
+  }
+
+  /// One image with the gate's lists.
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError) {
+    let g = geometry
+    let xi = c.input(0, Float.self) + img * g.c * g.h * g.w
+    let yi = c.output(0, Float.self) + img * conv.outputChannels * g.ho * g.wo
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        if lists.skipIn || lists.skipOut {
+          try conv.runLists(
+            x: xi, bias: b, lo: lo, hi: hi, y: yi, workspace: ws, threads: c.threads, outRows: lists.outRows,
+            outRowCount: lists.skipOut ? lists.nOut : 0, inChannels: lists.inChannels,
+            inChannelCount: lists.skipIn ? lists.nIn : 0)
+        } else {
+          try conv.run(x: xi, bias: b, lo: lo, hi: hi, y: yi, workspace: ws, threads: c.threads)
+        }
+      }
+    } catch {
+      throw RuntimeError(error.message)
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import Dispatch
+
+/// Runs a plan. Owns its buffers and scratch; one caller at a time.
+public final class Session {
+  public let plan: Plan
+  let store: ValueStore
+  let arena: UnsafeMutableRawPointer
+  let scratch: UnsafeMutableRawPointer?
+  /// The runtime gate's mode for the following runs (DESIGN.md, "Runtime-pruning gate").
+  public var gate: GateMode = .off
+  /// What the gate skipped, per gated layer, summed over runs.
+  public let gateLog: GateLog
+
+  public init(plan: Plan) {
+    self.plan = plan
+    gateLog = GateLog(plan: plan)
+    store = ValueStore(count: plan.types.count)
+    for (id, p) in plan.constantBuffers { store.buffers[id] = p }
+    arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.memory.arenaBytes, 1), alignment: MemoryPlan.alignment)
+    for (id, offset) in plan.memory.offsets where store.buffers[id] == nil { store.buffers[id] = arena + offset }
+    scratch = plan.memory.scratchBytes > 0
+      ? UnsafeMutableRawPointer.allocate(byteCount: plan.memory.scratchBytes, alignment: 64) : nil
+  }
+
+  deinit {
+    arena.deallocate()
+    scratch?.deallocate()
+  }
+
+  /// Runs the model. Every planned input must be given with its planned type and shape.
+  public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
+    for (name, id) in plan.inputIds {
+      guard let t = inputs[name] else { throw RuntimeError("input '\(name)' is missing") }
+      let want = plan.types[id]
+      guard t.shape == want.shape else {
+        throw RuntimeError("input '\(name)' has shape \(t.shape), the plan expects \(want.shape)")
+      }
+      guard t.dtype == want.dtype else {
+        throw RuntimeError("input '\(name)' is \(t.dtype), the model expects \(want.dtype)")
+      }
+      write(t, to: store.buffers[id]!)
+    }
+    for name in inputs.keys where !plan.inputIds.contains(where: { $0.name == name }) {
+      throw RuntimeError("the model has no input '\(name)'")
+    }
+    for (name, value) in plan.inputValues where inputs[name] != value {
+      throw RuntimeError(
+        "input '\(name)' is \(inputs[name]?.int64s ?? []), this plan was made for \(value.int64s): the model's shapes depend on it, so plan for the new value (Model.run does)")
+    }
+    try execute()
+    var out: [String: Tensor] = [:]
+    for (name, id) in plan.outputIds { out[name] = Plan.tensor(store.buffers[id]!, plan.types[id]) }
+    return out
+  }
+
+  /// When true, `run` adds each step's wall time to `profile` (by op type).
+  public var profiling = false
+  /// Milliseconds spent per op type over the profiled runs, and step counts.
+  public private(set) var profile: [String: (ms: Double, steps: Int)] = [:]
+  /// Milliseconds spent per step over the profiled runs (`Plan.stepNodes` names them).
+  public private(set) lazy var stepProfile = [Double](repeating: 0, count: plan.steps.count)
+
+  /// Clears `profile` and `stepProfile`.
+  public func resetProfile() {
+    profile = [:]
+    for i in stepProfile.indices { stepProfile[i] = 0 }
+  }
+
+  func execute() throws(RuntimeError) {
+    gateLog.beginRun()
+    for (i, s) in plan.steps.enumerated() {
+      let c = StepContext(
+        store: store, inputIds: s.inputIds, outputIds: s.outputIds, inputTypes: s.inputTypes,
+        outputTypes: s.outputTypes, scratch: s.step.scratchBytes > 0 ? scratch : nil, threads: plan.options.threads)
+      let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+      do {
+        if let g = s.gated {
+          try g.run(c, gate: GateRun(mode: gate, log: gateLog, step: i))
+        } else {
+          try s.step.run(c)
+        }
+      } catch { throw RuntimeError("\(s.node.label): \(error.message)") }
+      if profiling {
+        let key = s.node.opType == "Conv" && s.step is DepthwiseConvStep ? "Conv(depthwise)" : s.node.opType
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        profile[key, default: (0, 0)].ms += ms
+        profile[key, default: (0, 0)].steps += 1
+        stepProfile[i] += ms
+      }
+    }
+  }
+
+  private func write(_ t: Tensor, to p: UnsafeMutableRawPointer) {
+    t.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+  }
+}
