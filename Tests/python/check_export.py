@@ -1,6 +1,6 @@
 """Checks Sparrow's ONNX writer with ONNX Runtime, a reader no one here wrote.
 
-For every op model in Models/ops/manifest.json (and the PP-OCR models), `sparrow convert`
+For every op model in Models/ops/ and Models/transformer/ (and the PP-OCR models), `sparrow convert`
 re-encodes it; ONNX Runtime must load the result and give the reference outputs on the
 reference inputs (max|got - ref| <= 1e-4 * max|ref|, the project's model tolerance).
 Usage: python check_export.py PATH/TO/sparrow
@@ -16,9 +16,11 @@ import onnxruntime as ort
 
 root = pathlib.Path(__file__).resolve().parents[2] / "Models"
 sparrow = sys.argv[1]
-manifest = json.loads((root / "ops" / "manifest.json").read_text())
-cases = [(root / "ops" / m["file"], [(i["name"], root / "ops" / i["file"]) for i in m["inputs"]],
-          [(o["name"], root / "ops" / o["file"]) for o in m["outputs"]]) for m in manifest["models"]]
+cases = []
+for folder in ("ops", "transformer"):
+    manifest = json.loads((root / folder / "manifest.json").read_text())
+    cases += [(root / folder / m["file"], [(i["name"], root / folder / i["file"]) for i in m["inputs"]],
+               [(o["name"], root / folder / o["file"]) for o in m["outputs"]]) for m in manifest["models"]]
 top = json.loads((root / "manifest.json").read_text())
 for m in top.get("models", []):
     for ref in m.get("reference", {}).get("cases", []):

@@ -1,13 +1,15 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
-  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish fusion, activation
-  /// fusion, then learned-gate fusion (after the activation: the gate multiplies the clamped
-  /// output).
+  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish, LayerNorm and GELU
+  /// fusion, activation fusion, then learned-gate fusion (after the activation: the gate
+  /// multiplies the clamped output).
   public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
     g = try FoldBatchNorm.run(g)
     g = try FoldAffine.run(g)
     g = FuseHardSwish.run(g)
+    g = FuseLayerNorm.run(g)
+    g = FuseGelu.run(g)
     g = FuseActivation.run(g)
     g = FuseLearnedGate.run(g)
     return g

@@ -187,24 +187,25 @@ struct GemmLoopStep: Step {
   }
 }
 
+/// Activation x activation MatMul (attention's Q·Kᵀ, P·V): one OpenBLAS product per batch
+/// index, broadcast batch dimensions read in place.
 struct BatchedMatMulStep: Step {
-  let aBatch: [Int], bBatch: [Int], batch: [Int]
-  let m: Int, k: Int, n: Int
+  let shape: BatchedGemm.Shape
+  let aOffsets: [Int], bOffsets: [Int], cOffsets: [Int]
 
-  func run(_ c: StepContext) throws(RuntimeError) {
-    let a = c.input(0, Float.self), b = c.input(1, Float.self), y = c.output(0, Float.self)
+  init(aBatch: [Int], bBatch: [Int], batch: [Int], m: Int, k: Int, n: Int) {
     let total = batch.reduce(1, *)
     let aIndex = BroadcastIndex(from: aBatch, to: batch), bIndex = BroadcastIndex(from: bBatch, to: batch)
-    for t in 0..<total {
-      let ap = a + aIndex.source(t) * m * k, bp = b + bIndex.source(t) * k * n, yp = y + t * m * n
-      for i in 0..<m {
-        for j in 0..<n { yp[i * n + j] = 0 }
-        for p in 0..<k {
-          let av = ap[i * k + p]
-          for j in 0..<n { yp[i * n + j] += av * bp[p * n + j] }
-        }
-      }
-    }
+    shape = BatchedGemm.Shape(m: m, n: n, k: k, lda: k, ldb: n, ldc: n)
+    aOffsets = (0..<total).map { aIndex.source($0) * m * k }
+    bOffsets = (0..<total).map { bIndex.source($0) * k * n }
+    cOffsets = (0..<total).map { $0 * m * n }
+  }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    BatchedGemm.run(
+      shape, a: c.input(0, Float.self), aOffsets: aOffsets, b: c.input(1, Float.self), bOffsets: bOffsets,
+      c: c.output(0, Float.self), cOffsets: cOffsets, threads: c.threads)
   }
 }
 

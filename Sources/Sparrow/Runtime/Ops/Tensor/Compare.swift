@@ -1,5 +1,5 @@
 /// Equal, Greater, GreaterOrEqual, Less, LessOrEqual with numpy broadcasting: float32, int64 or
-/// int32 operands of one type, a bool result (what a learned gate's threshold produces).
+/// int32 operands of one type (Equal also bool), a bool result (what a learned gate's threshold produces).
 /// Comparisons with NaN are false, as in IEEE 754 and ONNX Runtime.
 enum CompareOp: OpBuilder {
   static let opTypes = ["Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"]
@@ -8,8 +8,8 @@ enum CompareOp: OpBuilder {
     let a = try c.input(0), b = try c.input(1)
     let op = c.node.opType
     guard a.dtype == b.dtype else { throw c.error("\(op) needs equal input types, got \(a.dtype) and \(b.dtype)") }
-    guard [.float32, .int64, .int32].contains(a.dtype) else {
-      throw c.error("\(op) takes float32, int64 or int32, got \(a.dtype)")
+    guard [.float32, .int64, .int32].contains(a.dtype) || (a.dtype == .bool && op == "Equal") else {
+      throw c.error("\(op) takes float32, int64 or int32 (Equal also bool), got \(a.dtype)")
     }
     guard let out = broadcastShapes(a.shape, b.shape) else {
       throw c.error("shapes \(a.shape) and \(b.shape) do not broadcast")
@@ -38,6 +38,7 @@ struct CompareStep: Step {
     case .float32: compare(c, Float.self)
     case .int64: compare(c, Int64.self)
     case .int32: compare(c, Int32.self)
+    case .bool: compare(c, UInt8.self)
     default: throw RuntimeError("comparing \(dtype) is not supported")
     }
   }

@@ -1,11 +1,20 @@
 import Foundation
 
-/// Element-wise float32 functions of one input: activations and Sqrt/Erf.
+/// Element-wise float32 functions of one input: activations, Sqrt/Erf/Log..., and Gelu (opset 20,
+/// `approximate` "none" or "tanh"; also what FuseGelu writes for the Erf and Tanh patterns).
+/// Neg and Abs also take int64 and int32.
 enum UnaryOp: OpBuilder {
-  static let opTypes = ["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Sqrt", "Erf", "Tanh", "Exp", "Neg", "Abs"]
+  static let opTypes = [
+    "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Sqrt", "Erf", "Tanh", "Exp", "Neg", "Abs", "Log",
+    "Reciprocal", "Floor", "Ceil", "Gelu", "Softplus", "Sign",
+  ]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let x = try c.input(0)
+    if ["Neg", "Abs"].contains(c.node.opType), x.dtype == .int64 || x.dtype == .int32 {
+      try c.setOutputs([x])
+      return IntegerUnaryStep(negate: c.node.opType == "Neg", wide: x.dtype == .int64, count: x.count)
+    }
     guard x.dtype == .float32 else { throw c.error("\(c.node.opType) takes float32, got \(x.dtype)") }
     let kind: UnaryStep.Kind
     switch c.node.opType {
@@ -26,6 +35,18 @@ enum UnaryOp: OpBuilder {
     case "Exp": kind = .exp
     case "Neg": kind = .neg
     case "Abs": kind = .abs
+    case "Log": kind = .log
+    case "Reciprocal": kind = .reciprocal
+    case "Floor": kind = .floor
+    case "Ceil": kind = .ceil
+    case "Softplus": kind = .softplus
+    case "Sign": kind = .sign
+    case "Gelu":
+      switch try c.string("approximate", "none") {
+      case "none": kind = .gelu
+      case "tanh": kind = .geluTanh
+      case let a: throw c.error("attribute 'approximate' must be \"none\" or \"tanh\", got \"\(a)\"")
+      }
     default: throw c.error("is not an element-wise unary op")
     }
     try c.setOutputs([x])
@@ -35,7 +56,8 @@ enum UnaryOp: OpBuilder {
 
 struct UnaryStep: Step {
   enum Kind: Sendable {
-    case relu, sigmoid, hardSwish, sqrt, erf, tanh, exp, neg, abs
+    case relu, sigmoid, hardSwish, sqrt, erf, tanh, exp, neg, abs, log, reciprocal, floor, ceil, softplus, sign
+    case gelu, geluTanh
     case leakyRelu(Float)
     case hardSigmoid(alpha: Float, beta: Float)
     case hardSwishDecomposed(scale: Float, shift: Float)
@@ -66,7 +88,36 @@ struct UnaryStep: Step {
     case .exp: for i in 0..<n { y[i] = Foundation.exp(x[i]) }
     case .neg: for i in 0..<n { y[i] = -x[i] }
     case .abs: for i in 0..<n { y[i] = Swift.abs(x[i]) }
+    case .log: for i in 0..<n { y[i] = Foundation.log(x[i]) }
+    case .reciprocal: for i in 0..<n { y[i] = 1 / x[i] }
+    case .floor: for i in 0..<n { y[i] = x[i].rounded(.down) }
+    case .ceil: for i in 0..<n { y[i] = x[i].rounded(.up) }
+    case .sign: for i in 0..<n { let v = x[i]; y[i] = v > 0 ? 1 : (v < 0 ? -1 : v) }
+    case .softplus:
+      // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x.
+      for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v)) }
+    case .gelu: for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
+    case .geluTanh:
+      for i in 0..<n {
+        let v = x[i]
+        y[i] = 0.5 * v * (1 + Foundation.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+      }
     }
+  }
+}
+
+/// Neg and Abs on int64/int32 (wrapping: -T.min is T.min, as numpy).
+struct IntegerUnaryStep: Step {
+  let negate: Bool
+  let wide: Bool
+  let count: Int
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    if wide { apply(c.input(0, Int64.self), c.output(0, Int64.self)) } else { apply(c.input(0, Int32.self), c.output(0, Int32.self)) }
+  }
+
+  private func apply<T: FixedWidthInteger & SignedInteger>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>) {
+    for i in 0..<count { y[i] = negate || x[i] < 0 ? 0 &- x[i] : x[i] }
   }
 }
 

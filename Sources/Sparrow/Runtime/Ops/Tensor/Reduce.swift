@@ -1,8 +1,14 @@
-/// ReduceMean, ReduceSum, ReduceMax, ReduceMin over float32. `axes` is an attribute before
+import Foundation
+
+/// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare,
+/// ReduceLogSumExp over float32 (LogSumExp as log Σ exp, without subtracting the maximum). `axes` is an attribute before
 /// opset 18 (ReduceSum: before 13) and an optional constant input after; no axes reduces
 /// everything unless `noop_with_empty_axes` is set.
 enum ReduceOp: OpBuilder {
-  static let opTypes = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"]
+  static let opTypes = [
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+    "ReduceLogSumExp",
+  ]
   static let shapeInputs = [1]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
@@ -32,7 +38,7 @@ enum ReduceOp: OpBuilder {
     }
     try c.setOutputs([TensorType(.float32, outShape)])
     let group = reduced.reduce(1) { $0 * x.shape[$1] }
-    guard group > 0 || c.node.opType == "ReduceSum" else {
+    guard group > 0 || !["ReduceMean", "ReduceMax", "ReduceMin"].contains(c.node.opType) else {
       throw c.error("\(c.node.opType) over an empty axis has no value")
     }
     // The input walked in row-major order; `strides` map each input dimension to the output
@@ -48,7 +54,12 @@ enum ReduceOp: OpBuilder {
     case "ReduceMean": kind = .mean
     case "ReduceSum": kind = .sum
     case "ReduceMax": kind = .max
-    default: kind = .min
+    case "ReduceMin": kind = .min
+    case "ReduceProd": kind = .prod
+    case "ReduceL1": kind = .l1
+    case "ReduceL2": kind = .l2
+    case "ReduceSumSquare": kind = .sumSquare
+    default: kind = .logSumExp
     }
     return ReduceStep(
       kind: kind, walk: BinaryWalk(inputShape: x.shape, outStrides: outStrides), outCount: outShape.reduce(1, *),
@@ -78,7 +89,7 @@ extension BinaryWalk {
 }
 
 struct ReduceStep: Step {
-  enum Kind: Sendable { case mean, sum, max, min }
+  enum Kind: Sendable { case mean, sum, max, min, prod, l1, l2, sumSquare, logSumExp }
   let kind: Kind
   let walk: BinaryWalk
   let outCount: Int
@@ -90,7 +101,13 @@ struct ReduceStep: Step {
     case .mean, .sum: accumulate(x, y, start: 0) { $0 + $1 }
     case .max: accumulate(x, y, start: -.infinity) { Swift.max($0, $1) }
     case .min: accumulate(x, y, start: .infinity) { Swift.min($0, $1) }
+    case .prod: accumulate(x, y, start: 1) { $0 * $1 }
+    case .l1: accumulate(x, y, start: 0) { $0 + Swift.abs($1) }
+    case .l2, .sumSquare: accumulate(x, y, start: 0) { $0 + $1 * $1 }
+    case .logSumExp: accumulate(x, y, start: 0) { $0 + Foundation.exp($1) }
     }
+    if kind == .l2 { for i in 0..<outCount { y[i] = y[i].squareRoot() } }
+    if kind == .logSumExp { for i in 0..<outCount { y[i] = Foundation.log(y[i]) } }
     if kind == .mean {
       let s = 1 / Float(group)
       for i in 0..<outCount { y[i] *= s }

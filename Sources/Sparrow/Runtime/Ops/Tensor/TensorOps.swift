@@ -3,6 +3,8 @@ let tensorOps: [any OpBuilder.Type] = [
   IdentityOp.self, UnaryOp.self, ClipOp.self, BinaryOp.self, SoftmaxOp.self, ReduceOp.self, CastOp.self,
   ShapeOp.self, ConstantOfShapeOp.self, RangeOp.self, ExpandOp.self, ReshapeOp.self, FlattenOp.self, SqueezeOp.self,
   TransposeOp.self, ConcatOp.self, SplitOp.self, SliceOp.self, GatherOp.self, CompareOp.self, TopKOp.self,
+  LogicalOp.self, PredicateOp.self, WhereOp.self, VariadicOp.self, GatherElementsOp.self, ScatterNDOp.self, TriluOp.self,
+  CumSumOp.self,
 ]
 
 /// Identity: copies its input.
