@@ -1,33 +1,31 @@
 /// Who writes and who reads each value of a graph, for passes that match chains of nodes.
+/// Pattern matching on top of the graph's index: typed producer/consumer lookups for passes that
+/// match chains of nodes (default domain, one output).
 struct PatternIndex {
   let g: Graph
-  let uses: [String: Int]
-  private(set) var producer: [String: Int] = [:]
-  private(set) var consumers: [String: [Int]] = [:]
+  let index: GraphIndex
+  /// How many times each value is read (node inputs and graph outputs).
+  var uses: [String: Int] { index.useCounts }
 
   init(_ g: Graph) {
     self.g = g
-    uses = Passes.useCounts(g)
-    for (i, n) in g.nodes.enumerated() {
-      for o in n.outputs where !o.isEmpty { producer[o] = i }
-      for v in Set(n.inputs) where !v.isEmpty { consumers[v, default: []].append(i) }
-    }
+    index = GraphIndex(g)
   }
 
   /// The node writing `value` when it is `op` in the default domain with one output.
   func producer(of value: String, _ op: String) -> (Int, Node)? {
-    guard let i = producer[value] else { return nil }
-    let n = g.nodes[i]
-    guard n.opType == op, FoldAffine.isDefaultDomain(n), n.outputs.count == 1 else { return nil }
-    return (i, n)
+    guard let i = index.producer(of: value) else { return nil }
+    return Self.match(g.nodes[i], op).map { (i, $0) }
   }
 
   /// The one reader of `value` when it is `op` (default domain, one output) and nothing else reads it.
   func soleConsumer(of value: String, _ op: String) -> (Int, Node)? {
-    guard uses[value] == 1, let c = consumers[value], c.count == 1 else { return nil }
-    let n = g.nodes[c[0]]
-    guard n.opType == op, FoldAffine.isDefaultDomain(n), n.outputs.count == 1 else { return nil }
-    return (c[0], n)
+    guard let i = index.soleConsumer(of: value) else { return nil }
+    return Self.match(g.nodes[i], op).map { (i, $0) }
+  }
+
+  private static func match(_ n: Node, _ op: String) -> Node? {
+    n.opType == op && FoldAffine.isDefaultDomain(n) && n.outputs.count == 1 ? n : nil
   }
 
   /// The value of a one-element float constant.
