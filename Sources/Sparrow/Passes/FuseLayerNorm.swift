@@ -32,7 +32,7 @@ enum FuseLayerNorm {
         if let s = ix.scalar(e) { (varName, eps) = (v, s) }
       }
       guard let v = varName, let (vi, vmean) = ix.producer(of: v, "ReduceMean"), ix.uses[v] == 1, lastAxisMean(vmean),
-        let p = vmean.inputs.first, ix.uses[p] == 1, let pi = ix.producer[p]
+        let p = vmean.inputs.first, ix.uses[p] == 1, let pi = ix.index.producer(of: p)
       else { continue }
       let pow = g.nodes[pi]
       let squares =
