@@ -43,12 +43,20 @@ import Testing
     try Self.check(e, threads: 2, optimize: true)
   }
 
-  static func check(_ e: ModelFiles.Entry, threads: Int, optimize: Bool) throws {
+  /// The 2-layer encoders and the decoder block with every linear layer in each forced format
+  /// (fused bias and GELU), against the same ORT references.
+  @Test(arguments: models.filter { $0.name.hasPrefix("encoder") || $0.name.hasPrefix("decoder") }, WeightFormat.Kind.allCases)
+  func encodersInEveryFormat(_ e: ModelFiles.Entry, _ format: WeightFormat.Kind) throws {
+    try Self.check(e, threads: 2, optimize: true, format: format)
+  }
+
+  static func check(_ e: ModelFiles.Entry, threads: Int, optimize: Bool, format: WeightFormat.Kind? = nil) throws {
     var g = try load(e.name)
     if optimize { g = try Passes.optimize(g) }
     let inputs = try inputs(e)
     let plan = try Planner.plan(
-      g, shapes: inputs.mapValues(\.shape), values: inputs, options: PlanOptions(threads: threads, formatCache: nil))
+      g, shapes: inputs.mapValues(\.shape), values: inputs,
+      options: PlanOptions(threads: threads, format: format.map { .fixed($0) } ?? .auto, formatCache: nil))
     let got = try Session(plan: plan).run(inputs)
     for o in e.outputs {
       let ref = try NPY.read(contentsOf: dir.appendingPathComponent(o.file))
