@@ -1,10 +1,13 @@
 /// A fully connected layer on the kernels: `Y[r, o] = act(Σ_k A[r, k] W[o, k] + bias[o])` for
 /// rows r of A (the B·S tokens of a `[B, S, K]` activation), with W packed (`N_out x K`).
-/// A arrives as rows x K (ONNX's layout); the kernels read X as K x rows with unit stride along
-/// rows, so more than one row is transposed through scratch (a single row is already K x 1), and
-/// the kernels' `N_out x rows` product is transposed back, with the GELU applied on the way.
-/// Measured on MiniLM's shapes (rows 128, K 384/1536): both blocked transposes together cost
-/// under 3% of the dense product, and no kernel reads a row-major view along K.
+/// A arrives as rows x K (ONNX's layout). A dense weight reads it in place: OpenBLAS computes
+/// `A · Wᵀ` straight into Y (`dense`). The sparse kernels read X as K x rows with unit stride
+/// along rows, so for them more than one row is transposed through scratch (a single row is
+/// already K x 1) and the kernels' `N_out x rows` product is transposed back. Measured on
+/// MiniLM's shapes (rows 128, K 384/1536, 1 thread): the two transposes cost about 0.6 ms a layer
+/// (3.5 ms a run), a tenth of the dense product, too much to keep on the dense path; next to
+/// the sparse products they are the price of the kernels' layout (a kernel reading the
+/// row-major tokens would gather along K and lose the SIMD over rows).
 struct LinearStep: Step, @unchecked Sendable {
   let packed: PackedMatrix
   let rows: Int
@@ -17,15 +20,21 @@ struct LinearStep: Step, @unchecked Sendable {
   let lo: Float, hi: Float
   /// A fused Gelu, applied last.
   var gelu: FusedEpilogue.GeluForm? = nil
+  /// W (`N_out x K`, row-major) when the chosen format is dense: one OpenBLAS product on A in place.
+  var dense: [Float]? = nil
   let workspaceBytes: Int
   var out: Int { packed.rows }
   var k: Int { packed.cols }
-  var transposes: Bool { rows > 1 }
+  var transposes: Bool { rows > 1 && dense == nil }
   /// The transposed operands, rounded up so the kernels' workspace after them is 64-byte aligned.
   private var transposeSpan: Int { transposes ? ((k + out) * rows * 4 + 63) / 64 * 64 : 0 }
   var scratchBytes: Int { transposeSpan + workspaceBytes }
 
   func run(_ c: StepContext) throws(RuntimeError) {
+    if let dense {
+      runDense(c, dense)
+      return
+    }
     let a = c.input(0, Float.self), y = c.output(0, Float.self)
     let scratch = c.scratch?.assumingMemoryBound(to: Float.self)
     var x = a
@@ -56,6 +65,28 @@ struct LinearStep: Step, @unchecked Sendable {
           let v = y[r * out + o] + add[(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)]
           y[r * out + o] = min(max(v, lo), hi)
         }
+      }
+    }
+    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+  }
+}
+
+extension LinearStep {
+  /// `Y = A · Wᵀ` by OpenBLAS on A as stored, then bias, clamp and GELU in one pass over Y.
+  func runDense(_ c: StepContext, _ w: [Float]) {
+    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+    let shape = BatchedGemm.Shape(
+      m: rows, n: out, k: k, lda: aTransposed ? rows : k, ldb: k, ldc: out, transA: aTransposed, transB: true)
+    w.withUnsafeBufferPointer { wb in
+      BatchedGemm.run(shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
+    }
+    let (ar, ac) = addendShape
+    bias.withOptionalPointer { b in
+      for r in 0..<rows {
+        let row = y + r * out
+        if let b { for o in 0..<out { row[o] += b[o] } }
+        if let add = addend { for o in 0..<out { row[o] += add[(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)] } }
+        if lo > -.infinity || hi < .infinity { for o in 0..<out { row[o] = min(max(row[o], lo), hi) } }
       }
     }
     if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
@@ -157,7 +188,8 @@ enum GemmOp: OpBuilder {
       kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
     return LinearStep(
       packed: chosen.matrix, rows: rows, aTransposed: transA, bias: bias, addend: addend, addendShape: addShape,
-      lo: lo, hi: hi, gelu: e.gelu, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+      lo: lo, hi: hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
+      workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
   }
 }
 
@@ -200,7 +232,8 @@ enum MatMulOp: OpBuilder {
       let e = try linearEpilogue(c, out: n)
       return LinearStep(
         packed: chosen.matrix, rows: rows, aTransposed: false, bias: e.bias, addend: nil, addendShape: (1, 1), lo: e.lo,
-        hi: e.hi, gelu: e.gelu, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+        hi: e.hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
+        workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
     }
     guard c.node.epilogue.isEmpty else { throw c.error("a fused epilogue needs a constant 2-D B") }
     return BatchedMatMulStep(aBatch: aBatch, bBatch: bBatch, batch: batch, m: m, k: k, n: n)
