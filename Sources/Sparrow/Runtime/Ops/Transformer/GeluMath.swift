@@ -10,9 +10,49 @@ enum GeluMath {
 
   static func apply(_ form: FusedEpilogue.GeluForm, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
     switch form {
-    case .exact: for i in 0..<n { y[i] = exact(x[i]) }
+    case .exact:
+      // Eight at a time in SIMD8 (the scalar loop does not vectorise: measured 9 ns a value,
+      // SIMD8 about half that; a C kernel per ISA would do better).
+      var i = 0
+      let src = UnsafeRawPointer(x), dst = UnsafeMutableRawPointer(y)
+      while i + 8 <= n {
+        dst.storeBytes(of: exact8(src.loadUnaligned(fromByteOffset: i * 4, as: V.self)), toByteOffset: i * 4, as: V.self)
+        i += 8
+      }
+      while i < n { y[i] = exact(x[i]); i += 1 }
     case .tanh: for i in 0..<n { y[i] = tanhForm(x[i]) }
     }
+  }
+
+  typealias V = SIMD8<Float>
+
+  /// `exact` on eight values.
+  @inline(__always) static func exact8(_ v: V) -> V {
+    let z = v.replacing(with: -v, where: v .< 0) * 0.70710678118654752
+    let t = 1 / (1 + 0.3275911 * z)
+    var poly = t * 1.061405429 - 1.453152027
+    poly = poly * t + 1.421413741
+    poly = poly * t - 0.284496736
+    poly = poly * t + 0.254829592
+    poly = poly * t
+    let erfAbs = 1 - poly * exp8(-z * z)
+    return 0.5 * v * (1 + erfAbs.replacing(with: -erfAbs, where: v .< 0))
+  }
+
+  /// `exp` on eight values.
+  @inline(__always) static func exp8(_ x: V) -> V {
+    let xc = x.clamped(lowerBound: V(repeating: -87), upperBound: V(repeating: 88))
+    let shifted = xc * 1.44269504088896341 + 12582912.0
+    let nf = shifted - 12582912.0
+    let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let r = (xc - nf * 0.693359375) - nf * (-2.12194440e-4)
+    var p = r * 0.0013888889 + 0.0083333338
+    p = p * r + 0.041666668
+    p = p * r + 0.16666667
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    return p * unsafeBitCast((ni &+ 127) &<< 23, to: V.self)
   }
 
   /// `0.5 x (1 + erf(x / √2))`.
