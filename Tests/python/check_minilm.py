@@ -102,7 +102,7 @@ if a.latency:
         so.intra_op_num_threads = 1
         so.inter_op_num_threads = 1
         sessions[path] = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    times = {p: ([], []) for p in paths}
+    times = {p: ([], [], [], []) for p in paths}  # Sparrow p50, ORT median, Sparrow min, ORT min
     profiles = {}
     for rnd in range(a.rounds):
         for path in paths:
@@ -123,13 +123,17 @@ if a.latency:
             mm = re.search(r"p50 ([0-9.]+) ms", r.stdout)
             times[path][0].append(float(mm.group(1)) if mm else float("nan"))
             times[path][1].append(float(np.median(ts)))
+            mn = re.search(r"min ([0-9.]+) ms", r.stdout)
+            times[path][2].append(float(mn.group(1)) if mn else float("nan"))
+            times[path][3].append(float(np.min(ts)))
             profiles[path] = [l for l in r.stdout.splitlines() if "ms/run" in l][:10]
             print(f"  round {rnd + 1} {pathlib.Path(path).name}: Sparrow {times[path][0][-1]:.1f} ms, "
                   f"ORT {times[path][1][-1]:.1f} ms (load {os.getloadavg()[0]:.2f})", flush=True)
     for path in paths:
         sp_ms, ort_ms = float(np.median(times[path][0])), float(np.median(times[path][1]))
         print(f"  {pathlib.Path(path).name}: Sparrow {sp_ms:.1f} ms, ONNX Runtime {ort_ms:.1f} ms "
-              f"({sp_ms / ort_ms:.2f}x ORT's latency)")
+              f"({sp_ms / ort_ms:.2f}x ORT's latency); fastest run: Sparrow {min(times[path][2]):.1f} ms, "
+              f"ONNX Runtime {min(times[path][3]):.1f} ms")
         for l in profiles[path]:
             print("    " + l.strip())
 print("all equal to ONNX Runtime" if not failed else f"{failed} FAILED")
