@@ -46,6 +46,13 @@ public struct FusedEpilogue: Sendable, Equatable {
   /// The index of the node's input holding a per-channel vector computed at run time that the
   /// output is multiplied by, last (a learned gate, FuseLearnedGate).
   public var learnedGate: Int?
+  /// A per-output-channel constant added to the product before the clamp and the GELU (a
+  /// MatMul's following `Add(bias)`, FuseLinearBias).
+  public var bias: [Float]?
+  /// A fused Gelu after the bias (FuseActivation): `x · Φ(x)`, exact or its tanh form.
+  public var gelu: GeluForm?
+
+  public enum GeluForm: Sendable, Equatable { case exact, tanh }
 
   public struct Affine: Sendable, Equatable {
     public var scale: Float
@@ -56,14 +63,21 @@ public struct FusedEpilogue: Sendable, Equatable {
     }
   }
 
-  public init(clamp: ClosedRange<Float>? = nil, affine: Affine? = nil, learnedGate: Int? = nil) {
+  public init(
+    clamp: ClosedRange<Float>? = nil, affine: Affine? = nil, learnedGate: Int? = nil, bias: [Float]? = nil,
+    gelu: GeluForm? = nil
+  ) {
     self.clamp = clamp
     self.affine = affine
     self.learnedGate = learnedGate
+    self.bias = bias
+    self.gelu = gelu
   }
 
   /// Nothing fused.
-  public var isEmpty: Bool { clamp == nil && affine == nil && learnedGate == nil }
+  public var isEmpty: Bool { clamp == nil && affine == nil && learnedGate == nil && bias == nil && gelu == nil }
+  /// Nothing fused after the product but a bias: an activation may still fuse.
+  var takesActivation: Bool { clamp == nil && affine == nil && learnedGate == nil && gelu == nil }
   /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
   var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }
 }

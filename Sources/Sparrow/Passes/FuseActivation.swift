@@ -1,18 +1,25 @@
 /// A Relu or a Clip with constant bounds right after a Conv, Gemm or MatMul with a constant
 /// 2-D weight becomes the kernel's epilogue clamp (`Node.epilogue.clamp`), where the
-/// layer's output feeds nothing else.
+/// layer's output feeds nothing else; a Gelu after a Gemm or MatMul becomes `epilogue.gelu`.
+/// Either may follow a fused bias (FuseLinearBias), nothing else.
 enum FuseActivation {
   static func run(_ g: Graph) -> Graph {
     var g = g
     let index = GraphIndex(g)
     var removed = Set<Int>()
     for (ai, act) in g.nodes.enumerated() where act.inputs.first.map({ !$0.isEmpty }) == true {
-      guard let range = clampRange(act, g), let pi = index.producer(of: act.inputs[0]), !removed.contains(pi),
+      let range = clampRange(act, g), gelu = geluForm(act)
+      guard range != nil || gelu != nil, let pi = index.producer(of: act.inputs[0]), !removed.contains(pi),
         index.uses(act.inputs[0]) == 1, act.outputs.count == 1
       else { continue }
       var layer = g.nodes[pi]
-      guard fusable(layer, g), layer.epilogue.isEmpty else { continue }
-      layer.epilogue.clamp = range.0...range.1
+      guard fusable(layer, g), layer.epilogue.takesActivation else { continue }
+      if let range {
+        layer.epilogue.clamp = range.0...range.1
+      } else {
+        guard layer.opType != "Conv" else { continue }
+        layer.epilogue.gelu = gelu
+      }
       layer.outputs = [act.outputs[0]]
       g.nodes[pi] = layer
       removed.insert(ai)
@@ -27,6 +34,17 @@ enum FuseActivation {
     case "Conv": return n.inputs.count >= 2 && g.constants[n.inputs[1]] != nil
     case "Gemm", "MatMul": return n.inputs.count >= 2 && g.constants[n.inputs[1]]?.rank == 2
     default: return false
+    }
+  }
+
+  /// The form of a Gelu node (opset 20, or what FuseGelu writes).
+  static func geluForm(_ n: Node) -> FusedEpilogue.GeluForm? {
+    guard n.opType == "Gelu", n.domain.isEmpty || n.domain == "ai.onnx", n.inputs.count == 1 else { return nil }
+    switch n.attributes["approximate"] {
+    case nil: return .exact
+    case .string(let s)? where s == "none": return .exact
+    case .string(let s)? where s == "tanh": return .tanh
+    default: return nil
     }
   }
 

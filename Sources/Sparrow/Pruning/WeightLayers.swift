@@ -51,10 +51,31 @@ enum WeightLayers {
     var layers: [WeightLayer] = []
     var skipped: [SkippedLayer] = []
     var owner: [String: String] = [:]
+    // MatMul(x, Transpose(W)) with W a constant N_out x K (torch's Linear as some exporters write
+    // it): W is the layer's weight, already in the matrix view.
+    var transposedConstant: [String: String] = [:]
+    for n in g.nodes where n.opType == "Transpose" && (n.domain.isEmpty || n.domain == "ai.onnx") && n.inputs.count == 1 {
+      if case .ints(let p)? = n.attributes["perm"], p != [1, 0] { continue }
+      if let t = g.constants[n.inputs[0]], t.rank == 2, n.outputs.count == 1 { transposedConstant[n.outputs[0]] = n.inputs[0] }
+    }
     for (i, n) in g.nodes.enumerated() where n.domain.isEmpty || n.domain == "ai.onnx" {
-      guard ["Conv", "Gemm", "MatMul"].contains(n.opType), n.inputs.count >= 2,
-        let w = g.constants[n.inputs[1]]
-      else { continue }
+      guard ["Conv", "Gemm", "MatMul"].contains(n.opType), n.inputs.count >= 2 else { continue }
+      if n.opType == "MatMul", g.constants[n.inputs[1]] == nil, let src = transposedConstant[n.inputs[1]],
+        let w = g.constants[src], w.dtype == .float32, w.count > 0
+      {
+        if let other = owner[src] {
+          skipped.append(
+            SkippedLayer(node: i, name: n.name, op: n.opType, shape: w.shape, reason: "shares its weight with '\(other)' (pruned there)"))
+          continue
+        }
+        owner[src] = n.name
+        layers.append(
+          WeightLayer(
+            node: i, name: n.name, op: "MatMul", weight: src, shape: w.shape, rows: w.shape[0], cols: w.shape[1],
+            transposed: false, kPerChannel: 1))
+        continue
+      }
+      guard let w = g.constants[n.inputs[1]] else { continue }
       let shape = w.shape
       func skip(_ reason: String) { skipped.append(SkippedLayer(node: i, name: n.name, op: n.opType, shape: shape, reason: reason)) }
       guard w.dtype == .float32, w.count > 0 else {

@@ -43,12 +43,20 @@ import Testing
     try Self.check(e, threads: 2, optimize: true)
   }
 
-  static func check(_ e: ModelFiles.Entry, threads: Int, optimize: Bool) throws {
+  /// The 2-layer encoders and the decoder block with every linear layer in each forced format
+  /// (fused bias and GELU), against the same ORT references.
+  @Test(arguments: models.filter { $0.name.hasPrefix("encoder") || $0.name.hasPrefix("decoder") }, WeightFormat.Kind.allCases)
+  func encodersInEveryFormat(_ e: ModelFiles.Entry, _ format: WeightFormat.Kind) throws {
+    try Self.check(e, threads: 2, optimize: true, format: format)
+  }
+
+  static func check(_ e: ModelFiles.Entry, threads: Int, optimize: Bool, format: WeightFormat.Kind? = nil) throws {
     var g = try load(e.name)
     if optimize { g = try Passes.optimize(g) }
     let inputs = try inputs(e)
     let plan = try Planner.plan(
-      g, shapes: inputs.mapValues(\.shape), values: inputs, options: PlanOptions(threads: threads, formatCache: nil))
+      g, shapes: inputs.mapValues(\.shape), values: inputs,
+      options: PlanOptions(threads: threads, format: format.map { .fixed($0) } ?? .auto, formatCache: nil))
     let got = try Session(plan: plan).run(inputs)
     for o in e.outputs {
       let ref = try NPY.read(contentsOf: dir.appendingPathComponent(o.file))
@@ -76,7 +84,8 @@ import Testing
     }
   }
 
-  /// The passes turn the decomposed LayerNorm and the Erf/Tanh GELU chains into single nodes.
+  /// The passes turn the decomposed LayerNorm and the Erf/Tanh GELU chains into single nodes; a
+  /// Gelu after a linear layer's MatMul (+ bias) then becomes that MatMul's epilogue.
   @Test(arguments: [
     ("layernorm_decomposed_opset14", "LayerNormalization", 1),
     ("layernorm_decomposed_opset18", "LayerNormalization", 1),
@@ -86,7 +95,8 @@ import Testing
   ])
   func patternsAreFused(_ name: String, _ op: String, _ count: Int) throws {
     let g = try Passes.optimize(try Self.load(name))
-    #expect(g.nodes.filter { $0.opType == op }.count == count, "\(g.nodes.map(\.opType))")
+    let fused = op == "Gelu" ? g.nodes.filter { $0.epilogue.gelu != nil }.count : 0
+    #expect(g.nodes.filter { $0.opType == op }.count + fused == count, "\(g.nodes.map(\.opType))")
     #expect(!g.nodes.contains { ["Erf", "Tanh", "Pow", "Sqrt"].contains($0.opType) }, "\(g.nodes.map(\.opType))")
   }
 

@@ -76,7 +76,9 @@ enum ConvOp: OpBuilder {
 
   /// The clamp a fusion pass folded into this node, or none.
   static func fusedClamp(_ c: BuildContext) throws(ModelError) -> (Float, Float) {
-    guard c.node.epilogue.affine == nil, c.node.epilogue.learnedGate == nil else {
+    guard c.node.epilogue.affine == nil, c.node.epilogue.learnedGate == nil, c.node.epilogue.bias == nil,
+      c.node.epilogue.gelu == nil
+    else {
       throw c.error("this epilogue is not supported here")
     }
     return c.node.epilogue.bounds

@@ -1,6 +1,13 @@
-/// A fully connected layer on the kernels: `Y[r, o] = clamp(Σ_k A[r, k] W[o, k] + bias[o])` for
-/// rows r of A, with W packed. A arrives as rows x K (ONNX's layout); the kernels want K x rows,
-/// so more than one row is transposed through scratch (a single row is already K x 1).
+/// A fully connected layer on the kernels: `Y[r, o] = act(Σ_k A[r, k] W[o, k] + bias[o])` for
+/// rows r of A (the B·S tokens of a `[B, S, K]` activation), with W packed (`N_out x K`).
+/// A arrives as rows x K (ONNX's layout). A dense weight reads it in place: OpenBLAS computes
+/// `A · Wᵀ` straight into Y (`dense`). The sparse kernels read X as K x rows with unit stride
+/// along rows, so for them more than one row is transposed through scratch (a single row is
+/// already K x 1) and the kernels' `N_out x rows` product is transposed back. Measured on
+/// MiniLM's shapes (rows 128, K 384/1536, 1 thread): the two transposes cost about 0.6 ms a layer
+/// (3.5 ms a run), a tenth of the dense product, too much to keep on the dense path; next to
+/// the sparse products they are the price of the kernels' layout (a kernel reading the
+/// row-major tokens would gather along K and lose the SIMD over rows).
 struct LinearStep: Step, @unchecked Sendable {
   let packed: PackedMatrix
   let rows: Int
@@ -11,29 +18,38 @@ struct LinearStep: Step, @unchecked Sendable {
   let addend: [Float]?
   let addendShape: (Int, Int)
   let lo: Float, hi: Float
+  /// A fused Gelu, applied last.
+  var gelu: FusedEpilogue.GeluForm? = nil
+  /// W (`N_out x K`, row-major) when the chosen format is dense: one OpenBLAS product on A in place.
+  var dense: [Float]? = nil
   let workspaceBytes: Int
   var out: Int { packed.rows }
   var k: Int { packed.cols }
-  var transposes: Bool { rows > 1 }
+  var transposes: Bool { rows > 1 && dense == nil }
   /// The transposed operands, rounded up so the kernels' workspace after them is 64-byte aligned.
   private var transposeSpan: Int { transposes ? ((k + out) * rows * 4 + 63) / 64 * 64 : 0 }
   var scratchBytes: Int { transposeSpan + workspaceBytes }
 
   func run(_ c: StepContext) throws(RuntimeError) {
+    if let dense {
+      runDense(c, dense)
+      return
+    }
     let a = c.input(0, Float.self), y = c.output(0, Float.self)
     let scratch = c.scratch?.assumingMemoryBound(to: Float.self)
     var x = a
     var yk = y
     if transposes, let s = scratch {
       if !aTransposed {
-        for r in 0..<rows { for j in 0..<k { s[j * rows + r] = a[r * k + j] } }
+        Transpose.blocked(a, rows: rows, cols: k, into: s)
         x = UnsafePointer(s)
       }
       yk = s + k * rows
     }
     let ws = workspaceBytes > 0 ? c.scratch.map { $0 + transposeSpan } : nil
-    // Clamp after the addend, so the kernel clamps only when there is none.
-    let fusedLo: Float = addend == nil ? lo : -.infinity, fusedHi: Float = addend == nil ? hi : .infinity
+    // The kernel clamps only when nothing comes after its product.
+    let kernelClamps = addend == nil && gelu == nil
+    let fusedLo: Float = kernelClamps ? lo : -.infinity, fusedHi: Float = kernelClamps ? hi : .infinity
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         try SpMMRunner.run(
@@ -41,7 +57,7 @@ struct LinearStep: Step, @unchecked Sendable {
           workspace: ws.map { UnsafeMutableRawPointer(mutating: $0) }, workspaceBytes: workspaceBytes, threads: c.threads)
       }
     } catch { throw RuntimeError(error.message) }
-    if transposes { for r in 0..<rows { for o in 0..<out { y[r * out + o] = yk[o * rows + r] } } }
+    if transposes { Transpose.blocked(UnsafePointer(yk), rows: out, cols: rows, into: y) }
     if let add = addend {
       let (ar, ac) = addendShape
       for r in 0..<rows {
@@ -50,6 +66,51 @@ struct LinearStep: Step, @unchecked Sendable {
           y[r * out + o] = min(max(v, lo), hi)
         }
       }
+    }
+    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+  }
+}
+
+extension LinearStep {
+  /// `Y = A · Wᵀ` by OpenBLAS on A as stored, then bias, clamp and GELU in one pass over Y.
+  func runDense(_ c: StepContext, _ w: [Float]) {
+    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+    let shape = BatchedGemm.Shape(
+      m: rows, n: out, k: k, lda: aTransposed ? rows : k, ldb: k, ldc: out, transA: aTransposed, transB: true)
+    w.withUnsafeBufferPointer { wb in
+      BatchedGemm.run(shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
+    }
+    let (ar, ac) = addendShape
+    bias.withOptionalPointer { b in
+      for r in 0..<rows {
+        let row = y + r * out
+        if let b { for o in 0..<out { row[o] += b[o] } }
+        if let add = addend { for o in 0..<out { row[o] += add[(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)] } }
+        if lo > -.infinity || hi < .infinity { for o in 0..<out { row[o] = min(max(row[o], lo), hi) } }
+      }
+    }
+    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+  }
+}
+
+/// Cache-blocked out-of-place matrix transpose.
+enum Transpose {
+  /// `dst[c * rows + r] = src[r * cols + c]`.
+  static func blocked(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
+    let b = 16
+    var r0 = 0
+    while r0 < rows {
+      let r1 = min(r0 + b, rows)
+      var c0 = 0
+      while c0 < cols {
+        let c1 = min(c0 + b, cols)
+        for r in r0..<r1 {
+          let row = src + r * cols
+          for c in c0..<c1 { dst[c * rows + r] = row[c] }
+        }
+        c0 = c1
+      }
+      r0 = r1
     }
   }
 }
@@ -69,6 +130,7 @@ enum GemmOp: OpBuilder {
     let kb = transB ? b.shape[1] : b.shape[0], out = transB ? b.shape[0] : b.shape[1]
     guard k == kb else { throw c.error("A is \(a.shape) and B is \(b.shape): inner sizes \(k) and \(kb) differ") }
     if c.constant(1) == nil {
+      guard c.node.epilogue.isEmpty else { throw c.error("a fused epilogue needs a constant B") }
       var cShape: [Int] = []
       if c.hasInput(2), beta != 0 {
         cShape = try c.input(2).shape
@@ -103,7 +165,19 @@ enum GemmOp: OpBuilder {
     let bf = bw.floats
     var w = [Float](repeating: 0, count: out * k)
     for o in 0..<out { for j in 0..<k { w[o * k + j] = alpha * (transB ? bf[o * k + j] : bf[j * out + o]) } }
-    let (lo, hi) = try ConvOp.fusedClamp(c)
+    let e = try linearEpilogue(c, out: out)
+    if let fb = e.bias {
+      // A fused Add(bias) after a Gemm: one more row vector, or onto the addend.
+      if addend != nil {
+        let (ar, ac) = addShape
+        var full = [Float](repeating: 0, count: rows * out)
+        for r in 0..<rows { for o in 0..<out { full[r * out + o] = addend![(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)] + fb[o] } }
+        (addend, addShape) = (full, (rows, out))
+      } else {
+        bias = bias.map { zip($0, fb).map { $0 + $1 } } ?? fb
+      }
+    }
+    let (lo, hi) = (e.lo, e.hi)
     try c.setOutputs([TensorType(.float32, [rows, out])])
     let chosen = try FormatChooser.choose(
       w, rows: out, cols: k, n: rows, kPerChannel: 1, options: c.options)
@@ -114,7 +188,8 @@ enum GemmOp: OpBuilder {
       kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
     return LinearStep(
       packed: chosen.matrix, rows: rows, aTransposed: transA, bias: bias, addend: addend, addendShape: addShape,
-      lo: lo, hi: hi, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+      lo: lo, hi: hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
+      workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
   }
 }
 
@@ -154,13 +229,25 @@ enum MatMulOp: OpBuilder {
         node: c.node.name, op: "MatMul", m: n, k: k, n: rows,
         zeroFraction: profile.zeroFraction, format: chosen.matrix.format.description,
         kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
-      let (lo, hi) = try ConvOp.fusedClamp(c)
+      let e = try linearEpilogue(c, out: n)
       return LinearStep(
-        packed: chosen.matrix, rows: rows, aTransposed: false, bias: nil, addend: nil, addendShape: (1, 1), lo: lo,
-        hi: hi, workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+        packed: chosen.matrix, rows: rows, aTransposed: false, bias: e.bias, addend: nil, addendShape: (1, 1), lo: e.lo,
+        hi: e.hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
+        workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
     }
+    guard c.node.epilogue.isEmpty else { throw c.error("a fused epilogue needs a constant 2-D B") }
     return BatchedMatMulStep(aBatch: aBatch, bBatch: bBatch, batch: batch, m: m, k: k, n: n)
   }
+}
+
+/// What the passes fused into a linear layer (bias, clamp or GELU), checked against its width.
+func linearEpilogue(_ c: BuildContext, out: Int) throws(ModelError) -> (
+  bias: [Float]?, lo: Float, hi: Float, gelu: FusedEpilogue.GeluForm?
+) {
+  let e = c.node.epilogue
+  guard e.affine == nil, e.learnedGate == nil else { throw c.error("this epilogue is not supported here") }
+  if let b = e.bias, b.count != out { throw c.error("fused bias has \(b.count) values for \(out) outputs") }
+  return (e.bias, e.bounds.lo, e.bounds.hi, e.gelu)
 }
 
 /// Gemm with B computed at run time: a plain loop.

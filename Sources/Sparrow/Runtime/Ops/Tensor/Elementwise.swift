@@ -96,12 +96,8 @@ struct UnaryStep: Step {
     case .softplus:
       // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x.
       for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v)) }
-    case .gelu: for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
-    case .geluTanh:
-      for i in 0..<n {
-        let v = x[i]
-        y[i] = 0.5 * v * (1 + Foundation.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
-      }
+    case .gelu: GeluMath.apply(.exact, x, y, count: n)
+    case .geluTanh: GeluMath.apply(.tanh, x, y, count: n)
     }
   }
 }
