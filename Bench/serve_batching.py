@@ -2,15 +2,15 @@
 at 1, 8 and 32 clients, with and without batching, written to
 Bench/results/<machine id>/serve-batching.md.
 
-One server, one repository holding the digits ResNet (Models/digits, input Nx1x64x64) twice:
-`plain` (no batching) and `batched` (`max_batch_size`, `max_queue_delay_us`), both format dense,
+One server, one repository holding the digits ResNet (Models/digits, input Nx1x64x64) as `plain`
+(no batching) and `batched_<D>us` per delay D (`max_batch_size`, `max_queue_delay_us`), all format dense,
 the same threads, one instance, every batch size planned by `warmup` before the server is ready.
 Each phase is a bounded loop: every client sends the same number of binary-tensor requests of one
 row, back to back on its own keep-alive connection (bodies encoded once beforehand). Phases
 alternate plain / batched at each client count, `--rounds` times, so that the load of the
 (shared) machine falls on both alike; the load average is recorded per phase.
 
-Usage: python Bench/serve_batching.py [--sparrow PATH] [--requests 1600] [--rounds 2]
+Usage: python Bench/serve_batching.py [--sparrow PATH] [--requests 1600] [--rounds 2] [--delays-us 2000,0]
 Needs only numpy.
 """
 import argparse
@@ -35,7 +35,7 @@ ap.add_argument("--clients", default="1,8,32")
 ap.add_argument("--requests", type=int, default=1600, help="requests per phase (split among the clients)")
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--max-batch", type=int, default=32)
-ap.add_argument("--delay-us", type=int, default=2000)
+ap.add_argument("--delays-us", default="2000,0", help="max_queue_delay_us of each batched variant")
 ap.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
 ap.add_argument("--out", default=None)
 args = ap.parse_args()
@@ -98,7 +98,10 @@ dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untr
 with tempfile.TemporaryDirectory() as tmp:
     repo = pathlib.Path(tmp)
     warm = [{"x": [b, 1, 64, 64]} for b in range(1, args.max_batch + 1)]
-    for name, extra in [("plain", {}), ("batched", {"max_batch_size": args.max_batch, "max_queue_delay_us": args.delay_us})]:
+    delays = [int(d) for d in args.delays_us.split(",")]
+    variants = ["plain"] + [f"batched_{d}us" for d in delays]
+    for name, extra in [("plain", {})] + [(f"batched_{d}us", {"max_batch_size": args.max_batch, "max_queue_delay_us": d})
+                                          for d in delays]:
         (repo / name / "1").mkdir(parents=True)
         shutil.copy(digits, repo / name / "1" / "model.onnx")
         config = {"format": "dense", "threads": threads, "warmup": warm if extra else warm[:1], **extra}
@@ -111,11 +114,11 @@ with tempfile.TemporaryDirectory() as tmp:
     port = int(line.split("http://")[1].split()[0].rsplit(":", 1)[1])
     results = []
     try:
-        for m in ("plain", "batched"):
+        for m in variants:
             phase(port, m, 4, 200)  # warm connections and sessions
         for c in [int(v) for v in args.clients.split(",")]:
             for rnd in range(args.rounds):
-                for m in (("plain", "batched") if rnd % 2 == 0 else ("batched", "plain")):
+                for m in (variants if rnd % 2 == 0 else variants[::-1]):
                     load = os.getloadavg()[0]
                     lat, rows, st, wall = phase(port, m, c, args.requests)
                     results.append((m, c, rnd + 1, len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99),
@@ -133,11 +136,11 @@ L.append(f"- date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, machine: {
          f"{' (with uncommitted changes)' if dirty else ''}")
 L.append(f"- server: `sparrow serve` release build (`swift build -c release --scratch-path .build-release --product "
          f"sparrow`, SPARROW_OPENMP=1), model `Models/digits/digits_resnet.onnx` (input Nx1x64x64 FP32, logits Nx10), "
-         f"format dense, {threads} threads, 1 instance, queue capacity 64; `batched`: max_batch_size {args.max_batch}, "
-         f"max_queue_delay_us {args.delay_us}; every batch size planned by `warmup` before the run")
+         f"format dense, {threads} threads, 1 instance, queue capacity 64; `batched_<D>us`: max_batch_size {args.max_batch}, "
+         f"max_queue_delay_us D; every batch size planned by `warmup` before the run")
 L.append(f"- clients: Python threads on 127.0.0.1, one keep-alive connection each, binary tensors (1 row per request, "
-         f"pre-encoded), {args.requests} requests per phase split among the clients; plain and batched alternate "
-         f"({args.rounds} rounds per client count); `python Bench/serve_batching.py`; server exit after SIGTERM: {code}\n")
+         f"pre-encoded), {args.requests} requests per phase split among the clients; the variants alternate, "
+         f"order reversed every other round ({args.rounds} rounds per client count); `python Bench/serve_batching.py`; server exit after SIGTERM: {code}\n")
 L.append("| model | clients | round | requests/s | p50 ms | p99 ms | mean rows per run | statuses | load avg (1 min) |")
 L.append("|---|--:|--:|--:|--:|--:|--:|---|--:|")
 for m, c, rnd, rps, p50, p99, rows, st, load in results:
