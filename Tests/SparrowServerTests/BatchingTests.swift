@@ -65,14 +65,14 @@ import Testing
 
   /// Requests merged into one run of the digits ResNet get what separate runs give (to rounding).
   @Test func mergedRunsMatchSeparateRuns() async throws {
-    let m = try served(modelsFolder.appendingPathComponent("digits/digits_resnet.onnx"), batch: 8, delayUs: 500_000, format: .fixed(.dense))
+    let m = try served(modelsFolder.appendingPathComponent("digits/digits_resnet.onnx"), batch: 8, delayUs: 2_000_000, format: .fixed(.dense))
     defer { m.pool.shutdown() }
     let rows = [1, 2, 1, 3, 1]
     let inputs = try rows.enumerated().map { try digits(rows: $1, seed: $0) }
     let results = await all(m, inputs.map { request("x", $0) })
     for (x, r) in zip(inputs, results) {
       let o = try r.get()
-      // 8 rows fill the batch: one run for all five (the 0.5 s delay would otherwise show).
+      // 8 rows fill the batch: one run for all five (the 2 s delay would otherwise show).
       #expect(o.batchRequests == 5 && o.batchRows == 8)
       let alone = try #require(try m.model.run(["x": x])["logits"])
       let got = try #require(o.outputs["logits"])
@@ -106,7 +106,7 @@ import Testing
   @Test func incompatibleRequestsAreNotMerged() async throws {
     let file = try reluModel()
     defer { try? FileManager.default.removeItem(at: file) }
-    let m = try served(file, batch: 16, delayUs: 200_000)
+    let m = try served(file, batch: 16, delayUs: 1_000_000)
     defer { m.pool.shutdown() }
     let narrow = try Tensor(shape: [1, 3], floats: [-1, 0, 1])
     let wide = try Tensor(shape: [1, 4], floats: [-1, 0, 1, 2])
@@ -158,7 +158,7 @@ import Testing
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("sparrow-gather-\(UUID().uuidString).onnx")
     defer { try? FileManager.default.removeItem(at: file) }
     try ONNXExporter.write(g, to: file)
-    let m = try served(file, batch: 8, delayUs: 300_000)
+    let m = try served(file, batch: 8, delayUs: 1_000_000)
     defer { m.pool.shutdown() }
     func r(_ i: Int64, width: Int = 4) throws -> InferRequest {
       InferRequest(
