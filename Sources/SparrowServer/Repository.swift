@@ -27,12 +27,19 @@ public struct ModelConfig: Sendable, Equatable {
   public var warmup: [[String: [Int]]] = []
   /// The runtime-pruning gate for requests that do not choose one (`gate` or `gate_budget`).
   public var gate: GateMode = .off
+  /// Dynamic batching (Triton's `max_batch_size`): requests of compatible shapes are merged along
+  /// dim 0, up to this many rows, into one run. 0: off, every request runs alone.
+  public var maxBatchSize = 0
+  /// How long the first request of a batch may wait for others (Triton's
+  /// `max_queue_delay_microseconds`); 0 merges only what is already queued.
+  public var maxQueueDelayMicroseconds = 0
 
   public init() {}
 
   public static let fileName = "sparrow.json"
   static let keys = [
-    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "gate", "gate_budget", "warmup",
+    "format", "threads", "instances", "queue_capacity", "max_session_mib", "max_batch_size", "max_queue_delay_us",
+    "gate", "gate_budget", "warmup",
   ]
 
   /// Reads `sparrow.json` in `folder`, or the defaults when there is none.
@@ -78,9 +85,20 @@ public struct ModelConfig: Sendable, Equatable {
       }
       c.queueCapacity = Int(d)
     }
-    switch o["max_batch_size"] {
-    case nil, .number(0)?: break
-    default: throw SetupError("'max_batch_size': dynamic batching is not implemented yet; leave it out or set 0")
+    if let b = o["max_batch_size"] {
+      guard case .number(let d) = b, d >= 0, d == d.rounded(), d <= 4096 else {
+        throw SetupError("'max_batch_size' must be an integer from 0 (no batching) to 4096")
+      }
+      c.maxBatchSize = Int(d)
+    }
+    if let q = o["max_queue_delay_us"] {
+      guard case .number(let d) = q, d >= 0, d == d.rounded(), d <= 10_000_000 else {
+        throw SetupError("'max_queue_delay_us' must be an integer from 0 to 10000000 (10 s)")
+      }
+      guard c.maxBatchSize > 0 else {
+        throw SetupError("'max_queue_delay_us' needs 'max_batch_size' of at least 1 (batching is off without it)")
+      }
+      c.maxQueueDelayMicroseconds = Int(d)
     }
     switch (o["gate"], o["gate_budget"]) {
     case (nil, nil): break

@@ -93,6 +93,8 @@ struct Responder: HTTPResponder {
     case .model(let name, let version, .metadata):
       if let md = server.unavailableMetadata(name, version) { return Responder.json(md) }
       return Responder.json(try server.model(name, version).metadata)
+    case .model(let name, let version, .config):
+      return Responder.json(try server.model(name, version).modelConfig)
     case .model(let name, let version, .ready):
       let m = try server.model(name, version)
       return Responder.json(.object(["name": .string(m.name), "ready": .bool(true)]))

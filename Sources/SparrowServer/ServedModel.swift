@@ -22,7 +22,9 @@ public final class ServedModel: Sendable {
       var options = PlanOptions(threads: source.config.threads, format: source.config.format)
       // No one tensor of a request may outgrow the session limit, not even while planning.
       options.maxTensorBytes = min(source.config.maxSessionBytes, source.config.maxTensorBytes)
-      model = try Model(contentsOf: source.file, options: options)
+      // With batching each batch size is a shape of its own, with its own plan.
+      model = try Model(
+        contentsOf: source.file, options: options, maxPlans: 8 + min(source.config.maxBatchSize, 56))
       // A model that cannot run is not ready: every inference would fail.
       let unsupported = model.graph.nodes.filter { !Planner.supports($0) }
       if !unsupported.isEmpty {
@@ -35,20 +37,43 @@ public final class ServedModel: Sendable {
         throw ModelError(
           "'warmup' gives shapes only, and the model's shapes depend on the values of inputs \(model.shapeInputs.names) (planned per request)")
       }
+      if source.config.maxBatchSize > 0 { try ServedModel.checkBatchable(model) }
       for shapes in source.config.warmup { _ = try model.plan(shapes: shapes) }
     } catch {
       throw SetupError("model '\(source.name)' (\(source.file.path)): \(error.message)")
     }
     pool = InferencePool(
-      model: model, instances: config.instances, capacity: config.queueCapacity, maxSessionBytes: config.maxSessionBytes)
+      model: model, instances: config.instances, capacity: config.queueCapacity, maxSessionBytes: config.maxSessionBytes,
+      batching: BatchPolicy(
+        maxBatchSize: config.maxBatchSize, maxQueueDelayNs: UInt64(config.maxQueueDelayMicroseconds) * 1000))
     logger.info(
       "model loaded",
       metadata: [
         "model": "\(name)", "version": "\(version)", "file": "\(source.file.path)",
         "threads": "\(model.options.threads)", "instances": "\(config.instances)",
-        "queue_capacity": "\(config.queueCapacity)", "warmup_shapes": "\(config.warmup.count)",
+        "queue_capacity": "\(config.queueCapacity)", "max_batch_size": "\(config.maxBatchSize)",
+        "max_queue_delay_us": "\(config.maxQueueDelayMicroseconds)", "warmup_shapes": "\(config.warmup.count)",
         "load_ms": "\(Int(ms(DispatchTime.now().uptimeNanoseconds - t0)))",
       ])
+  }
+
+  /// With `max_batch_size` every input and output must have dim 0 as its batch dimension: a
+  /// symbolic (or undeclared) first dimension, and no shape may depend on an input's values.
+  static func checkBatchable(_ model: Model) throws(ModelError) {
+    if !model.shapeInputs.names.isEmpty {
+      throw ModelError(
+        "'max_batch_size': the model's shapes depend on the values of inputs \(model.shapeInputs.names), so requests cannot be merged")
+    }
+    for v in model.graph.inputs + model.graph.outputs {
+      guard let shape = v.shape else { continue }
+      guard let first = shape.first else {
+        throw ModelError("'max_batch_size': '\(v.name)' is a scalar, with no batch dimension to merge along")
+      }
+      if case .fixed(let n) = first {
+        throw ModelError(
+          "'max_batch_size': '\(v.name)' has a fixed first dimension \(n); batching needs a symbolic batch dimension (export with a dynamic dim 0)")
+      }
+    }
   }
 
   var inputs: [ValueInfo] { model.graph.inputs }
@@ -74,6 +99,37 @@ public final class ServedModel: Sendable {
     ])
   }
 
+  /// `GET /v2/models/{name}/config`, Triton's model configuration as JSON: with batching, dims
+  /// are given without the batch dimension, as Triton's `config.pbtxt` does.
+  var modelConfig: JSON {
+    let batched = config.maxBatchSize > 0
+    func tensors(_ vs: [ValueInfo]) -> JSON {
+      .array(vs.map { v in
+        var dims = (v.shape ?? []).map { d -> JSON in
+          if case .fixed(let n) = d { return .number(Double(n)) }
+          return .number(-1)
+        }
+        if batched, !dims.isEmpty { dims.removeFirst() }
+        return .object([
+          "name": .string(v.name), "data_type": .string("TYPE_" + WireType(v.dtype ?? .float32).rawValue),
+          "dims": .array(dims),
+        ])
+      })
+    }
+    var o: [String: JSON] = [
+      "name": .string(name), "platform": .string("sparrow_onnx"), "backend": .string("sparrow"),
+      "max_batch_size": .number(Double(config.maxBatchSize)),
+      "input": tensors(inputs), "output": tensors(outputs),
+      "instance_group": .array([.object(["count": .number(Double(config.instances)), "kind": .string("KIND_CPU")])]),
+    ]
+    if batched {
+      o["dynamic_batching"] = .object([
+        "max_queue_delay_microseconds": .number(Double(config.maxQueueDelayMicroseconds))
+      ])
+    }
+    return .object(o)
+  }
+
   /// Checks names, datatypes and declared dimensions before the request takes a queue slot.
   func validate(_ r: InferRequest) throws(ServeError) {
     for (name, t) in r.inputs {
@@ -96,6 +152,20 @@ public final class ServedModel: Sendable {
     }
     for v in inputs where !r.inputs.contains(where: { $0.name == v.name }) {
       throw .bad("input '\(v.name)' is missing")
+    }
+    if config.maxBatchSize > 0 {
+      // Triton's rule: with batching, dim 0 of every input is the request's batch size.
+      var rows: Int?
+      for (name, t) in r.inputs {
+        guard let n = t.shape.first else { throw .bad("input '\(name)' is a scalar: model '\(self.name)' batches along dim 0") }
+        guard rows == nil || rows == n else {
+          throw .bad("inputs disagree on the batch size (dim 0): '\(name)' has \(n), another \(rows ?? 0)")
+        }
+        rows = n
+      }
+      if let n = rows, n < 1 || n > config.maxBatchSize {
+        throw .bad("inference request batch-size must be <= \(config.maxBatchSize) for '\(self.name)', and at least 1; got \(n)")
+      }
     }
     for o in r.outputs where !outputs.contains(where: { $0.name == o.name }) {
       throw .bad("model '\(name)' has no output '\(o.name)' (outputs: \(outputs.map(\.name).joined(separator: ", ")))")
@@ -138,6 +208,7 @@ public final class ServedModel: Sendable {
       "sparrow_compute_ms": .number(o.computeMs), "sparrow_formats": .string(o.formats),
       "sparrow_threads": .number(Double(o.threads)), "sparrow_gate": .string(o.gate.description),
       "sparrow_gate_skip_fraction": .number(o.gateSkipFraction),
+      "sparrow_batch_rows": .number(Double(o.batchRows)), "sparrow_batch_requests": .number(Double(o.batchRequests)),
     ]))
     w.raw(",\"outputs\":[")
     var first = true

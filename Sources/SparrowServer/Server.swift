@@ -170,7 +170,7 @@ public final class InferenceServer: Sendable {
     case model(name: String, version: String?, action: ModelAction)
     case notFound
 
-    enum ModelAction: Equatable { case metadata, ready, infer }
+    enum ModelAction: Equatable { case metadata, config, ready, infer }
 
     var endpoint: String {
       switch self {
@@ -180,6 +180,7 @@ public final class InferenceServer: Sendable {
       case .metrics: return "metrics"
       case .repositoryIndex: return "repository_index"
       case .model(_, _, .metadata): return "model_metadata"
+      case .model(_, _, .config): return "model_config"
       case .model(_, _, .ready): return "model_ready"
       case .model(_, _, .infer): return "infer"
       case .notFound: return "other"
@@ -219,6 +220,7 @@ public final class InferenceServer: Sendable {
         switch Array(rest) {
         case []: action = .metadata
         case ["ready"]: action = .ready
+        case ["config"]: action = .config
         case ["infer"]: action = .infer
         default:
           self = .notFound

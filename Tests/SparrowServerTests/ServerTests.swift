@@ -19,6 +19,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     #expect(Route(path: "/metrics") == .metrics)
     #expect(Route(path: "/v2/models/det") == .model(name: "det", version: nil, action: .metadata))
     #expect(Route(path: "/v2/models/det/ready") == .model(name: "det", version: nil, action: .ready))
+    #expect(Route(path: "/v2/models/det/config") == .model(name: "det", version: nil, action: .config))
     #expect(Route(path: "/v2/models/det/infer") == .model(name: "det", version: nil, action: .infer))
     #expect(Route(path: "/v2/models/det/versions/3") == .model(name: "det", version: "3", action: .metadata))
     #expect(Route(path: "/v2/models/det/versions/3/infer") == .model(name: "det", version: "3", action: .infer))
@@ -45,7 +46,9 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
 
   @Test(arguments: [
     #"{"formt": "csr"}"#, #"{"format": "sparse"}"#, #"{"threads": 0}"#, #"{"instances": 1.5}"#,
-    #"{"queue_capacity": -1}"#, #"{"max_batch_size": 8}"#, #"{"gate_budget": 1.5}"#,
+    #"{"queue_capacity": -1}"#, #"{"max_batch_size": -1}"#, #"{"max_batch_size": 2.5}"#,
+    #"{"max_batch_size": 5000}"#, #"{"max_queue_delay_us": 100}"#, #"{"max_batch_size": 4, "max_queue_delay_us": -1}"#,
+    #"{"max_batch_size": "8"}"#, #"{"gate_budget": 1.5}"#,
     #"{"gate": "half"}"#, #"{"gate": "zero", "gate_budget": 0.5}"#, #"{"warmup": [{"x": [0]}]}"#,
     #"{"warmup": {"x": [1]}}"#, "[]", "{",
   ])

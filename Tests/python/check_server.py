@@ -526,6 +526,74 @@ with tempfile.TemporaryDirectory() as tmp:
           tally["unanswered before the signal"] == 0 and tally["other"] == 0 and tally["ok"] > 0 and tally["503"] > 0)
     check("SIGTERM under load: clean exit", load_code == 0, f"exit {load_code}\n{load.logs()[-3000:]}")
 
+    # Dynamic batching: clients at once on a batched digits model get exactly what unbatched
+    # `sparrow run` gives on each request's own input (same format and threads); requests were
+    # merged; the config reports max_batch_size as Triton's does; bad batching configs make only
+    # their model unavailable, with the reason.
+    import concurrent.futures
+    brepo = tmp / "brepo"
+    digits = models / "digits" / "digits_resnet.onnx"
+    for name, src, config in [
+        ("digits", digits, {"format": "dense", "threads": 1, "max_batch_size": 8, "max_queue_delay_us": 20000}),
+        ("badbatch", digits, {"max_batch_size": -1}),
+        ("fixedbatch", models / "ops/relu.onnx", {"max_batch_size": 4}),
+    ]:
+        (brepo / name / "1").mkdir(parents=True)
+        shutil.copy(src, brepo / name / "1" / "model.onnx")
+        (brepo / name / "sparrow.json").write_text(json.dumps(config))
+    rng = np.random.default_rng(args.seed)
+    cases = [rng.random((rows, 1, 64, 64), dtype=np.float32) for rows in [1, 2, 1, 3, 1, 2]]
+    expected = []
+    for i, c in enumerate(cases):
+        np.save(tmp / f"digits_{i}.npy", c)
+        subprocess.run([sparrow, "run", str(digits), "--input", f"x={tmp / f'digits_{i}.npy'}", "--output-dir",
+                        str(tmp / f"digits_out_{i}"), "--format", "dense", "--threads", "1"], check=True,
+                       capture_output=True)
+        expected.append(np.load(tmp / f"digits_out_{i}" / "logits.npy"))
+    bs = Server("--model-repository", str(brepo), "--log-format", "text")
+    bc = httpclient.InferenceServerClient(bs.url, network_timeout=300, concurrency=1)
+    check("batching: the batched model is ready", bc.is_model_ready("digits"), bs.logs()[-2000:])
+    cfg = bc.get_model_config("digits")
+    check("batching: config reports max_batch_size and the delay", cfg.get("max_batch_size") == 8 and
+          cfg.get("dynamic_batching", {}).get("max_queue_delay_microseconds") == 20000 and
+          cfg["input"][0]["dims"] == [1, 64, 64], str(cfg))
+    index = {m["name"]: m for m in bc.get_model_repository_index()}
+    for name, words in [("badbatch", "max_batch_size"), ("fixedbatch", "fixed first dimension")]:
+        check(f"batching: {name} unavailable with the reason", index.get(name, {}).get("state") == "UNAVAILABLE" and
+              words in index[name].get("reason", ""), str(index.get(name)))
+
+    def client(k):
+        c = httpclient.InferenceServerClient(bs.url, network_timeout=300)
+        got = []
+        for j in range(6):
+            i = (k + j) % len(cases)
+            inp = httpclient.InferInput("x", list(cases[i].shape), "FP32")
+            inp.set_data_from_numpy(cases[i], binary_data=True)
+            r = c.infer("digits", [inp], outputs=[httpclient.InferRequestedOutput("logits", binary_data=True)])
+            got.append((i, r.as_numpy("logits"), r.get_response()["parameters"]))
+        return got
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = [r for rs in pool.map(client, range(8)) for r in rs]
+    # A multiply over more columns is blocked differently, so sums round in another order: equal
+    # to about 1 ulp, not bit for bit (the count of bit-identical answers is shown).
+    exact = sum(np.array_equal(out, expected[i]) for i, out, _ in results)
+    close = sum(out.shape == expected[i].shape and np.abs(out - expected[i]).max() <= 1e-5 * np.abs(expected[i]).max()
+                for i, out, _ in results)
+    check(f"batching: 8 clients x 6 requests match unbatched `sparrow run` within 1e-5 relative ({close}/{len(results)},"
+          f" {exact} bit for bit)", close == len(results))
+    merged = sum(p.get("sparrow_batch_requests", 1) > 1 for _, _, p in results)
+    check(f"batching: requests were merged ({merged}/{len(results)})", merged > 0 and
+          all(p.get("sparrow_batch_rows", 1) <= 8 for _, _, p in results))
+    too_big = httpclient.InferInput("x", [9, 1, 64, 64], "FP32")
+    too_big.set_data_from_numpy(np.zeros((9, 1, 64, 64), np.float32))
+    try:
+        bc.infer("digits", [too_big])
+        check("batching: a request over max_batch_size is 400", False, "answered")
+    except InferenceServerException as e:
+        check("batching: a request over max_batch_size is 400", e.status() == "400" or "batch-size" in str(e), str(e))
+    check("batching: clean exit", bs.stop() == 0)
+
     # Without --model-repository: the default model from Models/manifest.json.
     d = Server("--format", "dense", "--threads", "1", "--log-format", "text")
     dc = httpclient.InferenceServerClient(d.url, network_timeout=300)
