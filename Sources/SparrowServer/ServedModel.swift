@@ -39,6 +39,12 @@ public final class ServedModel: Sendable {
       }
       if source.config.maxBatchSize > 0 { try ServedModel.checkBatchable(model) }
       for shapes in source.config.warmup { _ = try model.plan(shapes: shapes) }
+      // A model whose input shapes are all declared is planned at load: what would fail every
+      // inference (an op's attributes it cannot run, a shape that does not fit) fails the load.
+      let declared = model.graph.inputs.allSatisfy { v in
+        v.shape?.allSatisfy { if case .fixed = $0 { return true } else { return false } } ?? false
+      }
+      if source.config.warmup.isEmpty, model.shapeInputs.names.isEmpty, declared { _ = try model.plan() }
     } catch {
       throw SetupError("model '\(source.name)' (\(source.file.path)): \(error.message)")
     }

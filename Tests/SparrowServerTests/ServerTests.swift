@@ -101,9 +101,18 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     try put("badversion", "v1", relu)
     // A folder where model.onnx should be a file.
     try fm.createDirectory(at: root.appendingPathComponent("folder/1/model.onnx"), withIntermediateDirectories: true)
-    let einsum = Graph(
+    // An op Sparrow does not run (Unique: its output size depends on the data).
+    let unique = Graph(
       inputs: [ValueInfo(name: "X", dtype: .float32, shape: [.fixed(2), .fixed(2)])],
-      outputs: [ValueInfo(name: "Y", dtype: .float32, shape: [.fixed(2), .fixed(2)])],
+      outputs: [ValueInfo(name: "Y", dtype: .float32, shape: [.fixed(4)])],
+      nodes: [Node(name: "e", opType: "Unique", inputs: ["X"], outputs: ["Y"])],
+      opset: 13)
+    try put("unique", "1", try ONNXExporter.encode(unique))
+    // A known op with attributes it cannot run (a one-operand Einsum): found by planning the
+    // declared shapes at load, not by every inference failing.
+    let einsum = Graph(
+      inputs: [ValueInfo(name: "X", dtype: .float32, shape: [.fixed(2), .fixed(3)])],
+      outputs: [ValueInfo(name: "Y", dtype: .float32, shape: [.fixed(3), .fixed(2)])],
       nodes: [Node(name: "e", opType: "Einsum", inputs: ["X"], outputs: ["Y"], attributes: ["equation": .string("ij->ji")])],
       opset: 13)
     try put("einsum", "1", try ONNXExporter.encode(einsum))
@@ -112,8 +121,9 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
     defer { for m in models { m.pool.shutdown() } }
     #expect(models.map(\.name) == ["good"])
     let reasons = Dictionary(uniqueKeysWithValues: unavailable.map { ($0.name, $0.reason) })
-    #expect(reasons.keys.sorted() == ["badconfig", "badversion", "einsum", "empty", "folder", "truncated"])
+    #expect(reasons.keys.sorted() == ["badconfig", "badversion", "einsum", "empty", "folder", "truncated", "unique"])
     #expect(reasons.values.allSatisfy { !$0.isEmpty })
+    #expect(reasons["unique"]?.contains("Unique") == true, "\(reasons["unique"] ?? "")")
     #expect(reasons["einsum"]?.contains("Einsum") == true, "\(reasons["einsum"] ?? "")")
     #expect(reasons["badconfig"]?.contains("sparrow.json") == true)
 
@@ -122,10 +132,10 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().a
       Issue.record("index is not an array")
       return
     }
-    #expect(rows.map { $0["name"] } == ["badconfig", "badversion", "einsum", "empty", "folder", "good", "truncated"].map { .string($0) })
+    #expect(rows.map { $0["name"] } == ["badconfig", "badversion", "einsum", "empty", "folder", "good", "truncated", "unique"].map { .string($0) })
     #expect(rows.first { $0["name"] == .string("good") }?["state"] == .string("READY"))
-    #expect(rows.first { $0["name"] == .string("einsum") }?["state"] == .string("UNAVAILABLE"))
-    #expect(rows.first { $0["name"] == .string("einsum") }?["reason"] == .string(reasons["einsum"] ?? ""))
+    #expect(rows.first { $0["name"] == .string("unique") }?["state"] == .string("UNAVAILABLE"))
+    #expect(rows.first { $0["name"] == .string("unique") }?["reason"] == .string(reasons["unique"] ?? ""))
     #expect(server.repositoryIndex(readyOnly: true).elements?.count == 1)
     let md = try #require(server.unavailableMetadata("truncated", nil))
     #expect(md["state"] == .string("UNAVAILABLE") && md["reason"] == .string(reasons["truncated"] ?? ""))

@@ -135,6 +135,9 @@ with tempfile.TemporaryDirectory() as tmp:
          [vi("Y", TensorProto.INT64, [4])])
     save("gather", [helper.make_node("Gather", ["X", "I"], ["Y"], axis=0)],
          [vi("X", TensorProto.FLOAT, [5, 4]), vi("I", TensorProto.INT64, [3])], [vi("Y", TensorProto.FLOAT, [3, 4])])
+    save("unique", [helper.make_node("Unique", ["X"], ["Y"])], [vi("X", TensorProto.FLOAT, [2, 3])],
+         [vi("Y", TensorProto.FLOAT, [6])], opset=12)
+    # A known op with attributes Sparrow cannot run: planned at load (declared shapes), so not ready.
     save("einsum", [helper.make_node("Einsum", ["X"], ["Y"], equation="ij->ji")], [vi("X", TensorProto.FLOAT, [2, 3])],
          [vi("Y", TensorProto.FLOAT, [3, 2])], opset=12)
     relu_bytes = (models / "ops/relu.onnx").read_bytes()
@@ -143,7 +146,7 @@ with tempfile.TemporaryDirectory() as tmp:
         (repo / name / version).mkdir(parents=True)
         (repo / name / version / "model.onnx").write_bytes(data)
     (repo / "badconfig" / "sparrow.json").write_text('{"threads": ')
-    broken = ["badconfig", "badversion", "einsum", "empty", "truncated"]
+    broken = ["badconfig", "badversion", "einsum", "unique", "empty", "truncated"]
 
     # What `sparrow run` gives on the same input, same format and threads.
     out_dir = tmp / "run"
@@ -181,7 +184,8 @@ with tempfile.TemporaryDirectory() as tmp:
               == row.get("reason"), f"{s} {b[:300]!r}")
         s, _, b = server.request("POST", f"/v2/models/{name}/infer", json.dumps({"inputs": []}).encode())
         error_answer(f"{name}: inference refused", s, b, 400)
-    check("unsupported op named", "Einsum" in index.get("einsum", {}).get("reason", ""), str(index.get("einsum")))
+    check("unrunnable attributes named", "Einsum" in index.get("einsum", {}).get("reason", ""), str(index.get("einsum")))
+    check("unsupported op named", "Unique" in index.get("unique", {}).get("reason", ""), str(index.get("unique")))
     check("good models ready", all(index[n]["state"] == "READY" for n in ["det", "cast", "relu", "gather", "ident64"]))
     s, _, b = server.request("POST", "/v2/repository/index", b'{"ready": true}')
     check("index of ready models", s == 200 and sorted(m["name"] for m in json.loads(b)) ==
