@@ -21,6 +21,9 @@ quiet() {
   fi
 }
 
+# The test venv (Tests/python/requirements.txt) also pins clang-format for the format step.
+source Tests/python/venv.sh
+
 step "format: the listed files (.swift-format-files, .clang-format-files) in the pinned styles"
 # Lint only, and only the listed files: see the lists' headers. Skipped where a formatter is missing.
 swift_files=$(grep -v '^#' .swift-format-files || true)
@@ -30,10 +33,11 @@ else
   echo "swift format: not available or nothing listed, skipped"
 fi
 c_files=$(grep -v '^#' .clang-format-files || true)
-if [ -n "$c_files" ] && command -v clang-format >/dev/null; then
-  clang-format --dry-run --Werror $c_files
+if [ -n "$c_files" ]; then
+  .venv-test/bin/clang-format --dry-run --Werror $c_files
+  echo "clang-format $(.venv-test/bin/clang-format --version | grep -o '[0-9][0-9.]*' | head -1): $(echo $c_files | wc -w) C files clean"
 else
-  echo "clang-format: not installed or nothing listed, skipped"
+  echo "clang-format: nothing listed"
 fi
 
 step "debug build, all tests (OpenMP build, best ISA)"
@@ -56,7 +60,6 @@ bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow Models/ppocr/ch_P
 bash Tests/alloc/run.sh --max 4 .build-release/release/sparrow Models/digits/gated/digits_gated_r50_seed0.onnx --threads 1 --shape x=1x1x64x64 --gate model
 
 step "ONNX writer checked by ONNX Runtime (every committed model re-encoded by sparrow convert)"
-source Tests/python/venv.sh
 .venv-test/bin/python Tests/python/check_export.py .build/debug/sparrow
 
 step "PP-OCR models pruned (magnitude 90%, 2:4) through every format, against ONNX Runtime"

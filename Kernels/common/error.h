@@ -3,8 +3,7 @@
 #include "sparrow_kernels.h"
 
 /* Records a message for sparrow_last_error and returns `status`. */
-sparrow_status sparrow_fail(sparrow_status status, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+sparrow_status sparrow_fail(sparrow_status status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void sparrow_clear_error(void);
 
 /* Limits that keep every index and byte count inside 32-bit/size_t arithmetic. */

@@ -16,7 +16,7 @@ size_t sparrow_even_f32__avx2(float* out, const float* src, size_t n);
 /* out[i] = src[2i] for i below the returned count (a multiple of 8 short of n): reads no
  * further than src[2n - 3], so never past the last element the row needs. */
 __attribute__((target("avx2"), always_inline)) static inline size_t sparrow_even_avx2(float* out, const float* src,
-                                                                                     size_t n) {
+                                                                                      size_t n) {
   size_t i = 0;
   for (; i + 8 < n; i += 8) {
     const __m256 a = _mm256_loadu_ps(src + 2 * i), b = _mm256_loadu_ps(src + 2 * i + 8);

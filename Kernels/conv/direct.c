@@ -19,11 +19,11 @@ struct sparrow_direct_conv {
   sparrow_dwconv_shape s; /* channels = input channels, multiplier 1 */
   size_t cout;
   extents e;
-  size_t plane;     /* floats per padded plane, a multiple of 16 (64-byte aligned planes) */
-  size_t* row_ptr;  /* cout + 1 */
-  size_t* offsets;  /* per nonzero: c * plane + tap offset */
+  size_t plane;    /* floats per padded plane, a multiple of 16 (64-byte aligned planes) */
+  size_t* row_ptr; /* cout + 1 */
+  size_t* offsets; /* per nonzero: c * plane + tap offset */
   float* values;
-  uint32_t* chan;   /* per nonzero: its input channel c (active-channel lists) */
+  uint32_t* chan;               /* per nonzero: its input channel c (active-channel lists) */
   sparrow_dwconv_ukernel_fn fn; /* the row kernel, bound when created */
 };
 
@@ -39,8 +39,7 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   s.multiplier = 1;
   extents e;
   size_t plane, total, k;
-  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) ||
-      !sparrow_mul_ok(k, cout, &total))
+  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) || !sparrow_mul_ok(k, cout, &total))
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution too large");
   plane = (sparrow_window_plane_floats(&s, &e) + 15) / 16 * 16;
   size_t ws;
@@ -92,7 +91,9 @@ void sparrow_direct_conv_free(sparrow_direct_conv* d) {
   free(d);
 }
 
-size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) { return sparrow_direct_conv_lists_workspace_bytes(d, 0, 0); }
+size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) {
+  return sparrow_direct_conv_lists_workspace_bytes(d, 0, 0);
+}
 size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->row_ptr[d->cout]; }
 
 /* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
@@ -144,8 +145,8 @@ sparrow_status sparrow_direct_conv_lists_check(const sparrow_direct_conv* d, con
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT,
                         "active output channels must be strictly increasing and below %zu", d->cout);
   if (l->in_channels != NULL && !increasing_below(l->in_channels, l->n_in_channels, d->s.channels))
-    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT,
-                        "active input channels must be strictly increasing and below %zu", d->s.channels);
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "active input channels must be strictly increasing and below %zu",
+                        d->s.channels);
   const size_t need = sparrow_direct_conv_lists_workspace_bytes(d, l->out_channels != NULL, l->in_channels != NULL);
   if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes < need)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)", need,
@@ -234,8 +235,8 @@ void sparrow_direct_conv_rows_task(void* plan, size_t t) {
     return;
   }
   const active_copy a = copy_at(d, p->workspace);
-  rows_from(d, p->workspace, a.row_ptr, a.offsets, a.values, p->lists.out_channels, i0, i1, p->bias, p->lo, p->hi,
-            p->y, p->fn);
+  rows_from(d, p->workspace, a.row_ptr, a.offsets, a.values, p->lists.out_channels, i0, i1, p->bias, p->lo, p->hi, p->y,
+            p->fn);
 }
 
 void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* p) {
@@ -267,8 +268,8 @@ sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* d, const
   return SPARROW_OK;
 }
 
-sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float* x, const float* bias, float lo, float hi,
-                                       float* y, void* workspace, size_t workspace_bytes, int threads) {
+sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float* x, const float* bias, float lo,
+                                       float hi, float* y, void* workspace, size_t workspace_bytes, int threads) {
   const sparrow_direct_conv_lists all = {0};
   return sparrow_direct_conv_run_lists(d, &all, x, bias, lo, hi, y, workspace, workspace_bytes, threads);
 }

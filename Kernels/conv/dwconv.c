@@ -13,8 +13,8 @@
 sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
   sparrow_clear_error();
   if (s == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL shape");
-  const size_t dims[] = {s->channels, s->multiplier, s->h, s->w, s->kh, s->kw, s->stride_h,
-                         s->stride_w, s->dilation_h, s->dilation_w, s->ho, s->wo};
+  const size_t dims[] = {s->channels, s->multiplier, s->h,          s->w,          s->kh, s->kw,
+                         s->stride_h, s->stride_w,   s->dilation_h, s->dilation_w, s->ho, s->wo};
   for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
     if (dims[i] == 0 || dims[i] > SPARROW_MAX_DIM)
       return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "depthwise shape has a size of %zu (need 1...%zu)", dims[i],
@@ -25,8 +25,9 @@ sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "kernel %zux%zu too large", s->kh, s->kw);
   extents e;
   size_t bytes;
-  if (!sparrow_window_extents(s, &e) || !sparrow_mul_ok(e.rows, s->stride_w, &bytes) || !sparrow_mul_ok(bytes, e.phase_len, &bytes) ||
-      !sparrow_mul_ok(bytes, sizeof(float), &bytes) || bytes > MAX_WORKSPACE)
+  if (!sparrow_window_extents(s, &e) || !sparrow_mul_ok(e.rows, s->stride_w, &bytes) ||
+      !sparrow_mul_ok(bytes, e.phase_len, &bytes) || !sparrow_mul_ok(bytes, sizeof(float), &bytes) ||
+      bytes > MAX_WORKSPACE)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "depthwise window reach (%zu x %zu outputs) too large", s->ho,
                         s->wo);
   return SPARROW_OK;
@@ -38,8 +39,8 @@ size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s) {
   return ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)) + ALIGN64(e.taps * sizeof(size_t));
 }
 
-void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias,
-                             float lo, float hi, float* y, size_t c0, size_t c1, void* workspace, size_t ukernel) {
+void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias, float lo,
+                             float hi, float* y, size_t c0, size_t c1, void* workspace, size_t ukernel) {
   extents e;
   if (!sparrow_window_extents(s, &e)) return;
   const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
@@ -57,7 +58,8 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
       const float* wk = w + oc * e.taps;
       const float b = bias != NULL ? bias[oc] : 0.0f;
       float* out = y + oc * out_plane;
-      for (size_t oy = 0; oy < s->ho; oy++) fn(s->wo, e.taps, buf + oy * row_step, offsets, wk, b, lo, hi, out + oy * s->wo);
+      for (size_t oy = 0; oy < s->ho; oy++)
+        fn(s->wo, e.taps, buf + oy * row_step, offsets, wk, b, lo, hi, out + oy * s->wo);
     }
   }
 }
@@ -67,9 +69,17 @@ void sparrow_dwconv_prepare(sparrow_dwconv_plan* p, const sparrow_dwconv_shape* 
                             size_t ukernel) {
   size_t nt = threads < 1 ? 1 : (size_t)threads;
   if (nt > s->channels) nt = s->channels;
-  *p = (sparrow_dwconv_plan){.shape = s, .x = x, .w = w, .bias = bias, .lo = lo, .hi = hi, .y = y,
-                             .workspace = workspace, .workspace_per_task = sparrow_dwconv_workspace_bytes(s),
-                             .tasks = nt, .ukernel = ukernel};
+  *p = (sparrow_dwconv_plan){.shape = s,
+                             .x = x,
+                             .w = w,
+                             .bias = bias,
+                             .lo = lo,
+                             .hi = hi,
+                             .y = y,
+                             .workspace = workspace,
+                             .workspace_per_task = sparrow_dwconv_workspace_bytes(s),
+                             .tasks = nt,
+                             .ukernel = ukernel};
 }
 
 void sparrow_dwconv_task(void* plan, size_t t) {

@@ -10,8 +10,8 @@
 /* A row of a shifted window (sparrow_window_is_shifted), output rows [oy0, oy1): one copy of
  * the plane, clamped to the pixels whose input row exists, then the columns whose input column
  * falls in the padding (ox < lo or ox >= hi) are zeroed. */
-static void shifted_row(const sparrow_dwconv_shape* s, const float* plane, size_t ky, long xoff, size_t lo,
-                        size_t hi, size_t oy0, size_t oy1, float* out) {
+static void shifted_row(const sparrow_dwconv_shape* s, const float* plane, size_t ky, long xoff, size_t lo, size_t hi,
+                        size_t oy0, size_t oy1, float* out) {
   /* Columns [j0, j1) of the full row, written from out[0]. */
   const long j0 = (long)(oy0 * s->wo), j1 = (long)(oy1 * s->wo);
   long a, b;

@@ -65,4 +65,3 @@ void sparrow_window_pad_plane(const sparrow_dwconv_shape* s, const extents* e, c
       }
   }
 }
-

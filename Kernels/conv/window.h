@@ -11,7 +11,7 @@
 #include "../common/common.h"
 
 typedef struct {
-  size_t rows, cols, phase_len, taps;  /* padded rows, padded columns, columns per phase, kh*kw */
+  size_t rows, cols, phase_len, taps; /* padded rows, padded columns, columns per phase, kh*kw */
 } extents;
 
 /* 0 when the reach overflows. */

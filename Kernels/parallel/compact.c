@@ -28,8 +28,7 @@ size_t sparrow_compact_bytes(const sparrow_matrix* w) {
   switch (w->format) {
     case SPARROW_FORMAT_CSR:
     case SPARROW_FORMAT_NM: {
-      const size_t nnz = w->format == SPARROW_FORMAT_CSR ? w->nnz
-                                                         : (size_t)w->m * w->u.nm.groups * w->u.nm.n;
+      const size_t nnz = w->format == SPARROW_FORMAT_CSR ? w->nnz : (size_t)w->m * w->u.nm.groups * w->u.nm.n;
       b += ALIGN64((w->m + 1) * sizeof(uint32_t));
       b += ALIGN64(nnz * (csr_narrow(w->k) ? sizeof(uint16_t) : sizeof(uint32_t)));
       b += ALIGN64(nnz * sizeof(float));
@@ -64,17 +63,17 @@ static void fill_ptr(uint32_t* row_ptr, size_t from, size_t upto, uint32_t v) {
   for (size_t r = from; r < upto; r++) row_ptr[r] = v;
 }
 
-#define CSR_COPY(SRC_COL, DST_COL)                                        \
-  for (size_t i = 0; i < it->count; i++) {                                \
-    const size_t r = unit_at(it, i);                                      \
-    fill_ptr(rp, next_row, r + 1, (uint32_t)q);                           \
-    next_row = r + 1;                                                     \
+#define CSR_COPY(SRC_COL, DST_COL)                                          \
+  for (size_t i = 0; i < it->count; i++) {                                  \
+    const size_t r = unit_at(it, i);                                        \
+    fill_ptr(rp, next_row, r + 1, (uint32_t)q);                             \
+    next_row = r + 1;                                                       \
     for (uint32_t p = c->row_ptr[r], p1 = c->row_ptr[r + 1]; p < p1; p++) { \
-      const uint32_t col = (SRC_COL)[p];                                  \
-      (DST_COL)[q] = col;                                                 \
-      vals[q] = c->values[p];                                             \
-      q += mask[col];                                                     \
-    }                                                                     \
+      const uint32_t col = (SRC_COL)[p];                                    \
+      (DST_COL)[q] = col;                                                   \
+      vals[q] = c->values[p];                                               \
+      q += mask[col];                                                       \
+    }                                                                       \
   }
 
 static void compact_csr(const sparrow_matrix* w, const uint8_t* mask, const unit_iter* it, sparrow_matrix* out,
@@ -104,12 +103,14 @@ static void compact_nm(const sparrow_matrix* w, const uint8_t* mask, const unit_
   uint16_t* c16 = narrow ? cols : NULL;
   uint32_t* c32 = narrow ? NULL : cols;
   size_t q = 0, next_row = 0;
-#define EMIT(COL, V)                                   \
-  do {                                                 \
-    const size_t col_ = (COL);                         \
-    if (narrow) c16[q] = (uint16_t)col_;               \
-    else c32[q] = (uint32_t)col_;                      \
-    vals[q] = (V);                                     \
+#define EMIT(COL, V)                                           \
+  do {                                                         \
+    const size_t col_ = (COL);                                 \
+    if (narrow)                                                \
+      c16[q] = (uint16_t)col_;                                 \
+    else                                                       \
+      c32[q] = (uint32_t)col_;                                 \
+    vals[q] = (V);                                             \
     q += (V) != 0.0f && col_ < K && mask[col_ < K ? col_ : 0]; \
   } while (0)
   for (size_t i = 0; i < it->count; i++) {
@@ -132,7 +133,7 @@ static void compact_nm(const sparrow_matrix* w, const uint8_t* mask, const unit_
       for (size_t sg = 0; sg < S; sg++)
         for (size_t j = 0; j < GN; j++) {
           const size_t p = (g0 + sg) * GN + j;
-          slots[(size_t)idx[p] * S + sg] = v[p];  /* padding pairs hold 0: nothing lost */
+          slots[(size_t)idx[p] * S + sg] = v[p]; /* padding pairs hold 0: nothing lost */
         }
       for (size_t t = 0; t < span; t++) {
         if (slots[t] == 0.0f) continue;
@@ -146,8 +147,10 @@ static void compact_nm(const sparrow_matrix* w, const uint8_t* mask, const unit_
   out->nnz = q;
   memset(&out->u, 0, sizeof out->u);
   out->u.csr.row_ptr = rp;
-  if (narrow) out->u.csr.col16 = c16;
-  else out->u.csr.col32 = c32;
+  if (narrow)
+    out->u.csr.col16 = c16;
+  else
+    out->u.csr.col32 = c32;
   out->u.csr.values = vals;
 }
 

@@ -35,10 +35,12 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
     const sparrow_status st = sparrow_dwconv_check(s);
     if (st != SPARROW_OK) return st;
     if (!sparrow_spmm_reads_window(w))
-      return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "the kernel for this matrix (%s) needs X unfolded (im2col), not a window",
+      return sparrow_fail(SPARROW_ERR_UNSUPPORTED,
+                          "the kernel for this matrix (%s) needs X unfolded (im2col), not a window",
                           sparrow_kernel_name(w));
     if (c->n != s->ho * s->wo || w->k != s->channels * s->kh * s->kw)
-      return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "window %zux%zux%zu, kernel %zux%zu, output %zux%zu does not match K = %zu, n = %zu",
+      return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT,
+                          "window %zux%zux%zu, kernel %zux%zu, output %zux%zu does not match K = %zu, n = %zu",
                           s->channels, s->h, s->w, s->kh, s->kw, s->ho, s->wo, w->k, c->n);
   } else if (c->x_stride < c->n * sizeof(float) || c->x_stride % sizeof(float) != 0)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "x_stride %zu bytes: need a multiple of 4 and >= %zu",
@@ -80,8 +82,7 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
 
 #define div_up sparrow_div_up
 
-void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const sparrow_spmm_call* c,
-                          int threads) {
+void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const sparrow_spmm_call* c, int threads) {
   memset(p, 0, sizeof *p);
   p->w = w;
   p->call = c;
@@ -105,7 +106,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
   }
   /* Row units: rows (CSR, N:M), block rows (BSR) or panels (GEMM). */
   const int blocked = w->format == SPARROW_FORMAT_BSR || w->format == SPARROW_FORMAT_GEMM;
-  const size_t unit_rows = w->format == SPARROW_FORMAT_BSR ? w->u.bsr.r : w->format == SPARROW_FORMAT_GEMM ? w->u.gemm.mr : 1;
+  const size_t unit_rows = w->format == SPARROW_FORMAT_BSR    ? w->u.bsr.r
+                           : w->format == SPARROW_FORMAT_GEMM ? w->u.gemm.mr
+                                                              : 1;
   size_t units = sparrow_div_up(w->m, unit_rows);
   if (c->out_rows != NULL) {
     if (blocked) {
@@ -149,7 +152,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
    * ResNet-18 90% (2 threads): 32-column tiles each split again by rows made the n = 49 and
    * n = 196 layers no faster than on 1 thread. */
   const size_t panels = div_up(c->n, 64);
-  const size_t want = p->threads == 1 ? 1 : panels >= (size_t)p->threads * 4 ? (size_t)p->threads * 4 : (size_t)p->threads;
+  const size_t want = p->threads == 1                    ? 1
+                      : panels >= (size_t)p->threads * 4 ? (size_t)p->threads * 4
+                                                         : (size_t)p->threads;
   size_t col_tiles = panels < want ? panels : want;
   /* GEMM: whole 16-column register blocks per tile (AVX2's 6x16), else a multiple of 8. */
   const size_t col_align = w->format == SPARROW_FORMAT_GEMM ? 16 : 8;
@@ -172,10 +177,17 @@ void sparrow_spmm_task(void* plan, size_t t) {
   const size_t n1 = n0 + p->tile_cols < c->n ? n0 + p->tile_cols : c->n;
   const size_t u0 = rt * p->tile_units;
   const size_t u1 = u0 + p->tile_units < p->row_units ? u0 + p->tile_units : p->row_units;
-  sparrow_ukernel_args a = {
-      .x = c->x_window != NULL ? c->x : c->x + n0, .x_stride = c->x_stride, .y = c->y + n0, .y_stride = c->y_stride,
-      .n = n1 - n0, .bias = c->bias, .lo = c->clamp_lo, .hi = c->clamp_hi, .k_mask = p->k_mask, .win = c->x_window,
-      .col0 = n0};
+  sparrow_ukernel_args a = {.x = c->x_window != NULL ? c->x : c->x + n0,
+                            .x_stride = c->x_stride,
+                            .y = c->y + n0,
+                            .y_stride = c->y_stride,
+                            .n = n1 - n0,
+                            .bias = c->bias,
+                            .lo = c->clamp_lo,
+                            .hi = c->clamp_hi,
+                            .k_mask = p->k_mask,
+                            .win = c->x_window,
+                            .col0 = n0};
   p->kernel->tile(p->w, p->unit_list, u0, u1, &a);
 }
 

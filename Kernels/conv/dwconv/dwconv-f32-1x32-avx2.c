@@ -9,9 +9,7 @@
 #define TARGET __attribute__((target("avx2,fma")))
 
 /* NaN stays NaN: max/min return their second operand when either is NaN. */
-TARGET static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) {
-  return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
-}
+TARGET static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
 
 TARGET void sparrow_dwconv_f32_1x32__avx2(size_t wo, size_t taps, const float* row, const size_t* offsets,
                                           const float* weights, float bias, float lo, float hi, float* out) {

@@ -14,8 +14,8 @@ static inline int block_whole(size_t k0, size_t K, const uint8_t* km) {
   return km == NULL || (km[k0] & km[k0 + 1] & km[k0 + 2] & km[k0 + 3]);
 }
 
-void sparrow_spmm_bsr_f32_1x4__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                    size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_bsr_f32_1x4__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                    const sparrow_ukernel_args* a) {
   const sparrow_bsr* b = &w->u.bsr;
   const size_t K = w->k;
   const char* x = (const char*)a->x;
@@ -36,13 +36,13 @@ void sparrow_spmm_bsr_f32_1x4__neon(const sparrow_matrix* w, const uint32_t* uni
         const float* xr = (const float*)(x + k0 * xs) + j;
         if (block_whole(k0, K, km)) {
           const float32x4_t wv = vld1q_f32(v);
-#define ROW_LANE(q)                                                               \
-  do {                                                                            \
-    const float* xq = (const float*)((const char*)xr + (q) * xs);                 \
-    c0 = vfmaq_laneq_f32(c0, vld1q_f32(xq), wv, q);                               \
-    c1 = vfmaq_laneq_f32(c1, vld1q_f32(xq + 4), wv, q);                           \
-    c2 = vfmaq_laneq_f32(c2, vld1q_f32(xq + 8), wv, q);                           \
-    c3 = vfmaq_laneq_f32(c3, vld1q_f32(xq + 12), wv, q);                          \
+#define ROW_LANE(q)                                               \
+  do {                                                            \
+    const float* xq = (const float*)((const char*)xr + (q) * xs); \
+    c0 = vfmaq_laneq_f32(c0, vld1q_f32(xq), wv, q);               \
+    c1 = vfmaq_laneq_f32(c1, vld1q_f32(xq + 4), wv, q);           \
+    c2 = vfmaq_laneq_f32(c2, vld1q_f32(xq + 8), wv, q);           \
+    c3 = vfmaq_laneq_f32(c3, vld1q_f32(xq + 12), wv, q);          \
   } while (0)
           ROW_LANE(0);
           ROW_LANE(1);

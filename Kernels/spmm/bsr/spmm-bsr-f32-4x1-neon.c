@@ -17,8 +17,8 @@
     CLAMP_STORE((p) + 12, v3);         \
   } while (0)
 
-void sparrow_spmm_bsr_f32_4x1__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                    size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_bsr_f32_4x1__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                    const sparrow_ukernel_args* a) {
   const sparrow_bsr* b = &w->u.bsr;
   const size_t M = w->m;
   const char* x = (const char*)a->x;
@@ -48,14 +48,22 @@ void sparrow_spmm_bsr_f32_4x1__neon(const sparrow_matrix* w, const uint32_t* uni
         const float* xr = (const float*)(x + k * xs) + j;
         const float32x4_t x0 = vld1q_f32(xr), x1 = vld1q_f32(xr + 4);
         const float32x4_t x2 = vld1q_f32(xr + 8), x3 = vld1q_f32(xr + 12);
-        c00 = vfmaq_laneq_f32(c00, x0, wv, 0); c01 = vfmaq_laneq_f32(c01, x1, wv, 0);
-        c02 = vfmaq_laneq_f32(c02, x2, wv, 0); c03 = vfmaq_laneq_f32(c03, x3, wv, 0);
-        c10 = vfmaq_laneq_f32(c10, x0, wv, 1); c11 = vfmaq_laneq_f32(c11, x1, wv, 1);
-        c12 = vfmaq_laneq_f32(c12, x2, wv, 1); c13 = vfmaq_laneq_f32(c13, x3, wv, 1);
-        c20 = vfmaq_laneq_f32(c20, x0, wv, 2); c21 = vfmaq_laneq_f32(c21, x1, wv, 2);
-        c22 = vfmaq_laneq_f32(c22, x2, wv, 2); c23 = vfmaq_laneq_f32(c23, x3, wv, 2);
-        c30 = vfmaq_laneq_f32(c30, x0, wv, 3); c31 = vfmaq_laneq_f32(c31, x1, wv, 3);
-        c32 = vfmaq_laneq_f32(c32, x2, wv, 3); c33 = vfmaq_laneq_f32(c33, x3, wv, 3);
+        c00 = vfmaq_laneq_f32(c00, x0, wv, 0);
+        c01 = vfmaq_laneq_f32(c01, x1, wv, 0);
+        c02 = vfmaq_laneq_f32(c02, x2, wv, 0);
+        c03 = vfmaq_laneq_f32(c03, x3, wv, 0);
+        c10 = vfmaq_laneq_f32(c10, x0, wv, 1);
+        c11 = vfmaq_laneq_f32(c11, x1, wv, 1);
+        c12 = vfmaq_laneq_f32(c12, x2, wv, 1);
+        c13 = vfmaq_laneq_f32(c13, x3, wv, 1);
+        c20 = vfmaq_laneq_f32(c20, x0, wv, 2);
+        c21 = vfmaq_laneq_f32(c21, x1, wv, 2);
+        c22 = vfmaq_laneq_f32(c22, x2, wv, 2);
+        c23 = vfmaq_laneq_f32(c23, x3, wv, 2);
+        c30 = vfmaq_laneq_f32(c30, x0, wv, 3);
+        c31 = vfmaq_laneq_f32(c31, x1, wv, 3);
+        c32 = vfmaq_laneq_f32(c32, x2, wv, 3);
+        c33 = vfmaq_laneq_f32(c33, x3, wv, 3);
       }
       if (rows > 3) STORE_ROW16(y[3] + j, c30, c31, c32, c33);
       if (rows > 2) STORE_ROW16(y[2] + j, c20, c21, c22, c23);

@@ -10,8 +10,8 @@
 
 #define CLAMP(v) vminq_f32(vmaxq_f32((v), vlo), vhi)
 
-void sparrow_spmm_bsr_f32_8x1__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                    size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_bsr_f32_8x1__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                    const sparrow_ukernel_args* a) {
   const sparrow_bsr* b = &w->u.bsr;
   const size_t M = w->m;
   const char* x = (const char*)a->x;
@@ -41,19 +41,27 @@ void sparrow_spmm_bsr_f32_8x1__neon(const sparrow_matrix* w, const uint32_t* uni
         const float32x4_t whi = vld1q_f32(b->values + (size_t)blk * 8 + 4);
         const float* xr = (const float*)(x + k * xs) + j;
         const float32x4_t x0 = vld1q_f32(xr), x1 = vld1q_f32(xr + 4);
-        c00 = vfmaq_laneq_f32(c00, x0, wlo, 0); c01 = vfmaq_laneq_f32(c01, x1, wlo, 0);
-        c10 = vfmaq_laneq_f32(c10, x0, wlo, 1); c11 = vfmaq_laneq_f32(c11, x1, wlo, 1);
-        c20 = vfmaq_laneq_f32(c20, x0, wlo, 2); c21 = vfmaq_laneq_f32(c21, x1, wlo, 2);
-        c30 = vfmaq_laneq_f32(c30, x0, wlo, 3); c31 = vfmaq_laneq_f32(c31, x1, wlo, 3);
-        c40 = vfmaq_laneq_f32(c40, x0, whi, 0); c41 = vfmaq_laneq_f32(c41, x1, whi, 0);
-        c50 = vfmaq_laneq_f32(c50, x0, whi, 1); c51 = vfmaq_laneq_f32(c51, x1, whi, 1);
-        c60 = vfmaq_laneq_f32(c60, x0, whi, 2); c61 = vfmaq_laneq_f32(c61, x1, whi, 2);
-        c70 = vfmaq_laneq_f32(c70, x0, whi, 3); c71 = vfmaq_laneq_f32(c71, x1, whi, 3);
+        c00 = vfmaq_laneq_f32(c00, x0, wlo, 0);
+        c01 = vfmaq_laneq_f32(c01, x1, wlo, 0);
+        c10 = vfmaq_laneq_f32(c10, x0, wlo, 1);
+        c11 = vfmaq_laneq_f32(c11, x1, wlo, 1);
+        c20 = vfmaq_laneq_f32(c20, x0, wlo, 2);
+        c21 = vfmaq_laneq_f32(c21, x1, wlo, 2);
+        c30 = vfmaq_laneq_f32(c30, x0, wlo, 3);
+        c31 = vfmaq_laneq_f32(c31, x1, wlo, 3);
+        c40 = vfmaq_laneq_f32(c40, x0, whi, 0);
+        c41 = vfmaq_laneq_f32(c41, x1, whi, 0);
+        c50 = vfmaq_laneq_f32(c50, x0, whi, 1);
+        c51 = vfmaq_laneq_f32(c51, x1, whi, 1);
+        c60 = vfmaq_laneq_f32(c60, x0, whi, 2);
+        c61 = vfmaq_laneq_f32(c61, x1, whi, 2);
+        c70 = vfmaq_laneq_f32(c70, x0, whi, 3);
+        c71 = vfmaq_laneq_f32(c71, x1, whi, 3);
       }
-#define STORE_ROW(i, lo4, hi4)                 \
-  do {                                         \
-    vst1q_f32(y[i] + j, CLAMP(lo4));           \
-    vst1q_f32(y[i] + j + 4, CLAMP(hi4));       \
+#define STORE_ROW(i, lo4, hi4)           \
+  do {                                   \
+    vst1q_f32(y[i] + j, CLAMP(lo4));     \
+    vst1q_f32(y[i] + j + 4, CLAMP(hi4)); \
   } while (0)
       if (rows > 7) STORE_ROW(7, c70, c71);
       if (rows > 6) STORE_ROW(6, c60, c61);

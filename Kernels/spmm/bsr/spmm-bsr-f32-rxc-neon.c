@@ -10,8 +10,8 @@
 
 #define BSR_NEON_MAX_R 16 /* SPARROW_MAX_BLOCK */
 
-void sparrow_spmm_bsr_f32_rxc__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                    size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_bsr_f32_rxc__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                    const sparrow_ukernel_args* a) {
   const sparrow_bsr* b = &w->u.bsr;
   const size_t R = b->r, C = b->c, M = w->m, K = w->k;
   const char* x = (const char*)a->x;

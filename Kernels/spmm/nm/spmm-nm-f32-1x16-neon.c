@@ -12,25 +12,25 @@
 
 /* Runs BODY for every active nonzero pair of the row, with `v` its value and `xr` its X row
  * advanced to column j. */
-#define NM_FOR_EACH_PAIR(BODY)                                                          \
-  for (size_t cg = 0, g = 0; cg < channel_groups; cg++) {                               \
-    for (size_t s = 0; s < S; s++, g++) {                                               \
-      const size_t base = cg * MS + s;                                                  \
-      const float* gv = vals + g * N;                                                   \
-      const uint8_t* gi = idx + g * N;                                                  \
-      for (size_t q = 0; q < N; q++) {                                                  \
-        const float v = gv[q];                                                          \
-        if (v == 0.0f) continue;                                                        \
-        const size_t col = base + (size_t)gi[q] * S;                                    \
-        if (km != NULL && !km[col]) continue;                                           \
-        const float* xr = (const float*)(x + col * xs) + j;                             \
-        BODY                                                                            \
-      }                                                                                 \
-    }                                                                                   \
+#define NM_FOR_EACH_PAIR(BODY)                              \
+  for (size_t cg = 0, g = 0; cg < channel_groups; cg++) {   \
+    for (size_t s = 0; s < S; s++, g++) {                   \
+      const size_t base = cg * MS + s;                      \
+      const float* gv = vals + g * N;                       \
+      const uint8_t* gi = idx + g * N;                      \
+      for (size_t q = 0; q < N; q++) {                      \
+        const float v = gv[q];                              \
+        if (v == 0.0f) continue;                            \
+        const size_t col = base + (size_t)gi[q] * S;        \
+        if (km != NULL && !km[col]) continue;               \
+        const float* xr = (const float*)(x + col * xs) + j; \
+        BODY                                                \
+      }                                                     \
+    }                                                       \
   }
 
-void sparrow_spmm_nm_f32_1x16__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                    size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_nm_f32_1x16__neon(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                    const sparrow_ukernel_args* a) {
   const sparrow_nm* sp = &w->u.nm;
   const size_t S = sp->stride, N = sp->n, MS = (size_t)sp->m * sp->stride;
   /* S == 1: groups = ceil(K/m); S > 1: groups = (K/S/m) * S, a multiple of S. */

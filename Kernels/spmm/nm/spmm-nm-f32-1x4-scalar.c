@@ -1,8 +1,8 @@
 /* N:M x dense, portable scalar: one row at a time, 4 output columns per pass. */
 #include "../../pack/formats.h"
 
-void sparrow_spmm_nm_f32_1x4__scalar(const sparrow_matrix* w, const uint32_t* units, size_t u0,
-                                     size_t u1, const sparrow_ukernel_args* a) {
+void sparrow_spmm_nm_f32_1x4__scalar(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                                     const sparrow_ukernel_args* a) {
   const sparrow_nm* s = &w->u.nm;
   const size_t S = s->stride, M = s->m, N = s->n;
   for (size_t u = u0; u < u1; u++) {
@@ -19,7 +19,7 @@ void sparrow_spmm_nm_f32_1x4__scalar(const sparrow_matrix* w, const uint32_t* un
         const size_t base = S == 1 ? g * M : (g / S) * M * S + g % S;
         for (size_t q = 0; q < N; q++) {
           const float v = vals[g * N + q];
-          if (v == 0.0f) continue;  /* padding pair */
+          if (v == 0.0f) continue; /* padding pair */
           const size_t col = base + (size_t)idx[g * N + q] * S;
           if (a->k_mask != NULL && !a->k_mask[col]) continue;
           const float* xr = (const float*)((const char*)a->x + col * a->x_stride) + j;
