@@ -86,5 +86,9 @@ let package = Package(
       name: "SparrowTests", dependencies: ["Sparrow"], path: "Tests/SparrowTests",
       exclude: ["Fixtures", "ONNX/must-run-op-models.txt"]),
     .testTarget(name: "SparrowBenchTests", dependencies: ["SparrowBench", "Sparrow"], path: "Tests/SparrowBenchTests"),
+    .testTarget(
+      name: "SparrowCLITests",
+      dependencies: ["SparrowCLI", "Sparrow", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Tests/SparrowCLITests"),
   ] + serverTargets
 )
