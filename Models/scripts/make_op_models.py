@@ -907,10 +907,112 @@ def cnn_models():
     sp.reference_note = "dense equivalent: cnn_small_pruned"
 
 
+# ============================================================================================
+# Quantized forms (issue 19): QuantizeLinear/DequantizeLinear, dynamic, integer products, QDQ
+# ============================================================================================
+U8 = np.uint8
+I8 = np.int8
+
+
+def quant_models():
+    m = model("quantize_uint8_per_tensor", 10, "QuantizeLinear to uint8 (zero point 128), values past both ends saturate, halves round to even")
+    x = m.input("x", np.concatenate([m.randn(2, 3, 4, scale=3.0).ravel(), np.array([0.5, 1.5, 2.5, -0.5, 400, -400], F32)]))
+    m.init("s", np.array(0.05, F32)); m.init("z", np.array(128, U8))
+    m.node("QuantizeLinear", [x, "s", "z"], "y"); m.output("y", U8)
+
+    m = model("quantize_int8_per_axis", 13, "QuantizeLinear to int8 per axis 1 (scale and zero point per channel)")
+    x = m.input("x", m.randn(2, 3, 2, 5, scale=2.0))
+    m.init("s", np.array([0.02, 0.05, 0.1], F32)); m.init("z", np.array([-3, 0, 7], I8))
+    m.node("QuantizeLinear", [x, "s", "z"], "y", axis=1); m.output("y", I8)
+
+    m = model("quantize_no_zero_point", 13, "QuantizeLinear without a zero point: uint8, zero point 0")
+    x = m.input("x", m.randn(4, 6, scale=4.0))
+    m.init("s", np.array(0.03, F32))
+    m.node("QuantizeLinear", [x, "s"], "y"); m.output("y", U8)
+
+    m = model("quantize_output_dtype_opset21", 21, "QuantizeLinear opset 21, output_dtype int8 without a zero point, negative axis")
+    x = m.input("x", m.randn(3, 4, scale=2.0))
+    m.init("s", np.array([0.01, 0.02, 0.03, 0.04], F32))
+    m.node("QuantizeLinear", [x, "s"], "y", axis=-1, output_dtype=TensorProto.INT8); m.output("y", I8)
+
+    m = model("dequantize_uint8_per_tensor", 10, "DequantizeLinear uint8 with zero point")
+    x = m.input("x", m.rng.integers(0, 256, (3, 7)).astype(U8))
+    m.init("s", np.array(0.125, F32)); m.init("z", np.array(100, U8))
+    m.node("DequantizeLinear", [x, "s", "z"], "y"); m.output("y")
+
+    m = model("dequantize_int8_per_axis", 13, "DequantizeLinear int8 per axis 0 (a weight's output channels)")
+    x = m.input("x", m.rng.integers(-128, 128, (4, 3, 2)).astype(I8))
+    m.init("s", np.array([0.01, 0.2, 0.03, 0.5], F32)); m.init("z", np.array([0, -5, 3, 0], I8))
+    m.node("DequantizeLinear", [x, "s", "z"], "y", axis=0); m.output("y")
+
+    m = model("dequantize_int32_bias", 13, "DequantizeLinear int32 (a quantized bias), no zero point")
+    x = m.input("x", m.rng.integers(-100000, 100000, (6,)).astype(np.int32))
+    m.init("s", np.array(0.0007, F32))
+    m.node("DequantizeLinear", [x, "s"], "y"); m.output("y")
+
+    m = model("dynamic_quantize_linear", 11, "DynamicQuantizeLinear: uint8 y, scale and zero point from the range")
+    x = m.input("x", m.randn(3, 8, scale=2.0) + 0.5)
+    m.node("DynamicQuantizeLinear", [x], ["y", "y_scale", "y_zero_point"])
+    m.output("y", U8); m.output("y_scale"); m.output("y_zero_point", U8)
+
+    m = model("matmul_integer_zero_points", 10, "MatMulInteger uint8 x int8, a per-tensor and b per-column zero points, batch 2")
+    a = m.input("A", m.rng.integers(0, 256, (2, 3, 5)).astype(U8))
+    m.init("B", m.rng.integers(-128, 128, (5, 4)).astype(I8))
+    m.init("za", np.array(120, U8)); m.init("zb", np.array([1, -2, 0, 3], I8))
+    m.node("MatMulInteger", [a, "B", "za", "zb"], "Y"); m.output("Y", np.int32)
+
+    m = model("matmul_integer_no_zero_points", 10, "MatMulInteger uint8 x uint8 without zero points")
+    a = m.input("A", m.rng.integers(0, 256, (4, 6)).astype(U8))
+    b = m.input("B", m.rng.integers(0, 256, (6, 3)).astype(U8))
+    m.node("MatMulInteger", [a, b], "Y"); m.output("Y", np.int32)
+
+    m = model("qlinear_matmul_per_column", 10, "QLinearMatMul uint8 a x int8 b (per-column scale), uint8 y: requantized, saturating")
+    a = m.input("a", m.rng.integers(0, 256, (3, 16)).astype(U8))
+    m.init("a_scale", np.array(0.02, F32)); m.init("a_zp", np.array(128, U8))
+    m.init("b", m.rng.integers(-128, 128, (16, 5)).astype(I8))
+    m.init("b_scale", np.array([0.01, 0.02, 0.005, 0.03, 0.01], F32)); m.init("b_zp", np.array([0, 0, 0, 0, 0], I8))
+    m.init("y_scale", np.array(0.05, F32)); m.init("y_zp", np.array(100, U8))
+    m.node("QLinearMatMul", [a, "a_scale", "a_zp", "b", "b_scale", "b_zp", "y_scale", "y_zp"], "y"); m.output("y", U8)
+
+    m = model("conv_integer", 10, "ConvInteger uint8 x, uint8 w, 3x3 pads 1 stride 2, scalar zero points")
+    x = m.input("x", m.rng.integers(0, 256, (1, 3, 7, 6)).astype(U8))
+    m.init("w", m.rng.integers(0, 256, (4, 3, 3, 3)).astype(U8))
+    m.init("xz", np.array(130, U8)); m.init("wz", np.array(127, U8))
+    m.node("ConvInteger", [x, "w", "xz", "wz"], "y", pads=[1, 1, 1, 1], strides=[2, 2]); m.output("y", np.int32)
+
+    m = model("qlinear_conv_per_channel", 10, "QLinearConv uint8 x, int8 w per output channel, int32 bias, 2 groups, dilation 2")
+    x = m.input("x", m.rng.integers(0, 256, (2, 4, 8, 8)).astype(U8))
+    m.init("x_scale", np.array(0.02, F32)); m.init("x_zp", np.array(128, U8))
+    m.init("w", m.rng.integers(-127, 128, (6, 2, 3, 3)).astype(I8))
+    m.init("w_scale", np.array([0.01, 0.02, 0.015, 0.005, 0.03, 0.01], F32)); m.init("w_zp", np.zeros(6, I8))
+    m.init("y_scale", np.array(0.04, F32)); m.init("y_zp", np.array(10, U8))
+    m.init("B", m.rng.integers(-2000, 2000, (6,)).astype(np.int32))
+    m.node("QLinearConv", [x, "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "B"], "y",
+           group=2, dilations=[2, 2], pads=[2, 2, 2, 2]); m.output("y", U8)
+
+    m = model("qdq_conv_relu", 13, "A QDQ model as ONNX Runtime's quantizer writes it: Q/DQ on the input, DQ on a per-channel int8 weight and int32 bias, Conv, Relu, Q/DQ on the output")
+    x = m.input("x", m.randn(1, 3, 8, 8))
+    w = m.randn(4, 3, 3, 3, scale=0.3)
+    ws = (np.abs(w).reshape(4, -1).max(axis=1) / 127).astype(F32)
+    m.init("wq", np.clip(np.round(w / ws[:, None, None, None]), -127, 127).astype(I8))
+    m.init("ws", ws); m.init("wz", np.zeros(4, I8))
+    m.init("xs", np.array(0.02, F32)); m.init("xz", np.array(128, U8))
+    m.init("bq", m.rng.integers(-500, 500, (4,)).astype(np.int32)); m.init("bs", (0.02 * ws).astype(F32))
+    m.init("ys", np.array(0.03, F32)); m.init("yz", np.array(0, U8))
+    q = m.node("QuantizeLinear", [x, "xs", "xz"], "xq")
+    xd = m.node("DequantizeLinear", [q, "xs", "xz"], "xd")
+    wd = m.node("DequantizeLinear", ["wq", "ws", "wz"], "wd", axis=0)
+    bd = m.node("DequantizeLinear", ["bq", "bs"], "bd", axis=0)
+    c = m.node("Conv", [xd, wd, bd], "c", pads=[1, 1, 1, 1])
+    r = m.node("Relu", [c], "r")
+    yq = m.node("QuantizeLinear", [r, "ys", "yz"], "yq")
+    m.node("DequantizeLinear", [yq, "ys", "yz"], "y"); m.output("y")
+
+
 ALL = [conv_models, conv_transpose_models, gemm_models, matmul_models, batchnorm_models, activation_models,
        elementwise_models, softmax_models, reduce_models, pool_models, layout_models, split_models,
        slice_models, squeeze_models, gather_models, generator_models, resize_models, shape_subgraph_models,
-       cnn_models]
+       cnn_models, quant_models]
 
 
 # ============================================================================================

@@ -67,6 +67,7 @@ import Testing
         continue
       }
       #expect(out.shape == ref.shape, "\(e.name) \(o.name): shape \(out.shape) vs \(ref.shape)")
+      #expect(out.dtype == ref.dtype, "\(e.name) \(o.name): \(out.dtype) vs \(ref.dtype)")
       let a = out.floats, b = ref.floats
       guard a.count == b.count else { continue }
       let scale = b.map { abs($0) }.max() ?? 0
