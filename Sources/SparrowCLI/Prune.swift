@@ -16,6 +16,12 @@ struct PruneCommand: ParsableCommand {
       and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
       the matching inputs of the next layers, and keeps in place (saying why) any group it cannot \
       remove exactly, such as one that feeds a Reshape or a Concat read by anything but layers. \
+      Channel groups come from a dependency graph (DepGraph): element-wise ops and activations \
+      (GELU as Erf), per-channel constants, BatchNorm, depthwise convolutions, pools, Resize, \
+      residual Adds, channel norms (ReduceMean over the channels: shrinking then changes the \
+      function, which is reported), and in transformers MLP neurons and attention heads (Q/K/V \
+      outputs by whole heads, the output projection's inputs, the head count in the Reshapes). \
+      LayerNormalization's axis (the residual stream) is not pruned. \
       Prints per layer: name, op, weight shape, zeros before and after.
       """)
 
@@ -38,6 +44,9 @@ struct PruneCommand: ParsableCommand {
   @Flag(help: "Channel methods: remove pruned filters and the matching input channels physically.")
   var shrink = false
   @Option(help: "Seed for --method random.") var seed: UInt64 = 0
+  @Option(
+    help: "Channel methods: all (every channel group; those --shrink cannot remove are zeroed in place) or shrinkable (only the groups --shrink removes: a transformer's heads and MLP neurons, not its residual stream).")
+  var groups: String = "all"
 
   func run() throws {
     let options: PruneOptions
@@ -64,6 +73,11 @@ struct PruneCommand: ParsableCommand {
     o.skipFirstLast = skipFirstLast
     o.shrink = shrink
     o.seed = seed
+    switch groups {
+    case "all": o.onlyShrinkable = false
+    case "shrinkable": o.onlyShrinkable = true
+    default: throw PruneError("unknown --groups '\(groups)' (all, shrinkable)")
+    }
     if let p = pattern { o.pattern = try NMPattern(parsing: p) }
     if let b = block { o.block = try BlockShape2D(parsing: b) }
     try o.validate()
