@@ -30,7 +30,7 @@ enum ChannelEdits {
       return (1..<5).map { Slot(node: n, slot: $0, axis: 0, zeroed: $0 <= 2) }
     case .constant(let n, let input, let axis, let additive):
       return [Slot(node: n, slot: input, axis: axis, zeroed: additive)]
-    case .reshape:
+    case .shapeEntry:
       return []  // its shape entry is rewritten by Shrink, not sliced
     case .consumer(let n, _, let offset):
       switch g.nodes[n].opType {

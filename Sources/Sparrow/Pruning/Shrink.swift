@@ -70,9 +70,9 @@ enum Shrink {
         let kept = (group.channels - channels.count) * unit
         switch role {
         case .depthwise(let n): g.nodes[n].attributes["group"] = .int(Int64(kept))
-        case .reshape(let n, let entry):
+        case .shapeEntry(let n, let input, let entry):
           let label = g.nodes[n].label
-          try ChannelEdits.edit(&g, n, 1) { (t) throws(PruneError) in
+          try ChannelEdits.edit(&g, n, input) { (t) throws(PruneError) in
             var s = t.int64s
             guard entry < s.count else { throw PruneError("\(label): shape \(s) has no entry \(entry)") }
             s[entry] = Int64(kept)

@@ -13,9 +13,10 @@ enum ChannelRole: Sendable, Equatable {
   /// `via` is the group's tensor whose values it sees, `offset` where the group's channels start
   /// among its inputs (nonzero behind a Concat).
   case consumer(node: Int, via: String, offset: Int)
-  /// A Reshape whose constant shape holds the group's size at `entry` (heads split off a
-  /// projection, or merged back): the entry becomes the kept channels times the role's unit.
-  case reshape(node: Int, entry: Int)
+  /// A constant that holds the group's size at `entry` (input `input` of `node`: a Reshape's
+  /// shape, or one piece of the Concat that builds it), for heads split off a projection or
+  /// merged back: the entry becomes the kept channels times the role's unit.
+  case shapeEntry(node: Int, input: Int, entry: Int)
 }
 
 /// Tensors that share one channel index space: a filter's output channel c is channel c of

@@ -30,7 +30,7 @@ enum DependencyGraph {
   ]
 
   static func build(_ g: Graph) -> ChannelAnalysis {
-    var b = DepBuilder(g: g)
+    var b = DepBuilder(g: g, index: GraphIndex(g))
     for v in g.inputs { if let s = v.shape { b.rank[v.name] = s.count } }
     for (i, n) in g.nodes.enumerated() { b.visit(i, n) }
     for o in g.outputs where b.has(o.name) {
@@ -45,6 +45,7 @@ enum DependencyGraph {
 /// change-of-function reasons kept at each root.
 struct DepBuilder {
   let g: Graph
+  let index: GraphIndex
   var parent: [String: String] = [:]
   /// Channels of the group, at each root.
   var channels: [String: Int] = [:]
@@ -421,29 +422,59 @@ struct DepBuilder {
     }
   }
 
-  /// Reshape by a constant shape: a split of the last axis into [..., heads, size] (the heads
+  /// The entries of a Reshape's shape: each value (nil: taken from the input or computed) and
+  /// the constant that holds it (node, input, index). The shape is a constant, or a Concat of
+  /// constants and one-element pieces computed from the input's shape (as torch exports
+  /// `x.view(*x.shape[:-1], heads, size)`); nil otherwise.
+  func shapeEntries(_ n: Node, _ i: Int) -> [(value: Int?, at: (node: Int, input: Int, entry: Int)?)]? {
+    if let s = constant(n, 1) {
+      return s.int64s.enumerated().map { k, v in (v == 0 ? nil : Int(v), (i, 1, k)) }
+    }
+    guard n.inputs.count > 1, let c = index.producer(of: n.inputs[1]), g.nodes[c].opType == "Concat" else { return nil }
+    var out: [(value: Int?, at: (node: Int, input: Int, entry: Int)?)] = []
+    for (k, piece) in g.nodes[c].inputs.enumerated() {
+      if let t = g.constants[piece] {
+        out += t.int64s.enumerated().map { e, v in (v == 0 ? nil : Int(v), (c, k, e)) }
+      } else if let u = index.producer(of: piece), g.nodes[u].opType == "Unsqueeze", let src = g.nodes[u].inputs.first,
+        let gather = index.producer(of: src), g.nodes[gather].opType == "Gather", g.nodes[gather].inputs.count > 1,
+        g.constants[g.nodes[gather].inputs[1]]?.rank == 0
+      {
+        out.append((nil, nil))  // one entry: a scalar of the input's shape
+      } else {
+        return nil
+      }
+    }
+    return out
+  }
+
+  /// Reshape to a known shape: a split of the last axis into [..., heads, size] (the heads
   /// become the group's channels) or the merge back; anything else is not followed.
   mutating func reshape(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
-    guard has(x), let a = axis[x], let s = constant(n, 1)?.int64s.map({ Int($0) }), s.count >= 1 else {
-      return blockInputs(n, "reshaped by \(n.label) to a shape that is not a constant")
+    guard has(x), let a = axis[x], let e = shapeEntries(n, i), e.count >= 1 else {
+      return blockInputs(n, "reshaped by \(n.label) to a shape that is not known")
     }
+    let s = e.map(\.value)
     let sz = size(x), u = unit[x] ?? 1
-    if a == -1, s.count >= 2, let d = s.last, d > 0, s[s.count - 2] > 0, s[s.count - 2] * d == sz, d % u == 0 {
-      let heads = s[s.count - 2]
+    let inferred = s.filter { $0 == -1 }.count
+    // Split: [..., heads, d] with d known; heads given, or -1 (the only one) and inferred.
+    if a == -1, s.count >= 2, let d = s[s.count - 1], d > 0, d % u == 0, sz % d == 0,
+      let h = s[s.count - 2], h == sz / d || (h == -1 && inferred == 1)
+    {
       coarsen(find(x), by: d / u)
-      add(y, channels: heads, axis: -2, rank: s.count)
+      add(y, channels: sz / d, axis: -2, rank: s.count)
       union(x, y, at: n, sameEntries: false)
-      roles.append((y, .reshape(node: i, entry: s.count - 2)))
-      shape[y] = s.map { $0 > 0 ? $0 : nil }
+      if h != -1, let at = e[s.count - 2].at { roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry))) }
+      shape[y] = s.map { $0.flatMap { $0 > 0 ? $0 : nil } }
       return
     }
-    if a == -2, let sx = shape[x], sx.count == s.count + 1, let d = sx.last ?? nil, let last = s.last,
-      last == sz * d || last == -1, !s.dropLast().contains(-1)
+    // Merge: [..., heads, d] -> [..., heads·d], the last entry given or -1.
+    if a == -2, let sx = shape[x], sx.count == s.count + 1, let d = sx.last ?? nil, let last = s.last ?? nil,
+      last == sz * d || (last == -1 && inferred == 1)
     {
       add(y, channels: channels[find(x)] ?? 0, axis: -1, unit: u * d, rank: s.count)
       union(x, y, at: n, sameEntries: false)
-      if last != -1 { roles.append((y, .reshape(node: i, entry: s.count - 1))) }
+      if last != -1, let at = e[s.count - 1].at { roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry))) }
       return
     }
     blockInputs(n, "reshaped by \(n.label) in a way not followed (only head splits and merges are)")
