@@ -81,7 +81,9 @@ struct DepBuilder {
   /// Entries of the member's axis: channels times unit.
   mutating func size(_ t: String) -> Int { (channels[find(t)] ?? 0) * (unit[t] ?? 1) }
 
-  mutating func add(_ t: String, channels c: Int, axis a: Int, unit u: Int = 1, rank r: Int?, spatialOne one: Bool = false) {
+  mutating func add(
+    _ t: String, channels c: Int, axis a: Int, unit u: Int = 1, rank r: Int?, spatialOne one: Bool = false
+  ) {
     guard !t.isEmpty, !has(t) else { return }
     parent[t] = t
     channels[t] = c
@@ -174,7 +176,9 @@ struct DepBuilder {
   ) {
     guard has(x), !y.isEmpty else { return }
     let c = channels[find(x)] ?? 0
-    add(y, channels: c, axis: a ?? axis[x] ?? -1, unit: u ?? unit[x] ?? 1, rank: r ?? rank[x], spatialOne: one ?? spatialOne.contains(x))
+    add(
+      y, channels: c, axis: a ?? axis[x] ?? -1, unit: u ?? unit[x] ?? 1, rank: r ?? rank[x],
+      spatialOne: one ?? spatialOne.contains(x))
     if has(y) { union(x, y, at: n) }
     if let role { roles.append((x, role)) }
   }
@@ -193,7 +197,9 @@ struct DepBuilder {
   mutating func visit(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
     let extraOutputs = n.outputs.dropFirst().contains { !$0.isEmpty }
-    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" else { return blockInputs(n) }
+    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" else {
+      return blockInputs(n)
+    }
     let weighted: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul", "LayerNormalization"]
     if !weighted.contains(n.opType), !n.inputs.contains(where: has) {
       return freeOnly(n)
@@ -228,7 +234,9 @@ struct DepBuilder {
     case _ where DependencyGraph.binary.contains(n.opType): elementwise(i, n)
     case "Concat": concat(n)
     case "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "AveragePool", "LpPool", "GlobalLpPool":
-      guard axis[x] == channelAxis(x), unit[x] == 1 else { return blockInputs(n, "pooled by \(n.label) along its channels") }
+      guard axis[x] == channelAxis(x), unit[x] == 1 else {
+        return blockInputs(n, "pooled by \(n.label) along its channels")
+      }
       pass(x, y, n, spatialOne: n.opType.hasPrefix("Global") ? true : nil)
     case "Resize", "Upsample": resize(n)
     case "Flatten":
@@ -254,12 +262,16 @@ struct DepBuilder {
       let why = "normalised by \(n.label) (in a transformer the residual stream: not pruned by default)"
       blockInputs(n, why)
       let ax = WeightLayers.intAttribute(n, "axis", -1)
-      guard let scale = constant(n, 1), scale.rank == 1, ax == -1 || rank[x].map({ ax == $0 - 1 }) == true else { return }
+      guard let scale = constant(n, 1), scale.rank == 1, ax == -1 || rank[x].map({ ax == $0 - 1 }) == true else {
+        return
+      }
       add(y, channels: scale.count, axis: -1, rank: rank[x])
       block(y, why)
       if has(x), axis[x] == -1 { union(x, y, at: n) }
     default:
-      guard DependencyGraph.unary.contains(n.opType), absentOrConstant(n, 1..<n.inputs.count) else { return blockInputs(n) }
+      guard DependencyGraph.unary.contains(n.opType), absentOrConstant(n, 1..<n.inputs.count) else {
+        return blockInputs(n)
+      }
       if n.opType == "Cast", case .int(let to)? = n.attributes["to"], to != 1 {
         return blockInputs(n, "cast by \(n.label) to a type other than float")
       }
@@ -276,7 +288,11 @@ struct DepBuilder {
     switch n.opType {
     case "Unsqueeze":
       var axes: [Int] = []
-      if case .ints(let a)? = n.attributes["axes"] { axes = a.map { Int($0) } } else if let k = constant(n, 1) { axes = k.int64s.map { Int($0) } }
+      if case .ints(let a)? = n.attributes["axes"] {
+        axes = a.map { Int($0) }
+      } else if let k = constant(n, 1) {
+        axes = k.int64s.map { Int($0) }
+      }
       guard let r = rank[x] else { return }
       let out = r + axes.count
       rank[y] = out
@@ -358,7 +374,8 @@ struct DepBuilder {
       }
     }
     guard let dim else { return }
-    pass(dim.from, y, n, rank: max(rank[a] ?? 0, rank[b] ?? 0) > 0 ? max(rank[a] ?? 0, rank[b] ?? 0) : nil, axis: dim.axis)
+    pass(
+      dim.from, y, n, rank: max(rank[a] ?? 0, rank[b] ?? 0) > 0 ? max(rank[a] ?? 0, rank[b] ?? 0) : nil, axis: dim.axis)
     if dim.axis <= -3, has(a), has(b) { union(a, b, at: n) }
     if let sa = shape[a], let sb = shape[b], sa.count >= 2, sb.count >= 2 {
       shape[y] = Array(sa.dropLast(1)) + [sb.last ?? nil]
@@ -372,7 +389,9 @@ struct DepBuilder {
     guard n.inputs.count == 2, let y = n.outputs.first else { return blockInputs(n) }
     let members = n.inputs.filter(has)
     guard let first = members.first, let a = axis[first] else { return }
-    guard members.allSatisfy({ axis[$0] == a }) else { return blockInputs(n, "\(n.label) broadcasts it against another axis") }
+    guard members.allSatisfy({ axis[$0] == a }) else {
+      return blockInputs(n, "\(n.label) broadcasts it against another axis")
+    }
     let c = size(first)
     var found: [ChannelRole] = []
     for (slot, name) in n.inputs.enumerated() where !has(name) {
@@ -384,7 +403,8 @@ struct DepBuilder {
         if n.opType == "Pow" || n.opType == "Max" || n.opType == "Min" {
           return blockInputs(n, "\(n.label): per-channel constant")
         }
-        found.append(.constant(node: i, input: slot, axis: k.rank + a, additive: n.opType == "Add" || n.opType == "Sub"))
+        found.append(
+          .constant(node: i, input: slot, axis: k.rank + a, additive: n.opType == "Add" || n.opType == "Sub"))
       } else if free[name]?.contains(a) != true {
         return blockInputs(n, "\(n.label) combines it with a tensor whose channels are not known")
       }
@@ -403,7 +423,11 @@ struct DepBuilder {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
     guard let a = axis[x] else { return }
     var axes: [Int]? = nil
-    if case .ints(let v)? = n.attributes["axes"] { axes = v.map { Int($0) } } else if let k = constant(n, 1) { axes = k.int64s.map { Int($0) } }
+    if case .ints(let v)? = n.attributes["axes"] {
+      axes = v.map { Int($0) }
+    } else if let k = constant(n, 1) {
+      axes = k.int64s.map { Int($0) }
+    }
     let keep = WeightLayers.intAttribute(n, "keepdims", 1) != 0
     let noop = WeightLayers.intAttribute(n, "noop_with_empty_axes", 0) != 0
     let all: [Int]? = noop ? [] : rank[x].map { Array(0..<$0) }
@@ -411,7 +435,9 @@ struct DepBuilder {
       return blockInputs(n, "reduced by \(n.label) without keepdims or known axes")
     }
     let neg = list.map { DepBuilder.negative($0, rank: rank[x]) }
-    guard !neg.contains(where: { $0 == nil }) else { return blockInputs(n, "reduced by \(n.label) along axes of unknown position") }
+    guard !neg.contains(where: { $0 == nil }) else {
+      return blockInputs(n, "reduced by \(n.label) along axes of unknown position")
+    }
     if neg.contains(a) {
       changesFunction(
         x, "\(n.label) (\(n.opType)) reduces over the channels: with fewer channels it computes another value")
@@ -464,7 +490,9 @@ struct DepBuilder {
       coarsen(find(x), by: d / u)
       add(y, channels: sz / d, axis: -2, rank: s.count)
       union(x, y, at: n, sameEntries: false)
-      if h != -1, let at = e[s.count - 2].at { roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry))) }
+      if h != -1, let at = e[s.count - 2].at {
+        roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry)))
+      }
       shape[y] = s.map { $0.flatMap { $0 > 0 ? $0 : nil } }
       return
     }
@@ -474,7 +502,9 @@ struct DepBuilder {
     {
       add(y, channels: channels[find(x)] ?? 0, axis: -1, unit: u * d, rank: s.count)
       union(x, y, at: n, sameEntries: false)
-      if last != -1, let at = e[s.count - 1].at { roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry))) }
+      if last != -1, let at = e[s.count - 1].at {
+        roles.append((y, .shapeEntry(node: at.node, input: at.input, entry: at.entry)))
+      }
       return
     }
     blockInputs(n, "reshaped by \(n.label) in a way not followed (only head splits and merges are)")
@@ -512,8 +542,10 @@ struct DepBuilder {
   mutating func concat(_ n: Node) {
     let y = n.outputs.first ?? ""
     let refuse = "concatenated by \(n.label) into something other than layers that read its channels"
-    guard !n.inputs.isEmpty, n.inputs.allSatisfy(has), let r = rank[n.inputs[0]], n.inputs.allSatisfy({ rank[$0] == r }),
-      n.inputs.allSatisfy({ axis[$0] == 1 - r && unit[$0] == 1 }), !y.isEmpty, !g.outputs.contains(where: { $0.name == y })
+    guard !n.inputs.isEmpty, n.inputs.allSatisfy(has), let r = rank[n.inputs[0]],
+      n.inputs.allSatisfy({ rank[$0] == r }),
+      n.inputs.allSatisfy({ axis[$0] == 1 - r && unit[$0] == 1 }), !y.isEmpty,
+      !g.outputs.contains(where: { $0.name == y })
     else { return blockInputs(n, refuse) }
     var ax = WeightLayers.intAttribute(n, "axis", 0)
     if ax < 0 { ax += r }
@@ -523,7 +555,9 @@ struct DepBuilder {
     let readers = g.nodes.indices.filter { g.nodes[$0].inputs.contains(y) }
     let fits = readers.allSatisfy { i in
       let rd = g.nodes[i]
-      guard rd.inputs.firstIndex(of: y) == 0, rd.inputs.lastIndex(of: y) == 0, let need = readerShape(rd) else { return false }
+      guard rd.inputs.firstIndex(of: y) == 0, rd.inputs.lastIndex(of: y) == 0, let need = readerShape(rd) else {
+        return false
+      }
       return need.channels == total && need.rank == r
     }
     guard ax == 1, !readers.isEmpty, fits else { return blockInputs(n, refuse) }
@@ -540,7 +574,8 @@ struct DepBuilder {
     guard has(x) else { return }
     let scalesSlot = n.opType == "Upsample" || g.opset < 11 ? 1 : 2
     let sizesGiven = n.opType == "Resize" && g.opset >= 11 && n.inputs.count > 3 && !n.inputs[3].isEmpty
-    guard !sizesGiven, axis[x] == channelAxis(x), let s = constant(n, scalesSlot), s.count >= 2, s.floats[0] == 1, s.floats[1] == 1,
+    guard !sizesGiven, axis[x] == channelAxis(x), let s = constant(n, scalesSlot), s.count >= 2, s.floats[0] == 1,
+      s.floats[1] == 1,
       absentOrConstant(n, 1..<n.inputs.count)
     else { return blockInputs(n, "resized by \(n.label) without constant channel-preserving scales") }
     pass(x, n.outputs.first ?? "", n)
@@ -555,7 +590,9 @@ struct DepBuilder {
       let r = find(t)
       if id[r] == nil {
         id[r] = groups.count
-        groups.append(ChannelGroup(channels: channels[r] ?? 0, tensors: [], roles: [], blocked: blocked[r], changesFunction: changes[r]))
+        groups.append(
+          ChannelGroup(
+            channels: channels[r] ?? 0, tensors: [], roles: [], blocked: blocked[r], changesFunction: changes[r]))
       }
       let gi = id[r] ?? 0
       groups[gi].tensors.append(t)
