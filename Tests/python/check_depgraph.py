@@ -1,14 +1,14 @@
 """`sparrow prune --method channel-l1 --shrink` through the dependency graph, on a modern CNN block
 (Models/ops/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
 bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
-Erf GELU, LayerNormalization).
+Erf GELU, LayerNormalization), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
 
 For each case: ONNX Runtime runs the shrunk file; `sparrow run` equals ONNX Runtime on it
 (max|d| <= 1e-4 * max|ref|); where the function is unchanged by construction (no group with a
 channel norm is shrunk) the shrunk model equals the in-place-zeroed one in ONNX Runtime within the
 same bound; where a channel norm is shrunk, the CLI says so and the deviation is printed. Prints the
 fraction of Conv/Gemm/MatMul weights removed (all of them, and of the layers pruned).
-Usage: python check_depgraph.py PATH/TO/sparrow
+Usage: python check_depgraph.py PATH/TO/sparrow [--minilm]
 """
 import os
 import pathlib
@@ -80,6 +80,16 @@ cases = [
      ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True),
     ("transformer all groups", tf, feeds_of(tf.parent / tf.stem), ["--sparsity", "0.5", "--no-skip-first-last"], True),
 ]
+# all-MiniLM-L6-v2 when Models/scripts/export_minilm.py has made it (git-ignored cache, 90 MB):
+# heads (the attention mask is built at run time; the planner's sample shapes show it broadcasts
+# along the heads) and MLP neurons.
+minilm = root / "Models" / "cache" / "minilm" / "all-MiniLM-L6-v2-opset14.onnx"
+if "--minilm" in sys.argv and minilm.exists():
+    cases.append(("MiniLM-L6 heads+neurons", minilm, feeds_of(minilm.parent / "b4_padded"),
+                  ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True))
+elif "--minilm" in sys.argv:
+    print(f"FAIL MiniLM-L6: {minilm} not made (Models/scripts/export_minilm.py)")
+    failed += 1
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)

@@ -51,7 +51,11 @@ public enum Pruner {
       leftDense = decision.leftDense
       try ChannelPruning.zero(&g, analysis, decision.removals)
       for (gi, ch) in decision.removals {
-        for p in analysis.groups[gi].producers { removedFilters[p] = "\(ch.count) of \(analysis.groups[gi].channels) filters" }
+        let group = analysis.groups[gi]
+        for p in group.producers {
+          let unit = group.unit(ofProducer: p)
+          removedFilters[p] = "\(ch.count) of \(group.channels) " + (unit > 1 ? "heads (\(unit) filters each)" : "filters")
+        }
       }
       if o.shrink {
         let refused = try Shrink.apply(&g, analysis, decision.removals)

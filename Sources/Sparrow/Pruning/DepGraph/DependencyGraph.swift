@@ -64,6 +64,17 @@ struct DepBuilder {
   var roles: [(String, ChannelRole)] = []
   var order: [String] = []
   var outputs: Set<String> = []
+  /// `SampleShapes`, planned on first need.
+  var sample: [String: [Int]]?
+
+  /// Whether `t` (in no group) is known to broadcast along axis `a` (size 1 there, or a lower
+  /// rank): by the rules above, else by the planner's shapes for a sample input.
+  mutating func broadcasts(_ t: String, along a: Int) -> Bool {
+    if free[t]?.contains(a) == true { return true }
+    if sample == nil { sample = SampleShapes.of(g) }
+    guard let s = sample?[t] else { return false }
+    return -a > s.count || s[s.count + a] == 1
+  }
 
   func has(_ t: String) -> Bool { parent[t] != nil }
 
@@ -362,7 +373,7 @@ struct DepBuilder {
       guard let ax = axis[t] else { return blockInputs(n) }
       if ax <= -3 {
         let other = isB ? a : b
-        guard has(other) ? axis[other] == ax : free[other]?.contains(ax) == true else {
+        guard has(other) ? axis[other] == ax : broadcasts(other, along: ax) else {
           return blockInputs(n, "\(n.label) pairs it with a tensor whose heads are not known")
         }
         dim = (t, ax)
@@ -405,7 +416,7 @@ struct DepBuilder {
         }
         found.append(
           .constant(node: i, input: slot, axis: k.rank + a, additive: n.opType == "Add" || n.opType == "Sub"))
-      } else if free[name]?.contains(a) != true {
+      } else if !broadcasts(name, along: a) {
         return blockInputs(n, "\(n.label) combines it with a tensor whose channels are not known")
       }
     }
