@@ -138,5 +138,13 @@ with tempfile.TemporaryDirectory() as tmp:
             mine = np.load(out_dir / f"{safe}.npy")
             d = max_rel(mine, ref) if mine.shape == ref.shape else np.inf
             check(d <= 1e-4, f"{label} sparrow = ORT on {name}", f"max|d| / max|ref| {d:.3g}")
+    # Nonsense: one `error:` line, non-zero exit, nothing written.
+    for args in (["--sparsity", "0.5", "--groups", "bogus"], ["--sparsity", "0.5", "--groups", "shrinkable", "--method", "magnitude"]):
+        target = tmp / "refused.onnx"
+        r = subprocess.run([sparrow, "prune", str(tf), "-o", str(target), "--method", "channel-l1", *args],
+                           capture_output=True, text=True)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
+              "refuses " + " ".join(args), f"rc {r.returncode}, stderr {r.stderr!r}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
