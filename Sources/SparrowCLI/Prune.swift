@@ -59,6 +59,24 @@ struct PruneCommand: ParsableCommand {
       throw fail("cannot write '\(output)': \(error)")
     }
     print(table(report))
+    if options.shrink, report.notes.contains(where: { $0.hasPrefix("shrunk, function changed") }) {
+      // The in-place model is what the zeroed filters compute; the shrunk one differs where a
+      // norm now runs over fewer channels: say by how much.
+      var inPlaceOptions = options
+      inPlaceOptions.shrink = false
+      if let (inPlace, _) = try? Pruner.prune(graph, inPlaceOptions) {
+        let (dev, why) = ShrinkDeviation.measure(inPlace: inPlace, shrunk: pruned)
+        if let dev {
+          for (name, d) in dev.sorted(by: { $0.key < $1.key }) {
+            print(
+              "deviation from the in-place model on output '\(name)' (seeded random input): max|d| / max|ref| = "
+                + String(format: "%.3g", d))
+          }
+        } else {
+          print("deviation from the in-place model not measured: \(why ?? "")")
+        }
+      }
+    }
     print("wrote \(output)")
   }
 
