@@ -117,7 +117,7 @@ enum ChannelValues {
         return beta * cv.floats[c]
       }
     case "BatchNormalization":
-      guard let s = const(1)?.floats[c], let shift = const(2)?.floats[c], let mean = const(3)?.floats[c],
+      guard unit == 1, let s = const(1)?.floats[c], let shift = const(2)?.floats[c], let mean = const(3)?.floats[c],
         let variance = const(4)?.floats[c]
       else { return nil }
       if s == 0 { return shift }
