@@ -26,6 +26,7 @@ root = pathlib.Path(__file__).resolve().parents[2]
 sparrow = sys.argv[1]
 cnn = root / "Models" / "ops" / "modern_cnn.onnx"
 tf = root / "Models" / "transformer" / "encoder_opset17_layernorm_erf.onnx"
+tf14 = root / "Models" / "transformer" / "encoder_opset14_decomposed_tanh.onnx"
 passed = failed = 0
 
 
@@ -80,6 +81,9 @@ cases = [
     ("transformer heads+neurons", tf, feeds_of(tf.parent / tf.stem),
      ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True),
     ("transformer all groups", tf, feeds_of(tf.parent / tf.stem), ["--sparsity", "0.5", "--no-skip-first-last"], True),
+    # tanh GELU (Pow by 3, Tanh) and a LayerNorm written out with ReduceMean over the residual stream
+    ("transformer tanh-GELU, decomposed LayerNorm", tf14, feeds_of(tf14.parent / tf14.stem),
+     ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True),
 ]
 # all-MiniLM-L6-v2 when Models/scripts/export_minilm.py has made it (git-ignored cache, 90 MB):
 # heads (the attention mask is built at run time; the planner's sample shapes show it broadcasts
