@@ -15,11 +15,12 @@ struct PruneCommand: ParsableCommand {
       Channel methods decide per group of coupled layers (residual Adds, squeeze-and-excitation) \
       and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
       the matching inputs of the next layers, and keeps in place (saying why) any group it cannot \
-      remove exactly, such as one that feeds a Reshape or a Concat read by anything but layers. \
+      remove exactly, such as one that feeds a Reshape other than a head split or merge, or a \
+      Concat read by anything but layers. \
       Channel groups come from a dependency graph (DepGraph): element-wise ops and activations \
       (GELU as Erf), per-channel constants, BatchNorm, depthwise convolutions, pools, Resize, \
       residual Adds, channel norms (ReduceMean over the channels: shrinking then changes the \
-      function, which is reported), and in transformers MLP neurons and attention heads (Q/K/V \
+      function: the deviation from the in-place model is printed), and in transformers MLP neurons and attention heads (Q/K/V \
       outputs by whole heads, the output projection's inputs, the head count in the Reshapes). \
       LayerNormalization's axis (the residual stream) is not pruned. \
       Prints per layer: name, op, weight shape, zeros before and after.
