@@ -15,7 +15,14 @@ struct PruneCommand: ParsableCommand {
       Channel methods decide per group of coupled layers (residual Adds, squeeze-and-excitation) \
       and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
       the matching inputs of the next layers, and keeps in place (saying why) any group it cannot \
-      remove exactly, such as one that feeds a Reshape or a Concat read by anything but layers. \
+      remove exactly, such as one that feeds a Reshape other than a head split or merge, or a \
+      Concat read by anything but layers. \
+      Channel groups come from a dependency graph (DepGraph): element-wise ops and activations \
+      (GELU as Erf), per-channel constants, BatchNorm, depthwise convolutions, pools, Resize, \
+      residual Adds, channel norms (ReduceMean over the channels: shrinking then changes the \
+      function: the deviation from the in-place model is printed), and in transformers MLP neurons and attention heads (Q/K/V \
+      outputs by whole heads, the output projection's inputs, the head count in the Reshapes). \
+      LayerNormalization's axis (the residual stream) is not pruned. \
       Prints per layer: name, op, weight shape, zeros before and after.
       """)
 
@@ -38,6 +45,9 @@ struct PruneCommand: ParsableCommand {
   @Flag(help: "Channel methods: remove pruned filters and the matching input channels physically.")
   var shrink = false
   @Option(help: "Seed for --method random.") var seed: UInt64 = 0
+  @Option(
+    help: "Channel methods: all (every channel group; those --shrink cannot remove are zeroed in place) or shrinkable (only the groups --shrink removes: a transformer's heads and MLP neurons, not its residual stream).")
+  var groups: String = "all"
 
   func run() throws {
     let options: PruneOptions
@@ -50,6 +60,24 @@ struct PruneCommand: ParsableCommand {
       throw fail("cannot write '\(output)': \(error)")
     }
     print(table(report))
+    if options.shrink, report.notes.contains(where: { $0.hasPrefix("shrunk, function changed") }) {
+      // The in-place model is what the zeroed filters compute; the shrunk one differs where a
+      // norm now runs over fewer channels: say by how much.
+      var inPlaceOptions = options
+      inPlaceOptions.shrink = false
+      if let (inPlace, _) = try? Pruner.prune(graph, inPlaceOptions) {
+        let (dev, why) = ShrinkDeviation.measure(inPlace: inPlace, shrunk: pruned)
+        if let dev {
+          for (name, d) in dev.sorted(by: { $0.key < $1.key }) {
+            print(
+              "deviation from the in-place model on output '\(name)' (seeded random input): max|d| / max|ref| = "
+                + String(format: "%.3g", d))
+          }
+        } else {
+          print("deviation from the in-place model not measured: \(why ?? "")")
+        }
+      }
+    }
     print("wrote \(output)")
   }
 
@@ -64,6 +92,11 @@ struct PruneCommand: ParsableCommand {
     o.skipFirstLast = skipFirstLast
     o.shrink = shrink
     o.seed = seed
+    switch groups {
+    case "all": o.onlyShrinkable = false
+    case "shrinkable": o.onlyShrinkable = true
+    default: throw PruneError("unknown --groups '\(groups)' (all, shrinkable)")
+    }
     if let p = pattern { o.pattern = try NMPattern(parsing: p) }
     if let b = block { o.block = try BlockShape2D(parsing: b) }
     try o.validate()

@@ -30,6 +30,8 @@ enum ChannelEdits {
       return (1..<5).map { Slot(node: n, slot: $0, axis: 0, zeroed: $0 <= 2) }
     case .constant(let n, let input, let axis, let additive):
       return [Slot(node: n, slot: input, axis: axis, zeroed: additive)]
+    case .shapeEntry:
+      return []  // its shape entry is rewritten by Shrink, not sliced
     case .consumer(let n, _, let offset):
       switch g.nodes[n].opType {
       case "Conv": return [Slot(node: n, slot: 1, axis: 1, zeroed: false, offset: offset)]
@@ -37,6 +39,11 @@ enum ChannelEdits {
       default: return [Slot(node: n, slot: 1, axis: 0, zeroed: false, offset: offset)]  // ConvTranspose, MatMul
       }
     }
+  }
+
+  /// The entries of group channels `channels` along an axis holding `unit` entries per channel.
+  static func expand(_ channels: [Int], unit: Int) -> [Int] {
+    unit == 1 ? channels : channels.flatMap { c in (c * unit)..<((c + 1) * unit) }
   }
 
   static func constant(_ g: Graph, _ node: Int, _ slot: Int) -> Tensor? {

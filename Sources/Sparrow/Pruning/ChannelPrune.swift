@@ -22,6 +22,10 @@ enum ChannelPruning {
         for p in eligible { d.leftDense[p] = "shares its output channels with \(g.nodes[other].label), which is left dense" }
         continue
       }
+      if o.onlyShrinkable, let why = group.blocked {
+        for p in eligible { d.leftDense[p] = "not shrinkable (--groups shrinkable): \(why)" }
+        continue
+      }
       guard !group.reachesOutput else {
         for p in eligible { d.leftDense[p] = "its output channels are model outputs" }
         continue
@@ -32,11 +36,15 @@ enum ChannelPruning {
       }
       var sum = [Float](repeating: 0, count: group.channels)
       for p in eligible {
-        guard let l = layerAt[p], let w = g.constants[l.weight], l.rows == group.channels else {
+        let unit = group.unit(ofProducer: p)
+        guard let l = layerAt[p], let w = g.constants[l.weight], l.rows == group.channels * unit else {
           for q in eligible { d.leftDense[q] = "filters do not match the \(group.channels) channels of the group" }
           continue groups
         }
-        let s = ChannelScores.normalised(ChannelScores.scores(o.method, l.matrix(w), rows: l.rows, cols: l.cols))
+        // A channel of several filters (an attention head) scores the sum of its filters'.
+        let rows = ChannelScores.scores(o.method, l.matrix(w), rows: l.rows, cols: l.cols)
+        let s = ChannelScores.normalised(
+          (0..<group.channels).map { c in rows[(c * unit)..<((c + 1) * unit)].reduce(0, +) })
         for c in 0..<group.channels { sum[c] += s[c] / Float(eligible.count) }
       }
       candidates.append((gi, sum))
@@ -72,10 +80,12 @@ enum ChannelPruning {
   /// that the channel is a constant (zero when nothing adds to it) for every input.
   static func zero(_ g: inout Graph, _ a: ChannelAnalysis, _ removals: [Int: [Int]]) throws(PruneError) {
     for (gi, channels) in removals.sorted(by: { $0.key < $1.key }) where !channels.isEmpty {
-      for role in a.groups[gi].roles {
+      let group = a.groups[gi]
+      for (role, unit) in zip(group.roles, group.units) {
+        let entries = ChannelEdits.expand(channels, unit: unit)
         for s in ChannelEdits.slots(role, g) where s.zeroed {
           try ChannelEdits.edit(&g, s.node, s.slot) { (t) throws(PruneError) in
-            try ChannelEdits.zeroed(t, axis: s.axis, channels)
+            try ChannelEdits.zeroed(t, axis: s.axis, entries)
           }
         }
       }

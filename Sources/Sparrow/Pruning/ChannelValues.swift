@@ -8,9 +8,12 @@ import Foundation
 enum ChannelValues {
   /// `removals[group]` are the channels (in the group's original numbering) to follow.
   static func propagate(_ g: Graph, _ a: ChannelAnalysis, removals: [Int: [Int]]) -> [String: [Float?]] {
-    var axisOf: [Int: [Int: Int]] = [:]  // node -> input slot -> channel axis of a per-channel constant
+    // node -> input slot -> channel axis and unit of a per-channel constant
+    var axisOf: [Int: [Int: (axis: Int, unit: Int)]] = [:]
     for gi in removals.keys {
-      for case .constant(let n, let slot, let axis, _) in a.groups[gi].roles { axisOf[n, default: [:]][slot] = axis }
+      for (role, unit) in zip(a.groups[gi].roles, a.groups[gi].units) {
+        if case .constant(let n, let slot, let axis, _) = role { axisOf[n, default: [:]][slot] = (axis, unit) }
+      }
     }
     var values: [String: [Float?]] = [:]
     for (i, n) in g.nodes.enumerated() {
@@ -18,11 +21,15 @@ enum ChannelValues {
       // Only tensors of the same group share the channel numbering (a producer's input is in another).
       func same(_ t: String) -> [Float?]? { a.groupOf[t] == gi ? values[t] : nil }
       let input = n.inputs.first.flatMap(same) ?? removed.map { _ in nil }
+      let unit = a.unitOf[y] ?? 1
       values[y] = removed.enumerated().map { j, c in
-        value(n, g, channel: c, input: input[j], operand: { slot in
+        value(n, g, channel: c, unit: unit, input: input[j], operand: { slot in
           guard slot < n.inputs.count else { return nil }
           let name = n.inputs[slot]
-          if let k = g.constants[name] { return constantValue(k, channel: c, axis: axisOf[i]?[slot]) }
+          if let k = g.constants[name] {
+            let per = axisOf[i]?[slot]
+            return constantValue(k, channel: c, axis: per?.axis, unit: per?.unit ?? 1)
+          }
           return same(name)?[j] ?? nil
         })
       }
@@ -30,13 +37,20 @@ enum ChannelValues {
     return values
   }
 
-  /// A constant operand's value for channel `c`: a scalar, or entry c of a per-channel
-  /// constant that is 1 along every other axis; nil otherwise.
-  static func constantValue(_ k: Tensor, channel c: Int, axis: Int?) -> Float? {
+  /// A constant operand's value for channel `c` (entries c·unit ..< (c+1)·unit): a scalar, or
+  /// those entries of a per-channel constant that is 1 along every other axis when they are
+  /// equal; nil otherwise.
+  static func constantValue(_ k: Tensor, channel c: Int, axis: Int?, unit: Int = 1) -> Float? {
     let f = k.floats
     if f.count == 1 { return f[0] }
-    guard let axis, axis < k.rank, k.shape[axis] == f.count, c < f.count else { return nil }
-    return f[c]
+    guard let axis, axis < k.rank, k.shape[axis] == f.count, (c + 1) * unit <= f.count else { return nil }
+    return same(f[(c * unit)..<((c + 1) * unit)])
+  }
+
+  /// The one value of `s`, or nil when its entries differ.
+  static func same(_ s: ArraySlice<Float>) -> Float? {
+    guard let v = s.first, s.allSatisfy({ $0 == v }) else { return nil }
+    return v
   }
 
   static func float(_ n: Node, _ key: String, _ fallback: Float) -> Float {
@@ -50,25 +64,38 @@ enum ChannelValues {
     return true
   }
 
-  /// Whether row `c` of `w` viewed as `[size along axis]` slices is all zero.
-  static func sliceIsZero(_ w: Tensor, axis: Int, _ c: Int) -> Bool {
+  /// Whether slices `c·unit ..< (c+1)·unit` of `w` along `axis` are all zero.
+  static func sliceIsZero(_ w: Tensor, axis: Int, _ c: Int, unit: Int = 1) -> Bool {
     let (outer, size, inner) = ChannelEdits.split(w.shape, axis)
     let f = w.floats
-    guard c < size else { return false }
-    for o in 0..<outer { for j in 0..<inner where f[(o * size + c) * inner + j] != 0 { return false } }
+    guard (c + 1) * unit <= size else { return false }
+    for o in 0..<outer {
+      for e in (c * unit)..<((c + 1) * unit) { for j in 0..<inner where f[(o * size + e) * inner + j] != 0 { return false } }
+    }
     return true
   }
 
   static func value(
-    _ n: Node, _ g: Graph, channel c: Int, input u: Float?, operand: (Int) -> Float?
+    _ n: Node, _ g: Graph, channel c: Int, unit: Int = 1, input u: Float?, operand: (Int) -> Float?
   ) -> Float? {
     let const = { (slot: Int) -> Tensor? in
       slot < n.inputs.count && !n.inputs[slot].isEmpty ? g.constants[n.inputs[slot]] : nil
     }
     switch n.opType {
+    case "MatMul" where const(1) == nil:  // of two activations (attention): zero if either is
+      return operand(0) == 0 || operand(1) == 0 ? 0 : nil
     case "Conv", "ConvTranspose", "Gemm", "MatMul":
       guard let w = const(1) else { return nil }
       let bias = const(2)
+      if unit > 1 {  // a head: only a zero slice is followed
+        let ax = n.opType == "Conv" ? 0 : n.opType == "Gemm" && WeightLayers.intAttribute(n, "transB", 0) != 0 ? 0 : 1
+        guard n.opType == "MatMul" || n.opType == "Gemm", sliceIsZero(w, axis: ax, c, unit: unit) else { return nil }
+        guard let b = bias else { return 0 }
+        let beta = ChannelValues.float(n, "beta", 1)
+        guard b.count > 1 else { return beta * b.floats[0] }
+        guard b.rank == 1 || b.count == b.shape.last, (c + 1) * unit <= b.count else { return nil }
+        return same(b.floats[(c * unit)..<((c + 1) * unit)]).map { beta * $0 }
+      }
       let group = WeightLayers.intAttribute(n, "group", 1)
       switch n.opType {
       case "Conv" where group > 1:  // depthwise, inside the group
@@ -90,13 +117,13 @@ enum ChannelValues {
         return beta * cv.floats[c]
       }
     case "BatchNormalization":
-      guard let s = const(1)?.floats[c], let shift = const(2)?.floats[c], let mean = const(3)?.floats[c],
+      guard unit == 1, let s = const(1)?.floats[c], let shift = const(2)?.floats[c], let mean = const(3)?.floats[c],
         let variance = const(4)?.floats[c]
       else { return nil }
       if s == 0 { return shift }
       guard let u else { return nil }
       return s * (u - mean) / (variance + float(n, "epsilon", 1e-5)).squareRoot() + shift
-    case "Add", "Sub", "Mul", "Div":
+    case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min":
       let a = operand(0), b = operand(1)
       switch n.opType {
       case "Mul": if a == 0 || b == 0 { return 0 }
@@ -108,13 +135,17 @@ enum ChannelValues {
       case "Add": return a + b
       case "Sub": return a - b
       case "Mul": return a * b
+      case "Pow": return pow(a, b)
+      case "Max": return max(a, b)
+      case "Min": return min(a, b)
       default: return a / b
       }
     case "AveragePool":
       if u == 0 { return 0 }
       let includePad = WeightLayers.intAttribute(n, "count_include_pad", 0) != 0
       return includePad && !padsAreZero(n) ? nil : u
-    case "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Resize", "Upsample", "Flatten", "Identity", "Dropout":
+    case "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Resize", "Upsample", "Flatten", "Identity", "Dropout",
+      "Reshape", "Transpose", "Cast":
       return u
     default:
       guard let u else { return nil }
@@ -135,6 +166,15 @@ enum ChannelValues {
     case "Neg": return -u
     case "Abs": return abs(u)
     case "Exp": return exp(u)
+    case "Erf": return erf(u)
+    case "Sqrt": return u >= 0 ? u.squareRoot() : nil
+    case "Reciprocal": return u != 0 ? 1 / u : nil
+    case "Softsign": return u / (1 + abs(u))
+    case "Gelu":
+      if case .string("tanh")? = n.attributes["approximate"] {
+        return 0.5 * u * (1 + tanh(0.7978845608 * (u + 0.044715 * u * u * u)))
+      }
+      return 0.5 * u * (1 + erf(u / Float(2).squareRoot()))
     case "Clip":
       var lo = float(n, "min", -.infinity), hi = float(n, "max", .infinity)
       if n.inputs.count > 1, !n.inputs[1].isEmpty { guard let v = operand(1) else { return nil }; lo = v }

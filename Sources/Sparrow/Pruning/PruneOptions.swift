@@ -91,6 +91,10 @@ public struct PruneOptions: Sendable {
   public var shrink = false
   /// Seed of `random`.
   public var seed: UInt64 = 0
+  /// Channel methods: prune only the channel groups that `--shrink` can remove physically (a
+  /// transformer's heads and MLP neurons, not its residual stream); false prunes every group,
+  /// the others in place.
+  public var onlyShrinkable = false
 
   public init(method: PruneMethod, sparsity: Double? = nil) {
     self.method = method
@@ -108,6 +112,9 @@ public struct PruneOptions: Sendable {
     }
     if pattern != nil, method != .nm { throw PruneError("--pattern applies only to --method nm") }
     if block != nil, method != .block { throw PruneError("--block applies only to --method block") }
+    if onlyShrinkable, !method.isChannel {
+      throw PruneError("--groups applies only to the channel methods (channel-l1, channel-fpgm)")
+    }
     if shrink, !method.isChannel {
       throw PruneError("--shrink applies only to the channel methods (channel-l1, channel-fpgm)")
     }

@@ -51,10 +51,19 @@ public enum Pruner {
       leftDense = decision.leftDense
       try ChannelPruning.zero(&g, analysis, decision.removals)
       for (gi, ch) in decision.removals {
-        for p in analysis.groups[gi].producers { removedFilters[p] = "\(ch.count) of \(analysis.groups[gi].channels) filters" }
+        let group = analysis.groups[gi]
+        for p in group.producers {
+          let unit = group.unit(ofProducer: p)
+          removedFilters[p] = "\(ch.count) of \(group.channels) " + (unit > 1 ? "heads (\(unit) filters each)" : "filters")
+        }
       }
       if o.shrink {
         let refused = try Shrink.apply(&g, analysis, decision.removals)
+        for (gi, ch) in decision.removals.sorted(by: { $0.key < $1.key }) where refused[gi] == nil && !ch.isEmpty {
+          guard let why = analysis.groups[gi].changesFunction else { continue }
+          let names = analysis.groups[gi].producers.map { g.nodes[$0].name }.joined(separator: ", ")
+          notes.append("shrunk, function changed: \(names): \(why)")
+        }
         for (gi, why) in refused.sorted(by: { $0.key < $1.key }) {
           let names = analysis.groups[gi].producers.map { g.nodes[$0].name }.joined(separator: ", ")
           notes.append("not shrunk, pruned in place: \(names): \(why)")

@@ -16,22 +16,37 @@ enum Shrink {
     let values = ChannelValues.propagate(g, a, removals: todo)
     var folds: [(node: Int, channels: [Int], values: [Float])] = []
     for (gi, channels) in todo.sorted(by: { $0.key < $1.key }) {
+      let group = a.groups[gi]
       var why: String?
       var mine: [(node: Int, channels: [Int], values: [Float])] = []
-      readers: for case .consumer(let n, let via, let offset) in a.groups[gi].roles {
+      readers: for (role, unit) in zip(group.roles, group.units) {
+        guard case .consumer(let n, let via, let offset) = role else { continue }
         let node = g.nodes[n]
         let vals = values[via] ?? channels.map { _ in nil }
+        var known: [Float] = []
         for (j, v) in vals.enumerated() {
+          // Where the group changes the function anyway (a norm over its channels), a removed
+          // channel's value is not kept: the shrunk model is DepGraph's, not the in-place one.
           guard let v else {
+            if group.changesFunction != nil {
+              known.append(0)
+              continue
+            }
             why = "channel \(channels[j]) reaches \(node.label) with a value that depends on the input"
             break readers
           }
           if v != 0, let r = foldRefusal(node, g) {
+            if group.changesFunction != nil {
+              known.append(0)
+              continue
+            }
             why = "channel \(channels[j]) reaches \(node.label) as the constant \(v), and \(r)"
             break readers
           }
+          known.append(v)
         }
-        mine.append((n, channels.map { $0 + offset }, vals.map { $0 ?? 0 }))
+        mine.append(
+          (n, ChannelEdits.expand(channels, unit: unit).map { $0 + offset }, known.flatMap { [Float](repeating: $0, count: unit) }))
       }
       if let why {
         refused[gi] = why
@@ -46,12 +61,25 @@ enum Shrink {
     struct Cut: Hashable { let node: Int, slot: Int, axis: Int }
     var cuts: [Cut: Set<Int>] = [:]
     for (gi, channels) in todo {
-      for role in a.groups[gi].roles {
+      let group = a.groups[gi]
+      for (role, unit) in zip(group.roles, group.units) {
+        let entries = ChannelEdits.expand(channels, unit: unit)
         for s in ChannelEdits.slots(role, g) {
-          cuts[Cut(node: s.node, slot: s.slot, axis: s.axis), default: []].formUnion(channels.map { $0 + s.offset })
+          cuts[Cut(node: s.node, slot: s.slot, axis: s.axis), default: []].formUnion(entries.map { $0 + s.offset })
         }
-        if case .depthwise(let n) = role {
-          g.nodes[n].attributes["group"] = .int(Int64(a.groups[gi].channels - channels.count))
+        let kept = (group.channels - channels.count) * unit
+        switch role {
+        case .depthwise(let n): g.nodes[n].attributes["group"] = .int(Int64(kept))
+        case .shapeEntry(let n, let input, let entry):
+          let label = g.nodes[n].label
+          try ChannelEdits.edit(&g, n, input) { (t) throws(PruneError) in
+            var s = t.int64s
+            guard entry < s.count else { throw PruneError("\(label): shape \(s) has no entry \(entry)") }
+            s[entry] = Int64(kept)
+            guard let out = try? Tensor(shape: t.shape, storage: .int64(s)) else { throw PruneError("shape \(s)") }
+            return out
+          }
+        default: break
         }
       }
     }

@@ -1,0 +1,157 @@
+"""`sparrow prune --method channel-l1 --shrink` through the dependency graph, on a modern CNN block
+(Models/ops/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
+bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
+Erf GELU, LayerNormalization), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
+
+For each case: ONNX Runtime runs the shrunk file; `sparrow run` equals ONNX Runtime on it
+(max|d| <= 1e-4 * max|ref|); where the function is unchanged by construction (no group with a
+channel norm is shrunk) the shrunk model equals the in-place-zeroed one in ONNX Runtime within the
+same bound; where a channel norm is shrunk, the CLI says so and prints its own measure of the
+deviation (Sparrow, seeded random input), and this check prints ONNX Runtime's on the saved input. Prints the
+fraction of Conv/Gemm/MatMul weights removed (all of them, and of the layers pruned).
+Usage: python check_depgraph.py PATH/TO/sparrow [--minilm]
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+root = pathlib.Path(__file__).resolve().parents[2]
+sparrow = sys.argv[1]
+cnn = root / "Models" / "ops" / "modern_cnn.onnx"
+tf = root / "Models" / "transformer" / "encoder_opset17_layernorm_erf.onnx"
+tf14 = root / "Models" / "transformer" / "encoder_opset14_decomposed_tanh.onnx"
+passed = failed = 0
+
+
+def check(ok, label, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {label}: {detail}")
+
+
+def feeds_of(folder):
+    return {f.stem.split("_", 2)[2]: np.load(f) for f in sorted(folder.glob("input_*.npy"))}
+
+
+def layer_weights(path):
+    """Weights of the Conv/ConvTranspose/Gemm/MatMul layers with a constant weight, by node."""
+    m = onnx.load(path)
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return {n.name or n.output[0]: consts[n.input[1]].size for n in m.graph.node
+            if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and len(n.input) > 1 and n.input[1] in consts}
+
+
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = 1
+opts.log_severity_level = 3
+
+
+def ort_run(path, feeds):
+    s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in s.get_outputs()], s.run(None, feeds)))
+
+
+def prune(src, dst, args):
+    r = subprocess.run([sparrow, "prune", str(src), "-o", str(dst), "--method", "channel-l1", *args],
+                       capture_output=True, text=True)
+    return r
+
+
+def max_rel(a, b):
+    return float(np.max(np.abs(a.astype(np.float64) - b))) / max(float(np.max(np.abs(b))), 1e-30)
+
+
+# (label, model, feeds, extra args, expect the function unchanged)
+cases = [
+    ("modern_cnn default", cnn, feeds_of(cnn.parent / "modern_cnn"), ["--sparsity", "0.5"], True),
+    ("modern_cnn all layers", cnn, feeds_of(cnn.parent / "modern_cnn"), ["--sparsity", "0.5", "--no-skip-first-last"], False),
+    ("transformer heads+neurons", tf, feeds_of(tf.parent / tf.stem),
+     ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True),
+    ("transformer all groups", tf, feeds_of(tf.parent / tf.stem), ["--sparsity", "0.5", "--no-skip-first-last"], True),
+    # tanh GELU (Pow by 3, Tanh) and a LayerNorm written out with ReduceMean over the residual stream
+    ("transformer tanh-GELU, decomposed LayerNorm", tf14, feeds_of(tf14.parent / tf14.stem),
+     ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True),
+]
+# all-MiniLM-L6-v2 when Models/scripts/export_minilm.py has made it (git-ignored cache, 90 MB):
+# heads (the attention mask is built at run time; the planner's sample shapes show it broadcasts
+# along the heads) and MLP neurons.
+minilm = root / "Models" / "cache" / "minilm" / "all-MiniLM-L6-v2-opset14.onnx"
+if "--minilm" in sys.argv and minilm.exists():
+    cases.append(("MiniLM-L6 heads+neurons", minilm, feeds_of(minilm.parent / "b4_padded"),
+                  ["--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable"], True))
+elif "--minilm" in sys.argv:
+    print(f"FAIL MiniLM-L6: {minilm} not made (Models/scripts/export_minilm.py)")
+    failed += 1
+
+with tempfile.TemporaryDirectory() as tmp:
+    tmp = pathlib.Path(tmp)
+    for label, model, feeds, args, unchanged in cases:
+        inplace, shrunk = tmp / "inplace.onnx", tmp / "shrunk.onnx"
+        r0, r1 = prune(model, inplace, args), prune(model, shrunk, args + ["--shrink"])
+        if r0.returncode or r1.returncode:
+            check(False, label + " prune", (r0.stderr + r1.stderr).strip()[-300:])
+            continue
+        changed = "function changed" in r1.stdout
+        check(changed != unchanged, label + " reports a change of function iff a channel norm is shrunk",
+              r1.stdout[-600:])
+        if changed:
+            check("deviation from the in-place model on output" in r1.stdout, label + " prints the deviation", r1.stdout[-400:])
+        not_shrunk = [l for l in r1.stdout.splitlines() if l.startswith("not shrunk")]
+        check(not not_shrunk, label + " shrinks every pruned group", "; ".join(not_shrunk)[:400])
+        try:
+            a, b = ort_run(inplace, feeds), ort_run(shrunk, feeds)
+        except Exception as e:  # ONNX Runtime refused a file
+            check(False, label + " ORT", str(e)[-300:])
+            continue
+        for name in b:
+            d = max_rel(b[name], a[name])
+            if unchanged:
+                check(d <= 1e-4, f"{label} shrunk = in place on {name}", f"max|d| / max|ref| {d:.3g}")
+            else:
+                print(f"{label}: {name} deviates from the in-place model by max|d| / max|ref| = {d:.3g} (channel norm over fewer channels)")
+        w0, w1, wp = layer_weights(model), layer_weights(shrunk), layer_weights(inplace)
+        pruned = [k for k in w0 if k in w1 and w1[k] < w0[k]]
+        removed = 1 - sum(w1.values()) / sum(w0.values())
+        removed_pruned = 1 - sum(w1[k] for k in pruned) / max(sum(w0[k] for k in pruned), 1)
+        print(f"{label}: {len(pruned)} of {len(w0)} layers shrunk, {100 * removed:.1f}% of all layer weights removed, "
+              f"{100 * removed_pruned:.1f}% of the shrunk layers' weights")
+        check(removed_pruned >= 0.45, label + " removes >= 45% of the shrunk layers' weights", f"{removed_pruned:.3f}")
+        out_dir = tmp / "run"
+        npys = []
+        for i, (k, v) in enumerate(feeds.items()):
+            f = tmp / f"in{i}.npy"
+            np.save(f, v)
+            npys += ["--input", f"{k}={f}"]
+        r = subprocess.run([sparrow, "run", str(shrunk), *npys, "--output-dir", str(out_dir), "--threads", "1"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            check(False, label + " sparrow run", r.stderr.strip()[-300:])
+            continue
+        for name, ref in b.items():
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+            mine = np.load(out_dir / f"{safe}.npy")
+            d = max_rel(mine, ref) if mine.shape == ref.shape else np.inf
+            check(d <= 1e-4, f"{label} sparrow = ORT on {name}", f"max|d| / max|ref| {d:.3g}")
+    # Nonsense: one `error:` line, non-zero exit, nothing written.
+    for args in (["--sparsity", "0.5", "--groups", "bogus"], ["--sparsity", "0.5", "--groups", "shrinkable", "--method", "magnitude"]):
+        target = tmp / "refused.onnx"
+        r = subprocess.run([sparrow, "prune", str(tf), "-o", str(target), "--method", "channel-l1", *args],
+                           capture_output=True, text=True)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
+              "refuses " + " ".join(args), f"rc {r.returncode}, stderr {r.stderr!r}")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
