@@ -6,7 +6,7 @@ alternating dense and shrunk in rounds; medians of the per-round p50s and their 
 
 Usage: python Bench/shrink_figures.py --sparrow PATH [--before PATH] [--time-with PATH] [--rounds 5]
        [--repeat 50] [--run-arg STEM:OPTION:VALUE ...] MODEL[:PRUNE-ARGS] ...   (PRUNE-ARGS comma-separated, e.g.
-       Models/ops/modern_cnn.onnx:--no-skip-first-last)
+       Models/pruning/modern_cnn.onnx:--no-skip-first-last)
 """
 import argparse
 import os

@@ -4,7 +4,7 @@ bottleneck (1x1 up, GELU, 1x1 down) + residual Add, then a Conv/HardSwish stage 
 squeeze-and-excitation gate, global pooling and a classifier. Random weights (seed 0): the model
 exists to exercise `sparrow prune --shrink`, not to classify anything.
 
-Writes Models/ops/modern_cnn.onnx and Models/ops/modern_cnn/input_0_X.npy.
+Writes Models/pruning/modern_cnn.onnx and Models/pruning/modern_cnn/input_0_X.npy.
 Usage: .venv-torch/bin/python Models/scripts/make_modern_cnn.py
 (.venv-torch: python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0+cpu onnx==1.23.2 numpy onnxscript)
 """
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 root = pathlib.Path(__file__).resolve().parents[2]
-out = root / "Models" / "ops"
+out = root / "Models" / "pruning"
 
 
 class ChannelNorm(nn.Module):

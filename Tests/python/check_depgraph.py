@@ -1,5 +1,5 @@
 """`sparrow prune --method channel-l1 --shrink` through the dependency graph, on a modern CNN block
-(Models/ops/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
+(Models/pruning/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
 bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
 Erf GELU, LayerNormalization), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
 
@@ -24,7 +24,7 @@ from onnx import numpy_helper
 
 root = pathlib.Path(__file__).resolve().parents[2]
 sparrow = sys.argv[1]
-cnn = root / "Models" / "ops" / "modern_cnn.onnx"
+cnn = root / "Models" / "pruning" / "modern_cnn.onnx"
 tf = root / "Models" / "transformer" / "encoder_opset17_layernorm_erf.onnx"
 tf14 = root / "Models" / "transformer" / "encoder_opset14_decomposed_tanh.onnx"
 passed = failed = 0

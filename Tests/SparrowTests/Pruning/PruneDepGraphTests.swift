@@ -9,7 +9,7 @@ import Testing
 /// where a channel norm is shrunk, which the report must say.
 @Suite struct PruneDepGraphTests {
   static let transformer = ModelFiles.root.appendingPathComponent("transformer/encoder_opset17_layernorm_erf")
-  static let cnn = ModelFiles.root.appendingPathComponent("ops/modern_cnn")
+  static let cnn = ModelFiles.root.appendingPathComponent("pruning/modern_cnn")
 
   static func options(onlyShrinkable: Bool, skipFirstLast: Bool = false, shrink: Bool) -> PruneOptions {
     var o = PruneOptions(method: .channelL1, sparsity: 0.5)
