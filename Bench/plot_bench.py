@@ -16,6 +16,7 @@
 import argparse
 import json
 import pathlib
+import textwrap
 
 import matplotlib
 
@@ -72,12 +73,21 @@ def speedup_plot(report, path):
             ax.legend(fontsize=6, loc="upper left")
             ax.grid(alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"{pathlib.Path(report['model']).name} on {m['id']} (commit {m['gitCommit']}, "
-                 f"load {m['loadAverage'].split()[0]})", fontsize=10)
-    fig.tight_layout()
+    suptitle(fig, f"{pathlib.Path(report['model']).name} on {m['id']} (commit {m['gitCommit']}, "
+             f"load {m['loadAverage'].split()[0]})")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def suptitle(fig, text, fontsize=10):
+    """A figure title wrapped to the figure's width, with room kept for it above the axes: a
+    one-line title wider than the figure was cut off at both edges."""
+    per_line = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
+    lines = textwrap.wrap(text, per_line)
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+    top = 1 - (len(lines) * fontsize * 1.5 + 6) / 72 / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, top))
 
 
 def universal_plot(report, path):
@@ -110,9 +120,8 @@ def universal_plot(report, path):
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"Specific versus universal speedup: {pathlib.Path(report['model']).name} on {m['id']} "
-                 f"(commit {m['gitCommit']})", fontsize=10)
-    fig.tight_layout()
+    suptitle(fig, f"Specific versus universal speedup: {pathlib.Path(report['model']).name} on {m['id']} "
+             f"(commit {m['gitCommit']})")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
