@@ -6,5 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-dist}
 source Tests/deps.sh
-python3 -m pip wheel --no-deps -w "$out" ./python
+py=python3
+if ! python3 -m pip --version >/dev/null 2>&1; then  # Debian's python3 has no pip: a throwaway venv has
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  python3 -m venv "$tmp/venv"; py="$tmp/venv/bin/python"
+fi
+"$py" -m pip wheel --no-deps -w "$out" ./python
 ls -1 "$out"/sparrow_sparse-*.whl
