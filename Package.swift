@@ -57,6 +57,8 @@ let package = Package(
   products: [
     .library(name: "Sparrow", targets: ["Sparrow"]),
     .executable(name: "sparrow", targets: ["SparrowCLI"]),
+    // The C ABI (Sources/SparrowC/sparrow_c.h) the Python package loads: libSparrowC.so.
+    .library(name: "SparrowC", type: .dynamic, targets: ["SparrowC"]),
   ],
   dependencies: dependencies,
   targets: [
@@ -76,6 +78,7 @@ let package = Package(
       exclude: ["ONNX/Generated/regenerate.sh"]
     ),
     .target(name: "SparrowBench", dependencies: ["Sparrow"], path: "Bench/SparrowBench"),
+    .target(name: "SparrowC", dependencies: ["Sparrow", "SparrowBench"], path: "Sources/SparrowC", exclude: ["sparrow_c.h"]),
     .executableTarget(
       name: "SparrowCLI",
       dependencies: cliDependencies,

@@ -9,6 +9,12 @@
                         (ONNX Runtime; DeepSparse where measured): unstructured and semi-structured
                         pruning ("specific") pays only with sparse kernels, a channel-pruned model
                         shrunk to smaller dense layers ("universal") pays everywhere
+  <name>-speed-vs-damage.png
+                        per variant, Sparrow's speedup (format auto) against how far the output
+                        moved from the unpruned model's: the task metric where the report has one
+                        (top-1 agreement, mask IoU, cosine), else 1 - relative L2 error: which
+                        method buys the most speed for the least damage (reports written before
+                        these metrics are skipped)
 
   .venv-plot/bin/python Bench/plot_bench.py Bench/results/<machine id>/model-*.json
 (.venv-plot: python3 -m venv .venv-plot && .venv-plot/bin/pip install -r Bench/requirements-plot.txt)
@@ -16,6 +22,7 @@
 import argparse
 import json
 import pathlib
+import textwrap
 
 import matplotlib
 
@@ -72,12 +79,19 @@ def speedup_plot(report, path):
             ax.legend(fontsize=6, loc="upper left")
             ax.grid(alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"{pathlib.Path(report['model']).name} on {m['id']} (commit {m['gitCommit']}, "
-                 f"load {m['loadAverage'].split()[0]})", fontsize=10)
-    fig.tight_layout()
+    suptitle(fig, f"{pathlib.Path(report['model']).name} on {m['id']} (commit {m['gitCommit']}, "
+             f"load {m['loadAverage'].split()[0]})")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def suptitle(fig, text, fontsize=10):
+    """A figure title wrapped to the figure's width (a one-line title wider than the figure was cut
+    off at both edges); tight_layout keeps room for it above the axes."""
+    per_line = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+    fig.suptitle("\n".join(textwrap.wrap(text, per_line)), fontsize=fontsize)
+    fig.tight_layout()
 
 
 def universal_plot(report, path):
@@ -110,9 +124,40 @@ def universal_plot(report, path):
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"Specific versus universal speedup: {pathlib.Path(report['model']).name} on {m['id']} "
-                 f"(commit {m['gitCommit']})", fontsize=10)
-    fig.tight_layout()
+    suptitle(fig, f"Specific versus universal speedup: {pathlib.Path(report['model']).name} on {m['id']} "
+             f"(commit {m['gitCommit']})")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def damage_plot(report, path):
+    rows = [r for r in rows_ok(report) if r["runtime"] == "sparrow" and r["format"] == "auto" and r["method"] != "none"
+            and r.get("deviation") and (r["deviation"].get("taskValue") is not None
+                                        or r["deviation"].get("relL2") is not None)]
+    if not rows:
+        return False
+    threads = sorted({r["threads"] for r in rows})
+    task = next((r["deviation"]["task"] for r in rows if r["deviation"].get("task")), None)
+    fig, axes = plt.subplots(1, len(threads), figsize=(5.2 * len(threads), 4.2), squeeze=False)
+    for ti, t in enumerate(threads):
+        ax = axes[0][ti]
+        for r in (r for r in rows if r["threads"] == t):
+            d = r["deviation"]
+            x = d["taskValue"] if task and d.get("taskValue") is not None else 1 - d["relL2"]
+            c, mk, _ = FORMAT_STYLE["auto"] if r["method"] != "channel-shrunk" else ("C3", "s", "-")
+            ax.plot([x], [r["speedup"]], marker=mk, color=c, ls="none", ms=6)
+            ax.annotate(r["variant"], (x, r["speedup"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.axhline(1, color="0.8", lw=0.8)
+        ax.set_xlim(-0.05, 1.1)
+        ax.set_xlabel((f"{task} with the unpruned model" if task else "1 − relative L2 error") + " (1 = unharmed)",
+                      fontsize=8)
+        ax.set_ylabel(f"Sparrow speedup (auto), {t} thr", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    m = report["machine"]
+    suptitle(fig, f"Speed against damage, one-shot pruning (up and right is better): {pathlib.Path(report['model']).name} "
+             f"on {m['id']} (commit {m['gitCommit']})")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
@@ -128,7 +173,8 @@ def main():
         if "rows" not in report or "variants" not in report:
             print(f"skipped {f}: not a sparrow bench model report")
             continue
-        for suffix, fn in (("-speedup.png", speedup_plot), ("-specific-vs-universal.png", universal_plot)):
+        for suffix, fn in (("-speedup.png", speedup_plot), ("-specific-vs-universal.png", universal_plot),
+                           ("-speed-vs-damage.png", damage_plot)):
             out = f.with_name(f.stem + suffix)
             if fn(report, out):
                 print(f"wrote {out}")

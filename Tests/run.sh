@@ -82,6 +82,12 @@ bench_out=$(.build/debug/sparrow bench model Models/ops/cnn_small.onnx --quick -
 echo "$bench_out" | grep -qE '^\| mag50 \|[^|]*\| 1 \| onnxruntime \| - \|' || { echo "$bench_out" | tail -n 20; exit 1; }
 echo "$bench_out" | grep -c ' ok |' | sed 's/$/ Sparrow rows equal ONNX Runtime on the same file/'
 
+step "Python package (python/sparrow over libSparrowC): models against ONNX Runtime, errors, GIL released, sessions on threads"
+quiet swift build --scratch-path .build --product SparrowC
+.venv-test/bin/python Tests/python/check_python.py .build/debug/libSparrowC.so
+SPARROW_LIBRARY=.build/debug/libSparrowC.so .venv-test/bin/python examples/prune_and_compare.py \
+  Models/digits/digits_resnet.onnx --input Models/digits/ref/digits_resnet.input_0_x.npy --runs 2 | tail -n 1
+
 step "runtime-pruning gate: learned gates (digits) skip what ONNX Runtime's gates zero and still equal its logits; zero and topk:1 are lossless"
 .venv-test/bin/python Tests/python/check_gate.py .build/debug/sparrow
 

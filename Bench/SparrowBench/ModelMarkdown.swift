@@ -26,7 +26,9 @@ extension ModelBenchReport {
     out += "runs in \(s.rounds) round(s), order rotated per round, each round \(s.warmup) warm-up run(s) discarded then "
     out += "\(s.repeat) timed; ms = median of all timed runs (p25–p75); speedup = the same runtime's baseline median / "
     out += "this median in the same block, [min–max of the per-round ratios]\n"
-    out += "- deviation: max|y − y_dense| over all outputs against the unpruned model on Sparrow, and that / max|y_dense|; "
+    out += "- deviation against the unpruned model on Sparrow: max|y − y_dense| over all outputs, and that / max|y_dense| "
+    out += "(one flipped pixel of a detector's map makes it 1); rel L2 = ‖y − y_dense‖₂ / ‖y_dense‖₂; task = top-1 agreement "
+    out += "(a [N, C] output), mask IoU at 0.3 (a [N, 1, H, W] map in [0, 1]) or cosine (otherwise), on the first output; "
     out += "pruning is one-shot, no fine-tuning"
     if let n = evalImages { out += "; accuracy: top-1 on \(n) test images, one-shot pruned, on Sparrow (format auto)" }
     if let src = knownAccuracySource { out += "; fine-tuned: mean ± sd over seeds of the same-named variant in `\(src)`" }
@@ -35,18 +37,19 @@ extension ModelBenchReport {
     if !notes.isEmpty { out += "\n" + notes.map { "- note: \($0)" }.joined(separator: "\n") + "\n" }
     out += "\n" + summaryMarkdown()
     out += "\n## Every row\n\n"
-    out += "| variant | zeros | thr | runtime | format | layers | ms (p25–p75) | speedup [rounds] | max\\|Δ\\| | rel Δ | vs ORT |"
+    out += "| variant | zeros | thr | runtime | format | layers | ms (p25–p75) | speedup [rounds] | max\\|Δ\\| | rel Δ | rel L2 | task | vs ORT |"
     out += accuracyHeader + "\n"
-    out += "|---|--:|--:|---|---|---|--:|--:|--:|--:|--:|" + accuracyRule + "\n"
+    out += "|---|--:|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|" + accuracyRule + "\n"
     for r in rows {
       out += "| \(r.variant) | \(pctS(r.weightZeroFraction)) | \(r.threads) | \(r.runtime) | \(r.format) | \(r.layerFormats) "
       if let e = r.error {
-        out += "| error: \(e.replacingOccurrences(of: "|", with: "/").prefix(160)) | | | | |" + accuracyCells(r) + "\n"
+        out += "| error: \(e.replacingOccurrences(of: "|", with: "/").prefix(160)) | | | | | | |" + accuracyCells(r) + "\n"
         continue
       }
       let l = r.latency
       out += "| \(l.map { "\(ms($0.medianMs)) (\(ms($0.p25Ms))–\(ms($0.p75Ms)))" } ?? "—") | \(speedupText(r)) "
       out += "| \(r.deviation.map { sci($0.maxAbs) } ?? "—") | \(r.deviation.map { sci($0.maxRel) } ?? "—") "
+      out += "| \(r.deviation?.relL2.map(sci) ?? "—") | \(r.deviation.map(taskText) ?? "—") "
       out += "| \(r.vsOnnxRuntime.map { check($0) } ?? "—") |" + accuracyCells(r) + "\n"
     }
     let notes = variants.flatMap { v in v.notes.map { "\(v.id): \($0)" } }
@@ -64,8 +67,8 @@ extension ModelBenchReport {
     out += "*specific*: needs sparse kernels (unstructured, 2:4, block, channel zeros in place); "
     out += "*universal*: channel pruning shrunk to a smaller dense model.\n\n"
     out += "| variant | kind | zeros | thr | Sparrow auto | Sparrow best forced |"
-    out += others.map { " \($0) |" }.joined() + " rel Δ |" + accuracyHeader + "\n"
-    out += "|---|---|--:|--:|--:|--:|" + others.map { _ in "--:|" }.joined() + "--:|" + accuracyRule + "\n"
+    out += others.map { " \($0) |" }.joined() + " rel Δ | rel L2 | task |" + accuracyHeader + "\n"
+    out += "|---|---|--:|--:|--:|--:|" + others.map { _ in "--:|" }.joined() + "--:|--:|--:|" + accuracyRule + "\n"
     for t in settings.threads {
       for v in variants where v.method != .none {
         let mine = rows.filter { $0.variant == v.id && $0.threads == t }
@@ -76,7 +79,8 @@ extension ModelBenchReport {
         out += "| \(v.id) | \(v.method.speedupKind) | \(pctS(v.weightZeroFraction)) | \(t) | \(speedupX(auto?.speedup)) "
         out += "| \(best.map { "\(speedupX($0.speedup)) (\($0.format))" } ?? "—") |"
         for o in others { out += " \(speedupX(mine.first { $0.runtime == o }?.speedup)) |" }
-        out += " \(auto?.deviation.map { sci($0.maxRel) } ?? "—") |"
+        out += " \(auto?.deviation.map { sci($0.maxRel) } ?? "—") | \(auto?.deviation?.relL2.map(sci) ?? "—") |"
+        out += " \(auto?.deviation.map(taskText) ?? "—") |"
         out += (auto.map(accuracyCells) ?? accuracyRule.replacingOccurrences(of: "--:", with: " ")) + "\n"
       }
     }
@@ -135,4 +139,10 @@ func pctS(_ s: Double) -> String {
 func ms(_ v: Double) -> String {
   v >= 100 ? String(format: "%.1f", v) : v >= 1 ? String(format: "%.2f", v) : String(format: "%.3f", v)
 }
+/// "mask IoU 0.93" and the like, or "—".
+func taskText(_ d: Deviation) -> String {
+  guard let t = d.task, let v = d.taskValue else { return "—" }
+  return t + " " + String(format: "%.3f", v)
+}
+
 func sci(_ v: Double) -> String { v == 0 ? "0" : String(format: "%.1e", v) }

@@ -26,14 +26,32 @@ public struct LatencyStats: Sendable, Codable, Equatable {
 }
 
 /// How far a variant's outputs moved from the baseline's (same input): over every float output,
-/// the largest |got − ref| and that over max|ref|.
+/// the largest |got − ref| and that over max|ref|; the relative L2 error; and a task metric read
+/// from the first output's shape (max|Δ|/max|y| alone says 1.0 as soon as one pixel of a
+/// detector's map flips, whatever happened to the rest).
 public struct Deviation: Sendable, Codable, Equatable {
   public var maxAbs: Double
   public var maxRel: Double
+  /// ‖got − ref‖₂ / ‖ref‖₂ over every float output.
+  public var relL2: Double?
+  /// "top-1 agreement" (a [N, C] output, C > 1: the fraction of rows whose argmax is the
+  /// baseline's), "mask IoU" (a [N, 1, H, W] map in [0, 1]: IoU of the map > 0.3 masks, the DB
+  /// text detector's threshold; 1 when both are empty), or "cosine" (anything else: of the
+  /// flattened outputs).
+  public var task: String?
+  public var taskValue: Double?
+
+  public init(maxAbs: Double, maxRel: Double, relL2: Double? = nil, task: String? = nil, taskValue: Double? = nil) {
+    self.maxAbs = maxAbs
+    self.maxRel = maxRel
+    self.relL2 = relL2
+    self.task = task
+    self.taskValue = taskValue
+  }
 
   /// nil when the outputs do not line up (names, shapes or types differ).
   public static func between(_ got: [String: Tensor], _ ref: [String: Tensor]) -> Deviation? {
-    var maxAbs = 0.0, maxRef = 0.0
+    var maxAbs = 0.0, maxRef = 0.0, diff2 = 0.0, ref2 = 0.0
     for (name, r) in ref {
       guard let g = got[name], g.shape == r.shape, g.dtype == .float32, r.dtype == .float32 else { return nil }
       let a = g.floats, b = r.floats
@@ -41,9 +59,45 @@ public struct Deviation: Sendable, Codable, Equatable {
         let d = Double(abs(a[i] - b[i]))
         if d > maxAbs || d.isNaN { maxAbs = d.isNaN ? .infinity : d }
         maxRef = max(maxRef, Double(abs(b[i])))
+        diff2 += d * d
+        ref2 += Double(b[i]) * Double(b[i])
       }
     }
-    return Deviation(maxAbs: round9(maxAbs), maxRel: round9(maxRef > 0 ? maxAbs / maxRef : maxAbs))
+    var dev = Deviation(maxAbs: round9(maxAbs), maxRel: round9(maxRef > 0 ? maxAbs / maxRef : maxAbs))
+    dev.relL2 = round9(ref2 > 0 ? (diff2 / ref2).squareRoot() : diff2.squareRoot())
+    if let name = ref.keys.sorted().first, let r = ref[name], let g = got[name] {
+      (dev.task, dev.taskValue) = taskMetric(g.shape, g.floats, r.floats)
+      dev.taskValue = dev.taskValue.map(round9)
+    }
+    return dev
+  }
+
+  static func taskMetric(_ shape: [Int], _ a: [Float], _ b: [Float]) -> (String, Double) {
+    if shape.count == 2, shape[1] > 1, shape[0] > 0 {
+      let c = shape[1]
+      var same = 0
+      for row in 0..<shape[0] {
+        let ra = a[(row * c)..<(row * c + c)], rb = b[(row * c)..<(row * c + c)]
+        if ra.indices.max(by: { ra[$0] < ra[$1] }) == rb.indices.max(by: { rb[$0] < rb[$1] }) { same += 1 }
+      }
+      return ("top-1 agreement", Double(same) / Double(shape[0]))
+    }
+    if shape.count == 4, shape[1] == 1, b.allSatisfy({ $0 >= 0 && $0 <= 1 }) {
+      var inter = 0, union = 0
+      for i in 0..<b.count {
+        let x = a[i] > 0.3, y = b[i] > 0.3
+        if x && y { inter += 1 }
+        if x || y { union += 1 }
+      }
+      return ("mask IoU", union == 0 ? 1 : Double(inter) / Double(union))
+    }
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in 0..<b.count {
+      dot += Double(a[i]) * Double(b[i])
+      na += Double(a[i]) * Double(a[i])
+      nb += Double(b[i]) * Double(b[i])
+    }
+    return ("cosine", na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : (na == nb ? 1 : 0))
   }
 
   /// Two runtimes agree: within 1e-4 of the reference's largest |value|, or 1e-5 absolute (an

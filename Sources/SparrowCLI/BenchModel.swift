@@ -63,56 +63,30 @@ struct BenchModelCommand: ParsableCommand {
   private func body() throws {
     let root = ShapeList.repoRoot()
     let base = root ?? "."
-    let (modelPath, defaultInputs) = try resolveModel(base)
+    var r = ModelBenchRequest()
+    r.model = model
+    r.inputs = inputs
+    r.shapes = shapes
+    r.methods = methods
+    r.sparsity = sparsity
+    r.formats = formats
+    r.threads = threads
+    r.rounds = rounds
+    r.repeat = self.repeat
+    r.warmup = warmup
+    r.block = block
+    r.channelMethod = channelMethod
+    r.runtimes = runtimes
+    r.eval = eval
+    r.labels = labels
+    r.knownAccuracy = knownAccuracy
+    r.cacheDir = cacheDir
+    r.seed = seed
+    r.full = full
+    r.quick = quick
+    let (o, notes) = try r.options(base: base)
+    let modelPath = o.model
     let stem = ((modelPath as NSString).lastPathComponent as NSString).deletingPathExtension
-    var o = ModelBenchOptions(model: modelPath, cacheDir: cacheDir ?? "\(base)/Bench/cache/\(stem)")
-    if full {
-      o.sparsities = [0.5, 0.7, 0.8, 0.9, 0.95]
-      o.rounds = 5
-      o.repeat = 10
-    }
-    if quick { o.makeQuick() }
-    if let s = sparsity { o.sparsities = try list(s, "sparsity") { Double($0) } }
-    o.methods = try list(methods, "method") { try? BenchMethod(parsing: $0) }
-    o.formats = try list(formats, "format") { $0 == "2:4" ? "nm" : $0 }
-    if let t = threads { o.threads = try list(t, "thread count") { Int($0) } }
-    o.threads = o.threads.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
-    if let r = rounds { o.rounds = r }
-    if let r = self.repeat { o.repeat = r }
-    if let w = warmup { o.warmup = w }
-    o.block = block
-    guard let cm = PruneMethod(rawValue: channelMethod), cm.isChannel else {
-      throw CommandError("--channel-method \(channelMethod): expected channel-l1 or channel-fpgm")
-    }
-    o.channelMethod = cm
-    o.seed = seed
-    o.shapes = try parsedShapes()
-    for spec in inputs.isEmpty ? defaultInputs : inputs {
-      let (n, path) = try pair(spec, "--input")
-      o.inputs[n] = try readNPY(path)
-      o.inputSources[n] = path
-    }
-    if let e = eval {
-      let (n, path) = try pair(e, "--eval")
-      o.evalInputs[n] = try readNPY(path)
-    }
-    if let l = labels {
-      let t = try readNPY(l)
-      o.evalLabels = t.int64s.map { Int($0) }
-    }
-    let known = knownAccuracy ?? ((modelPath as NSString).deletingLastPathComponent + "/accuracy.json")
-    if FileManager.default.fileExists(atPath: known) {
-      o.knownAccuracy = ModelBenchOptions.readKnownAccuracy(known)
-      if !o.knownAccuracy.isEmpty { o.knownAccuracySource = relative(known, base) }
-    } else if knownAccuracy != nil {
-      throw CommandError("--known-accuracy \(known): no such file")
-    }
-    var notes: [String] = []
-    let wanted = runtimes == "none" ? [] : try list(runtimes, "runtime") { ["onnxruntime", "deepsparse"].contains($0) ? $0 : nil }
-    let found = ExternalRuntimeSpec.discover(root: base, wanted: wanted)
-    o.runtimes = found.found
-    notes += found.notes
-    try o.validate()
 
     let machine = MachineInfo.current(repoRoot: root)
     note("machine \(machine.id), commit \(machine.gitCommit), load \(machine.loadAverage); model \(relative(modelPath, base))")
@@ -138,65 +112,7 @@ struct BenchModelCommand: ParsableCommand {
     note("wrote \(dir)/\(file).md and .json")
   }
 
-  /// The model and its default inputs (the manifest's reference input for the default model).
-  private func resolveModel(_ base: String) throws -> (String, [String]) {
-    if let m = model {
-      guard FileManager.default.fileExists(atPath: m) else { throw CommandError("no such model file: \(m)") }
-      return (m, [])
-    }
-    let manifest = "\(base)/Models/manifest.json"
-    guard let data = FileManager.default.contents(atPath: manifest),
-      let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let models = root["models"] as? [[String: Any]],
-      let entry = models.first(where: { ($0["default"] as? Bool) == true }),
-      let file = entry["file"] as? String
-    else { throw CommandError("no model given and no default model in \(manifest)") }
-    var inputs: [String] = []
-    if let ref = entry["reference"] as? [String: Any], let cases = ref["cases"] as? [[String: Any]],
-      let first = cases.first, let ins = first["inputs"] as? [[String: Any]]
-    {
-      for i in ins {
-        if let n = i["name"] as? String, let f = i["file"] as? String { inputs.append("\(n)=\(base)/Models/\(f)") }
-      }
-    }
-    return ("\(base)/Models/\(file)", inputs)
-  }
-
-  private func parsedShapes() throws -> [String: [Int]] {
-    var out: [String: [Int]] = [:]
-    for s in shapes {
-      let (n, d) = try pair(s, "--shape")
-      let dims = d.split(separator: "x").map { Int($0) }
-      guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
-        throw CommandError("--shape \(s): dimensions must be positive integers joined by x")
-      }
-      out[n] = dims.map { $0! }
-    }
-    return out
-  }
-
-  private func pair(_ s: String, _ flag: String) throws -> (String, String) {
-    guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw CommandError("\(flag) \(s): expected NAME=VALUE") }
-    return (String(s[..<eq]), String(s[s.index(after: eq)...]))
-  }
-
-  private func readNPY(_ path: String) throws -> Tensor {
-    do { return try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw CommandError("cannot read \(path): \(error)")
-    }
-  }
-
-  private func list<T>(_ s: String, _ what: String, _ parse: (String) -> T?) throws -> [T] {
-    try s.split(separator: ",").map { raw in
-      let item = raw.trimmingCharacters(in: .whitespaces)
-      guard let v = parse(item) else { throw CommandError("bad \(what) '\(item)' in '\(s)'") }
-      return v
-    }
-  }
-
-  private func relative(_ path: String, _ base: String) -> String {
-    path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
-  }
+  private func relative(_ path: String, _ base: String) -> String { ModelBenchRequest.relative(path, base) }
 
   private func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 }

@@ -15,48 +15,16 @@ struct InspectCommand: ParsableCommand {
   var inputs: [String] = []
   @OptionGroup var plan: PlanArguments
 
-  struct Report: Encodable {
-    var model: String
-    var opset: Int
-    var nodes: Int
-    var ops: [String: Int]
-    var unsupported: [String: Int]
-    var inputs: [String: [Int]]
-    /// Inputs whose values set shapes: planned per value, given with --input.
-    var shapeInputs: [String]
-    var planError: String?
-    var layers: [LayerReport]
-  }
-
   func run() throws {
     let graph: Graph
     do { graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: model)) } catch { throw fail(error.message) }
-    var ops: [String: Int] = [:], unsupported: [String: Int] = [:]
-    for n in graph.nodes {
-      ops[n.opType, default: 0] += 1
-      if !Planner.supports(n) { unsupported[n.opType, default: 0] += 1 }
-    }
-    var report = Report(
-      model: model, opset: graph.opset, nodes: graph.nodes.count, ops: ops, unsupported: unsupported,
-      inputs: [:], shapeInputs: ShapeInputs(graph).names, planError: nil, layers: [])
-    if unsupported.isEmpty {
-      var shapes = try plan.parsedShapes()
-      let given = try readInputs(inputs, pinning: &shapes)
-      do {
-        let m = try Model(graph: graph, optimize: !plan.noOptimize, options: try plan.options())
-        let p = try m.plan(shapes: shapes, values: given)
-        report.layers = p.layers
-        report.inputs = Dictionary(uniqueKeysWithValues: p.inputs.map { ($0.name, $0.type.shape) })
-      } catch let e as ModelError {
-        report.planError = e.message
-      }
-    } else {
-      report.planError = "unsupported ops: " + unsupported.keys.sorted().joined(separator: ", ")
-    }
+    var shapes = try plan.parsedShapes()
+    let given = try readInputs(inputs, pinning: &shapes)
+    let report = Inspection(
+      graph: graph, model: model, optimize: !plan.noOptimize, options: try plan.options(), shapes: shapes, values: given)
+    let ops = report.ops, unsupported = report.unsupported
     if json {
-      let enc = JSONEncoder()
-      enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try enc.encode(report), as: UTF8.self))
+      print(String(decoding: try report.json(), as: UTF8.self))
       return
     }
     print("\(model): opset \(graph.opset), \(graph.nodes.count) nodes, \(graph.constants.count) constants")

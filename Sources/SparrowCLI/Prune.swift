@@ -82,25 +82,9 @@ struct PruneCommand: ParsableCommand {
   }
 
   func parse() throws(PruneError) -> PruneOptions {
-    guard let m = PruneMethod(rawValue: method) else {
-      throw PruneError(
-        "unknown method '\(method)' (\(PruneMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
-    }
-    guard let sc = PruneScope(rawValue: scope) else { throw PruneError("unknown scope '\(scope)' (layer, global)") }
-    var o = PruneOptions(method: m, sparsity: sparsity)
-    o.scope = sc
-    o.skipFirstLast = skipFirstLast
-    o.shrink = shrink
-    o.seed = seed
-    switch groups {
-    case "all": o.onlyShrinkable = false
-    case "shrinkable": o.onlyShrinkable = true
-    default: throw PruneError("unknown --groups '\(groups)' (all, shrinkable)")
-    }
-    if let p = pattern { o.pattern = try NMPattern(parsing: p) }
-    if let b = block { o.block = try BlockShape2D(parsing: b) }
-    try o.validate()
-    return o
+    try PruneOptions(
+      parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skipFirstLast, pattern: pattern, block: block,
+      shrink: shrink, seed: seed, groups: groups)
   }
 
   func table(_ r: PruneReport) -> String {

@@ -158,3 +158,30 @@ public struct PruneError: Error, CustomStringConvertible, Sendable, Equatable {
   public init(_ message: String) { self.message = message }
   public var description: String { message }
 }
+
+extension PruneOptions {
+  /// Options from their text forms (`sparrow prune`'s flags, the C ABI's JSON), validated.
+  public init(
+    parsing method: String, sparsity: Double?, scope: String = "layer", skipFirstLast: Bool = true,
+    pattern: String? = nil, block: String? = nil, shrink: Bool = false, seed: UInt64 = 0, groups: String = "all"
+  ) throws(PruneError) {
+    guard let m = PruneMethod(rawValue: method) else {
+      throw PruneError(
+        "unknown method '\(method)' (\(PruneMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard let sc = PruneScope(rawValue: scope) else { throw PruneError("unknown scope '\(scope)' (layer, global)") }
+    self.init(method: m, sparsity: sparsity)
+    self.scope = sc
+    self.skipFirstLast = skipFirstLast
+    self.shrink = shrink
+    self.seed = seed
+    if let p = pattern { self.pattern = try NMPattern(parsing: p) }
+    if let b = block { self.block = try BlockShape2D(parsing: b) }
+    switch groups {
+    case "all": onlyShrinkable = false
+    case "shrinkable": onlyShrinkable = true
+    default: throw PruneError("unknown --groups '\(groups)' (all, shrinkable)")
+    }
+    try validate()
+  }
+}

@@ -1,6 +1,6 @@
 /// What pruning did, layer by layer.
-public struct PruneReport: Sendable {
-  public struct Layer: Sendable {
+public struct PruneReport: Sendable, Codable {
+  public struct Layer: Sendable, Codable {
     public var name: String
     public var op: String
     public var shape: [Int]

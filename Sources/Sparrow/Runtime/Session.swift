@@ -29,8 +29,59 @@ public final class Session {
 
   /// Runs the model. Every planned input must be given with its planned type and shape.
   public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
+    try bind(Set(inputs.keys), type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } }, value: { inputs[$0] }) { name, p in
+      write(inputs[name]!, to: p)
+    }
+    try execute()
+    var out: [String: Tensor] = [:]
+    for (name, id) in plan.outputIds { out[name] = Plan.tensor(store.buffers[id]!, plan.types[id]) }
+    return out
+  }
+
+  /// Runs the model on inputs in the caller's memory, each copied once into the plan's buffers,
+  /// then calls `body` with each output named in `outputs` (in that order) and its planned buffer,
+  /// which is valid only during the call: the next run overwrites it. The C ABI (SparrowC) copies
+  /// it once into memory its caller owns.
+  public func run(
+    raw inputs: [String: RawTensor], outputs: [String],
+    _ body: (Int, TensorType, UnsafeRawBufferPointer) throws(RuntimeError) -> Void
+  ) throws(RuntimeError) {
+    var ids: [Int] = []
+    for name in outputs {
+      guard let id = plan.outputIds.first(where: { $0.name == name })?.id else {
+        throw RuntimeError("the model has no output '\(name)' (outputs: \(plan.outputIds.map(\.name).joined(separator: ", ")))")
+      }
+      ids.append(id)
+    }
+    for (name, t) in inputs {
+      let n = TensorType(t.dtype, t.shape).count
+      let (want, overflow) = n.multipliedReportingOverflow(by: t.dtype.size)
+      guard !overflow, t.bytes.count == want else {
+        throw RuntimeError("input '\(name)': \(t.bytes.count) bytes for shape \(t.shape) of \(t.dtype), which needs \(n) elements")
+      }
+    }
+    try bind(
+      Set(inputs.keys), type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } },
+      value: { name in inputs[name].flatMap { try? Tensor(shape: $0.shape, dtype: $0.dtype, bytes: $0.bytes) } }
+    ) { name, p in
+      let b = inputs[name]!.bytes
+      if let base = b.baseAddress { p.copyMemory(from: base, byteCount: b.count) }
+    }
+    try execute()
+    for (i, id) in ids.enumerated() {
+      let type = plan.types[id]
+      try body(i, type, UnsafeRawBufferPointer(start: store.buffers[id]!, count: type.bytes))
+    }
+  }
+
+  /// Checks the given inputs' names, types and shapes (and the values of plan-time inputs, read
+  /// with `value` only for those) against the plan, then writes each into its buffer.
+  private func bind(
+    _ names: Set<String>, type: (String) -> TensorType?, value: (String) -> Tensor?,
+    write: (String, UnsafeMutableRawPointer) -> Void
+  ) throws(RuntimeError) {
     for (name, id) in plan.inputIds {
-      guard let t = inputs[name] else { throw RuntimeError("input '\(name)' is missing") }
+      guard let t = type(name) else { throw RuntimeError("input '\(name)' is missing") }
       let want = plan.types[id]
       guard t.shape == want.shape else {
         throw RuntimeError("input '\(name)' has shape \(t.shape), the plan expects \(want.shape)")
@@ -38,19 +89,18 @@ public final class Session {
       guard t.dtype == want.dtype else {
         throw RuntimeError("input '\(name)' is \(t.dtype), the model expects \(want.dtype)")
       }
-      write(t, to: store.buffers[id]!)
     }
-    for name in inputs.keys where !plan.inputIds.contains(where: { $0.name == name }) {
+    for name in names where !plan.inputIds.contains(where: { $0.name == name }) {
       throw RuntimeError("the model has no input '\(name)'")
     }
-    for (name, value) in plan.inputValues where inputs[name] != value {
-      throw RuntimeError(
-        "input '\(name)' is \(inputs[name]?.int64s ?? []), this plan was made for \(value.int64s): the model's shapes depend on it, so plan for the new value (Model.run does)")
+    for (name, v) in plan.inputValues {
+      let given = value(name)
+      if given != v {
+        throw RuntimeError(
+          "input '\(name)' is \(given?.int64s ?? []), this plan was made for \(v.int64s): the model's shapes depend on it, so plan for the new value (Model.run does)")
+      }
     }
-    try execute()
-    var out: [String: Tensor] = [:]
-    for (name, id) in plan.outputIds { out[name] = Plan.tensor(store.buffers[id]!, plan.types[id]) }
-    return out
+    for (name, id) in plan.inputIds { write(name, store.buffers[id]!) }
   }
 
   /// When true, `run` adds each step's wall time to `profile` (by op type).
@@ -92,5 +142,18 @@ public final class Session {
 
   private func write(_ t: Tensor, to p: UnsafeMutableRawPointer) {
     t.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+  }
+}
+
+/// An input in the caller's memory: element type, shape and exactly its bytes (row-major,
+/// booleans one byte each, 0 or 1), read only during the run it is given to.
+public struct RawTensor {
+  public var dtype: DType
+  public var shape: [Int]
+  public var bytes: UnsafeRawBufferPointer
+  public init(dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) {
+    self.dtype = dtype
+    self.shape = shape
+    self.bytes = bytes
   }
 }
