@@ -4,7 +4,8 @@ scikit-learn's load_digits, the committed split (Models/digits/split.json), pixe
 F.interpolate(align_corners=False), here in numpy (no torch needed).
 
   .venv-plot/bin/python Bench/digits_testset.py [--out Bench/cache/digits]
-writes test_x.npy [360, 1, 64, 64] float32 and test_y.npy [360] int64.
+writes test_x.npy [360, 1, 64, 64] float32 and test_y.npy [360] int64; with --train N also
+train_x.npy, the first N training images (calibration data for `sparrow quantize`).
 """
 import argparse
 import json
@@ -36,6 +37,7 @@ def upsample(images8, size=64):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=str(ROOT / "Bench" / "cache" / "digits"))
+    p.add_argument("--train", type=int, default=0, help="also write the first N training images as train_x.npy")
     a = p.parse_args()
     d = load_digits()
     test = np.array(json.loads((ROOT / "Models" / "digits" / "split.json").read_text())["test"])
@@ -46,6 +48,10 @@ def main():
     np.save(out / "test_x.npy", x)
     np.save(out / "test_y.npy", y)
     print(f"wrote {out}/test_x.npy {x.shape} and test_y.npy {y.shape}")
+    if a.train > 0:
+        train = np.array(json.loads((ROOT / "Models" / "digits" / "split.json").read_text())["train"])[: a.train]
+        np.save(out / "train_x.npy", upsample(d.images[train] / 16.0))
+        print(f"wrote {out}/train_x.npy ({len(train)} training images)")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ struct SparrowCommand: AsyncParsableCommand {
 
   static var subcommands: [any ParsableCommand.Type] {
     var list: [any ParsableCommand.Type] = [
-      RunCommand.self, InspectCommand.self, PruneCommand.self, BenchCommand.self, ConvertCommand.self, InfoCommand.self,
+      RunCommand.self, InspectCommand.self, PruneCommand.self, QuantizeCommand.self, BenchCommand.self, ConvertCommand.self,
+      InfoCommand.self,
     ]
     #if SPARROW_SERVER
     list.append(ServeCommand.self)
