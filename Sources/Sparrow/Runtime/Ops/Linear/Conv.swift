@@ -63,9 +63,13 @@ enum ConvOp: OpBuilder {
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n, activeRows: gateable, activeChannels: gateable) }.max() ?? 0
     let unfold: Im2col?
     do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
-    let step = ConvStep(
+    var step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)
+    if ConvStep.shouldBatch(g, groups: groups, packed: packed, unfolds: unfold != nil) {
+      step.batched = true
+      step.batchWorkspaceBytes = packed.map { SpMMRunner.workspaceBytes($0, n: g.n * n) }.max() ?? 0
+    }
     if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
       profile.zeroFraction >= DirectConvChoice.minZeroFraction
     {

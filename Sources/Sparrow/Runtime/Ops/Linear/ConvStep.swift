@@ -13,11 +13,34 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   let im2col: Im2col?
   let colBytes: Int
   let workspaceBytes: Int
+  /// Small images of a batch run as one multiply over all images' columns (0: image by image):
+  /// the kernel's workspace bytes for that multiply.
+  var batchWorkspaceBytes = 0
+  var batched = false
 
   private var colSpan: Int { (colBytes + 63) / 64 * 64 }
   private var workspaceSpan: Int { (workspaceBytes + 63) / 64 * 64 }
-  var scratchBytes: Int { colSpan + workspaceSpan }
+  var scratchBytes: Int { max(colSpan + workspaceSpan, batched ? batchLayout.total : 0) }
   var listScratchBytes: Int { scratchBytes }
+
+  /// Scratch of the batched multiply: all images' unfolded inputs [K, B·n], one image's unfolded
+  /// input [K, n], the outputs [M, B·n], the kernel's workspace (byte offsets, 64-aligned).
+  private var batchLayout: (col: Int, tmp: Int, out: Int, ws: Int, total: Int) {
+    let g = geometry, n = g.ho * g.wo, k = (g.c / groups) * g.kh * g.kw, cols = g.n * n
+    func span(_ floats: Int) -> Int { (floats * 4 + 63) / 64 * 64 }
+    let tmp = span(k * cols), out = tmp + (im2col != nil ? span(k * n) : 0)
+    let ws = out + span(packed[0].rows * groups * cols)
+    return (0, tmp, out, ws, ws + (batchWorkspaceBytes + 63) / 64 * 64)
+  }
+
+  /// Whether a batch runs as one multiply: several images of few columns each (the per-call
+  /// cost of small multiplies dominates), kernels that multiply an unfolded matrix, and at most
+  /// 32 MiB of scratch for the side-by-side inputs and outputs.
+  static func shouldBatch(_ g: WindowGeometry, groups: Int, packed: [PackedMatrix], unfolds: Bool) -> Bool {
+    let k = (g.c / groups) * g.kh * g.kw, m = packed[0].rows * groups
+    return g.n > 1 && g.ho * g.wo < 1024 && (k + m) * g.n * g.ho * g.wo * 4 <= 32 << 20
+      && !(unfolds && packed.contains { $0.readsWindow })
+  }
 
   var takesActiveChannels: Bool { groups == 1 }
   var images: Int { geometry.n }
@@ -45,6 +68,7 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   private func readsWindow(_ gi: Int) -> Bool { im2col != nil && packed[gi].readsWindow }
 
   func run(_ c: StepContext) throws(RuntimeError) {
+    if batched, let scratch = c.scratch { return try runBatched(c, scratch: scratch) }
     let g = geometry
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     let n = g.ho * g.wo
@@ -97,6 +121,44 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
       }
     } catch {
       throw RuntimeError(error.message)
+    }
+  }
+
+  /// All images as one multiply per group: X of every image unfolded side by side into
+  /// [K, B·n], one multiply into [M_g, B·n], the outputs copied back image by image.
+  private func runBatched(_ c: StepContext, scratch: UnsafeMutableRawPointer) throws(RuntimeError) {
+    let g = geometry, n = g.ho * g.wo, cols = g.n * n
+    let cg = g.c / groups, mg = packed[0].rows, m = mg * groups, k = cg * g.kh * g.kw
+    let x = c.input(0, Float.self), y = c.output(0, Float.self)
+    let layout = batchLayout
+    let col = (scratch + layout.col).assumingMemoryBound(to: Float.self)
+    let tmp = (scratch + layout.tmp).assumingMemoryBound(to: Float.self)
+    let out = (scratch + layout.out).assumingMemoryBound(to: Float.self)
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        for gi in 0..<groups {
+          for img in 0..<g.n {
+            let xi = x + img * g.c * g.h * g.w
+            let src: UnsafePointer<Float>
+            if let im2col {
+              im2col.run(xi, c0: gi * cg, count: cg, into: tmp)
+              src = UnsafePointer(tmp)
+            } else {
+              src = xi + gi * cg * n
+            }
+            for r in 0..<k { (col + r * cols + img * n).update(from: src + r * n, count: n) }
+          }
+          try SpMMRunner.run(
+            packed[gi], x: col, xStride: cols, n: cols, y: out + gi * mg * cols, yStride: cols,
+            bias: b.map { $0 + gi * mg }, lo: lo, hi: hi, workspace: batchWorkspaceBytes > 0 ? scratch + layout.ws : nil,
+            workspaceBytes: batchWorkspaceBytes, threads: c.threads)
+        }
+      }
+    } catch {
+      throw RuntimeError(error.message)
+    }
+    for img in 0..<g.n {
+      for r in 0..<m { (y + (img * m + r) * n).update(from: out + r * cols + img * n, count: n) }
     }
   }
 
