@@ -145,7 +145,17 @@ enum FormatChooser {
     for (i, m) in packed.enumerated() {
       let runner = SpMMRunner(threads: threads)
       // A candidate twice as slow as the best so far will not win.
-      let time = Measure.fastest(repeats: repeats, giveUpAbove: 2 * best.1) {
+      // Each run meets the caches as a layer inside a model does: the weights out of L2 (every
+      // other layer ran since), the activations just written (read once to warm them).
+      let time = Measure.fastest(
+        repeats: repeats, giveUpAbove: 2 * best.1,
+        before: {
+          Measure.evictCaches()
+          var s: Float = 0
+          for i in stride(from: 0, to: x.count, by: 16) { s += x[i] }  // one float per 64-byte line
+          y[0] = s
+        }
+      ) {
         x.withUnsafeBufferPointer { xb in
           y.withUnsafeMutableBufferPointer { yb in
             (try? runner.run(m, x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
