@@ -37,6 +37,38 @@ enum Measure {
     return best
   }
 
+  /// The fastest run of each of `candidates` candidates, in milliseconds (nil where a run
+  /// failed), timed in interleaved rounds: every round runs each candidate still in the race
+  /// once, so a burst of other work on a shared machine slows all of them alike instead of the
+  /// one that happened to be timing (timed one after the other, a layer's candidates swapped
+  /// places by 3x under load 12 on 2 cores). After two rounds, a candidate whose fastest run
+  /// is above `giveUpRatio` times the best so far leaves the race. `before` runs ahead of every
+  /// run, outside the time.
+  static func fastestInterleaved(
+    candidates: Int, repeats: Int, giveUpRatio: Double = 2, before: () -> Void = {}, _ body: (Int) -> Bool
+  ) -> [Double?] {
+    var best = [Double](repeating: .infinity, count: candidates)
+    var failed = [Bool](repeating: false, count: candidates)
+    var racing = [Bool](repeating: true, count: candidates)
+    for r in 0..<max(repeats, 1) {
+      for i in 0..<candidates where racing[i] {
+        before()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        guard body(i) else {
+          failed[i] = true
+          racing[i] = false
+          continue
+        }
+        best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+      }
+      if r >= 1 {
+        let top = (0..<candidates).filter { racing[$0] }.map { best[$0] }.min() ?? .infinity
+        for i in 0..<candidates where racing[i] && best[i] > giveUpRatio * top { racing[i] = false }
+      }
+    }
+    return (0..<candidates).map { failed[$0] ? nil : best[$0] }
+  }
+
   /// Bytes written by `evictCaches`: four times the L2 the C library reports, within 8...64 MiB.
   static let evictBytes: Int = {
     #if os(Linux)
