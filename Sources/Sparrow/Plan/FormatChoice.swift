@@ -146,8 +146,9 @@ enum FormatChooser {
     // Each run meets the caches as a layer inside a model does: the weights out of L2 (every
     // other layer ran since), the activations just written (read once to warm them). Candidates
     // alternate run by run (Measure.fastestInterleaved); one twice as slow as the best drops out.
+    // On one thread the kernels run on this thread: its CPU time leaves out other processes.
     let times = Measure.fastestInterleaved(
-      candidates: packed.count, repeats: repeats,
+      candidates: packed.count, repeats: repeats, threadCPUTime: threads == 1,
       before: {
         Measure.evictCaches()
         var s: Float = 0

@@ -1,5 +1,11 @@
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 @testable import Sparrow
 
 @Suite struct MeasureTests {
@@ -27,6 +33,19 @@ import Testing
     #expect(order.filter { $0 == 2 }.count == 2)
     #expect(order.filter { $0 == 0 }.count == 5)
     #expect(befores == order.count)
+  }
+
+  /// Thread CPU time leaves out time the thread spends off the CPU (here asleep, on a loaded
+  /// machine preempted); wall time counts it.
+  @Test func threadCPUTimeLeavesOutTimeOffTheCPU() {
+    let sleep = { (_: Int) -> Bool in
+      usleep(30_000)
+      return true
+    }
+    let cpu = Measure.fastestInterleaved(candidates: 1, repeats: 2, threadCPUTime: true, sleep)[0] ?? .infinity
+    let wall = Measure.fastestInterleaved(candidates: 1, repeats: 2, sleep)[0] ?? 0
+    #expect(wall >= 29)
+    #expect(cpu < 10, "CPU time of a 30 ms sleep: \(cpu) ms")
   }
 
   @Test func evictionBufferIsSeveralMegabytes() {
