@@ -47,6 +47,12 @@ quiet swift test --scratch-path .build --skip-build
 step "debug, scalar path forced (SPARROW_ISA=scalar)"
 SPARROW_ISA=scalar quiet swift test --scratch-path .build --skip-build
 
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  step "debug, AVX2 level forced on an AVX-512 CPU (SPARROW_ISA=avx2; kernel and dispatch suites)"
+  SPARROW_ISA=avx2 quiet swift test --scratch-path .build --skip-build \
+    --filter "ISADispatchTests|PackedGemmBlockingTests|KernelPropertyTests|ActiveChannelKernelTests|WindowKernelTests"
+fi
+
 step "release build, all tests but the server's (SPARROW_SERVER=0: the debug build tests the server)"
 SPARROW_SERVER=0 quiet swift test -c release --scratch-path .build-release
 

@@ -7,17 +7,21 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-static int x86_has_avx2_fma(void) {
+/* SPARROW_ISA_AVX512, SPARROW_ISA_AVX2 or SPARROW_ISA_SCALAR. */
+static sparrow_isa x86_level(void) {
   unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return SPARROW_ISA_SCALAR;
   const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
-  if (!osxsave || !avx || !fma) return 0;
+  if (!osxsave || !avx || !fma) return SPARROW_ISA_SCALAR;
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 6) != 6) return 0;  /* OS saves XMM and YMM state */
-  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  if ((lo & 6) != 6) return SPARROW_ISA_SCALAR;  /* OS saves XMM and YMM state */
+  if (__get_cpuid_max(0, NULL) < 7) return SPARROW_ISA_SCALAR;
   __cpuid_count(7, 0, a, b, c, d);
-  return (b >> 5) & 1;
+  if (!((b >> 5) & 1)) return SPARROW_ISA_SCALAR;  /* AVX2 */
+  /* AVX-512F (leaf 7 EBX bit 16), and the OS saves opmask and both ZMM halves (XCR0 bits 5-7). */
+  if (((b >> 16) & 1) && (lo & 0xE0) == 0xE0) return SPARROW_ISA_AVX512;
+  return SPARROW_ISA_AVX2;
 }
 #elif defined(__aarch64__)
 #include <sys/auxv.h>
@@ -31,12 +35,12 @@ static sparrow_isa detected = SPARROW_ISA_SCALAR;
 static volatile sparrow_isa active = SPARROW_ISA_SCALAR;
 
 static int isa_supported(sparrow_isa isa) {
-  return isa == SPARROW_ISA_SCALAR || isa == detected;
+  return isa == SPARROW_ISA_SCALAR || isa == detected || (isa == SPARROW_ISA_AVX2 && detected == SPARROW_ISA_AVX512);
 }
 
 static void probe(void) {
 #if defined(__x86_64__)
-  if (x86_has_avx2_fma()) detected = SPARROW_ISA_AVX2;
+  detected = x86_level();
 #elif defined(__aarch64__)
   if (getauxval(AT_HWCAP) & HWCAP_ASIMD) detected = SPARROW_ISA_NEON;
 #endif
@@ -45,6 +49,7 @@ static void probe(void) {
   if (env != NULL && env[0] != '\0') {
     sparrow_isa want = SPARROW_ISA_SCALAR;
     if (strcmp(env, "avx2") == 0) want = SPARROW_ISA_AVX2;
+    else if (strcmp(env, "avx512") == 0) want = SPARROW_ISA_AVX512;
     else if (strcmp(env, "neon") == 0) want = SPARROW_ISA_NEON;
     active = isa_supported(want) ? want : SPARROW_ISA_SCALAR;
   }
@@ -60,6 +65,11 @@ sparrow_isa sparrow_active_isa(void) {
   return active;
 }
 
+int sparrow_isa_supported(sparrow_isa isa) {
+  pthread_once(&probe_once, probe);
+  return isa_supported(isa);
+}
+
 sparrow_isa sparrow_set_isa(sparrow_isa isa) {
   pthread_once(&probe_once, probe);
   active = isa_supported(isa) ? isa : SPARROW_ISA_SCALAR;
@@ -71,6 +81,7 @@ const char* sparrow_isa_name(sparrow_isa isa) {
     case SPARROW_ISA_SCALAR: return "scalar";
     case SPARROW_ISA_AVX2: return "avx2";
     case SPARROW_ISA_NEON: return "neon";
+    case SPARROW_ISA_AVX512: return "avx512";
   }
   return "unknown";
 }

@@ -34,7 +34,13 @@ size_t sparrow_ukernel_count(void) { return table_len; }
 
 const sparrow_ukernel_desc* sparrow_ukernel_get(size_t i) { return i < table_len ? &table[i].desc : NULL; }
 
-static int isa_runnable(sparrow_isa isa) { return isa == SPARROW_ISA_SCALAR || isa == sparrow_detected_isa(); }
+static int isa_runnable(sparrow_isa isa) { return sparrow_isa_supported(isa); }
+
+/* The ISA levels a choice falls through when a family has no kernel of the one in force:
+ * AVX-512 -> AVX2 -> scalar; AVX2 and NEON -> scalar. */
+static sparrow_isa isa_below(sparrow_isa isa) {
+  return isa == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR;
+}
 
 int sparrow_ukernel_runnable(size_t i) { return i < table_len && isa_runnable(table[i].desc.isa); }
 
@@ -51,23 +57,24 @@ static int fits(const entry* e, sparrow_format format, const sparrow_matrix* w) 
   return 1;
 }
 
-/* The first entry of `isa` that fits, else the first scalar one. */
+/* The first entry of `isa` that fits, else of the levels below it (isa_below), else NULL. */
 static const entry* choose(sparrow_format format, const sparrow_matrix* w, sparrow_isa isa) {
-  for (size_t i = 0; i < table_len; i++)
-    if (table[i].desc.isa == isa && fits(&table[i], format, w)) return &table[i];
-  for (size_t i = 0; i < table_len; i++)
-    if (table[i].desc.isa == SPARROW_ISA_SCALAR && fits(&table[i], format, w)) return &table[i];
-  return NULL;
+  for (;;) {
+    for (size_t i = 0; i < table_len; i++)
+      if (table[i].desc.isa == isa && fits(&table[i], format, w)) return &table[i];
+    if (isa == SPARROW_ISA_SCALAR) return NULL;
+    isa = isa_below(isa);
+  }
 }
 
 uint32_t sparrow_gemm_auto_mr(void) {
-  const sparrow_isa isa = sparrow_active_isa();
-  for (size_t i = 0; i < table_len; i++)
-    if (table[i].desc.isa == isa && table[i].desc.format == SPARROW_FORMAT_GEMM) return table[i].desc.block_rows;
-  for (size_t i = 0; i < table_len; i++)
-    if (table[i].desc.isa == SPARROW_ISA_SCALAR && table[i].desc.format == SPARROW_FORMAT_GEMM)
-      return table[i].desc.block_rows;
-  return 1;
+  sparrow_isa isa = sparrow_active_isa();
+  for (;;) {
+    for (size_t i = 0; i < table_len; i++)
+      if (table[i].desc.isa == isa && table[i].desc.format == SPARROW_FORMAT_GEMM) return table[i].desc.block_rows;
+    if (isa == SPARROW_ISA_SCALAR) return 1;
+    isa = isa_below(isa);
+  }
 }
 
 /* N:M under an input-channel list runs as a compacted CSR (parallel/compact.c): with the CSR
@@ -136,18 +143,23 @@ size_t sparrow_dwconv_ukernel_count(void) { return dw_len; }
 const char* sparrow_dwconv_ukernel_name(size_t i) { return i < dw_len ? dw_table[i].name : NULL; }
 int sparrow_dwconv_ukernel_runnable(size_t i) { return i < dw_len && isa_runnable(dw_table[i].isa); }
 
-/* Per ISA, the first entry of that ISA (the scalar kernel comes first in the list). */
-#define ISA_COUNT 3
+/* Per ISA, the first entry of that ISA or of the levels below it (the scalar kernel comes
+ * first in the list). */
+#define ISA_COUNT 4
 static size_t dw_for_isa[ISA_COUNT];
 static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
 static void dw_resolve(void) {
-  for (size_t isa = 0; isa < ISA_COUNT; isa++) {
-    dw_for_isa[isa] = 0;
-    for (size_t i = 0; i < dw_len; i++)
-      if (dw_table[i].isa == (sparrow_isa)isa) {
-        dw_for_isa[isa] = i;
+  for (size_t level = 0; level < ISA_COUNT; level++) {
+    dw_for_isa[level] = 0;
+    for (sparrow_isa isa = (sparrow_isa)level;; isa = isa_below(isa)) {
+      size_t i = 0;
+      while (i < dw_len && dw_table[i].isa != isa) i++;
+      if (i < dw_len) {
+        dw_for_isa[level] = i;
         break;
       }
+      if (isa == SPARROW_ISA_SCALAR) break;
+    }
   }
 }
 
@@ -167,7 +179,8 @@ sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t i) {
 
 sparrow_even_fn sparrow_dispatch_even(void) {
 #if defined(__x86_64__)
-  if (sparrow_active_isa() == SPARROW_ISA_AVX2) return sparrow_even_f32__avx2;
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX2 || isa == SPARROW_ISA_AVX512) return sparrow_even_f32__avx2;
 #endif
   return sparrow_even_f32__scalar;
 }

@@ -70,14 +70,18 @@ typedef enum sparrow_isa {
   SPARROW_ISA_SCALAR = 0,
   SPARROW_ISA_AVX2 = 1,   /* x86-64 with AVX2 + FMA and OS support for YMM state */
   SPARROW_ISA_NEON = 2,   /* aarch64 Advanced SIMD */
+  SPARROW_ISA_AVX512 = 3, /* x86-64 with AVX-512F as well as AVX2 + FMA, OS support for ZMM state */
 } sparrow_isa;
 
-/* The ISA in force: the best the CPU supports, unless SPARROW_ISA=scalar|avx2|neon forces one
- * (a forced ISA the CPU lacks falls back to scalar). Probed once, on first use. */
+/* The ISA in force: the best the CPU supports, unless SPARROW_ISA=scalar|avx2|avx512|neon forces
+ * one (a forced ISA the CPU lacks falls back to scalar). Probed once, on first use. AVX-512 is a
+ * level above AVX2: under it, a kernel family without an AVX-512 kernel runs its AVX2 one. */
 sparrow_isa sparrow_active_isa(void);
 /* The best ISA the CPU supports, ignoring the override. */
 sparrow_isa sparrow_detected_isa(void);
 const char* sparrow_isa_name(sparrow_isa isa);
+/* 1 when this CPU can run kernels of `isa` (scalar always; AVX2 on an AVX-512 CPU too). */
+int sparrow_isa_supported(sparrow_isa isa);
 /* Force an ISA for this process (tests and benchmarks); returns the ISA actually set
  * (scalar if the CPU lacks the one asked for). Not thread-safe against running kernels.
  * Matrices packed and direct convolutions created before keep the kernel they were bound to. */

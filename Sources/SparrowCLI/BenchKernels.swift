@@ -60,7 +60,7 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "Seed for weights and activations.")
   var seed: UInt64 = 1
 
-  @Option(help: "Force an ISA for the run: scalar, avx2, neon.")
+  @Option(help: "Force an ISA for the run: scalar, avx2, avx512, neon.")
   var isa: String?
 
   @Option(help: "Active-channel benchmark: kept fractions, comma-separated (e.g. 1,0.75,0.5,0.25).")
@@ -112,7 +112,7 @@ struct BenchKernelsCommand: ParsableCommand {
     o.seed = seed
     try o.validate()
     if let name = isa {
-      guard let want = ISA(rawValue: name) else { throw CommandError("unknown ISA '\(name)' (scalar, avx2, neon)") }
+      guard let want = ISA(rawValue: name) else { throw CommandError("unknown ISA '\(name)' (scalar, avx2, avx512, neon)") }
       let got = ISA.force(want)
       if got != want { throw CommandError("this CPU cannot run ISA \(name)") }
     }

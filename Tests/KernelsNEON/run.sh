@@ -7,7 +7,7 @@
 #
 #   bash Tests/KernelsNEON/run.sh             # aarch64 under qemu-aarch64, then the host build
 #   bash Tests/KernelsNEON/run.sh --qemu      # aarch64 (NEON) under qemu only
-#   bash Tests/KernelsNEON/run.sh --host      # host compiler only (x86: scalar and AVX2 kernels)
+#   bash Tests/KernelsNEON/run.sh --host      # host compiler only (x86: scalar, AVX2, AVX-512 kernels)
 #   bash Tests/KernelsNEON/run.sh -- --seed 7 --cases 5000   # arguments after -- go to the driver
 #
 # A failure prints the seed and case index; replay one with `-- --seed S --only I --verbose`.
@@ -88,4 +88,8 @@ if [ "$mode" = all ] || [ "$mode" = host ]; then
   "$cc_host" "${cflags[@]}" "${sources[@]}" "${driver[@]}" -lm -o "$build/neon_test-host"
   run_driver "host ($(uname -m)): best ISA" timeout 300 "$build/neon_test-host"
   run_driver "host ($(uname -m)): SPARROW_ISA=scalar" env SPARROW_ISA=scalar timeout 300 "$build/neon_test-host"
+  # On an AVX-512 CPU the best ISA is AVX-512: the AVX2 level is forced once as well.
+  if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+    run_driver "host ($(uname -m)): SPARROW_ISA=avx2" env SPARROW_ISA=avx2 timeout 300 "$build/neon_test-host"
+  fi
 fi

@@ -76,6 +76,8 @@ static inline T void gemv6(size_t K, const float* wp, const float* x, size_t xs,
  * Measured (Xeon, AVX2, OpenBLAS Haswell kernels as the baseline): conv1 64x12544x147 0.48x in
  * place. Partial sums go through Y between K-slices; the epilogue runs on the last. */
 #define KC 256
+/* 160 panels x 6 rows x 256 k x 4 bytes = 960 KiB of W per slice and group (L2: 1-2 MiB). */
+#define MC_PANELS 160
 
 static inline T void pack16(size_t kc, const float* x, size_t xs, const uint8_t* mask, float* xp) {
   for (size_t k = 0; k < kc; k++) {
@@ -97,30 +99,39 @@ T void sparrow_gemm_f32_6x16__avx2(const sparrow_matrix* w, const uint32_t* unit
   /* Packing X pays when at least two panels reuse it. */
   if (u1 - u0 >= 2) {
     float xp[KC * 16] __attribute__((aligned(32)));
-    for (; j0 + 16 <= n; j0 += 16)
-      for (size_t kb = 0; kb < K; kb += KC) {
-        const size_t kc = K - kb < KC ? K - kb : KC;
-        pack16(kc, a->x + kb * xs + j0, xs, mask != NULL ? mask + kb : NULL, xp);
-        const int first = kb == 0, last = kb + kc == K;
-        for (size_t u = u0; u < u1; u++) {
-          const size_t p = sparrow_gemm_panel(units, u);
-          __m256 c[12];
-          block2(kc, w->u.gemm.w + (p * K + kb) * MR, xp, 16, NULL, c);
-          const size_t rows = sparrow_gemm_rows(w->m, p, MR);
-          for (size_t i = 0; i < rows; i++) {
-            const size_t r = p * MR + i;
-            float* y = a->y + r * ys + j0;
-            __m256 v0 = c[i * 2], v1 = c[i * 2 + 1];
-            if (!first) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
-            if (last) {
-              const float b = a->bias != NULL ? a->bias[r] : 0.0f;
-              v0 = clamp8(v0, b, lo, hi), v1 = clamp8(v1, b, lo, hi);
+    const size_t nb = n / 16 * 16;
+    /* K slices outside, then groups of panels whose W slices (6 x KC floats each) fit in L2,
+     * then the column blocks: a group's W is read from memory once per slice, not once per
+     * 16 columns (what a cold weight costs inside a model). */
+    for (size_t kb = 0; kb < K && nb > 0; kb += KC) {
+      const size_t kc = K - kb < KC ? K - kb : KC;
+      const int first = kb == 0, last = kb + kc == K;
+      for (size_t g0 = u0; g0 < u1; g0 += MC_PANELS) {
+        const size_t g1 = u1 - g0 < MC_PANELS ? u1 : g0 + MC_PANELS;
+        for (size_t jb = 0; jb < nb; jb += 16) {
+          pack16(kc, a->x + kb * xs + jb, xs, mask != NULL ? mask + kb : NULL, xp);
+          for (size_t u = g0; u < g1; u++) {
+            const size_t p = sparrow_gemm_panel(units, u);
+            __m256 c[12];
+            block2(kc, w->u.gemm.w + (p * K + kb) * MR, xp, 16, NULL, c);
+            const size_t rows = sparrow_gemm_rows(w->m, p, MR);
+            for (size_t i = 0; i < rows; i++) {
+              const size_t r = p * MR + i;
+              float* y = a->y + r * ys + jb;
+              __m256 v0 = c[i * 2], v1 = c[i * 2 + 1];
+              if (!first) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
+              if (last) {
+                const float b = a->bias != NULL ? a->bias[r] : 0.0f;
+                v0 = clamp8(v0, b, lo, hi), v1 = clamp8(v1, b, lo, hi);
+              }
+              _mm256_storeu_ps(y, v0);
+              _mm256_storeu_ps(y + 8, v1);
             }
-            _mm256_storeu_ps(y, v0);
-            _mm256_storeu_ps(y + 8, v1);
           }
         }
       }
+    }
+    j0 = nb;
   }
   /* Column blocks outside, panels inside: the block's X rows (K x 16 floats) stay in cache
    * while the tile's panels stream past. */

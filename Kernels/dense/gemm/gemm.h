@@ -11,7 +11,13 @@
  *
  * X (K x N): row k at x + k * x_stride (bytes); no kernel reads X past column n-1 of its
  * tile. Kernels read it in place, except AVX2's 16-column blocks on tiles of two or more panels,
- * which copy 256-row slices of the block into a contiguous stack panel (16 KiB) first. Units (sparrow_ukernel_args / parallel/spmm.c) are panels; with an
+ * which copy 256-row slices of the block into a contiguous stack panel (16 KiB) first, and
+ * AVX-512's 48-column blocks, always copied (K slices of at most 256 rows, a 48 KiB stack panel,
+ * masked loads at the column edge).
+ * Cache blocking (AVX2 and AVX-512): K slices outside, then groups of panels whose W slices fit
+ * in L2, then the column blocks: W is read from memory once per slice and group. The packed
+ * layout needs no change for it: a panel's K-major run makes its slice [kb, kb + kc) one
+ * contiguous MR x kc block. Units (sparrow_ukernel_args / parallel/spmm.c) are panels; with an
  * output-row list the driver passes the panels holding an active row, kernels write every row
  * < M of them and the driver zeroes the inactive rows. With a k_mask, a kernel skips (never
  * reads) X rows whose mask byte is 0: the full matrix's cost, no compacted copy.
@@ -19,7 +25,9 @@
  * Register blocks: scalar 4x4; AVX2/FMA 6x16 (12 accumulators, 2 X loads and 6 W broadcasts
  * per k; 6x8 for an 8-column rest) and a matrix-vector path for the last < 8 columns (N = 1:
  * one 8-lane FMA per k over a 6-row panel, W streamed once); NEON 8x8 (16 accumulators, W by
- * lane) and an 8-row matrix-vector path for the last < 8 columns. */
+ * lane) and an 8-row matrix-vector path for the last < 8 columns; AVX-512F 8x48 (24 zmm
+ * accumulators; 32- and 16-column blocks, the last vector masked) and an 8-row matrix-vector
+ * path (two k per 16-lane FMA) for fewer than 8 columns past the last 16-column edge. */
 #ifndef SPARROW_GEMM_H
 #define SPARROW_GEMM_H
 #include "../../pack/formats.h"

@@ -2,11 +2,12 @@ internal import SparrowKernels
 
 /// The instruction sets Sparrow has kernels for.
 public enum ISA: String, Sendable, CaseIterable {
-  case scalar, avx2, neon
+  case scalar, avx2, neon, avx512
 
   init(_ c: sparrow_isa) {
     switch c {
     case SPARROW_ISA_AVX2: self = .avx2
+    case SPARROW_ISA_AVX512: self = .avx512
     case SPARROW_ISA_NEON: self = .neon
     default: self = .scalar
     }
@@ -17,8 +18,12 @@ public enum ISA: String, Sendable, CaseIterable {
     case .scalar: return SPARROW_ISA_SCALAR
     case .avx2: return SPARROW_ISA_AVX2
     case .neon: return SPARROW_ISA_NEON
+    case .avx512: return SPARROW_ISA_AVX512
     }
   }
+
+  /// Whether this CPU runs kernels of this ISA (scalar always; AVX2 on an AVX-512 CPU too).
+  public var supported: Bool { sparrow_isa_supported(c) != 0 }
 
   /// The ISA kernels run with now (the best the CPU has, unless `SPARROW_ISA` forces one).
   public static var active: ISA { ISA(sparrow_active_isa()) }
@@ -74,7 +79,7 @@ public enum BLAS {
   /// CPU). The variable is read only when the library loads, so a process must be started with
   /// it (`sparrow` re-executes itself). Can go when the OpenBLAS in use knows the CPU.
   public static var coreTypeOverride: String? {
-    guard ISA.detected == .avx2 else { return nil }
+    guard ISA.avx2.supported else { return nil }
     let preAVX2: Set<String> = [
       "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "sandybridge", "barcelona", "bobcat",
       "bulldozer", "piledriver", "steamroller", "opteron", "opteron_sse3", "nano", "katmai", "coppermine",

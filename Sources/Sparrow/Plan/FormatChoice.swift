@@ -142,18 +142,29 @@ enum FormatChooser {
     var measured: [String: Double] = [:]
     var best = (0, Double.infinity)
     let repeats = Measure.repeats(flops: 2.0 * Double(rows * cols * n), budget: 2e8, range: 3...15)
-    for (i, m) in packed.enumerated() {
-      let runner = SpMMRunner(threads: threads)
-      // A candidate twice as slow as the best so far will not win.
-      let time = Measure.fastest(repeats: repeats, giveUpAbove: 2 * best.1) {
-        x.withUnsafeBufferPointer { xb in
-          y.withUnsafeMutableBufferPointer { yb in
-            (try? runner.run(m, x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
-          }
+    let runners = packed.map { _ in SpMMRunner(threads: threads) }
+    // Each run meets the caches as a layer inside a model does: the weights out of L2 (every
+    // other layer ran since), the activations just written (read once to warm them). Candidates
+    // alternate run by run (Measure.fastestInterleaved); one twice as slow as the best drops out.
+    // On one thread the kernels run on this thread: its CPU time leaves out other processes.
+    let times = Measure.fastestInterleaved(
+      candidates: packed.count, repeats: repeats, threadCPUTime: threads == 1,
+      before: {
+        Measure.evictCaches()
+        var s: Float = 0
+        for i in stride(from: 0, to: x.count, by: 16) { s += x[i] }  // one float per 64-byte line
+        y[0] = s
+      }
+    ) { i in
+      x.withUnsafeBufferPointer { xb in
+        y.withUnsafeMutableBufferPointer { yb in
+          (try? runners[i].run(packed[i], x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
         }
       }
+    }
+    for (i, time) in times.enumerated() {
       guard let fastest = time else { continue }
-      measured[m.format.description] = fastest
+      measured[packed[i].format.description] = fastest
       if fastest < best.1 { best = (i, fastest) }
     }
     if let key, !measured.isEmpty {

@@ -1,0 +1,73 @@
+import Testing
+
+@testable import Sparrow
+
+/// The automatic kernel choice under the ISA in force (run the suite with `SPARROW_ISA=scalar`,
+/// `avx2` or `avx512` to check each path): a family's kernel of that ISA, or of the level below
+/// when the family has none (AVX-512 falls back to AVX2, then scalar).
+@Suite struct ISADispatchTests {
+  /// The kernel-name suffixes the active ISA may bind, best first.
+  static var expectedSuffixes: [String] {
+    switch ISA.active {
+    case .avx512: return ["__avx512f", "__avx2", "__scalar"]
+    case .avx2: return ["__avx2", "__scalar"]
+    case .neon: return ["__neon", "__scalar"]
+    case .scalar: return ["__scalar"]
+    }
+  }
+
+  @Test func levelsBelowTheDetectedOneAreSupported() {
+    #expect(ISA.scalar.supported)
+    #expect(ISA.detected.supported)
+    if ISA.detected == .avx512 { #expect(ISA.avx2.supported) }
+    if ISA.detected != .avx512 { #expect(!ISA.avx512.supported) }
+    #expect(ISA.active.supported)
+  }
+
+  /// Packed dense GEMM: each ISA has its own kernel, so the choice is exactly the active ISA's.
+  @Test func packedBindsTheActiveISAKernel() throws {
+    var rng = SeededRNG(seed: 7)
+    let w = patternedWeights(format: .packed, m: 20, k: 33, sparsity: 0, rng: &rng)
+    let packed = try PackedMatrix(dense: w, rows: 20, cols: 33, format: .packed)
+    let want = Self.expectedSuffixes[0]
+    #expect(packed.kernelName.hasSuffix(want), "packed kernel \(packed.kernelName) under ISA \(ISA.active)")
+  }
+
+  /// CSR has no AVX-512 kernel: under AVX-512 it binds the AVX2 one, never the scalar fallback.
+  @Test func familiesWithoutTheActiveISAFallOneLevel() throws {
+    var rng = SeededRNG(seed: 8)
+    let w = patternedWeights(format: .csr, m: 12, k: 40, sparsity: 0.8, rng: &rng)
+    let csr = try PackedMatrix(dense: w, rows: 12, cols: 40, format: .csr)
+    let suffixes = Self.expectedSuffixes
+    let hasAVX2CSR = MicroKernel.all.contains { $0.format == .csr && $0.isa == .avx2 }
+    if ISA.active == .avx512, hasAVX2CSR {
+      #expect(csr.kernelName.hasSuffix("__avx2"), "CSR kernel \(csr.kernelName) under AVX-512")
+      #expect(DepthwiseKernel.kernelName.hasSuffix("__avx2"), "depthwise \(DepthwiseKernel.kernelName)")
+    } else {
+      #expect(suffixes.contains { csr.kernelName.hasSuffix($0) }, "CSR kernel \(csr.kernelName)")
+    }
+  }
+
+  /// The AVX-512 packed kernel is listed on x86-64 and runnable exactly when the CPU has AVX-512F.
+  @Test func avx512KernelIsListedAndRunnableWhenSupported() {
+    let avx512 = MicroKernel.all.filter { $0.isa == .avx512 }
+    #if arch(x86_64)
+      #expect(avx512.contains { $0.format == .packed })
+    #endif
+    for k in avx512 { #expect(k.runnable == ISA.avx512.supported, "\(k.name)") }
+  }
+}
+
+/// Packed GEMM shapes past the kernels' cache blocks: K over one 256-deep slice (partial sums
+/// through Y), more than 128 panels of 8 rows (two panel groups), and column rests on each path
+/// (masked 16-lane vectors, the matrix-vector columns), every runnable kernel and call variant.
+@Suite struct PackedGemmBlockingTests {
+  static let cases: [KernelCase] = [
+    KernelCase(format: .packed, m: 1031, n: 18, k: 300, sparsity: 0, seed: 901),
+    KernelCase(format: .packed, m: 37, n: 101, k: 777, sparsity: 0.5, seed: 902),
+    KernelCase(format: .packed, m: 16, n: 12, k: 257, sparsity: 0, seed: 903),
+    KernelCase(format: .packed, m: 9, n: 49, k: 576, sparsity: 0, seed: 904),
+  ]
+
+  @Test(arguments: cases) func matchesReference(_ c: KernelCase) throws { try checkCase(c) }
+}
