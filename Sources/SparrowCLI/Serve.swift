@@ -8,14 +8,14 @@ import SparrowServer
 struct ServeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
-    abstract: "Serve models over the Open Inference Protocol (KServe v2 REST), as Triton does.",
+    abstract: "Serve models over the Open Inference Protocol (KServe v2 REST and gRPC), as Triton does.",
     discussion: """
       The repository uses Triton's layout: <repo>/<model>/<version>/model.onnx, with an optional
       <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
       warmup); the highest
       version serves. A model that fails to load is not ready, with its reason in its metadata and in
       POST /v2/repository/index; the others serve. Without --model-repository, the default model of
-      Models/manifest.json serves.
+      Models/manifest.json serves. --grpc-port adds the Open Inference Protocol's GRPCInferenceService on that port.
       SIGTERM or SIGINT stops it after the requests in flight are answered.
       """)
 
@@ -23,6 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
   var modelRepository: String?
   @Option(help: "Address to listen on.") var host = "127.0.0.1"
   @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8000
+  @Option(help: "gRPC port (GRPCInferenceService) on the same host (0: any free port; default: no gRPC).")
+  var grpcPort: Int?
   @Option(help: "Threads per inference (beats the model config and SPARROW_NUM_THREADS).") var threads: Int?
   @Option(help: "Worker threads per model, each with its own sessions (beats the model config).") var instances: Int?
   @Option(help: "Requests that may wait per model before new ones get 503 (beats the model config).")
@@ -48,6 +50,11 @@ struct ServeCommand: AsyncParsableCommand {
     if let q = queueCapacity, q < 0 { throw ValidationError("--queue-capacity must be at least 0") }
     if let s = maxSessionMib, !(1...(1 << 30)).contains(s) { throw ValidationError("--max-session-mib must be positive") }
     guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+    if let g = grpcPort {
+      guard (0...65535).contains(g) else { throw ValidationError("--grpc-port must be in 0...65535") }
+      guard g == 0 || g != port else { throw ValidationError("--grpc-port must differ from --port") }
+      if let problem = InferenceServer.grpcHostProblem(host) { throw ValidationError("--host: \(problem)") }
+    }
     guard (1...4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
     guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
     guard (1...65536).contains(maxResponseMib) else { throw ValidationError("--max-response-mib must be in 1...65536") }
@@ -98,16 +105,21 @@ struct ServeCommand: AsyncParsableCommand {
       throw fail(e.message)
     }
     let options = ServeOptions(
-      host: host, port: port,
+      host: host, port: port, grpcPort: grpcPort,
       limits: RequestLimits(
         maxBodyBytes: maxBodyMib << 20, maxElements: maxElements, maxResponseBytes: maxResponseMib << 20,
         largeBodyBytes: largeBodyMib << 20, maxLargeBodies: maxLargeBodies))
     let server = InferenceServer(models: models, unavailable: unavailable, options: options, logger: logger)
     let host = self.host
-    try await server.run { port in
-      // One plain line on stdout for scripts (the tests read the port from it).
-      let names = models.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")
-      FileHandle.standardOutput.write(Data("sparrow serve: listening on http://\(host):\(port) (\(names))\n".utf8))
+    do {
+      try await server.run { port, grpcPort in
+        // One plain line on stdout for scripts (the tests read the ports from it).
+        let names = models.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")
+        let grpc = grpcPort.map { " and grpc://\(host):\($0)" } ?? ""
+        FileHandle.standardOutput.write(Data("sparrow serve: listening on http://\(host):\(port)\(grpc) (\(names))\n".utf8))
+      }
+    } catch let e as SetupError {
+      throw fail(e.message)
     }
   }
 }
