@@ -84,6 +84,9 @@ step "sparrow serve driven by tritonclient on 127.0.0.1: metadata, JSON and bina
 step "sparrow serve --grpc-port driven by tritonclient[grpc]: metadata, inference against sparrow run and REST, bad input, batching, metrics"
 .venv-test/bin/python Tests/python/check_grpc.py .build/debug/sparrow
 
+step "KServe runtime (kserve/): manifests offline against sparrow serve --help, the binary started as the runtime starts it"
+.venv-test/bin/python Tests/python/check_kserve.py .build/debug/sparrow
+
 step "NEON kernels under qemu-aarch64, and the same driver natively"
 if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then
   bash Tests/KernelsNEON/run.sh

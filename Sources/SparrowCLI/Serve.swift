@@ -14,13 +14,18 @@ struct ServeCommand: AsyncParsableCommand {
       <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
       warmup); the highest
       version serves. A model that fails to load is not ready, with its reason in its metadata and in
-      POST /v2/repository/index; the others serve. Without --model-repository, the default model of
-      Models/manifest.json serves. --grpc-port adds the Open Inference Protocol's GRPCInferenceService on that port.
+      POST /v2/repository/index; the others serve. --model-dir serves KServe's layout instead: one
+      model file directly in the folder (model.onnx, or its one .onnx file, and an optional
+      sparrow.json), as --model-name. Without either, the default model of Models/manifest.json
+      serves. --grpc-port adds the Open Inference Protocol's GRPCInferenceService on that port.
       SIGTERM or SIGINT stops it after the requests in flight are answered.
       """)
 
   @Option(help: "Triton-style model repository folder (default: Models/'s default model).")
   var modelRepository: String?
+  @Option(help: "KServe layout: a folder holding one model file directly (model.onnx, or its one .onnx file).")
+  var modelDir: String?
+  @Option(help: "The name --model-dir's model serves as.") var modelName = "model"
   @Option(help: "Address to listen on.") var host = "127.0.0.1"
   @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8000
   @Option(help: "gRPC port (GRPCInferenceService) on the same host (0: any free port; default: no gRPC).")
@@ -46,6 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
 
   func validate() throws {
     if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    if modelDir != nil, modelRepository != nil { throw ValidationError("give --model-dir or --model-repository, not both") }
+    guard !modelName.isEmpty, !modelName.contains("/") else { throw ValidationError("--model-name must be a name, without '/'") }
     if let i = instances, i < 1 { throw ValidationError("--instances must be at least 1") }
     if let q = queueCapacity, q < 0 { throw ValidationError("--queue-capacity must be at least 0") }
     if let s = maxSessionMib, !(1...(1 << 30)).contains(s) { throw ValidationError("--max-session-mib must be positive") }
@@ -83,6 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
       var scan: RepositoryScan
       if let repo = modelRepository {
         scan = try ModelRepository.scan(URL(fileURLWithPath: repo))
+      } else if let dir = modelDir {
+        scan = try ModelRepository.singleModel(dir: URL(fileURLWithPath: dir), name: modelName)
       } else {
         guard let folder = ModelRepository.findModelsFolder() else {
           throw fail("no Models/manifest.json found from here: give --model-repository")
@@ -99,7 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
       }
       // Each model on its own: one that fails is unavailable, the others serve.
       (models, unavailable) = ModelRepository.load(scan, logger: logger)
-      // Without a repository the one default model must load.
+      // Without a repository the one model (default or --model-dir) must load.
       if modelRepository == nil, let u = unavailable.first { throw SetupError("model '\(u.name)': \(u.reason)") }
     } catch let e as SetupError {
       throw fail(e.message)
