@@ -34,6 +34,13 @@ if withServer {
   dependencies.append(.package(url: "https://github.com/apple/swift-log", from: "1.16.0"))
   dependencies.append(.package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"))
   dependencies.append(.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"))
+  // gRPC (the Open Inference Protocol's GRPCInferenceService). Its generated code is committed
+  // (Sources/SparrowServer/GRPC/generate.sh builds the code generators of grpc/grpc-swift-protobuf
+  // 2.4.1). That package is no dependency here: its build plugin needs swift-protobuf's protoc,
+  // which SwiftPM would then compile from C++ in every full build (minutes of CI); the two
+  // message coders it would give are in GRPC/ProtobufCoding.swift.
+  dependencies.append(.package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"))
+  dependencies.append(.package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"))
   cliDependencies.append("SparrowServer")
   cliSettings.append(.define("SPARROW_SERVER"))
   serverTargets = [
@@ -44,16 +51,26 @@ if withServer {
         .product(name: "Logging", package: "swift-log"), .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
-      path: "Sources/SparrowServer"
+      path: "Sources/SparrowServer",
+      exclude: ["GRPC/grpc_service.proto", "GRPC/generate.sh"]
     ),
-    .testTarget(name: "SparrowServerTests", dependencies: ["SparrowServer", "Sparrow"], path: "Tests/SparrowServerTests"),
+    .testTarget(
+      name: "SparrowServerTests",
+      dependencies: [
+        "SparrowServer", "Sparrow", .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+      ],
+      path: "Tests/SparrowServerTests"),
   ]
 }
 
 let package = Package(
   name: "Sparrow",
-  platforms: [.macOS(.v13)],
+  platforms: [.macOS(.v15)],
   products: [
     .library(name: "Sparrow", targets: ["Sparrow"]),
     .executable(name: "sparrow", targets: ["SparrowCLI"]),

@@ -100,6 +100,12 @@ step "runtime-pruning gate: learned gates (digits) skip what ONNX Runtime's gate
 step "sparrow serve driven by tritonclient on 127.0.0.1: metadata, JSON and binary inference against sparrow run, bad input, fuzz, SIGTERM"
 .venv-test/bin/python Tests/python/check_server.py .build/debug/sparrow
 
+step "sparrow serve --grpc-port driven by tritonclient[grpc]: metadata, inference against sparrow run and REST, bad input, batching, metrics"
+.venv-test/bin/python Tests/python/check_grpc.py .build/debug/sparrow
+
+step "KServe runtime (kserve/): manifests offline against sparrow serve --help, the binary started as the runtime starts it"
+.venv-test/bin/python Tests/python/check_kserve.py .build/debug/sparrow
+
 step "NEON kernels under qemu-aarch64, and the same driver natively"
 if [ -f Tests/KernelsNEON/run.sh ] && [ "${SPARROW_SKIP_QEMU:-0}" != 1 ]; then
   bash Tests/KernelsNEON/run.sh

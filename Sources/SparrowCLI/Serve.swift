@@ -8,21 +8,28 @@ import SparrowServer
 struct ServeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
-    abstract: "Serve models over the Open Inference Protocol (KServe v2 REST), as Triton does.",
+    abstract: "Serve models over the Open Inference Protocol (KServe v2 REST and gRPC), as Triton does.",
     discussion: """
       The repository uses Triton's layout: <repo>/<model>/<version>/model.onnx, with an optional
       <repo>/<model>/sparrow.json (format, threads, instances, queue_capacity, max_session_mib,
       warmup); the highest
       version serves. A model that fails to load is not ready, with its reason in its metadata and in
-      POST /v2/repository/index; the others serve. Without --model-repository, the default model of
-      Models/manifest.json serves.
+      POST /v2/repository/index; the others serve. --model-dir serves KServe's layout instead: one
+      model file directly in the folder (model.onnx, or its one .onnx file, and an optional
+      sparrow.json), as --model-name. Without either, the default model of Models/manifest.json
+      serves. --grpc-port adds the Open Inference Protocol's GRPCInferenceService on that port.
       SIGTERM or SIGINT stops it after the requests in flight are answered.
       """)
 
   @Option(help: "Triton-style model repository folder (default: Models/'s default model).")
   var modelRepository: String?
+  @Option(help: "KServe layout: a folder holding one model file directly (model.onnx, or its one .onnx file).")
+  var modelDir: String?
+  @Option(help: "The name --model-dir's model serves as.") var modelName = "model"
   @Option(help: "Address to listen on.") var host = "127.0.0.1"
   @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8000
+  @Option(help: "gRPC port (GRPCInferenceService) on the same host (0: any free port; default: no gRPC).")
+  var grpcPort: Int?
   @Option(help: "Threads per inference (beats the model config and SPARROW_NUM_THREADS).") var threads: Int?
   @Option(help: "Worker threads per model, each with its own sessions (beats the model config).") var instances: Int?
   @Option(help: "Requests that may wait per model before new ones get 503 (beats the model config).")
@@ -44,10 +51,17 @@ struct ServeCommand: AsyncParsableCommand {
 
   func validate() throws {
     if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    if modelDir != nil, modelRepository != nil { throw ValidationError("give --model-dir or --model-repository, not both") }
+    guard !modelName.isEmpty, !modelName.contains("/") else { throw ValidationError("--model-name must be a name, without '/'") }
     if let i = instances, i < 1 { throw ValidationError("--instances must be at least 1") }
     if let q = queueCapacity, q < 0 { throw ValidationError("--queue-capacity must be at least 0") }
     if let s = maxSessionMib, !(1...(1 << 30)).contains(s) { throw ValidationError("--max-session-mib must be positive") }
     guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+    if let g = grpcPort {
+      guard (0...65535).contains(g) else { throw ValidationError("--grpc-port must be in 0...65535") }
+      guard g == 0 || g != port else { throw ValidationError("--grpc-port must differ from --port") }
+      if let problem = InferenceServer.grpcHostProblem(host) { throw ValidationError("--host: \(problem)") }
+    }
     guard (1...4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
     guard maxElements >= 1 else { throw ValidationError("--max-elements must be at least 1") }
     guard (1...65536).contains(maxResponseMib) else { throw ValidationError("--max-response-mib must be in 1...65536") }
@@ -76,6 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
       var scan: RepositoryScan
       if let repo = modelRepository {
         scan = try ModelRepository.scan(URL(fileURLWithPath: repo))
+      } else if let dir = modelDir {
+        scan = try ModelRepository.singleModel(dir: URL(fileURLWithPath: dir), name: modelName)
       } else {
         guard let folder = ModelRepository.findModelsFolder() else {
           throw fail("no Models/manifest.json found from here: give --model-repository")
@@ -92,22 +108,27 @@ struct ServeCommand: AsyncParsableCommand {
       }
       // Each model on its own: one that fails is unavailable, the others serve.
       (models, unavailable) = ModelRepository.load(scan, logger: logger)
-      // Without a repository the one default model must load.
+      // Without a repository the one model (default or --model-dir) must load.
       if modelRepository == nil, let u = unavailable.first { throw SetupError("model '\(u.name)': \(u.reason)") }
     } catch let e as SetupError {
       throw fail(e.message)
     }
     let options = ServeOptions(
-      host: host, port: port,
+      host: host, port: port, grpcPort: grpcPort,
       limits: RequestLimits(
         maxBodyBytes: maxBodyMib << 20, maxElements: maxElements, maxResponseBytes: maxResponseMib << 20,
         largeBodyBytes: largeBodyMib << 20, maxLargeBodies: maxLargeBodies))
     let server = InferenceServer(models: models, unavailable: unavailable, options: options, logger: logger)
     let host = self.host
-    try await server.run { port in
-      // One plain line on stdout for scripts (the tests read the port from it).
-      let names = models.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")
-      FileHandle.standardOutput.write(Data("sparrow serve: listening on http://\(host):\(port) (\(names))\n".utf8))
+    do {
+      try await server.run { port, grpcPort in
+        // One plain line on stdout for scripts (the tests read the ports from it).
+        let names = models.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")
+        let grpc = grpcPort.map { " and grpc://\(host):\($0)" } ?? ""
+        FileHandle.standardOutput.write(Data("sparrow serve: listening on http://\(host):\(port)\(grpc) (\(names))\n".utf8))
+      }
+    } catch let e as SetupError {
+      throw fail(e.message)
     }
   }
 }

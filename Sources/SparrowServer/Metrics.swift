@@ -20,6 +20,8 @@ final class Metrics: Sendable {
   private struct State {
     /// (endpoint, status code) -> requests.
     var http: [String: [Int: Int]] = [:]
+    /// (gRPC method, status name) -> calls.
+    var grpc: [String: [String: Int]] = [:]
     /// model -> status code -> inference requests.
     var infer: [String: [Int: Int]] = [:]
     var requestSeconds: [String: Histogram] = [:]
@@ -32,7 +34,11 @@ final class Metrics: Sendable {
     state.withLock { $0.http[endpoint, default: [:]][status, default: 0] += 1 }
   }
 
-  /// One inference request: its status, its time in the server, and the model's own time.
+  func grpc(method: String, code: String) {
+    state.withLock { $0.grpc[method, default: [:]][code, default: 0] += 1 }
+  }
+
+  /// One inference request (REST or gRPC, whose status counts as the HTTP status it maps from): its status, its time in the server, and the model's own time.
   func infer(model: String, status: Int, seconds: Double, computeSeconds: Double?) {
     state.withLock { s in
       s.infer[model, default: [:]][status, default: 0] += 1
@@ -52,6 +58,12 @@ final class Metrics: Sendable {
     for (endpoint, codes) in s.http.sorted(by: { $0.key < $1.key }) {
       for (code, n) in codes.sorted(by: { $0.key < $1.key }) {
         out += "sparrow_http_requests_total{endpoint=\"\(endpoint)\",code=\"\(code)\"} \(n)\n"
+      }
+    }
+    header("sparrow_grpc_requests_total", "counter", "gRPC calls by method and status code.")
+    for (method, codes) in s.grpc.sorted(by: { $0.key < $1.key }) {
+      for (code, n) in codes.sorted(by: { $0.key < $1.key }) {
+        out += "sparrow_grpc_requests_total{method=\"\(method)\",code=\"\(code)\"} \(n)\n"
       }
     }
     header("sparrow_inference_requests_total", "counter", "Inference requests by model and status code (503: queue full).")

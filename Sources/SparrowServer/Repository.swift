@@ -214,6 +214,38 @@ public enum ModelRepository {
     return out
   }
 
+  /// KServe's layout: the model file directly in `dir` (where KServe's storage initializer puts
+  /// the storage URI's files, `/mnt/models`), no version folder: `model.onnx`, or else the one
+  /// `.onnx` file the folder holds, with an optional `sparrow.json` beside it. Served as `name`,
+  /// version 1. A folder without one model file is an error (the server does not start).
+  public static func singleModel(dir: URL, name: String) throws(SetupError) -> RepositoryScan {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+      throw SetupError("model dir \(dir.path) is not a folder")
+    }
+    let onnx = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".onnx") }.sorted()
+    let file: String
+    if onnx.contains("model.onnx") {
+      file = "model.onnx"
+    } else if onnx.count == 1 {
+      file = onnx[0]
+    } else {
+      throw SetupError(
+        onnx.isEmpty
+          ? "model dir \(dir.path) holds no .onnx file"
+          : "model dir \(dir.path) holds \(onnx.count) .onnx files (\(onnx.joined(separator: ", "))): name one model.onnx")
+    }
+    do {
+      let config = try ModelConfig.load(folder: dir)
+      return RepositoryScan(sources: [
+        ModelSource(name: name, version: "1", file: dir.appendingPathComponent(file), config: config)
+      ])
+    } catch {
+      return RepositoryScan(unavailable: [UnavailableModel(name: name, version: "1", reason: error.message)])
+    }
+  }
+
   /// Loads every source, each on its own: a model that fails to load or plan is unavailable
   /// with its reason, and never stops the others.
   public static func load(_ scan: RepositoryScan, logger: Logger) -> (models: [ServedModel], unavailable: [UnavailableModel]) {

@@ -10,15 +10,19 @@ import UnixSignals
 public struct ServeOptions: Sendable {
   public var host: String
   public var port: Int
+  /// The gRPC port (`GRPCInferenceService`) on the same host; nil: no gRPC.
+  public var grpcPort: Int?
   public var limits: RequestLimits
-  public init(host: String = "127.0.0.1", port: Int = 8000, limits: RequestLimits = RequestLimits()) {
+  public init(host: String = "127.0.0.1", port: Int = 8000, grpcPort: Int? = nil, limits: RequestLimits = RequestLimits()) {
     self.host = host
     self.port = port
+    self.grpcPort = grpcPort
     self.limits = limits
   }
 }
 
-/// The Open Inference Protocol (KServe v2) REST server over loaded models.
+/// The Open Inference Protocol (KServe v2) server over loaded models: REST, and gRPC when
+/// the options give it a port.
 public final class InferenceServer: Sendable {
   public static let version = "0.1.0"
   let models: [String: ServedModel]
@@ -49,19 +53,29 @@ public final class InferenceServer: Sendable {
 
   /// Serves until SIGTERM or SIGINT, then drains: readiness and new inferences answer 503,
   /// the requests in flight are answered in full, and only then are the connections closed and
-  /// the workers stopped. `onListening` gets the bound port (useful with port 0).
-  public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+  /// the workers stopped. `onListening` gets the bound ports, HTTP and gRPC (useful with port 0),
+  /// once both listen.
+  public func run(onListening: @escaping @Sendable (_ http: Int, _ grpc: Int?) -> Void = { _, _ in }) async throws {
+    let grpc = try makeGRPC()
     let app = Application(
       responder: Responder(server: self),
       // Connections silent for a minute are closed, so idle clients cannot hold sockets forever.
       server: .http1(configuration: .init(idleTimeout: .seconds(60))),
       configuration: .init(address: .hostname(options.host, port: options.port), serverName: "sparrow"),
-      onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+      onServerRunning: { channel in
+        let http = channel.localAddress?.port ?? 0
+        guard let transport = grpc?.transport else { return onListening(http, nil) }
+        // Waits for the gRPC server to bind; when it cannot, its service fails the group.
+        guard let address = try? await transport.listeningAddress else { return }
+        onListening(http, address.ipv4?.port ?? address.ipv6?.port)
+      },
       logger: logger)
     // Signals are handled here, not by the service group: Hummingbird 2.28's own graceful
     // shutdown closes a connection right after writing a response's end, which drops the part
     // of a large response still queued in SwiftNIO (seen as a truncated body by the client).
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    var services: [any Service] = [app]
+    if let g = grpc { services.append(GRPCService(grpc: g.server)) }
+    let group = ServiceGroup(configuration: .init(services: services, logger: logger))
     defer {
       for m in models.values { m.pool.shutdown() }
       logger.info("stopped")

@@ -88,12 +88,13 @@ enum TensorCoding {
     }
   }
 
-  static func decode(binary bytes: UnsafeRawBufferPointer, type: WireType, count: Int, name: String) throws(ServeError)
-    -> Tensor.Storage
-  {
+  /// Raw little-endian elements; `field` names where the bytes came from, for the error.
+  static func decode(
+    binary bytes: UnsafeRawBufferPointer, type: WireType, count: Int, name: String, field: String = "binary_data_size"
+  ) throws(ServeError) -> Tensor.Storage {
     let want = count * type.dtype.size
     guard bytes.count == want else {
-      throw .bad("input '\(name)': binary_data_size is \(bytes.count) bytes, \(count) \(type.rawValue) elements need \(want)")
+      throw .bad("input '\(name)': \(field) is \(bytes.count) bytes, \(count) \(type.rawValue) elements need \(want)")
     }
     do { return try Tensor(shape: [count], dtype: type.dtype, bytes: bytes).storage } catch {
       throw .bad("input '\(name)': \(error.message)")
