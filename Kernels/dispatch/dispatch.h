@@ -1,4 +1,5 @@
-/* The one dispatcher (dispatch.c): the kernel lists (spmm/ukernels.inc, conv/dwconv/ukernels.inc)
+/* The one dispatcher (dispatch.c): the kernel lists (spmm/ukernels.inc, conv/dwconv/ukernels.inc,
+ * rowwise/ukernels.inc)
  * as tables, the choice of kernel per matrix, made once when it is packed, and the ISA-specific
  * helpers that ISA-neutral code needs. Nothing else in the library reads the ISA. */
 #ifndef SPARROW_DISPATCH_H
@@ -6,6 +7,7 @@
 #include "../common/even.h"
 #include "../conv/dwconv/dwconv.h"
 #include "../pack/formats.h"
+#include "../rowwise/rowwise.h"
 
 /* Whole-call kernels: the call at once (threads inside); their workspace size. */
 typedef void (*sparrow_spmm_whole_fn)(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
@@ -31,6 +33,11 @@ uint32_t sparrow_gemm_auto_mr(void);
 /* Depthwise row kernel `index` (conv/dwconv/ukernels.inc), or the active ISA's for
  * SPARROW_DWCONV_AUTO (resolved once per ISA). */
 sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
+
+/* Row kernel `index` (rowwise/ukernels.inc) when it computes `op` and can run here, else the
+ * active ISA's for `op` (SPARROW_ROW_AUTO): cast to the op's sparrow_*_ukernel_fn. */
+typedef void (*sparrow_row_generic_fn)(void);
+sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t index);
 
 /* The stride-2 row gather of the active ISA (im2col and padded planes). */
 sparrow_even_fn sparrow_dispatch_even(void);

@@ -17,4 +17,7 @@ void test_rejections(void);
 /* Depthwise convolution kernels against a plain loop (dwconv_test.c). */
 void test_dwconv(uint64_t seed, long cases, int scalar_only);
 
+/* Row-wise kernels (softmax, GELU, layer normalisation) against double references (rowwise_test.c). */
+void test_rowwise(uint64_t seed, long cases, int scalar_only);
+
 #endif
