@@ -67,7 +67,7 @@ struct LinearStep: Step, @unchecked Sendable {
         }
       }
     }
-    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: c.threads) }
   }
 }
 
@@ -89,7 +89,7 @@ extension LinearStep {
         if lo > -.infinity || hi < .infinity { for o in 0..<out { row[o] = min(max(row[o], lo), hi) } }
       }
     }
-    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: c.threads) }
   }
 }
 
