@@ -199,6 +199,7 @@ enum MatMulOp: OpBuilder {
   static let opTypes = ["MatMul"]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    if let views = c.node.epilogue.matmulViews { return try StridedMatMulStep.build(&c, views) }
     let a = try c.input(0), b = try c.input(1)
     guard a.dtype == .float32, b.dtype == .float32, !a.shape.isEmpty, !b.shape.isEmpty else {
       throw c.error("MatMul takes float32 tensors of rank >= 1, got \(a) and \(b)")
