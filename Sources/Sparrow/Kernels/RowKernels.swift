@@ -95,7 +95,8 @@ public enum RowKernels {
 
   private static func run(_ c: inout sparrow_rows_call, threads: Int) {
     guard c.rows > 0, c.n > 0 else { return }
-    let t = max(1, min(threads, c.rows))
+    // Below ~16k values a second thread costs more than it saves.
+    let t = c.rows * c.n < 16384 ? 1 : max(1, min(threads, c.rows))
     if c.rows_per_task == 0 { c.rows_per_task = (c.rows + t - 1) / t }
     let tasks = sparrow_rows_tasks(&c)
     withUnsafeMutablePointer(to: &c) { p in TileRunner.run(tasks: tasks, threads: t, sparrow_rows_task, p) }

@@ -134,6 +134,30 @@ import Testing
     #expect(!one.contains { $0.isNaN })
   }
 
+  /// Enough rows for the thread split (small calls stay on one thread): the same values.
+  @Test func rowsSplitAcrossThreadsMatchOneThread() {
+    let rows = 300, n = 129
+    let x = (0..<(rows * n)).map { Float($0 % 37) / 9 - 2 }
+    let mask = (0..<n).map { $0 % 4 == 0 ? -Float.greatestFiniteMagnitude : 0 }
+    let scale = (0..<n).map { Float($0 % 5) / 4 }
+    func softmax(_ threads: Int) -> [Float] {
+      var y = [Float](repeating: .nan, count: rows * n)
+      RowKernels.softmax(
+        rows: rows, n: n, x: x, xStride: n, alpha: 0.5, mask: mask, y: &y, yStride: n, threads: threads)
+      return y
+    }
+    func layerNorm(_ threads: Int) -> [Float] {
+      var y = [Float](repeating: .nan, count: rows * n)
+      RowKernels.layerNorm(
+        rows: rows, n: n, x: x, xStride: n, scale: scale, bias: nil, epsilon: 1e-5, y: &y, yStride: n, threads: threads)
+      return y
+    }
+    let one = softmax(1), norm = layerNorm(1)
+    #expect(one == softmax(2))
+    #expect(norm == layerNorm(2))
+    #expect(!one.contains { $0.isNaN } && !norm.contains { $0.isNaN })
+  }
+
   @Test(arguments: sizes) func layerNormMatchesTheDefinition(_ n: Int) {
     var rng = SeededRNG(seed: UInt64(n) + 7900)
     let rows = 4, xs = n + 1, ys = n + 2
