@@ -227,3 +227,12 @@ sparrow_even_fn sparrow_dispatch_even(void) {
 #endif
   return sparrow_even_f32__scalar;
 }
+
+sparrow_transpose_fn sparrow_dispatch_transpose(void) {
+#if defined(__x86_64__)
+  if (sparrow_active_isa() == SPARROW_ISA_AVX2) return sparrow_transpose_f32__avx2;
+#elif defined(__aarch64__)
+  if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_transpose_f32__neon;
+#endif
+  return sparrow_transpose_f32__scalar;
+}

@@ -5,6 +5,7 @@
 #ifndef SPARROW_DISPATCH_H
 #define SPARROW_DISPATCH_H
 #include "../common/even.h"
+#include "../common/transpose.h"
 #include "../conv/dwconv/dwconv.h"
 #include "../pack/formats.h"
 #include "../rowwise/rowwise.h"
@@ -41,6 +42,8 @@ sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t index);
 
 /* The stride-2 row gather of the active ISA (im2col and padded planes). */
 sparrow_even_fn sparrow_dispatch_even(void);
+/* The matrix transpose of the active ISA (common/transpose.h). */
+sparrow_transpose_fn sparrow_dispatch_transpose(void);
 
 /* Workspace of the tiled kernels (parallel/spmm.c). */
 size_t sparrow_spmm_tiles_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);

@@ -426,6 +426,14 @@ typedef struct sparrow_rows_call {
 size_t sparrow_rows_tasks(const sparrow_rows_call* call);
 void sparrow_rows_task(void* call, size_t task);  /* a sparrow_task_fn; `call` a sparrow_rows_call */
 
+/* ---- transpose -------------------------------------------------------------------------------- */
+
+/* dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols (strides in
+ * elements; src and dst must not overlap): the active ISA's blocked transpose (AVX2 8x8, NEON
+ * 4x4 register blocks, else scalar 16x16). Cannot fail. */
+void sparrow_transpose_f32(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
+                           size_t dst_stride);
+
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
 

@@ -35,7 +35,7 @@ sources=(Kernels/common/*.c Kernels/dispatch/*.c Kernels/pack/*.c Kernels/cpu/*.
 cflags=(-O2 -std=c11 -pthread -I Kernels/include -I Kernels)
 # The files this suite owns must build warning-free.
 driver=(Tests/KernelsNEON/*.c)
-strict=(-Wall -Wextra -Werror Kernels/spmm/*/*-neon.c Kernels/dense/gemm/*.c Kernels/conv/*/*-neon.c Kernels/conv/*.c Kernels/rowwise/*.c "${driver[@]}")
+strict=(-Wall -Wextra -Werror Kernels/spmm/*/*-neon.c Kernels/dense/gemm/*.c Kernels/conv/*/*-neon.c Kernels/conv/*.c Kernels/rowwise/*.c Kernels/common/transpose.c "${driver[@]}")
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -93,28 +93,6 @@ extension LinearStep {
   }
 }
 
-/// Cache-blocked out-of-place matrix transpose.
-enum Transpose {
-  /// `dst[c * rows + r] = src[r * cols + c]`.
-  static func blocked(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
-    let b = 16
-    var r0 = 0
-    while r0 < rows {
-      let r1 = min(r0 + b, rows)
-      var c0 = 0
-      while c0 < cols {
-        let c1 = min(c0 + b, cols)
-        for r in r0..<r1 {
-          let row = src + r * cols
-          for c in c0..<c1 { dst[c * rows + r] = row[c] }
-        }
-        c0 = c1
-      }
-      r0 = r1
-    }
-  }
-}
-
 /// Gemm: `Y = alpha · A' · B' + beta · C` with B constant (a layer's weight).
 enum GemmOp: OpBuilder {
   static let opTypes = ["Gemm"]
