@@ -175,6 +175,62 @@ sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t i) {
   return dw_table[i < dw_len ? i : sparrow_dwconv_ukernel_auto()].fn;
 }
 
+/* ---- row-wise kernels: rowwise/ukernels.inc --------------------------------------------------- */
+
+typedef struct {
+  const char* name;
+  sparrow_row_op op;
+  sparrow_isa isa;
+  sparrow_row_generic_fn fn;
+} row_entry;
+
+/* "sparrow_softmax_f32_1x1__scalar" is shown without its "sparrow_" prefix. */
+#define SPARROW_ROW_UKERNEL(fn, OP, ISA) {&#fn[8], SPARROW_ROW_##OP, SPARROW_ISA_##ISA, (sparrow_row_generic_fn)fn},
+static const row_entry row_table[] = {
+#include "../rowwise/ukernels.inc"
+};
+#undef SPARROW_ROW_UKERNEL
+static const size_t row_len = sizeof row_table / sizeof row_table[0];
+#define ROW_OPS 4
+
+size_t sparrow_row_ukernel_count(void) { return row_len; }
+const char* sparrow_row_ukernel_name(size_t i) { return i < row_len ? row_table[i].name : NULL; }
+int sparrow_row_ukernel_op(size_t i) { return i < row_len ? (int)row_table[i].op : -1; }
+int sparrow_row_ukernel_runnable(size_t i) { return i < row_len && isa_runnable(row_table[i].isa); }
+
+/* Per ISA and op, the first entry of that ISA, else the op's scalar entry (first in the list). */
+static size_t row_for[ISA_COUNT][ROW_OPS];
+static pthread_once_t row_once = PTHREAD_ONCE_INIT;
+static void row_resolve(void) {
+  for (size_t op = 0; op < ROW_OPS; op++) {
+    size_t scalar = 0;
+    for (size_t i = 0; i < row_len; i++)
+      if (row_table[i].op == (sparrow_row_op)op && row_table[i].isa == SPARROW_ISA_SCALAR) {
+        scalar = i;
+        break;
+      }
+    for (size_t isa = 0; isa < ISA_COUNT; isa++) {
+      row_for[isa][op] = scalar;
+      for (size_t i = 0; i < row_len; i++)
+        if (row_table[i].op == (sparrow_row_op)op && row_table[i].isa == (sparrow_isa)isa) {
+          row_for[isa][op] = i;
+          break;
+        }
+    }
+  }
+}
+
+size_t sparrow_row_ukernel_auto(sparrow_row_op op) {
+  pthread_once(&row_once, row_resolve);
+  const sparrow_isa isa = sparrow_active_isa();
+  return (size_t)isa < ISA_COUNT && (size_t)op < ROW_OPS ? row_for[isa][op] : 0;
+}
+
+sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t i) {
+  if (i < row_len && row_table[i].op == op && isa_runnable(row_table[i].isa)) return row_table[i].fn;
+  return row_table[sparrow_row_ukernel_auto(op)].fn;
+}
+
 /* ---- ISA helpers ------------------------------------------------------------------------------ */
 
 sparrow_even_fn sparrow_dispatch_even(void) {
@@ -183,4 +239,13 @@ sparrow_even_fn sparrow_dispatch_even(void) {
   if (isa == SPARROW_ISA_AVX2 || isa == SPARROW_ISA_AVX512) return sparrow_even_f32__avx2;
 #endif
   return sparrow_even_f32__scalar;
+}
+
+sparrow_transpose_fn sparrow_dispatch_transpose(void) {
+#if defined(__x86_64__)
+  if (sparrow_active_isa() == SPARROW_ISA_AVX2) return sparrow_transpose_f32__avx2;
+#elif defined(__aarch64__)
+  if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_transpose_f32__neon;
+#endif
+  return sparrow_transpose_f32__scalar;
 }

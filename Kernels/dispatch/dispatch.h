@@ -1,11 +1,14 @@
-/* The one dispatcher (dispatch.c): the kernel lists (spmm/ukernels.inc, conv/dwconv/ukernels.inc)
+/* The one dispatcher (dispatch.c): the kernel lists (spmm/ukernels.inc, conv/dwconv/ukernels.inc,
+ * rowwise/ukernels.inc)
  * as tables, the choice of kernel per matrix, made once when it is packed, and the ISA-specific
  * helpers that ISA-neutral code needs. Nothing else in the library reads the ISA. */
 #ifndef SPARROW_DISPATCH_H
 #define SPARROW_DISPATCH_H
 #include "../common/even.h"
+#include "../common/transpose.h"
 #include "../conv/dwconv/dwconv.h"
 #include "../pack/formats.h"
+#include "../rowwise/rowwise.h"
 
 /* Whole-call kernels: the call at once (threads inside); their workspace size. */
 typedef void (*sparrow_spmm_whole_fn)(const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
@@ -32,8 +35,15 @@ uint32_t sparrow_gemm_auto_mr(void);
  * SPARROW_DWCONV_AUTO (resolved once per ISA). */
 sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
 
+/* Row kernel `index` (rowwise/ukernels.inc) when it computes `op` and can run here, else the
+ * active ISA's for `op` (SPARROW_ROW_AUTO): cast to the op's sparrow_*_ukernel_fn. */
+typedef void (*sparrow_row_generic_fn)(void);
+sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t index);
+
 /* The stride-2 row gather of the active ISA (im2col and padded planes). */
 sparrow_even_fn sparrow_dispatch_even(void);
+/* The matrix transpose of the active ISA (common/transpose.h). */
+sparrow_transpose_fn sparrow_dispatch_transpose(void);
 
 /* Workspace of the tiled kernels (parallel/spmm.c). */
 size_t sparrow_spmm_tiles_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);

@@ -22,7 +22,7 @@
  * sparrow_spmm_workspace_bytes.
  *
  * Dispatch: every kernel is declared once in a list (Kernels/spmm/ukernels.inc,
- * Kernels/conv/dwconv/ukernels.inc) that feeds the dispatcher (Kernels/dispatch), the tests and
+ * Kernels/conv/dwconv/ukernels.inc, Kernels/rowwise/ukernels.inc) that feeds the dispatcher (Kernels/dispatch), the tests and
  * the benchmarks. A matrix is bound to its kernel when it is packed or imported, a direct
  * convolution when it is created: no call looks a kernel up.
  *
@@ -381,6 +381,62 @@ void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* plan);
 sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
                                              const float* x, const float* bias, float clamp_lo, float clamp_hi,
                                              float* y, void* workspace, size_t workspace_bytes, int threads);
+
+/* ---- row-wise kernels: softmax, GELU, layer normalisation (Kernels/rowwise) --------------- */
+
+/* What one row kernel computes (Kernels/rowwise/rowwise.h documents each, with its accuracy). */
+typedef enum sparrow_row_op {
+  SPARROW_ROW_SOFTMAX = 0,    /* y = softmax(alpha * x + mask) over the row */
+  SPARROW_ROW_GELU_ERF = 1,   /* y = x/2 (1 + erf(x / sqrt 2)) */
+  SPARROW_ROW_GELU_TANH = 2,  /* y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+  SPARROW_ROW_LAYERNORM = 3,  /* y = (x - mean) / sqrt(var + epsilon) * scale + bias */
+} sparrow_row_op;
+
+#define SPARROW_ROW_AUTO ((size_t)-1)
+size_t sparrow_row_ukernel_count(void);
+const char* sparrow_row_ukernel_name(size_t index);  /* NULL past the end */
+int sparrow_row_ukernel_op(size_t index);            /* a sparrow_row_op; -1 past the end */
+int sparrow_row_ukernel_runnable(size_t index);
+/* The kernel SPARROW_ROW_AUTO picks for `op` under the active ISA (resolved once per ISA). */
+size_t sparrow_row_ukernel_auto(sparrow_row_op op);
+
+/* `rows` rows of n floats (n >= 1): row r of x starts at x + r * x_stride, of y at
+ * y + r * y_stride (bytes; y may be x, else they must not overlap). The driver runs rows
+ * [t * rows_per_task, (t + 1) * rows_per_task) as task t (tasks: sparrow_rows_tasks), with
+ * kernel `ukernel` (an index of the list whose op is `op`, or SPARROW_ROW_AUTO: callers that
+ * run many calls bind sparrow_row_ukernel_auto once). Callers check sizes and pointers (the
+ * Swift steps do, at plan time); the driver cannot fail. */
+typedef struct sparrow_rows_call {
+  sparrow_row_op op;
+  size_t ukernel;
+  size_t rows, n, rows_per_task;
+  const float* x;
+  size_t x_stride;
+  float* y;
+  size_t y_stride;
+  /* softmax: the scale of x, and an additive mask (NULL: none): row r reads n floats at
+   * mask + mask_rows[r] (element offsets), or at mask itself when mask_rows is NULL. */
+  float alpha;
+  const float* mask;
+  const uint32_t* mask_rows;
+  /* layernorm: n floats each or NULL (ones, zeros); per-row statistics out, each NULL or
+   * `rows` floats. */
+  const float* scale;
+  const float* bias;
+  float epsilon;
+  float* mean;
+  float* inv_std;
+} sparrow_rows_call;
+size_t sparrow_rows_tasks(const sparrow_rows_call* call);
+void sparrow_rows_task(void* call, size_t task);  /* a sparrow_task_fn; `call` a sparrow_rows_call */
+
+/* ---- transpose -------------------------------------------------------------------------------- */
+
+/* dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols (strides in
+ * elements; src and dst must not overlap): the active ISA's blocked transpose (AVX2 8x8, NEON
+ * 4x4 register blocks, else scalar 16x16). Cannot fail. */
+void sparrow_transpose_f32(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
+                           size_t dst_stride);
 
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);

@@ -34,13 +34,18 @@ struct BenchKernelsCommand: ParsableCommand {
   @Option(help: "BSR block shapes, comma-separated ROWSxCOLS.")
   var blocks: String = "4x1,8x1,1x4,4x4"
 
-  @Option(help: "Kernels per case: auto (the dispatcher's choice) or all (every kernel of the list that fits and runs here, and every depthwise row kernel on --depthwise-shapes).")
+  @Option(help: "Kernels per case: auto (the dispatcher's choice) or all (every kernel of the list that fits and runs here, every depthwise row kernel on --depthwise-shapes and every row-wise kernel on --rowwise-shapes).")
   var kernels: String = "auto"
 
   @Option(
     name: .customLong("depthwise-shapes"), parsing: .upToNextOption,
     help: "Depthwise shape lists for --kernels all (default mobilenetv2-depthwise).")
   var depthwiseShapes: [String] = []
+
+  @Option(
+    name: .customLong("rowwise-shapes"), parsing: .upToNextOption,
+    help: "Row-wise (softmax, GELU, LayerNorm) shape lists for --kernels all (default rowwise: rows, row length).")
+  var rowwiseShapes: [String] = []
 
   @Option(help: "Thread counts; above 1 every available backend (dispatch, openmp) runs.")
   var threads: String = "1,2"
@@ -127,6 +132,11 @@ struct BenchKernelsCommand: ParsableCommand {
         dw += try ShapeList.load(try ShapeList.resolve(arg, shapesDir: shapesDir))
       }
       print("\n" + KernelBench.depthwiseMarkdown(KernelBench.runDepthwise(dw, options: o)))
+      var rw: [LayerShape] = []
+      for arg in rowwiseShapes.isEmpty ? ["rowwise"] : rowwiseShapes {
+        rw += try ShapeList.load(try ShapeList.resolve(arg, shapesDir: shapesDir))
+      }
+      print("\n" + KernelBench.rowwiseMarkdown(KernelBench.runRowwise(rw, options: o)))
     }
 
     let data = try report.json()

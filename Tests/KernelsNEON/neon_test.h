@@ -17,4 +17,10 @@ void test_rejections(void);
 /* Depthwise convolution kernels against a plain loop (dwconv_test.c). */
 void test_dwconv(uint64_t seed, long cases, int scalar_only);
 
+/* Row-wise kernels (softmax, GELU, layer normalisation) against double references (rowwise_test.c). */
+void test_rowwise(uint64_t seed, long cases, int scalar_only);
+
+/* The matrix transpose (active ISA and scalar) against a plain loop (transpose_test.c). */
+void test_transpose(uint64_t seed, long cases);
+
 #endif

@@ -54,6 +54,37 @@ public struct FusedEpilogue: Sendable, Equatable {
 
   public enum GeluForm: Sendable, Equatable { case exact, tanh }
 
+  /// A Softmax over the last axis that absorbed the scaling and the mask add before it
+  /// (FuseMaskedSoftmax): it computes `softmax(x · scale + mask)`, the mask (broadcast to x) being
+  /// the node's input 1 when `masked`. Not an output epilogue, but like one it has no ONNX
+  /// spelling.
+  public var softmaxInput: SoftmaxInput?
+
+  /// Transposes folded into an activation×activation MatMul (FoldMatMulTranspose): it reads A
+  /// and B as their Transposes by `a` and `b` would have written them, and writes its product
+  /// as a Transpose by `out` of it would have (nil: as stored).
+  public var matmulViews: MatMulViews?
+
+  public struct MatMulViews: Sendable, Equatable {
+    public var a: [Int]?
+    public var b: [Int]?
+    public var out: [Int]?
+    public init(a: [Int]? = nil, b: [Int]? = nil, out: [Int]? = nil) {
+      self.a = a
+      self.b = b
+      self.out = out
+    }
+  }
+
+  public struct SoftmaxInput: Sendable, Equatable {
+    public var scale: Float
+    public var masked: Bool
+    public init(scale: Float, masked: Bool) {
+      self.scale = scale
+      self.masked = masked
+    }
+  }
+
   public struct Affine: Sendable, Equatable {
     public var scale: Float
     public var shift: Float
@@ -75,9 +106,14 @@ public struct FusedEpilogue: Sendable, Equatable {
   }
 
   /// Nothing fused.
-  public var isEmpty: Bool { clamp == nil && affine == nil && learnedGate == nil && bias == nil && gelu == nil }
+  public var isEmpty: Bool {
+    clamp == nil && affine == nil && learnedGate == nil && bias == nil && gelu == nil && softmaxInput == nil
+      && matmulViews == nil
+  }
   /// Nothing fused after the product but a bias: an activation may still fuse.
-  var takesActivation: Bool { clamp == nil && affine == nil && learnedGate == nil && gelu == nil }
+  var takesActivation: Bool {
+    clamp == nil && affine == nil && learnedGate == nil && gelu == nil && softmaxInput == nil && matmulViews == nil
+  }
   /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
   var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }
 }

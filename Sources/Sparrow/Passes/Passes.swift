@@ -1,7 +1,8 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
-  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish, LayerNorm and GELU
-  /// fusion, constant weight transposes folded, linear layers' bias then activation fusion, then
+  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and
+  /// masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
+  /// its MatMuls, linear layers' bias then activation fusion, then
   /// learned-gate fusion (after the activation: the gate multiplies the clamped output).
   public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
@@ -10,7 +11,9 @@ public enum Passes {
     g = FuseHardSwish.run(g)
     g = FuseLayerNorm.run(g)
     g = FuseGelu.run(g)
+    g = FuseMaskedSoftmax.run(g)
     g = FoldConstantTranspose.run(g)
+    g = FoldMatMulTranspose.run(g)
     g = FuseLinearBias.run(g)
     g = FuseActivation.run(g)
     g = FuseLearnedGate.run(g)

@@ -67,7 +67,7 @@ struct LinearStep: Step, @unchecked Sendable {
         }
       }
     }
-    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
+    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: c.threads) }
   }
 }
 
@@ -89,29 +89,7 @@ extension LinearStep {
         if lo > -.infinity || hi < .infinity { for o in 0..<out { row[o] = min(max(row[o], lo), hi) } }
       }
     }
-    if let gelu { GeluMath.apply(gelu, y, count: rows * out) }
-  }
-}
-
-/// Cache-blocked out-of-place matrix transpose.
-enum Transpose {
-  /// `dst[c * rows + r] = src[r * cols + c]`.
-  static func blocked(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
-    let b = 16
-    var r0 = 0
-    while r0 < rows {
-      let r1 = min(r0 + b, rows)
-      var c0 = 0
-      while c0 < cols {
-        let c1 = min(c0 + b, cols)
-        for r in r0..<r1 {
-          let row = src + r * cols
-          for c in c0..<c1 { dst[c * rows + r] = row[c] }
-        }
-        c0 = c1
-      }
-      r0 = r1
-    }
+    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: c.threads) }
   }
 }
 
@@ -199,6 +177,7 @@ enum MatMulOp: OpBuilder {
   static let opTypes = ["MatMul"]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    if let views = c.node.epilogue.matmulViews { return try StridedMatMulStep.build(&c, views) }
     let a = try c.input(0), b = try c.input(1)
     guard a.dtype == .float32, b.dtype == .float32, !a.shape.isEmpty, !b.shape.isEmpty else {
       throw c.error("MatMul takes float32 tensors of rank >= 1, got \(a) and \(b)")

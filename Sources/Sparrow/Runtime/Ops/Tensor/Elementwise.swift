@@ -96,8 +96,8 @@ struct UnaryStep: Step {
     case .softplus:
       // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x.
       for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v)) }
-    case .gelu: GeluMath.apply(.exact, x, y, count: n)
-    case .geluTanh: GeluMath.apply(.tanh, x, y, count: n)
+    case .gelu: RowKernels.gelu(.exact, count: n, x: x, y: y, threads: c.threads)
+    case .geluTanh: RowKernels.gelu(.tanh, count: n, x: x, y: y, threads: c.threads)
     }
   }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// optional outputs Mean and InvStdDev (shape X's up to `axis`, then 1s). FuseLayerNorm writes the
 /// same node for the ReduceMean/Sub/Pow/Sqrt/Div pattern of older exports, possibly without Scale
 /// (input "", meaning ones). Statistics in two passes (mean, then the mean square deviation), in
-/// Float; `stash_type` 1 (float) is the only one.
+/// Float, by the row kernel (Kernels/rowwise); `stash_type` 1 (float) is the only one.
 enum LayerNormOp: OpBuilder {
   static let opTypes = ["LayerNormalization"]
 
@@ -57,22 +57,17 @@ struct LayerNormStep: Step {
     let meanOut = stats && c.outputIds.count > 1 && c.outputIds[1] >= 0 ? c.output(1, Float.self) : nil
     let invOut = stats && c.outputIds.count > 2 && c.outputIds[2] >= 0 ? c.output(2, Float.self) : nil
     guard n > 0 else { return }
-    let inv = 1 / Float(n)
+    // The SIMD row kernel (Kernels/rowwise) with Scale and B read directly; broadcast ones are
+    // applied after it.
+    let direct = (scale: scaleIndex == nil ? scale : nil, bias: biasIndex == nil && scaleIndex == nil ? bias : nil)
+    RowKernels.layerNorm(
+      rows: outer, n: n, x: x, xStride: n, scale: direct.scale, bias: direct.bias, epsilon: epsilon, y: y, yStride: n,
+      mean: meanOut, invStdDev: invOut, threads: c.threads)
+    guard scaleIndex != nil || biasIndex != nil else { return }
     for o in 0..<outer {
-      let px = x + o * n, py = y + o * n
-      var sum: Float = 0
-      for i in 0..<n { sum += px[i] }
-      let mean = sum * inv
-      var sq: Float = 0
-      for i in 0..<n { let d = px[i] - mean; sq += d * d }
-      let r = 1 / (sq * inv + epsilon).squareRoot()
-      meanOut?[o] = mean
-      invOut?[o] = r
-      for i in 0..<n { py[i] = (px[i] - mean) * r }
-      if let s = scale {
-        if let t = scaleIndex { for i in 0..<n { py[i] *= s[Int(t[i])] } } else { for i in 0..<n { py[i] *= s[i] } }
-      }
-      if let b = bias {
+      let py = y + o * n
+      if let s = scale, let t = scaleIndex { for i in 0..<n { py[i] *= s[Int(t[i])] } }
+      if let b = bias, direct.bias == nil {
         if let t = biasIndex { for i in 0..<n { py[i] += b[Int(t[i])] } } else { for i in 0..<n { py[i] += b[i] } }
       }
     }
