@@ -29,7 +29,7 @@ public final class Session {
 
   /// Runs the model. Every planned input must be given with its planned type and shape.
   public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
-    try bind(Set(inputs.keys), type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } }, value: { inputs[$0] }) { name, p in
+    try bind(inputs.keys, type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } }, value: { inputs[$0] }) { name, p in
       write(inputs[name]!, to: p)
     }
     try execute()
@@ -61,7 +61,7 @@ public final class Session {
       }
     }
     try bind(
-      Set(inputs.keys), type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } },
+      inputs.keys, type: { inputs[$0].map { TensorType($0.dtype, $0.shape) } },
       value: { name in inputs[name].flatMap { try? Tensor(shape: $0.shape, dtype: $0.dtype, bytes: $0.bytes) } }
     ) { name, p in
       let b = inputs[name]!.bytes
@@ -77,7 +77,7 @@ public final class Session {
   /// Checks the given inputs' names, types and shapes (and the values of plan-time inputs, read
   /// with `value` only for those) against the plan, then writes each into its buffer.
   private func bind(
-    _ names: Set<String>, type: (String) -> TensorType?, value: (String) -> Tensor?,
+    _ names: some Sequence<String>, type: (String) -> TensorType?, value: (String) -> Tensor?,
     write: (String, UnsafeMutableRawPointer) -> Void
   ) throws(RuntimeError) {
     for (name, id) in plan.inputIds {
