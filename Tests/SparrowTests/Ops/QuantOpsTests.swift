@@ -5,79 +5,59 @@ import Testing
 /// Quantized ops (QuantizeLinear ... QLinearConv) on bad models and edge values. Their outputs
 /// on good models are checked against ONNX Runtime by ModelVsORTTests (Models/ops/quantize_*,
 /// dequantize_*, *_integer*, qlinear_*, qdq_conv_relu).
-@Suite struct QuantOpsTests {
-  func graph(
-    _ op: String, inputs: [ValueInfo], constants: [String: Tensor] = [:], nodeInputs: [String],
-    outputs: [String] = ["Y"], attributes: [String: Attribute] = [:], opset: Int = 13
-  ) -> Graph {
-    Graph(
-      inputs: inputs, outputs: outputs.map { ValueInfo(name: $0) },
-      nodes: [Node(name: "n", opType: op, inputs: nodeInputs, outputs: outputs, attributes: attributes)],
-      constants: constants, opset: opset)
-  }
-
-  func input(_ name: String, _ dtype: DType, _ shape: [Int]) -> ValueInfo {
-    ValueInfo(name: name, dtype: dtype, shape: shape.map { .fixed($0) })
-  }
-
-  func expectRefused(_ g: Graph, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    do {
-      _ = try Planner.plan(g)
-      Issue.record("expected a ModelError mentioning '\(text)'", sourceLocation: sourceLocation)
-    } catch let e {
-      #expect(e.message.contains(text), "\(e.message)", sourceLocation: sourceLocation)
-    }
-  }
-
+@Suite struct QuantOpsTests: SingleNodeGraphs {
   func scale(_ v: [Float]) throws -> Tensor { try Tensor(shape: v.count == 1 ? [] : [v.count], floats: v) }
 
   @Test func quantizeRefusesWhatItCannotRun() throws {
     let x = input("X", .float32, [2, 3])
     // A per-axis scale before opset 13.
-    expectRefused(
+    expectPlanError(
       graph("QuantizeLinear", inputs: [x], constants: ["s": try scale([1, 2, 3])], nodeInputs: ["X", "s"], opset: 10),
-      "needs opset 13")
+      containing: "needs opset 13")
     // A scale whose length is not the axis size.
-    expectRefused(
+    expectPlanError(
       graph("QuantizeLinear", inputs: [x], constants: ["s": try scale([1, 2])], nodeInputs: ["X", "s"]),
-      "2 values for axis 1 of size 3")
+      containing: "2 values for axis 1 of size 3")
     // Blocked quantization (opset 21).
-    expectRefused(
+    expectPlanError(
       graph(
         "QuantizeLinear", inputs: [x], constants: ["s": try scale([1])], nodeInputs: ["X", "s"],
-        attributes: ["block_size": .int(2)], opset: 21), "block_size")
+        attributes: ["block_size": .int(2)], opset: 21), containing: "block_size")
     // A zero point of another type than the output.
-    expectRefused(
+    expectPlanError(
       graph(
         "QuantizeLinear", inputs: [x],
         constants: ["s": try scale([1]), "z": try Tensor(shape: [], storage: .uint8([0]))],
         nodeInputs: ["X", "s", "z"],
-        attributes: ["output_dtype": .int(3)], opset: 21), "differs from the zero point")
+        attributes: ["output_dtype": .int(3)], opset: 21), containing: "differs from the zero point")
     // Integer x.
-    expectRefused(
+    expectPlanError(
       graph(
         "QuantizeLinear", inputs: [input("X", .int64, [2])], constants: ["s": try scale([1])], nodeInputs: ["X", "s"]),
-      "float32")
+      containing: "float32")
   }
 
   @Test func integerProductsRefuseBadOperands() throws {
     let a = input("A", .uint8, [2, 3])
-    expectRefused(
-      graph("MatMulInteger", inputs: [a, input("B", .float32, [3, 2])], nodeInputs: ["A", "B"]), "int8 or uint8")
-    expectRefused(
-      graph("MatMulInteger", inputs: [a, input("B", .uint8, [4, 2])], nodeInputs: ["A", "B"]), "inner sizes")
-    expectRefused(
+    expectPlanError(
+      graph("MatMulInteger", inputs: [a, input("B", .float32, [3, 2])], nodeInputs: ["A", "B"]),
+      containing: "int8 or uint8")
+    expectPlanError(
+      graph("MatMulInteger", inputs: [a, input("B", .uint8, [4, 2])], nodeInputs: ["A", "B"]), containing: "inner sizes"
+    )
+    expectPlanError(
       graph(
         "MatMulInteger", inputs: [a, input("B", .uint8, [3, 2])],
         constants: ["zb": try Tensor(shape: [3], storage: .uint8([1, 2, 3]))], nodeInputs: ["A", "B", "", "zb"]),
-      "expected one value or 2")
-    expectRefused(
-      graph("QLinearMatMul", inputs: [a, input("B", .uint8, [3, 2])], nodeInputs: ["A", "", "", "B"]), "is required")
-    expectRefused(
+      containing: "expected one value or 2")
+    expectPlanError(
+      graph("QLinearMatMul", inputs: [a, input("B", .uint8, [3, 2])], nodeInputs: ["A", "", "", "B"]),
+      containing: "is required")
+    expectPlanError(
       graph(
         "ConvInteger", inputs: [input("X", .uint8, [1, 3, 4, 4]), input("W", .uint8, [2, 2, 3, 3])],
         nodeInputs: ["X", "W"]),
-      "does not fit 3 input channels")
+      containing: "does not fit 3 input channels")
   }
 
   /// Halves round to even, both ends saturate, NaN gives the zero point (ORT's MLAS does the same).

@@ -3,31 +3,7 @@ import Testing
 @testable import Sparrow
 
 /// Element-wise, shape and movement ops on bad data: errors naming the problem, never crashes.
-@Suite struct TensorOpsTests {
-  /// One node over float inputs `x` (and optional others) with `constants`.
-  func graph(
-    _ op: String, inputs: [ValueInfo], constants: [String: Tensor] = [:], nodeInputs: [String],
-    outputs: [String] = ["Y"], attributes: [String: Attribute] = [:], opset: Int = 13
-  ) -> Graph {
-    Graph(
-      inputs: inputs, outputs: outputs.map { ValueInfo(name: $0) },
-      nodes: [Node(name: "n", opType: op, inputs: nodeInputs, outputs: outputs, attributes: attributes)],
-      constants: constants, opset: opset)
-  }
-
-  func input(_ name: String, _ dtype: DType, _ shape: [Int]) -> ValueInfo {
-    ValueInfo(name: name, dtype: dtype, shape: shape.map { .fixed($0) })
-  }
-
-  func expectModelError(_ g: Graph, containing text: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    do {
-      _ = try Planner.plan(g)
-      Issue.record("expected a ModelError mentioning '\(text)'", sourceLocation: sourceLocation)
-    } catch let e {
-      #expect(e.message.contains(text), "\(e.message)", sourceLocation: sourceLocation)
-    }
-  }
-
+@Suite struct TensorOpsTests: SingleNodeGraphs {
   @Test func gatherIndexOutOfRangeAtRunTimeIsAnError() throws {
     let g = graph(
       "Gather", inputs: [input("X", .float32, [5, 4]), input("I", .int64, [3])], nodeInputs: ["X", "I"],
@@ -53,7 +29,7 @@ import Testing
       "Gather", inputs: [input("X", .float32, [5, 4])],
       constants: ["I": try Tensor(shape: [1], storage: .int64([7]))], nodeInputs: ["X", "I"],
       attributes: ["axis": .int(0)])
-    expectModelError(g, containing: "out of range")
+    expectPlanError(g, containing: "out of range")
   }
 
   @Test func reshapeToAnIncompatibleShapeIsAModelError() throws {
@@ -61,7 +37,7 @@ import Testing
       let g = graph(
         "Reshape", inputs: [input("X", .float32, [2, 3, 4])],
         constants: ["S": try Tensor(shape: [shape.count], storage: .int64(shape))], nodeInputs: ["X", "S"])
-      expectModelError(g, containing: "shape")
+      expectPlanError(g, containing: "shape")
     }
   }
 
@@ -69,44 +45,44 @@ import Testing
   @Test func reshapeWithARunTimeShapeIsAModelError() {
     let g = graph(
       "Reshape", inputs: [input("X", .float32, [2, 3, 4]), input("S", .float32, [2])], nodeInputs: ["X", "S"])
-    expectModelError(g, containing: "must be known at plan time")
+    expectPlanError(g, containing: "must be known at plan time")
   }
 
   @Test func concatOfMismatchedShapesIsAModelError() {
     let g = graph(
       "Concat", inputs: [input("A", .float32, [2, 3, 4]), input("B", .float32, [2, 5, 5])], nodeInputs: ["A", "B"],
       attributes: ["axis": .int(1)])
-    expectModelError(g, containing: "does not match")
+    expectPlanError(g, containing: "does not match")
     let rank = graph(
       "Concat", inputs: [input("A", .float32, [2, 3, 4]), input("B", .float32, [2, 3])], nodeInputs: ["A", "B"],
       attributes: ["axis": .int(1)])
-    expectModelError(rank, containing: "does not match")
+    expectPlanError(rank, containing: "does not match")
     let types = graph(
       "Concat", inputs: [input("A", .float32, [2, 3]), input("B", .int64, [2, 3])], nodeInputs: ["A", "B"],
       attributes: ["axis": .int(0)])
-    expectModelError(types, containing: "int64")
+    expectPlanError(types, containing: "int64")
   }
 
   @Test func badAttributesAreModelErrors() throws {
     let x = input("X", .float32, [2, 3])
-    expectModelError(graph("Transpose", inputs: [x], nodeInputs: ["X"], attributes: ["perm": .ints([0, 0])]), containing: "perm")
-    expectModelError(graph("Softmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(2)]), containing: "axis")
+    expectPlanError(graph("Transpose", inputs: [x], nodeInputs: ["X"], attributes: ["perm": .ints([0, 0])]), containing: "perm")
+    expectPlanError(graph("Softmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(2)]), containing: "axis")
     // Before opset 13 too: ONNX Runtime refuses axis == rank (the 2-D coercion would allow it).
     for opset in [11, 12] {
-      expectModelError(
+      expectPlanError(
         graph("Softmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(2)], opset: opset), containing: "axis")
-      expectModelError(
+      expectPlanError(
         graph("LogSoftmax", inputs: [x], nodeInputs: ["X"], attributes: ["axis": .int(-3)], opset: opset), containing: "axis")
     }
-    expectModelError(graph("Cast", inputs: [x], nodeInputs: ["X"], attributes: ["to": .int(8)]), containing: "STRING")
-    expectModelError(
+    expectPlanError(graph("Cast", inputs: [x], nodeInputs: ["X"], attributes: ["to": .int(8)]), containing: "STRING")
+    expectPlanError(
       graph("Squeeze", inputs: [x], nodeInputs: ["X"], attributes: ["axes": .ints([0])], opset: 11), containing: "squeeze")
-    expectModelError(
+    expectPlanError(
       graph("Split", inputs: [x], nodeInputs: ["X"], outputs: ["A", "B"], attributes: ["axis": .int(1)]),
       containing: "equal parts")
     let steps = ["S": try Tensor(shape: [1], storage: .int64([0])), "Z": try Tensor(shape: [1], storage: .int64([0]))]
-    expectModelError(graph("Slice", inputs: [x], constants: steps, nodeInputs: ["X", "Z", "Z", "Z", "S"]), containing: "step 0")
-    expectModelError(
+    expectPlanError(graph("Slice", inputs: [x], constants: steps, nodeInputs: ["X", "Z", "Z", "Z", "S"]), containing: "step 0")
+    expectPlanError(
       graph("Add", inputs: [x, input("B", .float32, [4])], nodeInputs: ["X", "B"]), containing: "do not broadcast")
   }
 
