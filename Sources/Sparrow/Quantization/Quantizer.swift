@@ -251,6 +251,7 @@ public enum Quantizer {
     for a in activations where !known.contains(a) { g.outputs.append(ValueInfo(name: a)) }
     let model = try Model(graph: g, optimize: false, options: PlanOptions(threads: nil))
     var lo = [String: Float](), hi = [String: Float](), samples = [String: [Float]]()
+    var seen = [String: Int]()
     var seed: UInt64 = 0x5EED
     for feeds in inputs {
       let out = try model.run(feeds)
@@ -263,17 +264,21 @@ public enum Quantizer {
         }
         if case .percentile = o.method {
           var kept = samples[a] ?? []
+          var count = seen[a] ?? 0
           for v in f {
+            count += 1
             if kept.count < o.sampleLimit {
               kept.append(v)
             } else {
-              // Reservoir sampling, seeded: every value seen has the same chance to be kept.
+              // Reservoir sampling (seeded): the i-th value seen replaces a kept one with
+              // probability limit / i, so every value seen is kept with the same chance.
               seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-              let j = Int((seed >> 33) % UInt64(o.sampleLimit * 2))
+              let j = Int((seed >> 11) % UInt64(count))
               if j < o.sampleLimit { kept[j] = v }
             }
           }
           samples[a] = kept
+          seen[a] = count
         }
       }
     }
