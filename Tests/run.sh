@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Tests/deps.sh
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step is stamped with the seconds since the run began (CI's budget is per whole run).
+run_start=$SECONDS
+step() { printf '\n== [%ds] %s\n' "$((SECONDS - run_start))" "$*"; }
 log=$(mktemp)
 # Format timings are cached per machine (~/.cache/sparrow); the suite keeps its own, fresh.
 cache_dir=$(mktemp -d)
@@ -116,3 +118,4 @@ bash Tests/Fuzz/run.sh
 
 step "flag-free build as a versioned dependency"
 bash Tests/consumer/run.sh
+step "done"
