@@ -10,7 +10,11 @@ struct PruneCommand: ParsableCommand {
     discussion: """
       Methods: magnitude (smallest |w|), random (seeded), nm (--pattern N:M along input channels, \
       as the N:M kernels group them), block (--block RxC on the Cout x Cin·kh·kw matrix, edge blocks \
-      partial), channel-l1 and channel-fpgm (filters by L1 norm, or nearest the geometric median). \
+      partial), channel-l1 and channel-fpgm (filters by L1 norm, or nearest the geometric median), \
+      wanda (|w| times the input feature's L2 norm over --calibration inputs run through the model, \
+      compared within each output row, or within N:M groups with --pattern), sparsegpt (layer-wise \
+      reconstruction from the --calibration inputs' Hessian: pruned weights' error moves onto the \
+      kept ones, which change; unstructured or --pattern N:M). \
       Depthwise convolutions are left dense (channel methods carry removals through them). \
       Channel methods decide per group of coupled layers (residual Adds, squeeze-and-excitation) \
       and zero the filters with their bias and BatchNorm scale and shift; --shrink removes them and \
@@ -28,7 +32,7 @@ struct PruneCommand: ParsableCommand {
 
   @Argument(help: "The ONNX model to prune.") var input: String
   @Option(name: .shortAndLong, help: "Where to write the pruned model.") var output: String
-  @Option(help: "magnitude, random, nm, block, channel-l1 or channel-fpgm.") var method: String
+  @Option(help: "magnitude, random, nm, block, channel-l1, channel-fpgm, wanda or sparsegpt.") var method: String
   // Unconditional, so that a negative value reaches the range check instead of reading as a flag.
   @Option(
     parsing: .unconditional,
@@ -40,7 +44,7 @@ struct PruneCommand: ParsableCommand {
     inversion: .prefixedNo,
     help: "Leave the first and last prunable layers (stem convolution, classifier) dense.")
   var skipFirstLast = true
-  @Option(help: "N:M pattern for --method nm: 2:4, 1:4, 2:8 … (default 2:4).") var pattern: String?
+  @Option(help: "N:M pattern for --method nm (default 2:4), wanda or sparsegpt: 2:4, 1:4, 2:8 …") var pattern: String?
   @Option(help: "Block shape ROWSxCOLS for --method block: 4x1, 1x4, 4x4 … (default 4x1).") var block: String?
   @Flag(help: "Channel methods: remove pruned filters and the matching input channels physically.")
   var shrink = false
@@ -48,10 +52,16 @@ struct PruneCommand: ParsableCommand {
   @Option(
     help: "Channel methods: all (every channel group; those --shrink cannot remove are zeroed in place) or shrinkable (only the groups --shrink removes: a transformer's heads and MLP neurons, not its residual stream).")
   var groups: String = "all"
+  @Option(
+    help:
+      "NAME=FILE.npy (repeatable), for --method wanda and sparsegpt: inputs run through the model to measure each layer's inputs; each set of files (one per input name, in order) is one run."
+  )
+  var calibration: [String] = []
 
   func run() throws {
+    let runs = try readCalibration(calibration)
     let options: PruneOptions
-    do { options = try parse() } catch { throw fail(error.message) }
+    do { options = try parse(calibration: runs) } catch { throw fail(error.message) }
     let graph: Graph
     do { graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: input)) } catch { throw fail(error.message) }
     let pruned: Graph, report: PruneReport
@@ -81,10 +91,10 @@ struct PruneCommand: ParsableCommand {
     print("wrote \(output)")
   }
 
-  func parse() throws(PruneError) -> PruneOptions {
+  func parse(calibration runs: [[String: Tensor]] = []) throws(PruneError) -> PruneOptions {
     try PruneOptions(
       parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skipFirstLast, pattern: pattern, block: block,
-      shrink: shrink, seed: seed, groups: groups)
+      shrink: shrink, seed: seed, groups: groups, calibration: runs)
   }
 
   func table(_ r: PruneReport) -> String {

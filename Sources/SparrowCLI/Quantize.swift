@@ -45,25 +45,7 @@ struct QuantizeCommand: ParsableCommand {
       throw ValidationError("--ops \(ops): expected a comma-separated subset of Conv, Gemm, MatMul")
     }
     guard !calibration.isEmpty else { throw ValidationError("give calibration inputs: --calibration NAME=FILE.npy") }
-    // Files for one input name, in order; run i takes the i-th file of every name.
-    var files: [String: [Tensor]] = [:], order: [String] = []
-    for spec in calibration {
-      guard let eq = spec.firstIndex(of: "=") else {
-        throw ValidationError("--calibration \(spec): expected NAME=FILE.npy")
-      }
-      let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
-      let t: Tensor
-      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(path): \(error)") }
-      if files[name] == nil { order.append(name) }
-      files[name, default: []].append(t)
-    }
-    let runs = files.values.map(\.count).max() ?? 0
-    guard files.values.allSatisfy({ $0.count == runs }) else {
-      throw ValidationError(
-        "every input needs the same number of --calibration files (\(order.map { "\($0): \(files[$0]!.count)" }.joined(separator: ", ")))"
-      )
-    }
-    let feeds = (0..<runs).map { i in Dictionary(uniqueKeysWithValues: order.map { ($0, files[$0]![i]) }) }
+    let feeds = try readCalibration(calibration)
     let graph: Graph
     do { graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: input)) } catch { throw fail(error.message) }
     let quantized: Graph, report: QuantizeReport

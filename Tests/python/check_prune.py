@@ -7,7 +7,8 @@ tensor before the final Sigmoid/Softmax, max|a - b| <= 1e-4 * max|in-place|. One
 saturates the detector's sigmoid to ~1e-7, where that relative bound is meaningless, so an output
 behind such a probe may also differ by half the probe's bound (sigmoid and softmax change by at
 most 1/2 of a change of their input). `sparrow run` equals ONNX Runtime on the pruned file
-(bound as check_pruned.py). Nonsense arguments give one `error:` line and a non-zero exit.
+(bound as check_pruned.py). Wanda's choice is checked against the input norms computed here from
+ONNX Runtime's intermediate values; SparseGPT (whose kept weights move) by its count and pattern. Nonsense arguments give one `error:` line and a non-zero exit.
 Usage: python check_prune.py PATH/TO/sparrow
 """
 import json
@@ -49,11 +50,16 @@ every = {
     "blk44g": ["--method", "block", "--sparsity", "0.5", "--block", "4x4", "--scope", "global"],
     "l1": L1, "l1s": L1 + ["--shrink"],
     "fpgmg": FPGM + ["--scope", "global"], "fpgmgs": FPGM + ["--scope", "global", "--shrink"],
+    # Wanda: CAL stands for NAME=FILE of the case's reference input, the calibration run.
+    "wanda60": ["--method", "wanda", "--sparsity", "0.6", "--calibration", "CAL"],
+    "wanda24": ["--method", "wanda", "--pattern", "2:4", "--calibration", "CAL"],
+    "sgpt50": ["--method", "sparsegpt", "--sparsity", "0.5", "--calibration", "CAL"],
+    "sgpt24": ["--method", "sparsegpt", "--pattern", "2:4", "--calibration", "CAL"],
 }
 full = ["--method", "channel-l1", "--sparsity", "0.5", "--no-skip-first-last"]
 small_extra = {"l1all": full, "l1alls": full + ["--shrink"]}
 # The detector is the slow one: one variant per method but FPGM (the classifier runs every variant).
-det_variants = {k: every[k] for k in ["mag50", "rand50", "nm24", "blk41", "l1", "l1s"]}
+det_variants = {k: every[k] for k in ["mag50", "rand50", "nm24", "blk41", "l1", "l1s", "wanda60"]}
 cases = [
     (models / det["file"], *ref_input(det), det_variants, ["nm24", "l1s"], "dense"),
     (models / cls["file"], *ref_input(cls), every, None, "auto"),
@@ -97,6 +103,64 @@ def matrix(op, w, attrs):
     return w.T
 
 
+def input_norms(model, x_feeds):
+    """node name -> L2 norm of each input channel of the node's first input over the calibration run,
+    by ONNX Runtime with every layer input exposed as an output (Wanda's statistics, computed here)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+    layers = {n.name: n for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")}
+    wanted = sorted({n.input[0] for n in layers.values()} - {o.name for o in model.graph.output})
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    for name in wanted:
+        if name in infos and name not in {i.name for i in model.graph.input}:
+            exposed.graph.output.append(infos[name])
+    sess = ort.InferenceSession(exposed.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, x_feeds)))
+    values = {**{k: v.astype(np.float64) for k, v in x_feeds.items()}, **{k: v.astype(np.float64) for k, v in outs.items()}}
+    norms = {}
+    for name, n in layers.items():
+        v = values.get(n.input[0])
+        if v is None:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        axis = 1 if n.op_type == "Conv" else (0 if n.op_type == "Gemm" and attrs.get("transA", 0) else v.ndim - 1)
+        norms[name] = np.sqrt((np.moveaxis(v, axis, 0).reshape(v.shape[axis], -1) ** 2).sum(axis=1))
+    return norms
+
+
+def wanda_ok(args, orig, new, norms):
+    """Every changed layer: each output row (or N:M group) kept its highest |w|·‖x_channel‖."""
+    s = float(args[args.index("--sparsity") + 1]) if "--sparsity" in args else None
+    for k in [k for k in orig if k in new and not np.array_equal(new[k][1], orig[k][1])]:
+        op, w0, attrs = orig[k]
+        a0, a1 = matrix(op, w0, attrs), matrix(op, new[k][1], attrs)
+        per = int(np.prod(w0.shape[2:])) if op == "Conv" else 1
+        groups = attrs.get("group", 1) if op == "Conv" else 1
+        cin = a0.shape[1] // per
+        channel = np.array([[(r // (a0.shape[0] // groups)) * cin + c // per for c in range(a0.shape[1])] for r in range(a0.shape[0])])
+        score = np.abs(a0) * norms[k][channel]
+        kept = a1 != 0
+        if s is not None:
+            for r in range(a0.shape[0]):
+                want = int(np.floor(s * a0.shape[1] + 0.5))
+                if (~kept[r]).sum() != max(want, int((a0[r] == 0).sum())):
+                    return False, f"{k} row {r}: {(~kept[r]).sum()} zeros, want {want}"
+                if kept[r].any() and (~kept[r]).any() and score[r][~kept[r]].max() > score[r][kept[r]].min():
+                    return False, f"{k} row {r}: a pruned score beats a kept one"
+        else:
+            n_keep, m = map(int, args[args.index("--pattern") + 1].split(":"))
+            # Groups of M channels at one kernel position: columns (g·M + j)·per + pos.
+            for r in range(a0.shape[0]):
+                for pos in range(per):
+                    for g0 in range(0, cin, m):
+                        idx = [(g0 + j) * per + pos for j in range(m) if g0 + j < cin]
+                        kk, sc = kept[r, idx], score[r, idx]
+                        if kk.sum() > n_keep or (kk.any() and (~kk).any() and sc[~kk].max() > sc[kk].min()):
+                            return False, f"{k} row {r} group {g0} at {pos}: not the {n_keep} highest scores"
+    return True, ""
+
+
 def pattern_ok(tag, args, orig, new):
     """Checks the method's pattern on every layer it changed; returns (ok, detail)."""
     changed = [k for k in orig if k in new and (new[k][1].shape != orig[k][1].shape or not np.array_equal(new[k][1], orig[k][1]))]
@@ -114,7 +178,15 @@ def pattern_ok(tag, args, orig, new):
         if attrs.get("group", 1) > 1 and w0.shape[1] == 1 and not method.startswith("channel"):
             return False, f"{k}: depthwise changed"
         kept = w1 != 0
-        if not np.array_equal(w1[kept], w0[kept]):
+        if method == "sparsegpt":
+            # Kept weights move (the reconstruction); the count is per block of 128 columns.
+            if "--sparsity" in args:
+                s = float(args[args.index("--sparsity") + 1])
+                a1 = matrix(op, w1, attrs)
+                blocks = -(-a1.shape[1] // 128)
+                if (~kept).sum() < s * w0.size - blocks:
+                    return False, f"{k}: {(~kept).sum()} zeros of {w0.size}"
+        elif not np.array_equal(w1[kept], w0[kept]):
             return False, f"{k}: kept weights changed"
         if method in ("magnitude", "random") and "--scope" not in args:
             s = float(args[args.index("--sparsity") + 1])
@@ -122,7 +194,7 @@ def pattern_ok(tag, args, orig, new):
                 return False, f"{k}: {(~kept).sum()} zeros of {w0.size}"
             if method == "magnitude" and kept.any() and (~kept).any() and np.abs(w0[~kept]).max() > np.abs(w0[kept]).min():
                 return False, f"{k}: a pruned |w| beats a kept one"
-        if method == "nm":
+        if method == "nm" or "--pattern" in args:
             n, m = map(int, (args[args.index("--pattern") + 1] if "--pattern" in args else "2:4").split(":"))
             v = w1.transpose(0, 2, 3, 1).reshape(-1, w1.shape[1]) if op == "Conv" else matrix(op, w1, attrs)
             pad = (-v.shape[1]) % m
@@ -183,8 +255,10 @@ with tempfile.TemporaryDirectory() as tmp:
         names, probe_of = probe_names(source)
         x = np.load(in_file)
         inplace = {}
+        norms = None
         for tag, args in variants.items():
             label = f"{path.stem} {tag}"
+            args = [f"{in_name}={in_file}" if a == "CAL" else a for a in args]
             out = tmp / f"{path.stem}.{tag}.onnx"
             r = subprocess.run([sparrow, "prune", str(path), "-o", str(out), *args], capture_output=True, text=True)
             if r.returncode != 0:
@@ -193,6 +267,10 @@ with tempfile.TemporaryDirectory() as tmp:
             new_model = onnx.load(out)
             ok, detail = pattern_ok(tag, args, orig, weights(new_model))
             check(ok, label + " pattern", detail)
+            if "wanda" in args:
+                norms = norms or input_norms(source, {in_name: x})
+                ok, detail = wanda_ok(args, orig, weights(new_model), norms)
+                check(ok, label + " highest |w|·‖x‖ kept", detail)
             try:
                 got = ort_run(out, {in_name: x}, names)
             except Exception as e:  # ONNX Runtime refused the file
@@ -233,6 +311,8 @@ with tempfile.TemporaryDirectory() as tmp:
     garbage = tmp / "garbage.onnx"
     garbage.write_bytes(b"not a model")
     m = str(ops / "cnn_small.onnx")
+    wrong = tmp / "wrong_channels.npy"
+    np.save(wrong, np.zeros((2, 5, 16, 16), np.float32))
     bad = [
         [m, "--method", "bogus", "--sparsity", "0.5"],
         [m, "--method", "magnitude", "--sparsity", "1"],
@@ -243,6 +323,13 @@ with tempfile.TemporaryDirectory() as tmp:
         [m, "--method", "block", "--sparsity", "0.5", "--block", "0x4"],
         [m, "--method", "magnitude", "--sparsity", "0.5", "--shrink"],
         [m, "--method", "magnitude", "--sparsity", "0.5", "--scope", "everything"],
+        [m, "--method", "wanda", "--sparsity", "0.5"],  # no calibration
+        [m, "--method", "sparsegpt", "--sparsity", "0.5"],
+        [m, "--method", "sparsegpt", "--sparsity", "0.5", "--scope", "global", "--calibration", f"X={ops / 'cnn_small' / 'input_0_X.npy'}"],
+        [m, "--method", "wanda", "--sparsity", "0.5", "--calibration", f"Y={ops / 'cnn_small' / 'input_0_X.npy'}"],
+        [m, "--method", "wanda", "--sparsity", "0.5", "--calibration", f"X={wrong}"],  # 5 channels, not 3
+        [m, "--method", "wanda", "--sparsity", "0.5", "--calibration", f"X={tmp / 'missing.npy'}"],
+        [m, "--method", "magnitude", "--sparsity", "0.5", "--calibration", f"X={ops / 'cnn_small' / 'input_0_X.npy'}"],
         [str(tmp / "missing.onnx"), "--method", "magnitude", "--sparsity", "0.5"],
         [str(garbage), "--method", "magnitude", "--sparsity", "0.5"],
         [str(ops / "relu.onnx"), "--method", "magnitude", "--sparsity", "0.5"],

@@ -47,8 +47,10 @@ public enum ONNXExporter {
     }
   }
 
+  /// Written whole or not at all (a temporary file renamed into place): a failed write leaves no
+  /// partial model behind.
   public static func write(_ g: Graph, to url: URL) throws {
-    try encode(g).write(to: url)
+    try encode(g).write(to: url, options: .atomic)
   }
 
   static func valueInfo(_ v: ValueInfo) -> Onnx_ValueInfoProto {

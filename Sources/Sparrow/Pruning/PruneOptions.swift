@@ -14,6 +14,15 @@ public enum PruneMethod: String, CaseIterable, Sendable {
   /// Filters closest to the layer's geometric median go (FPGM, He et al., CVPR 2019): the ones
   /// with the smallest summed Euclidean distance to the other filters of the layer.
   case channelFPGM = "channel-fpgm"
+  /// Wanda (Sun et al., 2024): |w| times the input feature's L2 norm over `--calibration`
+  /// inputs, compared within each output row; with `--pattern N:M`, within each N:M group.
+  case wanda
+  /// SparseGPT (Frantar & Alistarh, 2023): layer-wise OBS reconstruction from the calibration
+  /// inputs' Hessian; pruned weights' error moves onto the kept ones. `--pattern N:M` too.
+  case sparsegpt
+
+  /// Methods that run the model on `--calibration` inputs.
+  public var isCalibrated: Bool { self == .wanda || self == .sparsegpt }
 
   /// Filter pruning: whole output channels, which `--shrink` can remove physically.
   public var isChannel: Bool { self == .channelL1 || self == .channelFPGM }
@@ -95,6 +104,9 @@ public struct PruneOptions: Sendable {
   /// transformer's heads and MLP neurons, not its residual stream); false prunes every group,
   /// the others in place.
   public var onlyShrinkable = false
+  /// Inputs run through the model to collect activation statistics (`wanda`): each entry is one
+  /// run's feeds.
+  public var calibration: [[String: Tensor]] = []
 
   public init(method: PruneMethod, sparsity: Double? = nil) {
     self.method = method
@@ -110,7 +122,19 @@ public struct PruneOptions: Sendable {
     if let s = sparsity {
       guard s.isFinite, s >= 0, s < 1 else { throw PruneError("--sparsity must be in [0, 1), got \(s)") }
     }
-    if pattern != nil, method != .nm { throw PruneError("--pattern applies only to --method nm") }
+    if pattern != nil, method != .nm, !method.isCalibrated {
+      throw PruneError("--pattern applies only to --method nm, wanda and sparsegpt")
+    }
+    if method.isCalibrated {
+      if calibration.isEmpty {
+        throw PruneError("--method \(method.rawValue) needs calibration inputs: --calibration NAME=FILE.npy")
+      }
+      if scope == .global {
+        throw PruneError("--scope global does not apply to \(method.rawValue): it prunes layer by layer")
+      }
+    } else if !calibration.isEmpty {
+      throw PruneError("--calibration applies only to --method wanda and sparsegpt")
+    }
     if block != nil, method != .block { throw PruneError("--block applies only to --method block") }
     if onlyShrinkable, !method.isChannel {
       throw PruneError("--groups applies only to the channel methods (channel-l1, channel-fpgm)")
@@ -119,20 +143,24 @@ public struct PruneOptions: Sendable {
       throw PruneError("--shrink applies only to the channel methods (channel-l1, channel-fpgm)")
     }
     switch method {
-    case .nm:
+    case .nm, .wanda where pattern != nil, .sparsegpt where pattern != nil:
       if scope == .global { throw PruneError("--scope global does not apply to nm: every group keeps N of M") }
       let p = nmPattern
       if let s = sparsity, abs(s - (1 - Double(p.n) / Double(p.m))) > 1e-9 {
-        throw PruneError("--sparsity \(s) contradicts pattern \(p) (which is \(1 - Double(p.n) / Double(p.m)) sparse); leave --sparsity out")
+        throw PruneError(
+          "--sparsity \(s) contradicts pattern \(p) (which is \(1 - Double(p.n) / Double(p.m)) sparse); leave --sparsity out")
       }
     default:
       if sparsity == nil { throw PruneError("--sparsity is required for --method \(method.rawValue)") }
     }
   }
 
+  /// Whether an N:M pattern decides (`nm`, or `wanda` with `--pattern`).
+  var usesPattern: Bool { method == .nm || (method.isCalibrated && pattern != nil) }
+
   /// The sparsity in force (the pattern's for `nm`).
   var target: Double {
-    method == .nm ? 1 - Double(nmPattern.n) / Double(nmPattern.m) : (sparsity ?? 0)
+    usesPattern ? 1 - Double(nmPattern.n) / Double(nmPattern.m) : (sparsity ?? 0)
   }
 }
 
@@ -163,7 +191,8 @@ extension PruneOptions {
   /// Options from their text forms (`sparrow prune`'s flags, the C ABI's JSON), validated.
   public init(
     parsing method: String, sparsity: Double?, scope: String = "layer", skipFirstLast: Bool = true,
-    pattern: String? = nil, block: String? = nil, shrink: Bool = false, seed: UInt64 = 0, groups: String = "all"
+    pattern: String? = nil, block: String? = nil, shrink: Bool = false, seed: UInt64 = 0, groups: String = "all",
+    calibration: [[String: Tensor]] = []
   ) throws(PruneError) {
     guard let m = PruneMethod(rawValue: method) else {
       throw PruneError(
@@ -175,6 +204,7 @@ extension PruneOptions {
     self.skipFirstLast = skipFirstLast
     self.shrink = shrink
     self.seed = seed
+    self.calibration = calibration
     if let p = pattern { self.pattern = try NMPattern(parsing: p) }
     if let b = block { self.block = try BlockShape2D(parsing: b) }
     switch groups {

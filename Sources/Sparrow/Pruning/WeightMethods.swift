@@ -90,15 +90,18 @@ enum WeightMethods {
 
   /// N:M: in every group of M input channels at one kernel position (columns
   /// `(g·M + j)·kPerChannel + s`, j < M), the N largest |w| stay; ties keep the lower channel.
-  /// The caller has checked `nmRefusal`.
-  static func nm(_ w: inout [Float], rows: Int, cols: Int, kPerChannel: Int, pattern p: NMPattern) {
+  /// The caller has checked `nmRefusal`. With `scores` (Wanda's), the N highest scores stay
+  /// instead of the N largest |w|.
+  static func nm(
+    _ w: inout [Float], rows: Int, cols: Int, kPerChannel: Int, pattern p: NMPattern, scores: [Float]? = nil
+  ) {
     let s = kPerChannel, channels = cols / s
     for r in 0..<rows {
       for pos in 0..<s {
         var g0 = 0
         while g0 < channels {
           let members = (g0..<min(g0 + p.m, channels)).map { r * cols + $0 * s + pos }
-          let keys = members.map { -abs(w[$0]) }  // largest first
+          let keys = members.map { -(scores?[$0] ?? abs(w[$0])) }  // largest first
           for j in smallest(keys, count: members.count).dropFirst(p.n) { w[members[j]] = 0 }
           g0 += p.m
         }

@@ -7,7 +7,33 @@ enum WeightPruning {
     var leftDense: [Int: String] = [:]
     var rng = PruneRNG(seed: o.seed)
     let s = o.target
+    // Wanda's scores need the input norms, from the calibration runs on the unpruned model.
+    let norms = o.method == .wanda ? try Wanda.inputNorms(g, layers, calibration: o.calibration) : []
+    let hessians = o.method == .sparsegpt ? try SparseGPT.statistics(g, layers, calibration: o.calibration) : []
     switch (o.method, o.scope) {
+    case (.sparsegpt, _):
+      for (i, l) in layers.enumerated() {
+        if o.usesPattern, let why = WeightMethods.nmRefusal(cols: l.cols, kPerChannel: l.kPerChannel, pattern: o.nmPattern) {
+          leftDense[l.node] = "left dense: \(why)"
+          continue
+        }
+        SparseGPT.prune(&mats[i], l, hessians[i], sparsity: s, pattern: o.usesPattern ? o.nmPattern : nil)
+      }
+    case (.wanda, _):
+      for (i, l) in layers.enumerated() {
+        let group = l.op == "Conv" ? WeightLayers.intAttribute(g.nodes[l.node], "group", 1) : 1
+        let scores = Wanda.scores(mats[i], l, norms: norms[i], group: group)
+        if o.usesPattern {
+          if let why = WeightMethods.nmRefusal(cols: l.cols, kPerChannel: l.kPerChannel, pattern: o.nmPattern) {
+            leftDense[l.node] = "left dense: \(why)"
+          } else {
+            WeightMethods.nm(
+              &mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel, pattern: o.nmPattern, scores: scores)
+          }
+        } else {
+          Wanda.pruneRows(&mats[i], scores: scores, rows: l.rows, cols: l.cols, sparsity: s)
+        }
+      }
     case (.magnitude, .layer):
       for i in mats.indices { WeightMethods.magnitude(&mats[i], zeros: WeightMethods.count(s, of: mats[i].count)) }
     case (.random, .layer):

@@ -47,6 +47,13 @@ public struct QuantizeError: Error, CustomStringConvertible, Sendable, Equatable
   public var description: String { message }
 }
 
+extension QuantizeError {
+  /// A calibration run did not produce an activation to quantize.
+  static func notComputed(_ name: String) -> any Error {
+    QuantizeError("activation '\(name)' was not computed during calibration")
+  }
+}
+
 /// What quantization did, layer by layer.
 public struct QuantizeReport: Sendable, Codable {
   public struct Layer: Sendable, Codable {
@@ -246,40 +253,35 @@ public enum Quantizer {
   static func calibrate(
     _ graph: Graph, activations: [String], inputs: [[String: Tensor]], options o: QuantizeOptions
   ) throws -> [String: (Float, Float)] {
-    var g = graph
-    let known = Set(g.outputs.map(\.name))
-    for a in activations where !known.contains(a) { g.outputs.append(ValueInfo(name: a)) }
-    let model = try Model(graph: g, optimize: false, options: PlanOptions(threads: nil))
     var lo = [String: Float](), hi = [String: Float](), samples = [String: [Float]]()
     var seen = [String: Int]()
     var seed: UInt64 = 0x5EED
-    for feeds in inputs {
-      let out = try model.run(feeds)
-      for a in activations {
-        guard let t = out[a] else { throw QuantizeError("activation '\(a)' was not computed during calibration") }
-        let f = t.floats.filter { !$0.isNaN }
-        if let mn = f.min(), let mx = f.max() {
-          lo[a] = min(lo[a] ?? mn, mn)
-          hi[a] = max(hi[a] ?? mx, mx)
-        }
-        if case .percentile = o.method {
-          var kept = samples[a] ?? []
-          var count = seen[a] ?? 0
-          for v in f {
-            count += 1
-            if kept.count < o.sampleLimit {
-              kept.append(v)
-            } else {
-              // Reservoir sampling (seeded): the i-th value seen replaces a kept one with
-              // probability limit / i, so every value seen is kept with the same chance.
-              seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-              let j = Int((seed >> 11) % UInt64(count))
-              if j < o.sampleLimit { kept[j] = v }
-            }
+    try CalibrationRuns.collect(
+      graph, values: activations, inputs: inputs,
+      missing: QuantizeError.notComputed
+    ) { a, t in
+      let f = t.floats.filter { !$0.isNaN }
+      if let mn = f.min(), let mx = f.max() {
+        lo[a] = min(lo[a] ?? mn, mn)
+        hi[a] = max(hi[a] ?? mx, mx)
+      }
+      if case .percentile = o.method {
+        var kept = samples[a] ?? []
+        var count = seen[a] ?? 0
+        for v in f {
+          count += 1
+          if kept.count < o.sampleLimit {
+            kept.append(v)
+          } else {
+            // Reservoir sampling (seeded): the i-th value seen replaces a kept one with
+            // probability limit / i, so every value seen is kept with the same chance.
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let j = Int((seed >> 11) % UInt64(count))
+            if j < o.sampleLimit { kept[j] = v }
           }
-          samples[a] = kept
-          seen[a] = count
         }
+        samples[a] = kept
+        seen[a] = count
       }
     }
     var ranges: [String: (Float, Float)] = [:]
