@@ -37,14 +37,18 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
 
 void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, size_t oy0,
                          size_t oy1, float* col) {
-  const size_t n = (oy1 - oy0) * s->wo;
+  sparrow_im2col_rows_ld(s, x, c0, channels, oy0, oy1, col, (oy1 - oy0) * s->wo);
+}
+
+void sparrow_im2col_rows_ld(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t channels, size_t oy0,
+                            size_t oy1, float* col, size_t ld) {
   const int shifted = sparrow_window_is_shifted(s);
   const sparrow_even_fn even = sparrow_dispatch_even();
   float* row = col;
   for (size_t c = c0; c < c0 + channels; c++) {
     const float* plane = x + c * s->h * s->w;
     for (size_t ky = 0; ky < s->kh; ky++)
-      for (size_t kx = 0; kx < s->kw; kx++, row += n) {
+      for (size_t kx = 0; kx < s->kw; kx++, row += ld) {
         const long xoff = (long)(kx * s->dilation_w) - (long)s->pad_left;
         size_t lo, hi;
         sparrow_window_valid_cols(xoff, s->stride_w, s->w, s->wo, &lo, &hi);

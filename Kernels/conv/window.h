@@ -25,6 +25,15 @@ static inline size_t sparrow_window_tap_offset(const sparrow_dwconv_shape* s, co
   return (ky * s->dilation_h * s->stride_w + col % s->stride_w) * e->phase_len + col / s->stride_w;
 }
 
+/* Rows [k0, k1) (rows (c, ky, kx)) x columns [j0, j0 + cols) (output pixels oy * wo + ox) of
+ * the im2col of one NCHW image `img` under window s, written to buf with rows ld >= cols floats
+ * apart; lanes [cols, ld) and rows whose mask byte is 0 (mask indexed by k, NULL: all active)
+ * are zeros, as is every tap that falls in the padding. Plain C (memcpy runs), for every ISA:
+ * the packed-GEMM kernels build their K-slice x NR panels with it instead of reading an
+ * unfolded matrix (Kernels/dense/gemm/window.c). Reads the image only inside its planes. */
+void sparrow_window_panel(const sparrow_dwconv_shape* s, const float* img, size_t j0, size_t cols, size_t k0, size_t k1,
+                          const uint8_t* mask, float* buf, size_t ld);
+
 /* Output columns [lo, hi) whose input column ox * sw + off lies inside 0..<w (lo = hi: none). */
 static inline void sparrow_window_valid_cols(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
   const size_t a = off < 0 ? ((size_t)(-off) + sw - 1) / sw : 0;

@@ -318,6 +318,10 @@ void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, si
  * oy0 * wo ... of the whole matrix). oy0 < oy1 <= ho. */
 void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0,
                          size_t oy1, float* col);
+/* The same with rows of `col` ld >= (oy1 - oy0) * wo floats apart (an image's block of columns
+ * inside a wider matrix: a batch unfolded side by side without a second copy). */
+void sparrow_im2col_rows_ld(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0,
+                            size_t oy1, float* col, size_t ld);
 
 /* ---- direct sparse convolution (k x k, groups = 1) ---------------------------------------- */
 

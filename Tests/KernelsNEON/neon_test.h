@@ -23,4 +23,7 @@ void test_rowwise(uint64_t seed, long cases, int scalar_only);
 /* The matrix transpose (active ISA and scalar) against a plain loop (transpose_test.c). */
 void test_transpose(uint64_t seed, long cases);
 
+/* Packed dense (GEMM) kernels reading X as an image window, against the definition (window_test.c). */
+void test_window(uint64_t seed, long cases, int scalar_only);
+
 #endif

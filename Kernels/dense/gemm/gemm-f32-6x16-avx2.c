@@ -90,10 +90,41 @@ static inline T void pack16(size_t kc, const float* x, size_t xs, const uint8_t*
   }
 }
 
+/* Window blocks (gemm.h): a 6 x 16 block from the packed panel, the last columns masked. */
+static T void window_block(size_t kc, const float* wp, const float* xp, size_t cols, float* y, size_t ys, size_t rows,
+                           const float* bias, float lo, float hi, int first, int last) {
+  __m256 c[12];
+  if (cols > 8) block2(kc, wp, xp, 16, NULL, c);
+  else block1(kc, wp, xp, 16, NULL, c);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols < 8 ? cols : 8)), lanes);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols > 8 ? cols - 8 : 0)), lanes);
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  for (size_t i = 0; i < rows; i++) {
+    float* yr = y + i * ys;
+    __m256 v0 = c[i * 2], v1 = c[i * 2 + 1];
+    if (!first) {
+      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(yr, m0));
+      if (cols > 8) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(yr + 8, m1));
+    }
+    if (last) {
+      const float b = bias != NULL ? bias[i] : 0.0f;
+      v0 = clamp8(v0, b, vlo, vhi), v1 = clamp8(v1, b, vlo, vhi);
+    }
+    _mm256_maskstore_ps(yr, m0, v0);
+    if (cols > 8) _mm256_maskstore_ps(yr + 8, m1, v1);
+  }
+}
+
 T void sparrow_gemm_f32_6x16__avx2(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
                                    const sparrow_ukernel_args* a) {
   const size_t K = w->k, n = a->n, xs = a->x_stride / sizeof(float), ys = a->y_stride / sizeof(float);
   const uint8_t* mask = a->k_mask;
+  if (a->win != NULL) {
+    float xp[KC * 16] __attribute__((aligned(64)));
+    sparrow_gemm_window(w, units, u0, u1, a, MR, 16, KC, MC_PANELS, xp, window_block);
+    return;
+  }
   const __m256 lo = _mm256_set1_ps(a->lo), hi = _mm256_set1_ps(a->hi);
   size_t j0 = 0;
   /* Packing X pays when at least two panels reuse it. */

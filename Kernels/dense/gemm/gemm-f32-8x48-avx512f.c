@@ -121,11 +121,39 @@ static inline T void store_panel(const sparrow_matrix* w, size_t p, const __m512
   }
 }
 
+/* Window blocks (gemm.h): the 8 x 48 block from the packed panel, the last vector masked. */
+static T void window_block(size_t kc, const float* wp, const float* xp, size_t cols, float* y, size_t ys, size_t rows,
+                           const float* bias, float lo, float hi, int first, int last) {
+  __m512 acc[24];
+  if (cols > 32) block3(kc, wp, xp, acc);
+  else if (cols > 16) block2(kc, wp, xp, acc);
+  else block1(kc, wp, xp, acc);
+  const size_t nv = (cols + 15) / 16;
+  const __mmask16 tail = (__mmask16)(0xFFFFu >> (nv * 16 - cols));
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (size_t i = 0; i < rows; i++) {
+    float* yr = y + i * ys;
+    const __m512 b = _mm512_set1_ps(bias != NULL ? bias[i] : 0.0f);
+    for (size_t v = 0; v < nv; v++) {
+      const __mmask16 mk = v + 1 == nv ? tail : 0xFFFF;
+      __m512 s = acc[i * 3 + v];
+      if (!first) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mk, yr + v * 16));
+      if (last) s = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, b), vlo), vhi);
+      _mm512_mask_storeu_ps(yr + v * 16, mk, s);
+    }
+  }
+}
+
 T void sparrow_gemm_f32_8x48__avx512f(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
                                       const sparrow_ukernel_args* a) {
   const size_t K = w->k, n = a->n, xs = a->x_stride / sizeof(float), ys = a->y_stride / sizeof(float);
   const uint8_t* mask = a->k_mask;
   const float* W = w->u.gemm.w;
+  if (a->win != NULL) {
+    float xp[KC * NR] __attribute__((aligned(64)));
+    sparrow_gemm_window(w, units, u0, u1, a, MR, NR, KC, MC_PANELS, xp, window_block);
+    return;
+  }
   const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
   /* Fewer than 8 columns past the last 16-column edge run the matrix-vector path. */
   const size_t rest = n % 16 < 8 ? n % 16 : 0, nb = n - rest;

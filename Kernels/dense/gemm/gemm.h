@@ -42,4 +42,20 @@ static inline size_t sparrow_gemm_rows(size_t m, size_t p, size_t mr) {
   const size_t r0 = p * mr;
   return m - r0 < mr ? m - r0 : mr;
 }
+
+/* ---- X as an image window (sparrow_ukernel_args.win: a k x k convolution without the
+ * unfolded copy). Every GEMM kernel reads windows through one driver (window.c): K in equal
+ * slices of at most kc_max, groups of at most mc_panels panels, then column blocks of nr; each
+ * block's K-slice is built from the image (sparrow_window_panel, rows nr floats apart, zeros
+ * past the block's columns) into xp (kc_max * nr floats, 64-byte aligned) and multiplied by
+ * every panel of the group with the kernel's `block`:
+ *   y[i][j] (+)= sum_{k < kc} wp[k * MR + i] * xp[k * nr + j]   for i < rows, j < cols
+ * storing on the first slice and adding to Y on later ones; the last adds bias[i] and clamps
+ * (the fused epilogue). y and bias point at the panel's first row. */
+typedef void (*sparrow_gemm_block_fn)(size_t kc, const float* wp, const float* xp, size_t cols, float* y, size_t ys,
+                                      size_t rows, const float* bias, float lo, float hi, int first, int last);
+
+void sparrow_gemm_window(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                         const sparrow_ukernel_args* a, size_t mr, size_t nr, size_t kc_max, size_t mc_panels,
+                         float* xp, sparrow_gemm_block_fn block);
 #endif

@@ -15,11 +15,15 @@ public struct Im2col: Sendable {
   }
 
   /// Unfolds channels `c0 ..< c0+count` of image `x` into `col` (`count*kh*kw` rows of `ho*wo`),
-  /// or only output rows `rows` (rows of `rows.count*wo`).
-  func run(_ x: UnsafePointer<Float>, c0: Int, count: Int, rows: Range<Int>? = nil, into col: UnsafeMutablePointer<Float>) {
+  /// or only output rows `rows` (rows of `rows.count*wo`); with `ld`, rows of `col` are `ld`
+  /// floats apart (one image's columns of a batch unfolded side by side).
+  func run(
+    _ x: UnsafePointer<Float>, c0: Int, count: Int, rows: Range<Int>? = nil, into col: UnsafeMutablePointer<Float>,
+    ld: Int? = nil
+  ) {
     var s = cShape
     let r = rows ?? 0..<shape.ho
-    sparrow_im2col_rows(&s, x, c0, count, r.lowerBound, r.upperBound, col)
+    sparrow_im2col_rows_ld(&s, x, c0, count, r.lowerBound, r.upperBound, col, ld ?? r.count * shape.wo)
   }
 
   /// The geometry as kernels read it, for `count` channels: kernels that read windows build

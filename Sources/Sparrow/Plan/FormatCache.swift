@@ -101,14 +101,16 @@ public final class FormatCache: Sendable {
 
   /// Part of every key: bump it when a kernel, the im2col or window paths or the direct
   /// convolution change speed, so timings taken with the old code are not reused (2: kernels
-  /// build im2col panels from the image; 3: CSR and N:M prefetch their weights).
-  static let kernelRevision = 3
+  /// build im2col panels from the image; 3: CSR and N:M prefetch their weights; 4: the packed
+  /// dense kernels read windows, and k×k convolutions time candidates with their im2col copy).
+  static let kernelRevision = 4
 
   /// The key for one timing decision.
   static func key(
-    weights: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, candidates: [WeightFormat], threads: Int
+    weights: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, candidates: [WeightFormat], threads: Int,
+    window: Bool = false
   ) -> String {
-    "v1|k\(kernelRevision)|\(CPUIdentity.current)|t\(threads)|\(rows)x\(cols)|n\(n)|kpc\(kPerChannel)|"
+    "v1|k\(kernelRevision)|\(CPUIdentity.current)|t\(threads)|\(rows)x\(cols)|n\(n)|kpc\(kPerChannel)|\(window ? "win|" : "")"
       + candidates.map(\.description).joined(separator: ",") + "|w" + String(contentHash(weights), radix: 16)
   }
 

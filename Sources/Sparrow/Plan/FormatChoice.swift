@@ -98,9 +98,14 @@ enum FormatChooser {
 
   /// The format for one weight: forced by the policy, or the fastest candidate measured on this
   /// machine for `n` columns (remembered in `options.formatCache`). Candidates the weight cannot
-  /// take (a non-conforming N:M) drop out.
+  /// take (a non-conforming N:M) drop out. With a `window` (a k×k convolution that runs image by
+  /// image, `windowChannels` input channels per group), each candidate is timed as the
+  /// convolution runs it: kernels that read windows straight from a random image, the others
+  /// unfolding it first (im2col) and multiplying the unfolded matrix, so the copy a window saves
+  /// counts in the choice.
   static func choose(
-    _ w: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, options: PlanOptions
+    _ w: [Float], rows: Int, cols: Int, n: Int, kPerChannel: Int, options: PlanOptions,
+    window: Im2col? = nil, windowChannels: Int = 0
   ) throws(ModelError) -> ChosenWeight {
     let (policy, threads) = (options.format, options.threads)
     let profile = SparsityProfile(w, rows: rows, cols: cols)
@@ -120,7 +125,8 @@ enum FormatChooser {
     var key: String? = nil
     if case .auto = policy, formats.count > 1, let cache = options.formatCache {
       let k = FormatCache.key(
-        weights: w, rows: rows, cols: cols, n: n, kPerChannel: kPerChannel, candidates: formats, threads: threads)
+        weights: w, rows: rows, cols: cols, n: n, kPerChannel: kPerChannel, candidates: formats, threads: threads,
+        window: window != nil)
       if let hit = cache.lookup(k), let f = formats.first(where: { $0.description == hit.format }),
         let m = try? PackedMatrix(dense: w, rows: rows, cols: cols, format: f)
       {
@@ -137,8 +143,13 @@ enum FormatChooser {
     if packed.count == 1 { return ChosenWeight(matrix: packed[0], measured: [:]) }
     // Time each candidate on the layer's real shape with random activations.
     var rng = SystemRandomNumberGenerator()
-    let x = (0..<(cols * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+    var x = (0..<(cols * n)).map { _ in Float.random(in: -1...1, using: &rng) }
     var y = [Float](repeating: 0, count: rows * n)
+    let imageCount = window.map { windowChannels * $0.shape.h * $0.shape.w } ?? 0
+    let image = (0..<imageCount).map { _ in Float.random(in: -1...1, using: &rng) }
+    let wsBytes = packed.map { window != nil && $0.readsWindow ? SpMMRunner.workspaceBytes($0, n: n) : 0 }
+    let workspaces = wsBytes.map { UnsafeMutableRawPointer.allocate(byteCount: max($0, 64), alignment: 64) }
+    defer { for p in workspaces { p.deallocate() } }
     var measured: [String: Double] = [:]
     var best = (0, Double.infinity)
     let repeats = Measure.repeats(flops: 2.0 * Double(rows * cols * n), budget: 2e8, range: 3...15)
@@ -153,10 +164,29 @@ enum FormatChooser {
         Measure.evictCaches()
         var s: Float = 0
         for i in stride(from: 0, to: x.count, by: 16) { s += x[i] }  // one float per 64-byte line
+        for i in stride(from: 0, to: image.count, by: 16) { s += image[i] }
         y[0] = s
       }
     ) { i in
-      x.withUnsafeBufferPointer { xb in
+      if let window {
+        return image.withUnsafeBufferPointer { ib in
+          y.withUnsafeMutableBufferPointer { yb in
+            if packed[i].readsWindow {
+              return (try? window.withWindow(channels: windowChannels) { (win) throws(KernelError) in
+                try SpMMRunner.run(
+                  packed[i], x: ib.baseAddress!, xStride: n, n: n, y: yb.baseAddress!, yStride: n, bias: nil,
+                  lo: -.infinity, hi: .infinity, workspace: workspaces[i], workspaceBytes: wsBytes[i], threads: threads,
+                  window: win)
+              }) != nil
+            }
+            return x.withUnsafeMutableBufferPointer { xb in
+              window.run(ib.baseAddress!, c0: 0, count: windowChannels, into: xb.baseAddress!)
+              return (try? runners[i].run(packed[i], x: UnsafePointer(xb.baseAddress!), n: n, y: yb.baseAddress!)) != nil
+            }
+          }
+        }
+      }
+      return x.withUnsafeBufferPointer { xb in
         y.withUnsafeMutableBufferPointer { yb in
           (try? runners[i].run(packed[i], x: xb.baseAddress!, n: n, y: yb.baseAddress!)) != nil
         }

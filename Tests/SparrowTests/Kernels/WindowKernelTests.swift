@@ -3,7 +3,8 @@ import Testing
 @testable import Sparrow
 internal import SparrowKernels
 
-/// Kernels that build their im2col panels from the image (`sparrow_spmm_call.x_window`) against
+/// Kernels that build their im2col panels from the image (CSR and N:M on AVX2, every packed
+/// dense kernel) (`sparrow_spmm_call.x_window`) against
 /// the plain definition: W times the unfolded image, on random window shapes (strides,
 /// dilations, pads, outputs that span several 64-column panels and end in partial ones), with
 /// and without active-channel lists, on 1 and 2 threads.
@@ -93,8 +94,9 @@ internal import SparrowKernels
     let outRows = (0..<m).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
     let inChannels = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
     var tested = 0
-    for format in [WeightFormat.csr, .nm(n: 2, m: 4)] {
-      let w = patternedWeights(format: format, m: m, k: k, sparsity: format == .csr ? 0.7 : 0.5, rng: &rng)
+    for format in [WeightFormat.csr, .nm(n: 2, m: 4), .packed] {
+      let sparsity = format == .csr ? 0.7 : format == .packed ? 0.2 : 0.5
+      let w = patternedWeights(format: format, m: m, k: k, sparsity: sparsity, rng: &rng)
       let packed = try PackedMatrix(dense: w, rows: m, cols: k, format: format)
       for kernel in MicroKernel.all where kernel.format == format.kind && kernel.runnable {
         try packed.force(kernel: kernel)
@@ -113,8 +115,13 @@ internal import SparrowKernels
         }
       }
     }
-    // On a CPU with AVX2 the CSR and N:M kernels read windows: the test must have run them.
-    if MicroKernel.all.contains(where: { $0.isa == .avx2 && $0.runnable }) { #expect(tested == 2) }
+    // Every packed dense (GEMM) kernel reads windows, on every ISA; on a CPU with AVX2 the CSR
+    // and N:M kernels do too: the test must have run them.
+    let gemm = MicroKernel.all.filter { $0.format == .packed && $0.runnable }.count
+    #expect(gemm >= 1)
+    if MicroKernel.all.contains(where: { $0.isa == .avx2 && $0.runnable }) { #expect(tested == 2 + gemm) } else {
+      #expect(tested == gemm)
+    }
   }
 
   /// A kernel that needs X unfolded refuses a window with an error, not a wrong answer.

@@ -67,6 +67,8 @@ import Testing
       FormatCache.key(weights: w, rows: 2, cols: 2, n: 8, kPerChannel: 2, candidates: [.dense, .csr], threads: 1),
       FormatCache.key(weights: w, rows: 2, cols: 2, n: 8, kPerChannel: 1, candidates: [.dense], threads: 1),
       FormatCache.key(weights: w, rows: 2, cols: 2, n: 8, kPerChannel: 1, candidates: [.dense, .csr], threads: 2),
+      FormatCache.key(
+        weights: w, rows: 2, cols: 2, n: 8, kPerChannel: 1, candidates: [.dense, .csr], threads: 1, window: true),
     ]
     #expect(Set(variants + [base]).count == variants.count + 1)
   }

@@ -46,10 +46,16 @@ enum ConvOp: OpBuilder {
     var packed: [PackedMatrix] = []
     var measured: [String: Double] = [:]
     var cached = false
+    let unfold: Im2col?
+    do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
+    // Images run one by one unless a batch of small ones runs as one multiply (shouldBatch):
+    // then candidates are timed on the image's window (the copy it saves counts).
+    let imageByImage = g.n == 1 || g.ho * g.wo >= 1024
     for gi in 0..<groups {
       let slice = Array(w[(gi * mg * kg)..<((gi + 1) * mg * kg)])
       let chosen = try FormatChooser.choose(
-        slice, rows: mg, cols: kg, n: n, kPerChannel: g.kh * g.kw, options: c.options)
+        slice, rows: mg, cols: kg, n: n, kPerChannel: g.kh * g.kw, options: c.options,
+        window: imageByImage ? unfold : nil, windowChannels: cg)
       packed.append(chosen.matrix)
       if gi == 0 { (measured, cached) = (chosen.measured, chosen.cached) }
     }
@@ -61,8 +67,6 @@ enum ConvOp: OpBuilder {
     // A convolution that may skip channels (groups = 1) sizes its workspace for active lists.
     let gateable = groups == 1
     let ws = packed.map { SpMMRunner.workspaceBytes($0, n: n, activeRows: gateable, activeChannels: gateable) }.max() ?? 0
-    let unfold: Im2col?
-    do { unfold = g.isPointwise ? nil : try Im2col(g.kernelShape()) } catch { throw c.error(error.message) }
     var step = ConvStep(
       geometry: g, groups: groups, packed: packed, bias: bias, lo: lo, hi: hi, im2col: unfold,
       colBytes: g.isPointwise ? 0 : kg * n * 4, workspaceBytes: ws)

@@ -23,23 +23,25 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   var scratchBytes: Int { max(colSpan + workspaceSpan, batched ? batchLayout.total : 0) }
   var listScratchBytes: Int { scratchBytes }
 
-  /// Scratch of the batched multiply: all images' unfolded inputs [K, B·n], one image's unfolded
-  /// input [K, n], the outputs [M, B·n], the kernel's workspace (byte offsets, 64-aligned).
-  private var batchLayout: (col: Int, tmp: Int, out: Int, ws: Int, total: Int) {
+  /// Scratch of the batched multiply: all images' unfolded inputs [K, B·n] (each image unfolded
+  /// straight into its columns), the outputs [M, B·n], the kernel's workspace (byte offsets,
+  /// 64-aligned).
+  private var batchLayout: (col: Int, out: Int, ws: Int, total: Int) {
     let g = geometry, n = g.ho * g.wo, k = (g.c / groups) * g.kh * g.kw, cols = g.n * n
     func span(_ floats: Int) -> Int { (floats * 4 + 63) / 64 * 64 }
-    let tmp = span(k * cols), out = tmp + (im2col != nil ? span(k * n) : 0)
+    let out = span(k * cols)
     let ws = out + span(packed[0].rows * groups * cols)
-    return (0, tmp, out, ws, ws + (batchWorkspaceBytes + 63) / 64 * 64)
+    return (0, out, ws, ws + (batchWorkspaceBytes + 63) / 64 * 64)
   }
 
   /// Whether a batch runs as one multiply: several images of few columns each (the per-call
-  /// cost of small multiplies dominates), kernels that multiply an unfolded matrix, and at most
-  /// 32 MiB of scratch for the side-by-side inputs and outputs.
+  /// cost of small multiplies dominates), kernels that multiply an unfolded matrix (or packed
+  /// dense ones, which read windows too but gain more from one multiply over the batch on small
+  /// images), and at most 32 MiB of scratch for the side-by-side inputs and outputs.
   static func shouldBatch(_ g: WindowGeometry, groups: Int, packed: [PackedMatrix], unfolds: Bool) -> Bool {
     let k = (g.c / groups) * g.kh * g.kw, m = packed[0].rows * groups
     return g.n > 1 && g.ho * g.wo < 1024 && (k + m) * g.n * g.ho * g.wo * 4 <= 32 << 20
-      && !(unfolds && packed.contains { $0.readsWindow })
+      && !(unfolds && packed.contains { $0.readsWindow && $0.format != .packed })
   }
 
   var takesActiveChannels: Bool { groups == 1 }
@@ -125,28 +127,26 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   }
 
   /// All images as one multiply per group: X of every image unfolded side by side into
-  /// [K, B·n], one multiply into [M_g, B·n], the outputs copied back image by image.
+  /// [K, B·n] (im2col writes each image's columns in place: one copy, not an unfolded image
+  /// copied again), one multiply into [M_g, B·n], the outputs copied back image by image.
   private func runBatched(_ c: StepContext, scratch: UnsafeMutableRawPointer) throws(RuntimeError) {
     let g = geometry, n = g.ho * g.wo, cols = g.n * n
     let cg = g.c / groups, mg = packed[0].rows, m = mg * groups, k = cg * g.kh * g.kw
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     let layout = batchLayout
     let col = (scratch + layout.col).assumingMemoryBound(to: Float.self)
-    let tmp = (scratch + layout.tmp).assumingMemoryBound(to: Float.self)
     let out = (scratch + layout.out).assumingMemoryBound(to: Float.self)
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         for gi in 0..<groups {
           for img in 0..<g.n {
             let xi = x + img * g.c * g.h * g.w
-            let src: UnsafePointer<Float>
             if let im2col {
-              im2col.run(xi, c0: gi * cg, count: cg, into: tmp)
-              src = UnsafePointer(tmp)
+              im2col.run(xi, c0: gi * cg, count: cg, into: col + img * n, ld: cols)
             } else {
-              src = xi + gi * cg * n
+              let src = xi + gi * cg * n
+              for r in 0..<k { (col + r * cols + img * n).update(from: src + r * n, count: n) }
             }
-            for r in 0..<k { (col + r * cols + img * n).update(from: src + r * n, count: n) }
           }
           try SpMMRunner.run(
             packed[gi], x: col, xStride: cols, n: cols, y: out + gi * mg * cols, yStride: cols,
