@@ -54,6 +54,13 @@ static int fits(const entry* e, sparrow_format format, const sparrow_matrix* w) 
   if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 &&
       (size_t)w->u.nm.m * w->u.nm.stride * 64 > SPARROW_NM_AVX2_BUF)
     return 0;
+  if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX512 && e->desc.block_rows == 0 &&
+      (size_t)w->u.nm.m * w->u.nm.stride * 128 > SPARROW_NM_AVX512_BUF)
+    return 0;
+  /* N:M block_rows R: the kernel needs the pattern shared by blocks of R rows (formats.h). */
+  if (format == SPARROW_FORMAT_NM && e->desc.block_rows != 0 &&
+      (e->desc.block_rows != w->u.nm.shared_rows || (size_t)w->u.nm.m * w->u.nm.stride > SPARROW_NM_SHARED_SPAN_MAX))
+    return 0;
   return 1;
 }
 
@@ -243,7 +250,9 @@ sparrow_even_fn sparrow_dispatch_even(void) {
 
 sparrow_transpose_fn sparrow_dispatch_transpose(void) {
 #if defined(__x86_64__)
-  if (sparrow_active_isa() == SPARROW_ISA_AVX2) return sparrow_transpose_f32__avx2;
+  /* AVX-512 is a level above AVX2: it runs the AVX2 transpose (it fell to scalar before). */
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX2 || isa == SPARROW_ISA_AVX512) return sparrow_transpose_f32__avx2;
 #elif defined(__aarch64__)
   if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_transpose_f32__neon;
 #endif

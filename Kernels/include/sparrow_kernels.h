@@ -144,6 +144,8 @@ typedef struct sparrow_matrix_info {
   uint32_t index_bits;          /* CSR column index width: 16 or 32; else 0 */
   sparrow_pack_params params;
   size_t kept_rows, kept_cols;  /* CHANNEL: size of the compact dense matrix */
+  uint32_t nm_shared_rows;      /* N:M: R when blocks of R rows share their pattern (the packer
+                                 * detects it; kernels listed with block_rows R need it), else 0 */
 } sparrow_matrix_info;
 
 void sparrow_matrix_get_info(const sparrow_matrix* matrix, sparrow_matrix_info* info);

@@ -37,12 +37,32 @@ typedef struct sparrow_nm {
   uint32_t n, m, stride, groups;
   float* values;
   uint8_t* idx;
+  /* Shared pattern (built by the packer and importer when it holds, else shared_rows = 0 and
+   * both arrays NULL): rows in blocks of R = shared_rows (SPARROW_NM_SHARED_ROWS) use the same
+   * n positions in every group (the union of the block's nonzero positions fits n), so a kernel
+   * can load the n X rows of a group once for R output rows, as a dense kernel loads one X row
+   * for MR rows. Block b (rows b*R .. b*R+R-1, rows past M zero), group g, pair q:
+   *   shared_idx[(b * groups + g) * n + q]                     position, increasing in q
+   *   shared_values[((b * groups + g) * n + q) * R + i]          W[b*R + i][column of (g, idx)]
+   * Padding positions follow the rule above (free positions inside K first; past K only in a
+   * partial last group, with value 0 in every row). */
+  uint32_t shared_rows;
+  float* shared_values;
+  uint8_t* shared_idx;
 } sparrow_nm;
+
+/* Rows per block of a shared N:M pattern (the register block of the kernels that use it). */
+#define SPARROW_NM_SHARED_ROWS 8
+/* Shared-pattern kernels copy X in slices of whole group spans of at most this many rows; the
+ * dispatcher binds them only to matrices with m * stride <= it. */
+#define SPARROW_NM_SHARED_SPAN_MAX 256
 
 /* The AVX2 N:M kernel copies X blocks of whole group spans (m * stride rows of 64 floats) into
  * a stack buffer of this many floats; matrices whose span does not fit go to the scalar kernel
  * (the dispatcher chooses it). */
 #define SPARROW_NM_AVX2_BUF 16384
+/* The AVX-512 N:M kernel's buffer: group spans of m * stride rows of up to 128 floats. */
+#define SPARROW_NM_AVX512_BUF 16384
 
 /* BSR: block rows of r output rows (mb = ceil(M/r)), block columns of c K-columns.
  * Block row br holds blocks block_row_ptr[br] .. block_row_ptr[br+1], block b at block column

@@ -94,6 +94,7 @@ sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* 
   if ((st = sparrow_nm_alloc(m, k, params, groups, &mat)) != SPARROW_OK) return st;
   memcpy(mat->u.nm.values, values, m * groups * n * sizeof(float));
   memcpy(mat->u.nm.idx, idx, m * groups * n);
+  sparrow_nm_share(mat);
   *out = mat;
   return sparrow_bound(SPARROW_OK, out);
 }

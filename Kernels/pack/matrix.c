@@ -26,6 +26,8 @@ void sparrow_matrix_free(sparrow_matrix* mat) {
     case SPARROW_FORMAT_NM:
       free(mat->u.nm.values);
       free(mat->u.nm.idx);
+      free(mat->u.nm.shared_values);
+      free(mat->u.nm.shared_idx);
       break;
     case SPARROW_FORMAT_BSR:
       free(mat->u.bsr.block_row_ptr);
@@ -55,6 +57,7 @@ void sparrow_matrix_get_info(const sparrow_matrix* mat, sparrow_matrix_info* inf
   info->params = mat->params;
   if (mat->format == SPARROW_FORMAT_GEMM) info->params.block_rows = mat->u.gemm.mr;
   if (mat->format == SPARROW_FORMAT_CSR) info->index_bits = mat->u.csr.col16 != NULL ? 16 : 32;
+  if (mat->format == SPARROW_FORMAT_NM) info->nm_shared_rows = mat->u.nm.shared_rows;
   if (mat->format == SPARROW_FORMAT_DENSE || mat->format == SPARROW_FORMAT_CHANNEL) {
     info->kept_rows = mat->u.dense.kept_rows;
     info->kept_cols = mat->u.dense.kept_cols;

@@ -28,6 +28,11 @@ sparrow_status sparrow_nm_alloc(size_t m, size_t k, const sparrow_pack_params* p
 sparrow_status sparrow_bsr_alloc(size_t m, size_t k, size_t r, size_t c, size_t nblocks,
                                  sparrow_matrix** out);
 
+/* N:M: builds the shared-pattern layout (formats.h) from values/idx when every block of
+ * SPARROW_NM_SHARED_ROWS rows shares its positions; leaves the matrix unshared otherwise (or
+ * when out of memory: the plain layout is complete on its own). */
+void sparrow_nm_share(sparrow_matrix* mat);
+
 /* GEMM: repacks the panels for another panel height (a forced kernel's block_rows). */
 sparrow_status sparrow_gemm_repack(sparrow_matrix* mat, uint32_t mr);
 

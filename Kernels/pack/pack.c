@@ -152,6 +152,7 @@ static sparrow_status pack_nm(const float* w, size_t m, size_t k, const sparrow_
         v[t++] = col < k ? w[r * k + col] : 0.0f;
       }
     }
+  sparrow_nm_share(mat);
   *out = mat;
   return SPARROW_OK;
 }
@@ -326,6 +327,49 @@ sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format f
     case SPARROW_FORMAT_GEMM: return sparrow_bound(pack_gemm(w, m, k, out), out);
   }
   return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "unknown format %d", (int)format);
+}
+
+void sparrow_nm_share(sparrow_matrix* mat) {
+  sparrow_nm* s = &mat->u.nm;
+  const size_t R = SPARROW_NM_SHARED_ROWS, n = s->n, G = s->groups, M = mat->m, K = mat->k;
+  const size_t blocks = (M + R - 1) / R;
+  uint8_t* idx = malloc(blocks * G * n);
+  float* val = calloc(blocks * G * n * R, sizeof(float));
+  if (idx == NULL || val == NULL) goto unshared;
+  for (size_t b = 0; b < blocks; b++)
+    for (size_t g = 0; g < G; g++) {
+      uint32_t used = 0;
+      for (size_t r = b * R; r < M && r < b * R + R; r++)
+        for (size_t q = 0; q < n; q++)
+          if (s->values[(r * G + g) * n + q] != 0.0f) used |= 1u << s->idx[(r * G + g) * n + q];
+      size_t cnt = (size_t)__builtin_popcount(used);
+      if (cnt > n) goto unshared;
+      /* Padding as pack_nm: free positions inside K first, past K only when none is left. */
+      for (size_t q = 0; q < s->m && cnt < n; q++)
+        if (!(used & (1u << q)) && sparrow_nm_col(g, q, s->m, s->stride) < K) used |= 1u << q, cnt++;
+      for (size_t q = 0; q < s->m && cnt < n; q++)
+        if (!(used & (1u << q))) used |= 1u << q, cnt++;
+      uint8_t* ix = idx + (b * G + g) * n;
+      size_t t = 0;
+      for (size_t q = 0; q < s->m && t < n; q++)
+        if (used & (1u << q)) ix[t++] = (uint8_t)q;
+      for (size_t r = b * R; r < M && r < b * R + R; r++)
+        for (size_t q = 0; q < n; q++) {
+          const float v = s->values[(r * G + g) * n + q];
+          if (v == 0.0f) continue;
+          size_t j = 0;
+          while (ix[j] != s->idx[(r * G + g) * n + q]) j++;
+          val[((b * G + g) * n + j) * R + (r - b * R)] = v;
+        }
+    }
+  s->shared_rows = (uint32_t)R;
+  s->shared_idx = idx;
+  s->shared_values = val;
+  mat->packed_bytes += blocks * G * n * (R * sizeof(float) + 1);
+  return;
+unshared:
+  free(idx);
+  free(val);
 }
 
 /* Shared with import.c. */

@@ -163,6 +163,9 @@ void sparrow_spmm_prepare(sparrow_spmm_plan* p, const sparrow_matrix* w, const s
   size_t row_tiles = div_up(want, col_tiles);
   if (row_tiles > units) row_tiles = units;
   p->tile_units = div_up(units, row_tiles);
+  /* Shared-pattern N:M kernels compute blocks of block_rows rows: tiles of whole blocks. */
+  if (p->kernel->desc.format == SPARROW_FORMAT_NM && p->kernel->desc.block_rows > 1 && p->unit_list == NULL)
+    p->tile_units = div_up(p->tile_units, p->kernel->desc.block_rows) * p->kernel->desc.block_rows;
   p->tile_cols = tile_cols;
   p->col_tiles = col_tiles;
   p->tiles = div_up(units, p->tile_units) * col_tiles;

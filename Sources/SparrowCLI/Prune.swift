@@ -45,6 +45,11 @@ struct PruneCommand: ParsableCommand {
     help: "Leave the first and last prunable layers (stem convolution, classifier) dense.")
   var skipFirstLast = true
   @Option(help: "N:M pattern for --method nm (default 2:4), wanda or sparsegpt: 2:4, 1:4, 2:8 …") var pattern: String?
+  @Option(
+    help:
+      "For --method nm: blocks of this many output rows keep the same N of every M (largest summed |w|), so the shared-pattern N:M kernels (blocks of 8) load each kept input row once per block; default 1 (every row its own)."
+  )
+  var shareRows: Int?
   @Option(help: "Block shape ROWSxCOLS for --method block: 4x1, 1x4, 4x4 … (default 4x1).") var block: String?
   @Flag(help: "Channel methods: remove pruned filters and the matching input channels physically.")
   var shrink = false
@@ -94,7 +99,7 @@ struct PruneCommand: ParsableCommand {
   func parse(calibration runs: [[String: Tensor]] = []) throws(PruneError) -> PruneOptions {
     try PruneOptions(
       parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skipFirstLast, pattern: pattern, block: block,
-      shrink: shrink, seed: seed, groups: groups, calibration: runs)
+      shrink: shrink, seed: seed, groups: groups, shareRows: shareRows, calibration: runs)
   }
 
   func table(_ r: PruneReport) -> String {

@@ -117,6 +117,7 @@ typedef struct {
   int guard;                  /* X rows end at a PROT_NONE page */
   int dyadic;
   int import;                 /* build the matrix through sparrow_import_* */
+  int shared;                 /* N:M: blocks of 8 rows share their positions (formats.h) */
 } test_case;
 
 static const char* fmt_name(sparrow_format f) {
@@ -135,9 +136,9 @@ static void describe(const test_case* c) {
   if (c->fmt == SPARROW_FORMAT_BSR) snprintf(extra, sizeof extra, " block %ux%u", c->br, c->bc);
   snprintf(g_case, sizeof g_case,
            "%s%s M=%zu K=%zu N=%zu sparsity=%.2f bias=%d clamp=%d out_rows=%d in_channels=%d kpc=%zu "
-           "threads=%d guard=%d dyadic=%d import=%d",
+           "threads=%d guard=%d dyadic=%d import=%d shared=%d",
            fmt_name(c->fmt), extra, c->m, c->k, c->n, c->sparsity, c->bias, c->clamp, c->out_rows,
-           c->in_channels, c->kpc, c->threads, c->guard, c->dyadic, c->import);
+           c->in_channels, c->kpc, c->threads, c->guard, c->dyadic, c->import, c->shared);
 }
 
 /* Fills W (M x K, row-major) with the case's sparsity pattern. */
@@ -154,6 +155,26 @@ static void make_weights(const test_case* c, rng* r, float* w) {
         for (size_t i = r0; i < r0 + c->br && i < M; i++)
           for (size_t j = k0; j < k0 + c->bc && j < K; j++)
             if (unit(r) < 0.8) w[i * K + j] = rnd_weight(r, c->dyadic);
+      }
+  } else if (c->shared) { /* N:M shared by blocks of 8 rows: each row a subset of its block's picks */
+    const size_t S = c->stride, mm = c->nm_m;
+    const size_t groups = S == 1 ? (K + mm - 1) / mm : K / mm;
+    for (size_t r0 = 0; r0 < M; r0 += SPARROW_NM_SHARED_ROWS)
+      for (size_t g = 0; g < groups; g++) {
+        size_t cols[32], nc = 0, picked[32], np = 0;
+        for (size_t q = 0; q < mm; q++) {
+          const size_t col = S == 1 ? g * mm + q : ((g / S) * mm + q) * S + g % S;
+          if (col < K) cols[nc++] = col;
+        }
+        const size_t want = c->sparsity >= 1.0 ? 0 : unit(r) < 0.75 ? c->nm_n : rnd(r, 0, c->nm_n);
+        for (size_t t = 0; t < want && nc > 0; t++) {
+          const size_t pick = rnd(r, 0, nc - 1);
+          picked[np++] = cols[pick];
+          cols[pick] = cols[--nc];
+        }
+        for (size_t row = r0; row < M && row < r0 + SPARROW_NM_SHARED_ROWS; row++)
+          for (size_t t = 0; t < np; t++)
+            if (unit(r) < 0.85) w[row * K + picked[t]] = rnd_weight(r, c->dyadic);
       }
   } else { /* N:M: at most n nonzeros per group, sometimes fewer (padding pairs) */
     const size_t S = c->stride, mm = c->nm_m;
@@ -349,8 +370,11 @@ static void x_free(x_buffer* b) {
 
 static float* xrow(const x_buffer* b, size_t k) { return (float*)((char*)b->x + k * b->stride); }
 
-static int kernel_fits(const sparrow_ukernel_desc* d, const test_case* c) {
+/* `mat`: the packed matrix (N:M kernels with block_rows need its pattern shared by blocks of
+ * that many rows, which the packer detects; any N:M matrix of at most 8 rows is). */
+static int kernel_fits(const sparrow_ukernel_desc* d, const test_case* c, const sparrow_matrix* mat) {
   if (d->format != c->fmt) return 0;
+  if (c->fmt == SPARROW_FORMAT_NM && d->block_rows != 0 && d->block_rows != mat->u.nm.shared_rows) return 0;
   if (c->fmt == SPARROW_FORMAT_BSR) {
     if (d->block_rows != 0 && d->block_rows != c->br) return 0;
     if (d->block_cols != 0 && d->block_cols != c->bc) return 0;
@@ -360,20 +384,20 @@ static int kernel_fits(const sparrow_ukernel_desc* d, const test_case* c) {
 
 /* The kernel the dispatcher must pick: the first fitting entry of the active ISA, else of AVX2
  * under AVX-512 (the level below), else scalar. */
-static const char* expected_auto_kernel(const test_case* c) {
+static const char* expected_auto_kernel(const test_case* c, const sparrow_matrix* mat) {
   const sparrow_isa isa = sparrow_active_isa();
   for (size_t i = 0; i < sparrow_ukernel_count(); i++) {
     const sparrow_ukernel_desc* d = sparrow_ukernel_get(i);
-    if (d->isa == isa && kernel_fits(d, c)) return d->name;
+    if (d->isa == isa && kernel_fits(d, c, mat)) return d->name;
   }
   if (isa == SPARROW_ISA_AVX512)
     for (size_t i = 0; i < sparrow_ukernel_count(); i++) {
       const sparrow_ukernel_desc* d = sparrow_ukernel_get(i);
-      if (d->isa == SPARROW_ISA_AVX2 && kernel_fits(d, c)) return d->name;
+      if (d->isa == SPARROW_ISA_AVX2 && kernel_fits(d, c, mat)) return d->name;
     }
   for (size_t i = 0; i < sparrow_ukernel_count(); i++) {
     const sparrow_ukernel_desc* d = sparrow_ukernel_get(i);
-    if (d->isa == SPARROW_ISA_SCALAR && kernel_fits(d, c)) return d->name;
+    if (d->isa == SPARROW_ISA_SCALAR && kernel_fits(d, c, mat)) return d->name;
   }
   return "none";
 }
@@ -409,6 +433,9 @@ static void run_case(const test_case* c, uint64_t case_seed) {
   sparrow_matrix_to_dense(mat, back);
   if (memcmp(back, w, M * K * sizeof(float)) != 0) fail("sparrow_matrix_to_dense differs from W");
   free(back);
+  /* A pattern made shared must be packed as shared. */
+  if (c->fmt == SPARROW_FORMAT_NM && c->shared && mat->u.nm.shared_rows != SPARROW_NM_SHARED_ROWS)
+    fail("N:M pattern shared by blocks of %d rows was not packed as shared", SPARROW_NM_SHARED_ROWS);
 
   /* Activation lists. */
   const size_t kpc = c->in_channels ? c->kpc : 1;
@@ -492,7 +519,7 @@ static void run_case(const test_case* c, uint64_t case_seed) {
     const char* kname;
     if (ki < nk) {
       const sparrow_ukernel_desc* d = sparrow_ukernel_get(ki);
-      if (!kernel_fits(d, c) || !sparrow_ukernel_runnable(ki)) continue;
+      if (!kernel_fits(d, c, mat) || !sparrow_ukernel_runnable(ki)) continue;
       /* SPARROW_ISA=scalar runs cover the scalar path; the SIMD kernels ran in the other run. */
       if (g_scalar_only && d->isa != SPARROW_ISA_SCALAR) continue;
       kname = d->name;
@@ -505,7 +532,7 @@ static void run_case(const test_case* c, uint64_t case_seed) {
       continue;
     }
     if (ki == nk) {
-      const char* got = sparrow_kernel_name(mat), *want = expected_auto_kernel(c);
+      const char* got = sparrow_kernel_name(mat), *want = expected_auto_kernel(c, mat);
       if (strcmp(got, want) != 0) {
         fail("automatic choice is %s, expected %s", got, want);
         continue;
@@ -600,6 +627,8 @@ static void random_case(rng* r, test_case* c) {
       kpc_pref = 9;
     }
     if (c->sparsity == 0.5 || c->sparsity == 0.9) c->sparsity = 0.0; /* only 1.0 (empty) applies */
+    c->shared = unit(r) < 0.4;
+    if (c->shared && unit(r) < 0.5) c->m = rnd(r, 9, 70); /* several blocks, a partial last one */
   } else if (c->fmt == SPARROW_FORMAT_BSR) {
     const size_t b = rnd(r, 0, sizeof BLOCKS / sizeof BLOCKS[0] - 1);
     c->br = BLOCKS[b][0];
@@ -647,6 +676,9 @@ static size_t add_fixed_cases(test_case* out) {
                        .nm_n = NM_PATTERNS[p][0], .nm_m = NM_PATTERNS[p][1], .stride = s9 ? 9 : 1,
                        .bias = 1, .clamp = 2, .threads = 2, .guard = 1, .dyadic = 1};
         if (s9) c.k = 9 * c.nm_m * (1 + s % 2), c.in_channels = 1, c.kpc = 9;
+        out[n++] = c;
+        /* The same shape with the pattern shared by blocks of 8 rows (and more rows). */
+        c.shared = 1, c.m = c.m * 3 + 1, c.out_rows = (int)(s & 1);
         out[n++] = c;
       }
   }

@@ -45,7 +45,8 @@ public struct MicroKernel: Sendable, Hashable, CustomStringConvertible {
   public let name: String
   public let format: WeightFormat.Kind
   public let isa: ISA
-  /// Block shape required (BSR), or nil for any.
+  /// Block shape required (BSR), or nil for any. N:M: `blockRows` R means the kernel needs the
+  /// pattern shared by blocks of R rows (`PackedMatrix.nmSharedRows`).
   public let blockRows: Int?, blockCols: Int?
   /// Whether this CPU can run it.
   public let runnable: Bool

@@ -175,6 +175,9 @@ public final class PackedMatrix: @unchecked Sendable {
   public var storedValues: Int { info.nnz }
   /// CSR column index width in bits (16 or 32); 0 for other formats.
   public var indexBits: Int { Int(info.index_bits) }
+  /// N:M: the rows per block that share one pattern (the packer detects it; the kernels listed
+  /// with that many block rows need it), else 0.
+  public var nmSharedRows: Int { Int(info.nm_shared_rows) }
   /// CHANNEL: the compact matrix kept (rows, cols); other formats: the full size.
   public var keptShape: (rows: Int, cols: Int) { (info.kept_rows, info.kept_cols) }
   /// The kernel bound to this matrix when it was packed (under the ISA then in force), or forced.

@@ -102,8 +102,9 @@ public final class FormatCache: Sendable {
   /// Part of every key: bump it when a kernel, the im2col or window paths or the direct
   /// convolution change speed, so timings taken with the old code are not reused (2: kernels
   /// build im2col panels from the image; 3: CSR and N:M prefetch their weights; 4: the packed
-  /// dense kernels read windows, and k×k convolutions time candidates with their im2col copy).
-  static let kernelRevision = 4
+  /// dense kernels read windows, and k×k convolutions time candidates with their im2col copy;
+  /// 5: AVX-512 CSR and N:M kernels, shared-pattern 2:4).
+  static let kernelRevision = 5
 
   /// The key for one timing decision.
   static func key(

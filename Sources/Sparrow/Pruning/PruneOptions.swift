@@ -93,6 +93,10 @@ public struct PruneOptions: Sendable {
   public var skipFirstLast = true
   /// For `nm`; 2:4 when nil.
   public var pattern: NMPattern?
+  /// For `nm`: blocks of this many output rows keep the same N of every M (the kept positions
+  /// maximise the block's summed |w|), so a kernel loads each kept X row once for the whole block
+  /// (the shared-pattern N:M kernels take blocks of 8). 1 or nil: every row chooses its own.
+  public var shareRows: Int?
   /// For `block`; 4x1 when nil.
   public var block: BlockShape2D?
   /// Channel methods only: remove pruned filters and the matching inputs of the layers that
@@ -136,6 +140,10 @@ public struct PruneOptions: Sendable {
       throw PruneError("--calibration applies only to --method wanda and sparsegpt")
     }
     if block != nil, method != .block { throw PruneError("--block applies only to --method block") }
+    if let r = shareRows {
+      if method != .nm { throw PruneError("--share-rows applies only to --method nm") }
+      guard (1...64).contains(r) else { throw PruneError("--share-rows must be in 1...64, got \(r)") }
+    }
     if onlyShrinkable, !method.isChannel {
       throw PruneError("--groups applies only to the channel methods (channel-l1, channel-fpgm)")
     }
@@ -192,7 +200,7 @@ extension PruneOptions {
   public init(
     parsing method: String, sparsity: Double?, scope: String = "layer", skipFirstLast: Bool = true,
     pattern: String? = nil, block: String? = nil, shrink: Bool = false, seed: UInt64 = 0, groups: String = "all",
-    calibration: [[String: Tensor]] = []
+    shareRows: Int? = nil, calibration: [[String: Tensor]] = []
   ) throws(PruneError) {
     guard let m = PruneMethod(rawValue: method) else {
       throw PruneError(
@@ -207,6 +215,7 @@ extension PruneOptions {
     self.calibration = calibration
     if let p = pattern { self.pattern = try NMPattern(parsing: p) }
     if let b = block { self.block = try BlockShape2D(parsing: b) }
+    self.shareRows = shareRows
     switch groups {
     case "all": onlyShrinkable = false
     case "shrinkable": onlyShrinkable = true

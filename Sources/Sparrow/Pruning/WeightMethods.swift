@@ -90,19 +90,25 @@ enum WeightMethods {
 
   /// N:M: in every group of M input channels at one kernel position (columns
   /// `(g·M + j)·kPerChannel + s`, j < M), the N largest |w| stay; ties keep the lower channel.
-  /// The caller has checked `nmRefusal`. With `scores` (Wanda's), the N highest scores stay
-  /// instead of the N largest |w|.
+  /// With `scores` (Wanda's), the N highest scores stay instead of the N largest |w|. With
+  /// `shareRows` R > 1, rows in blocks of R (the last may be partial) keep the same N positions:
+  /// those with the largest key summed over the block's rows. The caller has checked `nmRefusal`.
   static func nm(
-    _ w: inout [Float], rows: Int, cols: Int, kPerChannel: Int, pattern p: NMPattern, scores: [Float]? = nil
+    _ w: inout [Float], rows: Int, cols: Int, kPerChannel: Int, pattern p: NMPattern, scores: [Float]? = nil,
+    shareRows: Int = 1
   ) {
-    let s = kPerChannel, channels = cols / s
-    for r in 0..<rows {
+    let s = kPerChannel, channels = cols / s, share = max(1, shareRows)
+    for r0 in stride(from: 0, to: rows, by: share) {
+      let block = r0..<min(rows, r0 + share)
       for pos in 0..<s {
         var g0 = 0
         while g0 < channels {
-          let members = (g0..<min(g0 + p.m, channels)).map { r * cols + $0 * s + pos }
-          let keys = members.map { -(scores?[$0] ?? abs(w[$0])) }  // largest first
-          for j in smallest(keys, count: members.count).dropFirst(p.n) { w[members[j]] = 0 }
+          let members = (g0..<min(g0 + p.m, channels)).map { $0 * s + pos }
+          // Largest first.
+          let keys = members.map { c in -block.reduce(Float(0)) { $0 + (scores?[$1 * cols + c] ?? abs(w[$1 * cols + c])) } }
+          for j in smallest(keys, count: members.count).dropFirst(p.n) {
+            for r in block { w[r * cols + members[j]] = 0 }
+          }
           g0 += p.m
         }
       }

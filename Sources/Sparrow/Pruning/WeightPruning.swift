@@ -44,7 +44,8 @@ enum WeightPruning {
         if let why = WeightMethods.nmRefusal(cols: l.cols, kPerChannel: l.kPerChannel, pattern: p) {
           leftDense[l.node] = "left dense: \(why)"
         } else {
-          WeightMethods.nm(&mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel, pattern: p)
+          WeightMethods.nm(
+            &mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel, pattern: p, shareRows: o.shareRows ?? 1)
         }
       }
     case (.block, .layer):

@@ -10,7 +10,20 @@ struct KernelCase: CustomStringConvertible, Sendable {
   let seed: UInt64
   /// K-slice per input channel for active-channel lists (K must be a multiple).
   var kPerChannel: Int { k % 9 == 0 ? 9 : 1 }
-  var description: String { "\(format) m=\(m) n=\(n) k=\(k) s=\(sparsity) seed=\(seed)" }
+  /// N:M: the pattern shared by blocks of this many rows (0: every row its own).
+  var sharedRows = 0
+  var description: String {
+    "\(format)\(sharedRows > 0 ? " shared\(sharedRows)" : "") m=\(m) n=\(n) k=\(k) s=\(sparsity) seed=\(seed)"
+  }
+}
+
+/// Whether a listed kernel can take this matrix: BSR block shapes, N:M shared-pattern rows.
+func fits(_ k: MicroKernel, _ w: PackedMatrix) -> Bool {
+  switch w.format {
+  case .bsr(let r, let c): return (k.blockRows ?? r) == r && (k.blockCols ?? c) == c
+  case .nm: return k.blockRows == nil || k.blockRows == w.nmSharedRows
+  default: return true
+  }
 }
 
 /// Shapes with the edges the kernels must get right: K = 1, M below and not a multiple of
@@ -20,7 +33,7 @@ let edgeShapes: [(m: Int, n: Int, k: Int)] = [
   (128, 17, 16), (33, 65, 144),
 ]
 
-func casesFor(_ formats: [WeightFormat], sparsities: [Double]) -> [KernelCase] {
+func casesFor(_ formats: [WeightFormat], sparsities: [Double], sharedRows: Int = 0) -> [KernelCase] {
   var out: [KernelCase] = []
   var seed: UInt64 = 1
   for f in formats {
@@ -30,7 +43,7 @@ func casesFor(_ formats: [WeightFormat], sparsities: [Double]) -> [KernelCase] {
         if case .nm(_, let mm, let stride) = f, stride > 1, s.k % stride != 0 || (s.k / stride) % mm != 0 {
           continue
         }
-        out.append(KernelCase(format: f, m: s.m, n: s.n, k: s.k, sparsity: sp, seed: seed))
+        out.append(KernelCase(format: f, m: s.m, n: s.n, k: s.k, sparsity: sp, seed: seed, sharedRows: sharedRows))
         seed += 1
       }
     }
@@ -41,6 +54,10 @@ func casesFor(_ formats: [WeightFormat], sparsities: [Double]) -> [KernelCase] {
 let unstructuredCases = casesFor([.dense, .csr, .channel, .packed], sparsities: [0, 0.5, 0.9, 1.0])
 let nmCases = casesFor(
   [.nm(n: 2, m: 4), .nm(n: 1, m: 4), .nm(n: 2, m: 8), .nm(n: 2, m: 4, groupStride: 9)], sparsities: [0.5, 0.9])
+/// N:M patterns shared by blocks of 8 rows (what `sparrow prune --method nm --share-rows 8` makes):
+/// the shared-pattern kernels run on them beside the plain ones.
+let sharedNMCases = casesFor(
+  [.nm(n: 2, m: 4), .nm(n: 1, m: 4), .nm(n: 2, m: 4, groupStride: 9)], sparsities: [0.5, 0.9], sharedRows: 8)
 let bsrCases = casesFor(
   [.bsr(rows: 4, cols: 1), .bsr(rows: 8, cols: 1), .bsr(rows: 1, cols: 4), .bsr(rows: 4, cols: 4),
    .bsr(rows: 3, cols: 2)], sparsities: [0, 0.5, 0.9, 1.0])
@@ -73,7 +90,10 @@ let variants: [Variant] = {
 /// entry for dense/channel) and every variant, against the dense reference.
 func checkCase(_ c: KernelCase) throws {
   var rng = SeededRNG(seed: c.seed)
-  let w = patternedWeights(format: c.format, m: c.m, k: c.k, sparsity: c.sparsity, rng: &rng)
+  let w =
+    c.sharedRows > 0
+    ? sharedNMWeights(format: c.format, m: c.m, k: c.k, rows: c.sharedRows, sparsity: c.sparsity, rng: &rng)
+    : patternedWeights(format: c.format, m: c.m, k: c.k, sparsity: c.sparsity, rng: &rng)
   let x = (0..<(c.k * c.n)).map { _ in rng.float() }
   let bias = (0..<c.m).map { _ in rng.float() }
   let outRows = (0..<c.m).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
@@ -82,11 +102,9 @@ func checkCase(_ c: KernelCase) throws {
 
   let packed = try PackedMatrix(dense: w, rows: c.m, cols: c.k, format: c.format)
   #expect(packed.toDense() == w, "pack/unpack round trip: \(c)")
+  if c.sharedRows > 0 { #expect(packed.nmSharedRows == c.sharedRows, "shared N:M pattern not detected: \(c)") }
   let kernels = MicroKernel.all.filter { $0.format == c.format.kind && $0.runnable }
-    .filter { k in
-      guard case .bsr(let r, let cc) = c.format else { return true }
-      return (k.blockRows ?? r) == r && (k.blockCols ?? cc) == cc
-    }
+    .filter { k in fits(k, packed) }
   let choices: [MicroKernel?] = kernels.isEmpty ? [nil] : kernels
   for kernel in choices {
     try packed.force(kernel: kernel)
@@ -113,15 +131,17 @@ func checkCase(_ c: KernelCase) throws {
 @Suite struct KernelPropertyTests {
   @Test(arguments: unstructuredCases) func unstructured(_ c: KernelCase) throws { try checkCase(c) }
   @Test(arguments: nmCases) func nm(_ c: KernelCase) throws { try checkCase(c) }
+  @Test(arguments: sharedNMCases) func sharedNM(_ c: KernelCase) throws { try checkCase(c) }
   @Test(arguments: bsrCases) func bsr(_ c: KernelCase) throws { try checkCase(c) }
 
   /// Every kernel of the library's list (`MicroKernel.all`, from Kernels/spmm/ukernels.inc)
   /// that runs here meets at least one case above: a kernel cannot be listed untested.
   @Test func everyListedKernelIsTested() {
-    let cases = unstructuredCases + nmCases + bsrCases
+    let cases = unstructuredCases + nmCases + sharedNMCases + bsrCases
     for k in MicroKernel.all where k.runnable {
       let covered = cases.contains { c in
         guard c.format.kind == k.format else { return false }
+        if case .nm = c.format { return k.blockRows == nil || k.blockRows == c.sharedRows }
         guard case .bsr(let r, let cc) = c.format else { return true }
         return (k.blockRows ?? r) == r && (k.blockCols ?? cc) == cc
       }

@@ -93,6 +93,42 @@ import Testing
     #expect(report.layers.allSatisfy { $0.note.isEmpty })
   }
 
+  /// `--share-rows 8`: every block of 8 output rows (the last partial) keeps the same N of each
+  /// group of M, the positions with the largest |w| summed over the block; the result packs as a
+  /// shared pattern (what the shared-pattern kernels need) and prune refuses it off nm.
+  @Test func nmSharedRowsKeepOnePatternPerBlock() throws {
+    var rng = SeededRNG(seed: 16)
+    let shape = [20, 8, 3, 3]
+    let g = F.convChain([[8, 3, 3, 3], shape, [5, 20, 1, 1]], rng: &rng)
+    var o = F.options(.nm, nil)
+    o.shareRows = 8
+    let (out, _) = try Pruner.prune(g, o)
+    let before = F.values(g, "w1"), after = F.values(out, "w1")
+    let k = 8 * 9
+    for r0 in stride(from: 0, to: 20, by: 8) {
+      let rows = r0..<min(20, r0 + 8)
+      for pos in 0..<9 {
+        for g0 in [0, 4] {
+          let cols = (g0..<(g0 + 4)).map { $0 * 9 + pos }
+          let score = { (c: Int) in rows.reduce(Float(0)) { $0 + abs(before[$1 * k + c]) } }
+          let keep = Set(cols.sorted { score($0) > score($1) }.prefix(2))
+          for r in rows {
+            #expect(
+              cols.allSatisfy { keep.contains($0) ? after[r * k + $0] == before[r * k + $0] : after[r * k + $0] == 0 })
+          }
+        }
+      }
+    }
+    let packed = try PackedMatrix(dense: after, rows: 20, cols: k, format: .nm(n: 2, m: 4, groupStride: 9))
+    #expect(packed.nmSharedRows == 8)
+    expectError(PruneError.self, containing: "--share-rows applies only") {
+      _ = try PruneOptions(parsing: "magnitude", sparsity: 0.5, shareRows: 8)
+    }
+    expectError(PruneError.self, containing: "--share-rows must be in") {
+      _ = try PruneOptions(parsing: "nm", sparsity: nil, shareRows: 0)
+    }
+  }
+
   @Test func nmOnGemmAndMatMulGroupsAlongK() throws {
     var rng = SeededRNG(seed: 14)
     let b = F.tensor([8, 8], F.distinct(64, rng: &rng))  // MatMul: K=8 x N=8, stored K-major

@@ -84,3 +84,25 @@ func patternedWeights(
   }
   return w
 }
+
+/// N:M weights whose pattern is shared by blocks of `rows` rows: per block and group, n kept
+/// columns drawn once; each row of the block holds a random subset of them (sparsity beyond the
+/// pattern's zeroes more), so the union of a block's nonzeros fits n.
+func sharedNMWeights(
+  format: WeightFormat, m: Int, k: Int, rows: Int, sparsity: Double, rng: inout SeededRNG
+) -> [Float] {
+  guard case .nm(let n, let mm, let gs) = format else { return [] }
+  var w = [Float](repeating: 0, count: m * k)
+  let groups = gs == 1 ? (k + mm - 1) / mm : k / mm
+  let extra = max(0, sparsity - Double(mm - n) / Double(mm))
+  for r0 in stride(from: 0, to: m, by: rows) {
+    for g in 0..<groups {
+      let cols = (0..<mm).map { q in gs == 1 ? g * mm + q : ((g / gs) * mm + q) * gs + g % gs }.filter { $0 < k }
+      let kept = cols.shuffled(using: &rng).prefix(n)
+      for r in r0..<min(m, r0 + rows) {
+        for c in kept where Double.random(in: 0..<1, using: &rng) >= extra { w[r * k + c] = rng.float() }
+      }
+    }
+  }
+  return w
+}
