@@ -23,4 +23,7 @@ void test_rowwise(uint64_t seed, long cases, int scalar_only);
 /* The matrix transpose (active ISA and scalar) against a plain loop (transpose_test.c). */
 void test_transpose(uint64_t seed, long cases);
 
+/* The int8 GEMM kernels against a plain integer loop, bit for bit (qgemm_test.c). */
+void test_qgemm(uint64_t seed, long cases, int scalar_only);
+
 #endif
