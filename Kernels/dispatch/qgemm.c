@@ -1,6 +1,7 @@
 /* The int8 GEMM list (qgemm/ukernels.inc) as a table, and its choice under the active ISA: part
  * of the one dispatcher (dispatch.c holds the other families). */
 #include "../qgemm/qgemm.h"
+#include "../qspmm/qspmm.h"
 #include "sparrow_kernels.h"
 
 #define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr)                                                 \
@@ -54,4 +55,52 @@ void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0
                        size_t n, const sparrow_qgemm_epilogue* e) {
   const q_entry* q = &q_table[sparrow_qgemm_runnable(i) ? i : 0];
   q->fn(wp, (k + 3) / 4, m, p0, p1, xp, n, e);
+}
+
+/* ---- sparse int8: qspmm/ukernels.inc ----------------------------------------------------------- */
+
+#define SPARROW_QSPMM_UKERNEL(fn, ISA, FEATURE)                                                                        \
+  void fn(const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0, size_t r1, const uint8_t* xp, \
+          size_t n, const sparrow_qgemm_epilogue* e);
+#include "../qspmm/ukernels.inc"
+#undef SPARROW_QSPMM_UKERNEL
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_cpu_feature_id feature;
+  sparrow_qspmm_fn fn;
+} s_entry;
+
+#define SPARROW_QSPMM_UKERNEL(fn, ISA, FEATURE) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, fn},
+static const s_entry s_table[] = {
+#include "../qspmm/ukernels.inc"
+};
+#undef SPARROW_QSPMM_UKERNEL
+static const size_t s_len = sizeof s_table / sizeof s_table[0];
+
+size_t sparrow_qspmm_count(void) { return s_len; }
+const char* sparrow_qspmm_name(size_t i) { return i < s_len ? s_table[i].name : NULL; }
+
+int sparrow_qspmm_runnable(size_t i) {
+  if (i >= s_len || !sparrow_isa_supported(s_table[i].isa)) return 0;
+  return s_table[i].feature == SPARROW_CPU_NONE ||
+         (s_table[i].isa == sparrow_active_isa() && sparrow_cpu_feature(s_table[i].feature));
+}
+
+size_t sparrow_qspmm_auto(void) {
+  const sparrow_isa active = sparrow_active_isa();
+  const sparrow_isa levels[2] = {active, active == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR};
+  for (size_t l = 0; l < 2; l++) {
+    size_t best = s_len;
+    for (size_t i = 0; i < s_len; i++)
+      if (s_table[i].isa == levels[l] && sparrow_qspmm_runnable(i)) best = i;
+    if (best < s_len) return best;
+  }
+  return 0;
+}
+
+void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
+                       size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e) {
+  s_table[sparrow_qspmm_runnable(i) ? i : 0].fn(row_ptr, group, word, r0, r1, xp, n, e);
 }

@@ -59,9 +59,29 @@ size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n);
  * stores it as uint8 (x ^ 0x80; the caller adds 128 to the zero point). */
 void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stride, ptrdiff_t n_stride, int flip_sign,
                           uint8_t* out);
+/* Packs the im2col view of one image x [c, h, w] (uint8, or int8 with flip_sign) for a convolution
+ * with kernel kh x kw, strides, dilations and leading pads, ho x wo outputs: K = c * kh * kw rows
+ * (ONNX's weight order) by N = ho * wo columns, `pad` (the zero point, unflipped) outside x. */
+void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
+                             size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho, size_t wo,
+                             uint8_t pad, int flip_sign, uint8_t* out);
 /* Runs kernel i (packed for its MR) on panels [p0, p1) over all n columns. */
 void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0, size_t p1, const uint8_t* xp,
                        size_t n, const sparrow_qgemm_epilogue* e);
+
+/* Sparse int8 (qspmm/qspmm.h): W kept as its nonzero 1x4 blocks along K, on the same packed X.
+ * sparrow_qspmm_blocks counts the blocks; sparrow_qspmm_pack_w fills row_ptr (m + 1), group and
+ * word (4 bytes per block) and row_sums. */
+size_t sparrow_qspmm_count(void);
+const char* sparrow_qspmm_name(size_t i);
+int sparrow_qspmm_runnable(size_t i);
+size_t sparrow_qspmm_auto(void);
+size_t sparrow_qspmm_blocks(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride);
+void sparrow_qspmm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride,
+                          uint32_t* row_ptr, uint32_t* group, int8_t* word, int32_t* row_sums);
+/* Runs sparse kernel i on rows [r0, r1). */
+void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
+                       size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e);
 
 #ifdef __cplusplus
 }

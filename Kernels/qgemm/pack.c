@@ -47,3 +47,29 @@ void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stri
     }
   }
 }
+
+void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
+                             size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho, size_t wo,
+                             uint8_t pad, int flip_sign, uint8_t* out) {
+  const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
+  const size_t k = c * kh * kw, n = ho * wo, kq = (k + 3) / 4;
+  if (k % 4 != 0) memset(out + (kq - 1) * n * 4, 0, n * 4);
+  for (size_t kk = 0; kk < k; kk++) {
+    const size_t ic = kk / (kh * kw), ky = kk / kw % kh, kx = kk % kw;
+    uint8_t* o = out + (kk / 4) * n * 4 + kk % 4;
+    const uint8_t* plane = x + ic * h * w;
+    for (size_t oy = 0; oy < ho; oy++) {
+      const ptrdiff_t iy = (ptrdiff_t)(oy * sh + ky * dh) - pad_top;
+      uint8_t* orow = o + oy * wo * 4;
+      if (iy < 0 || iy >= (ptrdiff_t)h) {
+        for (size_t ox = 0; ox < wo; ox++) orow[ox * 4] = padv;
+        continue;
+      }
+      const uint8_t* row = plane + (size_t)iy * w;
+      for (size_t ox = 0; ox < wo; ox++) {
+        const ptrdiff_t ix = (ptrdiff_t)(ox * sw + kx * dw) - pad_left;
+        orow[ox * 4] = ix < 0 || ix >= (ptrdiff_t)w ? padv : (uint8_t)(row[ix] ^ flip);
+      }
+    }
+  }
+}

@@ -5,35 +5,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "qgemm.h"
+#include "epilogue-avx512.h"
 
-#define T __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define MR 4
-
-/* Requantize/dequantize 16 outputs of row m from column n0; `mask` selects the valid ones. */
-T static inline void store16(const sparrow_qgemm_epilogue* e, size_t m, size_t n0, __m512i acc, __mmask16 mask) {
-  if (e->y_col_stride != 1) {
-    int32_t a[16];
-    _mm512_storeu_si512(a, acc);
-    sparrow_qgemm_store_row(e, m, n0, a, (size_t)__builtin_popcount(mask));
-    return;
-  }
-  __m512i c = _mm512_sub_epi32(acc, _mm512_set1_epi32((int32_t)((uint32_t)e->x_zero * (uint32_t)e->row_sums[m])));
-  if (e->bias != NULL) c = _mm512_add_epi32(c, _mm512_set1_epi32(e->bias[m]));
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(e->scale[m]));
-  const ptrdiff_t at = (ptrdiff_t)m * e->y_row_stride + (ptrdiff_t)n0;
-  if (e->out == SPARROW_QOUT_F32) {
-    if (e->fbias != NULL) v = _mm512_add_ps(v, _mm512_set1_ps(e->fbias[m]));
-    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(e->lo)), _mm512_set1_ps(e->hi));
-    _mm512_mask_storeu_ps((float*)e->y + at, mask, v);
-    return;
-  }
-  v = _mm512_max_ps(v, _mm512_set1_ps((float)(e->q_lo - e->y_zero)));
-  v = _mm512_min_ps(v, _mm512_set1_ps((float)(e->q_hi - e->y_zero)));
-  /* Round to nearest, ties to even (MXCSR's default, as nearbyintf); values are in range. */
-  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(e->y_zero));
-  _mm_mask_storeu_epi8((uint8_t*)e->y + at, mask, _mm512_cvtepi32_epi8(q));
-}
 
 #define DOT(acc, xv, wv) acc = _mm512_dpbusd_epi32(acc, xv, wv)
 
@@ -61,7 +35,7 @@ T void sparrow_qgemm_u8s8_4x64__avx512vnni(const int8_t* wp, size_t kq, size_t m
         }
       }
       for (size_t i = 0; i < rows; i++)
-        for (size_t b = 0; b < 4; b++) store16(e, p * MR + i, col + 16 * b, acc[i][b], 0xFFFF);
+        for (size_t b = 0; b < 4; b++) sparrow_qgemm_store16_avx512(e, p * MR + i, col + 16 * b, acc[i][b], 0xFFFF);
     }
     for (size_t col = n64; col < n; col += 16) {
       const size_t left = n - col < 16 ? n - col : 16;
@@ -74,7 +48,7 @@ T void sparrow_qgemm_u8s8_4x64__avx512vnni(const int8_t* wp, size_t kq, size_t m
         const __m512i xv = _mm512_maskz_loadu_epi32(mask, x);
         for (size_t i = 0; i < MR; i++) DOT(acc[i], xv, _mm512_set1_epi32(sparrow_qgemm_word(wq + i * 4)));
       }
-      for (size_t i = 0; i < rows; i++) store16(e, p * MR + i, col, acc[i], mask);
+      for (size_t i = 0; i < rows; i++) sparrow_qgemm_store16_avx512(e, p * MR + i, col, acc[i], mask);
     }
   }
 }

@@ -7,42 +7,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "qgemm.h"
+#include "epilogue-avx2.h"
 
-#define T __attribute__((target("avx2,fma")))
 #define MR 4
 
 /* The row's 4 weights of group q as int16, repeated over the 256 bits. */
 T static inline __m256i weights16(const int8_t* wq, size_t i) {
   const __m128i w8 = _mm_cvtsi32_si128(sparrow_qgemm_word(wq + i * 4));
   return _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(w8));
-}
-
-/* Vectorised requantize of 8 consecutive outputs of row m (columns contiguous in Y). */
-T static inline void store8(const sparrow_qgemm_epilogue* e, size_t m, size_t n0, __m256i acc) {
-  if (e->y_col_stride != 1) {
-    int32_t a[8];
-    _mm256_storeu_si256((__m256i*)a, acc);
-    sparrow_qgemm_store_row(e, m, n0, a, 8);
-    return;
-  }
-  __m256i c = _mm256_sub_epi32(acc, _mm256_set1_epi32((int32_t)((uint32_t)e->x_zero * (uint32_t)e->row_sums[m])));
-  if (e->bias != NULL) c = _mm256_add_epi32(c, _mm256_set1_epi32(e->bias[m]));
-  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(c), _mm256_set1_ps(e->scale[m]));
-  const ptrdiff_t at = (ptrdiff_t)m * e->y_row_stride + (ptrdiff_t)n0;
-  if (e->out == SPARROW_QOUT_F32) {
-    if (e->fbias != NULL) v = _mm256_add_ps(v, _mm256_set1_ps(e->fbias[m]));
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(e->lo)), _mm256_set1_ps(e->hi));
-    _mm256_storeu_ps((float*)e->y + at, v);
-    return;
-  }
-  v = _mm256_max_ps(v, _mm256_set1_ps((float)(e->q_lo - e->y_zero)));
-  v = _mm256_min_ps(v, _mm256_set1_ps((float)(e->q_hi - e->y_zero)));
-  /* vcvtps2dq rounds as MXCSR says: to nearest, ties to even, as nearbyintf. */
-  const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(e->y_zero));
-  const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-  const __m128i q8 = e->out == SPARROW_QOUT_U8 ? _mm_packus_epi16(q16, q16) : _mm_packs_epi16(q16, q16);
-  _mm_storel_epi64((__m128i*)((uint8_t*)e->y + at), q8);
 }
 
 T void sparrow_qgemm_u8s8_4x8__avx2(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp,
@@ -78,7 +50,7 @@ T void sparrow_qgemm_u8s8_4x8__avx2(const int8_t* wp, size_t kq, size_t m, size_
       s[1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a1, b1), 0xD8);
       s[2] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a2, b2), 0xD8);
       s[3] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a3, b3), 0xD8);
-      for (size_t i = 0; i < rows; i++) store8(e, p * MR + i, col, s[i]);
+      for (size_t i = 0; i < rows; i++) sparrow_qgemm_store8_avx2(e, p * MR + i, col, s[i]);
     }
     for (size_t col = n8; col < n; col++) {
       uint32_t acc[MR] = {0, 0, 0, 0};

@@ -47,7 +47,7 @@ static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, siz
 void test_qgemm(uint64_t seed, long cases, int scalar_only) {
   uint64_t s = seed ^ 0x16E77ull;
   const size_t nk = sparrow_qgemm_count();
-  size_t passed[16] = {0};
+  size_t passed[16] = {0}, passed_sparse[16] = {0};
   for (long ci = 0; ci < cases; ci++) {
     const size_t ms[] = {1, 3, 4, 5, 8, 13, 17};
     const size_t ks[] = {1, 3, 4, 7, 9, 64, 75};
@@ -56,7 +56,12 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
     const int extreme = next(&s) % 4 == 0, out = (int)(next(&s) % 3), transposed = next(&s) % 5 == 0;
     int8_t* w = malloc(m * k);
     uint8_t* x = malloc(k * n);
-    for (size_t i = 0; i < m * k; i++) w[i] = extreme ? (next(&s) % 2 ? 127 : -128) : (int8_t)(next(&s) % 256);
+    const unsigned sparsity = (unsigned)(next(&s) % 4); /* 0, 50, 90, 100% zeros */
+    for (size_t i = 0; i < m * k; i++) {
+      w[i] = extreme ? (next(&s) % 2 ? 127 : -128) : (int8_t)(next(&s) % 256);
+      const unsigned p = (unsigned)(next(&s) % 100);
+      if ((sparsity == 1 && p < 50) || (sparsity == 2 && p < 90) || sparsity == 3) w[i] = 0;
+    }
     for (size_t i = 0; i < k * n; i++) x[i] = extreme ? 255 : (uint8_t)(next(&s) % 256);
     int32_t* rs = malloc(m * 4);
     int32_t* bias = malloc(m * 4);
@@ -115,6 +120,28 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
       }
       free(wp);
     }
+    /* The sparse kernels (1x4 blocks) on the same data. */
+    const size_t blocks = sparrow_qspmm_blocks(w, m, k, (ptrdiff_t)k, 1);
+    uint32_t* row_ptr = malloc((m + 1) * 4);
+    uint32_t* group = malloc(blocks * 4 + 4);
+    int8_t* word = malloc(blocks * 4 + 4);
+    sparrow_qspmm_pack_w(w, m, k, (ptrdiff_t)k, 1, row_ptr, group, word, rs);
+    for (size_t ki = 0; ki < sparrow_qspmm_count(); ki++) {
+      if (!sparrow_qspmm_runnable(ki) || (scalar_only && ki != 0)) continue;
+      memset(y, 0xAB, ybytes);
+      e.y = y;
+      sparrow_qspmm_run(ki, row_ptr, group, word, 0, m / 2, xp, n, &e);
+      sparrow_qspmm_run(ki, row_ptr, group, word, m / 2, m, xp, n, &e);
+      snprintf(g_case, sizeof g_case, "qspmm %s m %zu k %zu n %zu out %d sparsity %u", sparrow_qspmm_name(ki), m, k, n,
+               out, sparsity);
+      if (memcmp(y, ref, ybytes) != 0) {
+        fail("differs from the reference");
+      } else {
+        g_passed++;
+        passed_sparse[ki]++;
+      }
+    }
+    free(row_ptr), free(group), free(word);
     free(w), free(x), free(rs), free(bias), free(scale), free(fbias), free(y), free(ref), free(xp);
   }
   g_case[0] = 0;
@@ -124,5 +151,12 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
     else
       printf("  %-34s not runnable here\n", sparrow_qgemm_name(ki));
   }
-  printf("  %-34s %s\n", "(int8 automatic choice)", sparrow_qgemm_name(sparrow_qgemm_auto()));
+  for (size_t ki = 0; ki < sparrow_qspmm_count(); ki++) {
+    if (sparrow_qspmm_runnable(ki) && !(scalar_only && ki != 0))
+      printf("  %-34s %6zu checks passed\n", sparrow_qspmm_name(ki), passed_sparse[ki]);
+    else
+      printf("  %-34s not runnable here\n", sparrow_qspmm_name(ki));
+  }
+  printf("  %-34s %s, %s\n", "(int8 automatic choice)", sparrow_qgemm_name(sparrow_qgemm_auto()),
+         sparrow_qspmm_name(sparrow_qspmm_auto()));
 }
