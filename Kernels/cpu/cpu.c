@@ -28,10 +28,14 @@ static sparrow_isa x86_level(void) {
 #ifndef HWCAP_ASIMD
 #define HWCAP_ASIMD (1 << 1)
 #endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
 #endif
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static sparrow_isa detected = SPARROW_ISA_SCALAR;
+static int has_vnni = 0, has_dotprod = 0; /* extensions beside the ISA levels (int8 kernels) */
 static volatile sparrow_isa active = SPARROW_ISA_SCALAR;
 
 static int isa_supported(sparrow_isa isa) {
@@ -41,8 +45,16 @@ static int isa_supported(sparrow_isa isa) {
 static void probe(void) {
 #if defined(__x86_64__)
   detected = x86_level();
+  if (detected == SPARROW_ISA_AVX512) {
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    /* AVX512_VNNI (ECX bit 11) with AVX512BW and AVX512VL (EBX bits 30, 31) for the byte stores. */
+    has_vnni = ((c >> 11) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+  }
 #elif defined(__aarch64__)
-  if (getauxval(AT_HWCAP) & HWCAP_ASIMD) detected = SPARROW_ISA_NEON;
+  const unsigned long hw = getauxval(AT_HWCAP);
+  if (hw & HWCAP_ASIMD) detected = SPARROW_ISA_NEON;
+  has_dotprod = detected == SPARROW_ISA_NEON && (hw & HWCAP_ASIMDDP) != 0;
 #endif
   active = detected;
   const char* env = getenv("SPARROW_ISA");
@@ -74,6 +86,17 @@ sparrow_isa sparrow_set_isa(sparrow_isa isa) {
   pthread_once(&probe_once, probe);
   active = isa_supported(isa) ? isa : SPARROW_ISA_SCALAR;
   return active;
+}
+
+int sparrow_cpu_feature(sparrow_cpu_feature_id f) {
+  pthread_once(&probe_once, probe);
+  /* An extension counts only while its level is in force (SPARROW_ISA=avx2 hides VNNI). */
+  switch (f) {
+    case SPARROW_CPU_NONE: return 1;
+    case SPARROW_CPU_VNNI: return has_vnni && active == SPARROW_ISA_AVX512;
+    case SPARROW_CPU_DOTPROD: return has_dotprod && active == SPARROW_ISA_NEON;
+  }
+  return 0;
 }
 
 const char* sparrow_isa_name(sparrow_isa isa) {

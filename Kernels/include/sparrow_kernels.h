@@ -86,6 +86,14 @@ int sparrow_isa_supported(sparrow_isa isa);
  * (scalar if the CPU lacks the one asked for). Not thread-safe against running kernels.
  * Matrices packed and direct convolutions created before keep the kernel they were bound to. */
 sparrow_isa sparrow_set_isa(sparrow_isa isa);
+/* Extensions beside the levels, for the int8 kernels: AVX-512 VNNI (with BW and VL) and Arm's
+ * dot product (sdot). 1 when the CPU has it and its level is the one in force. */
+typedef enum sparrow_cpu_feature_id {
+  SPARROW_CPU_NONE = 0,
+  SPARROW_CPU_VNNI = 1,
+  SPARROW_CPU_DOTPROD = 2,
+} sparrow_cpu_feature_id;
+int sparrow_cpu_feature(sparrow_cpu_feature_id f);
 
 /* ---- packed matrices --------------------------------------------------------------------- */
 

@@ -25,5 +25,7 @@ void test_transpose(uint64_t seed, long cases);
 
 /* Packed dense (GEMM) kernels reading X as an image window, against the definition (window_test.c). */
 void test_window(uint64_t seed, long cases, int scalar_only);
+/* The int8 GEMM kernels against a plain integer loop, bit for bit (qgemm_test.c). */
+void test_qgemm(uint64_t seed, long cases, int scalar_only);
 
 #endif

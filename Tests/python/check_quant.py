@@ -4,9 +4,12 @@
 Each float model is quantized by ONNX Runtime's own tool (`quantize_static`: QDQ format, int8
 per-channel weights, uint8 activations, calibrated on the committed real input and 7
 noisy copies), the way a user would make
-a quantized file. Sparrow runs it and must equal ONNX Runtime on the same file with graph
-optimisations off (the QDQ pairs computed as written: Sparrow does the same). The deviation from
-ORT with optimisations on (its fused int8 kernels) is printed, not asserted.
+a quantized file. Sparrow runs it, its QDQ groups fused into int8 kernels (`sparrow inspect` must
+list int8 layers), and must equal ONNX Runtime on the same file with graph optimisations off (the
+QDQ pairs computed as written) within the rule in `compare`: the fused layers round
+acc * scale once where the float graph rounds a float sum, as ORT's own int8 kernels do, so single
+values move by one quantum. The deviation from ORT with optimisations on (its fused int8 kernels)
+is printed, not asserted. The detector runs on its committed page at half resolution (160x160).
 
 Then `sparrow quantize` itself (static, QDQ, calibrated on the committed inputs) on the same three
 models and on the digits model pruned to 90% first: ONNX Runtime must run each file, `sparrow run`
@@ -34,6 +37,14 @@ MODELS = [  # file, input name, the committed real input it runs on
     ("Models/ppocr/ch_PP-OCRv4_det_infer.onnx", "x", "Models/ppocr/ref/ch_PP-OCRv4_det_infer.page.input_0_x.npy"),
 ]
 ort.set_default_logger_severity(3)
+# Fraction of values allowed to differ by more than 1e-4 * max|ref| (when max|d| is above
+# 1e-3 * max|ref|). Float sums in another order, and Sparrow's int8 layers (acc * scale rounded
+# once), move single values across a rounding boundary of the next QuantizeLinear, and the moves
+# spread through 60 layers: measured 2.5% of the detector's 160x160 map for the `sparrow
+# quantize` file (its float-output int8 layers against ORT's float Conv), where ORT's own int8
+# kernels move 1.9% of the map of its QDQ file away from its plain run. A wrong quantizer
+# (rounding, zero point, axis) changes most values.
+OFF_FRACTION = 0.03
 
 
 class Calibration(CalibrationDataReader):
@@ -46,6 +57,26 @@ class Calibration(CalibrationDataReader):
 
     def get_next(self):
         return next(self.feeds, None)
+
+
+def load_input(rel):
+    """The committed input; the detector's 320x320 page at every other pixel (160x160, a multiple of
+    32 as the detector needs): the same layers at a quarter of the debug build's time."""
+    x = np.load(ROOT / rel)
+    return np.ascontiguousarray(x[:, :, ::2, ::2]) if "det" in rel else x
+
+
+def expect_int8(sparrow, q, label, name, x, required=True):
+    """The QDQ layers ran on the int8 kernels (FuseQDQ): `sparrow inspect` lists int8 layers.
+    Not required of ORT's PP-OCR files: its quantizer leaves their Conv biases in float32 (they are
+    not initializers in Paddle's export), which FuseQDQ does not take (an int32 bias at
+    x_scale * w_scale is what the requantize epilogue adds), so they run in float32 as before."""
+    shape = "x".join(str(d) for d in x.shape)
+    r = subprocess.run([sparrow, "inspect", str(q), "--shape", f"{name}={shape}"], capture_output=True, text=True)
+    n = len(re.findall(r"QLinear(?:Conv|MatMul)\(int8\)", r.stdout))
+    ok = r.returncode == 0 and (n > 0 or not required)
+    print(f"{'ok  ' if ok else 'FAIL'} {label}: {n} layers on the int8 kernels")
+    return 0 if ok else 1
 
 
 def ort_run(path, feeds, optimize):
@@ -67,12 +98,18 @@ def compare(sparrow, q, name, x, tmp, label):
         print(f"FAIL {label}: sparrow run: {r.stderr.strip()[-300:]}")
         return 1
     failures = 0
+    fused = ort_run(q, {name: x}, True)
     for oname, ref in ort_run(q, {name: x}, False).items():
         got = np.load(out / (re.sub(r"[^A-Za-z0-9._-]", "_", oname) + ".npy"))
         scale = float(np.max(np.abs(ref))) or 1.0
         off = float(np.mean(np.abs(got - ref) > 1e-4 * scale)) if got.shape == ref.shape else 1.0
         d = float(np.max(np.abs(got - ref))) if got.shape == ref.shape else float("inf")
-        ok = got.shape == ref.shape and float(np.mean(np.abs(got - ref))) <= 1e-2 * scale and (off <= 0.02 or d <= 1e-3 * scale)
+
+        def agrees(r):  # the rule against ORT's plain run or its optimised one (see main)
+            o = float(np.mean(np.abs(got - r) > 1e-4 * scale))
+            return float(np.mean(np.abs(got - r))) <= 1e-2 * scale and (
+                o <= OFF_FRACTION or float(np.max(np.abs(got - r))) <= 1e-3 * scale)
+        ok = got.shape == ref.shape and (agrees(ref) or agrees(fused[oname]))
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {label} {oname}: {100 * off:.3f}% of values differ from ONNX Runtime, "
               f"max|d| {d:.3g} of max|ref| {scale:.3g}")
@@ -86,7 +123,7 @@ def main():
         tmp = Path(tmp)
         for rel, name, input_file in MODELS:
             q = tmp / (Path(rel).stem + "_qdq.onnx")
-            x = np.load(ROOT / input_file)
+            x = load_input(input_file)
             quantize_static(str(ROOT / rel), str(q), Calibration(name, x), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
             np.save(tmp / "x.npy", x)
@@ -97,6 +134,7 @@ def main():
                 print(f"FAIL {rel}: sparrow run: {r.stderr.strip()[-300:]}")
                 failures += 1
                 continue
+            failures += expect_int8(sparrow, q, f"{rel} (QDQ)", name, x, required="digits" in rel)
             plain, fused = ort_run(q, {name: x}, False), ort_run(q, {name: x}, True)
             for oname, ref in plain.items():
                 got = np.load(out / (re.sub(r"[^A-Za-z0-9._-]", "_", oname) + ".npy"))
@@ -111,20 +149,26 @@ def main():
                 # next QuantizeLinear; through 60 layers that flips a few values of a detector's
                 # map (ORT's own fused int8 kernels disagree with its plain QDQ run on ~1%). A
                 # wrong quantizer (rounding, zero point, axis) changes most values.
-                ok = got.shape == ref.shape and float(np.mean(np.abs(got - ref))) <= 1e-2 * scale and (
-                    off <= 0.02 or d <= 1e-3 * scale)
+                # Sparrow's fused int8 layers round as ORT's int8 kernels do: the same rule against
+                # ORT's plain run or against its optimised (int8) run.
+                def agrees(r):
+                    o = float(np.mean(np.abs(got - r) > 1e-4 * scale))
+                    return float(np.mean(np.abs(got - r))) <= 1e-2 * scale and (
+                        o <= OFF_FRACTION or float(np.max(np.abs(got - r))) <= 1e-3 * scale)
+                ok = got.shape == ref.shape and (agrees(ref) or agrees(fused[oname]))
                 failures += not ok
                 print(f"{'ok  ' if ok else 'FAIL'} {rel} (QDQ) {oname}: max|sparrow - ORT| {d:.3g} (max|ref| {scale:.3g}); "
                       f"vs ORT's fused int8 kernels {d_fused:.3g}")
             # The same model through `sparrow quantize`.
             sq = tmp / (Path(rel).stem + "_sparrow_q.onnx")
             r = subprocess.run([sparrow, "quantize", str(ROOT / rel), "-o", str(sq), "--calibration",
-                                f"{name}={ROOT / input_file}"], capture_output=True, text=True)
+                                f"{name}={tmp / 'x.npy'}"], capture_output=True, text=True)
             if r.returncode != 0:
                 print(f"FAIL {rel}: sparrow quantize: {r.stderr.strip()[-300:]}")
                 failures += 1
                 continue
             failures += compare(sparrow, sq, name, x, tmp, f"{rel} (sparrow quantize)")
+            failures += expect_int8(sparrow, sq, f"{rel} (sparrow quantize)", name, x)
         # Prune, then quantize: the zeros stay exactly zero in the int8 weights.
         pruned, pq = tmp / "digits_mag90.onnx", tmp / "digits_mag90_q.onnx"
         digits, digits_x = ROOT / MODELS[0][0], ROOT / MODELS[0][2]
@@ -145,6 +189,7 @@ def main():
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} prune 90% then quantize: {checked} int8 weights, {lost} pruned zeros became nonzero")
         failures += compare(sparrow, pq, "x", np.load(digits_x), tmp, "digits pruned 90% (sparrow quantize)")
+        failures += expect_int8(sparrow, pq, "digits pruned 90% (sparrow quantize)", "x", np.load(digits_x))
     print(f"{len(MODELS)} models quantized by ONNX Runtime and by sparrow quantize (digits, PP-OCR cls and det) and a "
           f"pruned one: {failures} failures")
     sys.exit(1 if failures else 0)

@@ -65,6 +65,11 @@ public struct FusedEpilogue: Sendable, Equatable {
   /// as a Transpose by `out` of it would have (nil: as stored).
   public var matmulViews: MatMulViews?
 
+  /// A QLinearConv/QLinearMatMul written by FuseQDQ for a layer whose output is not quantized:
+  /// without y_scale and y_zero_point (inputs 6 and 7 empty) it writes float32, the product
+  /// dequantized, (acc + bias) · x_scale · w_scale, then the clamp.
+  public var dequantizedOutput = false
+
   public struct MatMulViews: Sendable, Equatable {
     public var a: [Int]?
     public var b: [Int]?
@@ -108,11 +113,12 @@ public struct FusedEpilogue: Sendable, Equatable {
   /// Nothing fused.
   public var isEmpty: Bool {
     clamp == nil && affine == nil && learnedGate == nil && bias == nil && gelu == nil && softmaxInput == nil
-      && matmulViews == nil
+      && matmulViews == nil && !dequantizedOutput
   }
   /// Nothing fused after the product but a bias: an activation may still fuse.
   var takesActivation: Bool {
     clamp == nil && affine == nil && learnedGate == nil && gelu == nil && softmaxInput == nil && matmulViews == nil
+      && !dequantizedOutput
   }
   /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
   var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }

@@ -62,7 +62,15 @@ public enum ONNXImporter {
       constants[name] = t
     }
     for t in g.initializer {
-      try addConstant(t.name, try Tensor(onnx: t, maxElements: limits.maxTensorElements), "an initializer")
+      let value: Tensor
+      do {
+        value = try Tensor(onnx: t, maxElements: limits.maxTensorElements)
+      } catch {
+        // Name the node that reads it (an int4 or float8 weight of a DequantizeLinear, say).
+        guard let n = g.node.first(where: { $0.input.contains(t.name) }) else { throw error }
+        throw ModelError("\(n.opType)\(n.name.isEmpty ? "" : " '\(n.name)'"): \(error.message)")
+      }
+      try addConstant(t.name, value, "an initializer")
     }
     for s in g.sparseInitializer {
       let t = try densify(s, limits: limits)

@@ -1,11 +1,12 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
-  /// The default pipeline: BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and
-  /// masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
+  /// The default pipeline: QDQ groups around Conv/MatMul/Gemm fused into int8 steps (FuseQDQ),
+  /// BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
   /// its MatMuls, linear layers' bias then activation fusion, then
   /// learned-gate fusion (after the activation: the gate multiplies the clamped output).
   public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
+    g = FuseQDQ.run(g)
     g = try FoldBatchNorm.run(g)
     g = try FoldAffine.run(g)
     g = FuseHardSwish.run(g)

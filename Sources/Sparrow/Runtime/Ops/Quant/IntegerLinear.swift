@@ -117,6 +117,16 @@ enum QLinearMatMulOp: OpBuilder {
   static let opTypes = ["QLinearMatMul"]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    if c.node.epilogue.dequantizedOutput {
+      let a = try c.input(0), b = try c.input(3)
+      let s = try IntMatMulShape(c, a: a, b: b)
+      try checkScales(c, [1, 4])
+      try c.setOutputs([TensorType(.float32, s.outShape)])
+      guard let step = try QLinearMatMulKernelStep.build(&c, shape: s, a: a) else {
+        throw c.error("a dequantized output needs constant int8 weights, scales and zero points")
+      }
+      return step
+    }
     for i in 1...7 where !c.hasInput(i) { throw c.error("input \(i) is required") }
     let a = try c.input(0), b = try c.input(3), yz = try c.input(7)
     try checkInt8(c, a, "a")
@@ -128,7 +138,14 @@ enum QLinearMatMulOp: OpBuilder {
       try perCount(c, 4, "b_scale", s.n, dtype: .float32), try perCount(c, 5, "b_zero_point", s.n, dtype: b.dtype),
       try perCount(c, 6, "y_scale", 1, dtype: .float32), try perCount(c, 7, "y_zero_point", 1),
     ]
+    try checkScales(c, [1, 4, 6])
     try c.setOutputs([TensorType(yz.dtype, s.outShape)])
+    if let step = try QLinearMatMulKernelStep.build(&c, shape: s, a: a) { return step }
+    // Input 8, an int32 bias per column, is Sparrow's own (FuseQDQ writes it with constant
+    // parameters, which the kernels take).
+    if c.hasInput(8) || c.node.epilogue.clamp != nil {
+      throw c.error("a fused bias or activation needs constant int8 weights, scales and zero points")
+    }
     return QLinearMatMulStep(shape: s, aType: a.dtype, bType: b.dtype, yType: yz.dtype, counts: counts)
   }
 }
@@ -251,6 +268,15 @@ enum QLinearConvOp: OpBuilder {
   static let opTypes = ["QLinearConv"]
 
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    if c.node.epilogue.dequantizedOutput {
+      let s = try IntConvShape(c, x: try c.input(0), w: try c.input(3))
+      try checkScales(c, [1, 4])
+      try c.setOutputs([TensorType(.float32, s.outShape)])
+      guard let step = try QLinearConvKernelStep.build(&c, shape: s) else {
+        throw c.error("a dequantized output needs constant int8 weights, scales and zero points")
+      }
+      return step
+    }
     for i in 1...7 where !c.hasInput(i) { throw c.error("input \(i) is required") }
     let x = try c.input(0), w = try c.input(3), yz = try c.input(7)
     try checkInt8(c, x, "x")
@@ -264,7 +290,12 @@ enum QLinearConvOp: OpBuilder {
       try perCount(c, 8, "B", s.m, dtype: .int32),
     ]
     if c.hasInput(8), counts[6] != s.m { throw c.error("B (input 8) must hold one int32 per output channel (\(s.m))") }
+    try checkScales(c, [1, 4, 6])
     try c.setOutputs([TensorType(yz.dtype, s.outShape)])
+    if let step = try QLinearConvKernelStep.build(&c, shape: s) { return step }
+    guard c.node.epilogue.clamp == nil else {
+      throw c.error("a fused activation needs constant int8 weights and scales")
+    }
     return QLinearConvStep(shape: s, xType: x.dtype, wType: w.dtype, yType: yz.dtype, counts: counts)
   }
 }

@@ -101,6 +101,7 @@ enum QuantizeLinearOp: OpBuilder {
     guard try c.int("block_size", 0) == 0 else { throw c.error("blocked quantization (block_size) is not supported") }
     try checkZeroPoint(c, 2, dtype: out, shape: s.shape)
     let axis = try QuantAxis(c, x: x, scale: s, scaleInput: 1)
+    try checkScales(c, [1])
     try c.setOutputs([TensorType(out, x.shape)])
     return QuantizeStep(count: x.count, axis: axis, out: out, hasZero: c.hasInput(2))
   }
@@ -136,7 +137,11 @@ enum DequantizeLinearOp: OpBuilder {
     guard s.dtype == .float32 else { throw c.error("x_scale must be float32, got \(s.dtype)") }
     guard try c.int("block_size", 0) == 0 else { throw c.error("blocked quantization (block_size) is not supported") }
     try checkZeroPoint(c, 2, dtype: x.dtype, shape: s.shape)
+    if x.dtype == .int32, let z = c.constant(2), z.int64s.contains(where: { $0 != 0 }) {
+      throw c.error("the zero point of int32 data must be 0 (ONNX), got \(z.int64s.first { $0 != 0 } ?? 0)")
+    }
     let axis = try QuantAxis(c, x: x, scale: s, scaleInput: 1)
+    try checkScales(c, [1])
     try c.setOutputs([TensorType(.float32, x.shape)])
     return DequantizeStep(count: x.count, axis: axis, dtype: x.dtype, hasZero: c.hasInput(2))
   }

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""int8 figures (issue 19): ResNet-18 of the speed zoo (Models/scripts/make_zoo.py, dense and
+magnitude-90%), fp32 against its QDQ int8 file on Sparrow and on ONNX Runtime, one thread.
+
+The QDQ files are written by ONNX Runtime's own `quant_pre_process` and `quantize_static` (QDQ format, int8 symmetric
+per-channel weights, uint8 activations, min-max on 4 seeded inputs): the file a user gets, and the
+same file for both runtimes. Timing: `rounds` rounds; in each, every configuration runs `runs`
+timed runs after 2 warm-ups (Sparrow: `sparrow run --repeat`, in-process latency, one process per
+round; ONNX Runtime: one session per configuration, kept), in an order rotated per round; the
+round's median is its figure, and the table gives the median over rounds with min-max. Also:
+Sparrow int8 vs ORT int8 on the same input (max |d| of the logits, top-1 agreement), that the
+pruned zeros stay zero in the int8 file, and sizes on disk.
+
+Digits (--digits DIR, the folder `Bench/digits_testset.py --train 64 --out DIR` writes): the
+committed seed-0 model and `sparrow quantize` of it (min-max, calibrated on the first 64 training
+images, as quantize.md), top-1 on the 360 test images from Sparrow (int8 kernels) and ONNX Runtime.
+
+  .venv-test/bin/python Bench/int8_figures.py .build-release/release/sparrow [--rounds 5 --runs 10]
+      [--digits DIR] [--skip-resnet]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = ROOT / "Models" / "cache" / "zoo"
+ort.set_default_logger_severity(3)
+
+
+class Calibration(CalibrationDataReader):
+    def __init__(self, xs):
+        self.feeds = iter([{"input": x} for x in xs])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def inputs(n):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(n)]
+
+
+def quantize(src, dst):
+    if not dst.exists():
+        # ORT's recommended pre-processing (BatchNorm folded into the Conv, shapes inferred): without
+        # it the quantizer puts QDQ pairs around each BatchNormalization as well.
+        pre = dst.with_name(dst.stem + "-pre.onnx")
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(dst), Calibration(inputs(4)), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return dst
+
+
+def ort_session(path):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(s, x, runs):
+    for _ in range(2):
+        s.run(None, {"input": x})
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        s.run(None, {"input": x})
+        t.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(t))
+
+
+def time_sparrow(sparrow, path, xfile, runs):
+    r = subprocess.run([sparrow, "run", str(path), "--input", f"input={xfile}", "--threads", "1", "--repeat", str(runs),
+                        "--warmup", "2"], capture_output=True, text=True, check=True)
+    return float(re.search(r"p50 ([0-9.]+) ms", r.stdout).group(1))
+
+
+def sparrow_logits(sparrow, path, xfile, tmp):
+    out = tmp / ("out-" + path.stem)
+    subprocess.run([sparrow, "run", str(path), "--input", f"input={xfile}", "--output-dir", str(out), "--threads", "1"],
+                   capture_output=True, text=True, check=True)
+    return np.load(out / "logits.npy")
+
+
+def zeros_kept(fp32, qdq):
+    """Every zero of the float weights is zero in the int8 weights (per initializer name)."""
+    f = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(fp32)).graph.initializer}
+    q = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(qdq)).graph.initializer}
+    checked = lost = 0
+    for name, w in f.items():
+        qn = name + "_quantized"
+        if qn in q and q[qn].dtype == np.int8 and q[qn].shape == w.shape:
+            checked += 1
+            lost += int(np.sum((w == 0) & (q[qn] != 0)))
+    return checked, lost
+
+
+def digits(sparrow, d, tmp):
+    fp = ROOT / "Models" / "digits" / "digits_resnet.onnx"
+    q = tmp / "digits_int8.onnx"
+    subprocess.run([sparrow, "quantize", str(fp), "-o", str(q), "--calibration", f"x={d / 'train_x.npy'}"], check=True,
+                   capture_output=True)
+    x, y = np.load(d / "test_x.npy"), np.load(d / "test_y.npy")
+    print("\n| digits seed 0 | Sparrow top-1 | ONNX Runtime top-1 | Sparrow/ORT same class |\n|---|--:|--:|--:|")
+    for label, path in [("fp32", fp), ("int8 (sparrow quantize, minmax)", q)]:
+        out = tmp / ("digits-" + path.stem)
+        subprocess.run([sparrow, "run", str(path), "--input", f"x={d / 'test_x.npy'}", "--output-dir", str(out),
+                        "--threads", "1"], check=True, capture_output=True)
+        got = np.load(next(out.glob("*.npy")))
+        ref = ort_session(path).run(None, {"x": x})[0]
+        print(f"| {label} | {100 * np.mean(got.argmax(1) == y):.2f}% | {100 * np.mean(ref.argmax(1) == y):.2f}% | "
+              f"{100 * np.mean(got.argmax(1) == ref.argmax(1)):.1f}% |")
+    r = subprocess.run([sparrow, "inspect", str(q)], capture_output=True, text=True)
+    print("digits int8 layers on the int8 kernels:", len(re.findall(r"QLinear(?:Conv|MatMul)\(int8\)", r.stdout)))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("sparrow")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--digits")
+    p.add_argument("--skip-resnet", action="store_true")
+    a = p.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    if a.digits:
+        digits(a.sparrow, Path(a.digits), tmp)
+    if a.skip_resnet:
+        return 0
+    x = inputs(5)[4]
+    xfile = tmp / "x.npy"
+    np.save(xfile, x)
+    print(f"load: {os.getloadavg()}")
+    configs = []  # (label, runtime, path)
+    sizes = []
+    for v in ["dense", "mag90"]:
+        fp = ZOO / f"resnet18-{v}.onnx"
+        q = quantize(fp, ZOO / f"resnet18-{v}-qdq.onnx")
+        sizes.append((v, fp.stat().st_size, q.stat().st_size))
+        configs += [(f"{v} fp32", "sparrow", fp), (f"{v} int8", "sparrow", q), (f"{v} int8", "ort", q),
+                    (f"{v} fp32", "ort", fp)]
+        if v == "mag90":
+            print("pruned zeros kept (weight tensors checked, zeros lost):",
+                  zeros_kept(q.with_name(q.stem + "-pre.onnx"), q))
+        ref = ort_session(q).run(None, {"input": x})[0]
+        got = sparrow_logits(a.sparrow, q, xfile, tmp)
+        fref = ort_session(fp).run(None, {"input": x})[0]
+        print(f"{v}: Sparrow int8 vs ORT int8 (same file) max|d| {np.max(np.abs(got - ref)):.4g} of max|ref| "
+              f"{np.max(np.abs(ref)):.4g}, top-1 {'same' if got.argmax() == ref.argmax() else 'DIFFERENT'}; "
+              f"int8 vs fp32 (ORT) max|d| {np.max(np.abs(ref - fref)):.4g}, top-1 "
+              f"{'same' if ref.argmax() == fref.argmax() else 'different'}")
+    sessions = {c: ort_session(c[2]) for c in configs if c[1] == "ort"}
+    times = {c: [] for c in configs}
+    for r in range(a.rounds):
+        order = configs[r % len(configs):] + configs[:r % len(configs)]
+        for c in order:
+            t = time_ort(sessions[c], x, a.runs) if c[1] == "ort" else time_sparrow(a.sparrow, c[2], xfile, a.runs)
+            times[c].append(t)
+        print(f"round {r + 1}/{a.rounds} done, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"load: {os.getloadavg()}")
+    print("\n| model | runtime | median ms | min–max over rounds |\n|---|---|--:|--:|")
+    for c in configs:
+        t = times[c]
+        print(f"| ResNet-18 {c[0]} | {'Sparrow' if c[1] == 'sparrow' else 'ONNX Runtime ' + ort.__version__} | "
+              f"{np.median(t):.1f} | {min(t):.1f}–{max(t):.1f} |")
+    print("\n| variant | fp32 file | int8 QDQ file |\n|---|--:|--:|")
+    for v, f, q in sizes:
+        print(f"| {v} | {f / 1e6:.1f} MB | {q / 1e6:.1f} MB |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+/* The int8 GEMM list (qgemm/ukernels.inc) as a table, and its choice under the active ISA: part
+ * of the one dispatcher (dispatch.c holds the other families). */
+#include "../qgemm/qgemm.h"
+#include "../qspmm/qspmm.h"
+#include "sparrow_kernels.h"
+
+#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr)                                                 \
+  void fn(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp, size_t n, \
+          const sparrow_qgemm_epilogue* e);
+#include "../qgemm/ukernels.inc"
+#undef SPARROW_QGEMM_UKERNEL
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_cpu_feature_id feature;
+  uint32_t mr;
+  sparrow_qgemm_fn fn;
+} q_entry;
+
+/* "sparrow_qgemm_u8s8_4x1__scalar" is shown without its "sparrow_" prefix. */
+#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, mr, fn},
+static const q_entry q_table[] = {
+#include "../qgemm/ukernels.inc"
+};
+#undef SPARROW_QGEMM_UKERNEL
+static const size_t q_len = sizeof q_table / sizeof q_table[0];
+
+size_t sparrow_qgemm_count(void) { return q_len; }
+const char* sparrow_qgemm_name(size_t i) { return i < q_len ? q_table[i].name : NULL; }
+uint32_t sparrow_qgemm_mr(size_t i) { return i < q_len ? q_table[i].mr : 0; }
+
+/* Runnable: the CPU has the entry's ISA and extension. An extension is probed for the level in
+ * force only, so an entry needing one runs only under that level. */
+int sparrow_qgemm_runnable(size_t i) {
+  if (i >= q_len || !sparrow_isa_supported(q_table[i].isa)) return 0;
+  return q_table[i].feature == SPARROW_CPU_NONE ||
+         (q_table[i].isa == sparrow_active_isa() && sparrow_cpu_feature(q_table[i].feature));
+}
+
+/* The last runnable entry of the active level, else of AVX2 (under AVX-512), else scalar (0). */
+size_t sparrow_qgemm_auto(void) {
+  const sparrow_isa active = sparrow_active_isa();
+  const sparrow_isa levels[2] = {active, active == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR};
+  for (size_t l = 0; l < 2; l++) {
+    size_t best = q_len;
+    for (size_t i = 0; i < q_len; i++)
+      if (q_table[i].isa == levels[l] && sparrow_qgemm_runnable(i)) best = i;
+    if (best < q_len) return best;
+  }
+  return 0;
+}
+
+void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0, size_t p1, const uint8_t* xp,
+                       size_t n, const sparrow_qgemm_epilogue* e) {
+  const q_entry* q = &q_table[sparrow_qgemm_runnable(i) ? i : 0];
+  q->fn(wp, (k + 3) / 4, m, p0, p1, xp, n, e);
+}
+
+/* ---- sparse int8: qspmm/ukernels.inc ----------------------------------------------------------- */
+
+#define SPARROW_QSPMM_UKERNEL(fn, ISA, FEATURE)                                                                        \
+  void fn(const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0, size_t r1, const uint8_t* xp, \
+          size_t n, const sparrow_qgemm_epilogue* e);
+#include "../qspmm/ukernels.inc"
+#undef SPARROW_QSPMM_UKERNEL
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_cpu_feature_id feature;
+  sparrow_qspmm_fn fn;
+} s_entry;
+
+#define SPARROW_QSPMM_UKERNEL(fn, ISA, FEATURE) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, fn},
+static const s_entry s_table[] = {
+#include "../qspmm/ukernels.inc"
+};
+#undef SPARROW_QSPMM_UKERNEL
+static const size_t s_len = sizeof s_table / sizeof s_table[0];
+
+size_t sparrow_qspmm_count(void) { return s_len; }
+const char* sparrow_qspmm_name(size_t i) { return i < s_len ? s_table[i].name : NULL; }
+
+int sparrow_qspmm_runnable(size_t i) {
+  if (i >= s_len || !sparrow_isa_supported(s_table[i].isa)) return 0;
+  return s_table[i].feature == SPARROW_CPU_NONE ||
+         (s_table[i].isa == sparrow_active_isa() && sparrow_cpu_feature(s_table[i].feature));
+}
+
+size_t sparrow_qspmm_auto(void) {
+  const sparrow_isa active = sparrow_active_isa();
+  const sparrow_isa levels[2] = {active, active == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR};
+  for (size_t l = 0; l < 2; l++) {
+    size_t best = s_len;
+    for (size_t i = 0; i < s_len; i++)
+      if (s_table[i].isa == levels[l] && sparrow_qspmm_runnable(i)) best = i;
+    if (best < s_len) return best;
+  }
+  return 0;
+}
+
+void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
+                       size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e) {
+  s_table[sparrow_qspmm_runnable(i) ? i : 0].fn(row_ptr, group, word, r0, r1, xp, n, e);
+}

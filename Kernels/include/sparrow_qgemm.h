@@ -1,0 +1,89 @@
+/*
+ * Sparrow int8 GEMM (Kernels/qgemm): Y[M x N] = epilogue(W[M x K] . (X[K x N] - x_zero)) with
+ * W int8 (symmetric: its zero point is 0), X uint8 (int8 activations are packed with their sign
+ * bit flipped, i.e. as uint8 with zero point + 128), int32 accumulation (wrapping, as the
+ * hardware's and ONNX Runtime's).
+ *
+ * Packing (qgemm/qgemm.h has the layouts): weights once per model (sparrow_qgemm_pack_w, with
+ * the panel height MR of the kernel that will run them, and each row's sum for the zero-point
+ * correction acc - x_zero * rowsum); activations per call (sparrow_qgemm_pack_x: K padded to a
+ * multiple of 4, groups of 4 k of one column side by side).
+ *
+ * Epilogue, per output (row m, column n), c = acc - x_zero * row_sums[m] + bias[m]:
+ *   requantize (out u8/s8): y = clamp(round_half_even(float(c) * scale[m]) + y_zero, q_lo, q_hi)
+ *     (the float product is clamped to [q_lo - y_zero, q_hi - y_zero] first, as MLAS does);
+ *     q_lo/q_hi carry a fused Relu/Clip;
+ *   dequantize (out f32): y = clamp(float(c) * scale[m] + fbias[m], lo, hi).
+ * Kernels never allocate, never fail, and give the same bits on every ISA.
+ */
+#ifndef SPARROW_QGEMM_H
+#define SPARROW_QGEMM_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { SPARROW_QOUT_U8 = 0, SPARROW_QOUT_S8 = 1, SPARROW_QOUT_F32 = 2 };
+
+typedef struct sparrow_qgemm_epilogue {
+  const int32_t* row_sums;    /* M values from sparrow_qgemm_pack_w */
+  int32_t x_zero;             /* the activations' zero point in the packed (uint8) domain */
+  const int32_t* bias;        /* M int32 values added to the accumulator, or NULL */
+  const float* scale;         /* M values: x_scale * w_scale[m] / y_scale (requantize) or x_scale * w_scale[m] */
+  const float* fbias;         /* dequantize: M floats added after scaling, or NULL */
+  int32_t y_zero, q_lo, q_hi; /* requantize: zero point and bounds of the output type (and activation) */
+  float lo, hi;               /* dequantize: clamp */
+  int32_t out;                /* SPARROW_QOUT_* */
+  void* y;                    /* element (m, n) at y + m * y_row_stride + n * y_col_stride (elements) */
+  ptrdiff_t y_row_stride, y_col_stride;
+} sparrow_qgemm_epilogue;
+
+/* The kernel list (qgemm/ukernels.inc): count, name, panel height, whether this CPU runs it,
+ * and the one the active ISA chooses (the best runnable entry of its level). */
+size_t sparrow_qgemm_count(void);
+const char* sparrow_qgemm_name(size_t i);
+uint32_t sparrow_qgemm_mr(size_t i);
+int sparrow_qgemm_runnable(size_t i);
+size_t sparrow_qgemm_auto(void);
+
+/* Bytes of W packed for panel height mr. */
+size_t sparrow_qgemm_packed_bytes(size_t m, size_t k, uint32_t mr);
+/* Packs W (element (m, k) at w[m * m_stride + k * k_stride]) into `out` and writes row_sums[m]. */
+void sparrow_qgemm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride, uint32_t mr,
+                          int8_t* out, int32_t* row_sums);
+/* Bytes of X packed: ceil(k / 4) * 4 * n. */
+size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n);
+/* Packs X (element (k, n) at x[k * k_stride + n * n_stride]); flip_sign = 1 reads int8 data and
+ * stores it as uint8 (x ^ 0x80; the caller adds 128 to the zero point). */
+void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stride, ptrdiff_t n_stride, int flip_sign,
+                          uint8_t* out);
+/* Packs the im2col view of one image x [c, h, w] (uint8, or int8 with flip_sign) for a convolution
+ * with kernel kh x kw, strides, dilations and leading pads, ho x wo outputs: K = c * kh * kw rows
+ * (ONNX's weight order) by N = ho * wo columns, `pad` (the zero point, unflipped) outside x. */
+void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
+                             size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho, size_t wo,
+                             uint8_t pad, int flip_sign, uint8_t* out);
+/* Runs kernel i (packed for its MR) on panels [p0, p1) over all n columns. */
+void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0, size_t p1, const uint8_t* xp,
+                       size_t n, const sparrow_qgemm_epilogue* e);
+
+/* Sparse int8 (qspmm/qspmm.h): W kept as its nonzero 1x4 blocks along K, on the same packed X.
+ * sparrow_qspmm_blocks counts the blocks; sparrow_qspmm_pack_w fills row_ptr (m + 1), group and
+ * word (4 bytes per block) and row_sums. */
+size_t sparrow_qspmm_count(void);
+const char* sparrow_qspmm_name(size_t i);
+int sparrow_qspmm_runnable(size_t i);
+size_t sparrow_qspmm_auto(void);
+size_t sparrow_qspmm_blocks(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride);
+void sparrow_qspmm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride,
+                          uint32_t* row_ptr, uint32_t* group, int8_t* word, int32_t* row_sums);
+/* Runs sparse kernel i on rows [r0, r1). */
+void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
+                       size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/* int8 GEMM kernels (public contract: include/sparrow_qgemm.h).
+ *
+ * Layouts. KQ = ceil(K / 4).
+ *   W packed in panels of MR rows: byte j of group q of row i of panel p at
+ *     wp[((p * KQ + q) * MR + i) * 4 + j] = W[p * MR + i][4 q + j]
+ *   (0 past K and past M): per k group, one 4-byte word per row, what vpdpbusd / sdot broadcast.
+ *   X packed: xp[(q * N + n) * 4 + j] = X[4 q + j][n] (0 past K): the 4 k of a column in one
+ *   32-bit lane, N lanes per group row. No kernel reads past the end of either.
+ *
+ * Kernels: void fn(wp, kq, m, p0, p1, xp, n, epilogue): panels [p0, p1), every column. Each
+ * computes its accumulators, then hands rows of int32 to the epilogue of its ISA; the scalar
+ * epilogue below is the definition (the SIMD ones compute the same float operations). */
+#ifndef SPARROW_QGEMM_INTERNAL_H
+#define SPARROW_QGEMM_INTERNAL_H
+#include <math.h>
+
+#include "sparrow_qgemm.h"
+
+typedef void (*sparrow_qgemm_fn)(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp,
+                                 size_t n, const sparrow_qgemm_epilogue* e);
+
+/* Word (4 bytes) loads without alignment or aliasing assumptions. */
+static inline int32_t sparrow_qgemm_word(const void* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+/* The epilogue of one output: row m, column n, accumulator acc (before the zero-point term). */
+static inline void sparrow_qgemm_store1(const sparrow_qgemm_epilogue* e, size_t m, size_t n, int32_t acc) {
+  int32_t c = (int32_t)((uint32_t)acc - (uint32_t)e->x_zero * (uint32_t)e->row_sums[m]);
+  if (e->bias != NULL) c = (int32_t)((uint32_t)c + (uint32_t)e->bias[m]);
+  const ptrdiff_t at = (ptrdiff_t)m * e->y_row_stride + (ptrdiff_t)n * e->y_col_stride;
+  float v = (float)c * e->scale[m];
+  if (e->out == SPARROW_QOUT_F32) {
+    if (e->fbias != NULL) v += e->fbias[m];
+    v = v < e->lo ? e->lo : v;
+    v = v > e->hi ? e->hi : v;
+    ((float*)e->y)[at] = v;
+    return;
+  }
+  const float lo = (float)(e->q_lo - e->y_zero), hi = (float)(e->q_hi - e->y_zero);
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  const int32_t q = (int32_t)nearbyintf(v) + e->y_zero;
+  if (e->out == SPARROW_QOUT_U8)
+    ((uint8_t*)e->y)[at] = (uint8_t)q;
+  else
+    ((int8_t*)e->y)[at] = (int8_t)q;
+}
+
+/* The epilogue of `count` consecutive columns of row m from n0 (scalar). */
+static inline void sparrow_qgemm_store_row(const sparrow_qgemm_epilogue* e, size_t m, size_t n0, const int32_t* acc,
+                                           size_t count) {
+  for (size_t j = 0; j < count; j++) sparrow_qgemm_store1(e, m, n0 + j, acc[j]);
+}
+#endif

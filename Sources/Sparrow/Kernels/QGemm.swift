@@ -1,0 +1,171 @@
+import Foundation
+internal import SparrowKernels
+
+/// The int8 GEMM (Kernels/qgemm, include/sparrow_qgemm.h): int8 weights packed once, uint8
+/// activations packed per call, int32 accumulation, a requantize or dequantize epilogue.
+enum QGemm {
+  /// The kernel list (qgemm/ukernels.inc): names, and whether this CPU runs each.
+  static var kernelCount: Int { sparrow_qgemm_count() }
+  static func kernelName(_ i: Int) -> String { String(cString: sparrow_qgemm_name(i)) }
+  static func runnable(_ i: Int) -> Bool { sparrow_qgemm_runnable(i) != 0 }
+  /// The entry the active ISA chooses.
+  static var automatic: Int { sparrow_qgemm_auto() }
+  /// The sparse list (qspmm/ukernels.inc).
+  static var sparseCount: Int { sparrow_qspmm_count() }
+  static func sparseRunnable(_ i: Int) -> Bool { sparrow_qspmm_runnable(i) != 0 }
+
+  /// Bytes of X packed for the kernels.
+  static func packedXBytes(k: Int, n: Int) -> Int { sparrow_qgemm_packed_x_bytes(k, n) }
+
+  /// Packs X (element (k, n) at x[k * kStride + n * nStride]); `signed` reads int8 as uint8 + 128.
+  static func packX(
+    _ x: UnsafeRawPointer, k: Int, n: Int, kStride: Int, nStride: Int, signed: Bool, into out: UnsafeMutableRawPointer
+  ) {
+    sparrow_qgemm_pack_x(
+      x.assumingMemoryBound(to: UInt8.self), k, n, kStride, nStride, signed ? 1 : 0,
+      out.assumingMemoryBound(to: UInt8.self))
+  }
+
+  /// Packs the im2col view of one image [c, h, w] for a convolution of geometry `g`.
+  static func packConv(
+    _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, into out: UnsafeMutableRawPointer
+  ) {
+    sparrow_qgemm_pack_conv(
+      x.assumingMemoryBound(to: UInt8.self), c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft,
+      g.ho, g.wo, pad, signed ? 1 : 0, out.assumingMemoryBound(to: UInt8.self))
+  }
+}
+
+/// What the epilogue writes: requantized uint8/int8 (`zero`, bounds `lo...hi` in the output
+/// type, a fused Relu/Clip folded in) or dequantized float32 (plus `fbias`, clamped).
+enum QOutput: Sendable {
+  case quantized(signed: Bool, zero: Int32, lo: Int32, hi: Int32)
+  case float(lo: Float, hi: Float)
+}
+
+/// An int8 weight matrix W [M x K] packed for one kernel, with its row sums (the zero-point
+/// correction), per-row int32 bias and scale: everything the epilogue reads but the activations'
+/// zero point and the output pointer. Dense panels (Kernels/qgemm), or, when at most half of
+/// W's 1x4 blocks along K hold a nonzero (a pruned layer), the nonzero blocks (Kernels/qspmm).
+/// The rule is fixed (a block costs about the same either way, the dense kernels share each X
+/// load between 4 rows), not timed per layer as the float formats are.
+final class QPackedLinear: @unchecked Sendable {
+  let m: Int, k: Int
+  let kernel: Int
+  let output: QOutput
+  /// The sparse form: row pointers, block groups, block words; nil when dense.
+  private let sparse:
+    (rowPtr: UnsafeMutablePointer<UInt32>, group: UnsafeMutablePointer<UInt32>, word: UnsafeMutablePointer<Int8>)?
+  /// Fraction of W's 1x4 blocks that hold a nonzero.
+  let blockDensity: Double
+  private let packed: UnsafeMutablePointer<Int8>
+  private let rowSums: UnsafeMutablePointer<Int32>
+  private let bias: UnsafeMutablePointer<Int32>?
+  private let scale: UnsafeMutablePointer<Float>
+  private let fbias: UnsafeMutablePointer<Float>?
+
+  /// W element (r, c) at w[r * mStride + c * kStride]; `scale` and `bias` (and `fbias`) hold M
+  /// values. `kernel` nil: the active ISA's choice.
+  /// `sparse`: nil chooses by block density; `kernel` (an index of the dense or sparse list): nil
+  /// takes the active ISA's choice.
+  init(
+    weights w: UnsafePointer<Int8>, m: Int, k: Int, mStride: Int, kStride: Int, scale: [Float], bias: [Int32]?,
+    fbias: [Float]? = nil, output: QOutput, sparse wantSparse: Bool? = nil, kernel: Int? = nil
+  ) {
+    self.m = m
+    self.k = k
+    self.output = output
+    let blocks = sparrow_qspmm_blocks(w, m, k, mStride, kStride)
+    blockDensity = m * k == 0 ? 1 : Double(blocks) / Double(m * ((k + 3) / 4))
+    rowSums = .allocate(capacity: max(1, m))
+    if wantSparse ?? (blockDensity <= 0.5) {
+      self.kernel = kernel.flatMap { sparrow_qspmm_runnable($0) != 0 ? $0 : nil } ?? sparrow_qspmm_auto()
+      let rowPtr = UnsafeMutablePointer<UInt32>.allocate(capacity: m + 1)
+      let group = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, blocks))
+      let word = UnsafeMutablePointer<Int8>.allocate(capacity: max(4, blocks * 4))
+      sparrow_qspmm_pack_w(w, m, k, mStride, kStride, rowPtr, group, word, rowSums)
+      sparse = (rowPtr, group, word)
+      packed = .allocate(capacity: 1)
+    } else {
+      let chosen = kernel.flatMap { QGemm.runnable($0) ? $0 : nil } ?? QGemm.automatic
+      self.kernel = chosen
+      let mr = sparrow_qgemm_mr(chosen)
+      packed = .allocate(capacity: max(1, sparrow_qgemm_packed_bytes(m, k, mr)))
+      sparrow_qgemm_pack_w(w, m, k, mStride, kStride, mr, packed, rowSums)
+      sparse = nil
+    }
+    func copy<T>(_ a: [T]) -> UnsafeMutablePointer<T> {
+      let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, a.count))
+      p.initialize(from: a, count: a.count)
+      return p
+    }
+    self.scale = copy(scale)
+    self.bias = bias.map(copy)
+    self.fbias = fbias.map(copy)
+  }
+
+  deinit {
+    if let sparse {
+      sparse.rowPtr.deallocate()
+      sparse.group.deallocate()
+      sparse.word.deallocate()
+    }
+    packed.deallocate()
+    rowSums.deallocate()
+    scale.deallocate()
+    bias?.deallocate()
+    fbias?.deallocate()
+  }
+
+  var kernelName: String { sparse != nil ? String(cString: sparrow_qspmm_name(kernel)) : QGemm.kernelName(kernel) }
+  var isSparse: Bool { sparse != nil }
+
+  /// Y = epilogue(W · (X − xZero)) for X packed (`QGemm.packX`/`packConv`) with `n` columns;
+  /// element (r, c) of Y at y + r * rowStride + c * colStride elements. Panels are split over
+  /// `threads`.
+  func run(
+    packedX xp: UnsafeRawPointer, n: Int, xZero: Int32, y: UnsafeMutableRawPointer, rowStride: Int, colStride: Int,
+    threads: Int
+  ) {
+    var e = sparrow_qgemm_epilogue()
+    e.row_sums = UnsafePointer(rowSums)
+    e.x_zero = xZero
+    e.bias = bias.map { UnsafePointer($0) }
+    e.scale = UnsafePointer(scale)
+    e.fbias = fbias.map { UnsafePointer($0) }
+    switch output {
+    case .quantized(let signed, let zero, let lo, let hi):
+      e.out = signed ? Int32(SPARROW_QOUT_S8) : Int32(SPARROW_QOUT_U8)
+      (e.y_zero, e.q_lo, e.q_hi) = (zero, lo, hi)
+    case .float(let lo, let hi):
+      e.out = Int32(SPARROW_QOUT_F32)
+      (e.lo, e.hi) = (lo, hi)
+    }
+    e.y = y
+    e.y_row_stride = rowStride
+    e.y_col_stride = colStride
+    let x = xp.assumingMemoryBound(to: UInt8.self)
+    nonisolated(unsafe) let (packed, sparse) = (UnsafePointer(packed), sparse)
+    let (kernel, m, k) = (kernel, m, k)
+    // Units: panels of MR rows (dense), rows (sparse).
+    let units = sparse != nil ? m : (m + Int(sparrow_qgemm_mr(kernel)) - 1) / Int(sparrow_qgemm_mr(kernel))
+    let parts = min(max(1, threads), units)
+    withUnsafePointer(to: &e) { ep in
+      nonisolated(unsafe) let ep = ep
+      nonisolated(unsafe) let x = x
+      @Sendable func part(_ t: Int) {
+        let (u0, u1) = (units * t / parts, units * (t + 1) / parts)
+        if let s = sparse {
+          sparrow_qspmm_run(kernel, s.rowPtr, s.group, s.word, u0, u1, x, n, ep)
+        } else {
+          sparrow_qgemm_run(kernel, packed, m, k, u0, u1, x, n, ep)
+        }
+      }
+      if parts <= 1 {
+        part(0)
+      } else {
+        DispatchQueue.concurrentPerform(iterations: parts) { part($0) }
+      }
+    }
+  }
+}

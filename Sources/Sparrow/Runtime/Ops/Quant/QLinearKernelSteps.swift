@@ -1,0 +1,173 @@
+/// QLinearConv and QLinearMatMul on the int8 GEMM kernels (Kernels/qgemm): taken when the
+/// weights, scales and zero points are constants, the weights int8 with zero points 0 (symmetric,
+/// as ONNX Runtime's quantizer and `sparrow quantize` write them) and the activations per tensor.
+/// Same arithmetic as the plain loops in IntegerLinear.swift (int32 accumulator plus bias, times
+/// the float32 scale x_scale · w_scale / y_scale, round half to even, zero point, saturate), so
+/// the outputs are equal bit for bit. The QDQ fusion (Passes/FuseQDQ.swift) writes these nodes,
+/// with a Relu/Clip as the node's epilogue clamp.
+
+/// The constant parameters of an int8 product, read and checked at plan time.
+struct QLinearParams {
+  let xScale: Float, xZero: Int32, xSigned: Bool
+  let weights: [Int8]
+  let wScale: [Float]
+  let yScale: Float
+  let output: QOutput
+  let bias: [Int32]?
+
+  /// Per output channel: x_scale · w_scale / y_scale, in the loops' order.
+  var scale: [Float] { wScale.map { xScale * $0 / yScale } }
+  /// The activations' zero point in the kernels' uint8 domain.
+  var packedZero: Int32 { xSigned ? xZero + 128 : xZero }
+
+  /// nil when the node is not for the kernels (run-time parameters, uint8 or asymmetric weights,
+  /// per-row activation scales): the plain loop runs it. Inputs: x 0, x_scale 1, x_zero 2, w 3,
+  /// w_scale 4, w_zero 5, y_scale 6, y_zero 7, bias 8; `channels` output channels.
+  static func read(_ c: BuildContext, channels: Int, biasInput: Int?) throws(ModelError) -> QLinearParams? {
+    guard let xs = c.constant(1), xs.count == 1, let xz = c.constant(2), xz.count == 1, let w = c.constant(3),
+      case .int8(let wv) = w.storage, let ws = c.constant(4), ws.count == 1 || ws.count == channels,
+      let wz = c.constant(5), wz.int64s.allSatisfy({ $0 == 0 })
+    else { return nil }
+    let wScale = ws.count == 1 ? Array(repeating: ws.floats[0], count: channels) : ws.floats
+    let (lo, hi) = c.node.epilogue.bounds
+    let x = try c.input(0)
+    var bias: [Int32]? = nil
+    if let bi = biasInput, c.hasInput(bi) {
+      guard let b = c.constant(bi), case .int32(let bv) = b.storage, bv.count == channels else { return nil }
+      bias = bv
+    }
+    if c.node.epilogue.dequantizedOutput {
+      return QLinearParams(
+        xScale: xs.floats[0], xZero: Int32(xz.int64s[0]), xSigned: x.dtype == .int8, weights: wv, wScale: wScale,
+        yScale: 1, output: .float(lo: lo, hi: hi), bias: bias)
+    }
+    guard let ys = c.constant(6), ys.count == 1, let yz = c.constant(7), yz.count == 1 else { return nil }
+    let yScale = ys.floats[0]
+    let yZero = Int32(yz.int64s[0])
+    let signed = yz.dtype == .int8
+    let (qmin, qmax): (Int32, Int32) = signed ? (-128, 127) : (0, 255)
+    // A fused Relu/Clip: clamp then quantize equals quantize then clamp to the bounds' quanta.
+    func bound(_ v: Float, _ fallback: Int32) -> Int32 {
+      guard v.isFinite else { return fallback }
+      let q = (v / yScale).rounded(.toNearestOrEven) + Float(yZero)
+      return Int32(min(max(q, Float(qmin)), Float(qmax)))
+    }
+    return QLinearParams(
+      xScale: xs.floats[0], xZero: Int32(xz.int64s[0]), xSigned: x.dtype == .int8, weights: wv, wScale: wScale,
+      yScale: yScale,
+      output: .quantized(signed: signed, zero: yZero, lo: max(qmin, bound(lo, qmin)), hi: min(qmax, bound(hi, qmax))),
+      bias: bias)
+  }
+}
+
+/// Scales must be positive and finite, whatever path runs the node: a one-line error otherwise.
+func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
+  for i in inputs {
+    guard let t = c.constant(i) else { continue }
+    for v in t.floats where !(v > 0 && v.isFinite) {
+      throw c.error("scale (input \(i)) holds \(v): scales must be positive and finite")
+    }
+  }
+}
+
+/// QLinearConv on the int8 kernels: per image and group, the im2col view of the uint8 input
+/// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is), then
+/// one int8 GEMM with the requantize epilogue written straight into the output.
+struct QLinearConvKernelStep: Step {
+  let g: WindowGeometry
+  let m: Int, group: Int
+  let packed: [QPackedLinear]
+  let xZero: Int32, signed: Bool
+
+  var kg: Int { g.c / group * g.kh * g.kw }
+  /// Bytes of one output element: float32 (dequantized) or int8/uint8.
+  var outBytes: Int {
+    if case .float = packed[0].output { return 4 }
+    return 1
+  }
+  var scratchBytes: Int { QGemm.packedXBytes(k: kg, n: g.ho * g.wo) }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let x = UnsafeRawPointer(c.input(0, UInt8.self)), y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
+    guard let scratch = c.scratch else { return }
+    let cg = g.c / group, mg = m / group, hw = g.h * g.w, n = g.ho * g.wo
+    let direct = g.isPointwise && g.sh == 1 && g.sw == 1
+    let pad = UInt8(truncatingIfNeeded: xZero)
+    for img in 0..<g.n {
+      for gi in 0..<group {
+        let xg = x + (img * g.c + gi * cg) * hw
+        if direct {
+          QGemm.packX(xg, k: cg, n: n, kStride: hw, nStride: 1, signed: signed, into: scratch)
+        } else {
+          QGemm.packConv(xg, c: cg, g: g, pad: pad, signed: signed, into: scratch)
+        }
+        packed[gi].run(
+          packedX: scratch, n: n, xZero: signed ? xZero + 128 : xZero, y: y + (img * m + gi * mg) * n * outBytes,
+          rowStride: n,
+          colStride: 1, threads: c.threads)
+      }
+    }
+  }
+
+  static func build(_ c: inout BuildContext, shape s: IntConvShape) throws(ModelError) -> (any Step)? {
+    guard let p = try QLinearParams.read(c, channels: s.m, biasInput: 8), !p.weights.isEmpty else { return nil }
+    let cg = s.g.c / s.group, mg = s.m / s.group, kg = cg * s.g.kh * s.g.kw
+    let scale = p.scale
+    var packed: [QPackedLinear] = []
+    p.weights.withUnsafeBufferPointer { w in
+      for gi in 0..<s.group {
+        let rows = gi * mg..<(gi + 1) * mg
+        packed.append(
+          QPackedLinear(
+            weights: w.baseAddress! + gi * mg * kg, m: mg, k: kg, mStride: kg, kStride: 1, scale: Array(scale[rows]),
+            bias: p.bias.map { Array($0[rows]) }, output: p.output))
+      }
+    }
+    let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.m, cols: kg, kPerChannel: s.g.kh * s.g.kw)
+    c.layer = LayerReport(
+      node: c.node.name, op: "QLinearConv(int8)", m: s.m, k: kg, n: s.g.ho * s.g.wo, zeroFraction: profile.zeroFraction,
+      format: packed[0].isSparse ? "int8-bsr1x4" : "int8", kernel: packed[0].kernelName, measured: [:], profile: profile
+    )
+    return QLinearConvKernelStep(g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned)
+  }
+}
+
+/// QLinearMatMul with a constant 2-D int8 B [K, N] on the int8 kernels: W = Bᵀ (per-column
+/// scales become per-row), X = Aᵀ read through strides (A's rows are the columns), the output
+/// written transposed by the epilogue. Sparrow's fusion may add a 9th input, an int32 bias per
+/// column (a Gemm's).
+struct QLinearMatMulKernelStep: Step {
+  let rows: Int, k: Int, n: Int
+  let packed: QPackedLinear
+  let xZero: Int32, signed: Bool
+
+  var scratchBytes: Int { QGemm.packedXBytes(k: k, n: rows) }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    guard let scratch = c.scratch else { return }
+    QGemm.packX(
+      UnsafeRawPointer(c.input(0, UInt8.self)), k: k, n: rows, kStride: 1, nStride: k, signed: signed, into: scratch)
+    packed.run(
+      packedX: scratch, n: rows, xZero: signed ? xZero + 128 : xZero,
+      y: UnsafeMutableRawPointer(c.output(0, UInt8.self)),
+      rowStride: 1, colStride: n, threads: c.threads)
+  }
+
+  static func build(_ c: inout BuildContext, shape s: IntMatMulShape, a: TensorType) throws(ModelError) -> (any Step)? {
+    guard c.constant(3)?.rank == 2, a.shape.count >= 2 else { return nil }
+    guard let p = try QLinearParams.read(c, channels: s.n, biasInput: 8), !p.weights.isEmpty, s.k > 0 else {
+      return nil
+    }
+    let rows = a.count / s.k
+    let packed = p.weights.withUnsafeBufferPointer { w in
+      QPackedLinear(
+        weights: w.baseAddress!, m: s.n, k: s.k, mStride: 1, kStride: s.n, scale: p.scale, bias: p.bias,
+        output: p.output)
+    }
+    let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.k, cols: s.n)
+    c.layer = LayerReport(
+      node: c.node.name, op: "QLinearMatMul(int8)", m: s.n, k: s.k, n: rows, zeroFraction: profile.zeroFraction,
+      format: packed.isSparse ? "int8-bsr1x4" : "int8", kernel: packed.kernelName, measured: [:], profile: profile)
+    return QLinearMatMulKernelStep(rows: rows, k: s.k, n: s.n, packed: packed, xZero: p.xZero, signed: p.xSigned)
+  }
+}

@@ -1,0 +1,160 @@
+import Testing
+
+@testable import Sparrow
+
+/// FuseQDQ: QDQ groups around Conv, Gemm and MatMul become QLinearConv/QLinearMatMul nodes on
+/// the int8 kernels. The reference is the same graph unoptimised, each op as written in float32
+/// between the pairs (that path equals ONNX Runtime's plain run: ModelVsORTTests, check_quant.py).
+/// The fused step rounds acc · (x_scale · w_scale / y_scale) once where the graph rounds a float
+/// sum, so a value may be one quantum (y_scale) off, never more, and only a few are. The int8
+/// step of QLinearConv/QLinearMatMul equals the plain integer loop bit for bit.
+@Suite struct FuseQDQTests {
+  enum Layer: String, CaseIterable, Sendable {
+    case conv3x3, conv1x1, gemm, matmul, convInt8Activations
+    /// No QuantizeLinear after the Relu (as `sparrow quantize` writes): a float32 output.
+    case conv3x3FloatOut, gemmFloatOut
+  }
+
+  static func scalarF(_ v: Float) -> Tensor { Tensor(checkedShape: [], storage: .float32([v])) }
+
+  /// x (float) → Q → DQ → layer(DQ(int8 weights per channel), DQ(int32 bias)) → Relu → Q → DQ.
+  static func graph(_ layer: Layer, weightZero: Int8 = 0, seed: UInt64 = 7) -> (Graph, [Int]) {
+    var rng = SeededRNG(seed: seed)
+    let signedX = layer == .convInt8Activations
+    let xShape: [Int], wShape: [Int], m: Int, k: Int
+    var attrs: [String: Attribute] = [:]
+    var op = "Conv"
+    switch layer {
+    case .conv3x3, .convInt8Activations, .conv3x3FloatOut:
+      (xShape, wShape, m, k) = ([2, 5, 9, 9], [6, 5, 3, 3], 6, 45)
+      attrs = ["pads": .ints([1, 1, 1, 1]), "strides": .ints([2, 2]), "kernel_shape": .ints([3, 3])]
+    case .conv1x1: (xShape, wShape, m, k) = ([1, 7, 5, 6], [9, 7, 1, 1], 9, 7)
+    case .gemm, .gemmFloatOut:
+      (xShape, wShape, m, k) = ([3, 10], [5, 10], 5, 10)
+      (op, attrs) = ("Gemm", ["transB": .int(1)])
+    case .matmul:
+      (xShape, wShape, m, k) = ([2, 3, 10], [10, 4], 4, 10)
+      op = "MatMul"
+    }
+    let w = (0..<wShape.reduce(1, *)).map { _ in Int8.random(in: -127...127, using: &rng) }
+    let ws = (0..<m).map { _ in Float.random(in: 0.002...0.004, using: &rng) }
+    let xs: Float = 2.0 / 255
+    let b = (0..<m).map { _ in Int32.random(in: -3000...3000, using: &rng) }
+    let ys: Float = Float(k).squareRoot() * 0.4 / 127
+    var constants: [String: Tensor] = [
+      "xs": scalarF(xs), "xz": Tensor(checkedShape: [], storage: signedX ? .int8([3]) : .uint8([128])),
+      "w": Tensor(checkedShape: wShape, storage: .int8(w)), "ws": Tensor(checkedShape: [m], storage: .float32(ws)),
+      "wz": Tensor(checkedShape: [m], storage: .int8(Array(repeating: weightZero, count: m))),
+      "ys": scalarF(ys), "yz": Tensor(checkedShape: [], storage: .uint8([0])),
+    ]
+    var nodes = [
+      Node(name: "qx", opType: "QuantizeLinear", inputs: ["x", "xs", "xz"], outputs: ["xq"]),
+      Node(name: "dqx", opType: "DequantizeLinear", inputs: ["xq", "xs", "xz"], outputs: ["xf"]),
+      Node(
+        name: "dqw", opType: "DequantizeLinear", inputs: ["w", "ws", "wz"], outputs: ["wf"],
+        attributes: ["axis": .int(layer == .matmul ? 1 : 0)]),
+    ]
+    var layerInputs = ["xf", "wf"]
+    if layer != .matmul {
+      constants["b"] = Tensor(checkedShape: [m], storage: .int32(b))
+      constants["bs"] = Tensor(checkedShape: [m], storage: .float32(ws.map { xs * $0 }))
+      nodes.append(
+        Node(
+          name: "dqb", opType: "DequantizeLinear", inputs: ["b", "bs"], outputs: ["bf"], attributes: ["axis": .int(0)]))
+      layerInputs.append("bf")
+    }
+    let floatOut = layer == .conv3x3FloatOut || layer == .gemmFloatOut
+    nodes += [
+      Node(name: "layer", opType: op, inputs: layerInputs, outputs: ["y"], attributes: attrs),
+      Node(name: "relu", opType: "Relu", inputs: ["y"], outputs: [floatOut ? "out" : "yr"]),
+    ]
+    if !floatOut {
+      nodes += [
+        Node(name: "qy", opType: "QuantizeLinear", inputs: ["yr", "ys", "yz"], outputs: ["yq"]),
+        Node(name: "dqy", opType: "DequantizeLinear", inputs: ["yq", "ys", "yz"], outputs: ["out"]),
+      ]
+    }
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: xShape.map { .fixed($0) })],
+      outputs: [ValueInfo(name: "out")], nodes: nodes, constants: constants, opset: 13)
+    return (g, xShape)
+  }
+
+  @Test(arguments: Layer.allCases)
+  func fusedEqualsTheQDQGraphWithinOneQuantum(_ layer: Layer) throws {
+    let (g, shape) = Self.graph(layer)
+    let fused = try Model(graph: g)
+    #expect(fused.graph.nodes.contains { $0.opType.hasPrefix("QLinear") })
+    #expect(!fused.graph.nodes.contains { ["Conv", "Gemm", "MatMul", "Relu"].contains($0.opType) })
+    let plain = try Model(graph: g, optimize: false)
+    var rng = SeededRNG(seed: 11)
+    let x = try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in rng.float() })
+    let got = try fused.run(["x": x])["out"]!.floats, ref = try plain.run(["x": x])["out"]!.floats
+    #expect(ref.contains { $0 > 0 } && ref.contains { $0 == 0 }, "the test's scales give a trivial output")
+    if layer == .conv3x3FloatOut || layer == .gemmFloatOut {
+      // Dequantized: the same real numbers summed in another order (DESIGN's bound).
+      let scale = ref.map(abs).max() ?? 1
+      #expect(zip(got, ref).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "\(layer): float output differs")
+      #expect(fused.graph.nodes.contains { $0.epilogue.dequantizedOutput })
+      return
+    }
+    let ys = g.constants["ys"]!.floats[0]
+    let off = zip(got, ref).filter { $0 != $1 }
+    #expect(got.count == ref.count)
+    #expect(off.allSatisfy { abs($0 - $1) <= ys * 1.001 }, "\(layer): a value is more than one quantum off")
+    #expect(off.count * 20 <= got.count, "\(layer): \(off.count) of \(got.count) values differ")
+  }
+
+  /// Weights with a nonzero zero point are not for the kernels: nothing fuses, same results.
+  @Test func asymmetricWeightsStayUnfused() throws {
+    let (g, shape) = Self.graph(.conv3x3, weightZero: 2)
+    let fused = try Model(graph: g)
+    #expect(!fused.graph.nodes.contains { $0.opType.hasPrefix("QLinear") })
+    let x = try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { Float($0 % 17) / 9 - 0.9 })
+    #expect(
+      try fused.run(["x": x])["out"]!.floats == (try Model(graph: g, optimize: false).run(["x": x])["out"]!.floats))
+  }
+
+  /// QLinearConv and QLinearMatMul with constant weights (int8 kernels) against the same nodes
+  /// with the weights as graph inputs (the plain integer loop): equal bit for bit.
+  @Test(arguments: [false, true])
+  func kernelStepEqualsTheIntegerLoop(_ matmul: Bool) throws {
+    var rng = SeededRNG(seed: 5)
+    let xShape = matmul ? [4, 19] : [1, 6, 7, 7], wShape = matmul ? [19, 11] : [10, 6, 3, 3]
+    let m = matmul ? 11 : 10
+    let w = Tensor(
+      checkedShape: wShape,
+      storage: .int8((0..<wShape.reduce(1, *)).map { _ in Int8.random(in: -128...127, using: &rng) }))
+    let x = Tensor(
+      checkedShape: xShape,
+      storage: .uint8((0..<xShape.reduce(1, *)).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+    let params: [String: Tensor] = [
+      "xs": Self.scalarF(0.02), "xz": Tensor(checkedShape: [], storage: .uint8([100])),
+      "ws": Tensor(checkedShape: [m], storage: .float32((0..<m).map { Float($0 + 1) * 0.001 })),
+      "wz": Tensor(checkedShape: [m], storage: .int8(Array(repeating: 0, count: m))), "ys": Self.scalarF(0.05),
+      "yz": Tensor(checkedShape: [], storage: .int8([-3])),
+    ]
+    func run(weightsConstant: Bool) throws -> Tensor {
+      var constants = params
+      var inputs = [ValueInfo(name: "x", dtype: .uint8, shape: xShape.map { .fixed($0) })]
+      if weightsConstant {
+        constants["w"] = w
+      } else {
+        inputs.append(ValueInfo(name: "w", dtype: .int8, shape: wShape.map { .fixed($0) }))
+      }
+      let g = Graph(
+        inputs: inputs, outputs: [ValueInfo(name: "y")],
+        nodes: [
+          Node(
+            name: "q", opType: matmul ? "QLinearMatMul" : "QLinearConv",
+            inputs: ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], outputs: ["y"],
+            attributes: matmul ? [:] : ["pads": .ints([1, 0, 1, 2])])
+        ], constants: constants, opset: 13)
+      let feeds = weightsConstant ? ["x": x] : ["x": x, "w": w]
+      return try Model(graph: g, optimize: false).run(feeds)["y"]!
+    }
+    let fast = try run(weightsConstant: true), loop = try run(weightsConstant: false)
+    #expect(fast.storage == loop.storage)
+    #expect(fast.shape == loop.shape)
+  }
+}
