@@ -23,4 +23,7 @@ void test_rowwise(uint64_t seed, long cases, int scalar_only);
 /* The matrix transpose (active ISA and scalar) against a plain loop (transpose_test.c). */
 void test_transpose(uint64_t seed, long cases);
 
+/* Input-gated linear kernels against a masked dense loop (gate_test.c). */
+void test_gate(uint64_t seed, long cases, int scalar_only);
+
 #endif
