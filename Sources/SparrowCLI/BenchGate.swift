@@ -25,6 +25,19 @@ struct BenchGateCommand: ParsableCommand {
   @Option(help: "Write the Markdown table here.") var markdown: String?
   @Option(help: "A label for the table (e.g. the input's name).") var label: String?
   @OptionGroup var plan: PlanArguments
+  @OptionGroup var calibration: GateCalibrationArguments
+  @Flag(
+    name: .customLong("cpu-time"),
+    help: "Time each run by the calling thread's CPU time (1 thread only): on a machine loaded far beyond its cores, wall time mostly measures the scheduler.")
+  var cpuTime = false
+
+  /// Nanoseconds: the calling thread's CPU time with --cpu-time, else wall time.
+  func clock() -> UInt64 {
+    guard cpuTime else { return DispatchTime.now().uptimeNanoseconds }
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+  }
 
   struct ModeResult: Codable {
     var gate: String
@@ -35,6 +48,10 @@ struct BenchGateCommand: ParsableCommand {
     var skippedMACFraction: Double
     var maxAbsDeviation: Double
     var relativeDeviation: Double
+    /// Cosine similarity to the baseline's output: over the whole first float output, and the
+    /// least over its rows (last dimension: a token's embedding).
+    var cosine: Double
+    var minRowCosine: Double
     var layers: [GateLayerStats]
   }
 
@@ -65,19 +82,25 @@ struct BenchGateCommand: ParsableCommand {
       throw ValidationError("--gates: \(error)")
     }
     guard modes.count >= 2 else { throw ValidationError("--gates needs a baseline and at least one other mode") }
+    if cpuTime, (try plan.options()).threads != 1 { throw ValidationError("--cpu-time needs --threads 1") }
     var shapes = try plan.parsedShapes()
     let given = try readInputs(inputs, pinning: &shapes)
-    let p: Plan
+    let p: Plan, m: Model
+    var options = try plan.options()
+    options.gateLinears = calibration.needsLinears(modes)
     do {
-      p = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
-        .plan(shapes: shapes, values: given)
-    } catch let e as ModelError { throw fail(e.message) }
+      m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: options)
+      p = try m.plan(shapes: shapes, values: given)
+    } catch { throw fail(error.message) }
+    let gateCalibration = try calibration.calibrate(m, for: modes)
     let feeds = try makeFeeds(for: p, given: given, seed: 1)
     let sessions = modes.map { m -> Session in
       let s = Session(plan: p)
       s.gate = m
+      s.gateCalibration = gateCalibration
       return s
     }
+    for s in sessions { if let problem = s.gateProblem() { throw fail(problem) } }
     var outputs: [[String: Tensor]] = []
     for s in sessions {
       do {
@@ -98,9 +121,9 @@ struct BenchGateCommand: ParsableCommand {
       for (k, m) in order.enumerated() {
         var t: [Double] = []
         for _ in 0..<runsPerRound {
-          let s0 = DispatchTime.now().uptimeNanoseconds
+          let s0 = clock()
           do { _ = try sessions[m].run(feeds) } catch { throw fail(error.message) }
-          t.append(Double(DispatchTime.now().uptimeNanoseconds - s0) / 1e6)
+          t.append(Double(clock() - s0) / 1e6)
         }
         times[m].append(median(t))
         FileHandle.standardError.write(Data("\rround \(r + 1)/\(rounds)  \(r * modes.count + k + 1)/\(total)   ".utf8))
@@ -132,11 +155,12 @@ struct BenchGateCommand: ParsableCommand {
       }
       boots.sort()
       let (dev, rel) = deviation(outputs[m], outputs[0])
+      let (cos, rowCos) = cosines(outputs[m], outputs[0])
       results.append(
         ModeResult(
           gate: mode.description, medianMs: median(times[m]), speedup: median(ratios), speedupLow: boots[50],
           speedupHigh: boots[1949], skippedMACFraction: sessions[m].gateLog.skippedFraction,
-          maxAbsDeviation: dev, relativeDeviation: rel, layers: sessions[m].gateLog.layers))
+          maxAbsDeviation: dev, relativeDeviation: rel, cosine: cos, minRowCosine: rowCos, layers: sessions[m].gateLog.layers))
     }
     let zeroSession = modes.firstIndex(of: .zero).map { sessions[$0] }
     var layerTimes: [LayerTime] = []
@@ -152,7 +176,7 @@ struct BenchGateCommand: ParsableCommand {
     let report = Report(
       model: model, label: label, machine: machine, threads: p.options.threads, rounds: rounds, runsPerRound: runsPerRound,
       modes: results, layers: layerTimes,
-      method: "one process, one session per mode over one plan; \(rounds) rounds, modes in a shuffled order per round; a round's time is the median of \(runsPerRound) runs; speedup = median over rounds of (baseline time / mode time) with a 95% bootstrap interval (2000 resamples of rounds)")
+      method: "one process, one session per mode over one plan; \(rounds) rounds, modes in a shuffled order per round; a round's time is the median of \(runsPerRound) runs (\(cpuTime ? "the calling thread's CPU time" : "wall time")); speedup = median over rounds of (baseline time / mode time) with a 95% bootstrap interval (2000 resamples of rounds)")
     let md = markdownTable(report)
     print(md)
     if let markdown { try md.write(toFile: markdown, atomically: true, encoding: .utf8) }
@@ -166,12 +190,12 @@ struct BenchGateCommand: ParsableCommand {
   func markdownTable(_ r: Report) -> String {
     var s = "### \(URL(fileURLWithPath: r.model).lastPathComponent)\(r.label.map { " — \($0)" } ?? "")\n\n"
     s += "Machine `\(r.machine.id)`, commit `\(r.machine.gitCommit)`, \(r.threads) thread(s), load \(r.machine.loadAverage). \(r.method).\n\n"
-    s += "| gate | median ms | speedup vs \(r.modes[0].gate) | 95% interval | MACs skipped | output deviation (max abs / max ref) |\n"
-    s += "|---|--:|--:|--:|--:|--:|\n"
+    s += "| gate | median ms | speedup vs \(r.modes[0].gate) | 95% interval | MACs skipped | output deviation (max abs / max ref) | cosine (all / least row) |\n"
+    s += "|---|--:|--:|--:|--:|--:|--:|\n"
     for m in r.modes {
       s += String(
-        format: "| %@ | %.3f | %.3f× | %.3f–%.3f | %.1f%% | %.2e |\n", m.gate, m.medianMs, m.speedup, m.speedupLow,
-        m.speedupHigh, 100 * m.skippedMACFraction, m.relativeDeviation)
+        format: "| %@ | %.3f | %.3f× | %.3f–%.3f | %.1f%% | %.2e | %.5f / %.5f |\n", m.gate, m.medianMs, m.speedup,
+        m.speedupLow, m.speedupHigh, 100 * m.skippedMACFraction, m.relativeDeviation, m.cosine, m.minRowCosine)
     }
     if !r.layers.isEmpty {
       s += "\nPer gated layer (medians of single profiled runs, the two modes alternated; step times include the gate's own cost):\n\n"
@@ -189,6 +213,30 @@ func median(_ a: [Double]) -> Double {
   let s = a.sorted()
   guard !s.isEmpty else { return .nan }
   return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Cosine similarity of the first float output (by name) to the reference's: over the whole
+/// tensor, and the least over its rows (the last dimension).
+func cosines(_ a: [String: Tensor], _ ref: [String: Tensor]) -> (Double, Double) {
+  guard let name = ref.keys.sorted().first(where: { ref[$0]!.dtype == .float32 }), let t = a[name], let r = ref[name],
+    t.count == r.count, t.count > 0
+  else { return (.nan, .nan) }
+  func cos(_ x: ArraySlice<Float>, _ y: ArraySlice<Float>) -> Double {
+    var d = 0.0, nx = 0.0, ny = 0.0
+    for (u, v) in zip(x, y) {
+      d += Double(u) * Double(v)
+      nx += Double(u) * Double(u)
+      ny += Double(v) * Double(v)
+    }
+    return nx == 0 && ny == 0 ? 1 : d / (nx.squareRoot() * ny.squareRoot())
+  }
+  let x = t.floats, y = r.floats
+  let width = max(1, r.shape.last ?? 1)
+  var least = 1.0
+  for start in stride(from: 0, to: x.count, by: width) {
+    least = min(least, cos(x[start..<min(start + width, x.count)], y[start..<min(start + width, y.count)]))
+  }
+  return (cos(x[...], y[...]), least)
 }
 
 /// Largest absolute difference over every float output, and that over the reference's largest |value|.

@@ -15,10 +15,11 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Untimed runs before the timed ones (warm-up, not in the percentiles).") var warmup: Int = 0
   @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
   @Flag(help: "Print time per op type (an Amdahl breakdown) after the runs.") var profile = false
-  @Option(help: "Runtime-pruning gate: off, zero (skip all-zero input channels), topk:R (keep the fraction R of input channels by mean |x|), model (the model's learned gates skip channels).")
+  @Option(help: "Runtime-pruning gate: off, zero (skip all-zero input channels), topk:R (keep the fraction R of input channels by mean |x|), model (the model's learned gates skip channels), threshold:S (MatMul/Gemm inputs below a calibrated magnitude skipped per token, S the fraction skipped on --calibration, 0 <= S < 1).")
   var gate: String = "off"
   @Flag(name: .customLong("gate-report"), help: "Print what the gate skipped per layer.") var gateReport = false
   @OptionGroup var plan: PlanArguments
+  @OptionGroup var calibration: GateCalibrationArguments
 
   func run() throws {
     guard self.repeat >= 1 else { throw ValidationError("--repeat must be at least 1") }
@@ -29,14 +30,19 @@ struct RunCommand: ParsableCommand {
     let given = try readInputs(inputs, pinning: &shapes)
     let t0 = DispatchTime.now().uptimeNanoseconds
     let m: Model, p: Plan
+    var options = try plan.options()
+    options.gateLinears = calibration.needsLinears([gateMode])
     do {
-      m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: try plan.options())
+      m = try Model(contentsOf: URL(fileURLWithPath: model), optimize: !plan.noOptimize, options: options)
       p = try m.plan(shapes: shapes, values: given)
-    } catch let e as ModelError { throw fail(e.message) }
+    } catch { throw fail(error.message) }
+    let gateCalibration = try calibration.calibrate(m, for: [gateMode])
     let cold = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
     let feeds = try makeFeeds(for: p, given: given, seed: seed)
     let session = Session(plan: p)
     session.gate = gateMode
+    session.gateCalibration = gateCalibration
+    if let problem = session.gateProblem() { throw fail(problem) }
     var outputs: [String: Tensor] = [:]
     var times: [Double] = []
     for _ in 0..<warmup {

@@ -249,6 +249,9 @@ final class InferencePool: @unchecked Sendable {
       let planned = DispatchTime.now().uptimeNanoseconds
       let outputs: [String: Tensor]
       session.gate = gate
+      // A gate this model cannot take (the threshold gate without a calibration, or with no
+      // gated MatMul/Gemm layer) is the request's fault, never a silent no-op.
+      if let problem = session.gateProblem() { throw .bad(problem) }
       // A run fails on what the inputs hold (an index out of range, a shape that does not
       // broadcast): the client's fault, so 400 (kernels cannot fail).
       do { outputs = try session.run(inputs) } catch { throw .bad("inference failed: \(error)") }

@@ -104,6 +104,9 @@ public struct ModelConfig: Sendable, Equatable {
     case (nil, nil): break
     case (.string(let s)?, nil):
       do { c.gate = try GateMode(parsing: s) } catch { throw SetupError("'gate': \(error.message)") }
+      if case .threshold = c.gate {
+        throw SetupError("'gate': \(s) needs calibration inputs, which a served model cannot be given yet (use sparrow run --calibration)")
+      }
     case (nil, .number(let b)?):
       guard b > 0, b <= 1 else { throw SetupError("'gate_budget' must be in (0, 1]") }
       c.gate = .topk(b)

@@ -10,13 +10,20 @@ import Foundation
 /// - `model`: the gates the model computes itself (a per-channel multiply of a convolution's
 ///   output by a run-time vector, e.g. GAP → FC → top-k) become real skipping: output channels
 ///   the gate zeroes are not computed, and the next convolution does not read them.
+/// - `threshold(s)`: MatMul/Gemm layers (planned with `PlanOptions.gateLinears`) skip, per
+///   token, the inputs whose magnitude is below the layer's threshold, calibrated so that the
+///   fraction `s` of the layer's inputs on the calibration data falls below it (TEAL's rule;
+///   `Session.gateCalibration`); the weight rows those inputs would multiply are not read.
+///   `zero` and `topk` apply per token to the MatMul/Gemm layers planned for the gate as well.
 public enum GateMode: Sendable, Equatable, Hashable, CustomStringConvertible {
   case off
   case zero
   case topk(Double)
   case model
+  case threshold(Double)
 
-  /// Parses `off`, `zero`, `topk:R` (0 < R <= 1, also `topk:50%`) or `model`.
+  /// Parses `off`, `zero`, `topk:R` (0 < R <= 1, also `topk:50%`), `model` or `threshold:S`
+  /// (0 <= S < 1, also `threshold:50%`).
   public init(parsing text: String) throws(GateError) {
     let t = text.trimmingCharacters(in: .whitespaces).lowercased()
     switch t {
@@ -24,8 +31,19 @@ public enum GateMode: Sendable, Equatable, Hashable, CustomStringConvertible {
     case "zero": self = .zero
     case "model", "learned": self = .model
     default:
+      if t.hasPrefix("threshold:") {
+        var v = String(t.dropFirst(10))
+        var scale = 1.0
+        if v.hasSuffix("%") { v.removeLast(); scale = 0.01 }
+        guard let s = Double(v).map({ $0 * scale }), s >= 0, s < 1 else {
+          throw GateError(
+            "gate '\(text)': the skipped fraction S must be a number in [0, 1) (or a percentage below 100%)")
+        }
+        self = .threshold(s)
+        return
+      }
       guard t.hasPrefix("topk:") else {
-        throw GateError("unknown gate '\(text)': use off, zero, topk:R (0 < R <= 1) or model")
+        throw GateError("unknown gate '\(text)': use off, zero, topk:R (0 < R <= 1), model or threshold:S (0 <= S < 1)")
       }
       var r = String(t.dropFirst(5))
       var scale = 1.0
@@ -43,6 +61,7 @@ public enum GateMode: Sendable, Equatable, Hashable, CustomStringConvertible {
     case .zero: return "zero"
     case .topk(let r): return "topk:\(r)"
     case .model: return "model"
+    case .threshold(let s): return "threshold:\(s)"
     }
   }
 }
@@ -62,7 +81,8 @@ public enum GateLayers: Sendable, Equatable {
   /// These nodes (by name).
   case named(Set<String>)
 
-  /// Parses `default`, `all` or a comma-separated list of node names.
+  /// Parses `default`, `all` or a comma-separated list of node names (convolutions, and
+  /// MatMul/Gemm nodes for the linear gate).
   public init(parsing text: String) {
     switch text {
     case "default", "": self = .default
@@ -82,15 +102,38 @@ public enum GateLayers: Sendable, Equatable {
     switch self {
     case .all: return Set(convs.map(\.name))
     case .named(let names):
-      let known = Set(convs.map(\.name))
-      if let bad = names.subtracting(known).sorted().first {
+      let known = Set(convs.map(\.name)), linears = Self.linearCandidates(in: g)
+      if let bad = names.subtracting(known).subtracting(linears).sorted().first {
+        let all = convs.map(\.name) + g.nodes.map(\.name).filter { linears.contains($0) }
         throw ModelError(
-          "gate layers: '\(bad)' is not a convolution the gate can skip (groups = 1, constant weight); candidates: "
-            + convs.prefix(8).map(\.name).joined(separator: ", ") + (convs.count > 8 ? ", …" : ""))
+          "gate layers: '\(bad)' is not a layer the gate can skip (a convolution with groups = 1 or a MatMul/Gemm, with a constant weight); candidates: "
+            + all.prefix(8).joined(separator: ", ") + (all.count > 8 ? ", …" : ""))
       }
-      return names
+      return names.intersection(known)
     case .default: return convs.count <= 2 ? [] : Set(convs.dropFirst().dropLast().map(\.name))
     }
+  }
+}
+
+extension GateLayers {
+  /// MatMul/Gemm nodes with a constant 2-D weight: the layers the linear gate can skip inputs of
+  /// (the planner still declines those whose step cannot take it, e.g. Gemm with transA = 1).
+  static func linearCandidates(in g: Graph) -> Set<String> {
+    Set(
+      g.nodes.filter { n in
+        guard n.opType == "MatMul" || n.opType == "Gemm", n.domain.isEmpty || n.domain == "ai.onnx",
+          n.epilogue.matmulViews == nil, n.inputs.count >= 2
+        else { return false }
+        return g.constants[n.inputs[1]]?.rank == 2
+      }.map(\.name))
+  }
+
+  /// The MatMul/Gemm nodes the linear gate skips inputs of when `PlanOptions.gateLinears` is on:
+  /// every candidate (`default`, `all`) or the named ones.
+  func selectLinears(in g: Graph) -> Set<String> {
+    let linears = Self.linearCandidates(in: g)
+    if case .named(let names) = self { return names.intersection(linears) }
+    return linears
   }
 }
 

@@ -28,6 +28,10 @@ struct GateRun {
   let mode: GateMode
   let log: GateLog
   let step: Int
+  /// The threshold gate's calibrated thresholds (`Session.gateCalibration`).
+  var calibration: GateCalibration? = nil
+  /// Set during calibration runs: gated linear layers record their inputs and run ungated.
+  var recorder: GateRecorder? = nil
 }
 
 /// The runtime gate around one step that takes active channels (DESIGN.md, "Runtime-pruning
@@ -39,7 +43,7 @@ struct GateRun {
 ///   computed (they are exact zeros, which is what the multiply writes);
 /// - `inputGate`: the step reads the output of a learned-gated step: in `model` mode the
 ///   channels its gate zeroed are skipped (known zero, never read).
-struct GatedStep: Step {
+struct GatedStep: GateStep {
   let inner: any ActiveChannelStep
   var byInput = false
   var outputGate: GateLists.Slot? = nil
@@ -54,7 +58,9 @@ struct GatedStep: Step {
   func run(_ c: StepContext) throws(RuntimeError) { try run(c, gate: nil) }
 
   func run(_ c: StepContext, gate: GateRun?) throws(RuntimeError) {
-    let mode = gate?.mode ?? .off
+    var mode = gate?.mode ?? .off
+    // The threshold gate is the linear layers' (GatedLinearStep): convolutions run as with `off`.
+    if case .threshold = mode { mode = .off }
     // Off, with no learned gate here, is the plain path.
     guard mode != .off || outputGate != nil else { return try inner.run(c) }
     guard let scratch = c.scratch else { throw RuntimeError("gated step: no scratch") }

@@ -22,7 +22,7 @@ struct LearnedGates {
 
   /// Records that value `id` is the output of the gated step `s` (zero where its gate is zero).
   mutating func gatedOutput(_ id: Int, of s: PlannedStep) {
-    guard let og = s.gated?.outputGate else { return }
+    guard let og = (s.gated as? GatedStep)?.outputGate else { return }
     gated[id] = (gate: s.inputIds[og.slot], stride: og.stride)
   }
 

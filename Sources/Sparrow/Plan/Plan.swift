@@ -8,7 +8,7 @@ struct PlannedStep: Sendable {
   let outputTypes: [TensorType]
   /// `step` when the runtime gate wraps it: the session hands it the run's gate (decided here
   /// once, not looked up per run).
-  let gated: GatedStep?
+  let gated: (any GateStep)?
 
   init(step: any Step, node: Node, inputIds: [Int], outputIds: [Int], inputTypes: [TensorType?], outputTypes: [TensorType]) {
     self.step = step
@@ -17,7 +17,7 @@ struct PlannedStep: Sendable {
     self.outputIds = outputIds
     self.inputTypes = inputTypes
     self.outputTypes = outputTypes
-    gated = step as? GatedStep
+    gated = step as? any GateStep
   }
 }
 

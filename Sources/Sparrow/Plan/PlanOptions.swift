@@ -30,6 +30,11 @@ public struct PlanOptions: Sendable {
   /// Convolutions the `zero` and `topk` gate modes may skip input channels of (the mode itself
   /// is chosen per run, `Session.gate`).
   public var gateLayers: GateLayers = .default
+  /// MatMul/Gemm layers with a constant weight get the input gate (`GatedLinearStep`: the
+  /// threshold gate, and `zero`/`topk` per token): every such layer, or those `gateLayers`
+  /// names. Each keeps its weight a second time, input-channel-major. Off by default; layers
+  /// named in `gateLayers` are gated either way.
+  public var gateLinears = false
   public init(
     threads: Int? = nil, format: FormatPolicy = .auto, maxBytes: Int = 8 << 30, formatCache: FormatCache? = .shared
   ) {

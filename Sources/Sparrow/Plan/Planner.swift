@@ -94,6 +94,12 @@ public enum Planner {
     var layers: [LayerReport] = []
     var bytes = 0
     let gatedNodes = try options.gateLayers.select(in: g)
+    var gatedLinears: Set<String> = []
+    if options.gateLinears {
+      gatedLinears = options.gateLayers.selectLinears(in: g)
+    } else if case .named = options.gateLayers {
+      gatedLinears = options.gateLayers.selectLinears(in: g)
+    }
     var learnedGates = LearnedGates()
     func add(_ node: Node) throws(ModelError) {
       guard node.domain == "" || node.domain == "ai.onnx", let builder = builders[node.opType] else {
@@ -125,6 +131,16 @@ public enum Planner {
         gated.byInput = true
         step = gated
       }
+      if gatedLinears.contains(node.name) {
+        if let linear = step as? LinearStep, let w = GatedLinearStep.weight(node, constants: inConsts),
+          let gated = GatedLinearStep(linear, node: node.name, w: w)
+        {
+          step = gated
+        } else if case .named = options.gateLayers {
+          throw ModelError(
+            node: node, "the input gate cannot take this layer (it needs a constant weight and rows x K input: Gemm with transA = 0)")
+        }
+      }
       if let og = outputGate {
         guard var gated = GatedStep.wrap(step) else {
           // The convolution's step cannot take active channels (one input channel: depthwise).
@@ -137,7 +153,7 @@ public enum Planner {
       if let read = learnedGates.readsGated(step, inputIds: stepInIds, inputTypes: stepInTypes, types: types) {
         (step, stepInIds, stepInTypes) = read
       }
-      if var layer = ctx.layer, let info = (step as? GatedStep)?.gateInfo {
+      if var layer = ctx.layer, let info = (step as? any GateStep)?.gateInfo {
         layer.gate = info.kind
         ctx.layer = layer
       }

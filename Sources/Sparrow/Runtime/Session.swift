@@ -10,6 +10,12 @@ public final class Session {
   public var gate: GateMode = .off
   /// What the gate skipped, per gated layer, summed over runs.
   public let gateLog: GateLog
+  /// The threshold gate's calibration (`GateCalibration.calibrate`), needed by `.threshold`.
+  public var gateCalibration: GateCalibration?
+  /// Set by `GateCalibration.calibrate`: gated linear layers record their inputs.
+  var recorder: GateRecorder?
+  /// The MatMul/Gemm nodes planned for the input gate.
+  public var gatedLinearNodes: [String] { plan.steps.compactMap { ($0.gated as? GatedLinearStep)?.node } }
 
   public init(plan: Plan) {
     self.plan = plan
@@ -116,7 +122,26 @@ public final class Session {
     for i in stepProfile.indices { stepProfile[i] = 0 }
   }
 
+  /// Why the gate in force cannot run on this plan, or nil: the threshold gate needs MatMul/Gemm
+  /// layers planned for the gate (never a silent no-op) and a calibration for each of them.
+  public func gateProblem(_ mode: GateMode? = nil) -> String? {
+    let mode = mode ?? gate
+    guard case .threshold = mode else { return nil }
+    let nodes = gatedLinearNodes
+    guard let first = nodes.first else {
+      return "gate \(mode): this model has no MatMul/Gemm layer with a constant weight planned for the gate"
+    }
+    guard let cal = gateCalibration else {
+      return "gate \(mode) needs a calibration: give calibration inputs (--calibration NAME=FILE.npy)"
+    }
+    if let missing = nodes.first(where: { cal.quantiles[$0] == nil }) {
+      return "gate \(mode): layer '\(missing)' has no calibrated threshold (calibrated: \(cal.quantiles.count) of \(nodes.count) layers, e.g. '\(first)')"
+    }
+    return nil
+  }
+
   func execute() throws(RuntimeError) {
+    if let problem = gateProblem() { throw RuntimeError(problem) }
     gateLog.beginRun()
     for (i, s) in plan.steps.enumerated() {
       let c = StepContext(
@@ -125,7 +150,8 @@ public final class Session {
       let t0 = profiling ? DispatchTime.now().uptimeNanoseconds : 0
       do {
         if let g = s.gated {
-          try g.run(c, gate: GateRun(mode: gate, log: gateLog, step: i))
+          try g.run(
+            c, gate: GateRun(mode: gate, log: gateLog, step: i, calibration: gateCalibration, recorder: recorder))
         } else {
           try s.step.run(c)
         }

@@ -247,7 +247,7 @@ import Testing
     var o = PlanOptions(threads: 1, formatCache: nil)
     o.gateLayers = .named(["conv", "nope"])
     let g = try Self.conv(c: 3, m: 2, k: 1, zeros: 0, seed: 1)
-    expectError(ModelError.self, containing: "'nope' is not a convolution the gate can skip") {
+    expectError(ModelError.self, containing: "'nope' is not a layer the gate can skip (a convolution with groups = 1 or a MatMul/Gemm") {
       _ = try Model(graph: g, options: o).plan(shapes: [:])
     }
     o.gateLayers = .named(["conv"])

@@ -80,8 +80,14 @@ extension LinearStep {
     w.withUnsafeBufferPointer { wb in
       BatchedGemm.run(shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
     }
+    epilogue(y, addBias: true, threads: c.threads)
+  }
+
+  /// After a product into Y (`rows x out`): the bias (when `addBias`), the addend, the clamp and
+  /// GELU, in one pass over Y (the dense path and the input gate's, `GatedLinearStep`).
+  func epilogue(_ y: UnsafeMutablePointer<Float>, addBias: Bool, threads: Int) {
     let (ar, ac) = addendShape
-    bias.withOptionalPointer { b in
+    (addBias ? bias : nil).withOptionalPointer { b in
       for r in 0..<rows {
         let row = y + r * out
         if let b { for o in 0..<out { row[o] += b[o] } }
@@ -89,7 +95,7 @@ extension LinearStep {
         if lo > -.infinity || hi < .infinity { for o in 0..<out { row[o] = min(max(row[o], lo), hi) } }
       }
     }
-    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: c.threads) }
+    if let gelu { RowKernels.gelu(gelu, count: rows * out, x: y, y: y, threads: threads) }
   }
 }
 

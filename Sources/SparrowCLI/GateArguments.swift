@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Sparrow
+
+/// The threshold gate's options (`sparrow run`, `sparrow bench gate`): calibration inputs, read
+/// and turned into per-layer thresholds when the model is loaded (nothing is written beside it).
+struct GateCalibrationArguments: ParsableArguments {
+  @Option(
+    name: .customLong("calibration"),
+    help:
+      "NAME=FILE.npy (repeatable): calibration inputs for --gate threshold:S; each set of files (one per input name, in order) is one run."
+  )
+  var calibration: [String] = []
+  @Flag(
+    name: .customLong("gate-linears"),
+    help: "Give MatMul/Gemm layers the input gate (zero/topk per token) as well; implied by threshold:S.")
+  var gateLinears = false
+
+  /// Whether `modes` need the linear layers planned for the gate.
+  func needsLinears(_ modes: [GateMode]) -> Bool {
+    gateLinears || modes.contains { if case .threshold = $0 { return true } else { return false } }
+  }
+
+  /// The calibration runs: run i takes the i-th file of every name.
+  func feeds() throws -> [[String: Tensor]] {
+    var files: [String: [Tensor]] = [:], order: [String] = []
+    for spec in calibration {
+      guard let eq = spec.firstIndex(of: "=") else {
+        throw ValidationError("--calibration \(spec): expected NAME=FILE.npy")
+      }
+      let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+      let t: Tensor
+      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(path): \(error)") }
+      if files[name] == nil { order.append(name) }
+      files[name, default: []].append(t)
+    }
+    let runs = files.values.map(\.count).max() ?? 0
+    guard files.values.allSatisfy({ $0.count == runs }) else {
+      throw ValidationError(
+        "every input needs the same number of --calibration files (\(order.map { "\($0): \(files[$0]!.count)" }.joined(separator: ", ")))"
+      )
+    }
+    return (0..<runs).map { i in Dictionary(uniqueKeysWithValues: order.map { ($0, files[$0]![i]) }) }
+  }
+
+  /// The calibration `modes` need (nil when none is a threshold gate), or a one-line error.
+  func calibrate(_ model: Model, for modes: [GateMode]) throws -> GateCalibration? {
+    let threshold = modes.contains { if case .threshold = $0 { return true } else { return false } }
+    guard threshold else {
+      if !calibration.isEmpty { throw ValidationError("--calibration is for --gate threshold:S") }
+      return nil
+    }
+    guard !calibration.isEmpty else {
+      throw ValidationError("--gate threshold:S needs calibration inputs: --calibration NAME=FILE.npy")
+    }
+    do { return try GateCalibration.calibrate(model, inputs: try feeds()) } catch let e as GateError {
+      throw fail("calibration: \(e.message)")
+    }
+  }
+}
