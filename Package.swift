@@ -34,6 +34,8 @@ if withServer {
   dependencies.append(.package(url: "https://github.com/apple/swift-log", from: "1.16.0"))
   dependencies.append(.package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"))
   dependencies.append(.package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"))
+  // NIOCore (already in the graph through Hummingbird): the listening socket's options at shutdown.
+  dependencies.append(.package(url: "https://github.com/apple/swift-nio", from: "2.81.0"))
   // gRPC (the Open Inference Protocol's GRPCInferenceService). Its generated code is committed
   // (Sources/SparrowServer/GRPC/generate.sh builds the code generators of grpc/grpc-swift-protobuf
   // 2.4.1). That package is no dependency here: its build plugin needs swift-protobuf's protoc,
@@ -51,6 +53,7 @@ if withServer {
         .product(name: "Logging", package: "swift-log"), .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

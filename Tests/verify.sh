@@ -2,7 +2,7 @@
 # The long checks (DESIGN.md, Conventions): not run by CI. Writes what it found to
 # Bench/results/<machine id>/verify.md. Steps: AddressSanitizer over the whole test suite (best
 # ISA and scalar), the NEON driver under qemu, all-MiniLM-L6-v2 against ONNX Runtime, the speed zoo (regenerated and sha256-checked, every
-# model against ONNX Runtime), the `sparrow serve` load test, and the benchmarks (`--no-bench`
+# model against ONNX Runtime), `sparrow serve` fuzzing (10 minutes) and its load test, and the benchmarks (`--no-bench`
 # skips them): kernels on ResNet-18 shapes at 1 and 2 threads, and the zoo against ONNX Runtime
 # and DeepSparse.
 set -uo pipefail
@@ -49,6 +49,8 @@ run "speed zoo through sparrow run --format auto against ONNX Runtime (168 model
   .venv-test/bin/python Tests/python/check_zoo.py .build-release/release/sparrow
 run "heap allocations per run, PP-OCRv4 detector 320x320, 2 threads" \
   bash Tests/alloc/run.sh .build-release/release/sparrow Models/ppocr/ch_PP-OCRv4_det_infer.onnx --threads 2 --shape x=1x3x320x320
+run "sparrow serve fuzzing, 10 minutes: REST and gRPC requests, model repositories (serve-fuzz.md)" \
+  .venv-test/bin/python Tests/python/fuzz_server.py .build-release/release/sparrow --seconds 600 --report "$out/serve-fuzz.md"
 run "sparrow serve load test, loopback (serve-load.md)" bash -c \
   ".venv-test/bin/python Bench/serve_load.py"
 if [ "${1:-}" != "--no-bench" ]; then

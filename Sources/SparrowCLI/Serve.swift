@@ -18,7 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
       model file directly in the folder (model.onnx, or its one .onnx file, and an optional
       sparrow.json), as --model-name. Without either, the default model of Models/manifest.json
       serves. --grpc-port adds the Open Inference Protocol's GRPCInferenceService on that port.
-      SIGTERM or SIGINT stops it after the requests in flight are answered.
+      The server is ready when every model is (--strict-readiness, as Triton). SIGTERM or SIGINT
+      stops it after the requests in flight are answered (at most --drain-timeout seconds).
       """)
 
   @Option(help: "Triton-style model repository folder (default: Models/'s default model).")
@@ -46,6 +47,13 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Most MiB any one tensor may take, checked before it is made (as run's --max-tensor-mib).")
   var maxTensorMib = PlanArguments.defaultMaxTensorMib
   @Option(help: "Most elements in one input tensor.") var maxElements = 16 << 20
+  @Option(
+    help: ArgumentHelp(
+      "true: /v2/health/ready (and gRPC ServerReady) is ready only when every model of the repository is (Triton's default); false: ready with models unavailable.",
+      valueName: "true|false"))
+  var strictReadiness = true
+  @Option(help: "Seconds after SIGTERM for requests in flight to finish; past it the queued ones get 503 and the server exits (1).")
+  var drainTimeout: Double = 30
   @Option(help: "Log format: json (one object per line) or text.") var logFormat = "json"
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
@@ -68,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
     guard (0...4096).contains(largeBodyMib) else { throw ValidationError("--large-body-mib must be in 0...4096") }
     guard maxLargeBodies >= 1 else { throw ValidationError("--max-large-bodies must be at least 1") }
     guard (1...(1 << 30)).contains(maxTensorMib) else { throw ValidationError("--max-tensor-mib must be positive") }
+    guard drainTimeout >= 0, drainTimeout <= 3600 else { throw ValidationError("--drain-timeout must be in 0...3600 seconds") }
     guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     if let f = format, f != "auto", WeightFormat.Kind(rawValue: f) == nil {
@@ -117,7 +126,8 @@ struct ServeCommand: AsyncParsableCommand {
       host: host, port: port, grpcPort: grpcPort,
       limits: RequestLimits(
         maxBodyBytes: maxBodyMib << 20, maxElements: maxElements, maxResponseBytes: maxResponseMib << 20,
-        largeBodyBytes: largeBodyMib << 20, maxLargeBodies: maxLargeBodies))
+        largeBodyBytes: largeBodyMib << 20, maxLargeBodies: maxLargeBodies),
+      strictReadiness: strictReadiness, drainTimeout: drainTimeout)
     let server = InferenceServer(models: models, unavailable: unavailable, options: options, logger: logger)
     let host = self.host
     do {

@@ -129,6 +129,19 @@ final class InferencePool: @unchecked Sendable {
     done.wait()
   }
 
+  /// Refuses (503) every request still waiting for a worker, and returns how many: at the drain
+  /// timeout, so that their clients get an answer before the process exits.
+  @discardableResult
+  func refuseQueued() -> Int {
+    cond.lock()
+    let waiting = Array(queue[head...])
+    queue.removeAll()
+    head = 0
+    cond.unlock()
+    for job in waiting { job.reply(.failure(ServeError(503, "the server is shutting down: the drain timeout passed"))) }
+    return waiting.count
+  }
+
   /// The next job, with the queued jobs that may share its run when batching: compatible ones
   /// (same `BatchKey`) in queue order, up to `maxBatchSize` rows, waiting for more until the
   /// first job has waited `maxQueueDelayNs`. Nil when the pool is shut down and drained.

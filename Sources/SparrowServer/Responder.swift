@@ -63,7 +63,7 @@ struct Responder: HTTPResponder {
     switch route {
     case .live: return Responder.json(.object(["live": .bool(true)]))
     case .ready:
-      if server.draining { throw ServeError(503, "the server is shutting down") }
+      if let e = server.notReady { throw e }
       return Responder.json(.object(["ready": .bool(true)]))
     case .server: return Responder.json(server.serverMetadata)
     case .metrics:
@@ -97,6 +97,8 @@ struct Responder: HTTPResponder {
       return Responder.json(try server.model(name, version).modelConfig)
     case .model(let name, let version, .ready):
       let m = try server.model(name, version)
+      // As Triton: while the server exits no model is ready.
+      if server.draining { throw ServeError(503, "the server is shutting down") }
       return Responder.json(.object(["name": .string(m.name), "ready": .bool(true)]))
     case .model(let name, let version, .infer):
       return try await infer(try server.model(name, version), request, computeMs: &computeMs)

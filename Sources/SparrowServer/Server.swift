@@ -13,11 +13,22 @@ public struct ServeOptions: Sendable {
   /// The gRPC port (`GRPCInferenceService`) on the same host; nil: no gRPC.
   public var grpcPort: Int?
   public var limits: RequestLimits
-  public init(host: String = "127.0.0.1", port: Int = 8000, grpcPort: Int? = nil, limits: RequestLimits = RequestLimits()) {
+  /// Triton's `--strict-readiness` (default true there too): the server is ready only when every
+  /// model of the repository is; false: ready while it answers, whatever its models' states.
+  public var strictReadiness: Bool
+  /// Seconds from SIGTERM to exit (Triton's `--exit-timeout-secs`): requests in flight get this
+  /// long to finish; past it, those still queued are refused and the process exits all the same.
+  public var drainTimeout: Double
+  public init(
+    host: String = "127.0.0.1", port: Int = 8000, grpcPort: Int? = nil, limits: RequestLimits = RequestLimits(),
+    strictReadiness: Bool = true, drainTimeout: Double = 30
+  ) {
     self.host = host
     self.port = port
     self.grpcPort = grpcPort
     self.limits = limits
+    self.strictReadiness = strictReadiness
+    self.drainTimeout = drainTimeout
   }
 }
 
@@ -33,6 +44,8 @@ public final class InferenceServer: Sendable {
   let logger: Logger
   /// Requests being answered (until their response is written), and whether a signal asked to stop.
   let state = DrainState()
+  /// The HTTP listening channel, once bound.
+  let listener = Listener()
 
   // Its own class: a Mutex stored directly in InferenceServer, whose init has work to do, crashes
   // Swift 6.3.1's release optimiser (CopyPropagation, "Found outside of lifetime use").
@@ -51,10 +64,12 @@ public final class InferenceServer: Sendable {
     self.logger = logger
   }
 
-  /// Serves until SIGTERM or SIGINT, then drains: readiness and new inferences answer 503,
-  /// the requests in flight are answered in full, and only then are the connections closed and
-  /// the workers stopped. `onListening` gets the bound ports, HTTP and gRPC (useful with port 0),
-  /// once both listen.
+  /// Serves until SIGTERM or SIGINT, then drains (see `drain`): readiness and new requests
+  /// answer 503 (gRPC UNAVAILABLE), the requests in flight are answered in full, new connections
+  /// are refused, and only then are the listeners and connections closed and the workers
+  /// stopped. Past `drainTimeout` the requests still queued are refused and the process exits
+  /// (status 1) even if a run is still going. `onListening` gets the bound ports, HTTP and gRPC
+  /// (useful with port 0), once both listen.
   public func run(onListening: @escaping @Sendable (_ http: Int, _ grpc: Int?) -> Void = { _, _ in }) async throws {
     let grpc = try makeGRPC()
     let app = Application(
@@ -63,6 +78,7 @@ public final class InferenceServer: Sendable {
       server: .http1(configuration: .init(idleTimeout: .seconds(60))),
       configuration: .init(address: .hostname(options.host, port: options.port), serverName: "sparrow"),
       onServerRunning: { channel in
+        self.listener.set(channel)
         let http = channel.localAddress?.port ?? 0
         guard let transport = grpc?.transport else { return onListening(http, nil) }
         // Waits for the gRPC server to bind; when it cannot, its service fails the group.
@@ -88,10 +104,25 @@ public final class InferenceServer: Sendable {
       }
       tasks.addTask {
         for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+          let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, self.options.drainTimeout) * 1e9)
           self.logger.info(
             "draining", metadata: ["signal": "\(signal)", "in_flight": "\(self.state.withLock { $0.inFlight })"])
-          await self.drain()
+          if await !self.drain(deadline: deadline) {
+            let left = self.state.withLock { $0.inFlight }
+            let refused = self.models.values.reduce(0) { $0 + $1.pool.refuseQueued() }
+            self.logger.error(
+              "drain timeout", metadata: ["in_flight": "\(left)", "queued_refused": "\(refused)"])
+          }
           await group.triggerGracefulShutdown()
+          // A run cannot be interrupted: if one still holds the service group past the
+          // deadline (and a grace for closing), exit without it.
+          let now = DispatchTime.now().uptimeNanoseconds
+          let wait = Double(deadline > now ? deadline - now : 0) / 1e9 + 2
+          try? await Task.sleep(for: .seconds(wait))
+          if !Task.isCancelled {
+            self.logger.error("exiting with requests unanswered: the drain timeout passed")
+            exit(1)
+          }
           break
         }
         return false
@@ -108,27 +139,23 @@ public final class InferenceServer: Sendable {
     }
   }
 
-  /// Waits (at most `timeout` seconds) for the requests in flight to be answered, and then for
-  /// a quiet spell (`quiet` seconds without a new request, at most `quietTimeout`): requests
-  /// that clients sent as the signal came, on open connections or still in the listen backlog,
-  /// are answered (503, `Connection: close`) before the connections and the socket close,
-  /// instead of being dropped. Then a short grace for the last bytes to leave SwiftNIO's buffers.
-  func drain(timeout: Double = 120, quiet: Double = 0.3, quietTimeout: Double = 3) async {
-    state.withLock { $0.draining = true }
-    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
-    while state.withLock({ $0.inFlight }) > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
-      try? await Task.sleep(for: .milliseconds(10))
-    }
-    let quietDeadline = min(deadline, DispatchTime.now().uptimeNanoseconds + UInt64(quietTimeout * 1e9))
-    while DispatchTime.now().uptimeNanoseconds < quietDeadline {
-      let (busy, last) = state.withLock { ($0.inFlight, $0.lastArrival) }
-      if busy == 0 && DispatchTime.now().uptimeNanoseconds - last >= UInt64(quiet * 1e9) { break }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
-    try? await Task.sleep(for: .milliseconds(200))
-  }
-
   var draining: Bool { state.withLock { $0.draining } }
+
+  /// Why the server is not ready, nil when it is: draining (503, as Triton answers while it
+  /// exits), or, with strict readiness, a model of the repository not ready (400, as Triton's
+  /// `/v2/health/ready` answers then; Kubernetes probes fail on both).
+  var notReady: ServeError? {
+    if draining { return ServeError(503, "the server is shutting down") }
+    if options.strictReadiness, !unavailable.isEmpty {
+      let names = unavailable.keys.sorted()
+      return ServeError(
+        400,
+        "not every model is ready (strict readiness): \(names.joined(separator: ", ")) "
+          + "\(names.count == 1 ? "is" : "are") unavailable (POST /v2/repository/index gives the reasons; "
+          + "--strict-readiness false answers ready with models unavailable)")
+    }
+    return nil
+  }
 
   let largeBodies = LargeBodies()
 

@@ -194,7 +194,8 @@ func grpcInput(
   @Test func healthMetadataAndInference() async throws {
     try await withService { client, m in
       #expect(try await client.serverLive(Inference_ServerLiveRequest()).live)
-      #expect(try await client.serverReady(Inference_ServerReadyRequest()).ready)
+      // Strict readiness (the default): the unavailable model makes the server not ready.
+      #expect(try await client.serverReady(Inference_ServerReadyRequest()).ready == false)
       var ready = Inference_ModelReadyRequest()
       ready.name = "relu"
       #expect(try await client.modelReady(ready).ready)

@@ -14,10 +14,8 @@ import argparse
 import concurrent.futures
 import json
 import pathlib
-import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import urllib.request
 
@@ -28,8 +26,8 @@ import tritonclient.http as httpclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-root = pathlib.Path(__file__).resolve().parents[2]
-models = root / "Models"
+from serving import Checks, Server, models, put_model
+
 manifest = json.loads((models / "manifest.json").read_text())
 det = next(m for m in manifest["models"] if m["default"])
 case = det["reference"]["cases"][0]
@@ -41,17 +39,7 @@ ap.add_argument("sparrow")
 ap.add_argument("--seed", type=int, default=1)
 args = ap.parse_args()
 sparrow = str(pathlib.Path(args.sparrow).resolve())
-
-passed = failed = 0
-
-
-def check(label, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {label} {detail}".rstrip(), flush=True)
+check = Checks()
 
 
 def status_of(call):
@@ -65,29 +53,6 @@ def status_of(call):
         return e.code().name, e.details()
 
 
-class Server:
-    """`sparrow serve` with REST and gRPC on free ports, read from its first stdout line."""
-
-    def __init__(self, *extra):
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sparrow, "serve", "--port", "0", "--grpc-port", "0", *extra],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        if "grpc://" not in line:
-            self.log.seek(0)
-            raise SystemExit(f"server did not start: {line!r}\n{self.log.read().decode()[-2000:]}")
-        self.http = line.split("http://")[1].split()[0]
-        self.grpc = line.split("grpc://")[1].split()[0]
-
-    def stop(self, timeout=60):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return None
-
-
 with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     repo = tmp / "repo"
@@ -97,13 +62,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ("cast", models / "ops/cast_int64_to_float.onnx", None),
         ("digits", digits, {"format": "dense", "threads": 1, "max_batch_size": 8, "max_queue_delay_us": 20000}),
     ]:
-        (repo / name / "1").mkdir(parents=True)
-        shutil.copy(src, repo / name / "1" / "model.onnx")
-        if config:
-            (repo / name / "sparrow.json").write_text(json.dumps(config))
+        put_model(repo, name, src, config=config)
     relu = (models / "ops/relu.onnx").read_bytes()
-    (repo / "truncated" / "1").mkdir(parents=True)
-    (repo / "truncated" / "1" / "model.onnx").write_bytes(relu[:len(relu) // 2])
+    put_model(repo, "truncated", relu[:len(relu) // 2])
 
     # `sparrow run` on the same input, same format and threads.
     subprocess.run([sparrow, "run", str(models / det["file"]), "--input", f"x={x_file}", "--output-dir",
@@ -112,15 +73,16 @@ with tempfile.TemporaryDirectory() as tmp:
     want = np.load(tmp / "run" / f"{safe}.npy")
     x = np.load(x_file)
 
-    server = Server("--model-repository", str(repo), "--max-body-mib", "8", "--max-elements", "4000000",
-                    "--log-format", "text")
+    server = Server(sparrow, "--model-repository", str(repo), "--max-body-mib", "8", "--max-elements", "4000000",
+                    "--log-format", "text", grpc=True)
     client = grpcclient.InferenceServerClient(server.grpc)
     rest = httpclient.InferenceServerClient(server.http, network_timeout=300)
     stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(server.grpc))
 
     # Health, metadata, config, repository index.
     check("live", client.is_server_live())
-    check("ready", client.is_server_ready())
+    # Strict readiness (the default, as Triton's): the truncated model keeps the server not ready.
+    check("not ready: a model unavailable (strict readiness)", not client.is_server_ready())
     meta = client.get_server_metadata(as_json=True)
     check("server metadata", meta.get("name") == "sparrow" and "binary_tensor_data" in meta.get("extensions", []),
           str(meta))
@@ -273,14 +235,59 @@ with tempfile.TemporaryDirectory() as tmp:
     check("metrics: gRPC inferences counted with REST's", 'sparrow_inference_requests_total{model="det",code="200"}'
           in metrics)
 
+    # SIGTERM under load: gRPC clients keep calling the batched model through the drain, until
+    # their connection is refused. Each
+    # call is answered (OK), refused by the server (UNAVAILABLE "shutting down") or refused at
+    # connect once the listener is gone (UNAVAILABLE, nothing sent); no call is cut off after it
+    # was taken, none hangs, and the server exits 0 within its drain timeout.
+    import threading
+    import time
+    tally = {"OK": 0, "refused by the server": 0, "refused at connect": 0, "cut or other": 0}
+    odd = []
+    lock = threading.Lock()
+    x1 = cases[0][:1]
+
+    def load_client():
+        c = grpcclient.InferenceServerClient(server.grpc)
+        i = grpcclient.InferInput("x", list(x1.shape), "FP32")
+        i.set_data_from_numpy(x1)
+        key = ""
+        end = time.monotonic() + 40
+        while key != "refused at connect" and time.monotonic() < end:
+            code, msg = status_of(lambda: c.infer("digits", [i], client_timeout=30))
+            if code == "OK":
+                key = "OK"
+            elif code == "UNAVAILABLE" and "shutting down" in msg:
+                key = "refused by the server"
+            elif code == "UNAVAILABLE" and ("refused" in msg.lower() or "failed to connect" in msg.lower()):
+                key = "refused at connect"
+            else:
+                key = "cut or other"
+            with lock:
+                tally[key] += 1
+                if key == "cut or other" and len(odd) < 5:
+                    odd.append(f"{code} {msg[:160]}")
+        c.close()
+
+    threads = [threading.Thread(target=load_client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    signalled = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.wait(timeout=60)
+    exit_s = time.monotonic() - signalled
+    for t in threads:
+        t.join(timeout=120)
     client.close()
-    code = server.stop()
-    check("SIGTERM: clean exit", code == 0, f"exit {code}")
+    check(f"SIGTERM under gRPC load: every call answered or refused {tally} {odd}",
+          tally["cut or other"] == 0 and tally["OK"] > 0 and tally["refused at connect"] > 0)
+    check(f"SIGTERM under gRPC load: exit 0 within the drain timeout (30 s): {exit_s:.1f} s", code == 0 and exit_s < 30,
+          f"exit {code}")
 
     # --grpc-port equal to --port is refused before anything starts.
     r = subprocess.run([sparrow, "serve", "--port", "8123", "--grpc-port", "8123"], capture_output=True, text=True,
                        timeout=60)
     check("--grpc-port equal to --port refused", r.returncode != 0 and "--grpc-port" in r.stderr, r.stderr[-300:])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

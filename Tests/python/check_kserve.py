@@ -14,7 +14,6 @@ Usage: python check_kserve.py PATH/TO/sparrow
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,19 +24,11 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import yaml
 
-root = pathlib.Path(__file__).resolve().parents[2]
+from serving import Checks, Server, StartError, root, run_reference
+
 kserve = root / "kserve"
 sparrow = str(pathlib.Path(sys.argv[1]).resolve())
-passed = failed = 0
-
-
-def check(label, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {label} {detail}".rstrip(), flush=True)
+check = Checks()
 
 
 docs = {}
@@ -136,18 +127,19 @@ with tempfile.TemporaryDirectory() as tmp:
         a = {"--host=0.0.0.0": "--host=127.0.0.1", f"--port={http_port}": f"--port={hp}",
              f"--grpc-port={grpc_port}": f"--grpc-port={gp}"}.get(a, a)
         run_args.append(a)
-    proc = subprocess.Popen([sparrow, *run_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={"SPARROW_NUM_THREADS": env.get("SPARROW_NUM_THREADS", "1"), "PATH": "/usr/bin:/bin",
-                                 "SPARROW_FORMAT_CACHE": str(tmp / "formats.json")})
-    line = proc.stdout.readline()
-    started = f"http://127.0.0.1:{hp}" in line and f"grpc://127.0.0.1:{gp}" in line
-    check("starts with the runtime's args", started, line + proc.stderr.read()[-1500:] if not started else "")
+    try:
+        server = Server(sparrow, *run_args[1:], free_ports=False,
+                        env={"SPARROW_NUM_THREADS": env.get("SPARROW_NUM_THREADS", "1"), "PATH": "/usr/bin:/bin",
+                             "SPARROW_FORMAT_CACHE": str(tmp / "formats.json")})
+        started = f"http://127.0.0.1:{hp}" in server.line and f"grpc://127.0.0.1:{gp}" in server.line
+        check("starts with the runtime's args", started, server.line)
+    except StartError as e:
+        server, started = None, False
+        check("starts with the runtime's args", False, str(e))
     if started:
         x = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
         np.save(tmp / "x.npy", x)
-        subprocess.run([sparrow, "run", str(model_file), "--input", f"x={tmp / 'x.npy'}", "--output-dir",
-                        str(tmp / "out"), "--format", "dense", "--threads", "1"], check=True, capture_output=True)
-        want = np.load(tmp / "out" / "logits.npy")
+        want = run_reference(sparrow, model_file, {"x": tmp / "x.npy"}, tmp / "out")["logits"]
         rest = httpclient.InferenceServerClient(f"127.0.0.1:{hp}", network_timeout=120)
         grpcc = grpcclient.InferenceServerClient(f"127.0.0.1:{gp}")
         check("REST ready", rest.is_server_ready() and rest.is_model_ready(isvc))
@@ -159,13 +151,9 @@ with tempfile.TemporaryDirectory() as tmp:
             got = cl.infer(isvc, [i]).as_numpy("logits")
             check(f"{label} inference equals sparrow run", got is not None and np.array_equal(got, want))
         grpcc.close()
-        proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = None
-    check("SIGTERM: clean exit", code == 0, f"exit {code}")
+    if server is not None:
+        code = server.stop()
+        check("SIGTERM: clean exit", code == 0, f"exit {code}")
 
     # A model dir without one model file: the server does not start, and says why.
     (tmp / "empty").mkdir()
@@ -173,5 +161,4 @@ with tempfile.TemporaryDirectory() as tmp:
                        text=True, timeout=60)
     check("empty model dir: a clear error", r.returncode != 0 and "no .onnx file" in r.stderr, r.stderr[-300:])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

@@ -27,19 +27,22 @@ struct InferenceService: Inference_GRPCInferenceService.SimpleServiceProtocol {
   {
     try await answer("ServerReady") { () throws(ServeError) in
       var r = Inference_ServerReadyResponse()
-      r.ready = !server.draining
+      // False, not an error, when it is not (draining, or a model unavailable with strict
+      // readiness): tritonclient's is_server_ready expects an answer.
+      r.ready = server.notReady == nil
       return r
     }
   }
 
-  /// False, not an error, for a model that failed to load or that the repository does not hold
-  /// (as tritonclient's `is_model_ready` expects).
+  /// False, not an error, for a model that failed to load or that the repository does not hold,
+  /// and for every model while the server drains (as tritonclient's `is_model_ready` expects).
   func modelReady(request: Inference_ModelReadyRequest, context: ServerContext) async throws
     -> Inference_ModelReadyResponse
   {
     try await answer("ModelReady") { () throws(ServeError) in
       var r = Inference_ModelReadyResponse()
-      r.ready = (try? server.model(request.name, request.version.isEmpty ? nil : request.version)) != nil
+      r.ready =
+        !server.draining && (try? server.model(request.name, request.version.isEmpty ? nil : request.version)) != nil
       return r
     }
   }
