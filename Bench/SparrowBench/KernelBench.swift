@@ -100,11 +100,13 @@ struct BenchCase {
   var format: WeightFormat
   var sparsity: Double
   var block: BlockShape?
+  /// N:M: blocks of this many rows share one pattern (the shared-pattern kernels' weights).
+  var sharedRows = 1
 
   func weights(rows: Int, cols: Int, using rng: inout SeededRandom) -> [Float] {
     switch family {
     case .csr: return WeightPatterns.unstructured(rows: rows, cols: cols, sparsity: sparsity, using: &rng)
-    case .nm: return WeightPatterns.nm(rows: rows, cols: cols, n: 2, m: 4, using: &rng)
+    case .nm: return WeightPatterns.nm(rows: rows, cols: cols, n: 2, m: 4, sharedRows: sharedRows, using: &rng)
     case .bsr:
       let b = block ?? BlockShape(rows: 1, cols: 1)
       return WeightPatterns.blocks(
@@ -119,8 +121,12 @@ struct BenchCase {
     guard selection == .listed else { return [nil] }
     let fitting = MicroKernel.all.filter { k in
       guard k.runnable, k.format == format.kind else { return false }
-      guard case .bsr(let r, let c) = format else { return true }
-      return (k.blockRows ?? r) == r && (k.blockCols ?? c) == c
+      switch format {
+      case .bsr(let r, let c): return (k.blockRows ?? r) == r && (k.blockCols ?? c) == c
+      // An N:M kernel with block rows runs only weights whose blocks of rows share a pattern.
+      case .nm: return k.blockRows == nil || (sharedRows > 1 && k.blockRows == sharedRows)
+      default: return true
+      }
     }
     return fitting.isEmpty ? [nil] : fitting
   }
@@ -133,6 +139,11 @@ struct BenchCase {
       case .nm:
         if o.sparsities.contains(where: { abs($0 - 0.5) < 1e-9 }) {
           cases.append(BenchCase(family: .nm, format: .nm(n: 2, m: 4), sparsity: 0.5))
+          // Every listed kernel is benchmarked: the shared-pattern ones need shared weights.
+          for r in Set(MicroKernel.all.filter { $0.format == .nm && $0.runnable }.compactMap(\.blockRows)).sorted()
+          where o.kernels == .listed {
+            cases.append(BenchCase(family: .nm, format: .nm(n: 2, m: 4), sparsity: 0.5, sharedRows: r))
+          }
         }
       case .bsr:
         for b in o.blocks {

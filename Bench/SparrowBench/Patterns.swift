@@ -54,14 +54,23 @@ public enum WeightPatterns {
   }
 
   /// N:M along each row: in every group of `m` consecutive columns, `n` random ones kept
-  /// (a last, shorter group keeps `min(n, its size)`). Sparsity is `1 - n/m`.
+  /// (a last, shorter group keeps `min(n, its size)`). Sparsity is `1 - n/m`. With
+  /// `sharedRows` R > 1, the rows of each block of R keep the same positions (the pattern the
+  /// shared-pattern N:M kernels run), with their own values.
   public static func nm<G: RandomNumberGenerator>(
-    rows: Int, cols: Int, n: Int, m: Int, using rng: inout G
+    rows: Int, cols: Int, n: Int, m: Int, sharedRows: Int = 1, using rng: inout G
   ) -> [Float] {
     var w = [Float](repeating: 0, count: rows * cols)
     guard n > 0, m > 0 else { return w }
     var idx = [Int](repeating: 0, count: m)
+    let share = max(1, sharedRows)
     for r in 0..<rows {
+      if r % share != 0 {
+        // Same positions as the block's first row, new values.
+        let first = r - r % share
+        for c in 0..<cols where w[first * cols + c] != 0 { w[r * cols + c] = value(&rng) }
+        continue
+      }
       var g = 0
       while g < cols {
         let size = min(m, cols - g)

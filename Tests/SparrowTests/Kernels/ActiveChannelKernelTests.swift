@@ -43,10 +43,7 @@ func checkActiveCase(_ c: KernelCase) throws {
   let bias = (0..<c.m).map { _ in rng.float() }
   let packed = try PackedMatrix(dense: w, rows: c.m, cols: c.k, format: c.format)
   let kernels = MicroKernel.all.filter { $0.format == c.format.kind && $0.runnable }
-    .filter { k in
-      guard case .bsr(let r, let cc) = c.format else { return true }
-      return (k.blockRows ?? r) == r && (k.blockCols ?? cc) == cc
-    }
+    .filter { k in fits(k, packed) }
   let choices: [MicroKernel?] = kernels.isEmpty ? [nil] : kernels
   let kpcs = c.k % 9 == 0 ? [1, 9] : [1]
   let outKinds: [ListKind] = [.none, .random, .one, .empty, .all, .random]
