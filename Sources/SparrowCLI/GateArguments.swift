@@ -22,26 +22,7 @@ struct GateCalibrationArguments: ParsableArguments {
   }
 
   /// The calibration runs: run i takes the i-th file of every name.
-  func feeds() throws -> [[String: Tensor]] {
-    var files: [String: [Tensor]] = [:], order: [String] = []
-    for spec in calibration {
-      guard let eq = spec.firstIndex(of: "=") else {
-        throw ValidationError("--calibration \(spec): expected NAME=FILE.npy")
-      }
-      let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
-      let t: Tensor
-      do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(path): \(error)") }
-      if files[name] == nil { order.append(name) }
-      files[name, default: []].append(t)
-    }
-    let runs = files.values.map(\.count).max() ?? 0
-    guard files.values.allSatisfy({ $0.count == runs }) else {
-      throw ValidationError(
-        "every input needs the same number of --calibration files (\(order.map { "\($0): \(files[$0]!.count)" }.joined(separator: ", ")))"
-      )
-    }
-    return (0..<runs).map { i in Dictionary(uniqueKeysWithValues: order.map { ($0, files[$0]![i]) }) }
-  }
+  func feeds() throws -> [[String: Tensor]] { try readCalibration(calibration) }
 
   /// The calibration `modes` need (nil when none is a threshold gate), or a one-line error.
   func calibrate(_ model: Model, for modes: [GateMode]) throws -> GateCalibration? {
