@@ -138,7 +138,11 @@ import Testing
       let waited = ms(DispatchTime.now().uptimeNanoseconds - t0)
       #expect(o.batchRequests == 1)
       #expect(o.queueMs >= Double(delayUs) / 1000 * 0.99)
-      #expect(waited < Double(delayUs) / 1000 + 1000)
+      // Bounded, not timed: a request held for company would wait forever. The slack is wide
+      // because the suites run in parallel on 2 cores (a clean CI run's scalar pass waited
+      // 1.3 s of wall time with delay 0 while the server's own queue time stayed under 50 ms).
+      #expect(waited < Double(delayUs) / 1000 + 10_000)
+      #expect(o.queueMs < Double(delayUs) / 1000 + 5_000)
       if delayUs == 0 { #expect(o.queueMs < 50) }
     }
   }
