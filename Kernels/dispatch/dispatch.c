@@ -205,7 +205,8 @@ const char* sparrow_row_ukernel_name(size_t i) { return i < row_len ? row_table[
 int sparrow_row_ukernel_op(size_t i) { return i < row_len ? (int)row_table[i].op : -1; }
 int sparrow_row_ukernel_runnable(size_t i) { return i < row_len && isa_runnable(row_table[i].isa); }
 
-/* Per ISA and op, the first entry of that ISA, else the op's scalar entry (first in the list). */
+/* Per ISA and op, the first entry of that ISA, else of the levels below it (isa_below: AVX-512
+ * falls back to the AVX2 entry, not to scalar), else the op's scalar entry (first in the list). */
 static size_t row_for[ISA_COUNT][ROW_OPS];
 static pthread_once_t row_once = PTHREAD_ONCE_INIT;
 static void row_resolve(void) {
@@ -216,13 +217,17 @@ static void row_resolve(void) {
         scalar = i;
         break;
       }
-    for (size_t isa = 0; isa < ISA_COUNT; isa++) {
-      row_for[isa][op] = scalar;
-      for (size_t i = 0; i < row_len; i++)
-        if (row_table[i].op == (sparrow_row_op)op && row_table[i].isa == (sparrow_isa)isa) {
-          row_for[isa][op] = i;
+    for (size_t level = 0; level < ISA_COUNT; level++) {
+      row_for[level][op] = scalar;
+      for (sparrow_isa isa = (sparrow_isa)level;; isa = isa_below(isa)) {
+        size_t i = 0;
+        while (i < row_len && !(row_table[i].op == (sparrow_row_op)op && row_table[i].isa == isa)) i++;
+        if (i < row_len) {
+          row_for[level][op] = i;
           break;
         }
+        if (isa == SPARROW_ISA_SCALAR) break;
+      }
     }
   }
 }

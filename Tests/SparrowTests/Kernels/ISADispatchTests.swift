@@ -48,6 +48,19 @@ import Testing
     }
   }
 
+  /// The row kernels (softmax, GELU, LayerNorm) have no AVX-512 entries: under AVX-512 each op
+  /// binds its AVX2 kernel, not the scalar libm one (a bug until 2026-12-03: the AVX-512 level
+  /// fell straight to scalar, GELU and softmax took 60% of a 90%-sparse MiniLM run).
+  @Test func rowKernelsFallOneLevelNotToScalar() {
+    for op in RowKernels.Op.allCases {
+      let name = RowKernels.kernelName(op)
+      let best = Self.expectedSuffixes.first { s in
+        RowKernels.microkernels.contains { $0.op == op && $0.runnable && $0.name.hasSuffix(s) }
+      }
+      #expect(best.map { name.hasSuffix($0) } == true, "\(op) binds \(name) under \(ISA.active), best \(best ?? "none")")
+    }
+  }
+
   /// CSR and N:M have AVX-512 kernels: the active ISA's own, and a 2:4 pattern shared by blocks of
   /// 8 rows binds the shared-pattern kernel of the active ISA (x86: AVX-512 and scalar have one,
   /// AVX2 falls back to its plain N:M kernel; NEON has one).
