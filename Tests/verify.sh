@@ -51,7 +51,7 @@ run "heap allocations per run, PP-OCRv4 detector 320x320, 2 threads" \
   bash Tests/alloc/run.sh .build-release/release/sparrow Models/ppocr/ch_PP-OCRv4_det_infer.onnx --threads 2 --shape x=1x3x320x320
 run "sparrow serve fuzzing, 10 minutes: REST and gRPC requests, model repositories (serve-fuzz.md)" \
   .venv-test/bin/python Tests/python/fuzz_server.py .build-release/release/sparrow --seconds 600 --report "$out/serve-fuzz.md"
-run "SIGTERM under gRPC load, 5 rounds (intermittent in CI: graceful shutdown kept open by calling clients, issue #17)" bash -c \
+run "SIGTERM under gRPC load, 5 rounds (the grace that bounds the transport's close, issue #17)" bash -c \
   'for i in 1 2 3 4 5; do SPARROW_GRPC_SIGTERM_LOAD=1 .venv-test/bin/python Tests/python/check_grpc.py .build-release/release/sparrow || exit 1; done'
 run "sparrow serve load test, loopback (serve-load.md)" bash -c \
   ".venv-test/bin/python Bench/serve_load.py"

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Counters and histograms for `/metrics`, written in Prometheus' text exposition format.
@@ -32,6 +33,21 @@ final class Metrics: Sendable {
 
   func http(endpoint: String, status: Int) {
     state.withLock { $0.http[endpoint, default: [:]][status, default: 0] += 1 }
+  }
+
+  /// Calls answered so far, by protocol, endpoint or method, and status, as log metadata
+  /// (`grpc_ModelInfer: "OK:12,UNAVAILABLE:3"`, `http_infer: "200:5"`).
+  func answeredSummary() -> Logger.Metadata {
+    state.withLock { s in
+      var m: Logger.Metadata = [:]
+      for (method, codes) in s.grpc {
+        m["grpc_\(method)"] = "\(codes.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ","))"
+      }
+      for (endpoint, codes) in s.http {
+        m["http_\(endpoint)"] = "\(codes.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ","))"
+      }
+      return m
+    }
   }
 
   func grpc(method: String, code: String) {

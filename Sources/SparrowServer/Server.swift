@@ -90,11 +90,12 @@ public final class InferenceServer: Sendable {
     // shutdown closes a connection right after writing a response's end, which drops the part
     // of a large response still queued in SwiftNIO (seen as a truncated body by the client).
     var services: [any Service] = [app]
-    if let g = grpc { services.append(GRPCService(grpc: g.server)) }
+    if let g = grpc { services.append(GRPCService(grpc: g.server, logger: logger)) }
     let group = ServiceGroup(configuration: .init(services: services, logger: logger))
     defer {
       for m in models.values { m.pool.shutdown() }
-      logger.info("stopped")
+      // What every protocol answered, so a client can check that no call the server took was lost.
+      logger.info("stopped", metadata: metrics.answeredSummary())
     }
     // Each task says whether it was the service group's.
     try await withThrowingTaskGroup(of: Bool.self) { tasks in

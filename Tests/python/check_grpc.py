@@ -6,8 +6,9 @@ health, metadata, config and the repository index; inference equal to `sparrow r
 the same input (raw_input_contents as tritonclient sends, and typed contents); every bad request
 answered with its gRPC status (wrong dtype or shape, unknown model or version, a model not ready,
 a message over --max-body-mib, too many elements, undecodable bytes), the server still serving after
-them; batched gRPC requests merged and equal to `sparrow run`; gRPC counted in /metrics; SIGTERM a
-clean exit.
+them; batched gRPC requests merged and equal to `sparrow run`; gRPC counted in /metrics; SIGTERM
+while 6 clients keep calling: every call answered or refused (UNAVAILABLE), the server's count of
+answers equal to the clients' (no answer lost), exit 0 within the drain timeout.
 Usage: python check_grpc.py PATH/TO/sparrow [--seed S]
 """
 import argparse
@@ -270,12 +271,22 @@ with tempfile.TemporaryDirectory() as tmp:
                     odd.append(f"{code} {msg[:160]}")
         c.close()
 
-    # Under load this check is intermittent: in a clean CI run (2 cores) the gRPC service's
-    # graceful shutdown did not finish while 6 clients kept calling (exit 1 at the drain timeout
-    # + 2 s, 3 of ~4,600 calls cut by RST_STREAM/GOAWAY); in other runs it passes. A known defect
-    # (issue #17): the load variant runs in Tests/verify.sh (SPARROW_GRPC_SIGTERM_LOAD=1, several
-    # rounds); the CI test run sends SIGTERM to an idle server.
-    under_load = os.environ.get("SPARROW_GRPC_SIGTERM_LOAD") == "1"
+    # Under load the gRPC transport's graceful close did not always finish (issue #17: exit 1 at
+    # the drain timeout in about one shutdown in five, nothing in flight); it is now bounded by a
+    # grace (GRPCService), after which the connections left are closed. SPARROW_GRPC_SIGTERM_LOAD=0
+    # sends SIGTERM to an idle server instead; Tests/verify.sh runs the load variant 5 times.
+    under_load = os.environ.get("SPARROW_GRPC_SIGTERM_LOAD", "1") != "0"
+
+    def model_infer_counts(text):
+        """ModelInfer calls the server answered, by status, from /metrics text."""
+        found = {}
+        for line in text.splitlines():
+            if line.startswith('sparrow_grpc_requests_total{method="ModelInfer",code="'):
+                code = line.split('code="')[1].split('"')[0]
+                found[code] = int(float(line.rsplit(" ", 1)[1]))
+        return found
+
+    before = model_infer_counts(urllib.request.urlopen(f"http://{server.http}/metrics", timeout=60).read().decode())
     threads = [threading.Thread(target=load_client) for _ in range(6 if under_load else 0)]
     for t in threads:
         t.start()
@@ -289,9 +300,29 @@ with tempfile.TemporaryDirectory() as tmp:
     client.close()
     label = "SIGTERM under gRPC load" if under_load else "SIGTERM (idle gRPC server)"
     if under_load:
+        # What the server answered during the load (its exit line minus /metrics before), against
+        # what the clients received. Equal counts mean every call the server took reached its
+        # client: a call ended otherwise was never taken. That happens: tritonclient's gRPC core
+        # opens streams after the server's GOAWAY (a race in the client), which the server
+        # refuses (RST_STREAM REFUSED_STREAM, or the connection closes under them); the client
+        # sees UNAVAILABLE, gRPC's "not processed, retry" status.
+        stopped = next((line for line in server.logs().splitlines() if "stopped" in line), "")
+        after = {}
+        if "grpc_ModelInfer=" in stopped:
+            for pair in stopped.split("grpc_ModelInfer=")[1].split()[0].strip('"').split(","):
+                after[pair.split(":")[0]] = int(pair.split(":")[1])
+        answered = {c: after.get(c, 0) - before.get(c, 0) for c in ("OK", "UNAVAILABLE")}
+        received = {"OK": tally["OK"], "UNAVAILABLE": tally["refused by the server"]}
+        check(f"{label}: the server's answers all reached the clients (server {answered}, clients {received})",
+              answered == received, stopped[-400:])
+        forced = "within the grace" in server.logs()
+        print(f"{label}: {tally}, exit {code} after {exit_s:.1f} s, connections closed by the grace: {forced}")
+        never_taken_ok = all(o.startswith("UNAVAILABLE") for o in odd)
         check(f"{label}: every call answered or refused {tally} {odd}",
-              tally["cut or other"] == 0 and tally["OK"] > 0 and tally["refused at connect"] > 0)
-    check(f"{label}: exit 0 within the drain timeout (30 s): {exit_s:.1f} s", code == 0 and exit_s < 30, f"exit {code}")
+              never_taken_ok and tally["OK"] > 0 and tally["refused at connect"] > 0)
+    shutdown_log = "\n".join(line for line in server.logs().splitlines() if "grpc request" not in line)
+    check(f"{label}: exit 0 within the drain timeout (30 s): {exit_s:.1f} s", code == 0 and exit_s < 30,
+          f"exit {code}; the server's log without per-call lines:\n{shutdown_log[-3000:]}")
 
     # --grpc-port equal to --port is refused before anything starts.
     r = subprocess.run([sparrow, "serve", "--port", "8123", "--grpc-port", "8123"], capture_output=True, text=True,
