@@ -296,8 +296,7 @@ L.append(f"- date: {started}, machine: {machine} ({cpu}, {os.cpu_count()} cores,
 L.append(f"- **the clients and the server share the same {os.cpu_count()} cores, and the machine is shared with other "
          f"developers compiling**: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (per phase below). "
          f"Every figure is rough; compare rows of one run, not runs.")
-L.append(f"- server: `sparrow serve` release build (`swift build -c release --scratch-path .build-release-server --product "
-         f"sparrow`, SPARROW_OPENMP=1), REST and gRPC, format dense, {threads} threads per model, 1 instance, queue "
+L.append(f"- server: `sparrow serve` release build ({args.sparrow}), REST and gRPC, format dense, {threads} threads per model, 1 instance, queue "
          f"capacity 128; `_b`: dynamic batching, max_batch_size 32, max_queue_delay_us 0 (merges what is already "
          f"queued), batch sizes 1-32 by powers of 2 planned at start")
 L.append(f"- clients: Python threads (`python Bench/serve_load.py`), each on its own keep-alive connection (REST: "

@@ -2,7 +2,7 @@
  *
  * Every kernel works on one row of n contiguous floats (n >= 1; x and y may be the same
  * pointer, or must not overlap otherwise) and never reads or writes past x[n - 1], mask[n - 1],
- * y[n - 1] (AVX2 tails use masked loads, NEON tails a small stack copy). The driver
+ * y[n - 1] (AVX2 and AVX-512 tails use masked loads, NEON tails a small stack copy). The driver
  * (Kernels/rowwise/rows.c) runs them over many rows with strides; the list
  * (Kernels/rowwise/ukernels.inc) feeds the dispatcher, the tests and the benchmarks.
  *
