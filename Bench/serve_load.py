@@ -9,7 +9,7 @@ protocol (REST with binary tensors, REST with JSON tensors, gRPC with raw conten
 count, the clients send back to back for a fixed time, each on its own connection, with
 requests encoded once beforehand (what is timed is the server and loopback, not Python encoding):
 requests/s, p50/p99 latency, statuses, and the server's resident memory after the phase. Then:
-memory over two identical phases and after an idle spell (does it stay bounded, does it come
+memory over identical phases (--memory-rounds, 3) and after an idle spell (does it stay bounded, does it come
 back); SIGTERM under load (REST and gRPC clients still sending: every request answered or
 refused, none cut off; exit status and time); and each model alone in ONNX Runtime (same
 threads, batch 1) and in the server (its `sparrow_compute_ms`), as the floor the latencies
@@ -43,6 +43,8 @@ ap.add_argument("--seconds", type=float, default=5.0, help="length of each phase
 ap.add_argument("--clients", default="1,8,32,64")
 ap.add_argument("--variants", default="digits,digits_b,cls,cls_b,det")
 ap.add_argument("--protocols", default="rest-binary,rest-json,grpc")
+ap.add_argument("--memory-rounds", type=int, default=3,
+                help="identical phases at the most clients for the memory check (a leak grows every round)")
 ap.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
 ap.add_argument("--out", default=None, help="report file (default: Bench/results/<machine id>/serve-load.md)")
 args = ap.parse_args()
@@ -250,8 +252,8 @@ with tempfile.TemporaryDirectory() as tmp:
                     rows.append((v, proto, c, len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99), st, rss_mib(p.pid), load,
                                  statistics.median(comp) if comp else None))
                     print(rows[-1], file=sys.stderr, flush=True)
-        # Memory: two identical phases at the most clients on every variant, then idle.
-        for k in (1, 2):
+        # Memory: identical phases at the most clients on every variant, then idle.
+        for k in range(1, args.memory_rounds + 1):
             for v in variants:
                 phase(hport, gaddr, v, "rest-binary", counts[-1], args.seconds, reqs[v]["rest-binary"])
             memory[f"after all variants at {counts[-1]} clients, round {k}"] = rss_mib(p.pid)
@@ -273,6 +275,7 @@ with tempfile.TemporaryDirectory() as tmp:
         p.send_signal(signal.SIGTERM)
         code = p.wait(timeout=120)
         sigterm["exit"] = code
+        sigterm["model"] = v
         sigterm["exit s"] = time.monotonic() - signalled
         time.sleep(2)
         stop_event.set()
@@ -315,7 +318,7 @@ for b in dict.fromkeys(base(v) for v in variants):
     comps = [f"{r[9]:.2f}" if r[9] else "-" for r in rows if r[0] == b and r[2] == 1]
     L.append(f"| {b} | {ort[b]:.2f} | {' / '.join(comps)} |")
 L.append("\nMemory (server RSS, MiB): " + "; ".join(f"{k}: {m:.0f}" for k, m in memory.items()) + ".")
-L.append(f"\nSIGTERM under load (16 REST and 16 gRPC clients on {v}, signal after 3 s): exit status {sigterm['exit']} "
+L.append(f"\nSIGTERM under load (16 REST and 16 gRPC clients on {sigterm['model']}, signal after 3 s): exit status {sigterm['exit']} "
          f"after {sigterm['exit s']:.1f} s; REST statuses "
          f"{', '.join(f'{k}: {n}' for k, n in sorted(sigterm['rest'].items(), key=str))}; gRPC "
          f"{', '.join(f'{k}: {n}' for k, n in sorted(sigterm['grpc'].items(), key=str))}.")
