@@ -11,6 +11,8 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
   case nm
   /// Whole blocks of the Cout x Cin·kh·kw matrix (the pruner's `--block`, 4x1 by default).
   case block
+  /// Stripe-wise: whole kernel positions of each filter across its input channels.
+  case stripe
   /// Whole filters zeroed in place: the same shapes, rows of zeros.
   case channel
   /// Whole filters removed: a smaller dense model that any runtime runs faster ("universal").
@@ -39,6 +41,9 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
     case .magnitude: return ["dense", "csr"]
     case .nm: return ["dense", "nm", "csr"]
     case .block: return ["dense", "bsr", "csr"]
+    // Stripes zero the columns c·kh·kw + p of a filter's row: strided in K, no block of the
+    // matrix view holds them, so CSR is the sparse format that can follow them.
+    case .stripe: return ["dense", "csr"]
     case .channel: return ["dense", "channel"]
     }
   }
@@ -48,7 +53,7 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
   public var speedupKind: String {
     switch self {
     case .none: return "baseline"
-    case .magnitude, .nm, .block, .channel: return "specific"
+    case .magnitude, .nm, .block, .stripe, .channel: return "specific"
     case .channelShrunk: return "universal"
     }
   }

@@ -29,6 +29,7 @@ public enum ModelVariants {
     case .magnitude: return "mag\(pct)"
     case .nm: return "nm24"
     case .block: return "block\(block)-\(pct)"
+    case .stripe: return "stripe\(pct)"
     case .channel: return "\(ch)-\(pct)"
     case .channelShrunk: return "\(ch)-\(pct)-shrunk"
     }
@@ -47,6 +48,7 @@ public enum ModelVariants {
       var p = PruneOptions(method: .block, sparsity: s)
       p.block = try BlockShape2D(parsing: o.block)
       return p
+    case .stripe: return PruneOptions(method: .stripe, sparsity: s)
     case .channel, .channelShrunk:
       var p = PruneOptions(method: o.channelMethod, sparsity: s)
       p.shrink = m == .channelShrunk

@@ -28,16 +28,18 @@ import Testing
     let o = try Self.options(tmp)
     let report = try ModelBench.run(o, machine: MachineInfo.current())
     #expect(!report.interrupted)
-    // Variants: dense, then per sparsity magnitude, block, channel, shrunk; 2:4 once.
+    // Variants: dense, then per sparsity magnitude, block, stripe, channel, shrunk; 2:4 once.
     #expect(
       report.variants.map(\.id).sorted()
         == [
           "block4x1-50", "block4x1-90", "chl1-50", "chl1-50-shrunk", "chl1-90", "chl1-90-shrunk", "dense", "mag50",
-          "mag90", "nm24",
+          "mag90", "nm24", "stripe50", "stripe90",
         ])
     for v in report.variants { #expect(FileManager.default.fileExists(atPath: v.file), "\(v.id) written") }
-    // Per block (50%, 90%): dense auto + magnitude 3 + block 4 + channel 3 + shrunk 1 (+ 2:4's 4 at 50%).
-    #expect(report.rows.count == 16 + 12)
+    // Per block (50%, 90%): dense auto + magnitude 3 + block 4 + stripe 3 + channel 3 + shrunk 1
+    // (+ 2:4's 4 at 50%).
+    #expect(report.rows.count == 19 + 15)
+    #expect(Set(report.rows.filter { $0.variant == "stripe50" }.map(\.format)) == ["auto", "dense", "csr"])
     #expect(Set(report.rows.filter { $0.variant == "nm24" }.map(\.format)) == ["auto", "dense", "nm", "csr"])
     #expect(Set(report.rows.filter { $0.variant == "mag90" }.map(\.format)) == ["auto", "dense", "csr"])
     #expect(Set(report.rows.filter { $0.variant == "chl1-50-shrunk" }.map(\.format)) == ["auto"])

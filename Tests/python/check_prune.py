@@ -48,6 +48,7 @@ every = {
     "nm28": ["--method", "nm", "--pattern", "2:8"],
     "blk41": ["--method", "block", "--sparsity", "0.5", "--block", "4x1"],
     "blk44g": ["--method", "block", "--sparsity", "0.5", "--block", "4x4", "--scope", "global"],
+    "stripe50": ["--method", "stripe", "--sparsity", "0.5"],
     "l1": L1, "l1s": L1 + ["--shrink"],
     "fpgmg": FPGM + ["--scope", "global"], "fpgmgs": FPGM + ["--scope", "global", "--shrink"],
     # Wanda: CAL stands for NAME=FILE of the case's reference input, the calibration run.
@@ -209,6 +210,14 @@ def pattern_ok(tag, args, orig, new):
                     b1, b0 = a1[i:i + r, j:j + c], a0[i:i + r, j:j + c]
                     if (b1 != 0).any() and not np.array_equal(b1, b0):
                         return False, f"{k}: block at {i},{j} partly zeroed"
+        if method == "stripe" and op == "Conv":
+            # W[o, :, i, j]: every input channel at one kernel position, zero together or kept.
+            z = (w1 == 0) & (w0 != 0)
+            stripes = (w1 == 0).all(axis=1)
+            if (z & ~stripes[:, None, :, :]).any():
+                return False, f"{k}: a stripe partly zeroed"
+        if method == "stripe" and op != "Conv" and not np.array_equal(w1, w0):
+            return False, f"{k}: a {op} changed (stripes are convolution kernel positions)"
         if method.startswith("channel"):
             rows = matrix(op, w1, attrs)
             if op in ("Conv", "Gemm", "MatMul") and not (attrs.get("group", 1) > 1 and w0.shape[1] == 1):

@@ -20,6 +20,10 @@ public enum PruneMethod: String, CaseIterable, Sendable {
   /// SparseGPT (Frantar & Alistarh, 2023): layer-wise OBS reconstruction from the calibration
   /// inputs' Hessian; pruned weights' error moves onto the kept ones. `--pattern N:M` too.
   case sparsegpt
+  /// Stripe-wise (filter-in-filter, Meng et al., 2020): whole kernel positions of a filter
+  /// across all its input channels, `W[o, :, i, j]`, smallest mean |w| first. Convolutions only
+  /// (a 1x1 filter is one stripe); Gemm and MatMul are left dense.
+  case stripe
 
   /// Methods that run the model on `--calibration` inputs.
   public var isCalibrated: Bool { self == .wanda || self == .sparsegpt }

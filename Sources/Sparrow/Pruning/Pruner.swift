@@ -73,7 +73,8 @@ public enum Pruner {
     } else {
       leftDense = try WeightPruning.run(&g, layers, o)
       if leftDense.count == layers.count, let first = layers.first, let why = leftDense[first.node] {
-        throw PruneError("pattern \(o.nmPattern) fits no eligible layer (\(first.name): \(why))")
+        let what = o.method == .stripe ? "stripe pruning" : "pattern \(o.nmPattern)"
+        throw PruneError("\(what) fits no eligible layer (\(first.name): \(why))")
       }
     }
     var report = PruneReport(notes: notes)

@@ -140,6 +140,27 @@ enum WeightMethods {
     }
   }
 
+  /// Mean |w| of each stripe of a `rows x cols` convolution matrix (cols = Cin/group ·
+  /// kPerChannel, input channel major): stripe `o · kPerChannel + p` holds `W[o, c, p]` for every c.
+  static func stripeScores(_ w: [Float], rows: Int, cols: Int, kPerChannel kk: Int) -> [Float] {
+    let cin = cols / kk
+    var scores = [Float](repeating: 0, count: rows * kk)
+    for o in 0..<rows {
+      for p in 0..<kk {
+        var sum: Double = 0
+        for c in 0..<cin { sum += Double(abs(w[o * cols + c * kk + p])) }
+        scores[o * kk + p] = Float(sum / Double(max(cin, 1)))
+      }
+    }
+    return scores
+  }
+
+  /// Zeros stripe `s` (see `stripeScores`).
+  static func zeroStripe(_ w: inout [Float], cols: Int, kPerChannel kk: Int, _ s: Int) {
+    let o = s / kk, p = s % kk
+    for c in 0..<(cols / kk) { w[o * cols + c * kk + p] = 0 }
+  }
+
   static func zero(_ w: inout [Float], cols: Int, block bl: (r0: Int, r1: Int, c0: Int, c1: Int)) {
     for r in bl.r0..<bl.r1 { for c in bl.c0..<bl.c1 { w[r * cols + c] = 0 } }
   }

@@ -1,4 +1,4 @@
-/// `magnitude`, `random`, `nm` and `block` over a model's eligible layers, per layer or ranked
+/// `magnitude`, `random`, `nm`, `block`, `stripe`, `wanda` and `sparsegpt` over a model's eligible layers, per layer or ranked
 /// globally. Zeros are written in place; shapes never change.
 enum WeightPruning {
   /// Prunes `layers` of `g`; returns the layers left dense, with why.
@@ -84,6 +84,35 @@ enum WeightPruning {
       }
       for b in WeightMethods.smallestSet(scores, count: WeightMethods.count(s, of: all.count)) {
         WeightMethods.zero(&mats[all[b].layer], cols: layers[all[b].layer].cols, block: all[b].block)
+      }
+    case (.stripe, .layer):
+      for (i, l) in layers.enumerated() {
+        guard l.op == "Conv" else {
+          leftDense[l.node] = "left dense: stripes are kernel positions of a convolution's filters"
+          continue
+        }
+        let scores = WeightMethods.stripeScores(mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel)
+        for st in WeightMethods.smallestSet(scores, count: WeightMethods.count(s, of: scores.count)) {
+          WeightMethods.zeroStripe(&mats[i], cols: l.cols, kPerChannel: l.kPerChannel, st)
+        }
+      }
+    case (.stripe, .global):
+      // Stripes of every convolution ranked by mean |w| together (a mean, so stripes of layers
+      // with more input channels do not weigh more).
+      var all: [(layer: Int, stripe: Int)] = []
+      var scores: [Float] = []
+      for (i, l) in layers.enumerated() {
+        guard l.op == "Conv" else {
+          leftDense[l.node] = "left dense: stripes are kernel positions of a convolution's filters"
+          continue
+        }
+        let sc = WeightMethods.stripeScores(mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel)
+        scores += sc
+        all += sc.indices.map { (i, $0) }
+      }
+      for b in WeightMethods.smallestSet(scores, count: WeightMethods.count(s, of: all.count)) {
+        let l = layers[all[b].layer]
+        WeightMethods.zeroStripe(&mats[all[b].layer], cols: l.cols, kPerChannel: l.kPerChannel, all[b].stripe)
       }
     case (.channelL1, _), (.channelFPGM, _):
       throw PruneError("\(o.method.rawValue) is a channel method")

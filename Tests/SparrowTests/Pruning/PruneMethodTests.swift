@@ -180,6 +180,61 @@ import Testing
     #expect((zeroed.max() ?? 0) <= (kept.min() ?? .infinity))
   }
 
+  /// Stripe-wise: every stripe W[o, :, i, j] (all input channels at one kernel position) is
+  /// zero or untouched, the zeroed ones are those with the smallest mean |w|, a 1x1 filter is
+  /// one stripe, and a Gemm is left dense with the reason. The reference walks the ONNX layout
+  /// [Cout, Cin, kh, kw] directly, not the pruner's matrix view.
+  @Test(arguments: [0.3, 0.5, 0.8]) func stripeZerosWholeKernelPositions(_ sp: Double) throws {
+    var rng = SeededRNG(seed: 19)
+    let g = F.convChain([[6, 4, 3, 3], [5, 6, 1, 1]], rng: &rng)
+    let (out, report) = try Pruner.prune(g, F.options(.stripe, sp))
+    for (name, (cout, cin, kk)) in [("w0", (6, 4, 9)), ("w1", (5, 6, 1))] {
+      let before = F.values(g, name), after = F.values(out, name)
+      var scores: [(Float, Bool)] = []
+      for o in 0..<cout {
+        for p in 0..<kk {
+          let idx = (0..<cin).map { c in (o * cin + c) * kk + p }
+          let zero = idx.allSatisfy { after[$0] == 0 }
+          #expect(zero || idx.allSatisfy { after[$0] == before[$0] }, "\(name) stripe \(o),\(p)")
+          scores.append((idx.map { abs(before[$0]) }.reduce(0, +) / Float(cin), zero))
+        }
+      }
+      let zeroed = scores.filter(\.1).map(\.0), kept = scores.filter { !$0.1 }.map(\.0)
+      #expect(zeroed.count == Int((sp * Double(scores.count)).rounded()), "\(name)")
+      #expect((zeroed.max() ?? 0) <= (kept.min() ?? .infinity), "\(name)")
+    }
+    #expect(report.zerosAfter > 0)
+    // The pruned model still runs and differs from the dense one only through the zeros.
+    let x = F.tensor([1, 4, 6, 6], (0..<144).map { Float($0 % 7) - 3 })
+    _ = try F.run(out, x)
+  }
+
+  @Test func stripeLeavesGemmDenseAndRanksGlobally() throws {
+    var rng = SeededRNG(seed: 20)
+    var g = F.convChain([[8, 4, 3, 3], [8, 8, 3, 3]], rng: &rng)
+    g.constants["w1"] = F.tensor([8, 8, 3, 3], F.values(g, "w1").map { $0 * 1000 })  // every stripe of w1 outranks w0's
+    let (global, _) = try Pruner.prune(g, F.options(.stripe, 0.4, scope: .global))
+    let z0 = F.values(global, "w0").filter { $0 == 0 }.count, z1 = F.values(global, "w1").filter { $0 == 0 }.count
+    // 72 + 72 stripes, 58 go: all from w0 (4 inputs each), none from w1.
+    #expect(z0 == 58 * 4 && z1 == 0)
+    // A Gemm beside a convolution is left dense with the reason; a model of Gemm/MatMul only is refused.
+    let fc = F.tensor([3, 8 * 36], F.distinct(3 * 8 * 36, rng: &rng))
+    var withFC = g
+    withFC.nodes.append(Node(name: "flat", opType: "Flatten", inputs: ["y"], outputs: ["f"]))
+    withFC.nodes.append(Node(name: "fc", opType: "Gemm", inputs: ["f", "wfc"], outputs: ["z"], attributes: ["transB": .int(1)]))
+    withFC.constants["wfc"] = fc
+    withFC.outputs = [ValueInfo(name: "z")]
+    let (_, report) = try Pruner.prune(withFC, F.options(.stripe, 0.5))
+    #expect(report.layers.first { $0.name == "fc" }?.note.contains("kernel positions") == true, "\(report.layers.map(\.note))")
+    let b = F.tensor([8, 8], F.distinct(64, rng: &rng))
+    let mm = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(8)])], outputs: [ValueInfo(name: "y")],
+      nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "b"], outputs: ["y"])], constants: ["b": b], opset: 13)
+    expectError(PruneError.self, containing: "stripe pruning fits no eligible layer") {
+      _ = try Pruner.prune(mm, F.options(.stripe, 0.5))
+    }
+  }
+
   @Test func globalRanksAcrossLayersLayerScopeDoesNot() throws {
     var rng = SeededRNG(seed: 17)
     var g = F.convChain([[8, 4, 3, 3], [8, 8, 3, 3]], rng: &rng)
