@@ -28,7 +28,7 @@ extension ModelBenchReport {
     out += "this median in the same block, [min–max of the per-round ratios]\n"
     out += "- deviation against the unpruned model on Sparrow: max|y − y_dense| over all outputs, and that / max|y_dense| "
     out += "(one flipped pixel of a detector's map makes it 1); rel L2 = ‖y − y_dense‖₂ / ‖y_dense‖₂; task = top-1 agreement "
-    out += "(a [N, C] output), mask IoU at 0.3 (a [N, 1, H, W] map in [0, 1]) or cosine (otherwise), on the first output; "
+    out += "(a [N, C] output; cosine when its rows are unit-norm embeddings), mask IoU at 0.3 (a [N, 1, H, W] map in [0, 1]) or cosine (otherwise), on the first output; "
     out += "pruning is one-shot, no fine-tuning"
     if let n = evalImages { out += "; accuracy: top-1 on \(n) test images, one-shot pruned, on Sparrow (format auto)" }
     if let src = knownAccuracySource { out += "; fine-tuned: mean ± sd over seeds of the same-named variant in `\(src)`" }

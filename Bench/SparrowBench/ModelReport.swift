@@ -34,8 +34,8 @@ public struct Deviation: Sendable, Codable, Equatable {
   public var maxRel: Double
   /// ‖got − ref‖₂ / ‖ref‖₂ over every float output.
   public var relL2: Double?
-  /// "top-1 agreement" (a [N, C] output, C > 1: the fraction of rows whose argmax is the
-  /// baseline's), "mask IoU" (a [N, 1, H, W] map in [0, 1]: IoU of the map > 0.3 masks, the DB
+  /// "top-1 agreement" (a [N, C] output, C > 1, not unit-norm embeddings: the fraction of rows
+  /// whose argmax is the baseline's), "mask IoU" (a [N, 1, H, W] map in [0, 1]: IoU of the map > 0.3 masks, the DB
   /// text detector's threshold; 1 when both are empty), or "cosine" (anything else: of the
   /// flattened outputs).
   public var task: String?
@@ -73,7 +73,7 @@ public struct Deviation: Sendable, Codable, Equatable {
   }
 
   static func taskMetric(_ shape: [Int], _ a: [Float], _ b: [Float]) -> (String, Double) {
-    if shape.count == 2, shape[1] > 1, shape[0] > 0 {
+    if shape.count == 2, shape[1] > 1, shape[0] > 0, !isEmbedding(shape, b) {
       let c = shape[1]
       var same = 0
       for row in 0..<shape[0] {
@@ -98,6 +98,20 @@ public struct Deviation: Sendable, Codable, Equatable {
       nb += Double(b[i]) * Double(b[i])
     }
     return ("cosine", na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : (na == nb ? 1 : 0))
+  }
+
+  /// Rows of unit L2 norm with negative values: L2-normalised embeddings (a sentence encoder's
+  /// output), compared by cosine; their argmax means nothing. (Logits are not unit rows;
+  /// probabilities and one-hot rows have no negative value.)
+  static func isEmbedding(_ shape: [Int], _ b: [Float]) -> Bool {
+    let c = shape[1]
+    guard b.contains(where: { $0 < 0 }) else { return false }
+    for row in 0..<shape[0] {
+      var n = 0.0
+      for v in b[(row * c)..<(row * c + c)] { n += Double(v) * Double(v) }
+      if abs(n.squareRoot() - 1) > 1e-3 { return false }
+    }
+    return true
   }
 
   /// Two runtimes agree: within 1e-4 of the reference's largest |value|, or 1e-5 absolute (an

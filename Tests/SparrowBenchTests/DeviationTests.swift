@@ -28,6 +28,16 @@ import Testing
     #expect(d.maxRel > 0.6)
   }
 
+  /// A sentence encoder's [N, C] output of L2-normalised rows is compared by cosine, not argmax.
+  @Test func unitNormEmbeddingsGiveCosine() throws {
+    let ref = try t([2, 2], [0.6, -0.8, -1, 0])
+    let got = try t([2, 2], [0.8, -0.6, -1, 0])
+    let d = try #require(Deviation.between(["emb": got], ["emb": ref]))
+    #expect(d.task == "cosine")
+    // dot = 0.48 + 0.48 + 1 = 1.96 over ‖got‖·‖ref‖ = 2.
+    #expect(abs((d.taskValue ?? -1) - 0.98) < 1e-6)
+  }
+
   @Test func otherOutputsGiveCosine() throws {
     let ref = try t([1, 4], [1, 0, 0, 0])
     let got = try t([1, 4], [1, 1, 0, 0])
