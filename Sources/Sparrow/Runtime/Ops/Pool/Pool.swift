@@ -98,12 +98,15 @@ enum MaxPoolOp: OpBuilder {
 struct MaxPoolStep: Step {
   let window: PoolWindow
 
-  /// One input row's worth of floats: the max over a window's rows, before the max over its columns.
-  var scratchBytes: Int { window.g.w * 4 }
+  /// One input row's worth of floats (the max over a window's rows, before the max over its
+  /// columns), and padding: the stride-2 pass's vectors read one float past the last tap.
+  var scratchBytes: Int { (window.g.w + 16) * 4 }
 
-  /// Per output row, the max over the window's in-input rows first (contiguous, vectorised),
-  /// then over its columns from that one row: kh + kw passes instead of kh·kw strided ones.
-  /// Taps outside the input are left out, which is ONNX's -inf padding.
+  /// Per output row, the max over the window's in-input rows first (contiguous), then over its
+  /// columns from that one row: kh + kw passes instead of kh·kw strided ones, both 8 lanes at a
+  /// time (stride 2: the even lanes of 16 loaded; other strides one value at a time). Taps
+  /// outside the input are left out, which is ONNX's -inf padding. A NaN tap is kept where it
+  /// is the first value seen, as the scalar `max` did (comparisons with NaN are false).
   func run(_ c: StepContext) throws(RuntimeError) {
     let g = window.g
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
@@ -123,8 +126,7 @@ struct MaxPoolStep: Step {
         }
         rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
         for ky in (lo + 1)..<max(hi, lo + 1) {
-          let r = plane + (rows.start[oy] + ky * g.dh) * g.w
-          for i in 0..<g.w { rowMax[i] = max(rowMax[i], r[i]) }
+          MaxPoolStep.maxInto(rowMax, plane + (rows.start[oy] + ky * g.dh) * g.w, count: g.w)
         }
         o.update(repeating: -.greatestFiniteMagnitude, count: g.wo)
         for kx in 0..<g.kw {
@@ -132,13 +134,48 @@ struct MaxPoolStep: Step {
           guard clo < chi else { continue }
           let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
           if g.sw == 1 {
-            for i in clo..<chi { o[i] = max(o[i], src[i - clo]) }
+            MaxPoolStep.maxInto(o + clo, UnsafePointer(src), count: chi - clo)
+          } else if g.sw == 2 {
+            MaxPoolStep.maxEvenInto(o + clo, UnsafePointer(src), count: chi - clo)
           } else {
             let sw = g.sw
             for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
           }
         }
       }
+    }
+  }
+
+  /// `d[i] = max(d[i], s[i])` for i in 0..<count.
+  @inline(__always) static func maxInto(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int) {
+    let rd = UnsafeMutableRawPointer(d), rs = UnsafeRawPointer(s)
+    var i = 0
+    while i + 8 <= count {
+      let a = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+      let b = rs.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+      rd.storeBytes(of: a.replacing(with: b, where: b .> a), toByteOffset: i * 4, as: SIMD8<Float>.self)
+      i += 8
+    }
+    while i < count {
+      d[i] = max(d[i], s[i])
+      i += 1
+    }
+  }
+
+  /// `d[i] = max(d[i], s[2 i])` for i in 0..<count; the vectors read s[2 count - 1], one float
+  /// past the last tap (the scratch row's padding), in a discarded odd lane.
+  @inline(__always) static func maxEvenInto(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int) {
+    let rd = UnsafeMutableRawPointer(d), rs = UnsafeRawPointer(s)
+    var i = 0
+    while i + 8 <= count {
+      let a = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+      let b = rs.loadUnaligned(fromByteOffset: i * 8, as: SIMD16<Float>.self).evenHalf
+      rd.storeBytes(of: a.replacing(with: b, where: b .> a), toByteOffset: i * 4, as: SIMD8<Float>.self)
+      i += 8
+    }
+    while i < count {
+      d[i] = max(d[i], s[2 * i])
+      i += 1
     }
   }
 }
