@@ -45,11 +45,15 @@
     const size_t n = s->n, S = s->stride, span = (size_t)s->m * S, G = s->groups;                             \
     const float* wv = s->shared_values + (b * G + g0) * n * R + half * 4;                                     \
     const uint8_t* ix = s->shared_idx + (b * G + g0) * n;                                                     \
+    /* Column of (g, idx): (g / S) * span + g % S + idx * S; g / S and g % S are counters, not a              \
+     * division per group (24 FMAs). */                                                                       \
+    size_t cg = g0 / S, sg = g0 % S;                                                                          \
+    const size_t sn = S * NR;                                                                                 \
     for (size_t g = g0; g < g1; g++) {                                                                        \
-      /* Column of (g, idx): (g / S) * span + g % S + idx * S. */                                             \
-      const float* xg = xp + ((g / S) * span + g % S - k0) * NR;                                              \
+      const float* xg = xp + (cg * span + sg - k0) * NR;                                                      \
+      if (++sg == S) sg = 0, cg++;                                                                            \
       for (size_t q = 0; q < n; q++, wv += R, ix++) {                                                         \
-        const float* xr = xg + (size_t)*ix * S * NR;                                                          \
+        const float* xr = xg + (size_t)*ix * sn;                                                              \
         const __m256 x0 = _mm256_load_ps(xr);                                                                 \
         const __m256 x1 = NV >= 2 ? _mm256_load_ps(xr + 8) : x0;                                              \
         const __m256 x2 = NV >= 3 ? _mm256_load_ps(xr + 16) : x0;                                             \
