@@ -51,7 +51,7 @@ static int fits(const entry* e, sparrow_format format, const sparrow_matrix* w) 
     if (e->desc.block_cols != 0 && e->desc.block_cols != w->u.bsr.c) return 0;
   }
   if (format == SPARROW_FORMAT_GEMM && e->desc.block_rows != w->u.gemm.mr) return 0;
-  if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 && e->desc.block_rows == 0 &&
+  if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX2 &&
       (size_t)w->u.nm.m * w->u.nm.stride * 64 > SPARROW_NM_AVX2_BUF)
     return 0;
   if (format == SPARROW_FORMAT_NM && e->desc.isa == SPARROW_ISA_AVX512 && e->desc.block_rows == 0 &&
