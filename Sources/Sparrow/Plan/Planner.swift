@@ -207,6 +207,7 @@ public enum Planner {
       guard let id = ids[o.name] else { throw ModelError("graph output '\(o.name)' is never computed") }
       outputIds.append((o.name, id))
     }
+    steps = FusedAttentionStep.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
     options.formatCache?.flush()
     return Plan(
       graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },

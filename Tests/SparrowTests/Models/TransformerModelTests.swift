@@ -100,6 +100,22 @@ import Testing
     #expect(!g.nodes.contains { ["Erf", "Tanh", "Pow", "Sqrt"].contains($0.opType) }, "\(g.nodes.map(\.opType))")
   }
 
+  /// After the passes, each encoder layer's Q·Kᵀ → masked Softmax → P·V runs as one fused step
+  /// (FusedAttentionStep, a head at a time): no Softmax step and no separate attention MatMul is
+  /// left, and the outputs still equal ONNX Runtime's (`matchesOnnxRuntimeOptimized`, 2 threads,
+  /// and here on 1 thread).
+  @Test(arguments: models.filter { $0.name.hasPrefix("encoder_opset") && !$0.name.hasSuffix("_seq3") })
+  func encoderAttentionIsFused(_ e: ModelFiles.Entry) throws {
+    let g = try Passes.optimize(try Self.load(e.name))
+    let inputs = try Self.inputs(e)
+    let plan = try Planner.plan(
+      g, shapes: inputs.mapValues(\.shape), values: inputs, options: PlanOptions(threads: 1, formatCache: nil))
+    let fused = plan.steps.filter { $0.step is FusedAttentionStep }.count
+    let softmax = plan.steps.filter { $0.step is MaskedSoftmaxStep || $0.step is SoftmaxStep }.count
+    #expect(fused == 2 && softmax == 0, "\(e.name): \(fused) fused attention steps, \(softmax) softmax steps left")
+    try Self.check(e, threads: 1, optimize: true)
+  }
+
   /// One Model, plans per shape: the encoder at batch 2 x seq 7 (padded) and batch 1 x seq 3.
   @Test func encoderPlansPerShape() throws {
     let model = try Model(graph: try Self.load("encoder_opset17_layernorm_erf"), options: PlanOptions(threads: 1, formatCache: nil))
