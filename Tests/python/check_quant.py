@@ -116,6 +116,17 @@ def compare(sparrow, q, name, x, tmp, label):
     return failures
 
 
+def output_quantum(path, oname):
+    """The scale of the DequantizeLinear that makes graph output `oname` (a scalar constant), or None."""
+    m = onnx.load(str(path))
+    inits = {t.name: t for t in m.graph.initializer}
+    for n in m.graph.node:
+        if oname in n.output and n.op_type == "DequantizeLinear" and len(n.input) > 1 and n.input[1] in inits:
+            v = numpy_helper.to_array(inits[n.input[1]])
+            return float(v) if v.size == 1 else None
+    return None
+
+
 def main():
     sparrow = sys.argv[1]
     failures = 0
@@ -155,9 +166,18 @@ def main():
                     o = float(np.mean(np.abs(got - r) > 1e-4 * scale))
                     return float(np.mean(np.abs(got - r))) <= 1e-2 * scale and (
                         o <= OFF_FRACTION or float(np.max(np.abs(got - r))) <= 1e-3 * scale)
-                ok = got.shape == ref.shape and (agrees(ref) or agrees(fused[oname]))
+                # Where the output is itself dequantized (a DequantizeLinear with a constant
+                # scale), a value moved across a rounding boundary moves by exactly one quantum:
+                # at most one quantum on at most 5% of the values (FuseQDQTests' rule per layer)
+                # also agrees. Needed where ORT's own int8 kernels are no reference: on AVX2
+                # without VNNI they saturate (u8 x s8 pairs in int16) and move 81% of the digits
+                # logits away from ORT's plain run, where Sparrow's move 3 of 80 by one quantum.
+                quantum = output_quantum(q, oname)
+                one_quantum = quantum is not None and got.shape == ref.shape and off <= 0.05 and d <= 1.001 * quantum
+                ok = got.shape == ref.shape and (agrees(ref) or agrees(fused[oname]) or one_quantum)
                 failures += not ok
-                print(f"{'ok  ' if ok else 'FAIL'} {rel} (QDQ) {oname}: max|sparrow - ORT| {d:.3g} (max|ref| {scale:.3g}); "
+                print(f"{'ok  ' if ok else 'FAIL'} {rel} (QDQ) {oname}: max|sparrow - ORT| {d:.3g} (max|ref| {scale:.3g}"
+                      f"{f', output quantum {quantum:.3g}' if quantum is not None else ''}); "
                       f"vs ORT's fused int8 kernels {d_fused:.3g}")
             # The same model through `sparrow quantize`.
             sq = tmp / (Path(rel).stem + "_sparrow_q.onnx")
