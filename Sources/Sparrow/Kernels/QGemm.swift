@@ -203,7 +203,10 @@ extension QPackedLinear {
     var rng = SplitMix(seed: 0x5EED)
     for i in 0..<xBytes { x.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self) }
     let ops = 2 * Double(m) * Double(k) * Double(n)
-    let repeats = Measure.repeats(flops: ops, budget: 4e8, range: 3...15)
+    // At least 6 rounds: under load (other builds on 2 cores) 3 rounds picked dense for 90%-sparse
+    // layers 4-6x slower than their sparse form; a candidate above twice the best so far leaves
+    // after two rounds, so the extra rounds cost mostly the faster one's time.
+    let repeats = Measure.repeats(flops: ops, budget: 3e9, range: 6...20)
     let times = Measure.fastestInterleaved(candidates: 2, repeats: repeats, threadCPUTime: threads == 1) { i in
       candidates[i].run(packedX: x, n: n, xZero: 128, y: y, rowStride: n, colStride: 1, threads: threads)
       return true
