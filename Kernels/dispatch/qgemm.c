@@ -1,10 +1,12 @@
 /* The int8 GEMM list (qgemm/ukernels.inc) as a table, and its choice under the active ISA: part
  * of the one dispatcher (dispatch.c holds the other families). */
 #include "../qgemm/qgemm.h"
+#include "../qelem/qelem.h"
+#include "../qgemm/interleave.h"
 #include "../qspmm/qspmm.h"
 #include "sparrow_kernels.h"
 
-#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr)                                                 \
+#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr, wb)                                             \
   void fn(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp, size_t n, \
           const sparrow_qgemm_epilogue* e);
 #include "../qgemm/ukernels.inc"
@@ -15,11 +17,12 @@ typedef struct {
   sparrow_isa isa;
   sparrow_cpu_feature_id feature;
   uint32_t mr;
+  uint32_t wbytes;
   sparrow_qgemm_fn fn;
 } q_entry;
 
 /* "sparrow_qgemm_u8s8_4x1__scalar" is shown without its "sparrow_" prefix. */
-#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, mr, fn},
+#define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr, wb) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, mr, wb, fn},
 static const q_entry q_table[] = {
 #include "../qgemm/ukernels.inc"
 };
@@ -29,6 +32,21 @@ static const size_t q_len = sizeof q_table / sizeof q_table[0];
 size_t sparrow_qgemm_count(void) { return q_len; }
 const char* sparrow_qgemm_name(size_t i) { return i < q_len ? q_table[i].name : NULL; }
 uint32_t sparrow_qgemm_mr(size_t i) { return i < q_len ? q_table[i].mr : 0; }
+
+/* Entry i's packed weights: int8 (sparrow_qgemm_pack_w) or widened to int16 (the w16 layout). */
+size_t sparrow_qgemm_kernel_packed_bytes(size_t i, size_t m, size_t k) {
+  const q_entry* q = &q_table[i < q_len ? i : 0];
+  return sparrow_qgemm_packed_bytes(m, k, q->mr) * q->wbytes;
+}
+
+void sparrow_qgemm_kernel_pack_w(size_t i, const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride,
+                                 void* out, int32_t* row_sums) {
+  const q_entry* q = &q_table[i < q_len ? i : 0];
+  if (q->wbytes == 2)
+    sparrow_qgemm_pack_w16(w, m, k, m_stride, k_stride, q->mr, (int16_t*)out, row_sums);
+  else
+    sparrow_qgemm_pack_w(w, m, k, m_stride, k_stride, q->mr, (int8_t*)out, row_sums);
+}
 
 /* Runnable: the CPU has the entry's ISA and extension. An extension is probed for the level in
  * force only, so an entry needing one runs only under that level. */
@@ -103,4 +121,59 @@ size_t sparrow_qspmm_auto(void) {
 void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
                        size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e) {
   s_table[sparrow_qspmm_runnable(i) ? i : 0].fn(row_ptr, group, word, r0, r1, xp, n, e);
+}
+
+/* ---- quantized element-wise: qelem/ukernels.inc ------------------------------------------------ */
+
+#define SPARROW_QELEM_UKERNEL(fn, OP, ISA) \
+  void fn(size_t n, const void* a, const void* b, const sparrow_qelem_params* p, void* y);
+#include "../qelem/ukernels.inc"
+#undef SPARROW_QELEM_UKERNEL
+
+typedef struct {
+  const char* name;
+  int op;
+  sparrow_isa isa;
+  sparrow_qelem_fn fn;
+} e_entry;
+
+#define SPARROW_QELEM_UKERNEL(fn, OP, ISA) {&#fn[8], SPARROW_QELEM_##OP, SPARROW_ISA_##ISA, fn},
+static const e_entry e_table[] = {
+#include "../qelem/ukernels.inc"
+};
+#undef SPARROW_QELEM_UKERNEL
+static const size_t e_len = sizeof e_table / sizeof e_table[0];
+
+size_t sparrow_qelem_count(void) { return e_len; }
+const char* sparrow_qelem_name(size_t i) { return i < e_len ? e_table[i].name : NULL; }
+int sparrow_qelem_op(size_t i) { return i < e_len ? e_table[i].op : -1; }
+int sparrow_qelem_runnable(size_t i) { return i < e_len && sparrow_isa_supported(e_table[i].isa); }
+
+/* The first entry of the op at the active level, else at AVX2 (under AVX-512), else its scalar one. */
+size_t sparrow_qelem_auto(int op) {
+  const sparrow_isa active = sparrow_active_isa();
+  const sparrow_isa levels[3] = {active, active == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR,
+                                 SPARROW_ISA_SCALAR};
+  for (size_t l = 0; l < 3; l++)
+    for (size_t i = 0; i < e_len; i++)
+      if (e_table[i].op == op && e_table[i].isa == levels[l] && sparrow_qelem_runnable(i)) return i;
+  return 0;
+}
+
+void sparrow_qelem_run(int op, size_t i, size_t n, const void* a, const void* b, const sparrow_qelem_params* p,
+                       void* y) {
+  if (!(i < e_len && e_table[i].op == op && sparrow_qelem_runnable(i))) i = sparrow_qelem_auto(op);
+  e_table[i].fn(n, a, b, p, y);
+}
+
+/* ---- the activation packer's interleave step (qgemm/interleave.h) ------------------------------ */
+
+sparrow_interleave4_fn sparrow_dispatch_interleave4(void) {
+#if defined(__x86_64__)
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX2 || isa == SPARROW_ISA_AVX512) return sparrow_interleave_u8_4x16__avx2;
+#elif defined(__aarch64__)
+  if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_interleave_u8_4x16__neon;
+#endif
+  return sparrow_interleave_u8_4x1__scalar;
 }

@@ -53,6 +53,11 @@ size_t sparrow_qgemm_packed_bytes(size_t m, size_t k, uint32_t mr);
 /* Packs W (element (m, k) at w[m * m_stride + k * k_stride]) into `out` and writes row_sums[m]. */
 void sparrow_qgemm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride, uint32_t mr,
                           int8_t* out, int32_t* row_sums);
+/* Packs W for kernel i of the list, in its layout (int8, or int16 for the "w16" kernels):
+ * sparrow_qgemm_kernel_packed_bytes(i, m, k) bytes at `out` (aligned to 8), and row_sums. */
+size_t sparrow_qgemm_kernel_packed_bytes(size_t i, size_t m, size_t k);
+void sparrow_qgemm_kernel_pack_w(size_t i, const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride,
+                                 void* out, int32_t* row_sums);
 /* Bytes of X packed: ceil(k / 4) * 4 * n. */
 size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n);
 /* Packs X (element (k, n) at x[k * k_stride + n * n_stride]); flip_sign = 1 reads int8 data and
@@ -82,6 +87,32 @@ void sparrow_qspmm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_strid
 /* Runs sparse kernel i on rows [r0, r1). */
 void sparrow_qspmm_run(size_t i, const uint32_t* row_ptr, const uint32_t* group, const int8_t* word, size_t r0,
                        size_t r1, const uint8_t* xp, size_t n, const sparrow_qgemm_epilogue* e);
+
+/* Quantized element-wise kernels (qelem/qelem.h has the definition, qelem/ukernels.inc the list):
+ * QuantizeLinear, DequantizeLinear and the int8 add (DequantizeLinear -> Add -> QuantizeLinear,
+ * ONNX Runtime's QLinearAdd) per tensor over n contiguous elements, in the uint8 domain (int8 data:
+ * flip 0x80, zero point + 128). Same bits on every ISA and as the unfused float32 graph. */
+enum { SPARROW_QELEM_QUANTIZE = 0, SPARROW_QELEM_DEQUANTIZE = 1, SPARROW_QELEM_ADD = 2 };
+
+typedef struct sparrow_qelem_params {
+  float a_scale, b_scale, y_scale; /* inputs a, b (dequantize, add) and output y (quantize, add) */
+  int32_t a_zero, b_zero, y_zero;  /* zero points in the uint8 domain */
+  uint8_t a_flip, b_flip, y_flip;  /* 0x80 for int8 data, else 0 */
+  float lo, hi;                    /* add: clamp of the float32 sum (a fused Relu/Clip), else -inf, inf */
+} sparrow_qelem_params;
+
+size_t sparrow_qelem_count(void);
+const char* sparrow_qelem_name(size_t i);
+/* SPARROW_QELEM_* of entry i, or -1. */
+int sparrow_qelem_op(size_t i);
+int sparrow_qelem_runnable(size_t i);
+/* The entry the active ISA chooses for `op`. */
+size_t sparrow_qelem_auto(int op);
+/* Runs entry i (the op's automatic entry when i is not a runnable entry of that op):
+ * quantize: a float x[n] -> y uint8[n]; dequantize: a uint8 x[n] -> y float[n]; add: a, b uint8[n]
+ * -> y uint8[n] (b unused otherwise). y may equal a or b only for the add. */
+void sparrow_qelem_run(int op, size_t i, size_t n, const void* a, const void* b, const sparrow_qelem_params* p,
+                       void* y);
 
 #ifdef __cplusplus
 }

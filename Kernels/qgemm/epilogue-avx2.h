@@ -39,5 +39,20 @@ T static inline void sparrow_qgemm_store8_avx2(const sparrow_qgemm_epilogue* e, 
   _mm_storel_epi64((__m128i*)((uint8_t*)e->y + at), q8);
 }
 
+/* The first `cols` (1-4) columns of a packed X group row (4 bytes each), zeros after them: the
+ * last, partial column step of the AVX2 kernels reads nothing past the packed X. */
+T static inline __m128i sparrow_qgemm_load_columns_avx2(const uint8_t* x, size_t cols) {
+  switch (cols) {
+    case 4:
+      return _mm_loadu_si128((const __m128i*)x);
+    case 3:
+      return _mm_insert_epi32(_mm_loadl_epi64((const __m128i*)x), sparrow_qgemm_word(x + 8), 2);
+    case 2:
+      return _mm_loadl_epi64((const __m128i*)x);
+    default:
+      return _mm_cvtsi32_si128(sparrow_qgemm_word(x));
+  }
+}
+
 #endif
 #endif

@@ -1,6 +1,7 @@
 /* Packing for the int8 GEMM (layouts: qgemm.h). */
 #include <string.h>
 
+#include "interleave.h"
 #include "qgemm.h"
 
 size_t sparrow_qgemm_packed_bytes(size_t m, size_t k, uint32_t mr) {
@@ -25,21 +26,51 @@ void sparrow_qgemm_pack_w(const int8_t* w, size_t m, size_t k, ptrdiff_t m_strid
     }
 }
 
+void sparrow_qgemm_pack_w16(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride, uint32_t mr,
+                            int16_t* out, int32_t* row_sums) {
+  const size_t kq = (k + 3) / 4, panels = (m + mr - 1) / mr;
+  memset(out, 0, sparrow_qgemm_packed_bytes(m, k, mr) * sizeof(int16_t));
+  for (size_t p = 0; p < panels; p++)
+    for (size_t i = 0; i < mr && p * mr + i < m; i++) {
+      const size_t row = p * mr + i;
+      int32_t sum = 0;
+      for (size_t kk = 0; kk < k; kk++) {
+        const int8_t v = w[(ptrdiff_t)row * m_stride + (ptrdiff_t)kk * k_stride];
+        out[((p * kq + kk / 4) * mr + i) * 4 + kk % 4] = v;
+        sum += v;
+      }
+      row_sums[row] = sum;
+    }
+}
+
 size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n) { return (k + 3) / 4 * 4 * n; }
+
+size_t sparrow_interleave_u8_4x1__scalar(uint8_t* out, const uint8_t* const r[4], size_t n, size_t step, uint8_t flip) {
+  (void)out, (void)r, (void)n, (void)step, (void)flip;
+  return 0;
+}
+
+/* out[4 i + j] = r[j][step * i] ^ flip for i < n: the dispatcher's SIMD step, then the rest. */
+static void interleave4(sparrow_interleave4_fn simd, uint8_t* out, const uint8_t* const r[4], size_t n, size_t step,
+                        uint8_t flip) {
+  size_t i = simd(out, r, n, step, flip);
+  for (; i < n; i++)
+    for (size_t j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(r[j][step * i] ^ flip);
+}
 
 void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stride, ptrdiff_t n_stride, int flip_sign,
                           uint8_t* out) {
   const uint8_t flip = flip_sign ? 0x80 : 0;
   const size_t kq = (k + 3) / 4;
+  const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
   for (size_t q = 0; q < kq; q++) {
     uint8_t* o = out + q * n * 4;
     const size_t k0 = q * 4, rows = k - k0 < 4 ? k - k0 : 4;
-    if (n_stride == 1) {
+    if (n_stride == 1 && rows == 4) {
       /* Rows of X contiguous (convolutions): interleave 4 rows. */
       const uint8_t* r[4];
-      for (size_t j = 0; j < 4; j++) r[j] = j < rows ? x + (ptrdiff_t)(k0 + j) * k_stride : NULL;
-      for (size_t c = 0; c < n; c++)
-        for (size_t j = 0; j < 4; j++) o[c * 4 + j] = r[j] != NULL ? (uint8_t)(r[j][c] ^ flip) : 0;
+      for (size_t j = 0; j < 4; j++) r[j] = x + (ptrdiff_t)(k0 + j) * k_stride;
+      interleave4(simd, o, r, n, 1, flip);
     } else {
       for (size_t c = 0; c < n; c++)
         for (size_t j = 0; j < 4; j++)
@@ -48,27 +79,70 @@ void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stri
   }
 }
 
+/* The output columns ox of one kernel tap that read inside the row: ix = ox * sw + off in
+ * [0, w) for ox in [*lo, *hi). */
+static void tap_columns(ptrdiff_t off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
+  const ptrdiff_t s = (ptrdiff_t)sw;
+  ptrdiff_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+  ptrdiff_t b = (ptrdiff_t)w - 1 - off < 0 ? 0 : ((ptrdiff_t)w - 1 - off) / s + 1;
+  if (b > (ptrdiff_t)wo) b = (ptrdiff_t)wo;
+  if (a > b) a = b;
+  *lo = (size_t)a;
+  *hi = (size_t)b;
+}
+
 void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
                              size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho, size_t wo,
                              uint8_t pad, int flip_sign, uint8_t* out) {
   const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
   const size_t k = c * kh * kw, n = ho * wo, kq = (k + 3) / 4;
-  if (k % 4 != 0) memset(out + (kq - 1) * n * 4, 0, n * 4);
-  for (size_t kk = 0; kk < k; kk++) {
-    const size_t ic = kk / (kh * kw), ky = kk / kw % kh, kx = kk % kw;
-    uint8_t* o = out + (kk / 4) * n * 4 + kk % 4;
-    const uint8_t* plane = x + ic * h * w;
+  const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
+  for (size_t q = 0; q < kq; q++) {
+    /* The 4 rows of this group: plane, vertical and horizontal offsets, valid columns. */
+    const uint8_t* plane[4];
+    ptrdiff_t yoff[4], xoff[4];
+    size_t lo[4], hi[4];
+    for (size_t j = 0; j < 4; j++) {
+      const size_t kk = q * 4 + j;
+      plane[j] = NULL;
+      yoff[j] = xoff[j] = 0;
+      lo[j] = hi[j] = 0;
+      if (kk >= k) continue; /* past K: zeros */
+      const size_t ic = kk / (kh * kw), ky = kk / kw % kh, kx = kk % kw;
+      plane[j] = x + ic * h * w;
+      yoff[j] = (ptrdiff_t)(ky * dh) - pad_top;
+      xoff[j] = (ptrdiff_t)(kx * dw) - pad_left;
+      tap_columns(xoff[j], sw, w, wo, &lo[j], &hi[j]);
+    }
     for (size_t oy = 0; oy < ho; oy++) {
-      const ptrdiff_t iy = (ptrdiff_t)(oy * sh + ky * dh) - pad_top;
-      uint8_t* orow = o + oy * wo * 4;
-      if (iy < 0 || iy >= (ptrdiff_t)h) {
-        for (size_t ox = 0; ox < wo; ox++) orow[ox * 4] = padv;
-        continue;
+      uint8_t* orow = out + (q * n + oy * wo) * 4;
+      const uint8_t* src[4];
+      size_t a = 0, b = wo; /* columns every row reads inside x */
+      for (size_t j = 0; j < 4; j++) {
+        const ptrdiff_t iy = (ptrdiff_t)(oy * sh) + yoff[j];
+        src[j] = plane[j] != NULL && iy >= 0 && iy < (ptrdiff_t)h ? plane[j] + (size_t)iy * w : NULL;
+        if (src[j] == NULL) {
+          a = b = 0;
+        } else {
+          a = lo[j] > a ? lo[j] : a;
+          b = hi[j] < b ? hi[j] : b;
+        }
       }
-      const uint8_t* row = plane + (size_t)iy * w;
-      for (size_t ox = 0; ox < wo; ox++) {
-        const ptrdiff_t ix = (ptrdiff_t)(ox * sw + kx * dw) - pad_left;
-        orow[ox * 4] = ix < 0 || ix >= (ptrdiff_t)w ? padv : (uint8_t)(row[ix] ^ flip);
+      if (a < b) {
+        const uint8_t* r[4];
+        for (size_t j = 0; j < 4; j++) r[j] = src[j] + (ptrdiff_t)(a * sw) + xoff[j];
+        interleave4(simd, orow + a * 4, r, b - a, sw, flip);
+      } else {
+        a = b = 0;
+      }
+      /* The columns outside [a, b): byte by byte. */
+      for (size_t j = 0; j < 4; j++) {
+        const uint8_t fill = plane[j] == NULL ? 0 : padv;
+        for (size_t ox = a > 0 ? 0 : b; ox < wo; ox = ox + 1 == a ? b : ox + 1) {
+          uint8_t v = fill;
+          if (src[j] != NULL && ox >= lo[j] && ox < hi[j]) v = (uint8_t)(src[j][(ptrdiff_t)(ox * sw) + xoff[j]] ^ flip);
+          orow[ox * 4 + j] = v;
+        }
       }
     }
   }

@@ -16,6 +16,11 @@
 
 #include "sparrow_qgemm.h"
 
+/* The "w16" layout (kernels listed with 2 bytes per weight): the same indices, int16 elements
+ * (sparrow_qgemm_pack_w16), so an AVX2 kernel loads a row's 4 weights ready for vpmaddwd. */
+void sparrow_qgemm_pack_w16(const int8_t* w, size_t m, size_t k, ptrdiff_t m_stride, ptrdiff_t k_stride, uint32_t mr,
+                            int16_t* out, int32_t* row_sums);
+
 typedef void (*sparrow_qgemm_fn)(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp,
                                  size_t n, const sparrow_qgemm_epilogue* e);
 

@@ -27,6 +27,9 @@ void test_transpose(uint64_t seed, long cases);
 void test_window(uint64_t seed, long cases, int scalar_only);
 /* The int8 GEMM kernels against a plain integer loop, bit for bit (qgemm_test.c). */
 void test_qgemm(uint64_t seed, long cases, int scalar_only);
+/* Quantize, dequantize and int8 add kernels against plain loops, and the activation packers
+ * (qelem_test.c). */
+void test_qelem(uint64_t seed, long cases, int scalar_only);
 /* Input-gated linear kernels against a masked dense loop (gate_test.c). */
 void test_gate(uint64_t seed, long cases, int scalar_only);
 

@@ -1,7 +1,8 @@
 /* The int8 GEMM kernels (every entry of qgemm/ukernels.inc this CPU runs) against a plain integer
  * loop with the epilogue written out here (acc - x_zero * rowsum + bias, float scale, round half
  * to even, zero point, clamp; or dequantized float): bit-exact equality, on random shapes with
- * edges (k = 1, k % 4 != 0, m < MR, m % MR != 0, n = 1, n around the 8/16/64-column blocks),
+ * edges (k = 1, k % 4 != 0, m < MR, m % MR != 0, n = 1, n around the 8/16/64-column blocks and
+ * past the AVX2 kernels' column blocks),
  * extreme values (x = 255 with w = -128 / 127, where vpmaddubsw would saturate), uint8, int8 and
  * float outputs, transposed outputs, and nothing written outside the output. */
 #include <math.h>
@@ -51,8 +52,8 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
   for (long ci = 0; ci < cases; ci++) {
     const size_t ms[] = {1, 3, 4, 5, 8, 13, 17};
     const size_t ks[] = {1, 3, 4, 7, 9, 64, 75};
-    const size_t ns[] = {1, 7, 8, 9, 16, 17, 63, 64, 65, 100, 129};
-    const size_t m = ms[next(&s) % 7], k = ks[next(&s) % 7], n = ns[next(&s) % 11];
+    const size_t ns[] = {1, 7, 8, 9, 16, 17, 63, 64, 65, 100, 129, 1301};
+    const size_t m = ms[next(&s) % 7], k = ks[next(&s) % 7], n = ns[next(&s) % 12];
     const int extreme = next(&s) % 4 == 0, out = (int)(next(&s) % 3), transposed = next(&s) % 5 == 0;
     int8_t* w = malloc(m * k);
     uint8_t* x = malloc(k * n);
@@ -100,8 +101,8 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
     for (size_t ki = 0; ki < nk; ki++) {
       if (!sparrow_qgemm_runnable(ki) || (scalar_only && ki != 0)) continue;
       const uint32_t mr = sparrow_qgemm_mr(ki);
-      int8_t* wp = malloc(sparrow_qgemm_packed_bytes(m, k, mr) + 1);
-      sparrow_qgemm_pack_w(w, m, k, (ptrdiff_t)k, 1, mr, wp, rs);
+      int8_t* wp = malloc(sparrow_qgemm_kernel_packed_bytes(ki, m, k) + 8);
+      sparrow_qgemm_kernel_pack_w(ki, w, m, k, (ptrdiff_t)k, 1, wp, rs);
       memset(y, 0xAB, ybytes);
       e.y = y;
       const size_t panels = (m + mr - 1) / mr;

@@ -85,13 +85,14 @@ final class QPackedLinear: @unchecked Sendable {
       let word = UnsafeMutablePointer<Int8>.allocate(capacity: max(4, blocks * 4))
       sparrow_qspmm_pack_w(w, m, k, mStride, kStride, rowPtr, group, word, rowSums)
       sparse = (rowPtr, group, word)
-      packed = .allocate(capacity: 1)
+      packed = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 64).bindMemory(to: Int8.self, capacity: 8)
     } else {
       let chosen = kernel.flatMap { QGemm.runnable($0) ? $0 : nil } ?? QGemm.automatic
       self.kernel = chosen
-      let mr = sparrow_qgemm_mr(chosen)
-      packed = .allocate(capacity: max(1, sparrow_qgemm_packed_bytes(m, k, mr)))
-      sparrow_qgemm_pack_w(w, m, k, mStride, kStride, mr, packed, rowSums)
+      let bytes = max(8, sparrow_qgemm_kernel_packed_bytes(chosen, m, k))
+      packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(
+        to: Int8.self, capacity: bytes)
+      sparrow_qgemm_kernel_pack_w(chosen, w, m, k, mStride, kStride, packed, rowSums)
       sparse = nil
     }
     func copy<T>(_ a: [T]) -> UnsafeMutablePointer<T> {
@@ -167,5 +168,65 @@ final class QPackedLinear: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: parts) { part($0) }
       }
     }
+  }
+}
+
+extension QPackedLinear {
+  /// W packed dense or as its nonzero 1x4 blocks: under the `auto` policy, when at most 3/4 of the
+  /// blocks hold a nonzero, both are packed and timed on the layer's real column count `n` (random
+  /// activations, the layer's epilogue) and the faster kept, as the float formats are chosen; a
+  /// fixed dense policy keeps dense, any other fixed policy takes the block-density rule (sparse
+  /// at most half full). Returns the measured milliseconds by format name (empty when not timed).
+  /// Not cached: a ResNet-18 times its 20 layers in well under a second.
+  static func chosen(
+    weights w: UnsafePointer<Int8>, m: Int, k: Int, mStride: Int, kStride: Int, scale: [Float], bias: [Int32]?,
+    output: QOutput, n: Int, policy: FormatPolicy, threads: Int
+  ) -> (QPackedLinear, [String: Double]) {
+    func pack(_ sparse: Bool?) -> QPackedLinear {
+      QPackedLinear(
+        weights: w, m: m, k: k, mStride: mStride, kStride: kStride, scale: scale, bias: bias, output: output,
+        sparse: sparse)
+    }
+    let rule = pack(nil)
+    guard policy == .auto else {
+      return (policy == .fixed(.dense) && rule.isSparse ? pack(false) : rule, [:])
+    }
+    guard rule.blockDensity <= 0.75, m > 0, n > 0, k > 0 else { return (rule, [:]) }
+    let candidates = [rule.isSparse ? pack(false) : rule, rule.isSparse ? rule : pack(true)]
+    let xBytes = QGemm.packedXBytes(k: k, n: n)
+    let x = UnsafeMutableRawPointer.allocate(byteCount: xBytes, alignment: 64)
+    let y = UnsafeMutableRawPointer.allocate(byteCount: m * n * 4, alignment: 64)
+    defer {
+      x.deallocate()
+      y.deallocate()
+    }
+    var rng = SplitMix(seed: 0x5EED)
+    for i in 0..<xBytes { x.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self) }
+    let ops = 2 * Double(m) * Double(k) * Double(n)
+    // At least 6 rounds: under load (other builds on 2 cores) 3 rounds picked dense for 90%-sparse
+    // layers 4-6x slower than their sparse form; a candidate above twice the best so far leaves
+    // after two rounds, so the extra rounds cost mostly the faster one's time.
+    let repeats = Measure.repeats(flops: ops, budget: 3e9, range: 6...20)
+    let times = Measure.fastestInterleaved(candidates: 2, repeats: repeats, threadCPUTime: threads == 1) { i in
+      candidates[i].run(packedX: x, n: n, xZero: 128, y: y, rowStride: n, colStride: 1, threads: threads)
+      return true
+    }
+    var measured: [String: Double] = [:]
+    for (i, t) in times.enumerated() { if let t { measured[candidates[i].isSparse ? "int8-bsr1x4" : "int8"] = t } }
+    let best = (times[1] ?? .infinity) < (times[0] ?? .infinity) ? 1 : 0
+    return (candidates[best], measured)
+  }
+}
+
+/// A small seeded generator for timing inputs (SplitMix64).
+private struct SplitMix {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
   }
 }

@@ -1,12 +1,15 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
   /// The default pipeline: QDQ groups around Conv/MatMul/Gemm fused into int8 steps (FuseQDQ),
+  /// then the QDQ groups around Add (FuseQLinearAdd) and MaxPool (FuseQDQMaxPool),
   /// BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
   /// its MatMuls, linear layers' bias then activation fusion, then
   /// learned-gate fusion (after the activation: the gate multiplies the clamped output).
   public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
     var g = g
     g = FuseQDQ.run(g)
+    g = FuseQLinearAdd.run(g)
+    g = FuseQDQMaxPool.run(g)
     g = try FoldBatchNorm.run(g)
     g = try FoldAffine.run(g)
     g = FuseHardSwish.run(g)

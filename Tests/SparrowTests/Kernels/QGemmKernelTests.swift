@@ -20,6 +20,8 @@ import Testing
     Case(m: 1, k: 1, n: 1, seed: 1), Case(m: 3, k: 5, n: 7, seed: 2), Case(m: 4, k: 4, n: 8, seed: 3),
     Case(m: 5, k: 9, n: 17, seed: 4), Case(m: 13, k: 75, n: 65, seed: 5), Case(m: 8, k: 64, n: 129, seed: 6),
     Case(m: 17, k: 3, n: 100, seed: 7), Case(m: 6, k: 300, n: 31, seed: 8),
+    // Past the AVX2 kernels' column blocks (dense: 96 KB of X, 320 columns at k 300; sparse: 64).
+    Case(m: 9, k: 300, n: 403, seed: 9),
   ]
 
   enum Out: CaseIterable { case u8, s8, f32, u8Transposed }

@@ -1,4 +1,5 @@
-/// MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool over NCHW float32 data.
+/// MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool over NCHW float32 data; MaxPool
+/// also over int8/uint8 (ONNX allows both; Passes/FuseQDQMaxPool.swift moves a QDQ MaxPool there).
 
 /// Along one spatial axis, for each output position: where its window starts in the input and
 /// which of its taps land inside the input (and inside input + declared pads, which is what
@@ -40,8 +41,14 @@ struct PoolWindow: Sendable {
   /// The loops run over output columns per tap, which vectorises better than per window.
   let tapColumns: [(lo: Int, hi: Int)]
 
-  init(_ c: BuildContext, input: TensorType, ceilMode: Bool) throws(ModelError) {
-    guard input.dtype == .float32 else { throw c.error("input must be float32, got \(input.dtype)") }
+  /// The element type (input and output).
+  let dtype: DType
+
+  init(_ c: BuildContext, input: TensorType, ceilMode: Bool, types: [DType] = [.float32]) throws(ModelError) {
+    guard types.contains(input.dtype) else {
+      throw c.error("input must be \(types.map { "\($0)" }.joined(separator: " or ")), got \(input.dtype)")
+    }
+    dtype = input.dtype
     g = try WindowGeometry(c, input: input, kernel: nil, ceilMode: ceilMode)
     // As ONNX Runtime: a pad as wide as the window would give windows with no input at all.
     guard g.padTop < g.kh, g.padBottom < g.kh, g.padLeft < g.kw, g.padRight < g.kw else {
@@ -78,7 +85,7 @@ struct PoolWindow: Sendable {
     }
   }
 
-  var outputType: TensorType { TensorType(.float32, [g.n, g.c, g.ho, g.wo]) }
+  var outputType: TensorType { TensorType(dtype, [g.n, g.c, g.ho, g.wo]) }
 }
 
 /// MaxPool (output Y only).
@@ -89,9 +96,56 @@ enum MaxPoolOp: OpBuilder {
     if c.node.outputs.count > 1, !c.node.outputs[1].isEmpty {
       throw c.error("the Indices output is not supported (only Y); remove output '\(c.node.outputs[1])'")
     }
-    let w = try PoolWindow(c, input: try c.input(0), ceilMode: try c.int("ceil_mode", 0) != 0)
+    let w = try PoolWindow(
+      c, input: try c.input(0), ceilMode: try c.int("ceil_mode", 0) != 0, types: [.float32, .uint8, .int8])
     try c.setOutputs([w.outputType])
+    if w.dtype != .float32 { return MaxPoolIntStep(window: w, signed: w.dtype == .int8) }
     return MaxPoolStep(window: w)
+  }
+}
+
+/// MaxPool over uint8/int8: the float step's loops on bytes (a window with no input tap, which
+/// the pads check excludes, would give the type's minimum).
+struct MaxPoolIntStep: Step {
+  let window: PoolWindow
+  let signed: Bool
+
+  var scratchBytes: Int { window.g.w }
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    guard let scratch = c.scratch else { throw RuntimeError("MaxPool: no scratch") }
+    if signed {
+      pool(c.input(0, Int8.self), c.output(0, Int8.self), scratch.assumingMemoryBound(to: Int8.self))
+    } else {
+      pool(c.input(0, UInt8.self), c.output(0, UInt8.self), scratch.assumingMemoryBound(to: UInt8.self))
+    }
+  }
+
+  @inline(__always)
+  private func pool<T: FixedWidthInteger>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rowMax: UnsafeMutablePointer<T>) {
+    let g = window.g, rows = window.rows
+    for p in 0..<(g.n * g.c) {
+      let plane = x + p * g.h * g.w
+      let out = y + p * g.ho * g.wo
+      for oy in 0..<g.ho {
+        let o = out + oy * g.wo
+        o.update(repeating: T.min, count: g.wo)
+        let (lo, hi) = (rows.lo[oy], rows.hi[oy])
+        guard lo < hi else { continue }
+        rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
+        for ky in (lo + 1)..<max(hi, lo + 1) {
+          let r = plane + (rows.start[oy] + ky * g.dh) * g.w
+          for i in 0..<g.w { rowMax[i] = max(rowMax[i], r[i]) }
+        }
+        for kx in 0..<g.kw {
+          let (clo, chi) = window.tapColumns[kx]
+          guard clo < chi else { continue }
+          let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
+          let sw = g.sw
+          for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
+        }
+      }
+    }
   }
 }
 

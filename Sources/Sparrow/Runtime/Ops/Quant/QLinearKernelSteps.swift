@@ -114,20 +114,23 @@ struct QLinearConvKernelStep: Step {
     let cg = s.g.c / s.group, mg = s.m / s.group, kg = cg * s.g.kh * s.g.kw
     let scale = p.scale
     var packed: [QPackedLinear] = []
+    var measured: [String: Double] = [:]
     p.weights.withUnsafeBufferPointer { w in
       for gi in 0..<s.group {
         let rows = gi * mg..<(gi + 1) * mg
-        packed.append(
-          QPackedLinear(
-            weights: w.baseAddress! + gi * mg * kg, m: mg, k: kg, mStride: kg, kStride: 1, scale: Array(scale[rows]),
-            bias: p.bias.map { Array($0[rows]) }, output: p.output))
+        let (q, times) = QPackedLinear.chosen(
+          weights: w.baseAddress! + gi * mg * kg, m: mg, k: kg, mStride: kg, kStride: 1, scale: Array(scale[rows]),
+          bias: p.bias.map { Array($0[rows]) }, output: p.output, n: s.g.ho * s.g.wo, policy: c.options.format,
+          threads: c.options.threads)
+        packed.append(q)
+        if gi == 0 { measured = times }
       }
     }
     let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.m, cols: kg, kPerChannel: s.g.kh * s.g.kw)
     c.layer = LayerReport(
       node: c.node.name, op: "QLinearConv(int8)", m: s.m, k: kg, n: s.g.ho * s.g.wo, zeroFraction: profile.zeroFraction,
-      format: packed[0].isSparse ? "int8-bsr1x4" : "int8", kernel: packed[0].kernelName, measured: [:], profile: profile
-    )
+      format: packed[0].isSparse ? "int8-bsr1x4" : "int8", kernel: packed[0].kernelName, measured: measured,
+      profile: profile)
     return QLinearConvKernelStep(g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned)
   }
 }
@@ -159,15 +162,16 @@ struct QLinearMatMulKernelStep: Step {
       return nil
     }
     let rows = a.count / s.k
-    let packed = p.weights.withUnsafeBufferPointer { w in
-      QPackedLinear(
+    let (packed, measured) = p.weights.withUnsafeBufferPointer { w in
+      QPackedLinear.chosen(
         weights: w.baseAddress!, m: s.n, k: s.k, mStride: 1, kStride: s.n, scale: p.scale, bias: p.bias,
-        output: p.output)
+        output: p.output, n: rows, policy: c.options.format, threads: c.options.threads)
     }
     let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.k, cols: s.n)
     c.layer = LayerReport(
       node: c.node.name, op: "QLinearMatMul(int8)", m: s.n, k: s.k, n: rows, zeroFraction: profile.zeroFraction,
-      format: packed.isSparse ? "int8-bsr1x4" : "int8", kernel: packed.kernelName, measured: [:], profile: profile)
+      format: packed.isSparse ? "int8-bsr1x4" : "int8", kernel: packed.kernelName, measured: measured,
+      profile: profile)
     return QLinearMatMulKernelStep(rows: rows, k: s.k, n: s.n, packed: packed, xZero: p.xZero, signed: p.xSigned)
   }
 }

@@ -5,7 +5,7 @@
 /// kernels yet: a QDQ model runs its Conv/MatMul in float32 between the pairs.
 let quantOps: [any OpBuilder.Type] = [
   QuantizeLinearOp.self, DequantizeLinearOp.self, DynamicQuantizeLinearOp.self, MatMulIntegerOp.self,
-  QLinearMatMulOp.self, ConvIntegerOp.self, QLinearConvOp.self,
+  QLinearMatMulOp.self, ConvIntegerOp.self, QLinearConvOp.self, QLinearAddOp.self,
 ]
 
 /// How a scale (and zero point) applies to a tensor: one value, or one per index of `axis`.
@@ -117,6 +117,20 @@ struct QuantizeStep: Step {
     let x = c.input(0, Float.self), s = c.input(1, Float.self)
     let zp: UnsafeRawPointer? = hasZero ? UnsafeRawPointer(c.input(2, UInt8.self)) : nil
     let y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
+    // Runs of at least 16 values under one scale go through the SIMD kernel (Kernels/qelem),
+    // which computes the same float32 operations as the loop below.
+    if axis.inner >= 16 || axis.channels == 1 {
+      let run = axis.channels == 1 ? count : axis.inner
+      for i0 in stride(from: 0, to: count, by: run) {
+        let ch = axis.channel(i0)
+        var p = QElem.Params()
+        p.yScale = s[ch]
+        p.yZero = zp.map { quantValue($0, out, ch) } ?? 0
+        p.ySigned = out == .int8
+        QElem.run(.quantize, n: min(run, count - i0), a: x + i0, p, y: y + i0)
+      }
+      return
+    }
     for i in 0..<count {
       let ch = axis.channel(i)
       storeQuantized(x[i] / s[ch], zero: zp.map { quantValue($0, out, ch) } ?? 0, y, out, i)
@@ -157,6 +171,20 @@ struct DequantizeStep: Step {
     let x = UnsafeRawPointer(c.input(0, UInt8.self)), s = c.input(1, Float.self)
     let zp: UnsafeRawPointer? = hasZero ? UnsafeRawPointer(c.input(2, UInt8.self)) : nil
     let y = c.output(0, Float.self)
+    // int8/uint8 runs of at least 16 values under one scale: the SIMD kernel (Kernels/qelem),
+    // the same float32 operations as the loop below.
+    if dtype != .int32 && (axis.inner >= 16 || axis.channels == 1) {
+      let run = axis.channels == 1 ? count : axis.inner
+      for i0 in stride(from: 0, to: count, by: run) {
+        let ch = axis.channel(i0)
+        var p = QElem.Params()
+        p.aScale = s[ch]
+        p.aZero = zp.map { quantValue($0, dtype, ch) } ?? 0
+        p.aSigned = dtype == .int8
+        QElem.run(.dequantize, n: min(run, count - i0), a: x + i0, p, y: y + i0)
+      }
+      return
+    }
     for i in 0..<count {
       let ch = axis.channel(i)
       let z = zp.map { quantValue($0, dtype, ch) } ?? 0
