@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 internal import COpenBLAS
 internal import SparrowKernels
 
@@ -83,7 +84,11 @@ struct FusedAttentionStep: Step {
   /// Left alone: operands or products that needed copies (views no stride expresses), a mask added
   /// element by element (not per row), a P·V that reads P transposed or with other offsets than
   /// Q·Kᵀ wrote it, gated steps.
+  /// `SPARROW_ATTENTION=unfused` keeps the three steps (for side-by-side figures); read once.
+  static let enabled = ProcessInfo.processInfo.environment["SPARROW_ATTENTION"] != "unfused"
+
   static func fuse(_ steps: [PlannedStep], graphOutputs: Set<Int>) -> [PlannedStep] {
+    guard enabled else { return steps }
     var reads: [Int: Int] = [:], reader: [Int: Int] = [:]
     for (i, s) in steps.enumerated() {
       for id in s.inputIds where id >= 0 {
