@@ -3,8 +3,10 @@ public enum Passes {
   /// The default pipeline: QDQ groups around Conv/MatMul/Gemm fused into int8 steps (FuseQDQ),
   /// BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
   /// its MatMuls, linear layers' bias then activation fusion, then
-  /// learned-gate fusion (after the activation: the gate multiplies the clamped output).
-  public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
+  /// learned gates' score sub-graphs into one step each, learned-gate fusion (after the activation:
+  /// the gate multiplies the clamped output). `gateScore: false` leaves the score sub-graphs as
+  /// the model wrote them (tests compare the two).
+  public static func optimize(_ g: Graph, gateScore: Bool = true) throws(ModelError) -> Graph {
     var g = g
     g = FuseQDQ.run(g)
     g = try FoldBatchNorm.run(g)
@@ -17,6 +19,7 @@ public enum Passes {
     g = FoldMatMulTranspose.run(g)
     g = FuseLinearBias.run(g)
     g = FuseActivation.run(g)
+    if gateScore { g = FuseGateScore.run(g) }
     g = FuseLearnedGate.run(g)
     return g
   }
