@@ -20,7 +20,7 @@ static const gate_entry gate_table[] = {
 };
 #undef SPARROW_GATE_UKERNEL
 static const size_t gate_len = sizeof gate_table / sizeof gate_table[0];
-#define GATE_KINDS 2
+#define GATE_KINDS 3
 #define GATE_ISAS 4
 
 size_t sparrow_gate_ukernel_count(void) { return gate_len; }

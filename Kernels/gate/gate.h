@@ -36,6 +36,20 @@ typedef void (*sparrow_gatedk_csc_fn)(size_t rows, size_t n, size_t nk, const ui
   void fn(size_t rows, size_t n, size_t nk, const uint32_t* idx, const float* xv, const uint32_t* ptr, \
           const uint32_t* out_rows, const float* vals, float* y, size_t y_stride);
 
+/* Gathered GEMM (kind ROWS): rows (1 .. SPARROW_GATHER_MR) output rows of one 16-column block.
+ * Row i's weights are w[i][run_k[q] + t] for runs q < runs, t < run_len[q]; X is the compact
+ * panel xp (64-byte aligned): one row of SPARROW_GATHER_NR floats per (run, t) in that order,
+ * lanes >= cols zero. y[i] points at row i's column 0 of the block; only columns < cols are
+ * read or written. first: y = acc, else y += acc; last: then y = clamp(y + bias[i], lo, hi) *
+ * scale[i] (bias, scale: rows floats or NULL). Reads nothing past row ends or the panel. */
+typedef void (*sparrow_gatherk_rows_fn)(size_t rows, const float* const* w, size_t runs, const uint32_t* run_k,
+                                        const uint32_t* run_len, const float* xp, size_t cols, float* const* y,
+                                        const float* bias, const float* scale, float lo, float hi, int first, int last);
+#define SPARROW_GATE_DECL_ROWS(fn)                                                                                  \
+  void fn(size_t rows, const float* const* w, size_t runs, const uint32_t* run_k, const uint32_t* run_len,          \
+          const float* xp, size_t cols, float* const* y, const float* bias, const float* scale, float lo, float hi, \
+          int first, int last);
+
 #define SPARROW_GATE_UKERNEL(fn, KIND, ISA) SPARROW_GATE_DECL_##KIND(fn)
 #include "ukernels.inc"
 #undef SPARROW_GATE_UKERNEL

@@ -14,6 +14,7 @@ extern "C" {
 typedef enum sparrow_gate_kind {
   SPARROW_GATE_DENSE = 0, /* k rows of n floats */
   SPARROW_GATE_CSC = 1,   /* per input k, its nonzeros: output row (u32) and value */
+  SPARROW_GATE_ROWS = 2,  /* the gathered GEMM: listed rows of a row-major W x compact X panels */
 } sparrow_gate_kind;
 
 /* Tokens one microkernel call multiplies at most (they share the union of their kept inputs). */
@@ -59,6 +60,48 @@ typedef struct sparrow_gated_call {
 } sparrow_gated_call;
 size_t sparrow_gated_workspace_bytes(size_t k, size_t tile_rows);
 size_t sparrow_gated_linear(const sparrow_gated_call* call);
+
+/* ---- The gathered GEMM (issue 20, the CNN gate): Y = clamp(W.X + bias) * scale for the listed
+ * output rows of a row-major W (m x k, row r at w + r * k) and the listed input channels only
+ * (channel c owns columns c * k_per_channel ..< (c + 1) * k_per_channel of W and rows of X), so
+ * the work is proportional to the kept rows times the kept channels; nothing is copied from W.
+ * X is K x n rows (x_stride bytes apart), or, with x_window, the window over the image at x (a
+ * k x k convolution read without an unfolded copy): only the kept channels' im2col rows are
+ * built, into 16-column panels. Output rows not listed are written as exact zeros. scale (m
+ * floats, or NULL) multiplies each row after the clamp: a learned gate fused into the epilogue.
+ * Lists strictly increasing and in range (callers check them; the call cannot fail).
+ * Tasks: column blocks of SPARROW_GATHER_NR split into `tasks` ranges (sparrow_gather_task), the
+ * inactive rows zeroed by sparrow_gather_finish. */
+#define SPARROW_GATHER_MR 4  /* rows per microkernel call */
+#define SPARROW_GATHER_NR 16 /* columns per X panel */
+typedef struct sparrow_gather_call {
+  size_t m, k, n;
+  const float* w;
+  const uint32_t* out_rows; /* NULL: all m */
+  size_t n_out_rows;
+  const uint32_t* in_channels; /* NULL: all */
+  size_t n_in_channels, k_per_channel;
+  const float* x;
+  size_t x_stride;
+  const struct sparrow_dwconv_shape* x_window;
+  float* y;
+  size_t y_stride;
+  const float* bias;  /* m floats or NULL */
+  const float* scale; /* m floats or NULL */
+  float lo, hi;
+  size_t ukernel;  /* an index of the list of kind ROWS, or SPARROW_GATE_AUTO */
+  void* workspace; /* sparrow_gather_workspace_bytes(m, k), 64-byte aligned */
+} sparrow_gather_call;
+typedef struct sparrow_gather_plan {
+  const sparrow_gather_call* call;
+  const uint32_t *rows, *run_k, *run_len;
+  size_t n_rows, runs, blocks, per_task, tasks;
+  void (*fn)(void);
+} sparrow_gather_plan;
+size_t sparrow_gather_workspace_bytes(size_t m, size_t k);
+void sparrow_gather_prepare(sparrow_gather_plan* p, const sparrow_gather_call* call, int threads);
+void sparrow_gather_task(void* plan, size_t t);
+void sparrow_gather_finish(const sparrow_gather_plan* p);
 
 #ifdef __cplusplus
 }

@@ -73,6 +73,9 @@ struct BenchGateCommand: ParsableCommand {
     var modes: [ModeResult]
     var layers: [LayerTime]
     var method: String
+    /// The learned gates' score steps (`GateScore`, FuseGateScore) as a fraction of the summed
+    /// step times of the profiled runs, baseline then the first other mode; nil without them.
+    var gateScoreShare: [Double]? = nil
   }
 
   func run() throws {
@@ -172,11 +175,15 @@ struct BenchGateCommand: ParsableCommand {
           zeroInputFraction: zeroSession?.gateLog.layers.first(where: { $0.node == node.name })?.skippedInputFraction,
           baselineMs: profiled[0][i], modeMs: profiled[1][i], mode: modes[1].description))
     }
+    let scoreSteps = p.stepNodes.indices.filter { p.stepNodes[$0].op == "GateScore" }
+    let scoreShare = scoreSteps.isEmpty
+      ? nil : [0, 1].map { i in scoreSteps.reduce(0) { $0 + profiled[i][$1] } / max(profiled[i].reduce(0, +), 1e-12) }
     let machine = MachineInfo.current(repoRoot: nil)
-    let report = Report(
+    var report = Report(
       model: model, label: label, machine: machine, threads: p.options.threads, rounds: rounds, runsPerRound: runsPerRound,
       modes: results, layers: layerTimes,
       method: "one process, one session per mode over one plan; \(rounds) rounds, modes in a shuffled order per round; a round's time is the median of \(runsPerRound) runs (\(cpuTime ? "the calling thread's CPU time" : "wall time")); speedup = median over rounds of (baseline time / mode time) with a 95% bootstrap interval (2000 resamples of rounds)")
+    report.gateScoreShare = scoreShare
     let md = markdownTable(report)
     print(md)
     if let markdown { try md.write(toFile: markdown, atomically: true, encoding: .utf8) }
@@ -196,6 +203,11 @@ struct BenchGateCommand: ParsableCommand {
       s += String(
         format: "| %@ | %.3f | %.3f× | %.3f–%.3f | %.1f%% | %.2e | %.5f / %.5f |\n", m.gate, m.medianMs, m.speedup,
         m.speedupLow, m.speedupHigh, 100 * m.skippedMACFraction, m.relativeDeviation, m.cosine, m.minRowCosine)
+    }
+    if let share = r.gateScoreShare, share.count == 2 {
+      s += String(
+        format: "\nThe learned gates' score steps (GateScore: pool, FC, top-k mask): %.1f%% of the summed step time with %@, %.1f%% with %@ (profiled runs).\n",
+        100 * share[0], r.modes[0].gate, 100 * share[1], r.layers.first?.mode ?? r.modes[1].gate)
     }
     if !r.layers.isEmpty {
       s += "\nPer gated layer (medians of single profiled runs, the two modes alternated; step times include the gate's own cost):\n\n"

@@ -70,6 +70,11 @@ public struct FusedEpilogue: Sendable, Equatable {
   /// dequantized, (acc + bias) · x_scale · w_scale, then the clamp.
   public var dequantizedOutput = false
 
+  /// A `GateScore` node (FuseGateScore): a learned gate's sub-graph (global average pool, FC,
+  /// clamp, top-k mask, multiply) as one op. Not an output epilogue either; it marks an op ONNX
+  /// has no spelling for.
+  public var gateScore = false
+
   public struct MatMulViews: Sendable, Equatable {
     public var a: [Int]?
     public var b: [Int]?
@@ -113,12 +118,12 @@ public struct FusedEpilogue: Sendable, Equatable {
   /// Nothing fused.
   public var isEmpty: Bool {
     clamp == nil && affine == nil && learnedGate == nil && bias == nil && gelu == nil && softmaxInput == nil
-      && matmulViews == nil && !dequantizedOutput
+      && matmulViews == nil && !dequantizedOutput && !gateScore
   }
   /// Nothing fused after the product but a bias: an activation may still fuse.
   var takesActivation: Bool {
     clamp == nil && affine == nil && learnedGate == nil && gelu == nil && softmaxInput == nil && matmulViews == nil
-      && !dequantizedOutput
+      && !dequantizedOutput && !gateScore
   }
   /// The clamp's bounds, (-inf, inf) when there is none: what the kernels' epilogue takes.
   var bounds: (lo: Float, hi: Float) { clamp.map { ($0.lowerBound, $0.upperBound) } ?? (-.infinity, .infinity) }

@@ -43,9 +43,10 @@ public enum GatedKernels {
   /// Workspace bytes for `k` inputs and tiles of `tileRows` tokens.
   public static func workspaceBytes(k: Int, tileRows: Int) -> Int { sparrow_gated_workspace_bytes(k, tileRows) }
 
-  /// Every registered kernel (index, name, sparse, runnable here).
+  /// Every registered linear kernel (index, name, sparse, runnable here); the gathered GEMM's
+  /// (kind ROWS) are `GatherGemm.microkernels`.
   public static var microkernels: [(index: Int, name: String, sparse: Bool, runnable: Bool)] {
-    (0..<sparrow_gate_ukernel_count()).map { i in
+    (0..<sparrow_gate_ukernel_count()).filter { sparrow_gate_ukernel_kind($0) <= 1 }.map { i in
       (
         Int(i), String(cString: sparrow_gate_ukernel_name(i)), sparrow_gate_ukernel_kind(i) == 1,
         sparrow_gate_ukernel_runnable(i) != 0

@@ -4,8 +4,10 @@ public enum Passes {
   /// then the QDQ groups around Add (FuseQLinearAdd) and MaxPool (FuseQDQMaxPool),
   /// BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
   /// its MatMuls, linear layers' bias then activation fusion, then
-  /// learned-gate fusion (after the activation: the gate multiplies the clamped output).
-  public static func optimize(_ g: Graph) throws(ModelError) -> Graph {
+  /// learned gates' score sub-graphs into one step each, learned-gate fusion (after the activation:
+  /// the gate multiplies the clamped output). `gateScore: false` leaves the score sub-graphs as
+  /// the model wrote them (tests compare the two).
+  public static func optimize(_ g: Graph, gateScore: Bool = true) throws(ModelError) -> Graph {
     var g = g
     g = FuseQDQ.run(g)
     g = FuseQLinearAdd.run(g)
@@ -20,6 +22,7 @@ public enum Passes {
     g = FoldMatMulTranspose.run(g)
     g = FuseLinearBias.run(g)
     g = FuseActivation.run(g)
+    if gateScore { g = FuseGateScore.run(g) }
     g = FuseLearnedGate.run(g)
     return g
   }

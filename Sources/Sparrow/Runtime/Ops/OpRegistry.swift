@@ -1,4 +1,4 @@
 /// Every op builder. Each family keeps its own list beside its ops.
 enum OpRegistry {
-  static var all: [any OpBuilder.Type] { linearOps + tensorOps + poolOps + transformerOps + quantOps }
+  static var all: [any OpBuilder.Type] { linearOps + tensorOps + poolOps + transformerOps + quantOps + [GateScoreOp.self] }
 }

@@ -39,7 +39,9 @@ struct DirectConvStep: ActiveChannelStep {
   }
 
   /// One image with the gate's lists.
-  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError) {
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError)
+    -> Bool
+  {
     let g = geometry
     let xi = c.input(0, Float.self) + img * g.c * g.h * g.w
     let yi = c.output(0, Float.self) + img * conv.outputChannels * g.ho * g.wo
@@ -57,5 +59,6 @@ struct DirectConvStep: ActiveChannelStep {
     } catch {
       throw RuntimeError(error.message)
     }
+    return false
   }
 }

@@ -317,16 +317,26 @@ struct GlobalPoolStep: Step {
         for i in 1..<size { m = max(m, v[i]) }
         y[p] = m
       } else {
-        // Four partial sums: shorter dependency chains, and less rounding drift on big planes.
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var i = 0
-        while i + 4 <= size {
-          s0 += v[i]; s1 += v[i + 1]; s2 += v[i + 2]; s3 += v[i + 3]
-          i += 4
-        }
-        while i < size { s0 += v[i]; i += 1 }
-        y[p] = ((s0 + s1) + (s2 + s3)) / Float(size)
+        y[p] = Self.mean(v, size: size)
       }
     }
+  }
+
+  /// The mean of `size` values: four partial sums (shorter dependency chains, and less rounding
+  /// drift on big planes). GateScoreStep pools with it too, so that fusing changes no bit.
+  @inline(__always) static func mean(_ v: UnsafePointer<Float>, size: Int) -> Float {
+    var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+    var i = 0
+    while i + 4 <= size {
+      s0 += v[i]; s1 += v[i + 1]; s2 += v[i + 2]; s3 += v[i + 3]
+      i += 4
+    }
+    while i < size { s0 += v[i]; i += 1 }
+    return ((s0 + s1) + (s2 + s3)) / Float(size)
+  }
+
+  /// Means of `planes` planes of `size` values.
+  static func means(_ x: UnsafePointer<Float>, planes: Int, size: Int, into y: UnsafeMutablePointer<Float>) {
+    for p in 0..<planes { y[p] = mean(x + p * size, size: size) }
   }
 }
