@@ -18,16 +18,8 @@ protocol ActiveChannelStep: Step {
   /// Scratch bytes when running with lists (at least `scratchBytes`; the layout from its start
   /// is the step's own).
   var listScratchBytes: Int { get }
-  /// Image `image` with these lists (`lists.inChannels`/`outRows` nil: all). Returns whether it
-  /// also multiplied the output by the learned gate (`lists.gateOut`); if not, the caller does.
+  /// Image `image` with these lists (`lists.inChannels`/`outRows` nil: all).
   func runImage(_ c: StepContext, image: Int, lists: GateLists, scratch: UnsafeMutableRawPointer) throws(RuntimeError)
-    -> Bool
-  /// This step as the gate runs it: a step may keep more (a row-major weight) when gated.
-  func forActiveLists() -> any ActiveChannelStep
-}
-
-extension ActiveChannelStep {
-  func forActiveLists() -> any ActiveChannelStep { self }
 }
 
 /// What a session passes to gated steps, and only to them: the run's gate mode, its log and the
@@ -80,9 +72,8 @@ struct GatedStep: GateStep {
         c, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
         rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
         scratch: scratch + innerSpan)
-      if try !s.runImage(c, image: img, lists: lists, scratch: scratch) {
-        lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
-      }
+      try s.runImage(c, image: img, lists: lists, scratch: scratch)
+      lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
       if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
     }
     gate?.log.noteImages(s.images)
@@ -103,6 +94,6 @@ struct GatedStep: GateStep {
   static func wrap(_ step: any Step) -> GatedStep? {
     if let g = step as? GatedStep { return g }
     guard let s = step as? any ActiveChannelStep, s.takesActiveChannels else { return nil }
-    return GatedStep(s.forActiveLists())
+    return GatedStep(s)
   }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 internal import SparrowKernels
 
 /// A convolution as im2col (k×k) or a plain multiply (1×1) with a packed weight per group.
@@ -18,30 +17,11 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   /// the kernel's workspace bytes for that multiply.
   var batchWorkspaceBytes = 0
   var batched = false
-  /// The weight as a row-major `M x K` matrix, for the gathered GEMM (`GatherGemm`): set on a
-  /// gated step of a dense weight (`forActiveLists`), so that an image with skipped channels
-  /// costs in proportion to the rows and channels kept instead of running the packed kernels
-  /// under a mask (whole panels, zero rows multiplied).
-  var rowMajor: RowMajorWeight? = nil
 
   private var colSpan: Int { (colBytes + 63) / 64 * 64 }
   private var workspaceSpan: Int { (workspaceBytes + 63) / 64 * 64 }
   var scratchBytes: Int { max(colSpan + workspaceSpan, batched ? batchLayout.total : 0) }
-  var listScratchBytes: Int {
-    guard rowMajor != nil else { return scratchBytes }
-    return max(scratchBytes, GatherGemm.workspaceBytes(m: outputChannels, k: packed[0].cols))
-  }
-
-  /// With a row-major copy of a dense weight (dense or packed format, groups = 1), for the
-  /// gathered GEMM; sparse formats keep their own active-list kernels.
-  func forActiveLists() -> any ActiveChannelStep {
-    guard groups == 1, rowMajor == nil, packed[0].format.kind == .dense || packed[0].format.kind == .packed else {
-      return self
-    }
-    var s = self
-    s.rowMajor = RowMajorWeight(packed[0])
-    return s
-  }
+  var listScratchBytes: Int { scratchBytes }
 
   /// Scratch of the batched multiply: all images' unfolded inputs [K, B·n] (each image unfolded
   /// straight into its columns), the outputs [M, B·n], the kernel's workspace (byte offsets,
@@ -182,27 +162,12 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
     }
   }
 
-  /// One image of a groups = 1 convolution with the gate's lists. With a row-major weight and
-  /// something skipped, the gathered GEMM, which also applies the learned output gate.
-  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch: UnsafeMutableRawPointer) throws(RuntimeError)
-    -> Bool
-  {
+  /// One image of a groups = 1 convolution with the gate's lists.
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch: UnsafeMutableRawPointer) throws(RuntimeError) {
     let g = geometry
     let n = g.ho * g.wo
     let x = c.input(0, Float.self) + img * g.c * g.h * g.w
     let y = c.output(0, Float.self) + img * packed[0].rows * n
-    if let rowMajor, lists.skipIn || lists.skipOut {
-      bias.withOptionalPointer { b in
-        rowMajor.values.withUnsafeBufferPointer { wb in
-          GatherGemm.run(
-            w: wb.baseAddress!, m: packed[0].rows, k: packed[0].cols, n: n, outRows: lists.outRows,
-            outRowCount: lists.skipOut ? lists.nOut : 0, inChannels: lists.inChannels,
-            inChannelCount: lists.skipIn ? lists.nIn : 0, kPerChannel: g.kh * g.kw, x: x, xStride: n, im2col: im2col,
-            y: y, yStride: n, bias: b, scale: lists.gateOut, lo: lo, hi: hi, threads: c.threads, workspace: scratch)
-        }
-      }
-      return lists.gateOut != nil
-    }
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         try runImage(c, x: x, y: y, bias: b, lists: lists, scratch: scratch)
@@ -210,7 +175,6 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
     } catch {
       throw RuntimeError(error.message)
     }
-    return false
   }
 
   private func runImage(
@@ -256,23 +220,6 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
       try im2col.withWindow(channels: g.c) { (win) throws(KernelError) in try multiply(win) }
     } else {
       try multiply(nil)
-    }
-  }
-}
-
-/// A dense weight row-major beside its packed form (`ConvStep.rowMajor`), shared by copies of
-/// the step and made on first use: a plan gates most convolutions by default (`GateLayers`), but
-/// only runs that really skip channels pay for the copy.
-final class RowMajorWeight: Sendable {
-  private let packed: PackedMatrix
-  private let cache = Mutex<[Float]?>(nil)
-  init(_ packed: PackedMatrix) { self.packed = packed }
-  var values: [Float] {
-    cache.withLock { v in
-      if let v { return v }
-      let d = packed.toDense()
-      v = d
-      return d
     }
   }
 }

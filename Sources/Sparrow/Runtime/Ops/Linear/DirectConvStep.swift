@@ -39,9 +39,7 @@ struct DirectConvStep: ActiveChannelStep {
   }
 
   /// One image with the gate's lists.
-  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError)
-    -> Bool
-  {
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError) {
     let g = geometry
     let xi = c.input(0, Float.self) + img * g.c * g.h * g.w
     let yi = c.output(0, Float.self) + img * conv.outputChannels * g.ho * g.wo
@@ -59,6 +57,5 @@ struct DirectConvStep: ActiveChannelStep {
     } catch {
       throw RuntimeError(error.message)
     }
-    return false
   }
 }
