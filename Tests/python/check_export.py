@@ -37,11 +37,23 @@ with tempfile.TemporaryDirectory() as tmp:
             subprocess.run([sparrow, "convert", str(model), "-o", str(out)], check=True, capture_output=True)
             sess = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
             feeds = {name: np.load(f) for name, f in inputs}
-            got = sess.run([n for n, _ in outputs], feeds)
-            for (name, f), g in zip(outputs, got):
+            names = [n for n, _ in outputs]
+            got = sess.run(names, feeds)
+            original = None
+            for k, ((name, f), g) in enumerate(zip(outputs, got)):
                 ref = np.load(f)
                 bound = 1e-4 * max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-30)
-                if ref.shape != g.shape or (ref.size and float(np.max(np.abs(g.astype(np.float64) - ref))) > bound):
+
+                def close(r):
+                    return r.shape == g.shape and (not r.size or float(np.max(np.abs(g.astype(np.float64) - r))) <= bound)
+                if close(ref):
+                    continue
+                # The saved references of the integer ops are exact; ONNX Runtime's own int8
+                # kernels differ from them on CPUs without VNNI (AVX2 u8 x s8 pairs saturate in
+                # int16): there the re-encoded file must give what ORT gives on the original.
+                if original is None:
+                    original = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"]).run(names, feeds)
+                if not close(np.asarray(original[k], dtype=np.float64)):
                     raise AssertionError(f"output {name} differs")
             passed += 1
         except Exception as e:  # report every model, then fail
