@@ -69,8 +69,12 @@ def raises(fn, *words):
 
 # 1. Models against ONNX Runtime.
 cases = []
+# The op models' saved outputs, by model file and output name: exact for the integer ops, whose
+# ONNX Runtime kernels differ from them on CPUs without VNNI (AVX2 u8 x s8 pairs saturate).
+saved = {}
 for m in json.loads((models / "ops" / "manifest.json").read_text())["models"]:
     cases.append((models / "ops" / m["file"], {i["name"]: np.load(models / "ops" / i["file"]) for i in m["inputs"]}))
+    saved[m["file"]] = {o["name"]: models / "ops" / o["file"] for o in m["outputs"]}
 for m in json.loads((models / "manifest.json").read_text())["models"]:
     for ref in m.get("reference", {}).get("cases", []):
         cases.append((models / m["file"], {i["name"]: np.load(models / i["file"]) for i in ref["inputs"]}))
@@ -95,6 +99,10 @@ for n, (path, feeds) in enumerate(cases):
         want = ref_sess.run(names, feeds)
         got = sess.run(None, feeds)
         ok = len(got) == len(want) and all(close(g, w) for g, w in zip(got, want))
+        if not ok and path.name in saved and all(nm in saved[path.name] for nm in names):
+            # Where ORT's own int8 kernels are not exact, the saved (exact) outputs are the reference.
+            want = [np.load(saved[path.name][nm]) for nm in names]
+            ok = len(got) == len(want) and all(close(g, w) for g, w in zip(got, want))
         # Asking for outputs by name, in reverse order.
         got_rev = sess.run(names[::-1], feeds)
         ok = ok and all(close(g, w) for g, w in zip(got_rev, want[::-1]))
