@@ -36,6 +36,14 @@ void sparrow_window_panel(const sparrow_dwconv_shape* s, const float* img, size_
 
 /* Output columns [lo, hi) whose input column ox * sw + off lies inside 0..<w (lo = hi: none). */
 static inline void sparrow_window_valid_cols(long off, size_t sw, size_t w, size_t wo, size_t* lo, size_t* hi) {
+  if (sw == 1) { /* no divisions: this runs once per panel row */
+    const size_t a = off < 0 ? (size_t)(-off) : 0;
+    size_t b = off < (long)w ? (size_t)((long)w - off) : 0;
+    if (b > wo) b = wo;
+    *lo = a < b ? a : b;
+    *hi = b;
+    return;
+  }
   const size_t a = off < 0 ? ((size_t)(-off) + sw - 1) / sw : 0;
   size_t b = off < (long)w ? ((size_t)((long)w - 1 - off)) / sw + 1 : 0;
   if (b > wo) b = wo;

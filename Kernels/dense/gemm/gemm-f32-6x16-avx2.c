@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "gemm.h"
+#include "../../spmm/avx2-1x64.h"
 
 #define T __attribute__((target("avx2,fma")))
 #define MR 6
@@ -90,16 +91,25 @@ static inline T void pack16(size_t kc, const float* x, size_t xs, const uint8_t*
   }
 }
 
-/* Window blocks (gemm.h): a 6 x 16 block from the packed panel, the last columns masked. */
-static T void window_block(size_t kc, const float* wp, const float* xp, size_t cols, float* y, size_t ys, size_t rows,
-                           const float* bias, float lo, float hi, int first, int last) {
+/* ---- X as an image window (gemm.h). The shared driver (window.c) builds 16-column panels with
+ * plain C, a few calls per 16-float row: on ResNet-18's convolutions that cost more than the
+ * FMAs (a 6-row panel group does ~4 cycles of FMAs per X float at M = 64) and put the kernel
+ * 20-40% behind im2col + OpenBLAS. Here the panel is 64 columns wide and built with the AVX2
+ * window packer the CSR and N:M kernels use (spmm/avx2-1x64.h: runs of output rows copied in
+ * vectors, rows 64 floats apart), then multiplied in 16-column blocks, each block's K-slice
+ * (16 KiB) staying in L1 while the group's panels stream past. */
+#define WNB 64
+
+/* A 6 x 16 block from the panel (rows ld floats apart), the last columns masked. */
+static inline T void window_block(size_t kc, const float* wp, const float* xp, size_t ld, size_t cols, float* y,
+                                  size_t ys, size_t rows, const float* bias, __m256 vlo, __m256 vhi, int first,
+                                  int last) {
   __m256 c[12];
-  if (cols > 8) block2(kc, wp, xp, 16, NULL, c);
-  else block1(kc, wp, xp, 16, NULL, c);
+  if (cols > 8) block2(kc, wp, xp, ld, NULL, c);
+  else block1(kc, wp, xp, ld, NULL, c);
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols < 8 ? cols : 8)), lanes);
   const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols > 8 ? cols - 8 : 0)), lanes);
-  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
   for (size_t i = 0; i < rows; i++) {
     float* yr = y + i * ys;
     __m256 v0 = c[i * 2], v1 = c[i * 2 + 1];
@@ -111,8 +121,43 @@ static T void window_block(size_t kc, const float* wp, const float* xp, size_t c
       const float b = bias != NULL ? bias[i] : 0.0f;
       v0 = clamp8(v0, b, vlo, vhi), v1 = clamp8(v1, b, vlo, vhi);
     }
-    _mm256_maskstore_ps(yr, m0, v0);
-    if (cols > 8) _mm256_maskstore_ps(yr + 8, m1, v1);
+    if (cols >= 16) {
+      _mm256_storeu_ps(yr, v0);
+      _mm256_storeu_ps(yr + 8, v1);
+    } else {
+      _mm256_maskstore_ps(yr, m0, v0);
+      if (cols > 8) _mm256_maskstore_ps(yr + 8, m1, v1);
+    }
+  }
+}
+
+static T void window6x16(const sparrow_matrix* w, const uint32_t* units, size_t u0, size_t u1,
+                         const sparrow_ukernel_args* a) {
+  const size_t K = w->k, n = a->n, ys = a->y_stride / sizeof(float);
+  const size_t slices = sparrow_div_up(K, KC), kcs = sparrow_div_up(K, slices);
+  const __m256 vlo = _mm256_set1_ps(a->lo), vhi = _mm256_set1_ps(a->hi);
+  float xp[KC * WNB + WIN_SPILL] __attribute__((aligned(64)));
+  win_run runs[WIN_RUNS_MAX];
+  for (size_t kb = 0; kb < K; kb += kcs) {
+    const size_t kc = K - kb < kcs ? K - kb : kcs;
+    const int first = kb == 0, last = kb + kc == K;
+    for (size_t g0 = u0; g0 < u1; g0 += MC_PANELS) {
+      const size_t g1 = u1 - g0 < MC_PANELS ? u1 : g0 + MC_PANELS;
+      for (size_t j0 = 0; j0 < n; j0 += WNB) {
+        const size_t cols = n - j0 < WNB ? n - j0 : WNB;
+        const size_t nruns = win_runs(a->win, a->col0 + j0, cols, runs);
+        pack_window(xp, a->win, a->x, runs, nruns, cols, kb, kb + kc, K, a->k_mask, WNB / 8);
+        for (size_t c0 = 0; c0 < cols; c0 += 16) {
+          const size_t cc = cols - c0 < 16 ? cols - c0 : 16;
+          for (size_t u = g0; u < g1; u++) {
+            const size_t p = sparrow_gemm_panel(units, u);
+            window_block(kc, w->u.gemm.w + (p * K + kb) * MR, xp + c0, WNB, cc, a->y + p * MR * ys + j0 + c0, ys,
+                         sparrow_gemm_rows(w->m, p, MR), a->bias != NULL ? a->bias + p * MR : NULL, vlo, vhi, first,
+                         last);
+          }
+        }
+      }
+    }
   }
 }
 
@@ -121,8 +166,7 @@ T void sparrow_gemm_f32_6x16__avx2(const sparrow_matrix* w, const uint32_t* unit
   const size_t K = w->k, n = a->n, xs = a->x_stride / sizeof(float), ys = a->y_stride / sizeof(float);
   const uint8_t* mask = a->k_mask;
   if (a->win != NULL) {
-    float xp[KC * 16] __attribute__((aligned(64)));
-    sparrow_gemm_window(w, units, u0, u1, a, MR, 16, KC, MC_PANELS, xp, window_block);
+    window6x16(w, units, u0, u1, a);
     return;
   }
   const __m256 lo = _mm256_set1_ps(a->lo), hi = _mm256_set1_ps(a->hi);

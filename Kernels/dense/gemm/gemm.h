@@ -44,7 +44,8 @@ static inline size_t sparrow_gemm_rows(size_t m, size_t p, size_t mr) {
 }
 
 /* ---- X as an image window (sparrow_ukernel_args.win: a k x k convolution without the
- * unfolded copy). Every GEMM kernel reads windows through one driver (window.c): K in equal
+ * unfolded copy). The GEMM kernels read windows through one driver (window.c), except AVX2's,
+ * which packs 64-column panels with the vector packer of spmm/avx2-1x64.h: K in equal
  * slices of at most kc_max, groups of at most mc_panels panels, then column blocks of nr; each
  * block's K-slice is built from the image (sparrow_window_panel, rows nr floats apart, zeros
  * past the block's columns) into xp (kc_max * nr floats, 64-byte aligned) and multiplied by

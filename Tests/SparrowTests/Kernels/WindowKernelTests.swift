@@ -85,6 +85,22 @@ internal import SparrowKernels
     #expect(try Im2col(s).run(x) == Self.unfold(s, x), "\(s)")
   }
 
+  /// K past one 256-row slice (the packed kernels' partial sums then go through Y between
+  /// slices), a shifted 3×3 and a strided 7×7 stem, outputs spanning several 64-column panels.
+  static let deepShapes: [DepthwiseShape] = [
+    DepthwiseShape(
+      channels: 40, multiplier: 1, h: 9, w: 13, kh: 3, kw: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+      padTop: 1, padLeft: 1, ho: 9, wo: 13),
+    DepthwiseShape(
+      channels: 6, multiplier: 1, h: 23, w: 29, kh: 7, kw: 7, strideH: 2, strideW: 2, dilationH: 1, dilationW: 1,
+      padTop: 3, padLeft: 3, ho: 12, wo: 15),
+  ]
+
+  @Test(arguments: deepShapes.indices) func deepShapesMatchTheDefinition(_ i: Int) throws {
+    var rng = SeededRNG(seed: UInt64(i) + 9900)
+    try Self.check(Self.deepShapes[i], seed: i, rng: &rng)
+  }
+
   static func check(_ s: DepthwiseShape, seed: Int, rng: inout SeededRNG) throws {
     let k = s.channels * s.kh * s.kw, n = s.ho * s.wo
     let m = Int.random(in: 1...40, using: &rng)
