@@ -10,6 +10,7 @@
 
 #include "../common/error.h"
 #include "../dispatch/dispatch.h"
+#include "dconv/dconv.h"
 #include "window.h"
 
 #define MAX_WORKSPACE ((size_t)1 << 32)
@@ -25,6 +26,14 @@ struct sparrow_direct_conv {
   float* values;
   uint32_t* chan;               /* per nonzero: its input channel c (active-channel lists) */
   sparrow_dwconv_ukernel_fn fn; /* the row kernel, bound when created */
+  /* Dense mode (sparrow_direct_conv_create_dense; row_ptr, offsets, values and chan are NULL):
+   * the whole weight in panels of SPARROW_DCONV_MR output channels (dconv/dconv.h), each k's
+   * input offset, and the dense microkernel bound when created. */
+  int dense;
+  size_t k, panels, dense_nnz;
+  float* wp;      /* panels * k * SPARROW_DCONV_MR */
+  size_t* koff;   /* k */
+  sparrow_dconv_ukernel_fn dfn;
 };
 
 sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
@@ -82,19 +91,71 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   return SPARROW_OK;
 }
 
+sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                                sparrow_direct_conv** out) {
+  if (out == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL output");
+  *out = NULL;
+  sparrow_status st = sparrow_dwconv_check(shape);
+  if (st != SPARROW_OK) return st;
+  if (w == NULL || cout == 0 || cout > SPARROW_MAX_DIM)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: NULL weight or %zu output channels", cout);
+  sparrow_dwconv_shape s = *shape;
+  s.multiplier = 1;
+  extents e;
+  size_t k, total, ws;
+  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) || !sparrow_mul_ok(k, cout + SPARROW_DCONV_MR, &total))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution too large");
+  const size_t plane = (sparrow_window_plane_floats(&s, &e) + 15) / 16 * 16;
+  if (!sparrow_mul_ok(plane, s.channels, &ws) || !sparrow_mul_ok(ws, sizeof(float), &ws) || ws > MAX_WORKSPACE)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: padded input of %zu channels too large",
+                        s.channels);
+  sparrow_direct_conv* d = calloc(1, sizeof *d);
+  if (d == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution");
+  d->panels = (cout + SPARROW_DCONV_MR - 1) / SPARROW_DCONV_MR;
+  d->wp = calloc(d->panels * k * SPARROW_DCONV_MR, sizeof(float));
+  d->koff = malloc(k * sizeof(size_t));
+  if (d->wp == NULL || d->koff == NULL) {
+    sparrow_direct_conv_free(d);
+    return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution: %zu x %zu weight", cout, k);
+  }
+  d->s = s;
+  d->cout = cout;
+  d->e = e;
+  d->plane = plane;
+  d->dense = 1;
+  d->k = k;
+  d->fn = sparrow_dwconv_select(SPARROW_DWCONV_AUTO);
+  d->dfn = sparrow_dconv_select(SPARROW_DWCONV_AUTO);
+  for (size_t m = 0; m < cout; m++)
+    for (size_t j = 0; j < k; j++) {
+      const float v = w[m * k + j];
+      d->dense_nnz += v != 0.0f;
+      d->wp[((m / SPARROW_DCONV_MR) * k + j) * SPARROW_DCONV_MR + m % SPARROW_DCONV_MR] = v;
+    }
+  for (size_t c = 0; c < s.channels; c++)
+    for (size_t ky = 0; ky < s.kh; ky++)
+      for (size_t kx = 0; kx < s.kw; kx++)
+        d->koff[(c * s.kh + ky) * s.kw + kx] = c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
+  *out = d;
+  return SPARROW_OK;
+}
+
 void sparrow_direct_conv_free(sparrow_direct_conv* d) {
   if (d == NULL) return;
   free(d->row_ptr);
   free(d->offsets);
   free(d->values);
   free(d->chan);
+  free(d->wp);
+  free(d->koff);
   free(d);
 }
 
 size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) {
   return sparrow_direct_conv_lists_workspace_bytes(d, 0, 0);
 }
-size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->row_ptr[d->cout]; }
+size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->dense ? d->dense_nnz : d->row_ptr[d->cout]; }
+int sparrow_direct_conv_is_dense(const sparrow_direct_conv* d) { return d->dense; }
 
 /* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
  * row_ptr/offsets/values (the conv's own, or the active copy in the workspace). */
@@ -123,7 +184,7 @@ static size_t planes_bytes(const sparrow_direct_conv* d) { return ALIGN64(d->pla
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
   (void)has_out;
   size_t b = planes_bytes(d);
-  if (has_in) {
+  if (has_in && !d->dense) {
     const size_t nnz = d->row_ptr[d->cout];
     b += ALIGN64((d->cout + 1) * sizeof(size_t)) + ALIGN64(nnz * sizeof(size_t)) + ALIGN64(nnz * sizeof(float)) +
          ALIGN64(d->s.channels);
@@ -178,7 +239,7 @@ static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
 
 /* With an input list: the nonzeros of active input channels for the active output channels. */
 static void copy_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
-  if (l->in_channels == NULL) return;
+  if (l->in_channels == NULL || d->dense) return;
   const active_copy a = copy_at(d, workspace);
   memset(a.mask, 0, d->s.channels);
   for (size_t i = 0; i < l->n_in_channels; i++) a.mask[l->in_channels[i]] = 1;
@@ -206,6 +267,16 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
   if (lists != NULL) p->lists = *lists;
   p->n_in = list_len(p->lists.in_channels, p->lists.n_in_channels, d->s.channels);
   p->n_out = list_len(p->lists.out_channels, p->lists.n_out_channels, d->cout);
+  if (d->dense) {
+    /* Every plane is written (inactive input channels as zeros: the dense kernels read all of
+     * K); tasks are ranges of weight panels, every output channel is computed and finish()
+     * zeroes the inactive ones. */
+    p->n_in = d->s.channels;
+    p->pad_tasks = nt < p->n_in ? nt : p->n_in;
+    p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
+    p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
+    return;
+  }
   p->pad_tasks = nt < p->n_in ? nt : p->n_in;
   p->row_tasks = nt == 1 ? 1 : nt * 4 < p->n_out ? nt * 4 : p->n_out;
   p->fn = ukernel == SPARROW_DWCONV_AUTO ? d->fn : sparrow_dwconv_select(ukernel);
@@ -218,6 +289,21 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const uint32_t* list = p->lists.in_channels;
   float* buf = p->workspace;
+  if (d->dense) {
+    const size_t c0 = p->n_in * t / p->pad_tasks, c1 = p->n_in * (t + 1) / p->pad_tasks;
+    size_t q = 0; /* first list entry >= c0 */
+    if (list != NULL)
+      while (q < p->lists.n_in_channels && list[q] < c0) q++;
+    for (size_t c = c0; c < c1; c++) {
+      if (list != NULL && (q >= p->lists.n_in_channels || list[q] != c)) {
+        memset(buf + c * d->plane, 0, d->plane * sizeof(float));
+        continue;
+      }
+      q++;
+      sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
+    }
+    return;
+  }
   for (size_t i = p->n_in * t / p->pad_tasks; i < p->n_in * (t + 1) / p->pad_tasks; i++) {
     const size_t c = list != NULL ? list[i] : i;
     sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
@@ -228,6 +314,18 @@ void sparrow_direct_conv_rows_task(void* plan, size_t t) {
   const sparrow_direct_conv_plan* p = plan;
   if (t >= p->row_tasks) return;
   const sparrow_direct_conv* d = p->conv;
+  if (d->dense) {
+    const size_t p0 = d->panels * t / p->row_tasks, p1 = d->panels * (t + 1) / p->row_tasks;
+    const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, ho = d->s.ho, wo = d->s.wo;
+    const float* buf = p->workspace;
+    for (size_t oy = 0; oy < ho; oy++)
+      for (size_t q = p0; q < p1; q++) {
+        const size_t r0 = q * SPARROW_DCONV_MR, rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
+        p->dfn(d->k, d->wp + q * d->k * SPARROW_DCONV_MR, d->koff, buf + oy * row_step, wo, rows,
+               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo);
+      }
+    return;
+  }
   const size_t i0 = p->n_out * t / p->row_tasks, i1 = p->n_out * (t + 1) / p->row_tasks;
   if (p->lists.in_channels == NULL) {
     rows_from(d, p->workspace, d->row_ptr, d->offsets, d->values, p->lists.out_channels, i0, i1, p->bias, p->lo, p->hi,

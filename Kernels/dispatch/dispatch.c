@@ -182,6 +182,52 @@ sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t i) {
   return dw_table[i < dw_len ? i : sparrow_dwconv_ukernel_auto()].fn;
 }
 
+/* ---- dense direct convolution: conv/dconv/ukernels.inc ---------------------------------------- */
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_dconv_ukernel_fn fn;
+} dc_entry;
+
+#define SPARROW_DCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn},
+static const dc_entry dc_table[] = {
+#include "../conv/dconv/ukernels.inc"
+};
+#undef SPARROW_DCONV_UKERNEL
+static const size_t dc_len = sizeof dc_table / sizeof dc_table[0];
+
+size_t sparrow_dconv_ukernel_count(void) { return dc_len; }
+const char* sparrow_dconv_ukernel_name(size_t i) { return i < dc_len ? dc_table[i].name : NULL; }
+int sparrow_dconv_ukernel_runnable(size_t i) { return i < dc_len && isa_runnable(dc_table[i].isa); }
+
+static size_t dc_for_isa[ISA_COUNT];
+static pthread_once_t dc_once = PTHREAD_ONCE_INIT;
+static void dc_resolve(void) {
+  for (size_t level = 0; level < ISA_COUNT; level++) {
+    dc_for_isa[level] = 0;
+    for (sparrow_isa isa = (sparrow_isa)level;; isa = isa_below(isa)) {
+      size_t i = 0;
+      while (i < dc_len && dc_table[i].isa != isa) i++;
+      if (i < dc_len) {
+        dc_for_isa[level] = i;
+        break;
+      }
+      if (isa == SPARROW_ISA_SCALAR) break;
+    }
+  }
+}
+
+size_t sparrow_dconv_ukernel_auto(void) {
+  pthread_once(&dc_once, dc_resolve);
+  const sparrow_isa isa = sparrow_active_isa();
+  return (size_t)isa < ISA_COUNT ? dc_for_isa[isa] : 0;
+}
+
+sparrow_dconv_ukernel_fn sparrow_dconv_select(size_t i) {
+  return dc_table[i < dc_len ? i : sparrow_dconv_ukernel_auto()].fn;
+}
+
 /* ---- row-wise kernels: rowwise/ukernels.inc --------------------------------------------------- */
 
 typedef struct {

@@ -6,6 +6,7 @@
 #define SPARROW_DISPATCH_H
 #include "../common/even.h"
 #include "../common/transpose.h"
+#include "../conv/dconv/dconv.h"
 #include "../conv/dwconv/dwconv.h"
 #include "../pack/formats.h"
 #include "../rowwise/rowwise.h"
@@ -34,6 +35,8 @@ uint32_t sparrow_gemm_auto_mr(void);
 /* Depthwise row kernel `index` (conv/dwconv/ukernels.inc), or the active ISA's for
  * SPARROW_DWCONV_AUTO (resolved once per ISA). */
 sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
+/* The dense direct-convolution kernel at `index` (SPARROW_DWCONV_AUTO or out of range: the active ISA's). */
+sparrow_dconv_ukernel_fn sparrow_dconv_select(size_t index);
 
 /* Row kernel `index` (rowwise/ukernels.inc) when it computes `op` and can run here, else the
  * active ISA's for `op` (SPARROW_ROW_AUTO): cast to the op's sparrow_*_ukernel_fn. */

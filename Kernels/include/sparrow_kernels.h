@@ -312,6 +312,11 @@ sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, con
                               const float* bias, float clamp_lo, float clamp_hi, float* y,
                               void* workspace, size_t workspace_bytes, int threads);
 
+/* Dense direct-convolution kernels (Kernels/conv/dconv/ukernels.inc), like the depthwise list. */
+size_t sparrow_dconv_ukernel_count(void);
+const char* sparrow_dconv_ukernel_name(size_t index);  /* NULL past the end */
+int sparrow_dconv_ukernel_runnable(size_t index);
+size_t sparrow_dconv_ukernel_auto(void);
 size_t sparrow_dwconv_ukernel_count(void);
 const char* sparrow_dwconv_ukernel_name(size_t index);   /* NULL past the end */
 int sparrow_dwconv_ukernel_runnable(size_t index);
@@ -343,6 +348,15 @@ void sparrow_im2col_rows_ld(const sparrow_dwconv_shape* s, const float* x, size_
 typedef struct sparrow_direct_conv sparrow_direct_conv;
 sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                           sparrow_direct_conv** out);
+/* The same convolution with a dense weight (zeros kept): panels of output channels multiplied
+ * straight from the padded planes by a register-blocked kernel (Kernels/conv/dconv/dconv.h),
+ * for dense layers where building im2col panels costs more than it saves. Every function below
+ * takes either kind; in dense mode `ukernel` indexes the dense kernel list
+ * (sparrow_dconv_ukernel_*), active-channel lists give the same results at the full cost, and
+ * nnz counts the weight's nonzeros. */
+sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                                sparrow_direct_conv** out);
+int sparrow_direct_conv_is_dense(const sparrow_direct_conv* conv);
 void sparrow_direct_conv_free(sparrow_direct_conv* conv);
 /* Bytes of workspace (the padded input), 64-byte aligned; and the nonzeros kept. */
 size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* conv);
@@ -383,6 +397,9 @@ typedef struct sparrow_direct_conv_plan {
   void* workspace;
   size_t n_in, n_out, pad_tasks, row_tasks;
   void (*fn)(size_t, size_t, const float*, const size_t*, const float*, float, float, float, float*);
+  /* dense mode: the dense microkernel (dconv.h) */
+  void (*dfn)(size_t, const float*, const size_t*, const float*, size_t, size_t, const float*, float, float, float*,
+              size_t);
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,

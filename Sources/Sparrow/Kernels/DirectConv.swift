@@ -10,7 +10,12 @@ public final class DirectSparseConv: @unchecked Sendable {
   public let outputChannels: Int
 
   /// `weights` is `[cout, shape.channels, kh, kw]`, dense with zeros (they are dropped).
-  public init(_ shape: DepthwiseShape, outputChannels cout: Int, weights: [Float]) throws(KernelError) {
+  /// `dense`: keep every weight and run the register-blocked dense kernels instead
+  /// (Kernels/conv/dconv: panels of output channels straight from the padded planes), for
+  /// layers with few zeros; `microkernel` then indexes `denseMicrokernels`.
+  public init(_ shape: DepthwiseShape, outputChannels cout: Int, weights: [Float], dense: Bool = false)
+    throws(KernelError)
+  {
     guard var s = shape.c, cout > 0 else {
       throw KernelError(kind: .invalidArgument, message: "direct convolution: negative size or no output channel")
     }
@@ -18,7 +23,12 @@ public final class DirectSparseConv: @unchecked Sendable {
       throw KernelError(kind: .invalidArgument, message: "direct convolution: weight has \(weights.count) values")
     }
     var h: OpaquePointer? = nil
-    try check(weights.withUnsafeBufferPointer { sparrow_direct_conv_create(&s, cout, $0.baseAddress!, &h) }, "direct convolution")
+    try check(
+      weights.withUnsafeBufferPointer {
+        dense
+          ? sparrow_direct_conv_create_dense(&s, cout, $0.baseAddress!, &h)
+          : sparrow_direct_conv_create(&s, cout, $0.baseAddress!, &h)
+      }, "direct convolution")
     guard let h else { throw KernelError(kind: .unknown, message: "direct convolution: no handle") }
     handle = h
     self.shape = shape
@@ -28,6 +38,17 @@ public final class DirectSparseConv: @unchecked Sendable {
   deinit { sparrow_direct_conv_free(handle) }
 
   public var workspaceBytes: Int { sparrow_direct_conv_workspace_bytes(handle) }
+  /// Dense mode (`init(dense: true)`).
+  public var isDense: Bool { sparrow_direct_conv_is_dense(handle) != 0 }
+
+  /// The dense kernels: (index, name, runnable here).
+  public static var denseMicrokernels: [(index: Int, name: String, runnable: Bool)] {
+    (0..<sparrow_dconv_ukernel_count()).map {
+      (Int($0), String(cString: sparrow_dconv_ukernel_name($0)), sparrow_dconv_ukernel_runnable($0) != 0)
+    }
+  }
+  /// The dense kernel the active ISA runs.
+  public static var denseKernelName: String { String(cString: sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto())) }
   public var nonzeros: Int { sparrow_direct_conv_nnz(handle) }
 
   /// Workspace bytes for a run with these active-channel lists (`workspaceBytes` when both are nil).
@@ -64,8 +85,9 @@ public final class DirectSparseConv: @unchecked Sendable {
     outRowCount: Int, inChannels: UnsafePointer<UInt32>?, inChannelCount: Int
   ) throws(KernelError) {
     guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
-    if let k = microkernel, k < 0 || sparrow_dwconv_ukernel_runnable(k) == 0 {
-      throw KernelError(kind: .unsupported, message: "depthwise microkernel \(k) cannot run on this CPU")
+    if let k = microkernel, k < 0 || (isDense ? sparrow_dconv_ukernel_runnable(k) : sparrow_dwconv_ukernel_runnable(k)) == 0 {
+      throw KernelError(
+        kind: .unsupported, message: "\(isDense ? "dense direct-convolution" : "depthwise") microkernel \(k) cannot run on this CPU")
     }
     let wsBytes = sparrow_direct_conv_lists_workspace_bytes(handle, outRows != nil ? 1 : 0, inChannels != nil ? 1 : 0)
     var lists = sparrow_direct_conv_lists(

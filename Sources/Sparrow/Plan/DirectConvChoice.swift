@@ -1,9 +1,11 @@
-/// k x k convolutions (groups = 1) with a sparse weight: im2col + SpMM, or the direct sparse
-/// convolution (no im2col), whichever measures faster on this machine at the layer's real
+/// k x k convolutions (groups = 1): im2col + SpMM (or the packed dense kernels), or the direct
+/// convolution (no im2col; sparse or dense), whichever measures faster on this machine at the layer's real
 /// shape. The decision is cached like format timings (FormatCache), keyed also by the window.
 enum DirectConvChoice {
-  /// Below this zero fraction the direct form is not tried (dense-ish weights: sgemm wins).
-  /// `PlanOptions.convAlgorithm` can force either form.
+  /// Below this zero fraction the direct form tried is the dense one (every weight kept,
+  /// register-blocked: it wins on small-channel and stem convolutions, where im2col panels are
+  /// reused by few rows); from it on, the sparse one. `PlanOptions.convAlgorithm` can force
+  /// either form.
   static let minZeroFraction = 0.5
 
   static func choose(
@@ -11,13 +13,19 @@ enum DirectConvChoice {
   ) throws(ModelError) -> any Step {
     let g = im2col.geometry
     let m = im2col.packed[0].rows
+    // Few zeros: the dense direct kernels (every weight kept, register-blocked); else the sparse
+    // one (a shifted row per nonzero).
+    let dense = profile.zeroFraction < minZeroFraction
+    let directName = dense ? "direct-dense" : "direct"
     let direct: DirectSparseConv
-    do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w) } catch { throw c.error(error.message) }
+    do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w, dense: dense) } catch {
+      throw c.error(error.message)
+    }
     let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
     let threads = c.options.threads
     let im2colName = "im2col+\(im2col.packed[0].format)"
     let key = c.options.formatCache.map { _ in
-      "direct|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo)|"
+      "\(directName)|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo)|"
         + FormatCache.key(
           weights: w, rows: m, cols: g.c * g.kh * g.kw, n: g.ho * g.wo, kPerChannel: g.kh * g.kw,
           candidates: [im2col.packed[0].format], threads: threads)
@@ -33,22 +41,22 @@ enum DirectConvChoice {
     } else {
       measured = [
         im2colName: time(im2col, geometry: g, m: m, threads: threads),
-        "direct": time(directStep, geometry: g, m: m, threads: threads),
+        directName: time(directStep, geometry: g, m: m, threads: threads),
       ]
       if let key {
-        let best = measured["direct"]! < measured[im2colName]! ? "direct" : im2colName
+        let best = measured[directName]! < measured[im2colName]! ? directName : im2colName
         c.options.formatCache?.store(key, FormatCache.Entry(format: best, measured: measured))
       }
     }
     var layer = c.layer
     for (k, v) in layer?.measured ?? [:] where measured[k] == nil { measured[k] = v }
-    let useDirect = forced || (measured["direct"] ?? .infinity) < (measured[im2colName] ?? .infinity)
+    let useDirect = forced || (measured[directName] ?? .infinity) < (measured[im2colName] ?? .infinity)
     layer?.measured = measured
     let wasCached = layer?.measuredFromCache ?? false
     layer?.measuredFromCache = cached || wasCached
     if useDirect {
-      layer?.format = "direct"
-      layer?.kernel = "direct_conv+" + DepthwiseKernel.kernelName
+      layer?.format = directName
+      layer?.kernel = dense ? "direct_dense+" + DirectSparseConv.denseKernelName : "direct_conv+" + DepthwiseKernel.kernelName
     }
     c.layer = layer
     guard useDirect else { return im2col }

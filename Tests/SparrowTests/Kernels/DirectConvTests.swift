@@ -55,6 +55,53 @@ import Testing
     #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
   }
 
+  /// Dense mode: every runnable dense kernel (and the active ISA's) on random windows, output
+  /// channels past one 6-row panel, rows wider than one 16-pixel block, with and without
+  /// active-channel lists (inactive outputs exact zeros, inactive inputs counted as zero).
+  @Test(arguments: 0..<30) func denseMatchesTheDefinition(_ seed: Int) throws {
+    var rng = SeededRNG(seed: UInt64(seed) + 7300)
+    var s = DepthwiseKernelTests.randomShape(&rng)
+    s.channels = Int.random(in: 1...9, using: &rng)
+    s.multiplier = 1
+    let cout = Int.random(in: 1...20, using: &rng)
+    let w = (0..<(cout * s.channels * s.kh * s.kw)).map { _ in
+      Double.random(in: 0..<1, using: &rng) < 0.2 ? 0 : rng.float()
+    }
+    let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
+    let bias: [Float]? = seed % 3 == 0 ? nil : (0..<cout).map { _ in rng.float() }
+    let (lo, hi): (Float, Float) = seed % 2 == 0 ? (-.infinity, .infinity) : (0, 6)
+    let ref = Self.reference(s, cout: cout, x: x, w: w, bias: bias, lo: lo, hi: hi)
+    let conv = try DirectSparseConv(s, outputChannels: cout, weights: w, dense: true)
+    #expect(conv.isDense)
+    #expect(conv.nonzeros == w.filter { $0 != 0 }.count)
+    let outs = (0..<cout).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    let ins = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    // The reference with lists: inactive inputs zeroed, inactive outputs zero.
+    var xIn = x
+    for c in 0..<s.channels where !ins.contains(UInt32(c)) {
+      for i in 0..<(s.h * s.w) { xIn[c * s.h * s.w + i] = 0 }
+    }
+    var refLists = Self.reference(s, cout: cout, x: xIn, w: w, bias: bias, lo: lo, hi: hi)
+    for m in 0..<cout where !outs.contains(UInt32(m)) {
+      for i in 0..<(s.ho * s.wo) { refLists[m * s.ho * s.wo + i] = 0 }
+    }
+    var ran = 0
+    for k in DirectSparseConv.denseMicrokernels where k.runnable {
+      ran += 1
+      for threads in [1, 2] {
+        let got = try conv.run(x: x, bias: bias, lo: lo, hi: hi, threads: threads, microkernel: k.index)
+        #expect(firstMismatch(got, ref) == nil, "seed \(seed) \(k.name) threads \(threads): \(s) cout \(cout)")
+      }
+      let got = try conv.run(
+        x: x, bias: bias, lo: lo, hi: hi, threads: 2, microkernel: k.index,
+        active: ActiveChannels(outputRows: outs, inputChannels: ins))
+      #expect(firstMismatch(got, refLists) == nil, "seed \(seed) \(k.name) lists: \(s) cout \(cout)")
+    }
+    #expect(ran >= 2, "the scalar kernel and the active ISA's")
+    let auto = try conv.run(x: x, bias: bias, lo: lo, hi: hi, threads: 1)
+    #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
+  }
+
   @Test func refusesBadArguments() {
     let s = DepthwiseShape(channels: 2, h: 4, w: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1, ho: 4, wo: 4)
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2]) }
@@ -62,16 +109,21 @@ import Testing
     var bad = s
     bad.kh = 0
     #expect(throws: KernelError.self) { try DirectSparseConv(bad, outputChannels: 1, weights: []) }
+    #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2], dense: true) }
+    #expect(throws: KernelError.self) { try DirectSparseConv(bad, outputChannels: 1, weights: [], dense: true) }
   }
 }
 
-/// A sparse 3x3 Conv in a graph, batch 2: direct (forced), im2col (forced) and measured plans all
-/// give what the dense plan gives, and the measured plan reports both timings.
+/// A 3x3 Conv in a graph, batch 2, sparse and dense: direct (forced), im2col (forced) and
+/// measured plans all give what the dense plan gives, and the measured plan reports both timings.
 @Suite struct DirectConvPlanTests {
-  @Test(arguments: [ConvAlgorithm.direct, .im2col, .measure]) func matchesDense(_ algorithm: ConvAlgorithm) throws {
+  /// Sparse weights (80% zeros) take the sparse direct form, dense ones (none) the dense one.
+  @Test(arguments: [ConvAlgorithm.direct, .im2col, .measure], [0.8, 0.0])
+  func matchesDense(_ algorithm: ConvAlgorithm, zeros: Double) throws {
     var rng = SeededRNG(seed: 4242)
     let (cin, cout, h, w) = (6, 10, 13, 21)
-    let weights = (0..<(cout * cin * 9)).map { _ in Double.random(in: 0..<1, using: &rng) < 0.8 ? 0 : rng.float() }
+    let weights = (0..<(cout * cin * 9)).map { _ in Double.random(in: 0..<1, using: &rng) < zeros ? 0 : rng.float() }
+    let direct = zeros > 0 ? "direct" : "direct-dense"
     let g = Graph(
       inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(cin), .fixed(h), .fixed(w)])],
       outputs: [ValueInfo(name: "y")],
@@ -90,12 +142,12 @@ import Testing
     o.convAlgorithm = algorithm
     let plan = try Planner.plan(g, options: o)
     let got = try Session(plan: plan).run(["x": x])
-    #expect(firstMismatch(got["y"]!.floats, dense["y"]!.floats) == nil, "\(algorithm)")
+    #expect(firstMismatch(got["y"]!.floats, dense["y"]!.floats) == nil, "\(algorithm) zeros \(zeros)")
     let layer = plan.layers[0]
     switch algorithm {
-    case .direct: #expect(layer.format == "direct")
-    case .im2col: #expect(layer.format != "direct")
-    case .measure: #expect(layer.measured["direct"] != nil && layer.measured.keys.contains { $0.hasPrefix("im2col+") })
+    case .direct: #expect(layer.format == direct)
+    case .im2col: #expect(!layer.format.hasPrefix("direct"))
+    case .measure: #expect(layer.measured[direct] != nil && layer.measured.keys.contains { $0.hasPrefix("im2col+") })
     }
   }
 }

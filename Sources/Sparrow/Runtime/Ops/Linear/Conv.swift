@@ -74,9 +74,7 @@ enum ConvOp: OpBuilder {
       step.batched = true
       step.batchWorkspaceBytes = packed.map { SpMMRunner.workspaceBytes($0, n: g.n * n) }.max() ?? 0
     }
-    if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col,
-      profile.zeroFraction >= DirectConvChoice.minZeroFraction
-    {
+    if groups == 1, !g.isPointwise, case .auto = c.options.format, c.options.convAlgorithm != .im2col {
       return try DirectConvChoice.choose(&c, im2col: step, weights: w, profile: profile)
     }
     return step

@@ -1,0 +1,144 @@
+/* Dense direct convolution (Kernels/conv/dconv, the dense mode of sparrow_direct_conv): every
+ * registered kernel and the automatic choice against a plain double-precision loop over the
+ * definition, on random windows with output channels past one panel and rows past one 16-pixel
+ * block, with and without active-channel lists. Inputs are dyadic, so sums are exact in any order. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "neon_test.h"
+#include "sparrow_kernels.h"
+
+static uint64_t dc_state;
+static size_t dc_rnd(size_t lo, size_t hi) {
+  uint64_t z = (dc_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return lo + (size_t)((z ^ (z >> 31)) % (hi - lo + 1));
+}
+
+/* Output channel m's plane; inactive inputs (in_on[c] == 0) count as zero. */
+static void reference(const sparrow_dwconv_shape* s, size_t cout, const float* x, const float* w, const float* bias,
+                      float lo, float hi, const unsigned char* in_on, float* y) {
+  for (size_t m = 0; m < cout; m++)
+    for (size_t oy = 0; oy < s->ho; oy++)
+      for (size_t ox = 0; ox < s->wo; ox++) {
+        double acc = bias ? bias[m] : 0.0;
+        for (size_t c = 0; c < s->channels; c++) {
+          if (!in_on[c]) continue;
+          for (size_t ky = 0; ky < s->kh; ky++)
+            for (size_t kx = 0; kx < s->kw; kx++) {
+              const long iy = (long)(oy * s->stride_h + ky * s->dilation_h) - (long)s->pad_top;
+              const long ix = (long)(ox * s->stride_w + kx * s->dilation_w) - (long)s->pad_left;
+              if (iy >= 0 && iy < (long)s->h && ix >= 0 && ix < (long)s->w)
+                acc += (double)w[((m * s->channels + c) * s->kh + ky) * s->kw + kx] *
+                       x[(c * s->h + (size_t)iy) * s->w + (size_t)ix];
+            }
+        }
+        const float v = (float)acc;
+        y[(m * s->ho + oy) * s->wo + ox] = v < lo ? lo : (v > hi ? hi : v);
+      }
+}
+
+static size_t out_size(size_t in, size_t p0, size_t p1, size_t k, size_t d, size_t st) {
+  const size_t ext = (k - 1) * d + 1;
+  return in + p0 + p1 < ext ? 0 : (in + p0 + p1 - ext) / st + 1;
+}
+
+void test_dconv(uint64_t seed, long cases, int scalar_only) {
+  dc_state = seed ^ 0xDC0417ull;
+  const size_t nk = sparrow_dconv_ukernel_count();
+  size_t passed_before = g_passed;
+  for (long i = 0; i < cases; i++) {
+    sparrow_dwconv_shape s = {0};
+    s.channels = dc_rnd(1, 6);
+    s.multiplier = 1;
+    s.kh = dc_rnd(1, 5);
+    s.kw = dc_rnd(1, 7);
+    s.stride_h = dc_rnd(1, 3);
+    s.stride_w = dc_rnd(1, 3);
+    s.dilation_h = dc_rnd(1, 2);
+    s.dilation_w = dc_rnd(1, 2);
+    s.h = dc_rnd(1, 10);
+    s.w = dc_rnd(1, 80);
+    s.pad_top = dc_rnd(0, 2);
+    s.pad_left = dc_rnd(0, 3);
+    s.ho = out_size(s.h, s.pad_top, dc_rnd(0, 2), s.kh, s.dilation_h, s.stride_h);
+    s.wo = out_size(s.w, s.pad_left, dc_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
+    if (s.ho == 0 || s.wo == 0) continue;
+    const size_t cout = dc_rnd(1, 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
+    snprintf(g_case, sizeof g_case, "dconv c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu", s.channels,
+             cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top, s.pad_left, s.ho,
+             s.wo);
+    float* x = malloc(s.channels * s.h * s.w * sizeof(float));
+    float* w = malloc(cout * K * sizeof(float));
+    float* b = malloc(cout * sizeof(float));
+    float* ref = malloc(ny * sizeof(float));
+    float* y = malloc(ny * sizeof(float));
+    unsigned char* on = malloc(s.channels);
+    uint32_t* ins = malloc(s.channels * sizeof(uint32_t));
+    uint32_t* outs = malloc(cout * sizeof(uint32_t));
+    for (size_t j = 0; j < s.channels * s.h * s.w; j++) x[j] = (float)((int)dc_rnd(0, 64) - 32) / 16.0f;
+    for (size_t j = 0; j < cout * K; j++) w[j] = dc_rnd(0, 4) == 0 ? 0.0f : (float)((int)dc_rnd(0, 16) - 8) / 8.0f;
+    for (size_t j = 0; j < cout; j++) b[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
+    const float lo = (i % 3 == 1) ? 0.0f : -INFINITY, hi = (i % 3 == 2) ? 1.5f : INFINITY;
+    const float* bias = (i & 1) ? b : NULL;
+    /* Odd cases: active-channel lists. */
+    const int lists = (i / 2) & 1;
+    size_t nin = 0, nout = 0;
+    for (size_t c = 0; c < s.channels; c++) {
+      on[c] = !lists || dc_rnd(0, 1);
+      if (on[c]) ins[nin++] = (uint32_t)c;
+    }
+    for (size_t m = 0; m < cout; m++)
+      if (!lists || dc_rnd(0, 1)) outs[nout++] = (uint32_t)m;
+    reference(&s, cout, x, w, bias, lo, hi, on, ref);
+    if (lists) /* inactive outputs are exact zeros */
+      for (size_t m = 0, q = 0; m < cout; m++) {
+        if (q < nout && outs[q] == m) {
+          q++;
+          continue;
+        }
+        memset(ref + m * s.ho * s.wo, 0, s.ho * s.wo * sizeof(float));
+      }
+    sparrow_direct_conv* d = NULL;
+    if (sparrow_direct_conv_create_dense(&s, cout, w, &d) != SPARROW_OK) {
+      fail("valid shape refused: %s", sparrow_last_error());
+      free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs);
+      continue;
+    }
+    const sparrow_direct_conv_lists l = {lists ? outs : NULL, nout, lists ? ins : NULL, nin};
+    const size_t ws_bytes = sparrow_direct_conv_lists_workspace_bytes(d, lists, lists);
+    void* ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
+    for (size_t k = 0; k <= nk; k++) {
+      const int automatic = k == nk;
+      if (!automatic && !sparrow_dconv_ukernel_runnable(k)) continue;
+      if (!automatic && scalar_only && strstr(sparrow_dconv_ukernel_name(k), "__scalar") == NULL) continue;
+      memset(y, 0xFF, ny * sizeof(float));
+      memset(ws, 0xFF, ws_bytes); /* stale workspace must not leak into inactive planes */
+      if (sparrow_direct_conv_lists_check(d, &l, ws, ws_bytes) != SPARROW_OK) {
+        fail("lists refused: %s", sparrow_last_error());
+        continue;
+      }
+      sparrow_direct_conv_plan p;
+      sparrow_direct_conv_prepare(&p, d, &l, x, bias, lo, hi, y, ws, 2, automatic ? (size_t)-1 : k);
+      for (size_t t = 0; t < p.pad_tasks; t++) sparrow_direct_conv_pad_task(&p, t);
+      for (size_t t = 0; t < p.row_tasks; t++) sparrow_direct_conv_rows_task(&p, t);
+      sparrow_direct_conv_finish(&p);
+      size_t bad = ny;
+      for (size_t j = 0; j < ny && bad == ny; j++)
+        if (y[j] != ref[j]) bad = j;
+      if (bad < ny)
+        fail("%s%s: y[%zu] = %g, expected %g", automatic ? "(automatic choice)" : sparrow_dconv_ukernel_name(k),
+             lists ? " with lists" : "", bad, (double)y[bad], (double)ref[bad]);
+      else
+        g_passed++;
+    }
+    sparrow_direct_conv_free(d);
+    free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs), free(ws);
+  }
+  g_case[0] = 0;
+  printf("  %-34s %6zu checks passed (%s)\n", "dense direct convolution", g_passed - passed_before,
+         sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto()));
+}
