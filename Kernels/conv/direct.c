@@ -179,7 +179,10 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
  * active output channels (row_ptr, offsets, values), one O(nnz) pass: the multiply costs
  * nnz * ho * wo. */
 
-static size_t planes_bytes(const sparrow_direct_conv* d) { return ALIGN64(d->plane * d->s.channels * sizeof(float)); }
+static size_t planes_bytes(const sparrow_direct_conv* d) {
+  /* Dense mode: slack after the last plane for the kernels' whole-vector loads (dconv.h). */
+  return ALIGN64((d->plane * d->s.channels + (d->dense ? SPARROW_DCONV_SLACK : 0)) * sizeof(float));
+}
 
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
   (void)has_out;
@@ -318,12 +321,36 @@ void sparrow_direct_conv_rows_task(void* plan, size_t t) {
     const size_t p0 = d->panels * t / p->row_tasks, p1 = d->panels * (t + 1) / p->row_tasks;
     const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, ho = d->s.ho, wo = d->s.wo;
     const float* buf = p->workspace;
-    for (size_t oy = 0; oy < ho; oy++)
-      for (size_t q = p0; q < p1; q++) {
-        const size_t r0 = q * SPARROW_DCONV_MR, rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
-        p->dfn(d->k, d->wp + q * d->k * SPARROW_DCONV_MR, d->koff, buf + oy * row_step, wo, rows,
-               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo);
+    /* Groups of panels whose weights (about 128 KiB) stay in L2 while every output row passes:
+     * one group for ResNet-18's 64-channel layers (the input rows an output row needs stay in
+     * cache across the panels), one panel at a time for its 512-channel ones (9 MiB of weights,
+     * which an output row loop outside would stream from L3 once per row). */
+    /* K in slices of whole input channels whose input rows for one output row (kh rows of each
+     * plane) fit in 16 KiB, so the kernels' loads hit L1; partial sums go through Y. */
+    const size_t ch_row_bytes = d->s.kh * d->s.stride_w * d->e.phase_len * sizeof(float);
+    const size_t want = ch_row_bytes >= (16u << 10) ? 1 : (16u << 10) / ch_row_bytes;
+    const size_t slices = (d->s.channels + want - 1) / want, taps = d->s.kh * d->s.kw;
+    /* Groups of panels whose weight slices (about 128 KiB) stay in L2 while every output row
+     * passes: one group for ResNet-18's 64-channel layers (the input rows an output row needs
+     * stay in cache across the panels), one panel at a time for its 512-channel ones, whose
+     * 9 MiB of weights an output-row loop outside would stream from L3 once per row. */
+    for (size_t sl = 0; sl < slices; sl++) {
+      const size_t c0 = d->s.channels * sl / slices, c1 = d->s.channels * (sl + 1) / slices;
+      const size_t k0 = c0 * taps, kc = (c1 - c0) * taps;
+      const size_t panel_bytes = kc * SPARROW_DCONV_MR * sizeof(float);
+      const size_t group = panel_bytes >= (128u << 10) ? 1 : (128u << 10) / panel_bytes;
+      for (size_t g0 = p0; g0 < p1; g0 += group) {
+        const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
+        for (size_t oy = 0; oy < ho; oy++)
+          for (size_t q = g0; q < g1; q++) {
+            const size_t r0 = q * SPARROW_DCONV_MR;
+            const size_t rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
+            p->dfn(kc, d->wp + (q * d->k + k0) * SPARROW_DCONV_MR, d->koff + k0, buf + oy * row_step, wo, rows,
+                   p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo, sl == 0,
+                   sl + 1 == slices);
+          }
       }
+    }
     return;
   }
   const size_t i0 = p->n_out * t / p->row_tasks, i1 = p->n_out * (t + 1) / p->row_tasks;

@@ -399,7 +399,7 @@ typedef struct sparrow_direct_conv_plan {
   void (*fn)(size_t, size_t, const float*, const size_t*, const float*, float, float, float, float*);
   /* dense mode: the dense microkernel (dconv.h) */
   void (*dfn)(size_t, const float*, const size_t*, const float*, size_t, size_t, const float*, float, float, float*,
-              size_t);
+              size_t, int, int);
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,

@@ -13,13 +13,15 @@ static inline float32x4_t clamp4(float32x4_t v, float b, float32x4_t lo, float32
 }
 
 void sparrow_dconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff, const float* row, size_t wo,
-                                  size_t rows, const float* bias, float lo, float hi, float* y, size_t y_plane) {
+                                  size_t rows, const float* bias, float lo, float hi, float* y, size_t y_plane,
+                                  int first, int last) {
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
   size_t ox = 0;
   for (; ox + 16 <= wo; ox += 16) {
     float32x4_t a[6][4];
     for (size_t i = 0; i < 6; i++)
-      for (size_t v = 0; v < 4; v++) a[i][v] = vdupq_n_f32(0.0f);
+      for (size_t v = 0; v < 4; v++)
+        a[i][v] = !first && i < rows ? vld1q_f32(y + i * y_plane + ox + 4 * v) : vdupq_n_f32(0.0f);
     for (size_t k = 0; k < K; k++) {
       const float* x = row + koff[k] + ox;
       const float* w = wp + k * SPARROW_DCONV_MR;
@@ -41,27 +43,31 @@ void sparrow_dconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff,
     }
     for (size_t i = 0; i < rows; i++) {
       const float b = bias != NULL ? bias[i] : 0.0f;
-      for (size_t v = 0; v < 4; v++) vst1q_f32(y + i * y_plane + ox + 4 * v, clamp4(a[i][v], b, vlo, vhi));
+      for (size_t v = 0; v < 4; v++) vst1q_f32(y + i * y_plane + ox + 4 * v, last ? clamp4(a[i][v], b, vlo, vhi) : a[i][v]);
     }
   }
   for (; ox + 4 <= wo; ox += 4) {
     float32x4_t a[6];
-    for (size_t i = 0; i < 6; i++) a[i] = vdupq_n_f32(0.0f);
+    for (size_t i = 0; i < 6; i++) a[i] = !first && i < rows ? vld1q_f32(y + i * y_plane + ox) : vdupq_n_f32(0.0f);
     for (size_t k = 0; k < K; k++) {
       const float32x4_t x0 = vld1q_f32(row + koff[k] + ox);
       const float* w = wp + k * SPARROW_DCONV_MR;
       for (size_t i = 0; i < 6; i++) a[i] = vfmaq_n_f32(a[i], x0, w[i]);
     }
-    for (size_t i = 0; i < rows; i++) vst1q_f32(y + i * y_plane + ox, clamp4(a[i], bias != NULL ? bias[i] : 0.0f, vlo, vhi));
+    for (size_t i = 0; i < rows; i++)
+      vst1q_f32(y + i * y_plane + ox, last ? clamp4(a[i], bias != NULL ? bias[i] : 0.0f, vlo, vhi) : a[i]);
   }
   for (; ox < wo; ox++) {
     float a[6] = {0};
+    if (!first)
+      for (size_t i = 0; i < rows; i++) a[i] = y[i * y_plane + ox];
     for (size_t k = 0; k < K; k++) {
       const float x = row[koff[k] + ox];
       const float* w = wp + k * SPARROW_DCONV_MR;
       for (size_t i = 0; i < 6; i++) a[i] += w[i] * x;
     }
-    for (size_t i = 0; i < rows; i++) y[i * y_plane + ox] = sparrow_clampf(a[i] + (bias != NULL ? bias[i] : 0.0f), lo, hi);
+    for (size_t i = 0; i < rows; i++)
+      y[i * y_plane + ox] = last ? sparrow_clampf(a[i] + (bias != NULL ? bias[i] : 0.0f), lo, hi) : a[i];
   }
 }
 #endif

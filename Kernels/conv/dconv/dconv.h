@@ -5,10 +5,15 @@
  *     wp[k * MR + i] = W[panel row i][k]          (rows past cout hold 0)
  * and k's input run starts at koff[k] = c * plane + tap offset, so for output row oy
  *     y[i][ox] = clamp(bias[i] + sum_k wp[k * MR + i] * row[koff[k] + ox], lo, hi),  ox < wo
- * with row = padded planes + oy * row_step. One call computes one output row of one panel; y
- * points at output channel (panel row 0, oy, 0) and y_plane floats separate output channels.
- * Only rows < `rows` are stored. A kernel reads exactly row[koff[k] + 0 ..< koff[k] + wo] for
- * each k (tails masked or scalar: never past a run). The sum runs over k in order for every
+ * with row = padded planes + oy * row_step. One call computes one output row of one panel over
+ * a slice of K (wp, koff and K are the slice's: the driver splits K by input channels so that
+ * the input rows an output row reads stay in L1); y points at output channel (panel row 0, oy,
+ * 0) and y_plane floats separate output channels. `first`: the sums start at 0, else at what y
+ * holds (the earlier slices' partial sums); `last`: bias and clamp are applied, else the
+ * partial sums are stored as they are. Only rows < `rows` are read and stored. A kernel reads row[koff[k] + 0 ..< koff[k] + wo] for
+ * each k and may read up to 15 floats past it (whole vectors at the end of a row: the next row's
+ * values, or the SPARROW_DCONV_SLACK floats the workspace keeps after the last plane), never
+ * storing those lanes. The sum runs over k in order for every
  * output (each ISA rounds alike up to FMA contraction); the clamp keeps NaN (comparisons).
  *
  * Measured where it pays (AMD EPYC Zen 3, AVX2, 1 thread, against the packed 6x16 kernel on
@@ -22,14 +27,16 @@
 #include "sparrow_kernels.h"
 
 #define SPARROW_DCONV_MR 6
+/* Floats a kernel may read past a run (see above). */
+#define SPARROW_DCONV_SLACK 16
 
 typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t* koff, const float* row, size_t wo,
-                                         size_t rows, const float* bias, float lo, float hi, float* y,
-                                         size_t y_plane);
+                                         size_t rows, const float* bias, float lo, float hi, float* y, size_t y_plane,
+                                         int first, int last);
 
 #define SPARROW_DCONV_UKERNEL(fn, ISA)                                                                          \
   void fn(size_t K, const float* wp, const size_t* koff, const float* row, size_t wo, size_t rows,             \
-          const float* bias, float lo, float hi, float* y, size_t y_plane);
+          const float* bias, float lo, float hi, float* y, size_t y_plane, int first, int last);
 #include "ukernels.inc"
 #undef SPARROW_DCONV_UKERNEL
 

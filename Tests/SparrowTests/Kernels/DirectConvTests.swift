@@ -63,6 +63,13 @@ import Testing
     var s = DepthwiseKernelTests.randomShape(&rng)
     s.channels = Int.random(in: 1...9, using: &rng)
     s.multiplier = 1
+    if seed % 5 == 0 {
+      // Wide rows and many channels: K splits into several slices of input channels (partial
+      // sums through Y; direct.c keeps about 16 KiB of input rows per slice).
+      s = DepthwiseShape(
+        channels: 30 + seed, multiplier: 1, h: 4, w: 70 + seed, kh: 3, kw: 3, strideH: 1, strideW: 1 + seed % 2,
+        dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, ho: 4, wo: (70 + seed + 2 - 3) / (1 + seed % 2) + 1)
+    }
     let cout = Int.random(in: 1...20, using: &rng)
     let w = (0..<(cout * s.channels * s.kh * s.kw)).map { _ in
       Double.random(in: 0..<1, using: &rng) < 0.2 ? 0 : rng.float()
