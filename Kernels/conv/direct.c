@@ -168,8 +168,7 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
     const size_t m = list != NULL ? list[i] : i;
     const size_t t0 = row_ptr[m], nt = row_ptr[m + 1] - t0;
     const float b = bias != NULL ? bias[m] : 0.0f;
-    for (size_t oy = 0; oy < ho; oy++)
-      fn(wo, nt, buf + oy * row_step, offsets + t0, values + t0, b, lo, hi, y + (m * ho + oy) * wo);
+    fn(wo, ho, nt, buf, row_step, offsets + t0, values + t0, b, lo, hi, y + m * ho * wo);
   }
 }
 
@@ -180,8 +179,8 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
  * nnz * ho * wo. */
 
 static size_t planes_bytes(const sparrow_direct_conv* d) {
-  /* Dense mode: slack after the last plane for the kernels' whole-vector loads (dconv.h). */
-  return ALIGN64((d->plane * d->s.channels + (d->dense ? SPARROW_DCONV_SLACK : 0)) * sizeof(float));
+  /* Slack after the last plane for the kernels' whole-vector loads (dconv.h, dwconv.h). */
+  return ALIGN64((d->plane * d->s.channels + SPARROW_DCONV_SLACK + SPARROW_DWCONV_SLACK) * sizeof(float));
 }
 
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {

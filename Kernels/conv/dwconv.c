@@ -36,7 +36,8 @@ sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
 size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s) {
   extents e;
   if (!sparrow_window_extents(s, &e)) return 0;
-  return ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)) + ALIGN64(e.taps * sizeof(size_t));
+  return ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)) +
+         ALIGN64(e.taps * sizeof(size_t));
 }
 
 void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias, float lo,
@@ -45,7 +46,8 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
   if (!sparrow_window_extents(s, &e)) return;
   const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
   float* buf = workspace;
-  size_t* offsets = (size_t*)((char*)workspace + ALIGN64(sparrow_window_plane_floats(s, &e) * sizeof(float)));
+  size_t* offsets =
+      (size_t*)((char*)workspace + ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)));
   const size_t sw = s->stride_w, len = e.phase_len;
   for (size_t ky = 0; ky < s->kh; ky++)
     for (size_t kx = 0; kx < s->kw; kx++) offsets[ky * s->kw + kx] = sparrow_window_tap_offset(s, &e, ky, kx);
@@ -58,8 +60,7 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
       const float* wk = w + oc * e.taps;
       const float b = bias != NULL ? bias[oc] : 0.0f;
       float* out = y + oc * out_plane;
-      for (size_t oy = 0; oy < s->ho; oy++)
-        fn(s->wo, e.taps, buf + oy * row_step, offsets, wk, b, lo, hi, out + oy * s->wo);
+      fn(s->wo, s->ho, e.taps, buf, row_step, offsets, wk, b, lo, hi, out);
     }
   }
 }

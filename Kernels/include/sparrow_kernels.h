@@ -396,7 +396,7 @@ typedef struct sparrow_direct_conv_plan {
   float* y;
   void* workspace;
   size_t n_in, n_out, pad_tasks, row_tasks;
-  void (*fn)(size_t, size_t, const float*, const size_t*, const float*, float, float, float, float*);
+  void (*fn)(size_t, size_t, size_t, const float*, size_t, const size_t*, const float*, float, float, float, float*);
   /* dense mode: the dense microkernel (dconv.h) */
   void (*dfn)(size_t, const float*, const size_t*, const float*, size_t, size_t, const float*, float, float, float*,
               size_t, int, int);

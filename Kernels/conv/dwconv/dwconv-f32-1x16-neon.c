@@ -9,8 +9,8 @@ static inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) 
   return vminq_f32(vmaxq_f32(v, lo), hi);
 }
 
-void sparrow_dwconv_f32_1x16__neon(size_t wo, size_t taps, const float* row, const size_t* offsets,
-                                   const float* weights, float bias, float lo, float hi, float* out) {
+static void one_row(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights,
+                    float bias, float lo, float hi, float* out) {
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi), vb = vdupq_n_f32(bias);
   size_t ox = 0;
   for (; ox + 16 <= wo; ox += 16) {
@@ -38,5 +38,11 @@ void sparrow_dwconv_f32_1x16__neon(size_t wo, size_t taps, const float* row, con
     for (size_t t = 0; t < taps; t++) a = __builtin_fmaf(row[offsets[t] + ox], weights[t], a);
     out[ox] = a < lo ? lo : (a > hi ? hi : a);
   }
+}
+
+void sparrow_dwconv_f32_1x16__neon(size_t wo, size_t rows, size_t taps, const float* row, size_t row_step,
+                                   const size_t* offsets, const float* weights, float bias, float lo, float hi,
+                                   float* out) {
+  for (size_t r = 0; r < rows; r++) one_row(wo, taps, row + r * row_step, offsets, weights, bias, lo, hi, out + r * wo);
 }
 #endif
