@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   }
   const size_t C = atoi(argv[1]), H = atoi(argv[2]), W = atoi(argv[3]), M = atoi(argv[4]), k = atoi(argv[5]);
   const size_t st = atoi(argv[6]), pd = atoi(argv[7]);
-  sparrow_dwconv_shape sh = {C, 1, H, W, k, k, st, st, 1, 1, pd, pd, (H + 2 * pd - k) / st + 1, (W + 2 * pd - k) / st + 1};
+  sparrow_dwconv_shape sh = {
+      C, 1, H, W, k, k, st, st, 1, 1, pd, pd, (H + 2 * pd - k) / st + 1, (W + 2 * pd - k) / st + 1};
   const size_t K = C * k * k, N = sh.ho * sh.wo;
   float* w = malloc(M * K * 4);
   float* x = malloc(C * H * W * 4);

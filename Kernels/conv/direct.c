@@ -31,8 +31,8 @@ struct sparrow_direct_conv {
    * input offset, and the dense microkernel bound when created. */
   int dense;
   size_t k, panels, dense_nnz;
-  float* wp;      /* panels * k * SPARROW_DCONV_MR */
-  size_t* koff;   /* k */
+  float* wp;    /* panels * k * SPARROW_DCONV_MR */
+  size_t* koff; /* k */
   sparrow_dconv_ukernel_fn dfn;
 };
 
@@ -103,7 +103,8 @@ sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shap
   s.multiplier = 1;
   extents e;
   size_t k, total, ws;
-  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) || !sparrow_mul_ok(k, cout + SPARROW_DCONV_MR, &total))
+  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) ||
+      !sparrow_mul_ok(k, cout + SPARROW_DCONV_MR, &total))
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution too large");
   const size_t plane = (sparrow_window_plane_floats(&s, &e) + 15) / 16 * 16;
   if (!sparrow_mul_ok(plane, s.channels, &ws) || !sparrow_mul_ok(ws, sizeof(float), &ws) || ws > MAX_WORKSPACE)

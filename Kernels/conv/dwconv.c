@@ -46,8 +46,8 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
   if (!sparrow_window_extents(s, &e)) return;
   const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
   float* buf = workspace;
-  size_t* offsets =
-      (size_t*)((char*)workspace + ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)));
+  size_t* offsets = (size_t*)((char*)workspace +
+                              ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)));
   const size_t sw = s->stride_w, len = e.phase_len;
   for (size_t ky = 0; ky < s->kh; ky++)
     for (size_t kx = 0; kx < s->kw; kx++) offsets[ky * s->kw + kx] = sparrow_window_tap_offset(s, &e, ky, kx);

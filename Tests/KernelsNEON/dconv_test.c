@@ -70,9 +70,9 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
     s.wo = out_size(s.w, s.pad_left, dc_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
     if (s.ho == 0 || s.wo == 0) continue;
     const size_t cout = dc_rnd(1, 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
-    snprintf(g_case, sizeof g_case, "dconv c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu", s.channels,
-             cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top, s.pad_left, s.ho,
-             s.wo);
+    snprintf(g_case, sizeof g_case, "dconv c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
+             s.channels, cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top,
+             s.pad_left, s.ho, s.wo);
     float* x = malloc(s.channels * s.h * s.w * sizeof(float));
     float* w = malloc(cout * K * sizeof(float));
     float* b = malloc(cout * sizeof(float));

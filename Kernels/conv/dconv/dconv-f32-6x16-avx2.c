@@ -16,36 +16,36 @@ static inline T __m256 clamp8(__m256 v, float b, __m256 lo, __m256 hi) {
 /* NV = 2: 16 pixels; NV = 1: 8. The sums start at c[] (zeros, or the partial sums of earlier K
  * slices). Loads are whole vectors: past the end of a row they read the next row's (or the
  * workspace's slack) values, whose lanes are never stored (dconv.h). */
-#define DBLOCK(NAME, NV)                                                                                          \
-  static inline T void NAME(size_t K, const float* wp, const size_t* koff, const float* x, __m256 c[12]) {     \
-    __m256 c00 = c[0], c01 = c[1], c10 = c[2], c11 = c[3], c20 = c[4], c21 = c[5];                              \
-    __m256 c30 = c[6], c31 = c[7], c40 = c[8], c41 = c[9], c50 = c[10], c51 = c[11];                            \
-    for (size_t k = 0; k < K; k++) {                                                                            \
-      const float* xr = x + koff[k];                                                                            \
-      const float* wk = wp + k * SPARROW_DCONV_MR;                                                              \
-      const __m256 x0 = _mm256_loadu_ps(xr);                                                                    \
-      const __m256 x1 = (NV) == 2 ? _mm256_loadu_ps(xr + 8) : x0;                                               \
-      __m256 b = _mm256_broadcast_ss(wk + 0);                                                                   \
-      c00 = _mm256_fmadd_ps(b, x0, c00);                                                                        \
-      if ((NV) == 2) c01 = _mm256_fmadd_ps(b, x1, c01);                                                         \
-      b = _mm256_broadcast_ss(wk + 1);                                                                          \
-      c10 = _mm256_fmadd_ps(b, x0, c10);                                                                        \
-      if ((NV) == 2) c11 = _mm256_fmadd_ps(b, x1, c11);                                                         \
-      b = _mm256_broadcast_ss(wk + 2);                                                                          \
-      c20 = _mm256_fmadd_ps(b, x0, c20);                                                                        \
-      if ((NV) == 2) c21 = _mm256_fmadd_ps(b, x1, c21);                                                         \
-      b = _mm256_broadcast_ss(wk + 3);                                                                          \
-      c30 = _mm256_fmadd_ps(b, x0, c30);                                                                        \
-      if ((NV) == 2) c31 = _mm256_fmadd_ps(b, x1, c31);                                                         \
-      b = _mm256_broadcast_ss(wk + 4);                                                                          \
-      c40 = _mm256_fmadd_ps(b, x0, c40);                                                                        \
-      if ((NV) == 2) c41 = _mm256_fmadd_ps(b, x1, c41);                                                         \
-      b = _mm256_broadcast_ss(wk + 5);                                                                          \
-      c50 = _mm256_fmadd_ps(b, x0, c50);                                                                        \
-      if ((NV) == 2) c51 = _mm256_fmadd_ps(b, x1, c51);                                                         \
-    }                                                                                                           \
-    c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21;                                     \
-    c[6] = c30, c[7] = c31, c[8] = c40, c[9] = c41, c[10] = c50, c[11] = c51;                                   \
+#define DBLOCK(NAME, NV)                                                                                   \
+  static inline T void NAME(size_t K, const float* wp, const size_t* koff, const float* x, __m256 c[12]) { \
+    __m256 c00 = c[0], c01 = c[1], c10 = c[2], c11 = c[3], c20 = c[4], c21 = c[5];                         \
+    __m256 c30 = c[6], c31 = c[7], c40 = c[8], c41 = c[9], c50 = c[10], c51 = c[11];                       \
+    for (size_t k = 0; k < K; k++) {                                                                       \
+      const float* xr = x + koff[k];                                                                       \
+      const float* wk = wp + k * SPARROW_DCONV_MR;                                                         \
+      const __m256 x0 = _mm256_loadu_ps(xr);                                                               \
+      const __m256 x1 = (NV) == 2 ? _mm256_loadu_ps(xr + 8) : x0;                                          \
+      __m256 b = _mm256_broadcast_ss(wk + 0);                                                              \
+      c00 = _mm256_fmadd_ps(b, x0, c00);                                                                   \
+      if ((NV) == 2) c01 = _mm256_fmadd_ps(b, x1, c01);                                                    \
+      b = _mm256_broadcast_ss(wk + 1);                                                                     \
+      c10 = _mm256_fmadd_ps(b, x0, c10);                                                                   \
+      if ((NV) == 2) c11 = _mm256_fmadd_ps(b, x1, c11);                                                    \
+      b = _mm256_broadcast_ss(wk + 2);                                                                     \
+      c20 = _mm256_fmadd_ps(b, x0, c20);                                                                   \
+      if ((NV) == 2) c21 = _mm256_fmadd_ps(b, x1, c21);                                                    \
+      b = _mm256_broadcast_ss(wk + 3);                                                                     \
+      c30 = _mm256_fmadd_ps(b, x0, c30);                                                                   \
+      if ((NV) == 2) c31 = _mm256_fmadd_ps(b, x1, c31);                                                    \
+      b = _mm256_broadcast_ss(wk + 4);                                                                     \
+      c40 = _mm256_fmadd_ps(b, x0, c40);                                                                   \
+      if ((NV) == 2) c41 = _mm256_fmadd_ps(b, x1, c41);                                                    \
+      b = _mm256_broadcast_ss(wk + 5);                                                                     \
+      c50 = _mm256_fmadd_ps(b, x0, c50);                                                                   \
+      if ((NV) == 2) c51 = _mm256_fmadd_ps(b, x1, c51);                                                    \
+    }                                                                                                      \
+    c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21;                                \
+    c[6] = c30, c[7] = c31, c[8] = c40, c[9] = c41, c[10] = c50, c[11] = c51;                              \
   }
 DBLOCK(block16, 2)
 DBLOCK(block8, 1)
@@ -67,8 +67,10 @@ T void sparrow_dconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* kof
         c[2 * i] = cols >= 8 ? _mm256_loadu_ps(yr) : _mm256_maskload_ps(yr, m0);
         if (cols > 8) c[2 * i + 1] = cols == 16 ? _mm256_loadu_ps(yr + 8) : _mm256_maskload_ps(yr + 8, m1);
       }
-    if (cols > 8) block16(K, wp, koff, row + ox, c);
-    else block8(K, wp, koff, row + ox, c);
+    if (cols > 8)
+      block16(K, wp, koff, row + ox, c);
+    else
+      block8(K, wp, koff, row + ox, c);
     for (size_t i = 0; i < rows; i++) {
       float* yr = y + i * y_plane + ox;
       const float b = bias != NULL ? bias[i] : 0.0f;

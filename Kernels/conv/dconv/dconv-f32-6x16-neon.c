@@ -43,7 +43,8 @@ void sparrow_dconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff,
     }
     for (size_t i = 0; i < rows; i++) {
       const float b = bias != NULL ? bias[i] : 0.0f;
-      for (size_t v = 0; v < 4; v++) vst1q_f32(y + i * y_plane + ox + 4 * v, last ? clamp4(a[i][v], b, vlo, vhi) : a[i][v]);
+      for (size_t v = 0; v < 4; v++)
+        vst1q_f32(y + i * y_plane + ox + 4 * v, last ? clamp4(a[i][v], b, vlo, vhi) : a[i][v]);
     }
   }
   for (; ox + 4 <= wo; ox += 4) {

@@ -10,8 +10,8 @@
  * the input rows an output row reads stay in L1); y points at output channel (panel row 0, oy,
  * 0) and y_plane floats separate output channels. `first`: the sums start at 0, else at what y
  * holds (the earlier slices' partial sums); `last`: bias and clamp are applied, else the
- * partial sums are stored as they are. Only rows < `rows` are read and stored. A kernel reads row[koff[k] + 0 ..< koff[k] + wo] for
- * each k and may read up to 15 floats past it (whole vectors at the end of a row: the next row's
+ * partial sums are stored as they are. Only rows < `rows` are read and stored. A kernel reads row[koff[k] + 0 ..<
+ * koff[k] + wo] for each k and may read up to 15 floats past it (whole vectors at the end of a row: the next row's
  * values, or the SPARROW_DCONV_SLACK floats the workspace keeps after the last plane), never
  * storing those lanes. The sum runs over k in order for every
  * output (each ISA rounds alike up to FMA contraction); the clamp keeps NaN (comparisons).
@@ -34,9 +34,9 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
                                          size_t rows, const float* bias, float lo, float hi, float* y, size_t y_plane,
                                          int first, int last);
 
-#define SPARROW_DCONV_UKERNEL(fn, ISA)                                                                          \
-  void fn(size_t K, const float* wp, const size_t* koff, const float* row, size_t wo, size_t rows,             \
-          const float* bias, float lo, float hi, float* y, size_t y_plane, int first, int last);
+#define SPARROW_DCONV_UKERNEL(fn, ISA)                                                                                \
+  void fn(size_t K, const float* wp, const size_t* koff, const float* row, size_t wo, size_t rows, const float* bias, \
+          float lo, float hi, float* y, size_t y_plane, int first, int last);
 #include "ukernels.inc"
 #undef SPARROW_DCONV_UKERNEL
 

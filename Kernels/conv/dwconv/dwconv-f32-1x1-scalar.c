@@ -2,8 +2,8 @@
  * baseline ISA; the per-ox sum order is still t = 0, 1, ... (see dwconv.h). */
 #include "dwconv.h"
 
-static void one_row(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights,
-                    float bias, float lo, float hi, float* out) {
+static void one_row(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights, float bias,
+                    float lo, float hi, float* out) {
   for (size_t ox = 0; ox < wo; ox++) out[ox] = bias;
   for (size_t t = 0; t < taps; t++) {
     const float wt = weights[t];

@@ -9,8 +9,8 @@ static inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) 
   return vminq_f32(vmaxq_f32(v, lo), hi);
 }
 
-static void one_row(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights,
-                    float bias, float lo, float hi, float* out) {
+static void one_row(size_t wo, size_t taps, const float* row, const size_t* offsets, const float* weights, float bias,
+                    float lo, float hi, float* out) {
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi), vb = vdupq_n_f32(bias);
   size_t ox = 0;
   for (; ox + 16 <= wo; ox += 16) {

@@ -28,24 +28,26 @@ typedef struct {
 
 /* G rows x P vectors starting at input `in` / output `out` (rows row_step / wo floats apart),
  * vectors at column offsets 8p; `last` (P-1 is the row's last vector) masks its store. */
-#define DW_BLOCK(G, P)                                                                                    \
-  TARGET static inline void block_##G##x##P(const dw_args* a, const float* in, float* out, int last) {  \
-    __m256 acc[(G) * (P)];                                                                              \
-    for (int i = 0; i < (G) * (P); i++) acc[i] = a->vb;                                                 \
-    for (size_t t = 0; t < a->taps; t++) {                                                              \
-      const float* p0 = in + a->offsets[t];                                                             \
-      const __m256 wt = _mm256_broadcast_ss(a->weights + t);                                            \
-      for (int g = 0; g < (G); g++)                                                                     \
-        for (int p = 0; p < (P); p++)                                                                   \
+#define DW_BLOCK(G, P)                                                                                             \
+  TARGET static inline void block_##G##x##P(const dw_args* a, const float* in, float* out, int last) {             \
+    __m256 acc[(G) * (P)];                                                                                         \
+    for (int i = 0; i < (G) * (P); i++) acc[i] = a->vb;                                                            \
+    for (size_t t = 0; t < a->taps; t++) {                                                                         \
+      const float* p0 = in + a->offsets[t];                                                                        \
+      const __m256 wt = _mm256_broadcast_ss(a->weights + t);                                                       \
+      for (int g = 0; g < (G); g++)                                                                                \
+        for (int p = 0; p < (P); p++)                                                                              \
           acc[g * (P) + p] = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + g * a->row_step + 8 * p), wt, acc[g * (P) + p]); \
-    }                                                                                                   \
-    for (int g = 0; g < (G); g++)                                                                       \
-      for (int p = 0; p < (P); p++) {                                                                   \
-        const __m256 c = clamp8(acc[g * (P) + p], a->vlo, a->vhi);                                      \
-        float* o = out + g * a->wo + 8 * p;                                                             \
-        if (last && p == (P) - 1 && a->partial) _mm256_maskstore_ps(o, a->tail, c);                     \
-        else _mm256_storeu_ps(o, c);                                                                    \
-      }                                                                                                 \
+    }                                                                                                              \
+    for (int g = 0; g < (G); g++)                                                                                  \
+      for (int p = 0; p < (P); p++) {                                                                              \
+        const __m256 c = clamp8(acc[g * (P) + p], a->vlo, a->vhi);                                                 \
+        float* o = out + g * a->wo + 8 * p;                                                                        \
+        if (last && p == (P) - 1 && a->partial)                                                                    \
+          _mm256_maskstore_ps(o, a->tail, c);                                                                      \
+        else                                                                                                       \
+          _mm256_storeu_ps(o, c);                                                                                  \
+      }                                                                                                            \
   }
 DW_BLOCK(1, 1)
 DW_BLOCK(1, 2)
@@ -63,14 +65,30 @@ DW_BLOCK(2, 4)
 /* One row's vectors [v0, v0 + n) (n <= 8), the row's last among them when `last`. */
 TARGET static void row_part(const dw_args* a, const float* in, float* out, size_t n, int last) {
   switch (n) {
-    case 1: block_1x1(a, in, out, last); break;
-    case 2: block_1x2(a, in, out, last); break;
-    case 3: block_1x3(a, in, out, last); break;
-    case 4: block_1x4(a, in, out, last); break;
-    case 5: block_1x5(a, in, out, last); break;
-    case 6: block_1x6(a, in, out, last); break;
-    case 7: block_1x7(a, in, out, last); break;
-    default: block_1x8(a, in, out, last); break;
+    case 1:
+      block_1x1(a, in, out, last);
+      break;
+    case 2:
+      block_1x2(a, in, out, last);
+      break;
+    case 3:
+      block_1x3(a, in, out, last);
+      break;
+    case 4:
+      block_1x4(a, in, out, last);
+      break;
+    case 5:
+      block_1x5(a, in, out, last);
+      break;
+    case 6:
+      block_1x6(a, in, out, last);
+      break;
+    case 7:
+      block_1x7(a, in, out, last);
+      break;
+    default:
+      block_1x8(a, in, out, last);
+      break;
   }
 }
 
@@ -78,7 +96,14 @@ TARGET void sparrow_dwconv_f32_1x32__avx2(size_t wo, size_t rows, size_t taps, c
                                           const size_t* offsets, const float* weights, float bias, float lo, float hi,
                                           float* out) {
   const size_t per = (wo + 7) / 8;
-  dw_args a = {taps, row_step, wo, offsets, weights, _mm256_set1_ps(bias), _mm256_set1_ps(lo), _mm256_set1_ps(hi),
+  dw_args a = {taps,
+               row_step,
+               wo,
+               offsets,
+               weights,
+               _mm256_set1_ps(bias),
+               _mm256_set1_ps(lo),
+               _mm256_set1_ps(hi),
                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(wo % 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
                wo % 8 != 0};
   if (per >= 5) {
@@ -99,10 +124,18 @@ TARGET void sparrow_dwconv_f32_1x32__avx2(size_t wo, size_t rows, size_t taps, c
     const float* in = row + r * row_step;
     float* o = out + r * wo;
     switch (per) {
-      case 1: block_8x1(&a, in, o, 1); break;
-      case 2: block_4x2(&a, in, o, 1); break;
-      case 3: block_2x3(&a, in, o, 1); break;
-      default: block_2x4(&a, in, o, 1); break;
+      case 1:
+        block_8x1(&a, in, o, 1);
+        break;
+      case 2:
+        block_4x2(&a, in, o, 1);
+        break;
+      case 3:
+        block_2x3(&a, in, o, 1);
+        break;
+      default:
+        block_2x4(&a, in, o, 1);
+        break;
     }
   }
   for (; r < rows; r++) row_part(&a, row + r * row_step, out + r * wo, per, 1);

@@ -25,8 +25,8 @@ typedef void (*sparrow_dwconv_ukernel_fn)(size_t wo, size_t rows, size_t taps, c
                                           const size_t* offsets, const float* weights, float bias, float lo, float hi,
                                           float* out);
 
-#define SPARROW_DWCONV_UKERNEL(fn, ISA)                                                                             \
-  void fn(size_t wo, size_t rows, size_t taps, const float* row, size_t row_step, const size_t* offsets,           \
+#define SPARROW_DWCONV_UKERNEL(fn, ISA)                                                                  \
+  void fn(size_t wo, size_t rows, size_t taps, const float* row, size_t row_step, const size_t* offsets, \
           const float* weights, float bias, float lo, float hi, float* out);
 #include "ukernels.inc"
 #undef SPARROW_DWCONV_UKERNEL
