@@ -36,25 +36,36 @@ struct sparrow_direct_conv {
   sparrow_dconv_ukernel_fn dfn;
 };
 
-sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
-                                          sparrow_direct_conv** out) {
+/* Validates a create call and derives the window (multiplier 1), its extents, K and the padded
+ * plane size (a multiple of 16 floats); rows: weight rows the caller will allocate K floats for. */
+static sparrow_status setup(const sparrow_dwconv_shape* shape, size_t cout, const float* w, sparrow_direct_conv** out,
+                            size_t rows, sparrow_dwconv_shape* s, extents* e, size_t* k, size_t* plane) {
   if (out == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL output");
   *out = NULL;
   sparrow_status st = sparrow_dwconv_check(shape);
   if (st != SPARROW_OK) return st;
   if (w == NULL || cout == 0 || cout > SPARROW_MAX_DIM)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: NULL weight or %zu output channels", cout);
-  sparrow_dwconv_shape s = *shape;
-  s.multiplier = 1;
-  extents e;
-  size_t plane, total, k;
-  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) || !sparrow_mul_ok(k, cout, &total))
+  *s = *shape;
+  s->multiplier = 1;
+  size_t total, ws;
+  if (!sparrow_window_extents(s, e) || !sparrow_mul_ok(s->channels, e->taps, k) || !sparrow_mul_ok(*k, rows, &total))
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution too large");
-  plane = (sparrow_window_plane_floats(&s, &e) + 15) / 16 * 16;
-  size_t ws;
-  if (!sparrow_mul_ok(plane, s.channels, &ws) || !sparrow_mul_ok(ws, sizeof(float), &ws) || ws > MAX_WORKSPACE)
+  *plane = (sparrow_window_plane_floats(s, e) + 15) / 16 * 16;
+  if (!sparrow_mul_ok(*plane, s->channels, &ws) || !sparrow_mul_ok(ws, sizeof(float), &ws) || ws > MAX_WORKSPACE)
     return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: padded input of %zu channels too large",
-                        s.channels);
+                        s->channels);
+  return SPARROW_OK;
+}
+
+sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                          sparrow_direct_conv** out) {
+  sparrow_dwconv_shape s;
+  extents e;
+  size_t k, plane;
+  const sparrow_status st = setup(shape, cout, w, out, cout, &s, &e, &k, &plane);
+  if (st != SPARROW_OK) return st;
+  const size_t total = k * cout;
   size_t nnz = 0;
   for (size_t i = 0; i < total; i++) nnz += w[i] != 0.0f;
   sparrow_direct_conv* d = calloc(1, sizeof *d);
@@ -93,23 +104,11 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
 
 sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                                 sparrow_direct_conv** out) {
-  if (out == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL output");
-  *out = NULL;
-  sparrow_status st = sparrow_dwconv_check(shape);
-  if (st != SPARROW_OK) return st;
-  if (w == NULL || cout == 0 || cout > SPARROW_MAX_DIM)
-    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: NULL weight or %zu output channels", cout);
-  sparrow_dwconv_shape s = *shape;
-  s.multiplier = 1;
+  sparrow_dwconv_shape s;
   extents e;
-  size_t k, total, ws;
-  if (!sparrow_window_extents(&s, &e) || !sparrow_mul_ok(s.channels, e.taps, &k) ||
-      !sparrow_mul_ok(k, cout + SPARROW_DCONV_MR, &total))
-    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution too large");
-  const size_t plane = (sparrow_window_plane_floats(&s, &e) + 15) / 16 * 16;
-  if (!sparrow_mul_ok(plane, s.channels, &ws) || !sparrow_mul_ok(ws, sizeof(float), &ws) || ws > MAX_WORKSPACE)
-    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "direct convolution: padded input of %zu channels too large",
-                        s.channels);
+  size_t k, plane;
+  const sparrow_status st = setup(shape, cout, w, out, cout + SPARROW_DCONV_MR, &s, &e, &k, &plane);
+  if (st != SPARROW_OK) return st;
   sparrow_direct_conv* d = calloc(1, sizeof *d);
   if (d == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution");
   d->panels = (cout + SPARROW_DCONV_MR - 1) / SPARROW_DCONV_MR;

@@ -150,25 +150,30 @@ size_t sparrow_dwconv_ukernel_count(void) { return dw_len; }
 const char* sparrow_dwconv_ukernel_name(size_t i) { return i < dw_len ? dw_table[i].name : NULL; }
 int sparrow_dwconv_ukernel_runnable(size_t i) { return i < dw_len && isa_runnable(dw_table[i].isa); }
 
-/* Per ISA, the first entry of that ISA or of the levels below it (the scalar kernel comes
- * first in the list). */
 #define ISA_COUNT 4
-static size_t dw_for_isa[ISA_COUNT];
-static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
-static void dw_resolve(void) {
+/* For each ISA level, the first entry of that ISA or of the levels below it, in a table of
+ * `len` entries whose ISA is isa_of(table, i) (the depthwise and dense direct-convolution lists;
+ * the scalar kernel comes first in each). */
+static void resolve_levels(const void* table, size_t len, sparrow_isa (*isa_of)(const void*, size_t),
+                           size_t for_isa[ISA_COUNT]) {
   for (size_t level = 0; level < ISA_COUNT; level++) {
-    dw_for_isa[level] = 0;
+    for_isa[level] = 0;
     for (sparrow_isa isa = (sparrow_isa)level;; isa = isa_below(isa)) {
       size_t i = 0;
-      while (i < dw_len && dw_table[i].isa != isa) i++;
-      if (i < dw_len) {
-        dw_for_isa[level] = i;
+      while (i < len && isa_of(table, i) != isa) i++;
+      if (i < len) {
+        for_isa[level] = i;
         break;
       }
       if (isa == SPARROW_ISA_SCALAR) break;
     }
   }
 }
+
+static sparrow_isa dw_isa(const void* t, size_t i) { return ((const dw_entry*)t)[i].isa; }
+static size_t dw_for_isa[ISA_COUNT];
+static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
+static void dw_resolve(void) { resolve_levels(dw_table, dw_len, dw_isa, dw_for_isa); }
 
 size_t sparrow_dwconv_ukernel_auto(void) {
   pthread_once(&dw_once, dw_resolve);
@@ -201,22 +206,10 @@ size_t sparrow_dconv_ukernel_count(void) { return dc_len; }
 const char* sparrow_dconv_ukernel_name(size_t i) { return i < dc_len ? dc_table[i].name : NULL; }
 int sparrow_dconv_ukernel_runnable(size_t i) { return i < dc_len && isa_runnable(dc_table[i].isa); }
 
+static sparrow_isa dc_isa(const void* t, size_t i) { return ((const dc_entry*)t)[i].isa; }
 static size_t dc_for_isa[ISA_COUNT];
 static pthread_once_t dc_once = PTHREAD_ONCE_INIT;
-static void dc_resolve(void) {
-  for (size_t level = 0; level < ISA_COUNT; level++) {
-    dc_for_isa[level] = 0;
-    for (sparrow_isa isa = (sparrow_isa)level;; isa = isa_below(isa)) {
-      size_t i = 0;
-      while (i < dc_len && dc_table[i].isa != isa) i++;
-      if (i < dc_len) {
-        dc_for_isa[level] = i;
-        break;
-      }
-      if (isa == SPARROW_ISA_SCALAR) break;
-    }
-  }
-}
+static void dc_resolve(void) { resolve_levels(dc_table, dc_len, dc_isa, dc_for_isa); }
 
 size_t sparrow_dconv_ukernel_auto(void) {
   pthread_once(&dc_once, dc_resolve);
