@@ -186,7 +186,9 @@ static size_t planes_bytes(const sparrow_direct_conv* d) {
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
   (void)has_out;
   size_t b = planes_bytes(d);
-  if (has_in && !d->dense) {
+  if (has_in && d->dense) /* the active channels' weight rows and offsets (dense_active) */
+    return b + ALIGN64(d->panels * d->k * SPARROW_DCONV_MR * sizeof(float)) + ALIGN64(d->k * sizeof(size_t));
+  if (has_in) {
     const size_t nnz = d->row_ptr[d->cout];
     b += ALIGN64((d->cout + 1) * sizeof(size_t)) + ALIGN64(nnz * sizeof(size_t)) + ALIGN64(nnz * sizeof(float)) +
          ALIGN64(d->s.channels);
@@ -239,9 +241,40 @@ static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
   return a;
 }
 
+/* Dense mode with an input list: the weight panels and input offsets of the active channels
+ * only (k = active channels * taps), in the workspace after the planes. */
+typedef struct {
+  float* wp;
+  size_t* koff;
+} dense_active;
+
+static dense_active dense_active_at(const sparrow_direct_conv* d, void* workspace) {
+  char* q = (char*)workspace + planes_bytes(d);
+  dense_active a;
+  a.wp = (float*)q;
+  a.koff = (size_t*)(q + ALIGN64(d->panels * d->k * SPARROW_DCONV_MR * sizeof(float)));
+  return a;
+}
+
+/* One O(active weights) pass, so that the multiply costs in proportion to the active channels. */
+static void copy_dense_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
+  const dense_active a = dense_active_at(d, workspace);
+  const size_t taps = d->s.kh * d->s.kw, ka = l->n_in_channels * taps, mr = SPARROW_DCONV_MR;
+  for (size_t i = 0; i < l->n_in_channels; i++)
+    memcpy(a.koff + i * taps, d->koff + l->in_channels[i] * taps, taps * sizeof(size_t));
+  for (size_t q = 0; q < d->panels; q++)
+    for (size_t i = 0; i < l->n_in_channels; i++)
+      memcpy(a.wp + (q * ka + i * taps) * mr, d->wp + (q * d->k + l->in_channels[i] * taps) * mr,
+             taps * mr * sizeof(float));
+}
+
 /* With an input list: the nonzeros of active input channels for the active output channels. */
 static void copy_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
-  if (l->in_channels == NULL || d->dense) return;
+  if (l->in_channels == NULL) return;
+  if (d->dense) {
+    copy_dense_active(d, l, workspace);
+    return;
+  }
   const active_copy a = copy_at(d, workspace);
   memset(a.mask, 0, d->s.channels);
   for (size_t i = 0; i < l->n_in_channels; i++) a.mask[l->in_channels[i]] = 1;
@@ -270,13 +303,14 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
   p->n_in = list_len(p->lists.in_channels, p->lists.n_in_channels, d->s.channels);
   p->n_out = list_len(p->lists.out_channels, p->lists.n_out_channels, d->cout);
   if (d->dense) {
-    /* Every plane is written (inactive input channels as zeros: the dense kernels read all of
-     * K); tasks are ranges of weight panels, every output channel is computed and finish()
-     * zeroes the inactive ones. */
-    p->n_in = d->s.channels;
+    /* With an input list the active channels' weights are copied first, so the multiply runs
+     * over them only (inactive planes are neither padded nor read). Tasks are
+     * ranges of weight panels; with an output list, panels without an active row are skipped
+     * and finish() zeroes the inactive rows of the others. */
     p->pad_tasks = nt < p->n_in ? nt : p->n_in;
     p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
     p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
+    copy_active(d, &p->lists, workspace);
     return;
   }
   p->pad_tasks = nt < p->n_in ? nt : p->n_in;
@@ -291,24 +325,69 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const uint32_t* list = p->lists.in_channels;
   float* buf = p->workspace;
-  if (d->dense) {
-    const size_t c0 = p->n_in * t / p->pad_tasks, c1 = p->n_in * (t + 1) / p->pad_tasks;
-    size_t q = 0; /* first list entry >= c0 */
-    if (list != NULL)
-      while (q < p->lists.n_in_channels && list[q] < c0) q++;
-    for (size_t c = c0; c < c1; c++) {
-      if (list != NULL && (q >= p->lists.n_in_channels || list[q] != c)) {
-        memset(buf + c * d->plane, 0, d->plane * sizeof(float));
-        continue;
-      }
-      q++;
-      sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
-    }
-    return;
-  }
   for (size_t i = p->n_in * t / p->pad_tasks; i < p->n_in * (t + 1) / p->pad_tasks; i++) {
     const size_t c = list != NULL ? list[i] : i;
     sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
+  }
+}
+
+/* Dense mode: 1 when panel q holds an active output row (no list: all do). */
+static int panel_active(const sparrow_direct_conv_lists* l, size_t q) {
+  if (l->out_channels == NULL) return 1;
+  const size_t r0 = q * SPARROW_DCONV_MR;
+  size_t lo = 0, hi = l->n_out_channels;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (l->out_channels[mid] < r0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < l->n_out_channels && l->out_channels[lo] < r0 + SPARROW_DCONV_MR;
+}
+
+/* Dense mode, task t: weight panels [p0, p1) over every output row. K runs in slices of whole
+ * input channels whose input rows for one output row (kh rows of each plane) fit in 16 KiB, so
+ * the kernels' loads hit L1 (partial sums go through Y); within a slice, groups of panels whose
+ * weight slices (about 128 KiB) stay in L2 while every output row passes: one group for
+ * ResNet-18's 64-channel layers (the input rows an output row needs stay in cache across the
+ * panels), one panel at a time for its 512-channel ones, whose 9 MiB of weights an output-row
+ * loop outside would stream from L3 once per row. With an input list, K is the active
+ * channels' (copied by prepare); none active: bias only (K = 0). */
+static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
+  const sparrow_direct_conv* d = p->conv;
+  const size_t p0 = d->panels * t / p->row_tasks, p1 = d->panels * (t + 1) / p->row_tasks;
+  const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, ho = d->s.ho, wo = d->s.wo;
+  const size_t taps = d->s.kh * d->s.kw;
+  const float* buf = p->workspace;
+  const float* wp = d->wp;
+  const size_t* koff = d->koff;
+  size_t channels = d->s.channels;
+  if (p->lists.in_channels != NULL) {
+    const dense_active a = dense_active_at(d, p->workspace);
+    wp = a.wp, koff = a.koff, channels = p->lists.n_in_channels;
+  }
+  const size_t k = channels * taps; /* the panels' row count (K) */
+  const size_t ch_row_bytes = d->s.kh * d->s.stride_w * d->e.phase_len * sizeof(float);
+  const size_t want = ch_row_bytes >= (16u << 10) ? 1 : (16u << 10) / ch_row_bytes;
+  const size_t slices = channels == 0 ? 1 : (channels + want - 1) / want;
+  for (size_t sl = 0; sl < slices; sl++) {
+    const size_t c0 = channels * sl / slices, c1 = channels * (sl + 1) / slices;
+    const size_t k0 = c0 * taps, kc = (c1 - c0) * taps;
+    const size_t panel_bytes = kc * SPARROW_DCONV_MR * sizeof(float);
+    const size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (128u << 10) ? 1 : (128u << 10) / panel_bytes;
+    for (size_t g0 = p0; g0 < p1; g0 += group) {
+      const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
+      for (size_t oy = 0; oy < ho; oy++)
+        for (size_t q = g0; q < g1; q++) {
+          if (!panel_active(&p->lists, q)) continue;
+          const size_t r0 = q * SPARROW_DCONV_MR;
+          const size_t rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
+          p->dfn(kc, wp + (q * k + k0) * SPARROW_DCONV_MR, koff + k0, buf + oy * row_step, wo, rows,
+                 p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo, sl == 0,
+                 sl + 1 == slices);
+        }
+    }
   }
 }
 
@@ -317,39 +396,7 @@ void sparrow_direct_conv_rows_task(void* plan, size_t t) {
   if (t >= p->row_tasks) return;
   const sparrow_direct_conv* d = p->conv;
   if (d->dense) {
-    const size_t p0 = d->panels * t / p->row_tasks, p1 = d->panels * (t + 1) / p->row_tasks;
-    const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, ho = d->s.ho, wo = d->s.wo;
-    const float* buf = p->workspace;
-    /* Groups of panels whose weights (about 128 KiB) stay in L2 while every output row passes:
-     * one group for ResNet-18's 64-channel layers (the input rows an output row needs stay in
-     * cache across the panels), one panel at a time for its 512-channel ones (9 MiB of weights,
-     * which an output row loop outside would stream from L3 once per row). */
-    /* K in slices of whole input channels whose input rows for one output row (kh rows of each
-     * plane) fit in 16 KiB, so the kernels' loads hit L1; partial sums go through Y. */
-    const size_t ch_row_bytes = d->s.kh * d->s.stride_w * d->e.phase_len * sizeof(float);
-    const size_t want = ch_row_bytes >= (16u << 10) ? 1 : (16u << 10) / ch_row_bytes;
-    const size_t slices = (d->s.channels + want - 1) / want, taps = d->s.kh * d->s.kw;
-    /* Groups of panels whose weight slices (about 128 KiB) stay in L2 while every output row
-     * passes: one group for ResNet-18's 64-channel layers (the input rows an output row needs
-     * stay in cache across the panels), one panel at a time for its 512-channel ones, whose
-     * 9 MiB of weights an output-row loop outside would stream from L3 once per row. */
-    for (size_t sl = 0; sl < slices; sl++) {
-      const size_t c0 = d->s.channels * sl / slices, c1 = d->s.channels * (sl + 1) / slices;
-      const size_t k0 = c0 * taps, kc = (c1 - c0) * taps;
-      const size_t panel_bytes = kc * SPARROW_DCONV_MR * sizeof(float);
-      const size_t group = panel_bytes >= (128u << 10) ? 1 : (128u << 10) / panel_bytes;
-      for (size_t g0 = p0; g0 < p1; g0 += group) {
-        const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
-        for (size_t oy = 0; oy < ho; oy++)
-          for (size_t q = g0; q < g1; q++) {
-            const size_t r0 = q * SPARROW_DCONV_MR;
-            const size_t rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
-            p->dfn(kc, d->wp + (q * d->k + k0) * SPARROW_DCONV_MR, d->koff + k0, buf + oy * row_step, wo, rows,
-                   p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo, sl == 0,
-                   sl + 1 == slices);
-          }
-      }
-    }
+    dense_rows(p, t);
     return;
   }
   const size_t i0 = p->n_out * t / p->row_tasks, i1 = p->n_out * (t + 1) / p->row_tasks;

@@ -352,8 +352,9 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
  * straight from the padded planes by a register-blocked kernel (Kernels/conv/dconv/dconv.h),
  * for dense layers where building im2col panels costs more than it saves. Every function below
  * takes either kind; in dense mode `ukernel` indexes the dense kernel list
- * (sparrow_dconv_ukernel_*), active-channel lists give the same results at the full cost, and
- * nnz counts the weight's nonzeros. */
+ * (sparrow_dconv_ukernel_*), active-channel lists cost in proportion to the active input
+ * channels (prepare copies their weights into the workspace) and the 6-row panels holding an
+ * active output channel, and nnz counts the weight's nonzeros. */
 sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                                 sparrow_direct_conv** out);
 int sparrow_direct_conv_is_dense(const sparrow_direct_conv* conv);
