@@ -23,7 +23,9 @@ struct PruneCommand: ParsableCommand {
       Concat read by anything but layers. \
       Channel groups come from a dependency graph (DepGraph): element-wise ops and activations \
       (GELU as Erf), per-channel constants, BatchNorm, depthwise convolutions, pools, Resize, \
-      residual Adds, channel norms (ReduceMean over the channels: shrinking then changes the \
+      residual Adds, Split and Slice along the channels (step 1; the sizes and bounds are \
+      rewritten), GroupNormalization and InstanceNormalization (whole norm groups go with their \
+      scale and bias: the function is unchanged), channel norms (ReduceMean over the channels: shrinking then changes the \
       function: the deviation from the in-place model is printed), and in transformers MLP neurons and attention heads (Q/K/V \
       outputs by whole heads, the output projection's inputs, the head count in the Reshapes). \
       LayerNormalization's axis (the residual stream) is not pruned. \

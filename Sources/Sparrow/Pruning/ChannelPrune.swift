@@ -11,14 +11,18 @@ enum ChannelPruning {
     var leftDense: [Int: String] = [:]
   }
 
-  static func decide(_ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions) -> Decision {
+  static func decide(
+    _ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions
+  ) -> Decision {
     var d = Decision()
     let layerAt = Dictionary(layers.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
     var candidates: [(group: Int, scores: [Float])] = []
-    groups: for (gi, group) in a.groups.enumerated() {
-      let eligible = group.producers.filter { layerAt[$0] != nil }
+    groups: for (gi, group) in a.groups.enumerated() where !a.isParent(gi) {
+      // A Split or Slice output is made by its parent's filters in its window.
+      let sources = a.filterRows(gi)
+      let eligible = sources.map(\.node).filter { layerAt[$0] != nil }
       guard !eligible.isEmpty else { continue }
-      if let other = group.producers.first(where: { layerAt[$0] == nil }) {
+      if let other = sources.map(\.node).first(where: { layerAt[$0] == nil }) {
         for p in eligible { d.leftDense[p] = "shares its output channels with \(g.nodes[other].label), which is left dense" }
         continue
       }
@@ -35,17 +39,15 @@ enum ChannelPruning {
         continue
       }
       var sum = [Float](repeating: 0, count: group.channels)
-      for p in eligible {
-        let unit = group.unit(ofProducer: p)
-        guard let l = layerAt[p], let w = g.constants[l.weight], l.rows == group.channels * unit else {
+      for (p, channelRows) in sources {
+        guard let l = layerAt[p], let w = g.constants[l.weight], channelRows.joined().allSatisfy({ $0 < l.rows }) else {
           for q in eligible { d.leftDense[q] = "filters do not match the \(group.channels) channels of the group" }
           continue groups
         }
         // A channel of several filters (an attention head) scores the sum of its filters'.
         let rows = ChannelScores.scores(o.method, l.matrix(w), rows: l.rows, cols: l.cols)
-        let s = ChannelScores.normalised(
-          (0..<group.channels).map { c in rows[(c * unit)..<((c + 1) * unit)].reduce(0, +) })
-        for c in 0..<group.channels { sum[c] += s[c] / Float(eligible.count) }
+        let s = ChannelScores.normalised(channelRows.map { r in r.reduce(0) { $0 + rows[$1] } })
+        for c in 0..<group.channels { sum[c] += s[c] / Float(sources.count) }
       }
       candidates.append((gi, sum))
     }
@@ -79,11 +81,11 @@ enum ChannelPruning {
   /// and BatchNorm scale and shift they pass through, and additive per-channel constants, so
   /// that the channel is a constant (zero when nothing adds to it) for every input.
   static func zero(_ g: inout Graph, _ a: ChannelAnalysis, _ removals: [Int: [Int]]) throws(PruneError) {
-    for (gi, channels) in removals.sorted(by: { $0.key < $1.key }) where !channels.isEmpty {
+    for (gi, channels) in a.withParents(removals).sorted(by: { $0.key < $1.key }) where !channels.isEmpty {
       let group = a.groups[gi]
       for (role, unit) in zip(group.roles, group.units) {
-        let entries = ChannelEdits.expand(channels, unit: unit)
         for s in ChannelEdits.slots(role, g) where s.zeroed {
+          let entries = s.entries(channels, unit: unit)
           try ChannelEdits.edit(&g, s.node, s.slot) { (t) throws(PruneError) in
             try ChannelEdits.zeroed(t, axis: s.axis, entries)
           }

@@ -16,7 +16,9 @@
 /// blocks of the coarser one's. Anything not followed blocks the groups it touches, with the
 /// reason; a norm over the dimension (ReduceMean channel norms) is followed but marks the group
 /// as changing the function. LayerNormalization over a dimension is not followed: in a
-/// transformer that is the residual stream, which is left whole.
+/// transformer that is the residual stream, which is left whole. Split and Slice along a
+/// dimension are index maps (`SplitSlice.swift`); GroupNormalization coarsens the group to
+/// whole norm groups (`GroupNorm.swift`).
 enum DependencyGraph {
   static let unary: Set<String> = [
     "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Identity", "Elu", "Softplus",
@@ -66,6 +68,12 @@ struct DepBuilder {
   var outputs: Set<String> = []
   /// `SampleShapes`, planned on first need.
   var sample: [String: [Int]]?
+  /// Split and Slice outputs along a group's channels (`SplitSlice.swift`), in visit order.
+  var cuts: [Cut] = []
+  /// Parent root -> the windows of its channels that Splits and Slices took so far.
+  var windows: [String: [Range<Int>]] = [:]
+  /// Split node -> every output's window (entries of the parent's axis).
+  var splitWindows: [Int: [Range<Int>]] = [:]
 
   /// Whether `t` (in no group) is known to broadcast along axis `a` (size 1 there, or a lower
   /// rank): by the rules above, else by the planner's shapes for a sample input.
@@ -208,7 +216,8 @@ struct DepBuilder {
   mutating func visit(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
     let extraOutputs = n.outputs.dropFirst().contains { !$0.isEmpty }
-    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" else {
+    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" || n.opType == "Split"
+    else {
       return blockInputs(n)
     }
     let weighted: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul", "LayerNormalization"]
@@ -250,6 +259,9 @@ struct DepBuilder {
       }
       pass(x, y, n, spatialOne: n.opType.hasPrefix("Global") ? true : nil)
     case "Resize", "Upsample": resize(n)
+    case "Split": split(i, n)
+    case "Slice": slice(i, n)
+    case "GroupNormalization", "InstanceNormalization": groupNorm(i, n)
     case "Flatten":
       let ax = WeightLayers.intAttribute(n, "axis", 1)
       if has(x), ax == 1, axis[x] == channelAxis(x), rank[x] == 2 || spatialOne.contains(x) {
@@ -617,6 +629,21 @@ struct DepBuilder {
       groups[gi].roles.append(role)
       groups[gi].units.append(unit[t] ?? 1)
     }
-    return ChannelAnalysis(groups: groups, groupOf: groupOf, axisOf: axisOf, unitOf: unitOf)
+    var slices: [ChannelSlice] = []
+    for c in cuts {
+      guard let part = groupOf[c.tensor], let parent = groupOf[c.parent], part != parent else { continue }
+      let via = " (its channels come through \(g.nodes[c.node].label))"
+      if groups[part].blocked == nil, let why = groups[parent].blocked { groups[part].blocked = why + via }
+      if groups[part].changesFunction == nil, let why = groups[parent].changesFunction {
+        groups[part].changesFunction = why + via
+      }
+      if groups[parent].reachesOutput { groups[part].reachesOutput = true }
+      slices.append(
+        ChannelSlice(
+          group: part, parent: parent, node: c.node, output: c.output, window: c.window, unit: unit[c.tensor] ?? 1,
+          entry: c.entry))
+    }
+    return ChannelAnalysis(
+      groups: groups, groupOf: groupOf, axisOf: axisOf, unitOf: unitOf, slices: slices, splitWindows: splitWindows)
   }
 }
