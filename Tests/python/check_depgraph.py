@@ -3,7 +3,8 @@
 bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
 Erf GELU, LayerNormalization), small seeded models made here with onnx.helper (Split and Slice along
 the channels, GroupNormalization-18/21 and InstanceNormalization; a Slice with step 2, refused with
-the reason), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
+the reason; channel-taylor's choice against its score recomputed from ONNX Runtime's intermediate
+values), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
 
 For each case: ONNX Runtime runs the shrunk file; `sparrow run` equals ONNX Runtime on it
 (max|d| <= 1e-4 * max|ref|); where the function is unchanged by construction (no group with a
@@ -165,6 +166,56 @@ elif "--minilm" in sys.argv:
     print(f"FAIL MiniLM-L6: {minilm} not made (Models/scripts/export_minilm.py)")
     failed += 1
 
+def taylor_check(tmp, model, feeds):
+    """channel-taylor's choice against the score computed here from ONNX Runtime's intermediate
+    values: channel c of a group scores sum over the layers reading it of ||W[:, c]||_2 * ||x_c||_2
+    (x: the tensor the reader sees, norm over batch and positions); per group the round(0.5 n)
+    lowest go. Groups of cut.onnx: (producers, their rows, readers)."""
+    groups = [(["conv0"], range(0, 8), ["conv_a"]), (["conv0"], range(8, 16), ["conv_b"]),
+              (["conv_a", "conv_b"], range(0, 6), ["conv1"]), (["conv1"], range(0, 4), ["conv_c"]),
+              (["conv1"], range(4, 12), ["conv_d"])]
+    m = onnx.load(model)
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    node = {n.name: n for n in m.graph.node}
+    seen = {n.input[0] for n in m.graph.node if n.op_type == "Conv"}
+    for t in sorted(seen - {"X"}):
+        m.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    wide = tmp / "taylor_wide.onnx"
+    onnx.save(m, wide)
+    acts = ort_run(wide, feeds)
+    cal = tmp / "taylor_X.npy"
+    np.save(cal, feeds["X"])
+    out = tmp / "taylor.onnx"
+    r = prune(model, out, ["--method", "channel-taylor", "--sparsity", "0.5", "--no-skip-first-last",
+                           "--calibration", f"X={cal}"])
+    if r.returncode:
+        check(False, "channel-taylor prune", r.stderr.strip()[-300:])
+        return
+    pruned = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer}
+    for producers, rows, readers in groups:
+        score = np.zeros(len(rows))
+        for rd in readers:
+            wr = consts[node[rd].input[1]].astype(np.float64)
+            x = acts[node[rd].input[0]].astype(np.float64)
+            score += np.sqrt((wr ** 2).sum(axis=(0, 2, 3))) * np.sqrt((x ** 2).sum(axis=(0, 2, 3)))
+        k = int(round(0.5 * len(rows)))
+        want = sorted(np.argsort(score, kind="stable")[:k].tolist())
+        for p in producers:
+            wp = pruned[node[p].input[1]]
+            got = [c for c, row in enumerate(rows) if not wp[row].any()]
+            check(got == want, f"channel-taylor on {model.name}: {p} rows {rows.start}..{rows.stop - 1}",
+                  f"zeroed {got}, independent score picks {want}")
+    bad = tmp / "taylor_bad.npy"
+    np.save(bad, np.zeros((2, 5, 8, 8), np.float32))
+    for extra in ([], ["--calibration", f"X={bad}"]):
+        target = tmp / "refused.onnx"
+        r = subprocess.run([sparrow, "prune", str(model), "-o", str(target), "--method", "channel-taylor",
+                            "--sparsity", "0.5", *extra], capture_output=True, text=True)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
+              "channel-taylor refuses " + (" ".join(extra) or "no calibration"), f"rc {r.returncode}, stderr {r.stderr!r}")
+
+
 with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     built = build_models(tmp)
@@ -177,6 +228,15 @@ with tempfile.TemporaryDirectory() as tmp:
     r = prune(built["step2"][0], tmp / "step2_out.onnx", every + ["--shrink"])
     check(r.returncode == 0 and any(l.startswith("not shrunk") and "step 2" in l for l in r.stdout.splitlines()),
           "a Slice with step 2 along the channels is refused with the reason", (r.stdout + r.stderr)[-400:])
+    taylor_check(tmp, *built["cut"])
+    # channel-taylor through --shrink: the transformer's heads and neurons, the modern CNN block.
+    tdir, cdir = tf.parent / tf.stem, cnn.parent / "modern_cnn"
+    cases += [("transformer heads+neurons, channel-taylor", tf, feeds_of(tdir),
+               ["--method", "channel-taylor", "--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable",
+                "--calibration", f"input_ids={tdir / 'input_0_input_ids.npy'}",
+                "--calibration", f"attention_mask={tdir / 'input_1_attention_mask.npy'}"], True),
+              ("modern_cnn channel-taylor", cnn, feeds_of(cdir),
+               ["--method", "channel-taylor", "--sparsity", "0.5", "--calibration", f"X={cdir / 'input_0_X.npy'}"], True)]
     for label, model, feeds, args, unchanged, *runs in cases:
         inplace, shrunk = tmp / "inplace.onnx", tmp / "shrunk.onnx"
         r0, r1 = prune(model, inplace, args), prune(model, shrunk, args + ["--shrink"])

@@ -11,8 +11,10 @@ enum ChannelPruning {
     var leftDense: [Int: String] = [:]
   }
 
+  /// `readerNorms`: for `channel-taylor`, each reading layer's input-channel norms over the
+  /// calibration inputs (`TaylorScores`).
   static func decide(
-    _ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions
+    _ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions, readerNorms: [Int: [Float]] = [:]
   ) -> Decision {
     var d = Decision()
     let layerAt = Dictionary(layers.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
@@ -36,6 +38,14 @@ enum ChannelPruning {
       }
       guard group.channels >= 2 else {
         for p in eligible { d.leftDense[p] = "a single output channel" }
+        continue
+      }
+      if o.method == .channelTaylor {
+        guard let s = TaylorScores.scores(g, group, norms: readerNorms) else {
+          for p in eligible { d.leftDense[p] = "channel-taylor: no layer reads its channels (the score is the readers')" }
+          continue
+        }
+        candidates.append((gi, ChannelScores.normalised(s)))
         continue
       }
       var sum = [Float](repeating: 0, count: group.channels)

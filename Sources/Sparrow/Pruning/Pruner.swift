@@ -47,7 +47,10 @@ public enum Pruner {
     var removedFilters: [Int: String] = [:]
     if o.method.isChannel {
       let analysis = ChannelAnalysis.analyse(g)
-      let decision = ChannelPruning.decide(g, analysis, layers, o)
+      // channel-taylor's statistics come from the unpruned model.
+      var norms: [Int: [Float]] = [:]
+      if o.method == .channelTaylor { norms = try TaylorScores.readerNorms(g, analysis, calibration: o.calibration) }
+      let decision = ChannelPruning.decide(g, analysis, layers, o, readerNorms: norms)
       leftDense = decision.leftDense
       try ChannelPruning.zero(&g, analysis, decision.removals)
       // A Split's or Slice's parent loses what its parts lose: its filters are the ones removed.

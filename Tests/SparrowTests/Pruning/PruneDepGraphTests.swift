@@ -238,4 +238,32 @@ import Testing
     #expect(
       a.groups.first { $0.producers == [0] }?.blocked?.contains("3 norm groups do not divide its 8 channels") == true)
   }
+
+  @Test func channelTaylorNeedsCalibrationAndScoresByTheReaders() throws {
+    var rng = SeededRNG(seed: 187)
+    let g = F.convChain([[8, 3, 1, 1], [4, 8, 1, 1]], rng: &rng)
+    let x = F.tensor([1, 3, 6, 6], (0..<108).map { _ in Float.random(in: -1...1, using: &rng) })
+    var o = F.options(.channelTaylor, 0.5)
+    #expect(throws: PruneError.self) { _ = try Pruner.prune(g, o) }
+    o.calibration = [["x": x]]
+    let (pruned, _) = try Pruner.prune(g, o)
+    // Reference: conv0's channel c reaches conv1 as relu(conv0(x))_c; its score is
+    // ||w1[:, c]||_2 * ||relu(conv0(x))_c||_2, computed here plainly.
+    let w0 = try #require(g.constants["w0"]).floats, w1 = try #require(g.constants["w1"]).floats
+    let xf = x.floats
+    var score = [Double](repeating: 0, count: 8)
+    for c in 0..<8 {
+      var act: Double = 0
+      for b in 0..<1 {
+        for p in 0..<36 {
+          var v: Double = 0
+          for i in 0..<3 { v += Double(w0[c * 3 + i]) * Double(xf[(b * 3 + i) * 36 + p]) }
+          act += max(v, 0) * max(v, 0)
+        }
+      }
+      let col = (0..<4).reduce(0.0) { $0 + Double(w1[$1 * 8 + c]) * Double(w1[$1 * 8 + c]) }
+      score[c] = col.squareRoot() * act.squareRoot()
+    }
+    #expect(F.zeroFilters(try #require(F.weight(pruned, node: "conv0"))) == F.smallest(score, 4))
+  }
 }
