@@ -96,6 +96,26 @@ def build_models(tmp):
                  helper.make_node("InstanceNormalization", ["c1", "is", "ib"], ["n1"], name="in"),
                  helper.make_node("Relu", ["n1"], ["r1"]), conv("conv2", "r1", "Y", "w2")]
         out[f"gn{opset}"] = save(f"gn{opset}", nodes, inits, opset, 3)
+    # attn.onnx (opset 13): X[1, 6, 16] -> MatMul by a fused QKV weight [16, 48] + bias -> Slice of
+    # the sequence (5 of 6: another axis) -> Split [16, 16, 16] along the features -> 4 heads of 4
+    # -> attention -> merge -> output projection -> Y. A head goes from Q, K and V together.
+    inits = [w("wqkv", 16, 48), w("bqkv", 48), w("wo", 16, 16), ints("sizes", [16, 16, 16]), ints("s0", [0]),
+             ints("e0", [5]), ints("ax", [1]), ints("heads", [1, 5, 4, 4]), ints("merged", [1, 5, 16])]
+    nodes = [helper.make_node("MatMul", ["X", "wqkv"], ["qkv0"], name="qkv"), helper.make_node("Add", ["qkv0", "bqkv"], ["qkv"]),
+             helper.make_node("Slice", ["qkv", "s0", "e0", "ax"], ["qkv5"], name="seq_slice"),
+             helper.make_node("Split", ["qkv5", "sizes"], ["q", "k", "v"], axis=-1, name="split_qkv")]
+    for t, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+        nodes += [helper.make_node("Reshape", [t, "heads"], [t + "h"]), helper.make_node("Transpose", [t + "h"], [t + "t"], perm=perm)]
+    nodes += [helper.make_node("MatMul", ["qt", "kt"], ["sc"]), helper.make_node("Softmax", ["sc"], ["p"], axis=-1),
+              helper.make_node("MatMul", ["p", "vt"], ["o"]), helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+              helper.make_node("Reshape", ["ot", "merged"], ["om"]), helper.make_node("MatMul", ["om", "wo"], ["Y"], name="out")]
+    g = helper.make_graph(nodes, "attn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 6, 16])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 5, 16])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, tmp / "attn.onnx")
+    out["attn"] = (tmp / "attn.onnx", {"X": rng.standard_normal((1, 6, 16)).astype(np.float32)})
     return out
 
 
@@ -223,6 +243,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # Split and Slice along the channels, the group norms (exact: whole norm groups go); Sparrow's
     # executor has no GroupNormalization, so those two run in ONNX Runtime only.
     cases += [("Split + Slice", *built["cut"], every, True, True),
+              ("fused QKV Split into heads", *built["attn"], every, True, True),
               ("GroupNormalization-18 + InstanceNormalization", *built["gn18"], every, True, False),
               ("GroupNormalization-21 + InstanceNormalization", *built["gn21"], every, True, False)]
     r = prune(built["step2"][0], tmp / "step2_out.onnx", every + ["--shrink"])

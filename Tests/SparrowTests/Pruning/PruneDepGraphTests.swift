@@ -189,6 +189,40 @@ import Testing
     #expect(a.groups.first { $0.producers == [0] }?.blocked?.contains("step 2") == true)
   }
 
+  @Test func splitAlongAnotherAxisPassesTheChannels() throws {
+    var rng = SeededRNG(seed: 188)
+    func w(_ shape: [Int]) -> Tensor { F.tensor(shape, F.distinct(shape.reduce(1, *), rng: &rng)) }
+    // conv0 -> Relu -> Split along the rows [2, 4] -> one reader each, two model outputs.
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(3), .fixed(6), .fixed(6)])],
+      outputs: [ValueInfo(name: "ya"), ValueInfo(name: "yb")],
+      nodes: [
+        Node(name: "conv0", opType: "Conv", inputs: ["x", "w0", "b0"], outputs: ["c0"]),
+        Node(name: "relu", opType: "Relu", inputs: ["c0"], outputs: ["r0"]),
+        Node(
+          name: "rows", opType: "Split", inputs: ["r0", "sizes"], outputs: ["ta", "tb"], attributes: ["axis": .int(2)]),
+        Node(name: "convA", opType: "Conv", inputs: ["ta", "wA"], outputs: ["ya"]),
+        Node(name: "convB", opType: "Conv", inputs: ["tb", "wB"], outputs: ["yb"]),
+      ],
+      constants: [
+        "w0": w([8, 3, 1, 1]), "b0": w([8]), "sizes": Self.int64s([2, 4]), "wA": w([2, 8, 1, 1]),
+        "wB": w([2, 8, 1, 1]),
+      ], opset: 13)
+    let group = try #require(ChannelAnalysis.analyse(g).groups.first { $0.producers == [0] })
+    #expect(group.blocked == nil && group.channels == 8)
+    var o = F.options(.channelL1, 0.5)
+    let (inPlace, _) = try Pruner.prune(g, o)
+    o.shrink = true
+    let (shrunk, report) = try Pruner.prune(g, o)
+    #expect(report.notes.isEmpty, "\(report.notes)")
+    #expect(
+      F.weight(shrunk, node: "convA")?.shape == [2, 4, 1, 1] && F.weight(shrunk, node: "convB")?.shape == [2, 4, 1, 1])
+    var xrng = SeededRNG(seed: 189)
+    let x = F.tensor([1, 3, 6, 6], (0..<108).map { _ in Float.random(in: -1...1, using: &xrng) })
+    let run = { (m: Graph) in try Session(plan: try Planner.plan(m, options: PlanOptions(threads: 1))).run(["x": x]) }
+    #expect(Self.close(try run(inPlace), try run(shrunk)))
+  }
+
   /// conv0 (8 filters) -> GroupNormalization (`groups`; scale per group at opset 18) -> Relu ->
   /// conv1 -> y.
   static func groupNormNet(groups: Int64, opset: Int, rng: inout SeededRNG) -> Graph {
