@@ -2,7 +2,8 @@
 (Models/pruning/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
 bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
 Erf GELU, LayerNormalization), small seeded models made here with onnx.helper (Split and Slice along
-the channels, GroupNormalization-18/21 and InstanceNormalization; a Slice with step 2, refused with
+the channels, a fused QKV projection split into heads, GroupNormalization-18/21, InstanceNormalization
+and the older Reshape/InstanceNormalization GroupNorm export; a Slice with step 2, refused with
 the reason; channel-taylor's choice against its score recomputed from ONNX Runtime's intermediate
 values), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
 
@@ -96,6 +97,19 @@ def build_models(tmp):
                  helper.make_node("InstanceNormalization", ["c1", "is", "ib"], ["n1"], name="in"),
                  helper.make_node("Relu", ["n1"], ["r1"]), conv("conv2", "r1", "Y", "w2")]
         out[f"gn{opset}"] = save(f"gn{opset}", nodes, inits, opset, 3)
+    # gn_reshape.onnx (opset 13): GroupNorm as torch exported it before opset 18: conv0(8) -> Reshape
+    # [0, 4, -1] -> InstanceNormalization (ones, zeros) -> Reshape to Shape(conv0) -> Mul, Add per
+    # channel -> Relu -> conv1(6) -> conv2 -> Y.
+    inits = [w("w0", 8, 3, 3, 3), w("w0_b", 8), ints("g4", [0, 4, -1]),
+             numpy_helper.from_array(np.ones(4, np.float32), "ones"), numpy_helper.from_array(np.zeros(4, np.float32), "zeros"),
+             w("gamma", 8, 1, 1), w("beta", 8, 1, 1), w("w1", 6, 8, 1, 1), w("w1_b", 6), w("w2", 4, 6, 1, 1)]
+    nodes = [conv("conv0", "X", "c0", "w0", 3), helper.make_node("Reshape", ["c0", "g4"], ["c0g"], name="to_groups"),
+             helper.make_node("InstanceNormalization", ["c0g", "ones", "zeros"], ["n0g"], name="in"),
+             helper.make_node("Shape", ["c0"], ["c0s"]), helper.make_node("Reshape", ["n0g", "c0s"], ["n0"], name="back"),
+             helper.make_node("Mul", ["n0", "gamma"], ["n0m"]), helper.make_node("Add", ["n0m", "beta"], ["n0a"]),
+             helper.make_node("Relu", ["n0a"], ["r0"]), conv("conv1", "r0", "c1", "w1"), helper.make_node("Relu", ["c1"], ["r1"]),
+             conv("conv2", "r1", "Y", "w2", bias=False)]
+    out["gn_reshape"] = save("gn_reshape", nodes, inits, 13, 3)
     # attn.onnx (opset 13): X[1, 6, 16] -> MatMul by a fused QKV weight [16, 48] + bias -> Slice of
     # the sequence (5 of 6: another axis) -> Split [16, 16, 16] along the features -> 4 heads of 4
     # -> attention -> merge -> output projection -> Y. A head goes from Q, K and V together.
@@ -245,7 +259,8 @@ with tempfile.TemporaryDirectory() as tmp:
     cases += [("Split + Slice", *built["cut"], every, True, True),
               ("fused QKV Split into heads", *built["attn"], every, True, True),
               ("GroupNormalization-18 + InstanceNormalization", *built["gn18"], every, True, False),
-              ("GroupNormalization-21 + InstanceNormalization", *built["gn21"], every, True, False)]
+              ("GroupNormalization-21 + InstanceNormalization", *built["gn21"], every, True, False),
+              ("GroupNorm as Reshape + InstanceNormalization", *built["gn_reshape"], every, True, False)]
     r = prune(built["step2"][0], tmp / "step2_out.onnx", every + ["--shrink"])
     check(r.returncode == 0 and any(l.startswith("not shrunk") and "step 2" in l for l in r.stdout.splitlines()),
           "a Slice with step 2 along the channels is refused with the reason", (r.stdout + r.stderr)[-400:])

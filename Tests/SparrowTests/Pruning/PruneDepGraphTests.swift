@@ -273,6 +273,50 @@ import Testing
       a.groups.first { $0.producers == [0] }?.blocked?.contains("3 norm groups do not divide its 8 channels") == true)
   }
 
+  /// GroupNorm as older torch exports write it: Reshape [0, 4, -1] -> InstanceNormalization ->
+  /// Reshape to Shape(c0) -> per-channel Mul and Add -> Relu -> conv1; `back` names the tensor
+  /// the second Reshape reshapes (the normalised one, or something else).
+  static func reshapedGroupNorm(back: String, rng: inout SeededRNG) -> Graph {
+    func w(_ shape: [Int]) -> Tensor { F.tensor(shape, F.distinct(shape.reduce(1, *), rng: &rng)) }
+    return graph(
+      [
+        Node(name: "conv0", opType: "Conv", inputs: ["x", "w0", "b0"], outputs: ["c0"]),
+        Node(name: "toGroups", opType: "Reshape", inputs: ["c0", "g4"], outputs: ["c0g"]),
+        Node(name: "in", opType: "InstanceNormalization", inputs: ["c0g", "ones", "zeros"], outputs: ["n0g"]),
+        Node(name: "shape", opType: "Shape", inputs: ["c0"], outputs: ["c0s"]),
+        Node(name: "back", opType: "Reshape", inputs: [back, "c0s"], outputs: ["n0"]),
+        Node(name: "scale", opType: "Mul", inputs: ["n0", "gamma"], outputs: ["n0m"]),
+        Node(name: "shift", opType: "Add", inputs: ["n0m", "beta"], outputs: ["n0a"]),
+        Node(name: "relu", opType: "Relu", inputs: ["n0a"], outputs: ["r0"]),
+        Node(name: "conv1", opType: "Conv", inputs: ["r0", "w1"], outputs: ["y"]),
+      ],
+      [
+        "w0": w([8, 3, 1, 1]), "b0": w([8]), "g4": Self.int64s([0, 4, -1]),
+        "ones": F.tensor([4], [Float](repeating: 1, count: 4)), "zeros": F.tensor([4], [Float](repeating: 0, count: 4)),
+        "gamma": w([8, 1, 1]), "beta": w([8, 1, 1]), "w1": w([2, 8, 1, 1]),
+      ])
+  }
+
+  @Test func reshapedGroupNormLosesWholeNormGroups() throws {
+    var rng = SeededRNG(seed: 190)
+    let g = Self.reshapedGroupNorm(back: "n0g", rng: &rng)
+    let group = try #require(ChannelAnalysis.analyse(g).groups.first { $0.producers == [0] })
+    #expect(group.channels == 4 && group.unit(ofProducer: 0) == 2 && group.blocked == nil)
+    var o = F.options(.channelL1, 0.5)
+    o.shrink = true
+    let (shrunk, report) = try Pruner.prune(g, o)
+    #expect(report.notes.isEmpty, "\(report.notes)")
+    let toGroups = try #require(shrunk.nodes.first { $0.name == "toGroups" })
+    #expect(shrunk.constants[toGroups.inputs[1]]?.int64s == [0, 2, -1])
+    let norm = try #require(shrunk.nodes.first { $0.name == "in" })
+    #expect(shrunk.constants[norm.inputs[1]]?.shape == [2] && shrunk.constants[norm.inputs[2]]?.shape == [2])
+    #expect(F.weight(shrunk, node: "conv1")?.shape == [2, 4, 1, 1])
+    // Reshaping something else to c0's shape: c0's channels cannot go, and the reason says so.
+    var rng2 = SeededRNG(seed: 190)
+    let other = ChannelAnalysis.analyse(Self.reshapedGroupNorm(back: "x", rng: &rng2))
+    #expect(other.groups.first { $0.producers == [0] }?.blocked?.contains("its shape is read by") == true)
+  }
+
   @Test func channelTaylorNeedsCalibrationAndScoresByTheReaders() throws {
     var rng = SeededRNG(seed: 187)
     let g = F.convChain([[8, 3, 1, 1], [4, 8, 1, 1]], rng: &rng)

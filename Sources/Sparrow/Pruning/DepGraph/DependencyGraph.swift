@@ -270,6 +270,12 @@ struct DepBuilder {
         blockInputs(n, "flattened by \(n.label) with spatial size not known to be 1")
       }
     case "Reshape": reshape(i, n)
+    case "Shape":
+      // Only a Reshape back to this shape is followed (`reshapeBack`, which checks the rest).
+      let readers = g.nodes.filter { $0.inputs.contains(y) }
+      guard !y.isEmpty, !g.outputs.contains(where: { $0.name == y }),
+        readers.allSatisfy({ $0.opType == "Reshape" && $0.inputs.firstIndex(of: y) == 1 && reshapesBack($0, x) })
+      else { return blockInputs(n, "its shape is read by \(n.label)") }
     case "Transpose": transpose(n)
     case "Softmax", "LogSoftmax":
       let d = WeightLayers.intAttribute(n, "axis", g.opset >= 13 ? -1 : 1)
@@ -500,6 +506,11 @@ struct DepBuilder {
   /// become the group's channels) or the merge back; anything else is not followed.
   mutating func reshape(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
+    if n.inputs.count > 1, let sh = index.producer(of: n.inputs[1]), g.nodes[sh].opType == "Shape",
+      let x0 = g.nodes[sh].inputs.first, has(x0)
+    {
+      return reshapeBack(n, to: x0)
+    }
     guard has(x), let a = axis[x], let e = shapeEntries(n, i), e.count >= 1 else {
       return blockInputs(n, "reshaped by \(n.label) to a shape that is not known")
     }
@@ -530,6 +541,7 @@ struct DepBuilder {
       }
       return
     }
+    if normGroups(i, n, e) { return }
     blockInputs(n, "reshaped by \(n.label) in a way not followed (only head splits and merges are)")
   }
 
