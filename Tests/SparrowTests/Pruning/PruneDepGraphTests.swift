@@ -189,6 +189,64 @@ import Testing
     #expect(a.groups.first { $0.producers == [0] }?.blocked?.contains("step 2") == true)
   }
 
+  /// Split sizes as an attribute (opset 11), an input (13) or num_outputs (18: equal parts), and
+  /// Slice bounds as attributes (opset 9), rewritten for what is kept; Sparrow's executor on the
+  /// in-place and the shrunk model.
+  @Test(arguments: [9, 11, 13, 18]) func cutsInEveryOpsetForm(_ opset: Int) throws {
+    var rng = SeededRNG(seed: 191)
+    func w(_ shape: [Int]) -> Tensor { F.tensor(shape, F.distinct(shape.reduce(1, *), rng: &rng)) }
+    let equal = opset == 18
+    var nodes = [
+      Node(name: "conv0", opType: "Conv", inputs: ["x", "w0", "b0"], outputs: ["c0"]),
+      Node(name: "relu", opType: "Relu", inputs: ["c0"], outputs: ["r0"]),
+    ]
+    var constants = ["w0": w([8, 3, 1, 1]), "b0": w([8])]
+    if opset == 9 {
+      nodes.append(
+        Node(
+          name: "cut", opType: "Slice", inputs: ["r0"], outputs: ["sb"],
+          attributes: ["starts": .ints([2]), "ends": .ints([8]), "axes": .ints([1])]))
+    } else {
+      var split = Node(
+        name: "cut", opType: "Split", inputs: ["r0"], outputs: ["sa", "sb"], attributes: ["axis": .int(1)])
+      if opset == 11 { split.attributes["split"] = .ints([3, 5]) }
+      if opset == 13 {
+        split.inputs.append("sizes")
+        constants["sizes"] = Self.int64s([3, 5])
+      }
+      if equal { split.attributes["num_outputs"] = .int(2) }
+      nodes.append(split)
+      nodes.append(Node(name: "convA", opType: "Conv", inputs: ["sa", "wA"], outputs: ["ya"]))
+      constants["wA"] = w([2, equal ? 4 : 3, 1, 1])
+    }
+    nodes.append(Node(name: "convB", opType: "Conv", inputs: ["sb", "wB"], outputs: ["yb"]))
+    constants["wB"] = w([2, opset == 9 ? 6 : equal ? 4 : 5, 1, 1])
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(3), .fixed(6), .fixed(6)])],
+      outputs: (opset == 9 ? ["yb"] : ["ya", "yb"]).map { ValueInfo(name: $0) }, nodes: nodes, constants: constants,
+      opset: opset)
+    var o = F.options(.channelL1, 0.5)
+    let (inPlace, _) = try Pruner.prune(g, o)
+    o.shrink = true
+    let (shrunk, report) = try Pruner.prune(g, o)
+    #expect(report.notes.isEmpty, "\(report.notes)")
+    let cut = try #require(shrunk.nodes.first { $0.name == "cut" })
+    switch opset {
+    case 9:
+      // Three of the window's six go; channels 0 and 1, outside every window, stay.
+      #expect(cut.attributes["starts"] == .ints([2]) && cut.attributes["ends"] == .ints([5]))
+      #expect(F.weight(shrunk, node: "conv0")?.shape == [5, 3, 1, 1])
+    case 11: #expect(cut.attributes["split"] == .ints([1, 2]))
+    default:
+      #expect(cut.attributes["num_outputs"] == nil)
+      #expect(shrunk.constants[cut.inputs.count > 1 ? cut.inputs[1] : ""]?.int64s == (equal ? [2, 2] : [1, 2]))
+    }
+    var xrng = SeededRNG(seed: 192)
+    let x = F.tensor([1, 3, 6, 6], (0..<108).map { _ in Float.random(in: -1...1, using: &xrng) })
+    let run = { (m: Graph) in try Session(plan: try Planner.plan(m, options: PlanOptions(threads: 1))).run(["x": x]) }
+    #expect(Self.close(try run(inPlace), try run(shrunk)))
+  }
+
   @Test func splitAlongAnotherAxisPassesTheChannels() throws {
     var rng = SeededRNG(seed: 188)
     func w(_ shape: [Int]) -> Tensor { F.tensor(shape, F.distinct(shape.reduce(1, *), rng: &rng)) }
