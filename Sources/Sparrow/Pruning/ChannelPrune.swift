@@ -9,6 +9,8 @@ enum ChannelPruning {
     var removals: [Int: [Int]] = [:]
     /// Layer node → why its filters stay.
     var leftDense: [Int: String] = [:]
+    /// Groups the sparsity would have emptied, which keep one channel (for the report).
+    var notes: [String] = []
   }
 
   /// `readerNorms`: for `channel-taylor`, each reading layer's input-channel norms over the
@@ -64,7 +66,13 @@ enum ChannelPruning {
     switch o.scope {
     case .layer:
       for (gi, s) in candidates {
-        let k = min(s.count - 1, WeightMethods.count(o.target, of: s.count))
+        let want = WeightMethods.count(o.target, of: s.count), k = min(s.count - 1, want)
+        if want > k {
+          // Removing a whole group would cut the network: one channel stays, and the report says so.
+          let names = a.filterRows(gi).map { g.nodes[$0.node].name }.joined(separator: ", ")
+          d.notes.append(
+            "sparsity \(o.target) would remove all \(s.count) channels of the group of \(names): 1 kept")
+        }
         d.removals[gi] = WeightMethods.smallest(s, count: k).sorted()
       }
     case .global:

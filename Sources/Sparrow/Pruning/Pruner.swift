@@ -52,6 +52,7 @@ public enum Pruner {
       if o.method == .channelTaylor { norms = try TaylorScores.readerNorms(g, analysis, calibration: o.calibration) }
       let decision = ChannelPruning.decide(g, analysis, layers, o, readerNorms: norms)
       leftDense = decision.leftDense
+      notes += decision.notes
       try ChannelPruning.zero(&g, analysis, decision.removals)
       // A Split's or Slice's parent loses what its parts lose: its filters are the ones removed.
       for (gi, ch) in analysis.withParents(decision.removals) where !ch.isEmpty {

@@ -375,6 +375,16 @@ import Testing
     #expect(other.groups.first { $0.producers == [0] }?.blocked?.contains("its shape is read by") == true)
   }
 
+  @Test func aSparsityThatWouldEmptyAGroupKeepsOneChannelAndSaysSo() throws {
+    var rng = SeededRNG(seed: 193)
+    // conv0's group has 2 channels: round(0.8 * 2) = 2 would remove it whole.
+    let g = F.convChain([[2, 3, 1, 1], [4, 2, 1, 1]], rng: &rng)
+    let (pruned, report) = try Pruner.prune(g, F.options(.channelL1, 0.8))
+    #expect(F.zeroFilters(try #require(F.weight(pruned, node: "conv0"))).count == 1)
+    #expect(
+      report.notes == ["sparsity 0.8 would remove all 2 channels of the group of conv0: 1 kept"], "\(report.notes)")
+  }
+
   @Test func channelTaylorNeedsCalibrationAndScoresByTheReaders() throws {
     var rng = SeededRNG(seed: 187)
     let g = F.convChain([[8, 3, 1, 1], [4, 8, 1, 1]], rng: &rng)
