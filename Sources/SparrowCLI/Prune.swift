@@ -11,6 +11,10 @@ struct PruneCommand: ParsableCommand {
       Methods: magnitude (smallest |w|), random (seeded), nm (--pattern N:M along input channels, \
       as the N:M kernels group them), block (--block RxC on the Cout x Cin·kh·kw matrix, edge blocks \
       partial), channel-l1 and channel-fpgm (filters by L1 norm, or nearest the geometric median), \
+      channel-taylor (channels by a forward-only Taylor-style saliency over --calibration inputs: \
+      ||W_reader[:, c]||_2 * ||x_c||_2 summed over the layers reading channel c, i.e. how much \
+      removing it changes those layers' outputs; not the gradient Taylor score |a * dL/da|, which \
+      needs a loss and gradients that Sparrow, an inference runtime, does not compute), \
       wanda (|w| times the input feature's L2 norm over --calibration inputs run through the model, \
       compared within each output row, or within N:M groups with --pattern), sparsegpt (layer-wise \
       reconstruction from the --calibration inputs' Hessian: pruned weights' error moves onto the \
@@ -23,7 +27,9 @@ struct PruneCommand: ParsableCommand {
       Concat read by anything but layers. \
       Channel groups come from a dependency graph (DepGraph): element-wise ops and activations \
       (GELU as Erf), per-channel constants, BatchNorm, depthwise convolutions, pools, Resize, \
-      residual Adds, channel norms (ReduceMean over the channels: shrinking then changes the \
+      residual Adds, Split and Slice along the channels (step 1; the sizes and bounds are \
+      rewritten), GroupNormalization and InstanceNormalization (whole norm groups go with their \
+      scale and bias: the function is unchanged), channel norms (ReduceMean over the channels: shrinking then changes the \
       function: the deviation from the in-place model is printed), and in transformers MLP neurons and attention heads (Q/K/V \
       outputs by whole heads, the output projection's inputs, the head count in the Reshapes). \
       LayerNormalization's axis (the residual stream) is not pruned. \
@@ -32,7 +38,8 @@ struct PruneCommand: ParsableCommand {
 
   @Argument(help: "The ONNX model to prune.") var input: String
   @Option(name: .shortAndLong, help: "Where to write the pruned model.") var output: String
-  @Option(help: "magnitude, random, nm, block, channel-l1, channel-fpgm, wanda or sparsegpt.") var method: String
+  @Option(help: "magnitude, random, nm, block, channel-l1, channel-fpgm, channel-taylor, wanda or sparsegpt.")
+  var method: String
   // Unconditional, so that a negative value reaches the range check instead of reading as a flag.
   @Option(
     parsing: .unconditional,
@@ -59,7 +66,7 @@ struct PruneCommand: ParsableCommand {
   var groups: String = "all"
   @Option(
     help:
-      "NAME=FILE.npy (repeatable), for --method wanda and sparsegpt: inputs run through the model to measure each layer's inputs; each set of files (one per input name, in order) is one run."
+      "NAME=FILE.npy (repeatable), for --method wanda, sparsegpt and channel-taylor: inputs run through the model to measure each layer's inputs; each set of files (one per input name, in order) is one run."
   )
   var calibration: [String] = []
 

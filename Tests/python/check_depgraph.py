@@ -1,7 +1,11 @@
 """`sparrow prune --method channel-l1 --shrink` through the dependency graph, on a modern CNN block
 (Models/pruning/modern_cnn.onnx: GELU as Erf, a ReduceMean channel norm, depthwise conv, inverted
 bottleneck, residual Add, squeeze-and-excitation) and a tiny transformer encoder (2 layers, 2 heads,
-Erf GELU, LayerNormalization), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
+Erf GELU, LayerNormalization), small seeded models made here with onnx.helper (Split and Slice along
+the channels, a fused QKV projection split into heads, GroupNormalization-18/21, InstanceNormalization
+and the older Reshape/InstanceNormalization GroupNorm export; a Slice with step 2, refused with
+the reason; channel-taylor's choice against its score recomputed from ONNX Runtime's intermediate
+values), and with --minilm all-MiniLM-L6-v2 from Models/cache (Tests/verify.sh).
 
 For each case: ONNX Runtime runs the shrunk file; `sparrow run` equals ONNX Runtime on it
 (max|d| <= 1e-4 * max|ref|); where the function is unchanged by construction (no group with a
@@ -28,6 +32,105 @@ cnn = root / "Models" / "pruning" / "modern_cnn.onnx"
 tf = root / "Models" / "transformer" / "encoder_opset17_layernorm_erf.onnx"
 tf14 = root / "Models" / "transformer" / "encoder_opset14_decomposed_tanh.onnx"
 passed = failed = 0
+rng = np.random.default_rng(18)
+
+
+def build_models(tmp):
+    """Small seeded models for Split, Slice and the group norms, written to `tmp`:
+    cut.onnx (opset 13): conv0(16) -> Relu -> Split [8, 8] -> conv_a | Sigmoid -> conv_b -> Add
+      -> conv1(12) -> Relu -> Slice [0:4] -> conv_c, Slice [4:INT64_MAX] -> conv_d -> Add -> Y;
+    step2.onnx: a Slice with step 2 along the channels (not followed: refused with the reason);
+    gn18.onnx / gn21.onnx: conv0(8) -> GroupNormalization(4 groups; scale per group at 18, per
+    channel at 21) -> SiLU -> conv1(6) -> InstanceNormalization -> Relu -> conv2 -> Y.
+    Returns {name: (path, feeds)}."""
+    from onnx import TensorProto, helper
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.5).astype(np.float32), name)
+
+    def ints(name, v):
+        return numpy_helper.from_array(np.array(v, np.int64), name)
+
+    def conv(name, x, y, wname, k=1, bias=True):
+        return helper.make_node("Conv", [x, wname] + ([wname + "_b"] if bias else []), [y], name=name,
+                                pads=[k // 2] * 4, kernel_shape=[k, k])
+
+    def save(name, nodes, inits, opset, cin):
+        g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, cin, 8, 8])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, None, 8, 8])], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 8
+        if opset != 18:  # onnx's checker calls GroupNormalization-18 deprecated; ORT still runs it
+            onnx.checker.check_model(m)
+        path = tmp / f"{name}.onnx"
+        onnx.save(m, path)
+        return path, {"X": rng.standard_normal((2, cin, 8, 8)).astype(np.float32)}
+
+    out = {}
+    inits = [w("w0", 16, 4, 3, 3), w("w0_b", 16), w("wa", 6, 8, 1, 1), w("wa_b", 6), w("wb", 6, 8, 1, 1), w("wb_b", 6),
+             w("w1", 12, 6, 3, 3), w("w1_b", 12), w("wc", 5, 4, 1, 1), w("wc_b", 5), w("wd", 5, 8, 1, 1), w("wd_b", 5),
+             ints("sizes", [8, 8]), ints("s0", [0]), ints("e0", [4]), ints("s1", [4]), ints("e1", [2**63 - 1]),
+             ints("ax", [1])]
+    nodes = [conv("conv0", "X", "c0", "w0", 3), helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Split", ["r0", "sizes"], ["sa", "sb"], axis=1, name="split"),
+             conv("conv_a", "sa", "a", "wa"), helper.make_node("Sigmoid", ["sb"], ["sbs"]), conv("conv_b", "sbs", "b", "wb"),
+             helper.make_node("Add", ["a", "b"], ["sum1"]), conv("conv1", "sum1", "c1", "w1", 3),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Slice", ["r1", "s0", "e0", "ax"], ["xc"], name="slice_c"),
+             helper.make_node("Slice", ["r1", "s1", "e1", "ax"], ["xd"], name="slice_d"),
+             conv("conv_c", "xc", "c", "wc"), conv("conv_d", "xd", "d", "wd"), helper.make_node("Add", ["c", "d"], ["Y"])]
+    out["cut"] = save("cut", nodes, inits, 13, 4)
+    inits = [w("w0", 8, 4, 3, 3), w("w0_b", 8), w("w1", 6, 4, 1, 1), ints("s0", [0]), ints("e0", [8]), ints("ax", [1]),
+             ints("st", [2])]
+    nodes = [conv("conv0", "X", "c0", "w0", 3), helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Slice", ["r0", "s0", "e0", "ax", "st"], ["xs"], name="slice_step2"),
+             conv("conv1", "xs", "Y", "w1", bias=False)]
+    out["step2"] = save("step2", nodes, inits, 13, 4)
+    for opset in (18, 21):
+        per = 4 if opset == 18 else 8
+        inits = [w("w0", 8, 3, 3, 3), w("w0_b", 8), w("gs", per), w("gb", per), w("w1", 6, 8, 1, 1), w("w1_b", 6),
+                 w("is", 6), w("ib", 6), w("w2", 4, 6, 1, 1), w("w2_b", 4)]
+        nodes = [conv("conv0", "X", "c0", "w0", 3),
+                 helper.make_node("GroupNormalization", ["c0", "gs", "gb"], ["n0"], num_groups=4, name="gn"),
+                 helper.make_node("Sigmoid", ["n0"], ["sg"]), helper.make_node("Mul", ["n0", "sg"], ["silu"]),
+                 conv("conv1", "silu", "c1", "w1"),
+                 helper.make_node("InstanceNormalization", ["c1", "is", "ib"], ["n1"], name="in"),
+                 helper.make_node("Relu", ["n1"], ["r1"]), conv("conv2", "r1", "Y", "w2")]
+        out[f"gn{opset}"] = save(f"gn{opset}", nodes, inits, opset, 3)
+    # gn_reshape.onnx (opset 13): GroupNorm as torch exported it before opset 18: conv0(8) -> Reshape
+    # [0, 4, -1] -> InstanceNormalization (ones, zeros) -> Reshape to Shape(conv0) -> Mul, Add per
+    # channel -> Relu -> conv1(6) -> conv2 -> Y.
+    inits = [w("w0", 8, 3, 3, 3), w("w0_b", 8), ints("g4", [0, 4, -1]),
+             numpy_helper.from_array(np.ones(4, np.float32), "ones"), numpy_helper.from_array(np.zeros(4, np.float32), "zeros"),
+             w("gamma", 8, 1, 1), w("beta", 8, 1, 1), w("w1", 6, 8, 1, 1), w("w1_b", 6), w("w2", 4, 6, 1, 1)]
+    nodes = [conv("conv0", "X", "c0", "w0", 3), helper.make_node("Reshape", ["c0", "g4"], ["c0g"], name="to_groups"),
+             helper.make_node("InstanceNormalization", ["c0g", "ones", "zeros"], ["n0g"], name="in"),
+             helper.make_node("Shape", ["c0"], ["c0s"]), helper.make_node("Reshape", ["n0g", "c0s"], ["n0"], name="back"),
+             helper.make_node("Mul", ["n0", "gamma"], ["n0m"]), helper.make_node("Add", ["n0m", "beta"], ["n0a"]),
+             helper.make_node("Relu", ["n0a"], ["r0"]), conv("conv1", "r0", "c1", "w1"), helper.make_node("Relu", ["c1"], ["r1"]),
+             conv("conv2", "r1", "Y", "w2", bias=False)]
+    out["gn_reshape"] = save("gn_reshape", nodes, inits, 13, 3)
+    # attn.onnx (opset 13): X[1, 6, 16] -> MatMul by a fused QKV weight [16, 48] + bias -> Slice of
+    # the sequence (5 of 6: another axis) -> Split [16, 16, 16] along the features -> 4 heads of 4
+    # -> attention -> merge -> output projection -> Y. A head goes from Q, K and V together.
+    inits = [w("wqkv", 16, 48), w("bqkv", 48), w("wo", 16, 16), ints("sizes", [16, 16, 16]), ints("s0", [0]),
+             ints("e0", [5]), ints("ax", [1]), ints("heads", [1, 5, 4, 4]), ints("merged", [1, 5, 16])]
+    nodes = [helper.make_node("MatMul", ["X", "wqkv"], ["qkv0"], name="qkv"), helper.make_node("Add", ["qkv0", "bqkv"], ["qkv"]),
+             helper.make_node("Slice", ["qkv", "s0", "e0", "ax"], ["qkv5"], name="seq_slice"),
+             helper.make_node("Split", ["qkv5", "sizes"], ["q", "k", "v"], axis=-1, name="split_qkv")]
+    for t, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+        nodes += [helper.make_node("Reshape", [t, "heads"], [t + "h"]), helper.make_node("Transpose", [t + "h"], [t + "t"], perm=perm)]
+    nodes += [helper.make_node("MatMul", ["qt", "kt"], ["sc"]), helper.make_node("Softmax", ["sc"], ["p"], axis=-1),
+              helper.make_node("MatMul", ["p", "vt"], ["o"]), helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+              helper.make_node("Reshape", ["ot", "merged"], ["om"]), helper.make_node("MatMul", ["om", "wo"], ["Y"], name="out")]
+    g = helper.make_graph(nodes, "attn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 6, 16])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 5, 16])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, tmp / "attn.onnx")
+    out["attn"] = (tmp / "attn.onnx", {"X": rng.standard_normal((1, 6, 16)).astype(np.float32)})
+    return out
 
 
 def check(ok, label, detail=""):
@@ -65,7 +168,8 @@ def ort_run(path, feeds):
 
 
 def prune(src, dst, args):
-    r = subprocess.run([sparrow, "prune", str(src), "-o", str(dst), "--method", "channel-l1", *args],
+    method = [] if "--method" in args else ["--method", "channel-l1"]
+    r = subprocess.run([sparrow, "prune", str(src), "-o", str(dst), *method, *args],
                        capture_output=True, text=True)
     return r
 
@@ -96,9 +200,80 @@ elif "--minilm" in sys.argv:
     print(f"FAIL MiniLM-L6: {minilm} not made (Models/scripts/export_minilm.py)")
     failed += 1
 
+def taylor_check(tmp, model, feeds):
+    """channel-taylor's choice against the score computed here from ONNX Runtime's intermediate
+    values: channel c of a group scores sum over the layers reading it of ||W[:, c]||_2 * ||x_c||_2
+    (x: the tensor the reader sees, norm over batch and positions); per group the round(0.5 n)
+    lowest go. Groups of cut.onnx: (producers, their rows, readers)."""
+    groups = [(["conv0"], range(0, 8), ["conv_a"]), (["conv0"], range(8, 16), ["conv_b"]),
+              (["conv_a", "conv_b"], range(0, 6), ["conv1"]), (["conv1"], range(0, 4), ["conv_c"]),
+              (["conv1"], range(4, 12), ["conv_d"])]
+    m = onnx.load(model)
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    node = {n.name: n for n in m.graph.node}
+    seen = {n.input[0] for n in m.graph.node if n.op_type == "Conv"}
+    for t in sorted(seen - {"X"}):
+        m.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    wide = tmp / "taylor_wide.onnx"
+    onnx.save(m, wide)
+    acts = ort_run(wide, feeds)
+    cal = tmp / "taylor_X.npy"
+    np.save(cal, feeds["X"])
+    out = tmp / "taylor.onnx"
+    r = prune(model, out, ["--method", "channel-taylor", "--sparsity", "0.5", "--no-skip-first-last",
+                           "--calibration", f"X={cal}"])
+    if r.returncode:
+        check(False, "channel-taylor prune", r.stderr.strip()[-300:])
+        return
+    pruned = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer}
+    for producers, rows, readers in groups:
+        score = np.zeros(len(rows))
+        for rd in readers:
+            wr = consts[node[rd].input[1]].astype(np.float64)
+            x = acts[node[rd].input[0]].astype(np.float64)
+            score += np.sqrt((wr ** 2).sum(axis=(0, 2, 3))) * np.sqrt((x ** 2).sum(axis=(0, 2, 3)))
+        k = int(round(0.5 * len(rows)))
+        want = sorted(np.argsort(score, kind="stable")[:k].tolist())
+        for p in producers:
+            wp = pruned[node[p].input[1]]
+            got = [c for c, row in enumerate(rows) if not wp[row].any()]
+            check(got == want, f"channel-taylor on {model.name}: {p} rows {rows.start}..{rows.stop - 1}",
+                  f"zeroed {got}, independent score picks {want}")
+    bad = tmp / "taylor_bad.npy"
+    np.save(bad, np.zeros((2, 5, 8, 8), np.float32))
+    for extra in ([], ["--calibration", f"X={bad}"]):
+        target = tmp / "refused.onnx"
+        r = subprocess.run([sparrow, "prune", str(model), "-o", str(target), "--method", "channel-taylor",
+                            "--sparsity", "0.5", *extra], capture_output=True, text=True)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
+              "channel-taylor refuses " + (" ".join(extra) or "no calibration"), f"rc {r.returncode}, stderr {r.stderr!r}")
+
+
 with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    for label, model, feeds, args, unchanged in cases:
+    built = build_models(tmp)
+    every = ["--sparsity", "0.5", "--no-skip-first-last"]
+    # Split and Slice along the channels, the group norms (exact: whole norm groups go); Sparrow's
+    # executor has no GroupNormalization, so those two run in ONNX Runtime only.
+    cases += [("Split + Slice", *built["cut"], every, True, True),
+              ("fused QKV Split into heads", *built["attn"], every, True, True),
+              ("GroupNormalization-18 + InstanceNormalization", *built["gn18"], every, True, False),
+              ("GroupNormalization-21 + InstanceNormalization", *built["gn21"], every, True, False),
+              ("GroupNorm as Reshape + InstanceNormalization", *built["gn_reshape"], every, True, False)]
+    r = prune(built["step2"][0], tmp / "step2_out.onnx", every + ["--shrink"])
+    check(r.returncode == 0 and any(l.startswith("not shrunk") and "step 2" in l for l in r.stdout.splitlines()),
+          "a Slice with step 2 along the channels is refused with the reason", (r.stdout + r.stderr)[-400:])
+    taylor_check(tmp, *built["cut"])
+    # channel-taylor through --shrink: the transformer's heads and neurons, the modern CNN block.
+    tdir, cdir = tf.parent / tf.stem, cnn.parent / "modern_cnn"
+    cases += [("transformer heads+neurons, channel-taylor", tf, feeds_of(tdir),
+               ["--method", "channel-taylor", "--sparsity", "0.5", "--no-skip-first-last", "--groups", "shrinkable",
+                "--calibration", f"input_ids={tdir / 'input_0_input_ids.npy'}",
+                "--calibration", f"attention_mask={tdir / 'input_1_attention_mask.npy'}"], True),
+              ("modern_cnn channel-taylor", cnn, feeds_of(cdir),
+               ["--method", "channel-taylor", "--sparsity", "0.5", "--calibration", f"X={cdir / 'input_0_X.npy'}"], True)]
+    for label, model, feeds, args, unchanged, *runs in cases:
         inplace, shrunk = tmp / "inplace.onnx", tmp / "shrunk.onnx"
         r0, r1 = prune(model, inplace, args), prune(model, shrunk, args + ["--shrink"])
         if r0.returncode or r1.returncode:
@@ -129,6 +304,8 @@ with tempfile.TemporaryDirectory() as tmp:
         print(f"{label}: {len(pruned)} of {len(w0)} layers shrunk, {100 * removed:.1f}% of all layer weights removed, "
               f"{100 * removed_pruned:.1f}% of the shrunk layers' weights")
         check(removed_pruned >= 0.45, label + " removes >= 45% of the shrunk layers' weights", f"{removed_pruned:.3f}")
+        if runs and not runs[0]:
+            continue
         out_dir = tmp / "run"
         npys = []
         for i, (k, v) in enumerate(feeds.items()):

@@ -8,6 +8,13 @@ enum ChannelEdits {
   struct Slot {
     let node: Int, slot: Int, axis: Int, zeroed: Bool
     var offset = 0
+    /// Group entries per entry of this constant (a norm group's one scale for its channels).
+    var divisor = 1
+
+    /// The constant's entries of group channels `channels` whose role has `unit` entries each.
+    func entries(_ channels: [Int], unit: Int) -> [Int] {
+      ChannelEdits.expand(channels, unit: max(unit / divisor, 1)).map { $0 + offset }
+    }
   }
 
   static func slots(_ role: ChannelRole, _ g: Graph) -> [Slot] {
@@ -28,6 +35,8 @@ enum ChannelEdits {
       return [Slot(node: n, slot: 1, axis: 0, zeroed: true), Slot(node: n, slot: 2, axis: 0, zeroed: true)]
     case .batchNorm(let n):
       return (1..<5).map { Slot(node: n, slot: $0, axis: 0, zeroed: $0 <= 2) }
+    case .groupNorm(let n, let k, let perGroup):
+      return (1..<3).map { Slot(node: n, slot: $0, axis: 0, zeroed: true, divisor: perGroup ? k : 1) }
     case .constant(let n, let input, let axis, let additive):
       return [Slot(node: n, slot: input, axis: axis, zeroed: additive)]
     case .shapeEntry:
@@ -71,12 +80,14 @@ enum ChannelEdits {
   }
 
   /// Sets a constant input that may be absent (a bias), naming it after the node.
-  static func setInput(_ g: inout Graph, _ node: Int, _ slot: Int, _ t: Tensor) throws(PruneError) {
+  static func setInput(
+    _ g: inout Graph, _ node: Int, _ slot: Int, _ t: Tensor, suffix: String = "_bias"
+  ) throws(PruneError) {
     if constant(g, node, slot) != nil {
       try edit(&g, node, slot) { _ in t }
       return
     }
-    let name = freshName(g.nodes[node].name + "_bias", in: g)
+    let name = freshName(g.nodes[node].name + suffix, in: g)
     g.constants[name] = t
     while g.nodes[node].inputs.count <= slot { g.nodes[node].inputs.append("") }
     g.nodes[node].inputs[slot] = name

@@ -15,9 +15,48 @@ enum ChannelValues {
         if case .constant(let n, let slot, let axis, _) = role { axisOf[n, default: [:]][slot] = (axis, unit) }
       }
     }
+    var normUnit: [Int: Int] = [:]  // GroupNormalization node -> channels per scale entry
+    for gi in removals.keys {
+      for role in a.groups[gi].roles {
+        if case .groupNorm(let n, let k, let perGroup) = role { normUnit[n] = perGroup ? k : 1 }
+      }
+    }
     var values: [String: [Float?]] = [:]
     for (i, n) in g.nodes.enumerated() {
+      // A Split or Slice output of a parent's channels: part channel c is parent channels
+      // window.lowerBound + c·unit ..< + unit, known where they all carry one value.
+      let parts = a.slices.filter { $0.node == i }
+      if !parts.isEmpty {
+        for s in parts where s.output < n.outputs.count {
+          guard let removed = removals[s.group] else { continue }
+          let parent = removals[s.parent] ?? [], input = values[n.inputs.first ?? ""] ?? []
+          let at = Dictionary(zip(parent, input.indices), uniquingKeysWith: { first, _ in first })
+          values[n.outputs[s.output]] = removed.map { c -> Float? in
+            let vs = (0..<s.unit).map { k in at[s.window.lowerBound + c * s.unit + k].flatMap { input[$0] } }
+            guard let v = vs.first ?? nil, vs.allSatisfy({ $0 == v }) else { return nil }
+            return v
+          }
+        }
+        continue
+      }
+      if n.opType == "Split" {  // along another axis: every output carries the input's values
+        for y in n.outputs.dropFirst() where a.groupOf[y] != nil && a.groupOf[y] == a.groupOf[n.inputs.first ?? ""] {
+          values[y] = values[n.inputs.first ?? ""]
+        }
+      }
       guard let y = n.outputs.first, let gi = a.groupOf[y], let removed = removals[gi] else { continue }
+      if let m = normUnit[i] {
+        // Pruned in place, a norm group's scale and bias are zero: its channels are 0.
+        let unit = (a.unitOf[y] ?? 1) / m
+        values[y] = removed.map { c -> Float? in
+          guard let scale = g.constants[n.inputs.count > 1 ? n.inputs[1] : ""],
+            let bias = g.constants[n.inputs.count > 2 ? n.inputs[2] : ""], (c + 1) * unit <= scale.count,
+            (c + 1) * unit <= bias.count, scale.floats[(c * unit)..<((c + 1) * unit)].allSatisfy({ $0 == 0 })
+          else { return nil }
+          return ChannelValues.same(bias.floats[(c * unit)..<((c + 1) * unit)])
+        }
+        continue
+      }
       // Only tensors of the same group share the channel numbering (a producer's input is in another).
       func same(_ t: String) -> [Float?]? { a.groupOf[t] == gi ? values[t] : nil }
       let input = n.inputs.first.flatMap(same) ?? removed.map { _ in nil }
@@ -145,7 +184,7 @@ enum ChannelValues {
       let includePad = WeightLayers.intAttribute(n, "count_include_pad", 0) != 0
       return includePad && !padsAreZero(n) ? nil : u
     case "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Resize", "Upsample", "Flatten", "Identity", "Dropout",
-      "Reshape", "Transpose", "Cast":
+      "Reshape", "Transpose", "Cast", "Split", "Slice":
       return u
     default:
       guard let u else { return nil }

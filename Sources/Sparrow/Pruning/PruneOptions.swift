@@ -14,6 +14,10 @@ public enum PruneMethod: String, CaseIterable, Sendable {
   /// Filters closest to the layer's geometric median go (FPGM, He et al., CVPR 2019): the ones
   /// with the smallest summed Euclidean distance to the other filters of the layer.
   case channelFPGM = "channel-fpgm"
+  /// Channels by a forward-only, Taylor-style saliency over `--calibration` inputs: what the
+  /// channel adds to the layers that read it, ‖W_reader[:, c]‖₂ · ‖x_c‖₂ summed over its readers
+  /// (`TaylorScores`). Not the gradient Taylor score |a·∂L/∂a| (Sparrow computes no gradients).
+  case channelTaylor = "channel-taylor"
   /// Wanda (Sun et al., 2024): |w| times the input feature's L2 norm over `--calibration`
   /// inputs, compared within each output row; with `--pattern N:M`, within each N:M group.
   case wanda
@@ -26,10 +30,10 @@ public enum PruneMethod: String, CaseIterable, Sendable {
   case stripe
 
   /// Methods that run the model on `--calibration` inputs.
-  public var isCalibrated: Bool { self == .wanda || self == .sparsegpt }
+  public var isCalibrated: Bool { self == .wanda || self == .sparsegpt || self == .channelTaylor }
 
   /// Filter pruning: whole output channels, which `--shrink` can remove physically.
-  public var isChannel: Bool { self == .channelL1 || self == .channelFPGM }
+  public var isChannel: Bool { self == .channelL1 || self == .channelFPGM || self == .channelTaylor }
 }
 
 /// Which weights are ranked together.
@@ -137,11 +141,11 @@ public struct PruneOptions: Sendable {
       if calibration.isEmpty {
         throw PruneError("--method \(method.rawValue) needs calibration inputs: --calibration NAME=FILE.npy")
       }
-      if scope == .global {
+      if scope == .global, !method.isChannel {
         throw PruneError("--scope global does not apply to \(method.rawValue): it prunes layer by layer")
       }
     } else if !calibration.isEmpty {
-      throw PruneError("--calibration applies only to --method wanda and sparsegpt")
+      throw PruneError("--calibration applies only to --method wanda, sparsegpt and channel-taylor")
     }
     if block != nil, method != .block { throw PruneError("--block applies only to --method block") }
     if let r = shareRows {
@@ -149,10 +153,10 @@ public struct PruneOptions: Sendable {
       guard (1...64).contains(r) else { throw PruneError("--share-rows must be in 1...64, got \(r)") }
     }
     if onlyShrinkable, !method.isChannel {
-      throw PruneError("--groups applies only to the channel methods (channel-l1, channel-fpgm)")
+      throw PruneError("--groups applies only to the channel methods (channel-l1, channel-fpgm, channel-taylor)")
     }
     if shrink, !method.isChannel {
-      throw PruneError("--shrink applies only to the channel methods (channel-l1, channel-fpgm)")
+      throw PruneError("--shrink applies only to the channel methods (channel-l1, channel-fpgm, channel-taylor)")
     }
     switch method {
     case .nm, .wanda where pattern != nil, .sparsegpt where pattern != nil:

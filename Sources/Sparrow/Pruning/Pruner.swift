@@ -47,10 +47,15 @@ public enum Pruner {
     var removedFilters: [Int: String] = [:]
     if o.method.isChannel {
       let analysis = ChannelAnalysis.analyse(g)
-      let decision = ChannelPruning.decide(g, analysis, layers, o)
+      // channel-taylor's statistics come from the unpruned model.
+      var norms: [Int: [Float]] = [:]
+      if o.method == .channelTaylor { norms = try TaylorScores.readerNorms(g, analysis, calibration: o.calibration) }
+      let decision = ChannelPruning.decide(g, analysis, layers, o, readerNorms: norms)
       leftDense = decision.leftDense
+      notes += decision.notes
       try ChannelPruning.zero(&g, analysis, decision.removals)
-      for (gi, ch) in decision.removals {
+      // A Split's or Slice's parent loses what its parts lose: its filters are the ones removed.
+      for (gi, ch) in analysis.withParents(decision.removals) where !ch.isEmpty {
         let group = analysis.groups[gi]
         for p in group.producers {
           let unit = group.unit(ofProducer: p)
@@ -59,15 +64,17 @@ public enum Pruner {
       }
       if o.shrink {
         let refused = try Shrink.apply(&g, analysis, decision.removals)
-        for (gi, ch) in decision.removals.sorted(by: { $0.key < $1.key }) where refused[gi] == nil && !ch.isEmpty {
-          guard let why = analysis.groups[gi].changesFunction else { continue }
+        let shrunk = analysis.withParents(decision.removals.filter { refused[$0.key] == nil })
+        for (gi, ch) in shrunk.sorted(by: { $0.key < $1.key }) where !ch.isEmpty {
+          guard let why = analysis.groups[gi].changesFunction, !analysis.groups[gi].producers.isEmpty else { continue }
           let names = analysis.groups[gi].producers.map { g.nodes[$0].name }.joined(separator: ", ")
           notes.append("shrunk, function changed: \(names): \(why)")
         }
         for (gi, why) in refused.sorted(by: { $0.key < $1.key }) {
-          let names = analysis.groups[gi].producers.map { g.nodes[$0].name }.joined(separator: ", ")
+          let producers = analysis.filterRows(gi).map(\.node)
+          let names = producers.map { g.nodes[$0].name }.joined(separator: ", ")
           notes.append("not shrunk, pruned in place: \(names): \(why)")
-          for p in analysis.groups[gi].producers { removedFilters[p]? += ", zeroed in place (not shrunk, see below)" }
+          for p in producers { removedFilters[p]? += ", zeroed in place (not shrunk, see below)" }
         }
       }
     } else {

@@ -13,12 +13,47 @@ enum Shrink {
     for (gi, channels) in removals where !channels.isEmpty {
       if let why = a.groups[gi].blocked { refused[gi] = why } else { todo[gi] = channels }
     }
-    let values = ChannelValues.propagate(g, a, removals: todo)
+    // Behind a Split or Slice a refusal reaches the whole family (parent and parts): the checks
+    // run again without it.
     var folds: [(node: Int, channels: [Int], values: [Float])] = []
+    while true {
+      let full = a.withParents(todo)
+      let (found, mine) = try check(g, a, full)
+      var linked = found.keys.filter { a.family($0).count > 1 }
+      if !linked.contains(where: { a.family($0).contains { todo[$0] != nil } }) { linked = [] }
+      guard !linked.isEmpty else {
+        for (gi, why) in found {
+          refused[gi] = why
+          todo[gi] = nil
+        }
+        folds = mine.map { ($0.node, $0.channels, $0.values) }
+        break
+      }
+      for gi in linked {
+        for f in a.family(gi) where todo[f] != nil {
+          refused[f] = f == gi ? found[gi] : "\(found[gi] ?? "") (through a Split or Slice)"
+          todo[f] = nil
+        }
+      }
+    }
+    todo = a.withParents(todo)
+    for f in folds where f.values.contains(where: { $0 != 0 }) { try fold(&g, f.node, f.channels, f.values) }
+    try cut(&g, a, todo)
+    return refused
+  }
+
+  /// Refusals by the values removed channels carry to their readers, and the folds that remove
+  /// the others exactly.
+  static func check(
+    _ g: Graph, _ a: ChannelAnalysis, _ todo: [Int: [Int]]
+  ) throws(PruneError) -> ([Int: String], [(group: Int, node: Int, channels: [Int], values: [Float])]) {
+    var refused: [Int: String] = [:]
+    let values = ChannelValues.propagate(g, a, removals: todo)
+    var folds: [(group: Int, node: Int, channels: [Int], values: [Float])] = []
     for (gi, channels) in todo.sorted(by: { $0.key < $1.key }) {
       let group = a.groups[gi]
       var why: String?
-      var mine: [(node: Int, channels: [Int], values: [Float])] = []
+      var mine: [(group: Int, node: Int, channels: [Int], values: [Float])] = []
       readers: for (role, unit) in zip(group.roles, group.units) {
         guard case .consumer(let n, let via, let offset) = role else { continue }
         let node = g.nodes[n]
@@ -46,16 +81,19 @@ enum Shrink {
           known.append(v)
         }
         mine.append(
-          (n, ChannelEdits.expand(channels, unit: unit).map { $0 + offset }, known.flatMap { [Float](repeating: $0, count: unit) }))
+          (gi, n, ChannelEdits.expand(channels, unit: unit).map { $0 + offset }, known.flatMap { [Float](repeating: $0, count: unit) }))
       }
       if let why {
         refused[gi] = why
-        todo[gi] = nil
       } else {
         folds += mine
       }
     }
-    for f in folds where f.values.contains(where: { $0 != 0 }) { try fold(&g, f.node, f.channels, f.values) }
+    return (refused, folds)
+  }
+
+  /// Removes the channels of `todo` (parents included) from every constant of every role.
+  static func cut(_ g: inout Graph, _ a: ChannelAnalysis, _ todo: [Int: [Int]]) throws(PruneError) {
     // Removals gathered per constant and axis first: behind a Concat several groups cut the same
     // axis of one reader, each at its own offset in the original numbering.
     struct Cut: Hashable { let node: Int, slot: Int, axis: Int }
@@ -63,13 +101,14 @@ enum Shrink {
     for (gi, channels) in todo {
       let group = a.groups[gi]
       for (role, unit) in zip(group.roles, group.units) {
-        let entries = ChannelEdits.expand(channels, unit: unit)
         for s in ChannelEdits.slots(role, g) {
-          cuts[Cut(node: s.node, slot: s.slot, axis: s.axis), default: []].formUnion(entries.map { $0 + s.offset })
+          cuts[Cut(node: s.node, slot: s.slot, axis: s.axis), default: []].formUnion(s.entries(channels, unit: unit))
         }
         let kept = (group.channels - channels.count) * unit
         switch role {
         case .depthwise(let n): g.nodes[n].attributes["group"] = .int(Int64(kept))
+        case .groupNorm(let n, let k, _) where g.nodes[n].opType == "GroupNormalization":
+          g.nodes[n].attributes["num_groups"] = .int(Int64(kept / max(k, 1)))
         case .shapeEntry(let n, let input, let entry):
           let label = g.nodes[n].label
           try ChannelEdits.edit(&g, n, input) { (t) throws(PruneError) in
@@ -89,7 +128,7 @@ enum Shrink {
         return try ChannelEdits.gathered(t, axis: cut.axis, keep: (0..<t.shape[cut.axis]).filter { !removed.contains($0) })
       }
     }
-    return refused
+    try rewriteCuts(&g, a, todo)
   }
 
   /// Why `reader` cannot absorb a constant input channel into its bias (nil: it can).

@@ -114,7 +114,7 @@ enum WeightPruning {
         let l = layers[all[b].layer]
         WeightMethods.zeroStripe(&mats[all[b].layer], cols: l.cols, kPerChannel: l.kPerChannel, all[b].stripe)
       }
-    case (.channelL1, _), (.channelFPGM, _):
+    case (.channelL1, _), (.channelFPGM, _), (.channelTaylor, _):
       throw PruneError("\(o.method.rawValue) is a channel method")
     }
     for (i, l) in layers.enumerated() where leftDense[l.node] == nil {

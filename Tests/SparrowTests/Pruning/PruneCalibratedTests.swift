@@ -126,7 +126,7 @@ import Testing
     #expect(message(global).contains("--scope global does not apply to wanda"))
     var magnitude = F.options(.magnitude, 0.5)
     magnitude.calibration = cal
-    #expect(message(magnitude).contains("--calibration applies only to --method wanda and sparsegpt"))
+    #expect(message(magnitude).contains("--calibration applies only to --method wanda, sparsegpt and channel-taylor"))
     var wrongName = F.options(.wanda, 0.5)
     wrongName.calibration = [["X": cal[0]["x"]!]]
     #expect(message(wrongName).hasPrefix("calibration:"))

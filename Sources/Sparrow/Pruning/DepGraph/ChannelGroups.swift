@@ -6,6 +6,11 @@ enum ChannelRole: Sendable, Equatable {
   case depthwise(node: Int)
   /// A BatchNormalization inside the group: four parameters per channel.
   case batchNorm(node: Int)
+  /// A GroupNormalization (or InstanceNormalization: groups of one channel) inside the group,
+  /// whose channels are whole norm groups of `channelsPerGroup` channels: scale and bias go
+  /// with them (one value per norm group where `perGroupParameters`, opset 18), and
+  /// `num_groups` becomes the kept count.
+  case groupNorm(node: Int, channelsPerGroup: Int, perGroupParameters: Bool)
   /// A per-channel constant operand of an element-wise op; `axis` is the channel axis in the
   /// constant's own shape; `additive` for Add/Sub (zeroed with the channel), not for Mul/Div.
   case constant(node: Int, input: Int, axis: Int, additive: Bool)
@@ -61,6 +66,10 @@ struct ChannelAnalysis: Sendable {
   var axisOf: [String: Int] = [:]
   /// Entries of that axis per group channel.
   var unitOf: [String: Int] = [:]
+  /// Split and Slice outputs that take windows of a group's channels (`ChannelSlice`).
+  var slices: [ChannelSlice] = []
+  /// Each channel Split's output windows, by node.
+  var splitWindows: [Int: [Range<Int>]] = [:]
 
   static func analyse(_ g: Graph) -> ChannelAnalysis { DependencyGraph.build(g) }
 }

@@ -16,7 +16,9 @@
 /// blocks of the coarser one's. Anything not followed blocks the groups it touches, with the
 /// reason; a norm over the dimension (ReduceMean channel norms) is followed but marks the group
 /// as changing the function. LayerNormalization over a dimension is not followed: in a
-/// transformer that is the residual stream, which is left whole.
+/// transformer that is the residual stream, which is left whole. Split and Slice along a
+/// dimension are index maps (`SplitSlice.swift`); GroupNormalization coarsens the group to
+/// whole norm groups (`GroupNorm.swift`).
 enum DependencyGraph {
   static let unary: Set<String> = [
     "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Identity", "Elu", "Softplus",
@@ -66,6 +68,12 @@ struct DepBuilder {
   var outputs: Set<String> = []
   /// `SampleShapes`, planned on first need.
   var sample: [String: [Int]]?
+  /// Split and Slice outputs along a group's channels (`SplitSlice.swift`), in visit order.
+  var cuts: [Cut] = []
+  /// Parent root -> the windows of its channels that Splits and Slices took so far.
+  var windows: [String: [Range<Int>]] = [:]
+  /// Split node -> every output's window (entries of the parent's axis).
+  var splitWindows: [Int: [Range<Int>]] = [:]
 
   /// Whether `t` (in no group) is known to broadcast along axis `a` (size 1 there, or a lower
   /// rank): by the rules above, else by the planner's shapes for a sample input.
@@ -208,7 +216,8 @@ struct DepBuilder {
   mutating func visit(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
     let extraOutputs = n.outputs.dropFirst().contains { !$0.isEmpty }
-    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" else {
+    guard n.domain.isEmpty || n.domain == "ai.onnx", !extraOutputs || n.opType == "Dropout" || n.opType == "Split"
+    else {
       return blockInputs(n)
     }
     let weighted: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul", "LayerNormalization"]
@@ -250,6 +259,9 @@ struct DepBuilder {
       }
       pass(x, y, n, spatialOne: n.opType.hasPrefix("Global") ? true : nil)
     case "Resize", "Upsample": resize(n)
+    case "Split": split(i, n)
+    case "Slice": slice(i, n)
+    case "GroupNormalization", "InstanceNormalization": groupNorm(i, n)
     case "Flatten":
       let ax = WeightLayers.intAttribute(n, "axis", 1)
       if has(x), ax == 1, axis[x] == channelAxis(x), rank[x] == 2 || spatialOne.contains(x) {
@@ -258,6 +270,12 @@ struct DepBuilder {
         blockInputs(n, "flattened by \(n.label) with spatial size not known to be 1")
       }
     case "Reshape": reshape(i, n)
+    case "Shape":
+      // Only a Reshape back to this shape is followed (`reshapeBack`, which checks the rest).
+      let readers = g.nodes.filter { $0.inputs.contains(y) }
+      guard !y.isEmpty, !g.outputs.contains(where: { $0.name == y }),
+        readers.allSatisfy({ $0.opType == "Reshape" && $0.inputs.firstIndex(of: y) == 1 && reshapesBack($0, x) })
+      else { return blockInputs(n, "its shape is read by \(n.label)") }
     case "Transpose": transpose(n)
     case "Softmax", "LogSoftmax":
       let d = WeightLayers.intAttribute(n, "axis", g.opset >= 13 ? -1 : 1)
@@ -488,6 +506,11 @@ struct DepBuilder {
   /// become the group's channels) or the merge back; anything else is not followed.
   mutating func reshape(_ i: Int, _ n: Node) {
     let x = n.inputs.first ?? "", y = n.outputs.first ?? ""
+    if n.inputs.count > 1, let sh = index.producer(of: n.inputs[1]), g.nodes[sh].opType == "Shape",
+      let x0 = g.nodes[sh].inputs.first, has(x0)
+    {
+      return reshapeBack(n, to: x0)
+    }
     guard has(x), let a = axis[x], let e = shapeEntries(n, i), e.count >= 1 else {
       return blockInputs(n, "reshaped by \(n.label) to a shape that is not known")
     }
@@ -518,6 +541,7 @@ struct DepBuilder {
       }
       return
     }
+    if normGroups(i, n, e) { return }
     blockInputs(n, "reshaped by \(n.label) in a way not followed (only head splits and merges are)")
   }
 
@@ -617,6 +641,21 @@ struct DepBuilder {
       groups[gi].roles.append(role)
       groups[gi].units.append(unit[t] ?? 1)
     }
-    return ChannelAnalysis(groups: groups, groupOf: groupOf, axisOf: axisOf, unitOf: unitOf)
+    var slices: [ChannelSlice] = []
+    for c in cuts {
+      guard let part = groupOf[c.tensor], let parent = groupOf[c.parent], part != parent else { continue }
+      let via = " (its channels come through \(g.nodes[c.node].label))"
+      if groups[part].blocked == nil, let why = groups[parent].blocked { groups[part].blocked = why + via }
+      if groups[part].changesFunction == nil, let why = groups[parent].changesFunction {
+        groups[part].changesFunction = why + via
+      }
+      if groups[parent].reachesOutput { groups[part].reachesOutput = true }
+      slices.append(
+        ChannelSlice(
+          group: part, parent: parent, node: c.node, output: c.output, window: c.window, unit: unit[c.tensor] ?? 1,
+          entry: c.entry))
+    }
+    return ChannelAnalysis(
+      groups: groups, groupOf: groupOf, axisOf: axisOf, unitOf: unitOf, slices: slices, splitWindows: splitWindows)
   }
 }
