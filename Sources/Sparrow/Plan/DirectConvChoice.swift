@@ -17,9 +17,12 @@ enum DirectConvChoice {
     // one (a shifted row per nonzero).
     let dense = profile.zeroFraction < minZeroFraction
     let directName = dense ? "direct-dense" : "direct"
+    // The direct form is a candidate: where it cannot be built (a padded input past its
+    // workspace limit), the im2col step stands, unless the direct form was forced.
     let direct: DirectSparseConv
     do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w, dense: dense) } catch {
-      throw c.error(error.message)
+      if c.options.convAlgorithm == .direct { throw c.error(error.message) }
+      return im2col
     }
     let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
     let threads = c.options.threads
@@ -56,7 +59,8 @@ enum DirectConvChoice {
     layer?.measuredFromCache = cached || wasCached
     if useDirect {
       layer?.format = directName
-      layer?.kernel = dense ? "direct_dense+" + DirectSparseConv.denseKernelName : "direct_conv+" + DepthwiseKernel.kernelName
+      layer?.kernel =
+        dense ? "direct_dense+" + DirectSparseConv.denseKernelName : "direct_conv+" + DepthwiseKernel.kernelName
     }
     c.layer = layer
     guard useDirect else { return im2col }
