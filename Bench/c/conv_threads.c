@@ -5,31 +5,16 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "harness.h"
 #include "sparrow_kernels.h"
-
-static uint64_t state = 11;
-static float rnd(void) {
-  state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-  return (float)((state >> 11) / 9007199254740992.0) * 2 - 1;
-}
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-static int cmpd(const void* a, const void* b) {
-  const double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
-}
-static void* alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 127) / 64 * 64); }
 
 int main(int argc, char** argv) {
   if (argc < 9) {
     fprintf(stderr, "usage: %s CIN H W COUT K STRIDE PAD THREADS...\n", argv[0]);
     return 2;
   }
+  harness_state = 11;
   const size_t C = atoi(argv[1]), H = atoi(argv[2]), W = atoi(argv[3]), M = atoi(argv[4]), k = atoi(argv[5]);
   const size_t st = atoi(argv[6]), pd = atoi(argv[7]);
   sparrow_dwconv_shape sh = {
