@@ -31,9 +31,14 @@ struct sparrow_direct_conv {
    * input offset, and the dense microkernel bound when created. */
   int dense;
   size_t k, panels, dense_nnz;
-  float* wp;    /* panels * k * SPARROW_DCONV_MR */
+  float* wp;    /* panels * k * mr */
   size_t* koff; /* k */
   sparrow_dconv_ukernel_fn dfn;
+  /* Pixel mode (sparrow_direct_conv_create_pixel; dense is 1 too): panels of
+   * SPARROW_PCONV_NR output channels, the same K-major packing, and the pixel-major kernel. */
+  int pixel;
+  size_t mr; /* output channels per panel: SPARROW_DCONV_MR, or SPARROW_PCONV_NR in pixel mode */
+  sparrow_pconv_ukernel_fn pfn;
 };
 
 /* Validates a create call and derives the window (multiplier 1), its extents, K and the padded
@@ -102,17 +107,21 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   return SPARROW_OK;
 }
 
-sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
-                                                sparrow_direct_conv** out) {
+/* Dense and pixel mode: the weight in panels of mr output channels, K-major inside a panel. */
+static sparrow_status create_panels(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                    sparrow_direct_conv** out, int pixel) {
+  const size_t mr = pixel ? SPARROW_PCONV_NR : SPARROW_DCONV_MR;
   sparrow_dwconv_shape s;
   extents e;
   size_t k, plane;
-  const sparrow_status st = setup(shape, cout, w, out, cout + SPARROW_DCONV_MR, &s, &e, &k, &plane);
+  const sparrow_status st = setup(shape, cout, w, out, cout + mr, &s, &e, &k, &plane);
   if (st != SPARROW_OK) return st;
   sparrow_direct_conv* d = calloc(1, sizeof *d);
   if (d == NULL) return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution");
-  d->panels = (cout + SPARROW_DCONV_MR - 1) / SPARROW_DCONV_MR;
-  d->wp = calloc(d->panels * k * SPARROW_DCONV_MR, sizeof(float));
+  d->mr = mr;
+  d->pixel = pixel;
+  d->panels = (cout + mr - 1) / mr;
+  d->wp = aligned_alloc(64, ALIGN64(d->panels * k * mr * sizeof(float)));
   d->koff = malloc(k * sizeof(size_t));
   if (d->wp == NULL || d->koff == NULL) {
     sparrow_direct_conv_free(d);
@@ -126,11 +135,13 @@ sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shap
   d->k = k;
   d->fn = sparrow_dwconv_select(SPARROW_DWCONV_AUTO);
   d->dfn = sparrow_dconv_select(SPARROW_DWCONV_AUTO);
+  d->pfn = sparrow_pconv_select(SPARROW_DWCONV_AUTO);
+  memset(d->wp, 0, d->panels * k * mr * sizeof(float));
   for (size_t m = 0; m < cout; m++)
     for (size_t j = 0; j < k; j++) {
       const float v = w[m * k + j];
       d->dense_nnz += v != 0.0f;
-      d->wp[((m / SPARROW_DCONV_MR) * k + j) * SPARROW_DCONV_MR + m % SPARROW_DCONV_MR] = v;
+      d->wp[((m / mr) * k + j) * mr + m % mr] = v;
     }
   for (size_t c = 0; c < s.channels; c++)
     for (size_t ky = 0; ky < s.kh; ky++)
@@ -138,6 +149,16 @@ sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shap
         d->koff[(c * s.kh + ky) * s.kw + kx] = c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
   *out = d;
   return SPARROW_OK;
+}
+
+sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                                sparrow_direct_conv** out) {
+  return create_panels(shape, cout, w, out, 0);
+}
+
+sparrow_status sparrow_direct_conv_create_pixel(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                                sparrow_direct_conv** out) {
+  return create_panels(shape, cout, w, out, 1);
 }
 
 void sparrow_direct_conv_free(sparrow_direct_conv* d) {
@@ -156,6 +177,7 @@ size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) {
 }
 size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->dense ? d->dense_nnz : d->row_ptr[d->cout]; }
 int sparrow_direct_conv_is_dense(const sparrow_direct_conv* d) { return d->dense; }
+int sparrow_direct_conv_is_pixel(const sparrow_direct_conv* d) { return d->pixel; }
 
 /* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
  * row_ptr/offsets/values (the conv's own, or the active copy in the workspace). */
@@ -187,7 +209,7 @@ size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, i
   (void)has_out;
   size_t b = planes_bytes(d);
   if (has_in && d->dense) /* the active channels' weight rows and offsets (dense_active) */
-    return b + ALIGN64(d->panels * d->k * SPARROW_DCONV_MR * sizeof(float)) + ALIGN64(d->k * sizeof(size_t));
+    return b + ALIGN64(d->panels * d->k * d->mr * sizeof(float)) + ALIGN64(d->k * sizeof(size_t));
   if (has_in) {
     const size_t nnz = d->row_ptr[d->cout];
     b += ALIGN64((d->cout + 1) * sizeof(size_t)) + ALIGN64(nnz * sizeof(size_t)) + ALIGN64(nnz * sizeof(float)) +
@@ -252,14 +274,14 @@ static dense_active dense_active_at(const sparrow_direct_conv* d, void* workspac
   char* q = (char*)workspace + planes_bytes(d);
   dense_active a;
   a.wp = (float*)q;
-  a.koff = (size_t*)(q + ALIGN64(d->panels * d->k * SPARROW_DCONV_MR * sizeof(float)));
+  a.koff = (size_t*)(q + ALIGN64(d->panels * d->k * d->mr * sizeof(float)));
   return a;
 }
 
 /* One O(active weights) pass, so that the multiply costs in proportion to the active channels. */
 static void copy_dense_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
   const dense_active a = dense_active_at(d, workspace);
-  const size_t taps = d->s.kh * d->s.kw, ka = l->n_in_channels * taps, mr = SPARROW_DCONV_MR;
+  const size_t taps = d->s.kh * d->s.kw, ka = l->n_in_channels * taps, mr = d->mr;
   for (size_t i = 0; i < l->n_in_channels; i++)
     memcpy(a.koff + i * taps, d->koff + l->in_channels[i] * taps, taps * sizeof(size_t));
   for (size_t q = 0; q < d->panels; q++)
@@ -309,7 +331,17 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
      * and finish() zeroes the inactive rows of the others. */
     p->pad_tasks = nt < p->n_in ? nt : p->n_in;
     p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
-    p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
+    p->pixel_chunks = 1;
+    if (d->pixel) {
+      /* Too few panels to share: each panel range also splits its pixel blocks. */
+      const size_t blocks = (d->s.ho * d->s.wo + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
+      if (nt > 1 && d->panels < nt * 2) p->pixel_chunks = (nt * 2 + d->panels - 1) / d->panels;
+      if (p->pixel_chunks > blocks) p->pixel_chunks = blocks;
+      p->row_tasks *= p->pixel_chunks;
+      p->pfn = ukernel == SPARROW_DWCONV_AUTO ? d->pfn : sparrow_pconv_select(ukernel);
+    } else {
+      p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
+    }
     copy_active(d, &p->lists, workspace);
     return;
   }
@@ -331,10 +363,10 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
   }
 }
 
-/* Dense mode: 1 when panel q holds an active output row (no list: all do). */
-static int panel_active(const sparrow_direct_conv_lists* l, size_t q) {
+/* Dense mode: 1 when panel q (of mr rows) holds an active output row (no list: all do). */
+static int panel_active(const sparrow_direct_conv_lists* l, size_t q, size_t mr) {
   if (l->out_channels == NULL) return 1;
-  const size_t r0 = q * SPARROW_DCONV_MR;
+  const size_t r0 = q * mr;
   size_t lo = 0, hi = l->n_out_channels;
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
@@ -343,7 +375,7 @@ static int panel_active(const sparrow_direct_conv_lists* l, size_t q) {
     else
       hi = mid;
   }
-  return lo < l->n_out_channels && l->out_channels[lo] < r0 + SPARROW_DCONV_MR;
+  return lo < l->n_out_channels && l->out_channels[lo] < r0 + mr;
 }
 
 /* Dense mode, task t: weight panels [p0, p1) over every output row. K runs in slices of whole
@@ -380,7 +412,7 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
       const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
       for (size_t oy = 0; oy < ho; oy++)
         for (size_t q = g0; q < g1; q++) {
-          if (!panel_active(&p->lists, q)) continue;
+          if (!panel_active(&p->lists, q, SPARROW_DCONV_MR)) continue;
           const size_t r0 = q * SPARROW_DCONV_MR;
           const size_t rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
           p->dfn(kc, wp + (q * k + k0) * SPARROW_DCONV_MR, koff + k0, buf + oy * row_step, wo, rows,
@@ -391,10 +423,90 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
   }
 }
 
+/* Pixel mode: the MR window origins of pixel block b (past the last pixel, the last again). */
+static size_t block_pixels(const sparrow_direct_conv* d, const float* buf, size_t b, const float** px) {
+  const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, wo = d->s.wo, npix = d->s.ho * wo;
+  const size_t q0 = b * SPARROW_PCONV_MR, pixels = npix - q0 < SPARROW_PCONV_MR ? npix - q0 : SPARROW_PCONV_MR;
+  size_t oy = q0 / wo, ox = q0 % wo;
+  for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
+    px[i] = buf + oy * row_step + ox;
+    if (i + 1 < pixels && ++ox == wo) ox = 0, oy++;
+  }
+  return pixels;
+}
+
+/* K slices of the pixel mode: a 16 KiB slice of a weight panel stays in L1 while up to
+ * PCONV_PART_BLOCKS pixel blocks pass, their partial sums on the stack. */
+#define PCONV_SLICE_K 256
+#define PCONV_PART_BLOCKS 64
+
+/* Pixel mode, task t: pixel chunk t % pixel_chunks of weight panel range t / pixel_chunks.
+ * K up to 2 * PCONV_SLICE_K: panels go in groups whose weights (about 192 KiB) stay in L2 while
+ * every 6-pixel block of the chunk passes, each block's input lines reused from L1 across the
+ * group's panels. Longer K (ResNet-18's 256- and 512-channel 3x3 layers: panels of 147 and 295
+ * KiB, L2-bandwidth bound unsliced) runs in slices of PCONV_SLICE_K, a panel at a time. With an
+ * input list, K is the active channels' (copied by prepare). */
+static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
+  const sparrow_direct_conv* d = p->conv;
+  const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
+  const size_t p0 = d->panels * r / ranges, p1 = d->panels * (r + 1) / ranges;
+  const size_t npix = d->s.ho * d->s.wo, blocks = (npix + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
+  const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
+  const size_t nr = SPARROW_PCONV_NR;
+  const float* buf = p->workspace;
+  const float* wp = d->wp;
+  const size_t* koff = d->koff;
+  size_t channels = d->s.channels;
+  if (p->lists.in_channels != NULL) {
+    const dense_active a = dense_active_at(d, p->workspace);
+    wp = a.wp, koff = a.koff, channels = p->lists.n_in_channels;
+  }
+  const size_t k = channels * d->s.kh * d->s.kw;
+  const float* px[SPARROW_PCONV_MR];
+  if (k > 2 * PCONV_SLICE_K) {
+    float part[PCONV_PART_BLOCKS * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
+    for (size_t q = p0; q < p1; q++) {
+      if (!panel_active(&p->lists, q, nr)) continue;
+      const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
+      for (size_t c0 = b0; c0 < b1; c0 += PCONV_PART_BLOCKS) {
+        const size_t c1 = b1 - c0 < PCONV_PART_BLOCKS ? b1 : c0 + PCONV_PART_BLOCKS;
+        for (size_t k0 = 0; k0 < k; k0 += PCONV_SLICE_K) {
+          const size_t kc = k - k0 < PCONV_SLICE_K ? k - k0 : PCONV_SLICE_K;
+          for (size_t b = c0; b < c1; b++) {
+            const size_t pixels = block_pixels(d, buf, b, px);
+            p->pfn(kc, wp + (q * k + k0) * nr, koff + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL,
+                   p->lo, p->hi, p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, part + (b - c0) * SPARROW_PCONV_MR * nr,
+                   k0 == 0, k0 + kc == k);
+          }
+        }
+      }
+    }
+    return;
+  }
+  const size_t panel_bytes = k * nr * sizeof(float);
+  const size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
+  for (size_t g0 = p0; g0 < p1; g0 += group) {
+    const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
+    for (size_t b = b0; b < b1; b++) {
+      const size_t pixels = block_pixels(d, buf, b, px);
+      for (size_t q = g0; q < g1; q++) {
+        if (!panel_active(&p->lists, q, nr)) continue;
+        const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
+        p->pfn(k, wp + q * k * nr, koff, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
+               p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, NULL, 1, 1);
+      }
+    }
+  }
+}
+
 void sparrow_direct_conv_rows_task(void* plan, size_t t) {
   const sparrow_direct_conv_plan* p = plan;
   if (t >= p->row_tasks) return;
   const sparrow_direct_conv* d = p->conv;
+  if (d->pixel) {
+    pixel_rows(p, t);
+    return;
+  }
   if (d->dense) {
     dense_rows(p, t);
     return;

@@ -221,6 +221,40 @@ sparrow_dconv_ukernel_fn sparrow_dconv_select(size_t i) {
   return dc_table[i < dc_len ? i : sparrow_dconv_ukernel_auto()].fn;
 }
 
+/* ---- pixel-major dense direct convolution: conv/dconv/pukernels.inc ---------------------------- */
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_pconv_ukernel_fn fn;
+} pc_entry;
+
+#define SPARROW_PCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn},
+static const pc_entry pc_table[] = {
+#include "../conv/dconv/pukernels.inc"
+};
+#undef SPARROW_PCONV_UKERNEL
+static const size_t pc_len = sizeof pc_table / sizeof pc_table[0];
+
+size_t sparrow_pconv_ukernel_count(void) { return pc_len; }
+const char* sparrow_pconv_ukernel_name(size_t i) { return i < pc_len ? pc_table[i].name : NULL; }
+int sparrow_pconv_ukernel_runnable(size_t i) { return i < pc_len && isa_runnable(pc_table[i].isa); }
+
+static sparrow_isa pc_isa(const void* t, size_t i) { return ((const pc_entry*)t)[i].isa; }
+static size_t pc_for_isa[ISA_COUNT];
+static pthread_once_t pc_once = PTHREAD_ONCE_INIT;
+static void pc_resolve(void) { resolve_levels(pc_table, pc_len, pc_isa, pc_for_isa); }
+
+size_t sparrow_pconv_ukernel_auto(void) {
+  pthread_once(&pc_once, pc_resolve);
+  const sparrow_isa isa = sparrow_active_isa();
+  return (size_t)isa < ISA_COUNT ? pc_for_isa[isa] : 0;
+}
+
+sparrow_pconv_ukernel_fn sparrow_pconv_select(size_t i) {
+  return pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()].fn;
+}
+
 /* ---- row-wise kernels: rowwise/ukernels.inc --------------------------------------------------- */
 
 typedef struct {

@@ -37,6 +37,8 @@ uint32_t sparrow_gemm_auto_mr(void);
 sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
 /* The dense direct-convolution kernel at `index` (SPARROW_DWCONV_AUTO or out of range: the active ISA's). */
 sparrow_dconv_ukernel_fn sparrow_dconv_select(size_t index);
+/* The pixel-major one likewise (conv/dconv/pukernels.inc). */
+sparrow_pconv_ukernel_fn sparrow_pconv_select(size_t index);
 
 /* Row kernel `index` (rowwise/ukernels.inc) when it computes `op` and can run here, else the
  * active ISA's for `op` (SPARROW_ROW_AUTO): cast to the op's sparrow_*_ukernel_fn. */

@@ -317,6 +317,11 @@ size_t sparrow_dconv_ukernel_count(void);
 const char* sparrow_dconv_ukernel_name(size_t index);  /* NULL past the end */
 int sparrow_dconv_ukernel_runnable(size_t index);
 size_t sparrow_dconv_ukernel_auto(void);
+/* Pixel-major dense direct-convolution kernels (Kernels/conv/dconv/pukernels.inc), likewise. */
+size_t sparrow_pconv_ukernel_count(void);
+const char* sparrow_pconv_ukernel_name(size_t index);  /* NULL past the end */
+int sparrow_pconv_ukernel_runnable(size_t index);
+size_t sparrow_pconv_ukernel_auto(void);
 size_t sparrow_dwconv_ukernel_count(void);
 const char* sparrow_dwconv_ukernel_name(size_t index);   /* NULL past the end */
 int sparrow_dwconv_ukernel_runnable(size_t index);
@@ -358,6 +363,14 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
 sparrow_status sparrow_direct_conv_create_dense(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                                 sparrow_direct_conv** out);
 int sparrow_direct_conv_is_dense(const sparrow_direct_conv* conv);
+/* The same dense convolution, pixel-major (Kernels/conv/dconv/dconv.h): blocks of 6 output
+ * pixels of the flattened output grid x 16 output channels, so narrow and strided outputs fill
+ * every lane. is_dense is 1 for it too, is_pixel 1 only for it; `ukernel` then indexes the
+ * pixel-major list (sparrow_pconv_ukernel_*); output lists skip 16-channel panels without an
+ * active channel. */
+sparrow_status sparrow_direct_conv_create_pixel(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
+                                                sparrow_direct_conv** out);
+int sparrow_direct_conv_is_pixel(const sparrow_direct_conv* conv);
 void sparrow_direct_conv_free(sparrow_direct_conv* conv);
 /* Bytes of workspace (the padded input), 64-byte aligned; and the nonzeros kept. */
 size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* conv);
@@ -401,6 +414,11 @@ typedef struct sparrow_direct_conv_plan {
   /* dense mode: the dense microkernel (dconv.h) */
   void (*dfn)(size_t, const float*, const size_t*, const float*, size_t, size_t, const float*, float, float, float*,
               size_t, int, int);
+  /* pixel mode: the pixel-major microkernel (dconv.h) and the pixel chunks each panel range is
+   * split into (row_tasks = panel ranges * pixel_chunks) */
+  void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
+              float*, size_t, float*, int, int);
+  size_t pixel_chunks;
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,

@@ -1,7 +1,8 @@
-/* Dense direct convolution (Kernels/conv/dconv, the dense mode of sparrow_direct_conv): every
- * registered kernel and the automatic choice against a plain double-precision loop over the
- * definition, on random windows with output channels past one panel and rows past one 16-pixel
- * block, with and without active-channel lists. Inputs are dyadic, so sums are exact in any order. */
+/* Dense direct convolution (Kernels/conv/dconv, the dense and pixel modes of
+ * sparrow_direct_conv): every registered kernel of the mode and the automatic choice against a
+ * plain double-precision loop over the definition, on random windows with output channels past
+ * one panel, rows past one 16-pixel block, pixel blocks across row ends and K slices, with and
+ * without active-channel lists. Inputs are dyadic, so sums are exact in any order. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,17 @@ static size_t out_size(size_t in, size_t p0, size_t p1, size_t k, size_t d, size
   return in + p0 + p1 < ext ? 0 : (in + p0 + p1 - ext) / st + 1;
 }
 
-void test_dconv(uint64_t seed, long cases, int scalar_only) {
-  dc_state = seed ^ 0xDC0417ull;
-  const size_t nk = sparrow_dconv_ukernel_count();
+static size_t kernel_count(int pixel) { return pixel ? sparrow_pconv_ukernel_count() : sparrow_dconv_ukernel_count(); }
+static int kernel_runnable(int pixel, size_t k) {
+  return pixel ? sparrow_pconv_ukernel_runnable(k) : sparrow_dconv_ukernel_runnable(k);
+}
+static const char* kernel_name(int pixel, size_t k) {
+  return pixel ? sparrow_pconv_ukernel_name(k) : sparrow_dconv_ukernel_name(k);
+}
+
+static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
+  dc_state = seed ^ (pixel ? 0x9C0417ull : 0xDC0417ull);
+  const size_t nk = kernel_count(pixel);
   size_t passed_before = g_passed;
   for (long i = 0; i < cases; i++) {
     sparrow_dwconv_shape s = {0};
@@ -70,9 +79,9 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
     s.wo = out_size(s.w, s.pad_left, dc_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
     if (s.ho == 0 || s.wo == 0) continue;
     const size_t cout = dc_rnd(1, 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
-    snprintf(g_case, sizeof g_case, "dconv c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
-             s.channels, cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top,
-             s.pad_left, s.ho, s.wo);
+    snprintf(g_case, sizeof g_case, "%s c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
+             pixel ? "pconv" : "dconv", s.channels, cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h,
+             s.dilation_w, s.pad_top, s.pad_left, s.ho, s.wo);
     float* x = malloc(s.channels * s.h * s.w * sizeof(float));
     float* w = malloc(cout * K * sizeof(float));
     float* b = malloc(cout * sizeof(float));
@@ -105,7 +114,8 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
         memset(ref + m * s.ho * s.wo, 0, s.ho * s.wo * sizeof(float));
       }
     sparrow_direct_conv* d = NULL;
-    if (sparrow_direct_conv_create_dense(&s, cout, w, &d) != SPARROW_OK) {
+    if ((pixel ? sparrow_direct_conv_create_pixel(&s, cout, w, &d)
+               : sparrow_direct_conv_create_dense(&s, cout, w, &d)) != SPARROW_OK) {
       fail("valid shape refused: %s", sparrow_last_error());
       free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs);
       continue;
@@ -115,8 +125,8 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
     void* ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
     for (size_t k = 0; k <= nk; k++) {
       const int automatic = k == nk;
-      if (!automatic && !sparrow_dconv_ukernel_runnable(k)) continue;
-      if (!automatic && scalar_only && strstr(sparrow_dconv_ukernel_name(k), "__scalar") == NULL) continue;
+      if (!automatic && !kernel_runnable(pixel, k)) continue;
+      if (!automatic && scalar_only && strstr(kernel_name(pixel, k), "__scalar") == NULL) continue;
       memset(y, 0xFF, ny * sizeof(float));
       memset(ws, 0xFF, ws_bytes); /* stale workspace must not leak into inactive planes */
       if (sparrow_direct_conv_lists_check(d, &l, ws, ws_bytes) != SPARROW_OK) {
@@ -132,7 +142,7 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
       for (size_t j = 0; j < ny && bad == ny; j++)
         if (y[j] != ref[j]) bad = j;
       if (bad < ny)
-        fail("%s%s: y[%zu] = %g, expected %g", automatic ? "(automatic choice)" : sparrow_dconv_ukernel_name(k),
+        fail("%s%s: y[%zu] = %g, expected %g", automatic ? "(automatic choice)" : kernel_name(pixel, k),
              lists ? " with lists" : "", bad, (double)y[bad], (double)ref[bad]);
       else
         g_passed++;
@@ -141,6 +151,13 @@ void test_dconv(uint64_t seed, long cases, int scalar_only) {
     free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs), free(ws);
   }
   g_case[0] = 0;
-  printf("  %-34s %6zu checks passed (%s)\n", "dense direct convolution", g_passed - passed_before,
-         sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto()));
+  printf("  %-34s %6zu checks passed (%s)\n", pixel ? "pixel-major direct convolution" : "dense direct convolution",
+         g_passed - passed_before,
+         pixel ? sparrow_pconv_ukernel_name(sparrow_pconv_ukernel_auto())
+               : sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto()));
+}
+
+void test_dconv(uint64_t seed, long cases, int scalar_only) {
+  run_mode(seed, cases, scalar_only, 0);
+  run_mode(seed, cases, scalar_only, 1);
 }
