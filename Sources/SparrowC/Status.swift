@@ -176,7 +176,7 @@ struct Options {
     var o = PlanOptions(threads: threads, format: policy)
     if let c = try string("conv") {
       guard let a = ConvAlgorithm(rawValue: c) else {
-        throw ABIError(.invalidArgument, "conv '\(c)': expected measure, im2col or direct")
+        throw ABIError(.invalidArgument, "conv '\(c)': expected measure, im2col, direct or pixel")
       }
       o.convAlgorithm = a
     }

@@ -12,7 +12,7 @@ struct PlanArguments: ParsableArguments {
   var threads: Int?
   @Flag(help: "Skip the optimisation passes (BatchNorm folding, activation fusion).")
   var noOptimize = false
-  @Option(help: "Sparse k x k convolutions: measure (time im2col + SpMM against direct), im2col, direct.")
+  @Option(help: "k x k convolutions (groups = 1): measure (time im2col + SpMM against the direct forms), im2col, direct (sparse, or dense channel-major below 50% zeros), pixel (the pixel-major dense form).")
   var conv: String = "measure"
   @Option(
     name: .customLong("gate-layers"),
@@ -48,7 +48,7 @@ struct PlanArguments: ParsableArguments {
   func options() throws -> PlanOptions {
     if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     guard let algorithm = ConvAlgorithm(rawValue: conv) else {
-      throw ValidationError("--conv \(conv): expected measure, im2col or direct")
+      throw ValidationError("--conv \(conv): expected measure, im2col, direct or pixel")
     }
     guard (1...(1 << 30)).contains(maxTensorMib) else { throw ValidationError("--max-tensor-mib must be positive") }
     var o = PlanOptions(threads: threads, format: try policy())

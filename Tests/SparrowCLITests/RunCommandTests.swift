@@ -53,7 +53,9 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
       _ = try PlanArguments.parse(["--format", "sparse"]).options()
     }
     expectValidation("--threads must be at least 1") { _ = try PlanArguments.parse(["--threads", "0"]).options() }
-    expectValidation("expected measure, im2col or direct") { _ = try PlanArguments.parse(["--conv", "fft"]).options() }
+    expectValidation("expected measure, im2col, direct or pixel") {
+      _ = try PlanArguments.parse(["--conv", "fft"]).options()
+    }
     expectValidation("--max-tensor-mib must be positive") {
       _ = try PlanArguments.parse(["--max-tensor-mib", "0"]).options()
     }

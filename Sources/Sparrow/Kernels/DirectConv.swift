@@ -12,8 +12,10 @@ public final class DirectSparseConv: @unchecked Sendable {
   /// `weights` is `[cout, shape.channels, kh, kw]`, dense with zeros (they are dropped).
   /// `dense`: keep every weight and run the register-blocked dense kernels instead
   /// (Kernels/conv/dconv: panels of output channels straight from the padded planes), for
-  /// layers with few zeros; `microkernel` then indexes `denseMicrokernels`.
-  public init(_ shape: DepthwiseShape, outputChannels cout: Int, weights: [Float], dense: Bool = false)
+  /// layers with few zeros; `microkernel` then indexes `denseMicrokernels`. `pixel` (implies
+  /// dense): the pixel-major dense kernels (blocks of 6 output pixels x 16 output channels, for
+  /// narrow and strided outputs); `microkernel` then indexes `pixelMicrokernels`.
+  public init(_ shape: DepthwiseShape, outputChannels cout: Int, weights: [Float], dense: Bool = false, pixel: Bool = false)
     throws(KernelError)
   {
     guard var s = shape.c, cout > 0 else {
@@ -25,9 +27,11 @@ public final class DirectSparseConv: @unchecked Sendable {
     var h: OpaquePointer? = nil
     try check(
       weights.withUnsafeBufferPointer {
-        dense
-          ? sparrow_direct_conv_create_dense(&s, cout, $0.baseAddress!, &h)
-          : sparrow_direct_conv_create(&s, cout, $0.baseAddress!, &h)
+        pixel
+          ? sparrow_direct_conv_create_pixel(&s, cout, $0.baseAddress!, &h)
+          : dense
+            ? sparrow_direct_conv_create_dense(&s, cout, $0.baseAddress!, &h)
+            : sparrow_direct_conv_create(&s, cout, $0.baseAddress!, &h)
       }, "direct convolution")
     guard let h else { throw KernelError(kind: .unknown, message: "direct convolution: no handle") }
     handle = h
@@ -40,6 +44,8 @@ public final class DirectSparseConv: @unchecked Sendable {
   public var workspaceBytes: Int { sparrow_direct_conv_workspace_bytes(handle) }
   /// Dense mode (`init(dense: true)`).
   public var isDense: Bool { sparrow_direct_conv_is_dense(handle) != 0 }
+  /// Pixel-major dense mode (`init(pixel: true)`).
+  public var isPixel: Bool { sparrow_direct_conv_is_pixel(handle) != 0 }
 
   /// The dense kernels: (index, name, runnable here).
   public static var denseMicrokernels: [(index: Int, name: String, runnable: Bool)] {
@@ -49,6 +55,14 @@ public final class DirectSparseConv: @unchecked Sendable {
   }
   /// The dense kernel the active ISA runs.
   public static var denseKernelName: String { String(cString: sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto())) }
+  /// The pixel-major dense kernels: (index, name, runnable here).
+  public static var pixelMicrokernels: [(index: Int, name: String, runnable: Bool)] {
+    (0..<sparrow_pconv_ukernel_count()).map {
+      (Int($0), String(cString: sparrow_pconv_ukernel_name($0)), sparrow_pconv_ukernel_runnable($0) != 0)
+    }
+  }
+  /// The pixel-major kernel the active ISA runs.
+  public static var pixelKernelName: String { String(cString: sparrow_pconv_ukernel_name(sparrow_pconv_ukernel_auto())) }
   public var nonzeros: Int { sparrow_direct_conv_nnz(handle) }
 
   /// Workspace bytes for a run with these active-channel lists (`workspaceBytes` when both are nil).
@@ -85,9 +99,14 @@ public final class DirectSparseConv: @unchecked Sendable {
     outRowCount: Int, inChannels: UnsafePointer<UInt32>?, inChannelCount: Int
   ) throws(KernelError) {
     guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
-    if let k = microkernel, k < 0 || (isDense ? sparrow_dconv_ukernel_runnable(k) : sparrow_dwconv_ukernel_runnable(k)) == 0 {
-      throw KernelError(
-        kind: .unsupported, message: "\(isDense ? "dense direct-convolution" : "depthwise") microkernel \(k) cannot run on this CPU")
+    if let k = microkernel,
+      k < 0
+        || (isPixel
+          ? sparrow_pconv_ukernel_runnable(k) : isDense ? sparrow_dconv_ukernel_runnable(k) : sparrow_dwconv_ukernel_runnable(k))
+          == 0
+    {
+      let kind = isPixel ? "pixel-major direct-convolution" : isDense ? "dense direct-convolution" : "depthwise"
+      throw KernelError(kind: .unsupported, message: "\(kind) microkernel \(k) cannot run on this CPU")
     }
     let wsBytes = sparrow_direct_conv_lists_workspace_bytes(handle, outRows != nil ? 1 : 0, inChannels != nil ? 1 : 0)
     var lists = sparrow_direct_conv_lists(

@@ -13,58 +13,73 @@ enum DirectConvChoice {
   ) throws(ModelError) -> any Step {
     let g = im2col.geometry
     let m = im2col.packed[0].rows
-    // Few zeros: the dense direct kernels (every weight kept, register-blocked); else the sparse
-    // one (a shifted row per nonzero).
+    // Few zeros: the dense direct kernels (every weight kept, register-blocked), channel-major
+    // (6 channels x 16 pixels) and pixel-major (6 pixels x 16 channels: narrow and strided
+    // outputs); else the sparse one (a shifted row per nonzero). `.pixel` forces the
+    // pixel-major form whatever the zeros.
+    let algorithm = c.options.convAlgorithm
     let dense = profile.zeroFraction < minZeroFraction
-    let directName = dense ? "direct-dense" : "direct"
-    // The direct form is a candidate: where it cannot be built (a padded input past its
-    // workspace limit), the im2col step stands, unless the direct form was forced.
-    let direct: DirectSparseConv
-    do { direct = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w, dense: dense) } catch {
-      if c.options.convAlgorithm == .direct { throw c.error(error.message) }
-      return im2col
+    let forms: [(name: String, dense: Bool, pixel: Bool)] =
+      algorithm == .pixel
+      ? [("direct-pixel", true, true)]
+      : dense ? [("direct-dense", true, false), ("direct-pixel", true, true)] : [("direct", false, false)]
+    let forced = algorithm == .direct || algorithm == .pixel
+    // A direct form is a candidate: where it cannot be built (a padded input past its
+    // workspace limit), it is left out (the im2col step stands), unless it was forced.
+    var candidates: [(name: String, step: DirectConvStep, pixel: Bool)] = []
+    for f in forced ? [forms[0]] : forms {
+      do {
+        let conv = try DirectSparseConv(g.kernelShape(), outputChannels: m, weights: w, dense: f.dense, pixel: f.pixel)
+        candidates.append((f.name, DirectConvStep(geometry: g, conv: conv, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi), f.pixel))
+      } catch {
+        if forced { throw c.error(error.message) }
+      }
     }
-    let directStep = DirectConvStep(geometry: g, conv: direct, bias: im2col.bias, lo: im2col.lo, hi: im2col.hi)
+    if candidates.isEmpty { return im2col }
     let threads = c.options.threads
     let im2colName = "im2col+\(im2col.packed[0].format)"
     let key = c.options.formatCache.map { _ in
-      "\(directName)|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo)|"
+      "\(forms.map(\.name).joined(separator: ","))|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo)|"
         + FormatCache.key(
           weights: w, rows: m, cols: g.c * g.kh * g.kw, n: g.ho * g.wo, kPerChannel: g.kh * g.kw,
           candidates: [im2col.packed[0].format], threads: threads)
     }
     var measured: [String: Double] = [:]
     var cached = false
-    let forced = c.options.convAlgorithm == .direct
     if forced {
       // Not timed.
     } else if let key, let hit = c.options.formatCache?.lookup(key) {
       measured = hit.measured
       cached = true
     } else {
-      measured = [
-        im2colName: time(im2col, geometry: g, m: m, threads: threads),
-        directName: time(directStep, geometry: g, m: m, threads: threads),
-      ]
+      measured[im2colName] = time(im2col, geometry: g, m: m, threads: threads)
+      for d in candidates { measured[d.name] = time(d.step, geometry: g, m: m, threads: threads) }
       if let key {
-        let best = measured[directName]! < measured[im2colName]! ? directName : im2colName
+        let best = measured.min { $0.value < $1.value }!.key
         c.options.formatCache?.store(key, FormatCache.Entry(format: best, measured: measured))
       }
     }
     var layer = c.layer
     for (k, v) in layer?.measured ?? [:] where measured[k] == nil { measured[k] = v }
-    let useDirect = forced || (measured[directName] ?? .infinity) < (measured[im2colName] ?? .infinity)
+    let chosen =
+      forced
+      ? candidates.first
+      : candidates.filter { (measured[$0.name] ?? .infinity) < (measured[im2colName] ?? .infinity) }
+        .min { (measured[$0.name] ?? .infinity) < (measured[$1.name] ?? .infinity) }
     layer?.measured = measured
     let wasCached = layer?.measuredFromCache ?? false
     layer?.measuredFromCache = cached || wasCached
-    if useDirect {
-      layer?.format = directName
+    if let chosen {
+      layer?.format = chosen.name
       layer?.kernel =
-        dense ? "direct_dense+" + DirectSparseConv.denseKernelName : "direct_conv+" + DepthwiseKernel.kernelName
+        chosen.pixel
+        ? "direct_pixel+" + DirectSparseConv.pixelKernelName
+        : chosen.step.conv.isDense
+          ? "direct_dense+" + DirectSparseConv.denseKernelName : "direct_conv+" + DepthwiseKernel.kernelName
     }
     c.layer = layer
-    guard useDirect else { return im2col }
-    return directStep
+    guard let chosen else { return im2col }
+    return chosen.step
   }
 
   /// Fastest milliseconds of the whole batch through `step` on random input, with its own buffers.

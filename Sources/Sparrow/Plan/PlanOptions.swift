@@ -10,6 +10,9 @@ public enum FormatPolicy: Sendable, Equatable {
 /// auto) are computed.
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
   case measure, im2col, direct
+  /// The pixel-major dense direct form (Kernels/conv/dconv/dconv.h), forced for every k x k
+  /// convolution with groups = 1.
+  case pixel
 }
 
 /// Options for planning.

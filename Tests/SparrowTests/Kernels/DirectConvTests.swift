@@ -55,22 +55,26 @@ import Testing
     #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
   }
 
-  /// Dense mode: every runnable dense kernel (and the active ISA's) on random windows, output
-  /// channels past one 6-row panel, rows wider than one 16-pixel block, with and without
+  /// Dense mode, channel-major and pixel-major: every runnable kernel of the form (and the
+  /// active ISA's) on random windows, output channels past one panel, rows wider than one
+  /// 16-pixel block, pixel blocks across row ends and short last blocks, with and without
   /// active-channel lists (inactive outputs exact zeros, inactive inputs counted as zero).
-  @Test(arguments: 0..<30) func denseMatchesTheDefinition(_ seed: Int) throws {
+  @Test(arguments: 0..<30, [false, true]) func denseMatchesTheDefinition(_ seed: Int, pixel: Bool) throws {
     var rng = SeededRNG(seed: UInt64(seed) + 7300)
     var s = DepthwiseKernelTests.randomShape(&rng)
     s.channels = Int.random(in: 1...9, using: &rng)
     s.multiplier = 1
     if seed % 5 == 0 {
       // Wide rows and many channels: K splits into several slices of input channels (partial
-      // sums through Y; direct.c keeps about 16 KiB of input rows per slice).
+      // sums through Y; direct.c keeps about 16 KiB of input rows per slice); in pixel mode K
+      // past 512 runs in slices of 256 with partial sums on the stack, over chunks of at most
+      // 64 pixel blocks (seeds 15 and up: 60+ channels, up to 9 x 95 outputs).
+      let (c, h) = (30 + 2 * seed, 4 + seed / 5)
       s = DepthwiseShape(
-        channels: 30 + seed, multiplier: 1, h: 4, w: 70 + seed, kh: 3, kw: 3, strideH: 1, strideW: 1 + seed % 2,
-        dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, ho: 4, wo: (70 + seed + 2 - 3) / (1 + seed % 2) + 1)
+        channels: c, multiplier: 1, h: h, w: 70 + seed, kh: 3, kw: 3, strideH: 1, strideW: 1 + seed % 2,
+        dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, ho: h, wo: (70 + seed + 2 - 3) / (1 + seed % 2) + 1)
     }
-    let cout = Int.random(in: 1...20, using: &rng)
+    let cout = Int.random(in: 1...(pixel ? 40 : 20), using: &rng)
     let w = (0..<(cout * s.channels * s.kh * s.kw)).map { _ in
       Double.random(in: 0..<1, using: &rng) < 0.2 ? 0 : rng.float()
     }
@@ -78,8 +82,8 @@ import Testing
     let bias: [Float]? = seed % 3 == 0 ? nil : (0..<cout).map { _ in rng.float() }
     let (lo, hi): (Float, Float) = seed % 2 == 0 ? (-.infinity, .infinity) : (0, 6)
     let ref = Self.reference(s, cout: cout, x: x, w: w, bias: bias, lo: lo, hi: hi)
-    let conv = try DirectSparseConv(s, outputChannels: cout, weights: w, dense: true)
-    #expect(conv.isDense)
+    let conv = try DirectSparseConv(s, outputChannels: cout, weights: w, dense: true, pixel: pixel)
+    #expect(conv.isDense && conv.isPixel == pixel)
     #expect(conv.nonzeros == w.filter { $0 != 0 }.count)
     let outs = (0..<cout).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
     let ins = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
@@ -93,7 +97,7 @@ import Testing
       for i in 0..<(s.ho * s.wo) { refLists[m * s.ho * s.wo + i] = 0 }
     }
     var ran = 0
-    for k in DirectSparseConv.denseMicrokernels where k.runnable {
+    for k in (pixel ? DirectSparseConv.pixelMicrokernels : DirectSparseConv.denseMicrokernels) where k.runnable {
       ran += 1
       for threads in [1, 2] {
         let got = try conv.run(x: x, bias: bias, lo: lo, hi: hi, threads: threads, microkernel: k.index)
@@ -109,7 +113,7 @@ import Testing
     #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
   }
 
-  @Test func refusesBadArguments() {
+  @Test func refusesBadArguments() throws {
     let s = DepthwiseShape(channels: 2, h: 4, w: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1, ho: 4, wo: 4)
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2]) }
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 0, weights: []) }
@@ -118,14 +122,19 @@ import Testing
     #expect(throws: KernelError.self) { try DirectSparseConv(bad, outputChannels: 1, weights: []) }
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2], dense: true) }
     #expect(throws: KernelError.self) { try DirectSparseConv(bad, outputChannels: 1, weights: [], dense: true) }
+    #expect(throws: KernelError.self) { try DirectSparseConv(bad, outputChannels: 1, weights: [], pixel: true) }
+    // A kernel index outside the form's list is refused, not run.
+    let pixel = try DirectSparseConv(s, outputChannels: 1, weights: [Float](repeating: 1, count: 18), pixel: true)
+    #expect(throws: KernelError.self) { _ = try pixel.run(x: [Float](repeating: 1, count: 32), microkernel: 99) }
   }
 }
 
 /// A 3x3 Conv in a graph, batch 2, sparse and dense: direct (forced), im2col (forced) and
 /// measured plans all give what the dense plan gives, and the measured plan reports both timings.
 @Suite struct DirectConvPlanTests {
-  /// Sparse weights (80% zeros) take the sparse direct form, dense ones (none) the dense one.
-  @Test(arguments: [ConvAlgorithm.direct, .im2col, .measure], [0.8, 0.0])
+  /// Sparse weights (80% zeros) take the sparse direct form, dense ones (none) the dense one;
+  /// `.pixel` forces the pixel-major dense form on either.
+  @Test(arguments: [ConvAlgorithm.direct, .pixel, .im2col, .measure], [0.8, 0.0])
   func matchesDense(_ algorithm: ConvAlgorithm, zeros: Double) throws {
     var rng = SeededRNG(seed: 4242)
     let (cin, cout, h, w) = (6, 10, 13, 21)
@@ -153,8 +162,12 @@ import Testing
     let layer = plan.layers[0]
     switch algorithm {
     case .direct: #expect(layer.format == direct)
+    case .pixel: #expect(layer.format == "direct-pixel")
     case .im2col: #expect(!layer.format.hasPrefix("direct"))
-    case .measure: #expect(layer.measured[direct] != nil && layer.measured.keys.contains { $0.hasPrefix("im2col+") })
+    case .measure:
+      #expect(layer.measured[direct] != nil && layer.measured.keys.contains { $0.hasPrefix("im2col+") })
+      // Dense weights also time the pixel-major form.
+      #expect((layer.measured["direct-pixel"] != nil) == (zeros == 0))
     }
   }
 }
