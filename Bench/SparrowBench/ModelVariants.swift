@@ -52,6 +52,9 @@ public enum ModelVariants {
     case .channel, .channelShrunk:
       var p = PruneOptions(method: o.channelMethod, sparsity: s)
       p.shrink = m == .channelShrunk
+      // A sweep to high sparsities must not stop where a small group would be emptied: one
+      // channel stays and the pruner notes of the report say so.
+      p.keepOnePerGroup = true
       return p
     }
   }
