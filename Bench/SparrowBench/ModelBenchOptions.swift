@@ -17,6 +17,15 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
   case channel
   /// Whole filters removed: a smaller dense model that any runtime runs faster ("universal").
   case channelShrunk = "channel-shrunk"
+  /// Calibrated (need `--calibration`): Wanda, |w|·‖x‖ per output row, unstructured.
+  case wanda
+  /// Calibrated: SparseGPT's layer-wise reconstruction, unstructured.
+  case sparsegpt
+  /// Calibrated: filters by the forward-only Taylor-style channel saliency, removed (shrunk).
+  case channelTaylor = "channel-taylor"
+
+  /// Made from the model's activations on the `--calibration` inputs.
+  public var isCalibrated: Bool { self == .wanda || self == .sparsegpt || self == .channelTaylor }
 
   /// Parses the names the CLI takes (`2:4` and `shrunk` are accepted too).
   public init(parsing s: String) throws(BenchError) {
@@ -37,8 +46,8 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
   /// dense-only runtime does with the same zeros) and the formats made for the method's pattern.
   public var forcedFormats: [String] {
     switch self {
-    case .none, .channelShrunk: return []
-    case .magnitude: return ["dense", "csr"]
+    case .none, .channelShrunk, .channelTaylor: return []
+    case .magnitude, .wanda, .sparsegpt: return ["dense", "csr"]
     case .nm: return ["dense", "nm", "csr"]
     case .block: return ["dense", "bsr", "csr"]
     // Stripes zero the columns c·kh·kw + p of a filter's row: strided in K, no block of the
@@ -53,8 +62,8 @@ public enum BenchMethod: String, Sendable, Codable, CaseIterable {
   public var speedupKind: String {
     switch self {
     case .none: return "baseline"
-    case .magnitude, .nm, .block, .stripe, .channel: return "specific"
-    case .channelShrunk: return "universal"
+    case .magnitude, .nm, .block, .stripe, .channel, .wanda, .sparsegpt: return "specific"
+    case .channelShrunk, .channelTaylor: return "universal"
     }
   }
 }
@@ -80,7 +89,7 @@ public struct ModelBenchOptions: Sendable {
   public var shapes: [String: [Int]] = [:]
   /// Where each given input came from (for the report).
   public var inputSources: [String: String] = [:]
-  public var methods: [BenchMethod] = BenchMethod.allCases
+  public var methods: [BenchMethod] = BenchMethod.allCases.filter { !$0.isCalibrated }
   public var sparsities: [Double] = [0.5, 0.9]
   /// `auto` and/or forced kinds; each method runs the ones in its `forcedFormats` (and auto).
   public var formats: [String] = ["auto", "dense", "csr", "nm", "bsr", "channel"]
@@ -104,6 +113,9 @@ public struct ModelBenchOptions: Sendable {
   /// Fine-tuned accuracies to show beside matching variants (an `accuracy.json` beside the model).
   public var knownAccuracy: [String: KnownAccuracy] = [:]
   public var knownAccuracySource: String? = nil
+  /// Runs of inputs for the calibrated methods (wanda, sparsegpt, channel-taylor), from
+  /// `--calibration NAME=FILE.npy`.
+  public var calibration: [[String: Tensor]] = []
 
   public init(model: String, cacheDir: String) {
     self.model = model
@@ -138,6 +150,10 @@ public struct ModelBenchOptions: Sendable {
 
   public func validate() throws(BenchError) {
     if methods.isEmpty { throw BenchError("no pruning methods given") }
+    // Up front, before any variant is made or timed.
+    if calibration.isEmpty, let m = methods.first(where: \.isCalibrated) {
+      throw BenchError("method \(m.rawValue) needs calibration inputs: --calibration NAME=FILE.npy")
+    }
     if sparsities.isEmpty, methods.contains(where: { $0 != .none && $0 != .nm }) {
       throw BenchError("no sparsity levels given")
     }

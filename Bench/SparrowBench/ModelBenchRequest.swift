@@ -26,6 +26,8 @@ public struct ModelBenchRequest: Sendable, Decodable {
   public var seed: UInt64 = 1
   public var full = false
   public var quick = false
+  /// `NAME=FILE.npy` (as `sparrow prune --calibration`): inputs for wanda, sparsegpt, channel-taylor.
+  public var calibration: [String] = []
 
   public init() {}
 
@@ -56,6 +58,7 @@ public struct ModelBenchRequest: Sendable, Decodable {
     try get(.seed, &r.seed)
     try get(.full, &r.full)
     try get(.quick, &r.quick)
+    try get(.calibration, &r.calibration)
     self = r
   }
 
@@ -65,7 +68,7 @@ public struct ModelBenchRequest: Sendable, Decodable {
     case runtimes, eval, labels
     case knownAccuracy = "known_accuracy"
     case cacheDir = "cache_dir"
-    case seed, full, quick
+    case seed, full, quick, calibration
   }
 
   /// The options, with notes about runtimes not found; `base` is the repository root (or "."),
@@ -95,6 +98,7 @@ public struct ModelBenchRequest: Sendable, Decodable {
     o.channelMethod = cm
     o.seed = seed
     o.shapes = try parsedShapes()
+    do { o.calibration = try CalibrationFiles.read(calibration) } catch { throw BenchError(error.message) }
     for spec in inputs.isEmpty ? defaultInputs : inputs {
       let (n, path) = try pair(spec, "--input")
       o.inputs[n] = try readNPY(path)

@@ -32,6 +32,9 @@ public enum ModelVariants {
     case .stripe: return "stripe\(pct)"
     case .channel: return "\(ch)-\(pct)"
     case .channelShrunk: return "\(ch)-\(pct)-shrunk"
+    case .wanda: return "wanda\(pct)"
+    case .sparsegpt: return "sparsegpt\(pct)"
+    case .channelTaylor: return "chtaylor-\(pct)-shrunk"
     }
   }
 
@@ -52,6 +55,19 @@ public enum ModelVariants {
     case .channel, .channelShrunk:
       var p = PruneOptions(method: o.channelMethod, sparsity: s)
       p.shrink = m == .channelShrunk
+      // A sweep to high sparsities must not stop where a small group would be emptied: one
+      // channel stays and the pruner notes of the report say so.
+      p.keepOnePerGroup = true
+      return p
+    case .wanda, .sparsegpt:
+      var p = PruneOptions(method: m == .wanda ? .wanda : .sparsegpt, sparsity: s)
+      p.calibration = o.calibration
+      return p
+    case .channelTaylor:
+      var p = PruneOptions(method: .channelTaylor, sparsity: s)
+      p.shrink = true
+      p.keepOnePerGroup = true
+      p.calibration = o.calibration
       return p
     }
   }

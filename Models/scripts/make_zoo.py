@@ -62,7 +62,8 @@ PRODUCER = "sparrow/Models/scripts/make_zoo.py"
 # by prune_numpy.prune_model (they came first; `sparrow prune` gives the same zero pattern, checked
 # on the tiny ResNet-18 at 90%); every other method by the `sparrow prune` binary (--sparrow), whose
 # arguments are "args". For channel methods the sparsity is the fraction of filters pruned per
-# layer; "-shrink" variants remove them (`--shrink`) and are smaller dense networks.
+# layer; "-shrink" variants remove them (`--shrink`) and are smaller dense networks. The sweep
+# reaches 95%, so a small group keeps one channel (`--keep-one-per-group`) instead of failing.
 LEVELS = [50, 70, 80, 90, 95]
 VARIANTS = [
     {"tag": "dense", "method": None},
@@ -72,7 +73,7 @@ VARIANTS = [
     *[{"tag": f"block{b}-{p}", "method": "block", "block": b, "sparsity": p / 100, "args": ["--block", b]}
       for b in ("4x4", "4x1") for p in LEVELS],
     *[{"tag": f"{short}-{p}{'-shrink' if shrink else ''}", "method": m, "sparsity": p / 100, "shrink": shrink,
-       "args": ["--shrink"] if shrink else []}
+       "args": ["--keep-one-per-group", *(["--shrink"] if shrink else [])]}
       for m, short in (("channel-l1", "chl1"), ("channel-fpgm", "chfpgm")) for shrink in (False, True) for p in LEVELS],
 ]
 SPARROW_METHODS = {"random", "block", "channel-l1", "channel-fpgm"}

@@ -143,6 +143,18 @@ struct Options {
     return b
   }
 
+  /// ["a", "b"]: a list of strings.
+  func strings(_ key: String) throws -> [String] {
+    guard let v = values[key] else { return [] }
+    guard case .array(let a) = v else { throw ABIError(.invalidArgument, "option '\(key)' must be a list of strings") }
+    return try a.map { x in
+      guard case .string(let s) = x else {
+        throw ABIError(.invalidArgument, "option '\(key)' must be a list of strings")
+      }
+      return s
+    }
+  }
+
   /// {"name": [dims]}: positive integers.
   func shapes(_ key: String) throws -> [String: [Int]] {
     guard let v = values[key] else { return [:] }

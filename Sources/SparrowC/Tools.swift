@@ -27,6 +27,7 @@ public func sparrowInspect(
 
 private let pruneKeys: Set<String> = [
   "method", "sparsity", "scope", "skip_first_last", "pattern", "block", "shrink", "seed", "groups",
+  "keep_one_per_group", "calibration",
 ]
 
 @_cdecl("sparrow_prune")
@@ -44,11 +45,15 @@ public func sparrowPrune(
     let sparsity = try o.double("sparsity"), scope = try o.string("scope") ?? "layer"
     let skip = try o.bool("skip_first_last") ?? true, pattern = try o.string("pattern"), block = try o.string("block")
     let shrink = try o.bool("shrink") ?? false, groups = try o.string("groups") ?? "all"
+    let keepOne = try o.bool("keep_one_per_group") ?? false
+    // ["NAME=FILE.npy", ...], as the CLI's --calibration (the package writes arrays to files).
+    let calibrationSpecs = try o.strings("calibration")
     let prune: PruneOptions
     do {
+      let runs = try CalibrationFiles.read(calibrationSpecs)
       prune = try PruneOptions(
         parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skip, pattern: pattern, block: block,
-        shrink: shrink, seed: UInt64(seed), groups: groups)
+        shrink: shrink, seed: UInt64(seed), groups: groups, calibration: runs, keepOnePerGroup: keepOne)
     } catch { throw ABIError(.invalidArgument, "\(error)") }
     guard FileManager.default.fileExists(atPath: inPath) else {
       throw ABIError(.ioError, "no such model file: \(inPath)")
@@ -79,6 +84,7 @@ public func sparrowBench(
       [
         "model", "inputs", "shapes", "methods", "sparsity", "formats", "threads", "rounds", "repeat", "warmup", "block",
         "channel_method", "runtimes", "eval", "labels", "known_accuracy", "cache_dir", "seed", "full", "quick",
+        "calibration",
       ])
     _ = try Options(request, allowed: keys)
     let r: ModelBenchRequest

@@ -100,7 +100,8 @@ sparrow_status sparrow_session_run(sparrow_session *session, const sparrow_tenso
 sparrow_status sparrow_inspect(const char *path, const void *bytes, size_t nbytes, const char *options, char **json);
 
 /* `sparrow prune`: reads `input_path`, writes the pruned model to `output_path`; options
- * {"method", "sparsity", "scope", "skip_first_last", "pattern", "block", "shrink", "seed"}.
+ * {"method", "sparsity", "scope", "skip_first_last", "pattern", "block", "shrink", "seed", "groups",
+ * "keep_one_per_group", "calibration": ["NAME=FILE.npy", ...] (wanda, sparsegpt, channel-taylor)}.
  * *report_json (per layer: name, op, shape, newShape, weights, zerosBefore, zerosAfter, note,
  * pruned; and notes) is the caller's. */
 sparrow_status sparrow_prune(const char *input_path, const char *output_path, const char *options,
@@ -109,7 +110,8 @@ sparrow_status sparrow_prune(const char *input_path, const char *output_path, co
 /* `sparrow bench model`: `request` has the CLI's options under JSON names ("model", "inputs":
  * ["NAME=FILE.npy"], "shapes": ["NAME=1x3x64x64"], "methods", "sparsity", "formats", "threads"
  * as comma-separated strings, "rounds", "repeat", "warmup", "block", "channel_method",
- * "runtimes", "cache_dir", "seed", "quick", "full"...). Writes no report files; *report_json
+ * "runtimes", "cache_dir", "seed", "quick", "full", "calibration": ["NAME=FILE.npy"]...). Writes
+ * no report files; *report_json
  * is the report the CLI saves as .json, the caller's. */
 sparrow_status sparrow_bench(const char *request, char **report_json);
 

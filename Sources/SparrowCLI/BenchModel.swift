@@ -25,7 +25,10 @@ struct BenchModelCommand: ParsableCommand {
   var inputs: [String] = []
   @Option(name: .customLong("shape"), help: "Pin a symbolic input shape: NAME=1x3x320x320 (repeatable).")
   var shapes: [String] = []
-  @Option(help: "Pruning methods: none, magnitude, nm (2:4), block, channel, channel-shrunk (comma-separated).")
+  @Option(
+    help:
+      "Pruning methods: none, magnitude, nm (2:4), block, stripe, channel, channel-shrunk, and with --calibration wanda, sparsegpt, channel-taylor (shrunk) (comma-separated)."
+  )
   var methods: String = "none,magnitude,nm,block,channel,channel-shrunk"
   @Option(help: "Sparsity levels (channel methods: fraction of filters), comma-separated.")
   var sparsity: String?
@@ -46,6 +49,11 @@ struct BenchModelCommand: ParsableCommand {
   @Option(help: "Folder for the report (default Bench/results/<machine id>).") var out: String?
   @Option(help: "Report file name, without extension (default model-<model name>).") var name: String?
   @Option(help: "Seed for random inputs.") var seed: UInt64 = 1
+  @Option(
+    help:
+      "NAME=FILE.npy (repeatable), as sparrow prune's: the inputs the calibrated methods (wanda, sparsegpt, channel-taylor) run through the model."
+  )
+  var calibration: [String] = []
   @Flag(help: "The full matrix: sparsity 0.5,0.7,0.8,0.9,0.95, 5 rounds of 10 runs (an hour or more on big models).")
   var full = false
   @Flag(help: "One round of one run (smoke tests; figures not meaningful); writes files only with --out.")
@@ -84,6 +92,7 @@ struct BenchModelCommand: ParsableCommand {
     r.seed = seed
     r.full = full
     r.quick = quick
+    r.calibration = calibration
     let (o, notes) = try r.options(base: base)
     let modelPath = o.model
     let stem = ((modelPath as NSString).lastPathComponent as NSString).deletingPathExtension

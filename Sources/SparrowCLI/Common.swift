@@ -120,22 +120,5 @@ func makeFeeds(for plan: Plan, given: [String: Tensor], seed: UInt64) throws -> 
 /// `--calibration NAME=FILE.npy` specs as runs: the i-th file given for each input name forms run
 /// i (a batch in one file is one run); every name needs the same number of files.
 func readCalibration(_ specs: [String]) throws -> [[String: Tensor]] {
-  var files: [String: [Tensor]] = [:], order: [String] = []
-  for spec in specs {
-    guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
-      throw ValidationError("--calibration \(spec): expected NAME=FILE.npy")
-    }
-    let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
-    let t: Tensor
-    do { t = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw fail("\(path): \(error)") }
-    if files[name] == nil { order.append(name) }
-    files[name, default: []].append(t)
-  }
-  let runs = files.values.map(\.count).max() ?? 0
-  guard files.values.allSatisfy({ $0.count == runs }) else {
-    throw ValidationError(
-      "every input needs the same number of --calibration files (\(order.map { "\($0): \(files[$0]!.count)" }.joined(separator: ", ")))"
-    )
-  }
-  return (0..<runs).map { i in Dictionary(uniqueKeysWithValues: order.map { ($0, files[$0]![i]) }) }
+  do { return try CalibrationFiles.read(specs) } catch { throw fail(error.message) }
 }

@@ -64,6 +64,11 @@ struct PruneCommand: ParsableCommand {
   @Option(
     help: "Channel methods: all (every channel group; those --shrink cannot remove are zeroed in place) or shrinkable (only the groups --shrink removes: a transformer's heads and MLP neurons, not its residual stream).")
   var groups: String = "all"
+  @Flag(
+    help:
+      "Channel methods, --scope layer: where the sparsity would remove every channel of a group, keep its best channel (and say so) instead of stopping with an error; for sweeps to high sparsities."
+  )
+  var keepOnePerGroup = false
   @Option(
     help:
       "NAME=FILE.npy (repeatable), for --method wanda, sparsegpt and channel-taylor: inputs run through the model to measure each layer's inputs; each set of files (one per input name, in order) is one run."
@@ -106,7 +111,8 @@ struct PruneCommand: ParsableCommand {
   func parse(calibration runs: [[String: Tensor]] = []) throws(PruneError) -> PruneOptions {
     try PruneOptions(
       parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skipFirstLast, pattern: pattern, block: block,
-      shrink: shrink, seed: seed, groups: groups, shareRows: shareRows, calibration: runs)
+      shrink: shrink, seed: seed, groups: groups, shareRows: shareRows, calibration: runs,
+      keepOnePerGroup: keepOnePerGroup)
   }
 
   func table(_ r: PruneReport) -> String {

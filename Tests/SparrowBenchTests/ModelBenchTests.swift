@@ -68,6 +68,27 @@ import Testing
     #expect(back == report)
   }
 
+  @Test func calibratedMethodsHaveRowsWithSpeedAndDeviation() throws {
+    let tmp = try Self.tempDir()
+    defer { try? FileManager.default.removeItem(atPath: tmp) }
+    let root = try #require(ShapeList.repoRoot())
+    var o = try Self.options(tmp)
+    o.methods = [.none, .wanda, .sparsegpt, .channelTaylor]
+    o.sparsities = [0.5]
+    o.formats = ["auto"]
+    o.calibration = try CalibrationFiles.read(["X=" + root + "/Models/ops/cnn_small/input_0_X.npy"])
+    let report = try ModelBench.run(o, machine: MachineInfo.current())
+    #expect(report.variants.map(\.id).sorted() == ["chtaylor-50-shrunk", "dense", "sparsegpt50", "wanda50"])
+    for id in ["wanda50", "sparsegpt50", "chtaylor-50-shrunk"] {
+      let r = try #require(report.rows.first { $0.variant == id && $0.format == "auto" }, "\(id) has a row")
+      #expect(r.error == nil, "\(id): \(r.error ?? "")")
+      #expect((r.speedup ?? 0) > 0, "\(id) speedup")
+      #expect((r.deviation?.maxAbs ?? 0) > 0, "\(id) moves the output")
+    }
+    #expect(report.rows.first { $0.variant == "chtaylor-50-shrunk" }?.method.speedupKind == "universal")
+    #expect(report.variants.first { $0.id == "wanda50" }.map { $0.weightZeroFraction > 0.3 } == true)
+  }
+
   @Test func interruptKeepsFinishedRows() throws {
     let tmp = try Self.tempDir()
     defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -102,5 +123,12 @@ import Testing
     o.model = tmp + "/missing.onnx"
     #expect(throws: BenchError.self) { try ModelBench.run(o, machine: MachineInfo.current()) }
     #expect(throws: BenchError.self) { try BenchMethod(parsing: "lottery") }
+    // A calibrated method without calibration inputs: refused before any variant is made.
+    o = try Self.options(tmp + "/calibrated")
+    o.methods = [.none, .magnitude, .sparsegpt]
+    #expect(throws: BenchError("method sparsegpt needs calibration inputs: --calibration NAME=FILE.npy")) {
+      try ModelBench.run(o, machine: MachineInfo.current())
+    }
+    #expect(!FileManager.default.fileExists(atPath: tmp + "/calibrated"))
   }
 }

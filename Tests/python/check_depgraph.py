@@ -322,13 +322,33 @@ with tempfile.TemporaryDirectory() as tmp:
             mine = np.load(out_dir / f"{safe}.npy")
             d = max_rel(mine, ref) if mine.shape == ref.shape else np.inf
             check(d <= 1e-4, f"{label} sparrow = ORT on {name}", f"max|d| / max|ref| {d:.3g}")
-    # Nonsense: one `error:` line, non-zero exit, nothing written.
-    for args in (["--sparsity", "0.5", "--groups", "bogus"], ["--sparsity", "0.5", "--groups", "shrinkable", "--method", "magnitude"]):
+    # Nonsense: one `error:` line, non-zero exit, nothing written, the input untouched. A sparsity
+    # that would remove all the heads (2 of 2) or neurons of a group is one of them.
+    emptying = ["--sparsity", "0.9", "--groups", "shrinkable", "--no-skip-first-last"]
+    tf_bytes = tf.read_bytes()
+    for args in (["--sparsity", "0.5", "--groups", "bogus"], ["--sparsity", "0.5", "--groups", "shrinkable", "--method", "magnitude"],
+                 emptying):
         target = tmp / "refused.onnx"
         r = subprocess.run([sparrow, "prune", str(tf), "-o", str(target), "--method", "channel-l1", *args],
                            capture_output=True, text=True)
         lines = [l for l in r.stderr.splitlines() if l.strip()]
-        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
-              "refuses " + " ".join(args), f"rc {r.returncode}, stderr {r.stderr!r}")
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists()
+              and tf.read_bytes() == tf_bytes, "refuses " + " ".join(args), f"rc {r.returncode}, stderr {r.stderr!r}")
+        if args is emptying:
+            check("would remove all" in r.stderr and "--keep-one-per-group" in r.stderr,
+                  "the emptied-group error names the group and the way out", r.stderr)
+    # --keep-one-per-group: the sweep goes on, one head (or neuron) of each such group stays, and
+    # ORT runs the shrunk file.
+    target = tmp / "kept.onnx"
+    r = subprocess.run([sparrow, "prune", str(tf), "-o", str(target), "--method", "channel-l1", *emptying,
+                        "--shrink", "--keep-one-per-group"], capture_output=True, text=True)
+    check(r.returncode == 0 and ": 1 kept" in r.stdout, "--keep-one-per-group keeps one channel and says so",
+          r.stdout[-300:] + r.stderr)
+    if r.returncode == 0:
+        try:
+            ort.InferenceSession(str(target), opts, providers=["CPUExecutionProvider"]).run(None, feeds_of(tf.parent / tf.stem))
+            check(True, "ORT runs the --keep-one-per-group shrunk transformer")
+        except Exception as e:  # noqa: BLE001
+            check(False, "ORT runs the --keep-one-per-group shrunk transformer", str(e)[:300])
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

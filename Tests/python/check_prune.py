@@ -343,13 +343,30 @@ with tempfile.TemporaryDirectory() as tmp:
         [str(garbage), "--method", "magnitude", "--sparsity", "0.5"],
         [str(ops / "relu.onnx"), "--method", "magnitude", "--sparsity", "0.5"],
         [str(ops / "conv_basic.onnx"), "--method", "magnitude", "--sparsity", "0.5"],  # its one layer is first and last
+        [m, "--method", "channel-l1", "--sparsity", "0.95"],  # would empty a channel group
+        [m, "--method", "magnitude", "--sparsity", "0.5", "--keep-one-per-group"],  # channel methods only
     ]
     for args in bad:
         target = tmp / "refused.onnx"
+        src = pathlib.Path(args[0])
+        before = src.read_bytes() if src.exists() else None
         r = subprocess.run([sparrow, "prune", *args, "-o", str(target)], capture_output=True, text=True)
         lines = [l for l in r.stderr.splitlines() if l.strip()]
-        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists(),
-              "refuses " + " ".join(args[1:]) + f" on {pathlib.Path(args[0]).name}", f"rc {r.returncode}, stderr {r.stderr!r}")
+        untouched = before == (src.read_bytes() if src.exists() else None)
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:") and not target.exists()
+              and untouched,
+              "refuses " + " ".join(args[1:]) + f" on {src.name}", f"rc {r.returncode}, stderr {r.stderr!r}")
+    # A group the sparsity would empty: the error names it and the way out; the opt-in keeps one
+    # channel of it and says so.
+    r = subprocess.run([sparrow, "prune", m, "-o", str(tmp / "refused.onnx"), "--method", "channel-l1",
+                        "--sparsity", "0.95"], capture_output=True, text=True)
+    check("would remove all" in r.stderr and "--keep-one-per-group" in r.stderr,
+          "the emptied-group error names the group and --keep-one-per-group", r.stderr)
+    kept = tmp / "kept.onnx"
+    r = subprocess.run([sparrow, "prune", m, "-o", str(kept), "--method", "channel-l1", "--sparsity", "0.95",
+                        "--keep-one-per-group"], capture_output=True, text=True)
+    check(r.returncode == 0 and kept.exists() and ": 1 kept" in r.stdout,
+          "--keep-one-per-group keeps one channel of the emptied groups and says so", r.stdout[-300:] + r.stderr)
     r = subprocess.run([sparrow, "prune", "--help"], capture_output=True, text=True)
     check("(default:" in r.stdout and "--skip-first-last)" in r.stdout.replace("\n", " ").replace("  ", ""),
           "--help states the --skip-first-last default")

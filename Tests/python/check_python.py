@@ -9,7 +9,8 @@
   unknown input, unknown output, bad options, a corrupt or truncated model, a missing file;
 - run releases the GIL (a Python thread keeps ticking while Sparrow computes), two sessions run on
   two threads and one session shared by two threads give the single-threaded results;
-- inspect, prune (the pruned file equals ONNX Runtime through the package) and a quick bench.
+- inspect, prune (the pruned file equals ONNX Runtime through the package; wanda, sparsegpt and
+  channel-taylor with calibration arrays; an emptied channel group) and a quick bench (also wanda).
 Usage: python check_python.py LIBRARY (libSparrowC.so; the package is imported from python/).
 """
 import json
@@ -242,10 +243,37 @@ with tempfile.TemporaryDirectory() as tmp:
     check(any(l.get("newShape") for l in shrunk["layers"]), "prune --shrink: no layer shrank")
     want = ort_session(out).run(None, {"x": dx})[0]
     check(close(sparrow.InferenceSession(out, threads=1).run(None, {"x": dx})[0], want), "prune: shrunk model")
+    # Calibrated methods: the calibration arrays (one, or a list of runs) go through temporary .npy
+    # files; the pruned models run in Sparrow as in ONNX Runtime.
+    for method, calibration, kw in (("wanda", {"x": dx}, {}), ("sparsegpt", {"x": [dx, dx[::-1].copy()]}, {}),
+                                    ("channel-taylor", {"x": dx}, {"shrink": True})):
+        r = sparrow.prune(digits, out, method, 0.5, calibration=calibration, **kw)
+        done = [l for l in r["layers"] if l["pruned"]]
+        check(done and sum(l["zerosAfter"] for l in done) >= 0.45 * sum(l["weights"] for l in done),
+              f"prune {method} with calibration: {str(r)[:300]}")
+        want = ort_session(out).run(None, {"x": dx})[0]
+        check(close(sparrow.InferenceSession(out, threads=1).run(None, {"x": dx})[0], want), f"prune {method}: model")
+    ok, msg = raises(lambda: sparrow.prune(digits, out, "wanda", 0.5), "needs calibration inputs")
+    check(ok, f"prune wanda without calibration: {msg}")
+    ok, msg = raises(lambda: sparrow.prune(digits, out, "wanda", 0.5, calibration={"x": np.zeros((1, 5, 7), np.float32)}),
+                     "x")
+    check(ok, f"prune wanda with a wrong-shape calibration: {msg}")
+    # A sparsity that would empty a channel group: an error, or one channel kept on request.
+    empty_out = pathlib.Path(tmp) / "emptied.onnx"
+    ok, msg = raises(lambda: sparrow.prune(cnn, empty_out, "channel-l1", 0.95), "would remove all", "--keep-one-per-group")
+    check(ok and not empty_out.exists(), f"prune: emptied group: {msg}")
+    r = sparrow.prune(cnn, empty_out, "channel-l1", 0.95, keep_one_per_group=True)
+    check(any(n.endswith(": 1 kept") for n in r["notes"]), f"prune keep_one_per_group: {r['notes']}")
 report = sparrow.bench(cnn, shapes={"X": [1, 3, 16, 16]}, methods=["none", "magnitude"], sparsity=[0.5], threads=[1],
                        formats="auto,dense", quick=True)
 check(isinstance(report, dict) and len(report.get("rows", [])) >= 2, f"bench: {str(report)[:300]}")
-print("inspect, prune (magnitude, channel shrink) and bench return their reports")
+cx = np.load(models / "ops" / "cnn_small" / "input_0_X.npy")
+report = sparrow.bench(cnn, inputs={"X": cx}, methods=["none", "wanda"], sparsity=[0.5], threads=[1], formats="auto",
+                       quick=True, calibration={"X": cx})
+check(any(r.get("variant") == "wanda50" for r in report.get("rows", [])), f"bench wanda: {str(report)[:300]}")
+ok, msg = raises(lambda: sparrow.bench(cnn, methods=["none", "sparsegpt"], quick=True), "needs calibration inputs")
+check(ok, f"bench sparsegpt without calibration: {msg}")
+print("inspect, prune (magnitude, channel shrink, calibrated, keep one per group) and bench (also wanda) return their reports")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -29,17 +29,41 @@ def inspect(model, shapes=None, threads=None, format="auto", optimize=True, **op
     return json.loads(_lib.take_string(out))
 
 
+def _calibration_specs(calibration, tmp):
+    """{name: array, list of arrays (one per run) or .npy path} as ["NAME=FILE.npy", ...]: arrays
+    are written to ``tmp``, since the library reads calibration inputs from files, as the CLI does."""
+    specs = []
+    for name, value in (calibration or {}).items():
+        runs = value if isinstance(value, (list, tuple)) else [value]
+        for run in runs:
+            if isinstance(run, (str, os.PathLike)):
+                path = os.fspath(run)
+            else:
+                path = os.path.join(tmp, f"calibration{len(specs)}.npy")
+                np.save(path, np.asarray(run))
+            specs.append(f"{name}={path}")
+    return specs or None
+
+
 def prune(input_path, output_path, method, sparsity=None, scope="layer", skip_first_last=True, pattern=None,
-          block=None, shrink=False, seed=0, groups="all"):
+          block=None, shrink=False, seed=0, groups="all", calibration=None, keep_one_per_group=False):
     """``sparrow prune``: writes the pruned model to ``output_path`` and returns the report (per
     layer: name, op, shape, newShape, weights, zerosBefore, zerosAfter, note, pruned; notes).
-    Methods: magnitude, random, nm (``pattern`` "2:4"), block (``block`` "4x1"), channel-l1,
+    Methods: magnitude, random, nm (``pattern`` "2:4"), block (``block`` "4x1"), stripe, channel-l1,
     channel-fpgm (``shrink=True`` removes the pruned channels; ``groups="shrinkable"`` prunes only
-    the channel groups that shrinking removes, e.g. a transformer's heads and MLP neurons)."""
-    opts = _opts(method=method, sparsity=sparsity, scope=scope, skip_first_last=skip_first_last, pattern=pattern,
-                 block=block, shrink=shrink, seed=seed, groups=groups)
-    out = ctypes.c_void_p()
-    check(lib.sparrow_prune(_lib.encode_path(input_path), _lib.encode_path(output_path), opts, ctypes.byref(out)))
+    the channel groups that shrinking removes, e.g. a transformer's heads and MLP neurons), and the
+    calibrated wanda, sparsegpt (``pattern`` too) and channel-taylor, which need ``calibration``:
+    {input name: array, a list of arrays (one per run; every input the same count) or a .npy path}.
+    A channel sparsity that would remove every channel of a group raises SparrowError unless
+    ``keep_one_per_group=True`` keeps one (the report's notes say where)."""
+    with tempfile.TemporaryDirectory(prefix="sparrow-prune-") as tmp:
+        opts = _opts(method=method, sparsity=sparsity, scope=scope, skip_first_last=skip_first_last, pattern=pattern,
+                     block=block, shrink=shrink, seed=seed, groups=groups,
+                     calibration=_calibration_specs(calibration, tmp),
+                     keep_one_per_group=keep_one_per_group or None)
+        out = ctypes.c_void_p()
+        check(lib.sparrow_prune(_lib.encode_path(input_path), _lib.encode_path(output_path), opts,
+                                ctypes.byref(out)))
     return json.loads(_lib.take_string(out))
 
 
@@ -57,7 +81,8 @@ def bench(model, inputs=None, shapes=None, methods=None, sparsity=None, formats=
     per format and thread count (and on the other ``runtimes``, "onnxruntime" and/or "deepsparse",
     when their venvs are found in the repository) and returns the report (the CLI's .json) as a
     dict. Lists may be given as Python lists or comma-separated strings; ``inputs``: {name: array
-    or .npy path}; ``shapes``: {name: shape}. Writes pruned variants to ``cache_dir`` (default: a
+    or .npy path}; ``shapes``: {name: shape}; ``calibration``: as prune's, for the methods wanda,
+    sparsegpt and channel-taylor. Writes pruned variants to ``cache_dir`` (default: a
     temporary folder, removed after)."""
     with tempfile.TemporaryDirectory(prefix="sparrow-bench-") as tmp:
         specs = []
@@ -76,6 +101,8 @@ def bench(model, inputs=None, shapes=None, methods=None, sparsity=None, formats=
             "runtimes": _csv(runtimes), "cache_dir": os.fspath(cache_dir) if cache_dir else os.path.join(tmp, "cache"),
             "seed": seed, **options,
         }
+        if "calibration" in request and isinstance(request["calibration"], dict):
+            request["calibration"] = _calibration_specs(request["calibration"], tmp)
         out = ctypes.c_void_p()
         check(lib.sparrow_bench(_opts(**request), ctypes.byref(out)))
         return json.loads(_lib.take_string(out))

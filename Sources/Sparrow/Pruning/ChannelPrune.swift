@@ -2,7 +2,8 @@
 /// Add, a squeeze-and-excitation gate and the tensor it scales) lose the same channels: a
 /// channel's importance is the mean, over the group's filter-producing layers, of each layer's
 /// score divided by that layer's mean score. A group with one producer ranks its filters by
-/// the plain score. At least one channel of every group stays.
+/// the plain score. A sparsity that would empty a group is an error unless `keepOnePerGroup`
+/// keeps one channel of it.
 enum ChannelPruning {
   struct Decision {
     /// Group → removed channels, ascending.
@@ -17,7 +18,7 @@ enum ChannelPruning {
   /// calibration inputs (`TaylorScores`).
   static func decide(
     _ g: Graph, _ a: ChannelAnalysis, _ layers: [WeightLayer], _ o: PruneOptions, readerNorms: [Int: [Float]] = [:]
-  ) -> Decision {
+  ) throws(PruneError) -> Decision {
     var d = Decision()
     let layerAt = Dictionary(layers.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
     var candidates: [(group: Int, scores: [Float])] = []
@@ -68,8 +69,14 @@ enum ChannelPruning {
       for (gi, s) in candidates {
         let want = WeightMethods.count(o.target, of: s.count), k = min(s.count - 1, want)
         if want > k {
-          // Removing a whole group would cut the network: one channel stays, and the report says so.
+          // Removing a whole group would cut the network: an error, unless the caller (a sweep to
+          // high sparsities) asked for one channel to stay, which the report then says.
           let names = a.filterRows(gi).map { g.nodes[$0.node].name }.joined(separator: ", ")
+          guard o.keepOnePerGroup else {
+            throw PruneError(
+              "sparsity \(o.target) would remove all \(s.count) channels of the group of \(names): "
+                + "use a lower --sparsity, or --keep-one-per-group to keep one channel of such groups")
+          }
           d.notes.append(
             "sparsity \(o.target) would remove all \(s.count) channels of the group of \(names): 1 kept")
         }

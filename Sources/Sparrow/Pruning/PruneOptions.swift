@@ -116,6 +116,10 @@ public struct PruneOptions: Sendable {
   /// transformer's heads and MLP neurons, not its residual stream); false prunes every group,
   /// the others in place.
   public var onlyShrinkable = false
+  /// Channel methods, `--scope layer`: where the sparsity would remove every channel of a group
+  /// (cutting the network), keep its best channel and say so in the report instead of refusing
+  /// (`--keep-one-per-group`, for sweeps to high sparsities). Off: such a sparsity is an error.
+  public var keepOnePerGroup = false
   /// Inputs run through the model to collect activation statistics (`wanda`): each entry is one
   /// run's feeds.
   public var calibration: [[String: Tensor]] = []
@@ -148,6 +152,9 @@ public struct PruneOptions: Sendable {
       throw PruneError("--calibration applies only to --method wanda, sparsegpt and channel-taylor")
     }
     if block != nil, method != .block { throw PruneError("--block applies only to --method block") }
+    if keepOnePerGroup, !method.isChannel {
+      throw PruneError("--keep-one-per-group applies only to the channel methods")
+    }
     if let r = shareRows {
       if method != .nm { throw PruneError("--share-rows applies only to --method nm") }
       guard (1...64).contains(r) else { throw PruneError("--share-rows must be in 1...64, got \(r)") }
@@ -208,7 +215,7 @@ extension PruneOptions {
   public init(
     parsing method: String, sparsity: Double?, scope: String = "layer", skipFirstLast: Bool = true,
     pattern: String? = nil, block: String? = nil, shrink: Bool = false, seed: UInt64 = 0, groups: String = "all",
-    shareRows: Int? = nil, calibration: [[String: Tensor]] = []
+    shareRows: Int? = nil, calibration: [[String: Tensor]] = [], keepOnePerGroup: Bool = false
   ) throws(PruneError) {
     guard let m = PruneMethod(rawValue: method) else {
       throw PruneError(
@@ -221,6 +228,7 @@ extension PruneOptions {
     self.shrink = shrink
     self.seed = seed
     self.calibration = calibration
+    self.keepOnePerGroup = keepOnePerGroup
     if let p = pattern { self.pattern = try NMPattern(parsing: p) }
     if let b = block { self.block = try BlockShape2D(parsing: b) }
     self.shareRows = shareRows

@@ -50,7 +50,7 @@ public enum Pruner {
       // channel-taylor's statistics come from the unpruned model.
       var norms: [Int: [Float]] = [:]
       if o.method == .channelTaylor { norms = try TaylorScores.readerNorms(g, analysis, calibration: o.calibration) }
-      let decision = ChannelPruning.decide(g, analysis, layers, o, readerNorms: norms)
+      let decision = try ChannelPruning.decide(g, analysis, layers, o, readerNorms: norms)
       leftDense = decision.leftDense
       notes += decision.notes
       try ChannelPruning.zero(&g, analysis, decision.removals)

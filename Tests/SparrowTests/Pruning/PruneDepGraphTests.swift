@@ -375,14 +375,28 @@ import Testing
     #expect(other.groups.first { $0.producers == [0] }?.blocked?.contains("its shape is read by") == true)
   }
 
-  @Test func aSparsityThatWouldEmptyAGroupKeepsOneChannelAndSaysSo() throws {
+  @Test func aSparsityThatWouldEmptyAGroupIsAnErrorUnlessOneChannelIsKept() throws {
     var rng = SeededRNG(seed: 193)
     // conv0's group has 2 channels: round(0.8 * 2) = 2 would remove it whole.
     let g = F.convChain([[2, 3, 1, 1], [4, 2, 1, 1]], rng: &rng)
-    let (pruned, report) = try Pruner.prune(g, F.options(.channelL1, 0.8))
+    var o = F.options(.channelL1, 0.8)
+    #expect(
+      throws: PruneError(
+        "sparsity 0.8 would remove all 2 channels of the group of conv0: use a lower --sparsity, "
+          + "or --keep-one-per-group to keep one channel of such groups")
+    ) { _ = try Pruner.prune(g, o) }
+    // 0.5 removes one of the two: no error.
+    let (half, _) = try Pruner.prune(g, F.options(.channelL1, 0.5))
+    #expect(F.zeroFilters(try #require(F.weight(half, node: "conv0"))).count == 1)
+    o.keepOnePerGroup = true
+    let (pruned, report) = try Pruner.prune(g, o)
     #expect(F.zeroFilters(try #require(F.weight(pruned, node: "conv0"))).count == 1)
     #expect(
       report.notes == ["sparsity 0.8 would remove all 2 channels of the group of conv0: 1 kept"], "\(report.notes)")
+    // The opt-in is for channel methods only.
+    var m = F.options(.magnitude, 0.5)
+    m.keepOnePerGroup = true
+    #expect(throws: PruneError.self) { _ = try Pruner.prune(g, m) }
   }
 
   @Test func channelTaylorNeedsCalibrationAndScoresByTheReaders() throws {
