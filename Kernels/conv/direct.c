@@ -39,6 +39,12 @@ struct sparrow_direct_conv {
   int pixel;
   size_t mr; /* output channels per panel: SPARROW_DCONV_MR, or SPARROW_PCONV_NR in pixel mode */
   sparrow_pconv_ukernel_fn pfn;
+  /* Pixel mode, compacted (panels sharing zero columns, e.g. N:M pruned with the pattern shared
+   * by the panel's rows, `prune --share-rows 16`): panel q keeps only its columns with a nonzero,
+   * entries [pstart[q], pstart[q + 1]) of wp (mr floats each) and of pkoff (their input
+   * offsets), so its kernel call skips the zero columns' FMAs. NULL: every panel has all k. */
+  size_t* pstart; /* panels + 1 */
+  size_t* pkoff;
 };
 
 /* Validates a create call and derives the window (multiplier 1), its extents, K and the padded
@@ -107,6 +113,44 @@ sparrow_status sparrow_direct_conv_create(const sparrow_dwconv_shape* shape, siz
   return SPARROW_OK;
 }
 
+/* 1 when column j of panel q holds a nonzero. */
+static int column_kept(const sparrow_direct_conv* d, size_t q, size_t j) {
+  const float* c = d->wp + (q * d->k + j) * d->mr;
+  for (size_t i = 0; i < d->mr; i++)
+    if (c[i] != 0.0f) return 1;
+  return 0;
+}
+
+/* Pixel mode: drops each panel's all-zero columns when that removes at least a tenth of the
+ * weight (below it the per-panel offsets cost more than the skipped FMAs save). */
+static sparrow_status compact_panels(sparrow_direct_conv* d) {
+  const size_t mr = d->mr;
+  size_t kept = 0;
+  for (size_t q = 0; q < d->panels; q++)
+    for (size_t j = 0; j < d->k; j++) kept += column_kept(d, q, j);
+  if (kept * 10 > d->panels * d->k * 9) return SPARROW_OK;
+  float* wp = aligned_alloc(64, ALIGN64((kept > 0 ? kept : 1) * mr * sizeof(float)));
+  d->pkoff = malloc((kept > 0 ? kept : 1) * sizeof(size_t));
+  d->pstart = malloc((d->panels + 1) * sizeof(size_t));
+  if (wp == NULL || d->pkoff == NULL || d->pstart == NULL) {
+    free(wp);
+    return SPARROW_ERR_OUT_OF_MEMORY;
+  }
+  size_t t = 0;
+  for (size_t q = 0; q < d->panels; q++) {
+    d->pstart[q] = t;
+    for (size_t j = 0; j < d->k; j++) {
+      if (!column_kept(d, q, j)) continue;
+      memcpy(wp + t * mr, d->wp + (q * d->k + j) * mr, mr * sizeof(float));
+      d->pkoff[t++] = d->koff[j];
+    }
+  }
+  d->pstart[d->panels] = t;
+  free(d->wp);
+  d->wp = wp;
+  return SPARROW_OK;
+}
+
 /* Dense and pixel mode: the weight in panels of mr output channels, K-major inside a panel. */
 static sparrow_status create_panels(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                     sparrow_direct_conv** out, int pixel) {
@@ -147,6 +191,10 @@ static sparrow_status create_panels(const sparrow_dwconv_shape* shape, size_t co
     for (size_t ky = 0; ky < s.kh; ky++)
       for (size_t kx = 0; kx < s.kw; kx++)
         d->koff[(c * s.kh + ky) * s.kw + kx] = c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
+  if (pixel && compact_panels(d) != SPARROW_OK) {
+    sparrow_direct_conv_free(d);
+    return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution: %zu x %zu weight", cout, k);
+  }
   *out = d;
   return SPARROW_OK;
 }
@@ -169,6 +217,8 @@ void sparrow_direct_conv_free(sparrow_direct_conv* d) {
   free(d->chan);
   free(d->wp);
   free(d->koff);
+  free(d->pstart);
+  free(d->pkoff);
   free(d);
 }
 
@@ -178,6 +228,9 @@ size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* d) {
 size_t sparrow_direct_conv_nnz(const sparrow_direct_conv* d) { return d->dense ? d->dense_nnz : d->row_ptr[d->cout]; }
 int sparrow_direct_conv_is_dense(const sparrow_direct_conv* d) { return d->dense; }
 int sparrow_direct_conv_is_pixel(const sparrow_direct_conv* d) { return d->pixel; }
+size_t sparrow_direct_conv_pixel_columns(const sparrow_direct_conv* d) {
+  return d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k;
+}
 
 /* Output channels m of `list` entries [i0, i1) (list NULL: m in [i0, i1)) with the nonzeros
  * row_ptr/offsets/values (the conv's own, or the active copy in the workspace). */
@@ -208,6 +261,9 @@ static size_t planes_bytes(const sparrow_direct_conv* d) {
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
   (void)has_out;
   size_t b = planes_bytes(d);
+  if (has_in && d->pstart != NULL) /* the active channels' columns, offsets and panel starts */
+    return b + ALIGN64(d->pstart[d->panels] * d->mr * sizeof(float)) + ALIGN64(d->pstart[d->panels] * sizeof(size_t)) +
+           ALIGN64((d->panels + 1) * sizeof(size_t)) + ALIGN64(d->s.channels);
   if (has_in && d->dense) /* the active channels' weight rows and offsets (dense_active) */
     return b + ALIGN64(d->panels * d->k * d->mr * sizeof(float)) + ALIGN64(d->k * sizeof(size_t));
   if (has_in) {
@@ -268,18 +324,51 @@ static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
 typedef struct {
   float* wp;
   size_t* koff;
+  size_t* pstart; /* compacted pixel mode: the active columns' panel starts (panels + 1) */
+  uint8_t* mask;  /* compacted pixel mode: 1 per active input channel */
 } dense_active;
 
 static dense_active dense_active_at(const sparrow_direct_conv* d, void* workspace) {
   char* q = (char*)workspace + planes_bytes(d);
-  dense_active a;
+  dense_active a = {0};
   a.wp = (float*)q;
+  if (d->pstart != NULL) {
+    const size_t n = d->pstart[d->panels];
+    q += ALIGN64(n * d->mr * sizeof(float));
+    a.koff = (size_t*)q;
+    q += ALIGN64(n * sizeof(size_t));
+    a.pstart = (size_t*)q;
+    a.mask = (uint8_t*)(q + ALIGN64((d->panels + 1) * sizeof(size_t)));
+    return a;
+  }
   a.koff = (size_t*)(q + ALIGN64(d->panels * d->k * d->mr * sizeof(float)));
   return a;
 }
 
+/* Compacted pixel mode with an input list: each panel's kept columns of active channels (the
+ * input channel of a column is its offset / plane). */
+static void copy_compact_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
+  const dense_active a = dense_active_at(d, workspace);
+  memset(a.mask, 0, d->s.channels);
+  for (size_t i = 0; i < l->n_in_channels; i++) a.mask[l->in_channels[i]] = 1;
+  size_t t = 0;
+  for (size_t q = 0; q < d->panels; q++) {
+    a.pstart[q] = t;
+    for (size_t j = d->pstart[q]; j < d->pstart[q + 1]; j++) {
+      if (!a.mask[d->pkoff[j] / d->plane]) continue;
+      memcpy(a.wp + t * d->mr, d->wp + j * d->mr, d->mr * sizeof(float));
+      a.koff[t++] = d->pkoff[j];
+    }
+  }
+  a.pstart[d->panels] = t;
+}
+
 /* One O(active weights) pass, so that the multiply costs in proportion to the active channels. */
 static void copy_dense_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
+  if (d->pstart != NULL) {
+    copy_compact_active(d, l, workspace);
+    return;
+  }
   const dense_active a = dense_active_at(d, workspace);
   const size_t taps = d->s.kh * d->s.kw, ka = l->n_in_channels * taps, mr = d->mr;
   for (size_t i = 0; i < l->n_in_channels; i++)
@@ -440,12 +529,31 @@ static size_t block_pixels(const sparrow_direct_conv* d, const float* buf, size_
 #define PCONV_SLICE_K 256
 #define PCONV_PART_BLOCKS 64
 
+/* Pixel mode: panel q's columns (K), packed weight and input offsets. */
+typedef struct {
+  const float* wp;
+  const size_t* koff;
+  const size_t* pstart; /* compacted: per-panel starts into wp/koff; NULL: k columns each */
+  size_t k;
+} pixel_panels;
+
+static size_t panel_k(const pixel_panels* w, size_t q) {
+  return w->pstart != NULL ? w->pstart[q + 1] - w->pstart[q] : w->k;
+}
+static const float* panel_w(const pixel_panels* w, size_t q) {
+  return w->wp + (w->pstart != NULL ? w->pstart[q] : q * w->k) * SPARROW_PCONV_NR;
+}
+static const size_t* panel_koff(const pixel_panels* w, size_t q) {
+  return w->pstart != NULL ? w->koff + w->pstart[q] : w->koff;
+}
+
 /* Pixel mode, task t: pixel chunk t % pixel_chunks of weight panel range t / pixel_chunks.
  * K up to 2 * PCONV_SLICE_K: panels go in groups whose weights (about 192 KiB) stay in L2 while
  * every 6-pixel block of the chunk passes, each block's input lines reused from L1 across the
  * group's panels. Longer K (ResNet-18's 256- and 512-channel 3x3 layers: panels of 147 and 295
  * KiB, L2-bandwidth bound unsliced) runs in slices of PCONV_SLICE_K, a panel at a time. With an
- * input list, K is the active channels' (copied by prepare). */
+ * input list, K is the active channels' (copied by prepare); compacted panels each have their
+ * own K. */
 static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
@@ -454,36 +562,44 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
   const size_t nr = SPARROW_PCONV_NR;
   const float* buf = p->workspace;
-  const float* wp = d->wp;
-  const size_t* koff = d->koff;
-  size_t channels = d->s.channels;
+  pixel_panels w = {d->wp, d->pstart != NULL ? d->pkoff : d->koff, d->pstart, d->k};
   if (p->lists.in_channels != NULL) {
     const dense_active a = dense_active_at(d, p->workspace);
-    wp = a.wp, koff = a.koff, channels = p->lists.n_in_channels;
+    w = (pixel_panels){a.wp, a.koff, a.pstart, p->lists.n_in_channels * d->s.kh * d->s.kw};
   }
-  const size_t k = channels * d->s.kh * d->s.kw;
+  size_t kmax = 0, ksum = 0;
+  for (size_t q = p0; q < p1; q++) {
+    const size_t kq = panel_k(&w, q);
+    kmax = kq > kmax ? kq : kmax;
+    ksum += kq;
+  }
   const float* px[SPARROW_PCONV_MR];
-  if (k > 2 * PCONV_SLICE_K) {
+  if (kmax > 2 * PCONV_SLICE_K) {
     float part[PCONV_PART_BLOCKS * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
     for (size_t q = p0; q < p1; q++) {
       if (!panel_active(&p->lists, q, nr)) continue;
       const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
+      const size_t k = panel_k(&w, q);
+      const float* wq = panel_w(&w, q);
+      const size_t* kq = panel_koff(&w, q);
       for (size_t c0 = b0; c0 < b1; c0 += PCONV_PART_BLOCKS) {
         const size_t c1 = b1 - c0 < PCONV_PART_BLOCKS ? b1 : c0 + PCONV_PART_BLOCKS;
-        for (size_t k0 = 0; k0 < k; k0 += PCONV_SLICE_K) {
+        size_t k0 = 0;
+        do {
           const size_t kc = k - k0 < PCONV_SLICE_K ? k - k0 : PCONV_SLICE_K;
           for (size_t b = c0; b < c1; b++) {
             const size_t pixels = block_pixels(d, buf, b, px);
-            p->pfn(kc, wp + (q * k + k0) * nr, koff + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL,
-                   p->lo, p->hi, p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, part + (b - c0) * SPARROW_PCONV_MR * nr,
-                   k0 == 0, k0 + kc == k);
+            p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
+                   p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0,
+                   k0 + kc == k);
           }
-        }
+          k0 += kc;
+        } while (k0 < k);
       }
     }
     return;
   }
-  const size_t panel_bytes = k * nr * sizeof(float);
+  const size_t panel_bytes = p1 > p0 ? ksum / (p1 - p0) * nr * sizeof(float) : 0;
   const size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
   for (size_t g0 = p0; g0 < p1; g0 += group) {
     const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
@@ -492,8 +608,9 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
       for (size_t q = g0; q < g1; q++) {
         if (!panel_active(&p->lists, q, nr)) continue;
         const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
-        p->pfn(k, wp + q * k * nr, koff, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
-               p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, NULL, 1, 1);
+        p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans,
+               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, NULL,
+               1, 1);
       }
     }
   }

@@ -367,10 +367,14 @@ int sparrow_direct_conv_is_dense(const sparrow_direct_conv* conv);
  * pixels of the flattened output grid x 16 output channels, so narrow and strided outputs fill
  * every lane. is_dense is 1 for it too, is_pixel 1 only for it; `ukernel` then indexes the
  * pixel-major list (sparrow_pconv_ukernel_*); output lists skip 16-channel panels without an
- * active channel. */
+ * active channel. A panel's columns (input channel x tap) that are zero in all its 16 channels
+ * (N:M pruned with the pattern shared by blocks of 16 rows, `prune --share-rows 16`) are dropped
+ * when that removes at least a tenth of the weight, so their FMAs are skipped; pixel_columns is
+ * the columns kept over all panels (panels x K when none are dropped). */
 sparrow_status sparrow_direct_conv_create_pixel(const sparrow_dwconv_shape* shape, size_t cout, const float* w,
                                                 sparrow_direct_conv** out);
 int sparrow_direct_conv_is_pixel(const sparrow_direct_conv* conv);
+size_t sparrow_direct_conv_pixel_columns(const sparrow_direct_conv* conv);
 void sparrow_direct_conv_free(sparrow_direct_conv* conv);
 /* Bytes of workspace (the padded input), 64-byte aligned; and the nonzeros kept. */
 size_t sparrow_direct_conv_workspace_bytes(const sparrow_direct_conv* conv);

@@ -92,6 +92,12 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
     uint32_t* outs = malloc(cout * sizeof(uint32_t));
     for (size_t j = 0; j < s.channels * s.h * s.w; j++) x[j] = (float)((int)dc_rnd(0, 64) - 32) / 16.0f;
     for (size_t j = 0; j < cout * K; j++) w[j] = dc_rnd(0, 4) == 0 ? 0.0f : (float)((int)dc_rnd(0, 16) - 8) / 8.0f;
+    /* Pixel mode, every fourth case: about half the columns zero in every row (one panel shares
+     * them), so the panel is compacted to its kept columns. */
+    if (pixel && i % 4 == 3)
+      for (size_t j = 0; j < K; j++)
+        if (dc_rnd(0, 1) == 0)
+          for (size_t m = 0; m < cout; m++) w[m * K + j] = 0.0f;
     for (size_t j = 0; j < cout; j++) b[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
     const float lo = (i % 3 == 1) ? 0.0f : -INFINITY, hi = (i % 3 == 2) ? 1.5f : INFINITY;
     const float* bias = (i & 1) ? b : NULL;

@@ -46,6 +46,9 @@ public final class DirectSparseConv: @unchecked Sendable {
   public var isDense: Bool { sparrow_direct_conv_is_dense(handle) != 0 }
   /// Pixel-major dense mode (`init(pixel: true)`).
   public var isPixel: Bool { sparrow_direct_conv_is_pixel(handle) != 0 }
+  /// Pixel-major mode: the weight columns (input channel x tap) kept over all 16-channel panels;
+  /// fewer than panels x K where panels share zero columns (their FMAs are skipped).
+  public var pixelColumns: Int { Int(sparrow_direct_conv_pixel_columns(handle)) }
 
   /// The dense kernels: (index, name, runnable here).
   public static var denseMicrokernels: [(index: Int, name: String, runnable: Bool)] {
@@ -55,6 +58,8 @@ public final class DirectSparseConv: @unchecked Sendable {
   }
   /// The dense kernel the active ISA runs.
   public static var denseKernelName: String { String(cString: sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto())) }
+  /// Output channels per pixel-major weight panel (SPARROW_PCONV_NR).
+  public static let pixelPanelRows = 16
   /// The pixel-major dense kernels: (index, name, runnable here).
   public static var pixelMicrokernels: [(index: Int, name: String, runnable: Bool)] {
     (0..<sparrow_pconv_ukernel_count()).map {

@@ -8,6 +8,29 @@ enum DirectConvChoice {
   /// either form.
   static let minZeroFraction = 0.5
 
+  /// The pixel-major form is tried on sparse weights when its 16-channel panels keep at most
+  /// this share of their columns (the rest are zero in all 16 rows and skipped).
+  static let maxKeptPanelColumns = 0.75
+
+  /// The share of (panel, column) pairs with a nonzero, panels of `DirectSparseConv.pixelPanelRows`
+  /// output channels of the row-major `rows` x `cols` weight.
+  static func keptPanelColumns(_ w: [Float], rows: Int, cols: Int) -> Double {
+    let nr = DirectSparseConv.pixelPanelRows
+    let panels = (rows + nr - 1) / nr
+    guard panels > 0, cols > 0 else { return 1 }
+    var kept = 0
+    w.withUnsafeBufferPointer { w in
+      for p in 0..<panels {
+        for j in 0..<cols {
+          var m = p * nr
+          while m < min(p * nr + nr, rows) && w[m * cols + j] == 0 { m += 1 }
+          if m < min(p * nr + nr, rows) { kept += 1 }
+        }
+      }
+    }
+    return Double(kept) / Double(panels * cols)
+  }
+
   static func choose(
     _ c: inout BuildContext, im2col: ConvStep, weights w: [Float], profile: SparsityProfile
   ) throws(ModelError) -> any Step {
@@ -19,10 +42,15 @@ enum DirectConvChoice {
     // pixel-major form whatever the zeros.
     let algorithm = c.options.convAlgorithm
     let dense = profile.zeroFraction < minZeroFraction
+    // Many zeros shared by whole 16-channel panels (N:M pruned with `--share-rows 16`): the
+    // pixel-major form drops those columns, so it is a candidate beside the sparse one.
+    let sharedColumns = !dense && keptPanelColumns(w, rows: m, cols: g.c * g.kh * g.kw) <= maxKeptPanelColumns
     let forms: [(name: String, dense: Bool, pixel: Bool)] =
       algorithm == .pixel
       ? [("direct-pixel", true, true)]
-      : dense ? [("direct-dense", true, false), ("direct-pixel", true, true)] : [("direct", false, false)]
+      : dense
+        ? [("direct-dense", true, false), ("direct-pixel", true, true)]
+        : [("direct", false, false)] + (sharedColumns ? [("direct-pixel", true, true)] : [])
     let forced = algorithm == .direct || algorithm == .pixel
     // A direct form is a candidate: where it cannot be built (a padded input past its
     // workspace limit), it is left out (the im2col step stands), unless it was forced.

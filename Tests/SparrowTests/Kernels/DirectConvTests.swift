@@ -75,8 +75,23 @@ import Testing
         dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, ho: h, wo: (70 + seed + 2 - 3) / (1 + seed % 2) + 1)
     }
     let cout = Int.random(in: 1...(pixel ? 40 : 20), using: &rng)
-    let w = (0..<(cout * s.channels * s.kh * s.kw)).map { _ in
+    var w = (0..<(cout * s.channels * s.kh * s.kw)).map { _ in
       Double.random(in: 0..<1, using: &rng) < 0.2 ? 0 : rng.float()
+    }
+    // Pixel mode, odd seeds: 2:4 shared by each 16-channel panel (two of every four columns zero
+    // in all its rows), and from seed 3 on, every fourth seed, the first panel all zero: the
+    // compacted panels skip those columns (and an empty panel writes bias only).
+    let k = s.channels * s.kh * s.kw
+    let shared = pixel && seed % 2 == 1
+    if shared {
+      for p in 0..<((cout + 15) / 16) {
+        for g in stride(from: 0, to: k, by: 4) {
+          let keep = Set([Int.random(in: 0..<4, using: &rng), Int.random(in: 0..<4, using: &rng)])
+          for j in g..<min(g + 4, k) where !keep.contains(j - g) || (p == 0 && seed % 4 == 3) {
+            for m in (16 * p)..<min(16 * p + 16, cout) { w[m * k + j] = 0 }
+          }
+        }
+      }
     }
     let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
     let bias: [Float]? = seed % 3 == 0 ? nil : (0..<cout).map { _ in rng.float() }
@@ -84,6 +99,10 @@ import Testing
     let ref = Self.reference(s, cout: cout, x: x, w: w, bias: bias, lo: lo, hi: hi)
     let conv = try DirectSparseConv(s, outputChannels: cout, weights: w, dense: true, pixel: pixel)
     #expect(conv.isDense && conv.isPixel == pixel)
+    if shared {
+      let kept = DirectConvChoice.keptPanelColumns(w, rows: cout, cols: k)
+      #expect(kept <= 0.75 && conv.pixelColumns == Int((kept * Double((cout + 15) / 16 * k)).rounded()))
+    }
     #expect(conv.nonzeros == w.filter { $0 != 0 }.count)
     let outs = (0..<cout).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
     let ins = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
@@ -133,12 +152,18 @@ import Testing
 /// measured plans all give what the dense plan gives, and the measured plan reports both timings.
 @Suite struct DirectConvPlanTests {
   /// Sparse weights (80% zeros) take the sparse direct form, dense ones (none) the dense one;
-  /// `.pixel` forces the pixel-major dense form on either.
-  @Test(arguments: [ConvAlgorithm.direct, .pixel, .im2col, .measure], [0.8, 0.0])
+  /// `.pixel` forces the pixel-major dense form on either. zeros 0.5: 2:4 shared by all rows (one
+  /// 16-channel panel), where the pixel-major form is timed too (its panel skips the columns).
+  @Test(arguments: [ConvAlgorithm.direct, .pixel, .im2col, .measure], [0.8, 0.0, 0.5])
   func matchesDense(_ algorithm: ConvAlgorithm, zeros: Double) throws {
     var rng = SeededRNG(seed: 4242)
     let (cin, cout, h, w) = (6, 10, 13, 21)
-    let weights = (0..<(cout * cin * 9)).map { _ in Double.random(in: 0..<1, using: &rng) < zeros ? 0 : rng.float() }
+    let k = cin * 9
+    let keep = (0..<k).map { j in zeros != 0.5 || j % 4 == 1 || j % 4 == 2 }
+    let weights = (0..<(cout * k)).map { i in
+      !keep[i % k] || Double.random(in: 0..<1, using: &rng) < (zeros == 0.5 ? 0 : zeros) ? 0 : rng.float()
+    }
+    if zeros == 0.5 { #expect(DirectConvChoice.keptPanelColumns(weights, rows: cout, cols: k) == 0.5) }
     let direct = zeros > 0 ? "direct" : "direct-dense"
     let g = Graph(
       inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(cin), .fixed(h), .fixed(w)])],
@@ -166,8 +191,8 @@ import Testing
     case .im2col: #expect(!layer.format.hasPrefix("direct"))
     case .measure:
       #expect(layer.measured[direct] != nil && layer.measured.keys.contains { $0.hasPrefix("im2col+") })
-      // Dense weights also time the pixel-major form.
-      #expect((layer.measured["direct-pixel"] != nil) == (zeros == 0))
+      // Dense weights and panel-shared zeros also time the pixel-major form.
+      #expect((layer.measured["direct-pixel"] != nil) == (zeros != 0.8))
     }
   }
 }
