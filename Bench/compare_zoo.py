@@ -178,6 +178,15 @@ def targets(cases):
         rows.append(("ResNet-18 2:4: Sparrow 2:4 faster than Sparrow dense", f"{s:.1f} vs {sd:.1f} ms", "faster",
                      "faster than ORT and DeepSparse" + ("" if not others else f" ({'met' if s < min(others) else 'not met'})"),
                      verdict(s < sd, s / sd - 1)))
+    # Issue #15: 2:4 that pays, with the pattern shared by 16 output channels (`prune --share-rows 16`).
+    s, sd, o = (lat(cases, "resnet18", v, r) for v, r in
+                (("nm24-shared16", "sparrow"), ("dense", "sparrow"), ("nm24-shared16", "onnxruntime")))
+    if s and o:
+        rows.append(("ResNet-18 2:4 shared by 16 rows: ORT / Sparrow (speedup, #15)", f"{o / s:.2f}× ({s:.1f} ms)", "≥ 1.2×",
+                     "1.5×", verdict(o / s >= 1.2, 1 - o / s / 1.2)))
+    if s and sd:
+        rows.append(("ResNet-18 2:4 shared by 16 rows: Sparrow dense / Sparrow 2:4 (#15)", f"{sd / s:.2f}×", "≥ 1.25×", "—",
+                     verdict(sd / s >= 1.25, 1 - sd / s / 1.25)))
     s, o = lat(cases, "mobilenetv2", "mag90", "sparrow"), lat(cases, "mobilenetv2", "mag90", "onnxruntime")
     if s and o:
         rows.append(("MobileNetV2 90%: ORT / Sparrow (speedup)", f"{o / s:.2f}× ({s:.1f} ms)", "≥ 1.3× (aim)", "—", verdict(o / s >= 1.3, 1 - o / s / 1.3)))

@@ -69,6 +69,10 @@ VARIANTS = [
     {"tag": "dense", "method": None},
     *[{"tag": f"mag{p}", "method": "magnitude", "sparsity": p / 100} for p in LEVELS],
     {"tag": "nm24", "method": "nm", "pattern": "2:4", "sparsity": 0.50},
+    # 2:4 with the pattern shared by blocks of 16 output channels (`sparrow prune --share-rows 16`):
+    # the pixel-major direct convolution's 16-channel panels skip the zero columns.
+    {"tag": "nm24-shared16", "method": "nm", "pattern": "2:4", "sparsity": 0.50, "sparrow": True,
+     "args": ["--share-rows", "16"]},
     *[{"tag": f"random{p}", "method": "random", "sparsity": p / 100, "args": ["--seed", "0"]} for p in LEVELS],
     *[{"tag": f"block{b}-{p}", "method": "block", "block": b, "sparsity": p / 100, "args": ["--block", b]}
       for b in ("4x4", "4x1") for p in LEVELS],
@@ -336,7 +340,8 @@ def find_sparrow(given: str) -> Path | None:
 
 
 def sparrow_args(variant: dict, prune_first_last: bool) -> list[str]:
-    return ["--method", variant["method"], "--sparsity", f"{variant['sparsity']:g}", *variant.get("args", []),
+    amount = ["--pattern", variant["pattern"]] if variant.get("pattern") else ["--sparsity", f"{variant['sparsity']:g}"]
+    return ["--method", variant["method"], *amount, *variant.get("args", []),
             *(["--no-skip-first-last"] if prune_first_last else [])]
 
 
@@ -442,7 +447,7 @@ def main() -> int:
             dense_total = None
             if v["method"] is None:
                 model, ref, layers = dense, dense_ref, []
-            elif v["method"] in SPARROW_METHODS:
+            elif v["method"] in SPARROW_METHODS or v.get("sparrow"):
                 if sparrow is None:
                     sys.exit(f"{name}: needs the sparrow binary (swift build --product sparrow, then --sparrow PATH)")
                 model, ref, layers, dense_total = prune_with_sparrow(sparrow, arch, cfg, x, dense, v, a.prune_first_last)
