@@ -405,11 +405,29 @@ static void copy_active(const sparrow_direct_conv* d, const sparrow_direct_conv_
 
 static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list != NULL ? n : all; }
 
+/* Pixel mode: 6-pixel blocks per image (a block never spans two images). */
+static size_t image_blocks(const sparrow_direct_conv* d) {
+  return (d->s.ho * d->s.wo + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
+}
+
+/* Pixel mode: with too few panels to share, each panel range also splits its pixel blocks (of
+ * every image of the batch). */
+static void split_pixel_chunks(sparrow_direct_conv_plan* p, size_t nt) {
+  const sparrow_direct_conv* d = p->conv;
+  const size_t blocks = image_blocks(d) * p->images;
+  p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
+  p->pixel_chunks = 1;
+  if (nt > 1 && d->panels < nt * 2) p->pixel_chunks = (nt * 2 + d->panels - 1) / d->panels;
+  if (p->pixel_chunks > blocks) p->pixel_chunks = blocks;
+  p->row_tasks *= p->pixel_chunks;
+}
+
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_direct_conv* d,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias, float lo,
                                  float hi, float* y, void* workspace, int threads, size_t ukernel) {
   const size_t nt = threads < 1 ? 1 : (size_t)threads;
-  *p = (sparrow_direct_conv_plan){.conv = d, .x = x, .bias = bias, .lo = lo, .hi = hi, .y = y, .workspace = workspace};
+  *p = (sparrow_direct_conv_plan){
+      .conv = d, .x = x, .bias = bias, .lo = lo, .hi = hi, .y = y, .workspace = workspace, .images = 1};
   if (lists != NULL) p->lists = *lists;
   p->n_in = list_len(p->lists.in_channels, p->lists.n_in_channels, d->s.channels);
   p->n_out = list_len(p->lists.out_channels, p->lists.n_out_channels, d->cout);
@@ -422,11 +440,7 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
     p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
     p->pixel_chunks = 1;
     if (d->pixel) {
-      /* Too few panels to share: each panel range also splits its pixel blocks. */
-      const size_t blocks = (d->s.ho * d->s.wo + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
-      if (nt > 1 && d->panels < nt * 2) p->pixel_chunks = (nt * 2 + d->panels - 1) / d->panels;
-      if (p->pixel_chunks > blocks) p->pixel_chunks = blocks;
-      p->row_tasks *= p->pixel_chunks;
+      split_pixel_chunks(p, nt);
       p->pfn = ukernel == SPARROW_DWCONV_AUTO ? d->pfn : sparrow_pconv_select(ukernel);
     } else {
       p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
@@ -445,10 +459,13 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
   if (t >= p->pad_tasks) return;
   const sparrow_direct_conv* d = p->conv;
   const uint32_t* list = p->lists.in_channels;
+  const size_t units = p->n_in * p->images, image_ws = planes_bytes(d) / sizeof(float);
+  const size_t image_in = d->s.channels * d->s.h * d->s.w;
   float* buf = p->workspace;
-  for (size_t i = p->n_in * t / p->pad_tasks; i < p->n_in * (t + 1) / p->pad_tasks; i++) {
-    const size_t c = list != NULL ? list[i] : i;
-    sparrow_window_pad_plane(&d->s, &d->e, p->x + c * d->s.h * d->s.w, buf + c * d->plane);
+  for (size_t u = units * t / p->pad_tasks; u < units * (t + 1) / p->pad_tasks; u++) {
+    const size_t img = u / p->n_in, i = u % p->n_in, c = list != NULL ? list[i] : i;
+    sparrow_window_pad_plane(&d->s, &d->e, p->x + img * image_in + c * d->s.h * d->s.w,
+                             buf + img * image_ws + c * d->plane);
   }
 }
 
@@ -512,10 +529,16 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
   }
 }
 
-/* Pixel mode: the MR window origins of pixel block b (past the last pixel, the last again). */
-static size_t block_pixels(const sparrow_direct_conv* d, const float* buf, size_t b, const float** px) {
+/* Pixel mode: the MR window origins of pixel block b of the batch (past the last pixel, the last
+ * again) and, in *yoff, where the block's output starts (its image's, channel 0). */
+static size_t block_pixels(const sparrow_direct_conv_plan* p, const float* buf, size_t b, const float** px,
+                           size_t* yoff) {
+  const sparrow_direct_conv* d = p->conv;
   const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, wo = d->s.wo, npix = d->s.ho * wo;
-  const size_t q0 = b * SPARROW_PCONV_MR, pixels = npix - q0 < SPARROW_PCONV_MR ? npix - q0 : SPARROW_PCONV_MR;
+  const size_t bpi = image_blocks(d), img = b / bpi;
+  buf += img * (planes_bytes(d) / sizeof(float));
+  const size_t q0 = (b % bpi) * SPARROW_PCONV_MR, pixels = npix - q0 < SPARROW_PCONV_MR ? npix - q0 : SPARROW_PCONV_MR;
+  *yoff = img * d->cout * npix + q0;
   size_t oy = q0 / wo, ox = q0 % wo;
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
     px[i] = buf + oy * row_step + ox;
@@ -558,7 +581,8 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
   const size_t p0 = d->panels * r / ranges, p1 = d->panels * (r + 1) / ranges;
-  const size_t npix = d->s.ho * d->s.wo, blocks = (npix + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
+  const size_t npix = d->s.ho * d->s.wo, blocks = image_blocks(d) * p->images;
+  size_t yoff;
   const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
   const size_t nr = SPARROW_PCONV_NR;
   const float* buf = p->workspace;
@@ -588,10 +612,9 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
         do {
           const size_t kc = k - k0 < PCONV_SLICE_K ? k - k0 : PCONV_SLICE_K;
           for (size_t b = c0; b < c1; b++) {
-            const size_t pixels = block_pixels(d, buf, b, px);
+            const size_t pixels = block_pixels(p, buf, b, px, &yoff);
             p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
-                   p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0,
-                   k0 + kc == k);
+                   p->y + yoff + r0 * npix, npix, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
           }
           k0 += kc;
         } while (k0 < k);
@@ -604,13 +627,12 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   for (size_t g0 = p0; g0 < p1; g0 += group) {
     const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
     for (size_t b = b0; b < b1; b++) {
-      const size_t pixels = block_pixels(d, buf, b, px);
+      const size_t pixels = block_pixels(p, buf, b, px, &yoff);
       for (size_t q = g0; q < g1; q++) {
         if (!panel_active(&p->lists, q, nr)) continue;
         const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
         p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans,
-               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + r0 * npix + b * SPARROW_PCONV_MR, npix, NULL,
-               1, 1);
+               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + yoff + r0 * npix, npix, NULL, 1, 1);
       }
     }
   }
@@ -672,4 +694,48 @@ sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float
                                        float hi, float* y, void* workspace, size_t workspace_bytes, int threads) {
   const sparrow_direct_conv_lists all = {0};
   return sparrow_direct_conv_run_lists(d, &all, x, bias, lo, hi, y, workspace, workspace_bytes, threads);
+}
+
+size_t sparrow_direct_conv_batch_workspace_bytes(const sparrow_direct_conv* d, size_t images) {
+  if (!d->pixel || images <= 1) return sparrow_direct_conv_workspace_bytes(d);
+  size_t b;
+  return sparrow_mul_ok(planes_bytes(d), images, &b) ? b : SIZE_MAX;
+}
+
+void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* p, const sparrow_direct_conv* d, size_t images,
+                                       const float* x, const float* bias, float lo, float hi, float* y, void* workspace,
+                                       int threads, size_t ukernel) {
+  const size_t nt = threads < 1 ? 1 : (size_t)threads;
+  sparrow_direct_conv_prepare(p, d, NULL, x, bias, lo, hi, y, workspace, threads, ukernel);
+  if (!d->pixel) return;
+  p->images = images;
+  p->pad_tasks = nt < p->n_in * images ? nt : p->n_in * images;
+  split_pixel_chunks(p, nt);
+}
+
+sparrow_status sparrow_direct_conv_run_batch(const sparrow_direct_conv* d, size_t images, const float* x,
+                                             const float* bias, float lo, float hi, float* y, void* workspace,
+                                             size_t workspace_bytes, int threads) {
+  sparrow_clear_error();
+  if (d == NULL || x == NULL || y == NULL) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL conv, x or y");
+  if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
+  const size_t need = sparrow_direct_conv_batch_workspace_bytes(d, images);
+  if (workspace == NULL || ((uintptr_t)workspace & 63) != 0 || workspace_bytes < need)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "workspace: need %zu bytes, 64-byte aligned (got %zu)", need,
+                        workspace_bytes);
+  const size_t image_in = d->s.channels * d->s.h * d->s.w, image_out = d->cout * d->s.ho * d->s.wo;
+  sparrow_direct_conv_plan p;
+  if (!d->pixel) {
+    for (size_t i = 0; i < images; i++) {
+      sparrow_direct_conv_prepare(&p, d, NULL, x + i * image_in, bias, lo, hi, y + i * image_out, workspace, threads,
+                                  SPARROW_DWCONV_AUTO);
+      sparrow_parallel_for(p.pad_tasks, threads, sparrow_direct_conv_pad_task, &p);
+      sparrow_parallel_for(p.row_tasks, threads, sparrow_direct_conv_rows_task, &p);
+    }
+    return SPARROW_OK;
+  }
+  sparrow_direct_conv_prepare_batch(&p, d, images, x, bias, lo, hi, y, workspace, threads, SPARROW_DWCONV_AUTO);
+  sparrow_parallel_for(p.pad_tasks, threads, sparrow_direct_conv_pad_task, &p);
+  sparrow_parallel_for(p.row_tasks, threads, sparrow_direct_conv_rows_task, &p);
+  return SPARROW_OK;
 }

@@ -423,11 +423,27 @@ typedef struct sparrow_direct_conv_plan {
   void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
               float*, size_t, float*, int, int);
   size_t pixel_chunks;
+  /* pixel mode, images run as one (sparrow_direct_conv_run_batch; 1 otherwise): x and y hold
+   * `images` consecutive images, the workspace `images` sets of padded planes */
+  size_t images;
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,
                                  float clamp_lo, float clamp_hi, float* y, void* workspace, int threads,
                                  size_t ukernel);
+/* Batch: `images` consecutive images as one multiply, without lists. In pixel mode the 6-pixel
+ * blocks of every image share each weight panel's pass (a panel streams once per batch, not once
+ * per image, and the per-call costs are paid once); the other modes loop over the images inside
+ * the rows tasks. Workspace: sparrow_direct_conv_batch_workspace_bytes. */
+size_t sparrow_direct_conv_batch_workspace_bytes(const sparrow_direct_conv* conv, size_t images);
+/* Pixel mode only (1 image otherwise: use prepare per image): the plan for the batch, whose pad
+ * and rows tasks then run as for one image (no finish needed without lists). */
+void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv, size_t images,
+                                       const float* x, const float* bias, float clamp_lo, float clamp_hi, float* y,
+                                       void* workspace, int threads, size_t ukernel);
+sparrow_status sparrow_direct_conv_run_batch(const sparrow_direct_conv* conv, size_t images, const float* x,
+                                             const float* bias, float clamp_lo, float clamp_hi, float* y,
+                                             void* workspace, size_t workspace_bytes, int threads);
 void sparrow_direct_conv_pad_task(void* plan, size_t task);   /* a sparrow_task_fn */
 void sparrow_direct_conv_rows_task(void* plan, size_t task);  /* a sparrow_task_fn */
 void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* plan);

@@ -153,6 +153,29 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
       else
         g_passed++;
     }
+    /* Pixel mode without lists: the same image twice as a batch of 2 (one multiply) gives the
+     * reference twice. */
+    if (pixel && !lists) {
+      const size_t nx = s.channels * s.h * s.w, bws = sparrow_direct_conv_batch_workspace_bytes(d, 2);
+      float* x2 = malloc(2 * nx * sizeof(float));
+      float* y2 = malloc(2 * ny * sizeof(float));
+      void* ws2 = aligned_alloc(64, (bws + 63) / 64 * 64);
+      memcpy(x2, x, nx * sizeof(float));
+      memcpy(x2 + nx, x, nx * sizeof(float));
+      memset(y2, 0xFF, 2 * ny * sizeof(float));
+      if (sparrow_direct_conv_run_batch(d, 2, x2, bias, lo, hi, y2, ws2, bws, 2) != SPARROW_OK) {
+        fail("batch refused: %s", sparrow_last_error());
+      } else {
+        size_t bad = 2 * ny;
+        for (size_t j = 0; j < 2 * ny && bad == 2 * ny; j++)
+          if (y2[j] != ref[j % ny]) bad = j;
+        if (bad < 2 * ny)
+          fail("batch of 2: y[%zu] = %g, expected %g", bad, (double)y2[bad], (double)ref[bad % ny]);
+        else
+          g_passed++;
+      }
+      free(x2), free(y2), free(ws2);
+    }
     sparrow_direct_conv_free(d);
     free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs), free(ws);
   }

@@ -52,7 +52,11 @@ struct GatedStep: GateStep {
   init(_ inner: any ActiveChannelStep) { self.inner = inner }
 
   private var innerSpan: Int { (inner.listScratchBytes + 63) / 64 * 64 }
-  var scratchBytes: Int { innerSpan + GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels) }
+  /// The list path's (the inner step's per-image workspace, then the lists), or the plain path's
+  /// when larger (a batched inner step, e.g. the pixel-major direct convolution).
+  var scratchBytes: Int {
+    max(inner.scratchBytes, innerSpan + GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels))
+  }
 
   /// Outside a session (plan-time folding, timing): the gate is off.
   func run(_ c: StepContext) throws(RuntimeError) { try run(c, gate: nil) }

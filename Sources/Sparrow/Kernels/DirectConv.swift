@@ -130,6 +130,68 @@ public final class DirectSparseConv: @unchecked Sendable {
     }
   }
 
+  /// Workspace bytes for `images` images run as one (`runBatch`): that many sets of padded
+  /// planes in pixel mode, one image's otherwise.
+  public func batchWorkspaceBytes(images: Int) -> Int {
+    sparrow_direct_conv_batch_workspace_bytes(handle, max(images, 1))
+  }
+
+  /// `images` consecutive images (`x` `[images, channels, h, w]`, `y` `[images, cout, ho, wo]`):
+  /// in pixel mode one multiply whose 6-pixel blocks of every image share each weight panel's
+  /// pass; the other modes run image by image. `workspace` has `batchWorkspaceBytes(images:)`.
+  func runBatch(
+    images: Int, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float,
+    y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
+  ) throws(KernelError) {
+    guard isPixel, images > 1 else {
+      let s = shape
+      for i in 0..<images {
+        try run(
+          x: x + i * s.channels * s.h * s.w, bias: bias, lo: lo, hi: hi, y: y + i * outputChannels * s.ho * s.wo,
+          workspace: workspace, threads: threads, microkernel: microkernel)
+      }
+      return
+    }
+    guard lo <= hi else { throw KernelError(kind: .invalidArgument, message: "clamp range [\(lo), \(hi)] is empty") }
+    if let k = microkernel, k < 0 || sparrow_pconv_ukernel_runnable(k) == 0 {
+      throw KernelError(kind: .unsupported, message: "pixel-major direct-convolution microkernel \(k) cannot run on this CPU")
+    }
+    let nt = max(1, threads)
+    var plan = sparrow_direct_conv_plan()
+    sparrow_direct_conv_prepare_batch(
+      &plan, handle, images, x, bias, lo, hi, y, workspace, Int32(clamping: nt), microkernel ?? -1)
+    withUnsafeMutablePointer(to: &plan) { p in
+      TileRunner.run(tasks: p.pointee.pad_tasks, threads: nt, sparrow_direct_conv_pad_task, p)
+      TileRunner.run(tasks: p.pointee.row_tasks, threads: nt, sparrow_direct_conv_rows_task, p)
+    }
+  }
+
+  /// Array convenience for a batch (tests).
+  public func runBatch(
+    images: Int, x: [Float], bias: [Float]? = nil, lo: Float = -.infinity, hi: Float = .infinity, threads: Int = 1,
+    microkernel: Int? = nil
+  ) throws(KernelError) -> [Float] {
+    let s = shape
+    guard images >= 1, x.count == images * s.channels * s.h * s.w, bias.map({ $0.count == outputChannels }) ?? true
+    else {
+      throw KernelError(kind: .invalidArgument, message: "direct convolution: x or bias has the wrong size")
+    }
+    var y = [Float](repeating: .nan, count: images * outputChannels * s.ho * s.wo)
+    let bytes = batchWorkspaceBytes(images: images)
+    let ws = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    defer { ws.deallocate() }
+    try x.withUnsafeBufferPointer { (xp) throws(KernelError) in
+      try y.withUnsafeMutableBufferPointer { (yp) throws(KernelError) in
+        try bias.withOptionalPointer { (b) throws(KernelError) in
+          try runBatch(
+            images: images, x: xp.baseAddress!, bias: b, lo: lo, hi: hi, y: yp.baseAddress!, workspace: ws,
+            threads: threads, microkernel: microkernel)
+        }
+      }
+    }
+    return y
+  }
+
   /// Array convenience for one image (tests, tools).
   public func run(
     x: [Float], bias: [Float]? = nil, lo: Float = -.infinity, hi: Float = .infinity, threads: Int = 1,

@@ -132,6 +132,47 @@ import Testing
     #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
   }
 
+  /// Batches as one multiply (pixel mode: blocks of every image share each panel pass; the other
+  /// modes image by image) equal each image run alone: 1–5 images, dense and 2:4-shared panels,
+  /// K short and sliced, every runnable pixel kernel, 1 and 2 threads.
+  @Test(arguments: 0..<12) func batchesMatchOneImageAtATime(_ seed: Int) throws {
+    var rng = SeededRNG(seed: UInt64(seed) + 9100)
+    var s = DepthwiseKernelTests.randomShape(&rng)
+    s.multiplier = 1
+    s.channels = Int.random(in: 1...9, using: &rng)
+    if seed % 4 == 3 {  // 60 channels x 9 taps: K past 512 runs in slices
+      s = DepthwiseShape(
+        channels: 60, multiplier: 1, h: 5, w: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+        padTop: 1, padLeft: 1, ho: 5, wo: 20)
+    }
+    let images = 1 + seed % 5, cout = Int.random(in: 1...40, using: &rng), k = s.channels * s.kh * s.kw
+    var w = (0..<(cout * k)).map { _ in rng.float() }
+    if seed % 2 == 1 {  // 2:4 shared by the whole panel
+      for j in 0..<k where j % 4 < 2 { for m in 0..<cout { w[m * k + j] = 0 } }
+    }
+    let x = (0..<(images * s.channels * s.h * s.w)).map { _ in rng.float() }
+    let bias: [Float]? = seed % 3 == 0 ? nil : (0..<cout).map { _ in rng.float() }
+    let inImage = s.channels * s.h * s.w
+    for pixel in [false, true] {
+      let conv = try DirectSparseConv(s, outputChannels: cout, weights: w, dense: true, pixel: pixel)
+      var ref: [Float] = []
+      for i in 0..<images {
+        let xi = Array(x[(i * inImage)..<((i + 1) * inImage)])
+        ref += Self.reference(s, cout: cout, x: xi, w: w, bias: bias, lo: 0, hi: 6)
+      }
+      let kernels: [Int?] = pixel ? DirectSparseConv.pixelMicrokernels.filter(\.runnable).map(\.index) : [nil]
+      for kernel in kernels {
+        for threads in [1, 2] {
+          let got = try conv.runBatch(
+            images: images, x: x, bias: bias, lo: 0, hi: 6, threads: threads, microkernel: kernel)
+          #expect(
+            firstMismatch(got, ref) == nil,
+            "seed \(seed) pixel \(pixel) kernel \(kernel ?? -1) threads \(threads) images \(images): \(s) cout \(cout)")
+        }
+      }
+    }
+  }
+
   @Test func refusesBadArguments() throws {
     let s = DepthwiseShape(channels: 2, h: 4, w: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1, ho: 4, wo: 4)
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2]) }
@@ -181,10 +222,17 @@ import Testing
     let dense = try Session(plan: try Planner.plan(g, options: PlanOptions(threads: 1, format: .fixed(.dense)))).run(["x": x])
     var o = PlanOptions(threads: 2, formatCache: nil)
     o.convAlgorithm = algorithm
+    o.gateLayers = .all  // wrapped for the runtime gate, as every inner convolution of a model is
     let plan = try Planner.plan(g, options: o)
     let got = try Session(plan: plan).run(["x": x])
     #expect(firstMismatch(got["y"]!.floats, dense["y"]!.floats) == nil, "\(algorithm) zeros \(zeros)")
     let layer = plan.layers[0]
+    // The pixel form runs the batch as one multiply: whatever wraps the step (the gate's
+    // GatedStep) must size the session's scratch for that, not for one image's lists.
+    for s in plan.steps {
+      if let g = s.step as? GatedStep { #expect(g.scratchBytes >= g.inner.scratchBytes) }
+      #expect(plan.memory.scratchBytes >= s.step.scratchBytes)
+    }
     switch algorithm {
     case .direct: #expect(layer.format == direct)
     case .pixel: #expect(layer.format == "direct-pixel")

@@ -1,5 +1,6 @@
-/// A k x k convolution run by `DirectSparseConv`, one image at a time; with groups = 1 always,
-/// so the runtime gate (`GatedStep`) can skip its channels.
+/// A k x k convolution run by `DirectSparseConv`: the pixel-major form takes the batch in groups
+/// of `batchImages` images as one multiply, the others run one image at a time; with groups = 1
+/// always, so the runtime gate (`GatedStep`) can skip its channels (image by image).
 struct DirectConvStep: ActiveChannelStep {
   let geometry: WindowGeometry
   let conv: DirectSparseConv
@@ -16,7 +17,13 @@ struct DirectConvStep: ActiveChannelStep {
   var macsPerImage: Double {
     Double(conv.outputChannels) * Double(geometry.c * geometry.kh * geometry.kw) * Double(geometry.ho * geometry.wo)
   }
-  var scratchBytes: Int { (conv.workspaceBytes + 63) / 64 * 64 }
+  /// Images per batched call: the whole batch while its padded planes fit in `maxBatchBytes`.
+  var batchImages: Int {
+    guard conv.isPixel, geometry.n > 1 else { return 1 }
+    return max(1, min(geometry.n, Self.maxBatchBytes / max(conv.workspaceBytes, 1)))
+  }
+  static let maxBatchBytes = 16 << 20
+  var scratchBytes: Int { (conv.batchWorkspaceBytes(images: batchImages) + 63) / 64 * 64 }
   /// Running with lists takes the lists' workspace.
   var listScratchBytes: Int {
     max(conv.workspaceBytes, conv.workspaceBytes(active: ActiveChannels(outputRows: [], inputChannels: [])))
@@ -28,9 +35,12 @@ struct DirectConvStep: ActiveChannelStep {
     guard let ws = c.scratch else { throw RuntimeError("direct convolution: no workspace") }
     let inImage = g.c * g.h * g.w, outImage = conv.outputChannels * g.ho * g.wo
     do {
+      let per = batchImages
       try bias.withOptionalPointer { (b) throws(KernelError) in
-        for img in 0..<g.n {
-          try conv.run(x: x + img * inImage, bias: b, lo: lo, hi: hi, y: y + img * outImage, workspace: ws, threads: c.threads)
+        for img in stride(from: 0, to: g.n, by: per) {
+          try conv.runBatch(
+            images: min(per, g.n - img), x: x + img * inImage, bias: b, lo: lo, hi: hi, y: y + img * outImage,
+            workspace: ws, threads: c.threads)
         }
       }
     } catch {
