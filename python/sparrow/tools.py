@@ -29,19 +29,22 @@ def inspect(model, shapes=None, threads=None, format="auto", optimize=True, **op
     return json.loads(_lib.take_string(out))
 
 
+def _npy_path(value, tmp, stem):
+    """A .npy path as given, or the array written to ``tmp``/``stem``.npy (the library reads
+    inputs from files, as the CLI does)."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    path = os.path.join(tmp, f"{stem}.npy")
+    np.save(path, np.asarray(value))
+    return path
+
+
 def _calibration_specs(calibration, tmp):
-    """{name: array, list of arrays (one per run) or .npy path} as ["NAME=FILE.npy", ...]: arrays
-    are written to ``tmp``, since the library reads calibration inputs from files, as the CLI does."""
+    """{name: array, list of arrays (one per run) or .npy path} as ["NAME=FILE.npy", ...]."""
     specs = []
     for name, value in (calibration or {}).items():
-        runs = value if isinstance(value, (list, tuple)) else [value]
-        for run in runs:
-            if isinstance(run, (str, os.PathLike)):
-                path = os.fspath(run)
-            else:
-                path = os.path.join(tmp, f"calibration{len(specs)}.npy")
-                np.save(path, np.asarray(run))
-            specs.append(f"{name}={path}")
+        for run in value if isinstance(value, (list, tuple)) else [value]:
+            specs.append(f"{name}={_npy_path(run, tmp, f'calibration{len(specs)}')}")
     return specs or None
 
 
@@ -85,14 +88,7 @@ def bench(model, inputs=None, shapes=None, methods=None, sparsity=None, formats=
     sparsegpt and channel-taylor. Writes pruned variants to ``cache_dir`` (default: a
     temporary folder, removed after)."""
     with tempfile.TemporaryDirectory(prefix="sparrow-bench-") as tmp:
-        specs = []
-        for name, value in (inputs or {}).items():
-            if isinstance(value, (str, os.PathLike)):
-                path = os.fspath(value)
-            else:
-                path = os.path.join(tmp, f"input{len(specs)}.npy")
-                np.save(path, np.asarray(value))
-            specs.append(f"{name}={path}")
+        specs = [f"{name}={_npy_path(v, tmp, f'input{i}')}" for i, (name, v) in enumerate((inputs or {}).items())]
         request = {
             "model": os.fspath(model), "inputs": specs,
             "shapes": [f"{k}={'x'.join(str(int(d)) for d in v)}" for k, v in (shapes or {}).items()],
