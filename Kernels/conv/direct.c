@@ -611,10 +611,18 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
         size_t k0 = 0;
         do {
           const size_t kc = k - k0 < PCONV_SLICE_K ? k - k0 : PCONV_SLICE_K;
+          /* The next weight slice (this panel's, else the next panel's first) is fetched into L2
+           * a share per block while this slice's blocks run, instead of missing on the first. */
+          const float* next = k0 + kc < k ? wq + (k0 + kc) * nr : q + 1 < p1 ? panel_w(&w, q + 1) : NULL;
+          const size_t lines = PCONV_SLICE_K * nr * sizeof(float) / 64, nb = c1 - c0;
+          const size_t per = (lines + nb - 1) / nb;
           for (size_t b = c0; b < c1; b++) {
             const size_t pixels = block_pixels(p, buf, b, px, &yoff);
             p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
                    p->y + yoff + r0 * npix, npix, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
+            if (next != NULL)
+              for (size_t l = (b - c0) * per; l < (b - c0 + 1) * per && l < lines; l++)
+                __builtin_prefetch(next + l * 16, 0, 2);
           }
           k0 += kc;
         } while (k0 < k);

@@ -59,6 +59,9 @@ VARIANTS = {
     "random50": ["--method", "random", "--sparsity", "0.5", "--seed", "1"],
     "random80": ["--method", "random", "--sparsity", "0.8", "--seed", "1"],
     "nm24": ["--method", "nm", "--pattern", "2:4"],
+    # 2:4 with the pattern shared by blocks of 16 output channels: what the pixel-major direct
+    # convolution turns into skipped FMAs (issue #15); the accuracy cost of sharing, next to nm24.
+    "nm24-shared16": ["--method", "nm", "--pattern", "2:4", "--share-rows", "16"],
     "nm14": ["--method", "nm", "--pattern", "1:4"],
     "block4x1-50": ["--method", "block", "--block", "4x1", "--sparsity", "0.5"],
     "block4x1-70": ["--method", "block", "--block", "4x1", "--sparsity", "0.7"],
