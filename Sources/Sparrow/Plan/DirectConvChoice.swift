@@ -11,6 +11,8 @@ enum DirectConvChoice {
   /// The pixel-major form is tried on sparse weights when its 16-channel panels keep at most
   /// this share of their columns (the rest are zero in all 16 rows and skipped).
   static let maxKeptPanelColumns = 0.75
+  /// Below this zero fraction the pixel-major dense form is timed on sparse weights too.
+  static let maxPixelZeroFraction = 0.75
 
   /// The share of (panel, column) pairs with a nonzero, panels of `DirectSparseConv.pixelPanelRows`
   /// output channels of the row-major `rows` x `cols` weight.
@@ -42,15 +44,20 @@ enum DirectConvChoice {
     // pixel-major form whatever the zeros.
     let algorithm = c.options.convAlgorithm
     let dense = profile.zeroFraction < minZeroFraction
-    // Many zeros shared by whole 16-channel panels (N:M pruned with `--share-rows 16`): the
-    // pixel-major form drops those columns, so it is a candidate beside the sparse one.
-    let sharedColumns = !dense && keptPanelColumns(w, rows: m, cols: g.c * g.kh * g.kw) <= maxKeptPanelColumns
+    // Zeros shared by whole 16-channel panels (N:M pruned with `--share-rows 16`): the
+    // pixel-major form drops those columns, so it is a candidate beside the sparse one; so it is
+    // below `maxPixelZeroFraction` zeros anyway (plain 2:4: the dense kernel with the zeros kept
+    // can beat the sparse ones, at two threads especially).
+    let pixelCandidate =
+      !dense
+      && (profile.zeroFraction < maxPixelZeroFraction
+        || keptPanelColumns(w, rows: m, cols: g.c * g.kh * g.kw) <= maxKeptPanelColumns)
     let forms: [(name: String, dense: Bool, pixel: Bool)] =
       algorithm == .pixel
       ? [("direct-pixel", true, true)]
       : dense
         ? [("direct-dense", true, false), ("direct-pixel", true, true)]
-        : [("direct", false, false)] + (sharedColumns ? [("direct-pixel", true, true)] : [])
+        : [("direct", false, false)] + (pixelCandidate ? [("direct-pixel", true, true)] : [])
     let forced = algorithm == .direct || algorithm == .pixel
     // A direct form is a candidate: where it cannot be built (a padded input past its
     // workspace limit), it is left out (the im2col step stands), unless it was forced.
