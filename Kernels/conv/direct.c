@@ -619,7 +619,7 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
           for (size_t b = c0; b < c1; b++) {
             const size_t pixels = block_pixels(p, buf, b, px, &yoff);
             p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
-                   p->y + yoff + r0 * npix, npix, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
+                   p->y + yoff + r0 * npix, npix, 1, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
             if (next != NULL)
               for (size_t l = (b - c0) * per; l < (b - c0 + 1) * per && l < lines; l++)
                 __builtin_prefetch(next + l * 16, 0, 2);
@@ -640,7 +640,7 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
         if (!panel_active(&p->lists, q, nr)) continue;
         const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
         p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans,
-               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + yoff + r0 * npix, npix, NULL, 1, 1);
+               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
       }
     }
   }

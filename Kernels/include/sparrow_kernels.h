@@ -384,6 +384,35 @@ sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* conv, const fl
                                        float clamp_lo, float clamp_hi, float* y, void* workspace,
                                        size_t workspace_bytes, int threads);
 
+/* A linear layer on the pixel-major kernel (Kernels/dense/plinear.c): Y[r, o] = clamp(bias[o] +
+ * sum_k A[r, k] W[o, k], lo, hi) for row-major A (rows x K, lda floats apart) and Y (rows x
+ * out, ldy apart), with no transpose of either: blocks of 6 token rows (broadcast) x 16 outputs
+ * (a weight panel, K-major). A panel's columns that are zero in all its 16 rows (N:M with the
+ * pattern shared by 16 rows, `prune --share-rows 16`) are dropped, so their FMAs are skipped;
+ * `columns` is the (panel, column) pairs kept (panels x K when none). W is out x K, row-major. */
+typedef struct sparrow_plinear sparrow_plinear;
+sparrow_status sparrow_plinear_create(size_t out, size_t k, const float* w, sparrow_plinear** linear);
+void sparrow_plinear_free(sparrow_plinear* linear);
+size_t sparrow_plinear_columns(const sparrow_plinear* linear);
+/* prepare (validates; then tasks t < tasks in any order on any threads). `ukernel`: a
+ * pixel-major kernel index (sparrow_pconv_ukernel_*) or SPARROW_DWCONV_AUTO. lda >= K, ldy >=
+ * out; bias NULL or `out` floats. */
+typedef struct sparrow_plinear_plan {
+  const sparrow_plinear* linear;
+  const float* a;
+  size_t rows, lda;
+  const float* bias;
+  float lo, hi;
+  float* y;
+  size_t ldy, tasks, row_chunks;
+  void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
+              float*, size_t, size_t, float*, int, int);
+} sparrow_plinear_plan;
+sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* plan, const sparrow_plinear* linear, const float* a,
+                                       size_t rows, size_t lda, const float* bias, float clamp_lo, float clamp_hi,
+                                       float* y, size_t ldy, int threads, size_t ukernel);
+void sparrow_plinear_task(void* plan, size_t task);
+
 /* Active-channel lists (runtime-pruning gate), with the SpMM contract: output channels not in
  * out_channels are written as exact 0 planes (not the bias); input channels not in in_channels
  * are computed as zero and never read (their planes are not padded). Work is in proportion to
@@ -421,7 +450,7 @@ typedef struct sparrow_direct_conv_plan {
   /* pixel mode: the pixel-major microkernel (dconv.h) and the pixel chunks each panel range is
    * split into (row_tasks = panel ranges * pixel_chunks) */
   void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
-              float*, size_t, float*, int, int);
+              float*, size_t, size_t, float*, int, int);
   size_t pixel_chunks;
   /* pixel mode, images run as one (sparrow_direct_conv_run_batch; 1 otherwise): x and y hold
    * `images` consecutive images, the workspace `images` sets of padded planes */

@@ -14,6 +14,8 @@ struct PlanArguments: ParsableArguments {
   var noOptimize = false
   @Option(help: "k x k convolutions (groups = 1): measure (time im2col + SpMM against the direct forms), im2col, direct (sparse, or dense channel-major below 50% zeros), pixel (the pixel-major dense form).")
   var conv: String = "measure"
+  @Option(help: "MatMul/Gemm with a constant weight: measure (time the pixel-major kernel on the row-major tokens against the format's step), kernels (the format's step), panel (the pixel-major kernel).")
+  var linear: String = "measure"
   @Option(
     name: .customLong("gate-layers"),
     help: "Convolutions the zero/topk gate may skip channels of: default (all groups=1 convs but the first and last), all, or NAME,NAME,...")
@@ -50,10 +52,14 @@ struct PlanArguments: ParsableArguments {
     guard let algorithm = ConvAlgorithm(rawValue: conv) else {
       throw ValidationError("--conv \(conv): expected measure, im2col, direct or pixel")
     }
+    guard let linearAlgorithm = LinearAlgorithm(rawValue: linear) else {
+      throw ValidationError("--linear \(linear): expected measure, kernels or panel")
+    }
     guard (1...(1 << 30)).contains(maxTensorMib) else { throw ValidationError("--max-tensor-mib must be positive") }
     var o = PlanOptions(threads: threads, format: try policy())
     o.maxTensorBytes = maxTensorMib << 20
     o.convAlgorithm = algorithm
+    o.linearAlgorithm = linearAlgorithm
     o.gateLayers = GateLayers(parsing: gateLayers)
     return o
   }

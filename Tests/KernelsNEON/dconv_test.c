@@ -186,7 +186,76 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
                : sparrow_dconv_ukernel_name(sparrow_dconv_ukernel_auto()));
 }
 
+/* The pixel-major kernel as a linear layer (sparrow_plinear_*: row-major tokens and output, the
+ * kernels' row store): rows past one 6-row block, outputs past one 16-wide panel, K past the
+ * slice length, every third case with half the columns zero in a whole panel (compacted), bias
+ * and clamp, every runnable kernel and the automatic choice, tasks split for 2 threads. */
+static void run_linear(uint64_t seed, long cases, int scalar_only) {
+  dc_state = seed ^ 0x51ED;
+  const size_t passed_before = g_passed;
+  for (long i = 0; i < cases; i++) {
+    snprintf(g_case, sizeof g_case, "plinear case %ld", i);
+    const size_t rows = dc_rnd(1, 20), K = i % 5 == 4 ? dc_rnd(513, 1200) : dc_rnd(1, 80), out = dc_rnd(1, 50);
+    float* a = malloc(rows * K * sizeof(float));
+    float* w = malloc(out * K * sizeof(float));
+    float* b = malloc(out * sizeof(float));
+    float* ref = malloc(rows * out * sizeof(float));
+    float* y = malloc(rows * out * sizeof(float));
+    for (size_t j = 0; j < rows * K; j++) a[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
+    for (size_t j = 0; j < out * K; j++) w[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
+    if (i % 3 == 2)
+      for (size_t q = 0; q * 16 < out; q++)
+        for (size_t j = 0; j < K; j++)
+          if (dc_rnd(0, 1) == 0)
+            for (size_t m = q * 16; m < q * 16 + 16 && m < out; m++) w[m * K + j] = 0.0f;
+    for (size_t j = 0; j < out; j++) b[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
+    const float lo = (i % 3 == 1) ? 0.0f : -INFINITY, hi = (i % 4 == 2) ? 1.5f : INFINITY;
+    const float* bias = (i & 1) ? b : NULL;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t o = 0; o < out; o++) {
+        double acc = bias ? bias[o] : 0.0;
+        for (size_t j = 0; j < K; j++) acc += (double)a[r * K + j] * w[o * K + j];
+        const float v = (float)acc;
+        ref[r * out + o] = v < lo ? lo : (v > hi ? hi : v);
+      }
+    sparrow_plinear* l = NULL;
+    if (sparrow_plinear_create(out, K, w, &l) != SPARROW_OK) {
+      fail("valid linear refused: %s", sparrow_last_error());
+      free(a), free(w), free(b), free(ref), free(y);
+      continue;
+    }
+    const size_t nk = sparrow_pconv_ukernel_count();
+    for (size_t k = 0; k <= nk; k++) {
+      const int automatic = k == nk;
+      if (!automatic && !sparrow_pconv_ukernel_runnable(k)) continue;
+      if (!automatic && scalar_only && strstr(sparrow_pconv_ukernel_name(k), "__scalar") == NULL) continue;
+      memset(y, 0xFF, rows * out * sizeof(float));
+      sparrow_plinear_plan p;
+      if (sparrow_plinear_prepare(&p, l, a, rows, K, bias, lo, hi, y, out, 2, automatic ? (size_t)-1 : k) !=
+          SPARROW_OK) {
+        fail("linear plan refused: %s", sparrow_last_error());
+        continue;
+      }
+      for (size_t t = 0; t < p.tasks; t++) sparrow_plinear_task(&p, t);
+      size_t bad = rows * out;
+      for (size_t j = 0; j < rows * out && bad == rows * out; j++)
+        if (y[j] != ref[j]) bad = j;
+      if (bad < rows * out)
+        fail("%s: y[%zu] = %g, expected %g", automatic ? "(automatic choice)" : sparrow_pconv_ukernel_name(k), bad,
+             (double)y[bad], (double)ref[bad]);
+      else
+        g_passed++;
+    }
+    sparrow_plinear_free(l);
+    free(a), free(w), free(b), free(ref), free(y);
+  }
+  g_case[0] = 0;
+  printf("  %-34s %6zu checks passed (%s)\n", "pixel-major linear layer", g_passed - passed_before,
+         sparrow_pconv_ukernel_name(sparrow_pconv_ukernel_auto()));
+}
+
 void test_dconv(uint64_t seed, long cases, int scalar_only) {
   run_mode(seed, cases, scalar_only, 0);
   run_mode(seed, cases, scalar_only, 1);
+  run_linear(seed, cases, scalar_only);
 }

@@ -48,7 +48,7 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
  * K-major inside a panel:
  *     wp[k * NR + j] = W[panel channel j][k]          (channels past cout hold 0)
  * px[i] is pixel i's window origin in the planes (planes + oy * row_step + ox), so
- *     y[j * y_plane + i] = clamp(bias[j] + sum_k wp[k * NR + j] * px[i][koff[k]], lo, hi)
+ *     y[j * y_plane + i * y_pixel] = clamp(bias[j] + sum_k wp[k * NR + j] * px[i][koff[k]], lo, hi)
  * for i < pixels (<= SPARROW_PCONV_MR) and j < chans (<= NR); y points at (channel 0, pixel 0)
  * of the block. px holds SPARROW_PCONV_MR valid pointers (the driver repeats the last pixel
  * past `pixels`; those sums are computed and dropped); kernels read px[i][koff[k]] only, bias
@@ -56,7 +56,9 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
  * come in slices (the driver keeps a slice of the weight panel in L1 while the pixel blocks
  * pass): `part` is the block's MR x NR partial sums, pixel-major, 32-byte aligned; `first`: the
  * sums start at 0, else at part; `last`: bias, clamp and the store to y, else the sums go to
- * part and y is untouched (part may be NULL when first and last).
+ * part and y is untouched (part may be NULL when first and last). A convolution stores channel
+ * planes (y_pixel 1); a linear layer (plinear.c: px[i] is token row i, koff[k] its column)
+ * stores token rows (y_plane 1, y_pixel the row stride).
  *
  * Measured (AMD EPYC Zen 3, AVX2, 1 thread, C harness, ResNet-18 shapes): 7x7/2 stem 2.7 ms
  * (88 GF/s; the channel-major 6x16 above 3.4), 3x3 at 28x28 x 128 2.5 ms (93 GF/s; im2col +
@@ -66,11 +68,12 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
 
 typedef void (*sparrow_pconv_ukernel_fn)(size_t K, const float* wp, const size_t* koff, const float* const* px,
                                          size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
-                                         size_t y_plane, float* part, int first, int last);
+                                         size_t y_plane, size_t y_pixel, float* part, int first, int last);
 
-#define SPARROW_PCONV_UKERNEL(fn, ISA)                                                                        \
-  void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans, \
-          const float* bias, float lo, float hi, float* y, size_t y_plane, float* part, int first, int last);
+#define SPARROW_PCONV_UKERNEL(fn, ISA)                                                                             \
+  void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans,      \
+          const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first, \
+          int last);
 #include "pukernels.inc"
 #undef SPARROW_PCONV_UKERNEL
 

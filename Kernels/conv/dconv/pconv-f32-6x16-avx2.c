@@ -59,7 +59,7 @@ PBLOCK(block1, 1)
 
 T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* koff, const float* const* px,
                                     size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
-                                    size_t y_plane, float* part, int first, int last) {
+                                    size_t y_plane, size_t y_pixel, float* part, int first, int last) {
   __m256 c[12];
   for (size_t i = 0; i < 12; i++) c[i] = first ? _mm256_setzero_ps() : _mm256_load_ps(part + 8 * i);
   if (pixels > 4)
@@ -79,6 +79,14 @@ T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* kof
     for (size_t j = 0; j < chans; j++) b[j] = bias[j];
   const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
   const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  if (y_plane == 1 && chans == SPARROW_PCONV_NR) {
+    /* Row-major output (a linear layer): each pixel's 16 channels are one run. */
+    for (size_t i = 0; i < pixels; i++) {
+      _mm256_storeu_ps(y + i * y_pixel, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(c[2 * i], b0), vlo), vhi));
+      _mm256_storeu_ps(y + i * y_pixel + 8, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(c[2 * i + 1], b1), vlo), vhi));
+    }
+    return;
+  }
   float t[SPARROW_PCONV_MR][SPARROW_PCONV_NR] __attribute__((aligned(32)));
 #define STORE(i, a0, a1)                                                                \
   _mm256_store_ps(t[i], _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(a0, b0), vlo), vhi)); \
@@ -90,7 +98,7 @@ T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* kof
   STORE(4, c[8], c[9])
   STORE(5, c[10], c[11])
 #undef STORE
-  if (pixels == SPARROW_PCONV_MR) {
+  if (pixels == SPARROW_PCONV_MR && y_pixel == 1) {
     for (size_t j = 0; j < chans; j++) {
       float* yj = y + j * y_plane;
       yj[0] = t[0][j], yj[1] = t[1][j], yj[2] = t[2][j], yj[3] = t[3][j], yj[4] = t[4][j], yj[5] = t[5][j];
@@ -98,6 +106,6 @@ T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* kof
     return;
   }
   for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i] = t[i][j];
+    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
 }
 #endif

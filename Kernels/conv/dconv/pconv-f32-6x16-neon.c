@@ -8,7 +8,7 @@
 
 void sparrow_pconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels,
                                   size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane,
-                                  float* part, int first, int last) {
+                                  size_t y_pixel, float* part, int first, int last) {
   float32x4_t a[SPARROW_PCONV_MR][4];
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++)
     for (size_t v = 0; v < 4; v++) a[i][v] = first ? vdupq_n_f32(0.0f) : vld1q_f32(part + i * SPARROW_PCONV_NR + 4 * v);
@@ -31,11 +31,18 @@ void sparrow_pconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff,
   if (bias != NULL)
     for (size_t j = 0; j < chans; j++) b[j] = bias[j];
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+  if (y_plane == 1 && chans == SPARROW_PCONV_NR) {
+    /* Row-major output (a linear layer): each pixel's 16 channels are one run. */
+    for (size_t i = 0; i < pixels; i++)
+      for (size_t v = 0; v < 4; v++)
+        vst1q_f32(y + i * y_pixel + 4 * v, vminq_f32(vmaxq_f32(vaddq_f32(a[i][v], vld1q_f32(b + 4 * v)), vlo), vhi));
+    return;
+  }
   float t[SPARROW_PCONV_MR][SPARROW_PCONV_NR];
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++)
     for (size_t v = 0; v < 4; v++)
       vst1q_f32(t[i] + 4 * v, vminq_f32(vmaxq_f32(vaddq_f32(a[i][v], vld1q_f32(b + 4 * v)), vlo), vhi));
   for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i] = t[i][j];
+    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
 }
 #endif

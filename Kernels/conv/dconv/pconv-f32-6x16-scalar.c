@@ -5,7 +5,7 @@
 
 void sparrow_pconv_f32_6x16__scalar(size_t K, const float* wp, const size_t* koff, const float* const* px,
                                     size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
-                                    size_t y_plane, float* part, int first, int last) {
+                                    size_t y_plane, size_t y_pixel, float* part, int first, int last) {
   float acc[SPARROW_PCONV_MR][SPARROW_PCONV_NR] = {{0}};
   if (!first)
     for (size_t i = 0; i < SPARROW_PCONV_MR; i++)
@@ -24,6 +24,6 @@ void sparrow_pconv_f32_6x16__scalar(size_t K, const float* wp, const size_t* kof
   }
   for (size_t j = 0; j < chans; j++) {
     const float b = bias != NULL ? bias[j] : 0.0f;
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i] = sparrow_clampf(acc[i][j] + b, lo, hi);
+    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = sparrow_clampf(acc[i][j] + b, lo, hi);
   }
 }

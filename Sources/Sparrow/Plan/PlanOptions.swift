@@ -15,6 +15,18 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
   case pixel
 }
 
+/// How MatMul/Gemm layers with a constant weight are computed.
+public enum LinearAlgorithm: String, Sendable, CaseIterable {
+  /// Time the pixel-major kernel on the row-major tokens (`PanelLinear`) against the step of
+  /// the format chosen for the weight, where it can pay (below 75% zeros, or zeros shared by
+  /// 16-output panels); keep the faster.
+  case measure
+  /// Always the chosen format's step (OpenBLAS when dense, the sparse kernels otherwise).
+  case kernels
+  /// Always the pixel-major kernel (Gemm with transA = 1 keeps the kernels).
+  case panel
+}
+
 /// Options for planning.
 public struct PlanOptions: Sendable {
   public var threads: Int
@@ -30,6 +42,9 @@ public struct PlanOptions: Sendable {
   /// k x k convolutions with sparse weights: measure im2col + SpMM against the direct sparse
   /// convolution (default), or always use one of them (experiments, tests).
   public var convAlgorithm: ConvAlgorithm = .measure
+  /// MatMul/Gemm layers with a constant weight: measure the pixel-major form against the
+  /// format's step (default), or force one (experiments, tests).
+  public var linearAlgorithm: LinearAlgorithm = .measure
   /// Convolutions the `zero` and `topk` gate modes may skip input channels of (the mode itself
   /// is chosen per run, `Session.gate`).
   public var gateLayers: GateLayers = .default

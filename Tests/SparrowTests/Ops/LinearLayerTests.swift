@@ -98,7 +98,10 @@ import Testing
     return y
   }
 
-  static func check(_ c: Case, form: Form, act: Act, bias: Bool, format: WeightFormat.Kind, optimize: Bool) throws {
+  static func check(
+    _ c: Case, form: Form, act: Act, bias: Bool, format: WeightFormat.Kind, optimize: Bool,
+    linear: LinearAlgorithm = .kernels
+  ) throws {
     var (g, w, b) = try graph(c, form: form, act: act, bias: bias)
     if optimize { g = try Passes.optimize(g) }
     let rows = c.batch.reduce(1, *) * c.rows
@@ -106,11 +109,14 @@ import Testing
     let xv = (0..<(rows * c.k)).map { _ in rng.float() }
     let xShape = form == .gemmTransB ? [rows, c.k] : c.batch + [c.rows, c.k]
     let x = try Tensor(shape: xShape, floats: xv)
-    let plan = try Planner.plan(
-      g, shapes: ["x": xShape], values: ["x": x], options: PlanOptions(threads: 2, format: .fixed(format), formatCache: nil))
-    let label = "\(c) \(form) \(act) bias \(bias) \(format) optimize \(optimize)"
+    var options = PlanOptions(threads: 2, format: .fixed(format), formatCache: nil)
+    options.linearAlgorithm = linear
+    let plan = try Planner.plan(g, shapes: ["x": xShape], values: ["x": x], options: options)
+    let label = "\(c) \(form) \(act) bias \(bias) \(format) optimize \(optimize) \(linear)"
     #expect(plan.layers.count == 1, "\(label): \(plan.layers.map(\.node))")
-    if let l = plan.layers.first, format != .nm || c.k % 4 == 0 {
+    if linear == .panel {
+      #expect(plan.layers.first?.format == "panel", "\(label): \(plan.layers.first?.format ?? "-")")
+    } else if let l = plan.layers.first, format != .nm || c.k % 4 == 0 {
       #expect(l.format.hasPrefix(format == .nm ? "2:4" : format == .bsr ? "bsr" : format.rawValue), "\(label): \(l.format)")
     }
     let got = try Session(plan: plan).run(["x": x])[g.outputs[0].name]!
@@ -129,6 +135,48 @@ import Testing
       try Self.check(c, form: form, act: .none, bias: false, format: format, optimize: false)
       try Self.check(c, form: form, act: .gelu, bias: true, format: format, optimize: true)
     }
+  }
+
+  /// The pixel-major kernel on the row-major tokens (`PanelLinear`), forced: every form, fused
+  /// bias and activation (this weight's every third row is empty, so panels keep fewer columns).
+  @Test(arguments: cases)
+  func panelForm(_ c: Case) throws {
+    for form in Form.allCases {
+      for act in Act.allCases {
+        try Self.check(c, form: form, act: act, bias: act != .none, format: .dense, optimize: true, linear: .panel)
+      }
+      try Self.check(c, form: form, act: .none, bias: false, format: .csr, optimize: false, linear: .panel)
+    }
+  }
+
+  /// Gemm whose C is a full rows x out matrix (added after the product, then clamped) and
+  /// alpha/beta: the panel form, the kernels' and auto (measured) agree with the reference.
+  @Test(arguments: [LinearAlgorithm.panel, .kernels, .measure])
+  func gemmAddendAllForms(_ linear: LinearAlgorithm) throws {
+    let (rows, k, n) = (7, 24, 19)
+    let w = Self.weight(n, k, seed: 5)
+    var rng = SeededRNG(seed: 31)
+    let cm = (0..<(rows * n)).map { _ in rng.float() }
+    let xv = (0..<(rows * k)).map { _ in rng.float() }
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(rows), .fixed(k)])],
+      outputs: [ValueInfo(name: "y")],
+      nodes: [
+        Node(
+          name: "fc", opType: "Gemm", inputs: ["x", "Wt", "C"], outputs: ["y0"],
+          attributes: ["transB": .int(1), "alpha": .float(0.5), "beta": .float(2)]),
+        Node(name: "act", opType: "Relu", inputs: ["y0"], outputs: ["y"]),
+      ],
+      constants: ["Wt": try Tensor(shape: [n, k], floats: w), "C": try Tensor(shape: [rows, n], floats: cm)], opset: 13)
+    var options = PlanOptions(threads: 1, formatCache: nil)
+    options.linearAlgorithm = linear
+    let plan = try Planner.plan(try Passes.optimize(g), options: options)
+    if linear == .panel { #expect(plan.layers.first?.format == "panel") }
+    if linear == .measure { #expect(plan.layers.first?.measured["panel"] != nil, "\(plan.layers.first?.measured ?? [:])") }
+    let got = try Session(plan: plan).run(["x": try Tensor(shape: [rows, k], floats: xv)])["y"]!.floats
+    var ref = Self.reference(xv, rows: rows, w, k: k, n: n, bias: nil, act: .none)
+    for i in ref.indices { ref[i] = max(0.5 * ref[i] + 2 * cm[i], 0) }
+    #expect(firstMismatch(got, ref) == nil, "\(linear)")
   }
 
   @Test(arguments: Act.allCases)

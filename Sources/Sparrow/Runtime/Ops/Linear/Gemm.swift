@@ -22,15 +22,22 @@ struct LinearStep: Step, @unchecked Sendable {
   var gelu: FusedEpilogue.GeluForm? = nil
   /// W (`N_out x K`, row-major) when the chosen format is dense: one OpenBLAS product on A in place.
   var dense: [Float]? = nil
-  let workspaceBytes: Int
+  /// The pixel-major kernel on A and Y as stored (`LinearChoice`: timed against the format's
+  /// step; its panels skip the columns their 16 outputs share as zero).
+  var panel: PanelLinear? = nil
+  var workspaceBytes: Int
   var out: Int { packed.rows }
   var k: Int { packed.cols }
-  var transposes: Bool { rows > 1 && dense == nil }
+  var transposes: Bool { rows > 1 && dense == nil && panel == nil }
   /// The transposed operands, rounded up so the kernels' workspace after them is 64-byte aligned.
   private var transposeSpan: Int { transposes ? ((k + out) * rows * 4 + 63) / 64 * 64 : 0 }
   var scratchBytes: Int { transposeSpan + workspaceBytes }
 
   func run(_ c: StepContext) throws(RuntimeError) {
+    if let panel {
+      try runPanel(c, panel)
+      return
+    }
     if let dense {
       runDense(c, dense)
       return
@@ -81,6 +88,21 @@ extension LinearStep {
       BatchedGemm.run(shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
     }
     epilogue(y, addBias: true, threads: c.threads)
+  }
+
+  /// `Y = A · Wᵀ` by the pixel-major kernel on A and Y as stored, with the bias and (when
+  /// nothing comes after it) the clamp in its epilogue; then the addend, clamp and GELU.
+  func runPanel(_ c: StepContext, _ panel: PanelLinear) throws(RuntimeError) {
+    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+    let kernelClamps = addend == nil
+    do {
+      try bias.withOptionalPointer { (b) throws(KernelError) in
+        try panel.run(
+          a: a, rows: rows, lda: k, bias: b, lo: kernelClamps ? lo : -.infinity, hi: kernelClamps ? hi : .infinity,
+          y: y, ldy: out, threads: c.threads)
+      }
+    } catch { throw RuntimeError(error.message) }
+    if addend != nil || gelu != nil { epilogue(y, addBias: false, threads: c.threads) }
   }
 
   /// After a product into Y (`rows x out`): the bias (when `addBias`), the addend, the clamp and
@@ -170,10 +192,11 @@ enum GemmOp: OpBuilder {
       node: c.node.name, op: "Gemm", m: out, k: k, n: rows,
       zeroFraction: profile.zeroFraction, format: chosen.matrix.format.description,
       kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
-    return LinearStep(
+    let step = LinearStep(
       packed: chosen.matrix, rows: rows, aTransposed: transA, bias: bias, addend: addend, addendShape: addShape,
       lo: lo, hi: hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
       workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+    return try LinearChoice.choose(&c, step, weights: w, profile: profile)
   }
 }
 
@@ -215,10 +238,11 @@ enum MatMulOp: OpBuilder {
         zeroFraction: profile.zeroFraction, format: chosen.matrix.format.description,
         kernel: chosen.matrix.kernelName, measured: chosen.measured, measuredFromCache: chosen.cached, profile: profile)
       let e = try linearEpilogue(c, out: n)
-      return LinearStep(
+      let step = LinearStep(
         packed: chosen.matrix, rows: rows, aTransposed: false, bias: e.bias, addend: nil, addendShape: (1, 1), lo: e.lo,
         hi: e.hi, gelu: e.gelu, dense: chosen.matrix.format == .dense ? w : nil,
         workspaceBytes: SpMMRunner.workspaceBytes(chosen.matrix, n: rows))
+      return try LinearChoice.choose(&c, step, weights: w, profile: profile)
     }
     guard c.node.epilogue.isEmpty else { throw c.error("a fused epilogue needs a constant 2-D B") }
     return BatchedMatMulStep(aBatch: aBatch, bBatch: bBatch, batch: batch, m: m, k: k, n: n)
