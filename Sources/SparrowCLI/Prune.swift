@@ -54,7 +54,7 @@ struct PruneCommand: ParsableCommand {
   @Option(help: "N:M pattern for --method nm (default 2:4), wanda or sparsegpt: 2:4, 1:4, 2:8 …") var pattern: String?
   @Option(
     help:
-      "For --method nm: blocks of this many output rows keep the same N of every M (largest summed |w|), so the shared-pattern N:M kernels (blocks of 8) load each kept input row once per block; default 1 (every row its own)."
+      "For N:M (--method nm, or wanda/sparsegpt with --pattern): blocks of this many output rows keep the same N of every M (the largest score summed over the block: |w| for nm), so the pixel-major kernels skip the pruned columns of a 16-row panel (--share-rows 16); default 1 (every row its own)."
   )
   var shareRows: Int?
   @Option(help: "Block shape ROWSxCOLS for --method block: 4x1, 1x4, 4x4 … (default 4x1).") var block: String?

@@ -156,7 +156,9 @@ public struct PruneOptions: Sendable {
       throw PruneError("--keep-one-per-group applies only to the channel methods")
     }
     if let r = shareRows {
-      if method != .nm { throw PruneError("--share-rows applies only to --method nm") }
+      guard method == .nm || ((method == .wanda || method == .sparsegpt) && pattern != nil) else {
+        throw PruneError("--share-rows applies only to N:M pruning: --method nm, or wanda/sparsegpt with --pattern")
+      }
       guard (1...64).contains(r) else { throw PruneError("--share-rows must be in 1...64, got \(r)") }
     }
     if onlyShrinkable, !method.isChannel {

@@ -176,9 +176,10 @@ enum SparseGPT {
   }
 
   /// Prunes the row-major `rows x cols` matrix `w` of `l` with its statistics: to `sparsity`
-  /// (unstructured) or to `pattern`. Kept weights are updated.
+  /// (unstructured) or to `pattern`, its groups' kept positions shared by blocks of
+  /// `shareRows` rows of a group (`--share-rows`). Kept weights are updated.
   static func prune(
-    _ w: inout [Float], _ l: WeightLayer, _ s: Statistics, sparsity: Double, pattern: NMPattern?
+    _ w: inout [Float], _ l: WeightLayer, _ s: Statistics, sparsity: Double, pattern: NMPattern?, shareRows: Int = 1
   ) {
     let k = l.cols, groupCount = s.h.count, rowsPerGroup = l.rows / groupCount
     // Column order: N:M groups run along input channels at each kernel position, so visit the
@@ -203,7 +204,7 @@ enum SparseGPT {
       let mean = (0..<k).reduce(0.0) { $0 + h[$1 * k + $1] } / Double(max(k, 1))
       for j in 0..<k { h[j * k + j] += dampening * mean }
       let u = inverseCholeskyUpper(h, k)
-      obs(&rows, u, k, sparsity: sparsity, pattern: pattern)
+      obs(&rows, u, k, sparsity: sparsity, pattern: pattern, shareRows: shareRows)
       for r in 0..<rowsPerGroup {
         for (a, col) in order.enumerated() { w[(gi * rowsPerGroup + r) * k + col] = Float(rows[r][a]) }
       }
@@ -257,8 +258,12 @@ enum SparseGPT {
   }
 
   /// The column sweep: masks chosen per block (or per N:M group), each pruned weight's error
-  /// spread over the columns not yet visited.
-  static func obs(_ rows: inout [[Double]], _ u: [Double], _ k: Int, sparsity: Double, pattern: NMPattern?) {
+  /// spread over the columns not yet visited. N:M with `shareRows` R > 1: blocks of R rows
+  /// drop the same M − N positions of a group, those with the lowest score summed over the block
+  /// (each row's score taken after the updates so far, as for one row).
+  static func obs(
+    _ rows: inout [[Double]], _ u: [Double], _ k: Int, sparsity: Double, pattern: NMPattern?, shareRows: Int = 1
+  ) {
     // Blocks hold whole N:M groups, so a group never straddles two.
     let size = pattern.map { max(1, blockSize / $0.m) * $0.m } ?? blockSize
     var b0 = 0
@@ -278,11 +283,16 @@ enum SparseGPT {
       var errors = [[Double]](repeating: [Double](repeating: 0, count: b1 - b0), count: rows.count)
       for j in b0..<b1 {
         if let p = pattern, j % p.m == 0 {
-          // This N:M group: per row, the M - N lowest scores go.
-          let end = min(j + p.m, b1)
-          for r in rows.indices {
-            let keys = (j..<end).map { Float(rows[r][$0] * rows[r][$0] / (u[$0 * k + $0] * u[$0 * k + $0])) }
-            for i in WeightMethods.smallest(keys, count: max(0, keys.count - p.n)) { pruned[r][j - b0 + i] = true }
+          // This N:M group: per row (per block of shareRows rows), the M - N lowest scores go.
+          let end = min(j + p.m, b1), share = max(1, shareRows)
+          for r0 in stride(from: 0, to: rows.count, by: share) {
+            let block = r0..<min(rows.count, r0 + share)
+            let keys = (j..<end).map { c in
+              Float(block.reduce(0.0) { $0 + rows[$1][c] * rows[$1][c] } / (u[c * k + c] * u[c * k + c]))
+            }
+            for i in WeightMethods.smallest(keys, count: max(0, keys.count - p.n)) {
+              for r in block { pruned[r][j - b0 + i] = true }
+            }
           }
         }
         let d = u[j * k + j]

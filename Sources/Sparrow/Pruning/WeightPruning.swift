@@ -17,7 +17,8 @@ enum WeightPruning {
           leftDense[l.node] = "left dense: \(why)"
           continue
         }
-        SparseGPT.prune(&mats[i], l, hessians[i], sparsity: s, pattern: o.usesPattern ? o.nmPattern : nil)
+        SparseGPT.prune(
+          &mats[i], l, hessians[i], sparsity: s, pattern: o.usesPattern ? o.nmPattern : nil, shareRows: o.shareRows ?? 1)
       }
     case (.wanda, _):
       for (i, l) in layers.enumerated() {
@@ -28,7 +29,8 @@ enum WeightPruning {
             leftDense[l.node] = "left dense: \(why)"
           } else {
             WeightMethods.nm(
-              &mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel, pattern: o.nmPattern, scores: scores)
+              &mats[i], rows: l.rows, cols: l.cols, kPerChannel: l.kPerChannel, pattern: o.nmPattern, scores: scores,
+              shareRows: o.shareRows ?? 1)
           }
         } else {
           Wanda.pruneRows(&mats[i], scores: scores, rows: l.rows, cols: l.cols, sparsity: s)

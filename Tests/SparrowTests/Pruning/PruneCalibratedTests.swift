@@ -110,6 +110,62 @@ import Testing
     }
   }
 
+  /// `--share-rows 8` with Wanda 2:4: blocks of 8 outputs (the last partial) keep the same 2 of
+  /// each 4 inputs, those with the highest score |w|·‖x‖ summed over the block.
+  @Test func nmSharedRowsKeepTheHighestSummedScores() throws {
+    var rng = SeededRNG(seed: 48)
+    let (k, n) = (16, 20)
+    let g = Self.matmul(k: k, n: n, rng: &rng)
+    let cal = Self.runs([3, k], channelAxis: 1, count: 1, rng: &rng)
+    var o = F.options(.wanda, nil)
+    o.pattern = try NMPattern(n: 2, m: 4)
+    o.calibration = cal
+    o.shareRows = 8
+    let (out, _) = try Pruner.prune(g, o)
+    let w = F.values(g, "w"), after = F.values(out, "w"), norm = Self.norms(cal, axis: 1)
+    for c0 in stride(from: 0, to: n, by: 8) {
+      let outs = c0..<min(n, c0 + 8)
+      for g0 in stride(from: 0, to: k, by: 4) {
+        let ins = Array(g0..<(g0 + 4))
+        let score = { (r: Int) in outs.reduce(0.0) { $0 + abs(Double(w[r * n + $1])) * norm[r] } }
+        let keep = Set(ins.sorted { score($0) > score($1) }.prefix(2))
+        for r in ins { for c in outs { #expect((after[r * n + c] != 0) == keep.contains(r), "output \(c) input \(r)") } }
+      }
+    }
+  }
+
+  /// SparseGPT 2:4 shared by blocks of 8 outputs: one pattern per block and group, and a smaller
+  /// layer-output error than magnitude's shared 2:4 (`nm --share-rows 8`) on correlated inputs.
+  @Test func sparseGPTSharedRowsConformAndReconstruct() throws {
+    var rng = SeededRNG(seed: 49)
+    let (k, n) = (32, 24)
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(64), .fixed(k)])],
+      outputs: [ValueInfo(name: "y")],
+      nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "w"], outputs: ["y"])],
+      constants: ["w": F.tensor([k, n], F.distinct(k * n, rng: &rng))], opset: 13)
+    let cal = Self.correlated(rows: 64, k: k, count: 2, rng: &rng)
+    var o = F.options(.sparsegpt, nil)
+    o.pattern = try NMPattern(n: 2, m: 4)
+    o.calibration = cal
+    o.shareRows = 8
+    let (sgpt, _) = try Pruner.prune(g, o)
+    var nm = F.options(.nm, nil)
+    nm.pattern = o.pattern
+    nm.shareRows = 8
+    let (mag, _) = try Pruner.prune(g, nm)
+    let w = F.values(sgpt, "w")
+    for c0 in stride(from: 0, to: n, by: 8) {
+      for g0 in stride(from: 0, to: k, by: 4) {
+        let pattern = (g0..<(g0 + 4)).map { w[$0 * n + c0] != 0 }
+        #expect(pattern.filter { $0 }.count <= 2)
+        for c in c0..<(c0 + 8) { #expect((g0..<(g0 + 4)).map { w[$0 * n + c] != 0 } == pattern, "output \(c) group \(g0)") }
+      }
+    }
+    let es = try Self.outputError(sgpt, g, cal), em = try Self.outputError(mag, g, cal)
+    #expect(es < em, "errors: sparsegpt \(es), magnitude \(em)")
+  }
+
   @Test func refusesWhatItCannotDo() throws {
     var rng = SeededRNG(seed: 44)
     let g = Self.matmul(k: 8, n: 4, rng: &rng)
