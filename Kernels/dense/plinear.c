@@ -4,6 +4,7 @@
  * panels of SPARROW_PCONV_NR outputs, K-major inside a panel, each panel keeping only the
  * columns with a nonzero in one of its rows (all of them for a dense weight): a panel's koff
  * lists its kept columns, which the kernel reads as A[r][koff[k]]. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,45 @@ void sparrow_plinear_task(void* plan, size_t t) {
     }
   }
 #undef BLOCK_ROWS
+}
+
+size_t sparrow_panel_gemm_workspace_bytes(size_t n, size_t k) {
+  return SPARROW_ALIGN64(sparrow_div_up(n, SPARROW_PCONV_NR) * SPARROW_PCONV_NR * k * sizeof(float)) +
+         SPARROW_ALIGN64(k * sizeof(size_t));
+}
+
+sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+                                  int trans_b, float* c, size_t ldc, void* workspace, size_t workspace_bytes) {
+  const size_t nr = SPARROW_PCONV_NR, mr = SPARROW_PCONV_MR, panels = sparrow_div_up(n, nr);
+  if (m == 0 || n == 0) return SPARROW_OK;
+  if (a == NULL || b == NULL || c == NULL || workspace == NULL || ((uintptr_t)workspace & 63) != 0 ||
+      workspace_bytes < sparrow_panel_gemm_workspace_bytes(n, k) || lda < k || ldc < n || ldb < (trans_b ? k : n))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "panel gemm: bad operands or workspace for %zu x %zu x %zu", m, n,
+                        k);
+  float* wp = workspace;
+  size_t* koff = (size_t*)((char*)workspace + SPARROW_ALIGN64(panels * nr * k * sizeof(float)));
+  for (size_t j = 0; j < k; j++) koff[j] = j;
+  /* B' (k x n) in panels of 16 columns, K-major inside a panel; columns past n hold 0. */
+  for (size_t q = 0; q < panels; q++) {
+    float* w = wp + q * k * nr;
+    const size_t c0 = q * nr, cols = n - c0 < nr ? n - c0 : nr;
+    for (size_t j = 0; j < k; j++) {
+      if (trans_b)
+        for (size_t i = 0; i < cols; i++) w[j * nr + i] = b[(c0 + i) * ldb + j];
+      else
+        memcpy(w + j * nr, b + j * ldb + c0, cols * sizeof(float));
+      for (size_t i = cols; i < nr; i++) w[j * nr + i] = 0.0f;
+    }
+  }
+  const sparrow_pconv_ukernel_fn fn = sparrow_pconv_select(SPARROW_DWCONV_AUTO);
+  const float* px[SPARROW_PCONV_MR];
+  for (size_t row0 = 0; row0 < m; row0 += mr) {
+    const size_t rows = m - row0 < mr ? m - row0 : mr;
+    for (size_t i = 0; i < mr; i++) px[i] = a + (row0 + (i < rows ? i : rows - 1)) * lda;
+    for (size_t q = 0; q < panels; q++) {
+      const size_t c0 = q * nr, cols = n - c0 < nr ? n - c0 : nr;
+      fn(k, wp + q * k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc, NULL, 1, 1);
+    }
+  }
+  return SPARROW_OK;
 }

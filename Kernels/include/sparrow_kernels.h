@@ -412,6 +412,13 @@ sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* plan, const sparrow
                                        size_t rows, size_t lda, const float* bias, float clamp_lo, float clamp_hi,
                                        float* y, size_t ldy, int threads, size_t ukernel);
 void sparrow_plinear_task(void* plan, size_t task);
+/* A plain product on the same kernel, one thread, for small activation x activation products
+ * (attention's Q·Kᵀ and P·V per head): C (m x n, ldc) = A (m x k, lda) · B', where B' is B
+ * (k x n, ldb) or, with trans_b, the transpose of B (n x k, ldb); B' is packed into the
+ * workspace (64-byte aligned, sparrow_panel_gemm_workspace_bytes(n, k)) first. */
+size_t sparrow_panel_gemm_workspace_bytes(size_t n, size_t k);
+sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+                                  int trans_b, float* c, size_t ldc, void* workspace, size_t workspace_bytes);
 
 /* Active-channel lists (runtime-pruning gate), with the SpMM contract: output channels not in
  * out_channels are written as exact 0 planes (not the bias); input channels not in in_channels

@@ -1,3 +1,4 @@
+internal import SparrowKernels
 import Testing
 
 @testable import Sparrow
@@ -64,6 +65,40 @@ import Testing
           }
         }
       }
+    }
+  }
+
+  /// `sparrow_panel_gemm` (attention's per-head products): C = A · B or A · Bᵀ with strided
+  /// operands, against a plain loop; tails in m, n and k = 1; refusals of bad operands.
+  @Test(arguments: [false, true])
+  func panelGemmMatchesReference(_ transB: Bool) throws {
+    for (m, n, k) in [(1, 1, 1), (7, 17, 3), (128, 128, 32), (13, 40, 130), (6, 16, 600)] {
+      let (lda, ldb, ldc) = (k + 3, (transB ? k : n) + 5, n + 2)
+      var rng = SeededRNG(seed: UInt64(m * 1000 + n * 10 + k))
+      let a = (0..<(m * lda)).map { _ in rng.float() }
+      let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.float() }
+      var c = [Float](repeating: .nan, count: m * ldc)
+      var ref = c
+      for i in 0..<m {
+        for j in 0..<n {
+          var acc = 0.0
+          for p in 0..<k { acc += Double(a[i * lda + p]) * Double(transB ? b[j * ldb + p] : b[p * ldb + j]) }
+          ref[i * ldc + j] = Float(acc)
+        }
+      }
+      let bytes = sparrow_panel_gemm_workspace_bytes(n, k)
+      let ws = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+      defer { ws.deallocate() }
+      let status = sparrow_panel_gemm(m, n, k, a, lda, b, ldb, transB ? 1 : 0, &c, ldc, ws, bytes)
+      #expect(status == SPARROW_OK)
+      for i in 0..<m {
+        let got = Array(c[(i * ldc)..<(i * ldc + n)]), want = Array(ref[(i * ldc)..<(i * ldc + n)])
+        #expect(firstMismatch(got, want) == nil, "\(m)x\(n)x\(k) transB \(transB) row \(i)")
+        #expect(c[(i * ldc + n)..<(i * ldc + ldc)].allSatisfy { $0.isNaN }, "row \(i)'s padding was written")
+      }
+      // Too small a workspace, or a stride below the row, is refused.
+      #expect(sparrow_panel_gemm(m, n, k, a, lda, b, ldb, transB ? 1 : 0, &c, ldc, ws, bytes - 1) != SPARROW_OK)
+      #expect(sparrow_panel_gemm(m, n, k, a, k - 1, b, ldb, transB ? 1 : 0, &c, ldc, ws, bytes) != SPARROW_OK)
     }
   }
 

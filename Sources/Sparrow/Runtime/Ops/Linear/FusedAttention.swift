@@ -1,6 +1,6 @@
+internal import COpenBLAS
 import Dispatch
 import Foundation
-internal import COpenBLAS
 internal import SparrowKernels
 
 /// Attention's scores, softmax and weighted sum, one batch item (one head of one sequence) at a
@@ -24,7 +24,22 @@ struct FusedAttentionStep: Step {
 
   var items: Int { qk.cOffsets.count }
   var scoreFloats: Int { (qk.shape.m * qk.shape.n + 15) / 16 * 16 }
-  var scratchBytes: Int { min(items, Self.maxParts) * scoreFloats * 4 }
+  /// The products run on the pixel-major kernel (`sparrow_panel_gemm`: B packed per item into
+  /// 16-column panels, 6 x 16 blocks, no per-call set-up) unless Q is read transposed or
+  /// `SPARROW_ATTENTION=blas` asks for OpenBLAS's (figures). MiniLM's 128 x 128 x 32 products:
+  /// OpenBLAS ran them at ~45 GFLOP/s (AVX2, 1 thread).
+  var panelProducts: Bool { !qk.shape.transA && !pv.shape.transA && !Self.blas }
+  /// Per part: its score matrix, then (panel products) the packed B of the larger product.
+  var panelBytes: Int {
+    panelProducts
+      ? max(
+        sparrow_panel_gemm_workspace_bytes(qk.shape.n, qk.shape.k),
+        sparrow_panel_gemm_workspace_bytes(pv.shape.n, pv.shape.k))
+      : 0
+  }
+  var partBytes: Int { scoreFloats * 4 + panelBytes }
+  var scratchBytes: Int { min(items, Self.maxParts) * partBytes }
+  static let blas = ProcessInfo.processInfo.environment["SPARROW_ATTENTION"] == "blas"
 
   func run(_ c: StepContext) throws(RuntimeError) {
     guard let scratch = c.scratch?.assumingMemoryBound(to: Float.self) else {
@@ -45,7 +60,7 @@ struct FusedAttentionStep: Step {
       // Sendable wrappers for the pointers: each item writes its own rows of Y and its own part of scratch.
       let uq = UInt(bitPattern: q), uk = UInt(bitPattern: k), uv = UInt(bitPattern: v), uy = UInt(bitPattern: y)
       let um = UInt(bitPattern: mask), ur = UInt(bitPattern: rows), us = UInt(bitPattern: scratch)
-      let stride = scoreFloats
+      let stride = partBytes / 4
       DispatchQueue.concurrentPerform(iterations: parts) { p in
         let buf = UnsafeMutablePointer<Float>(bitPattern: us)! + p * stride
         var t = p
@@ -66,6 +81,28 @@ struct FusedAttentionStep: Step {
     rows: UnsafePointer<UInt32>?, y: UnsafeMutablePointer<Float>, buf: UnsafeMutablePointer<Float>
   ) {
     let s = qk.shape, o = pv.shape
+    let ws = UnsafeMutableRawPointer(buf + scoreFloats), bytes = panelBytes
+    // The panel products validate their operands; one refused (it cannot be, for planned
+    // shapes) leaves OpenBLAS's to run.
+    if panelProducts,
+      sparrow_panel_gemm(
+        s.m, s.n, s.k, q + qk.aOffsets[t], s.lda, k + qk.bOffsets[t], s.ldb, s.transB ? 1 : 0, buf, s.n, ws, bytes)
+        == SPARROW_OK
+    {
+      RowKernels.softmax(
+        rows: s.m, n: s.n, x: buf, xStride: s.n, alpha: scale, mask: mask, maskRows: rows.map { $0 + t * s.m }, y: buf,
+        yStride: s.n)
+      if sparrow_panel_gemm(
+        o.m, o.n, o.k, buf, s.n, v + pv.bOffsets[t], o.ldb, o.transB ? 1 : 0, y + pv.cOffsets[t], o.ldc, ws, bytes)
+        == SPARROW_OK
+      {
+        return
+      }
+      cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, o.transB ? CblasTrans : CblasNoTrans, Int32(o.m), Int32(o.n), Int32(o.k), 1, buf,
+        Int32(s.n), v + pv.bOffsets[t], Int32(o.ldb), 0, y + pv.cOffsets[t], Int32(o.ldc))
+      return
+    }
     cblas_sgemm(
       CblasRowMajor, s.transA ? CblasTrans : CblasNoTrans, s.transB ? CblasTrans : CblasNoTrans, Int32(s.m),
       Int32(s.n), Int32(s.k), 1, q + qk.aOffsets[t], Int32(s.lda), k + qk.bOffsets[t], Int32(s.ldb), 0, buf,
@@ -85,6 +122,7 @@ struct FusedAttentionStep: Step {
   /// element by element (not per row), a P·V that reads P transposed or with other offsets than
   /// Q·Kᵀ wrote it, gated steps.
   /// `SPARROW_ATTENTION=unfused` keeps the three steps (for side-by-side figures); read once.
+  /// `SPARROW_ATTENTION=blas` fuses them with OpenBLAS's products (the earlier form).
   static let enabled = ProcessInfo.processInfo.environment["SPARROW_ATTENTION"] != "unfused"
 
   static func fuse(_ steps: [PlannedStep], graphOutputs: Set<Int>) -> [PlannedStep] {
