@@ -22,11 +22,17 @@ public enum ONNXImporter {
     do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
       throw ModelError("\(url.path): cannot read: \(error.localizedDescription)")
     }
-    do { return try decode(data, limits: limits) } catch { throw ModelError("\(url.path): \(error.message)") }
+    do { return try decode(data, limits: limits, externalDataFolder: url.deletingLastPathComponent()) } catch {
+      throw ModelError("\(url.path): \(error.message)")
+    }
   }
 
-  public static func decode(_ data: Data, limits: Limits = Limits()) throws(ModelError) -> Graph {
-    let model: Onnx_ModelProto
+  /// A model from its bytes. Tensors kept in external data files (ONNXExternalData) are read
+  /// from `externalDataFolder`, the model file's folder; without one they are an error.
+  public static func decode(_ data: Data, limits: Limits = Limits(), externalDataFolder: URL? = nil) throws(ModelError)
+    -> Graph
+  {
+    var model: Onnx_ModelProto
     do { model = try Onnx_ModelProto(serializedBytes: data) } catch {
       throw ModelError("not a valid ONNX model: the protobuf does not decode (\(error))")
     }
@@ -40,6 +46,7 @@ public enum ONNXImporter {
     guard supportedOpsets.contains(opset) else {
       throw ModelError("opset \(opset) is outside the opsets Sparrow supports (\(supportedOpsets))")
     }
+    try ONNXExternalData.resolve(&model.graph, folder: externalDataFolder)
     var graph = try importGraph(model.graph, opset: opset, limits: limits)
     graph.producer = model.producerName
     graph.irVersion = Int(clamping: model.irVersion)

@@ -45,7 +45,7 @@ extension Tensor {
   init(onnx t: Onnx_TensorProto, maxElements: Int) throws(ModelError) {
     let what = t.name.isEmpty ? "tensor" : "tensor '\(t.name)'"
     if t.dataLocation == .external || !t.externalData.isEmpty {
-      throw ModelError("\(what) keeps its data in an external file; external data is not supported (save the model with all tensors inside)")
+      throw ModelError("\(what) keeps its data in an external file that was not read (load the model from its file)")
     }
     guard let dtype = ONNXDataType.dtype(t.dataType) else {
       throw ModelError("\(what) has data type \(ONNXDataType.name(t.dataType)), which Sparrow does not support")

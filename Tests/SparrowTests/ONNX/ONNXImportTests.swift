@@ -175,6 +175,53 @@ enum ModelFiles {
       }, "external")
   }
 
+  /// External data (torch's dynamo exporter writes weights beside the model): read from the
+  /// model's folder at `location`/`offset`/`length`; a location outside the folder, a range past
+  /// the file's end, a missing file, or bytes without a folder are one-line errors.
+  @Test func externalDataIsReadBesideTheModel() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparrow-ext-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    // 4 bytes of padding, then the two floats 7 and -3.
+    var bytes = Data([9, 9, 9, 9])
+    for v: Float in [7, -3] { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+    try bytes.write(to: dir.appendingPathComponent("weights.bin"))
+    func external(_ keys: [(String, String)]) -> (inout Onnx_GraphProto) -> Void {
+      { g in
+        g.initializer[0].floatData = []
+        g.initializer[0].dataLocation = .external
+        g.initializer[0].externalData = keys.map { k, v in
+          var e = Onnx_StringStringEntryProto()
+          (e.key, e.value) = (k, v)
+          return e
+        }
+      }
+    }
+    func load(_ keys: [(String, String)]) throws(ModelError) -> Graph {
+      let url = dir.appendingPathComponent("m.onnx")
+      try? model(external(keys)).write(to: url)
+      return try ONNXImporter.load(contentsOf: url)
+    }
+    let g = try load([("location", "weights.bin"), ("offset", "4"), ("length", "8")])
+    #expect(g.constants["w"]?.floats == [7, -3])
+    #expect(try load([("location", "weights.bin"), ("offset", "4")]).constants["w"]?.floats == [7, -3])
+    func refuses(_ keys: [(String, String)], _ fragment: String) {
+      do {
+        _ = try load(keys)
+        Issue.record("accepted \(keys)")
+      } catch { #expect(error.message.contains(fragment), "\(error.message)") }
+    }
+    refuses([("location", "../weights.bin")], "inside the model's folder")
+    refuses([("location", "/etc/passwd")], "inside the model's folder")
+    refuses([("location", "weights.bin"), ("offset", "40")], "past the end")
+    refuses([("location", "weights.bin"), ("offset", "4"), ("length", "12")], "runs past the end")
+    refuses([("location", "weights.bin"), ("length", "4")], "bytes of raw data")
+    refuses([("location", "missing.bin")], "cannot read")
+    refuses([("location", "weights.bin"), ("offset", "-1")], "not a byte count")
+    refuses([("offset", "0")], "names no location")
+    rejects(model(external([("location", "weights.bin")])), "load the model from its file")
+  }
+
   @Test func sparseInitializerErrors() {
     func sparse(_ indices: [Int64]) -> Data {
       model {
