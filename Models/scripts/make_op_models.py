@@ -619,6 +619,35 @@ def gather_models():
     m.node("Gather", [x, "index"], "Y", axis=0); m.output("Y")
 
 
+def gathernd_models():
+    m = model("gathernd_k1", 13, "GatherND of [4,3] with indices [[2],[0],[-1]] (rows) -> [3,3]")
+    x = m.input("X", m.randn(4, 3))
+    i = m.input("indices", np.array([[2], [0], [-1]], I64))
+    m.node("GatherND", [x, i], "Y"); m.output("Y")
+
+    m = model("gathernd_k2_2d_indices", 13, "GatherND of [3,4,2] with [2,2,2] index pairs (one negative) -> [2,2,2]")
+    x = m.input("X", m.randn(3, 4, 2))
+    i = m.input("indices", np.array([[[0, 1], [2, -1]], [[1, 0], [-3, 3]]], I64))
+    m.node("GatherND", [x, i], "Y"); m.output("Y")
+
+    m = model("gathernd_batch_dims1", 13, "GatherND batch_dims=1: data [2,5,3], indices [2,4,1] -> [2,4,3] (BERT's dynamo export)")
+    x = m.input("X", m.randn(2, 5, 3))
+    i = m.input("indices", np.array([[[4], [0], [2], [2]], [[1], [3], [-1], [0]]], I64))
+    m.node("GatherND", [x, i], "Y", batch_dims=1); m.output("Y")
+
+
+def dropout_models():
+    m = model("dropout_inference_opset7", 7, "Dropout (opset 7, ratio attribute) at inference: the identity")
+    x = m.input("X", m.randn(2, 3))
+    m.node("Dropout", [x], "Y", ratio=0.3); m.output("Y")
+
+    m = model("dropout_mask_training_false", 13, "Dropout opset 13 with ratio and training_mode=false inputs, mask output")
+    x = m.input("X", m.randn(2, 3, 4))
+    m.init("ratio", np.array(0.5, F32))
+    m.init("training_mode", np.array(False))
+    m.node("Dropout", [x, "ratio", "training_mode"], ["Y", "mask"]); m.output("Y"); m.output("mask", np.bool_)
+
+
 def generator_models():
     m = model("shape", 13, "Shape of a [2,3,4,5] input -> int64 [4]")
     x = m.input("X", m.randn(2, 3, 4, 5))
@@ -1011,7 +1040,7 @@ def quant_models():
 
 ALL = [conv_models, conv_transpose_models, gemm_models, matmul_models, batchnorm_models, activation_models,
        elementwise_models, softmax_models, reduce_models, pool_models, layout_models, split_models,
-       slice_models, squeeze_models, gather_models, generator_models, resize_models, shape_subgraph_models,
+       slice_models, squeeze_models, gather_models, gathernd_models, dropout_models, generator_models, resize_models, shape_subgraph_models,
        cnn_models, quant_models]
 
 

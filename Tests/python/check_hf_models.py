@@ -77,7 +77,7 @@ def main():
                 label = f"{name} {exporter} opset {opset}"
                 path = base / f"{name}-{exporter}-{opset}.onnx"
                 try:
-                    torch.onnx.export(Wrap(model), args, str(path), input_names=names, output_names=["y"],
+                    torch.onnx.export(Wrap(model).eval(), args, str(path), input_names=names, output_names=["y"],
                                       opset_version=opset, dynamo=dynamo, do_constant_folding=True)
                 except Exception as e:  # the exporter's own refusal: reported, not Sparrow's failure
                     print(f"skip {label}: the exporter failed: {str(e).splitlines()[0][:160]}")

@@ -25,10 +25,12 @@ enum ONNXExternalData {
       }
       guard let folder else {
         throw ModelError(
-          "\(what) keeps its data in the external file '\(location)': load the model from its file, so the data can be read beside it")
+          "\(what) keeps its data in the external file '\(location)': load the model from its file, so the data can be read beside it"
+        )
       }
       let parts = location.split(separator: "/", omittingEmptySubsequences: true)
-      guard !location.hasPrefix("/"), !location.contains("\\"), !parts.isEmpty, !parts.contains(".."), !parts.contains(".")
+      guard !location.hasPrefix("/"), !location.contains("\\"), !parts.isEmpty, !parts.contains(".."),
+        !parts.contains(".")
       else {
         throw ModelError("\(what): external data location '\(location)' must be a path inside the model's folder")
       }
@@ -44,17 +46,21 @@ enum ONNXExternalData {
       }
       func number(_ key: String) throws(ModelError) -> Int? {
         guard let s = keys[key] else { return nil }
-        guard let v = Int(s), v >= 0 else { throw ModelError("\(what): external data \(key) '\(s)' is not a byte count") }
+        guard let v = Int(s), v >= 0 else {
+          throw ModelError("\(what): external data \(key) '\(s)' is not a byte count")
+        }
         return v
       }
       let offset = try number("offset") ?? 0
       guard offset <= data.count else {
-        throw ModelError("\(what): external data offset \(offset) is past the end of '\(location)' (\(data.count) bytes)")
+        throw ModelError(
+          "\(what): external data offset \(offset) is past the end of '\(location)' (\(data.count) bytes)")
       }
       let length = try number("length") ?? (data.count - offset)
       guard length <= data.count - offset else {
         throw ModelError(
-          "\(what): external data of \(length) bytes at offset \(offset) runs past the end of '\(location)' (\(data.count) bytes)")
+          "\(what): external data of \(length) bytes at offset \(offset) runs past the end of '\(location)' (\(data.count) bytes)"
+        )
       }
       t.rawData = data.subdata(in: (data.startIndex + offset)..<(data.startIndex + offset + length))
       t.externalData = []

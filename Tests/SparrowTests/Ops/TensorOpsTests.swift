@@ -24,6 +24,46 @@ import Testing
     }
   }
 
+  @Test func gatherNDBadIndicesAndShapesAreErrors() throws {
+    let g = graph(
+      "GatherND", inputs: [input("X", .float32, [4, 3]), input("I", .int64, [2, 1])], nodeInputs: ["X", "I"])
+    let session = Session(plan: try Planner.plan(g))
+    let x = try Tensor(shape: [4, 3], floats: (0..<12).map(Float.init))
+    #expect(try session.run(["X": x, "I": try Tensor(shape: [2, 1], storage: .int64([3, -4]))])["Y"]?.floats == [9, 10, 11, 0, 1, 2])
+    for bad: Int64 in [4, -5, .max, .min] {
+      do {
+        _ = try session.run(["X": x, "I": try Tensor(shape: [2, 1], storage: .int64([0, bad]))])
+        Issue.record("index \(bad) should be refused")
+      } catch let e as RuntimeError {
+        #expect(e.message.contains("out of range"), "\(e.message)")
+      } catch {
+        Issue.record("unexpected error \(error)")
+      }
+    }
+    // Tuples longer than data's rank, and batch axes that differ, are refused at plan time.
+    expectPlanError(
+      graph("GatherND", inputs: [input("X", .float32, [4, 3]), input("I", .int64, [2, 3])], nodeInputs: ["X", "I"]),
+      containing: "last axis")
+    expectPlanError(
+      graph(
+        "GatherND", inputs: [input("X", .float32, [2, 3]), input("I", .int64, [3, 1])], nodeInputs: ["X", "I"],
+        attributes: ["batch_dims": .int(1)]), containing: "must be equal")
+  }
+
+  @Test func dropoutInTrainingModeIsRefused() throws {
+    let constant = graph(
+      "Dropout", inputs: [input("X", .float32, [2])],
+      constants: ["R": try Tensor(shape: [], storage: .float32([0.5])), "T": try Tensor(shape: [], storage: .bool([true]))],
+      nodeInputs: ["X", "R", "T"])
+    expectPlanError(constant, containing: "training mode")
+    let runtime = graph(
+      "Dropout", inputs: [input("X", .float32, [2]), input("T", .bool, [])], nodeInputs: ["X", "", "T"])
+    let session = Session(plan: try Planner.plan(runtime))
+    let x = try Tensor(shape: [2], floats: [1, -2])
+    #expect(try session.run(["X": x, "T": try Tensor(shape: [], storage: .bool([false]))])["Y"]?.floats == [1, -2])
+    #expect(throws: RuntimeError.self) { try session.run(["X": x, "T": try Tensor(shape: [], storage: .bool([true]))]) }
+  }
+
   @Test func gatherConstantIndexOutOfRangeIsAModelError() throws {
     let g = graph(
       "Gather", inputs: [input("X", .float32, [5, 4])],

@@ -126,3 +126,65 @@ struct ScatterNDStep: Step {
     }
   }
 }
+
+/// GatherND(data, indices; batch_dims b): for each index tuple (the last axis of indices, k
+/// coordinates, negative ones counted from the end), the slice `data[batch][i_0, ..., i_{k-1}]`;
+/// output shape `indices.shape[:-1] + data.shape[b + k:]`. The first b axes of data and indices
+/// are batch axes and must be equal.
+enum GatherNDOp: OpBuilder {
+  static let opTypes = ["GatherND"]
+
+  static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
+    let x = try c.input(0), idx = try c.input(1)
+    guard idx.dtype == .int64 else { throw c.error("indices must be int64, got \(idx.dtype)") }
+    let b = try c.int("batch_dims", 0)
+    let r = x.shape.count, q = idx.shape.count
+    guard r >= 1, q >= 1, b >= 0, b < min(r, q) else {
+      throw c.error("batch_dims \(b) does not fit data \(x.shape) and indices \(idx.shape)")
+    }
+    guard Array(x.shape.prefix(b)) == Array(idx.shape.prefix(b)) else {
+      throw c.error("the first \(b) axes of data \(x.shape) and indices \(idx.shape) must be equal")
+    }
+    let k = idx.shape[q - 1]
+    guard k >= 1, k <= r - b else {
+      throw c.error("indices' last axis is \(k): it must be in 1...\(r - b) for data \(x.shape) with batch_dims \(b)")
+    }
+    let outShape = Array(idx.shape.dropLast()) + Array(x.shape[(b + k)...])
+    try c.setOutputs([TensorType(x.dtype, outShape)])
+    let batches = x.shape.prefix(b).reduce(1, *)
+    return GatherNDStep(
+      batches: batches, tuplesPerBatch: batches == 0 ? 0 : idx.shape.dropLast().reduce(1, *) / batches,
+      dims: Array(x.shape[b..<(b + k)]), strides: Array(StridedWalk.contiguousStrides(Array(x.shape[b...])).prefix(k)),
+      slice: x.shape[(b + k)...].reduce(1, *), batchSize: x.shape[b...].reduce(1, *), elementSize: x.dtype.size)
+  }
+}
+
+struct GatherNDStep: Step {
+  let batches: Int, tuplesPerBatch: Int
+  /// The indexed axes' sizes and strides (elements), within one batch item.
+  let dims: [Int], strides: [Int]
+  /// Elements per gathered slice, and per batch item of data.
+  let slice: Int, batchSize: Int
+  let elementSize: Int
+
+  func run(_ c: StepContext) throws(RuntimeError) {
+    let x = UnsafeRawPointer(c.input(0, UInt8.self)), y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
+    let idx = c.input(1, Int64.self)
+    let k = dims.count, bytes = slice * elementSize
+    for bi in 0..<batches {
+      for t in 0..<tuplesPerBatch {
+        let j = bi * tuplesPerBatch + t
+        var offset = bi * batchSize
+        for a in 0..<k {
+          let raw = idx[j * k + a], d = Int64(dims[a])
+          let v = raw < 0 ? raw + d : raw
+          guard v >= 0, v < d else {
+            throw RuntimeError("index \(raw) of tuple \(j) is out of range for an axis of size \(d)")
+          }
+          offset += Int(v) * strides[a]
+        }
+        (y + j * bytes).copyMemory(from: x + offset * elementSize, byteCount: bytes)
+      }
+    }
+  }
+}
