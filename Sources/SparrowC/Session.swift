@@ -84,7 +84,7 @@ final class SessionHandle: @unchecked Sendable {
 }
 
 private let sessionKeys: Set<String> = [
-  "threads", "format", "gate", "optimize", "conv", "gate_layers", "max_tensor_mib",
+  "threads", "format", "gate", "optimize", "conv", "linear", "gate_layers", "max_tensor_mib",
 ]
 
 @_cdecl("sparrow_session_create")

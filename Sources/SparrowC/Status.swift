@@ -174,7 +174,7 @@ struct Options {
     return out
   }
 
-  /// Plan options from "threads", "format", "conv", "gate_layers", "max_tensor_mib".
+  /// Plan options from "threads", "format", "conv", "linear", "gate_layers", "max_tensor_mib".
   func planOptions() throws -> PlanOptions {
     let threads = try int("threads")
     if let t = threads, t < 1 { throw ABIError(.invalidArgument, "threads must be at least 1") }
@@ -191,6 +191,12 @@ struct Options {
         throw ABIError(.invalidArgument, "conv '\(c)': expected measure, im2col, direct or pixel")
       }
       o.convAlgorithm = a
+    }
+    if let l = try string("linear") {
+      guard let a = LinearAlgorithm(rawValue: l) else {
+        throw ABIError(.invalidArgument, "linear '\(l)': expected measure, kernels or panel")
+      }
+      o.linearAlgorithm = a
     }
     if let g = try string("gate_layers") { o.gateLayers = GateLayers(parsing: g) }
     let mib = try int("max_tensor_mib") ?? 2048

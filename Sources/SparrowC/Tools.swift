@@ -5,7 +5,7 @@ import SparrowBench
 // inspect, prune and bench: the CLI's commands, through the library pieces they share with it.
 
 private let inspectKeys: Set<String> = [
-  "threads", "format", "gate", "optimize", "conv", "gate_layers", "max_tensor_mib", "shapes",
+  "threads", "format", "gate", "optimize", "conv", "linear", "gate_layers", "max_tensor_mib", "shapes",
 ]
 
 @_cdecl("sparrow_inspect")
@@ -27,7 +27,7 @@ public func sparrowInspect(
 
 private let pruneKeys: Set<String> = [
   "method", "sparsity", "scope", "skip_first_last", "pattern", "block", "shrink", "seed", "groups",
-  "keep_one_per_group", "calibration",
+  "keep_one_per_group", "calibration", "share_rows",
 ]
 
 @_cdecl("sparrow_prune")
@@ -46,6 +46,7 @@ public func sparrowPrune(
     let skip = try o.bool("skip_first_last") ?? true, pattern = try o.string("pattern"), block = try o.string("block")
     let shrink = try o.bool("shrink") ?? false, groups = try o.string("groups") ?? "all"
     let keepOne = try o.bool("keep_one_per_group") ?? false
+    let shareRows = try o.int("share_rows")
     // ["NAME=FILE.npy", ...], as the CLI's --calibration (the package writes arrays to files).
     let calibrationSpecs = try o.strings("calibration")
     let prune: PruneOptions
@@ -53,7 +54,8 @@ public func sparrowPrune(
       let runs = try CalibrationFiles.read(calibrationSpecs)
       prune = try PruneOptions(
         parsing: method, sparsity: sparsity, scope: scope, skipFirstLast: skip, pattern: pattern, block: block,
-        shrink: shrink, seed: UInt64(seed), groups: groups, calibration: runs, keepOnePerGroup: keepOne)
+        shrink: shrink, seed: UInt64(seed), groups: groups, shareRows: shareRows, calibration: runs,
+        keepOnePerGroup: keepOne)
     } catch { throw ABIError(.invalidArgument, "\(error)") }
     guard FileManager.default.fileExists(atPath: inPath) else {
       throw ABIError(.ioError, "no such model file: \(inPath)")

@@ -75,8 +75,9 @@ const char *sparrow_blas_core_override(void);
 
 /* Loads a model from `path` (when not NULL) or from `nbytes` bytes at `bytes`, with options
  * {"threads": int, "format": "auto"|"dense"|"csr"|"nm"|"bsr"|"channel", "gate": "off"|"zero"|
- * "topk:R"|"model", "optimize": bool, "conv": "measure"|"im2col"|"direct", "gate_layers": str,
- * "max_tensor_mib": int} (all optional; `options` may be NULL). On success *out is a new
+ * "topk:R"|"model", "optimize": bool, "conv": "measure"|"im2col"|"direct"|"pixel", "linear":
+ * "measure"|"kernels"|"panel", "gate_layers": str, "max_tensor_mib": int} (all optional; `options`
+ * may be NULL). On success *out is a new
  * session the caller frees with sparrow_session_free. Plans are made per input shape, on first
  * use, and cached. */
 sparrow_status sparrow_session_create(const char *path, const void *bytes, size_t nbytes, const char *options,
@@ -101,7 +102,8 @@ sparrow_status sparrow_inspect(const char *path, const void *bytes, size_t nbyte
 
 /* `sparrow prune`: reads `input_path`, writes the pruned model to `output_path`; options
  * {"method", "sparsity", "scope", "skip_first_last", "pattern", "block", "shrink", "seed", "groups",
- * "keep_one_per_group", "calibration": ["NAME=FILE.npy", ...] (wanda, sparsegpt, channel-taylor)}.
+ * "keep_one_per_group", "calibration": ["NAME=FILE.npy", ...] (wanda, sparsegpt, channel-taylor),
+ * "share_rows": int (N:M: blocks of output rows keeping one pattern)}.
  * *report_json (per layer: name, op, shape, newShape, weights, zerosBefore, zerosAfter, note,
  * pruned; and notes) is the caller's. */
 sparrow_status sparrow_prune(const char *input_path, const char *output_path, const char *options,

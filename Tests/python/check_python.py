@@ -253,6 +253,16 @@ with tempfile.TemporaryDirectory() as tmp:
               f"prune {method} with calibration: {str(r)[:300]}")
         want = ort_session(out).run(None, {"x": dx})[0]
         check(close(sparrow.InferenceSession(out, threads=1).run(None, {"x": dx})[0], want), f"prune {method}: model")
+    # 2:4 shared by 16 output rows (share_rows) and the pixel-major linear kernel forced (linear=).
+    r = sparrow.prune(digits, out, "nm", pattern="2:4", share_rows=16, skip_first_last=False)
+    check(any(l["pruned"] for l in r["layers"]), f"prune nm share_rows: {str(r)[:300]}")
+    want = ort_session(out).run(None, {"x": dx})[0]
+    check(close(sparrow.InferenceSession(out, threads=1, linear="panel").run(None, {"x": dx})[0], want),
+          "prune nm share_rows=16: model with linear=panel")
+    ok, msg = raises(lambda: sparrow.InferenceSession(out, linear="fastest"), "linear")
+    check(ok, f"a bad linear option: {msg}")
+    ok, msg = raises(lambda: sparrow.prune(digits, out, "magnitude", 0.5, share_rows=16), "--share-rows")
+    check(ok, f"share_rows off N:M: {msg}")
     ok, msg = raises(lambda: sparrow.prune(digits, out, "wanda", 0.5), "needs calibration inputs")
     check(ok, f"prune wanda without calibration: {msg}")
     ok, msg = raises(lambda: sparrow.prune(digits, out, "wanda", 0.5, calibration={"x": np.zeros((1, 5, 7), np.float32)}),

@@ -49,7 +49,8 @@ def _calibration_specs(calibration, tmp):
 
 
 def prune(input_path, output_path, method, sparsity=None, scope="layer", skip_first_last=True, pattern=None,
-          block=None, shrink=False, seed=0, groups="all", calibration=None, keep_one_per_group=False):
+          block=None, shrink=False, seed=0, groups="all", calibration=None, keep_one_per_group=False,
+          share_rows=None):
     """``sparrow prune``: writes the pruned model to ``output_path`` and returns the report (per
     layer: name, op, shape, newShape, weights, zerosBefore, zerosAfter, note, pruned; notes).
     Methods: magnitude, random, nm (``pattern`` "2:4"), block (``block`` "4x1"), stripe, channel-l1,
@@ -58,12 +59,14 @@ def prune(input_path, output_path, method, sparsity=None, scope="layer", skip_fi
     calibrated wanda, sparsegpt (``pattern`` too) and channel-taylor, which need ``calibration``:
     {input name: array, a list of arrays (one per run; every input the same count) or a .npy path}.
     A channel sparsity that would remove every channel of a group raises SparrowError unless
-    ``keep_one_per_group=True`` keeps one (the report's notes say where)."""
+    ``keep_one_per_group=True`` keeps one (the report's notes say where). ``share_rows`` (N:M:
+    nm, or wanda/sparsegpt with ``pattern``): blocks of that many output rows keep one pattern (16:
+    the pixel-major kernels skip the pruned columns)."""
     with tempfile.TemporaryDirectory(prefix="sparrow-prune-") as tmp:
         opts = _opts(method=method, sparsity=sparsity, scope=scope, skip_first_last=skip_first_last, pattern=pattern,
                      block=block, shrink=shrink, seed=seed, groups=groups,
                      calibration=_calibration_specs(calibration, tmp),
-                     keep_one_per_group=keep_one_per_group or None)
+                     keep_one_per_group=keep_one_per_group or None, share_rows=share_rows)
         out = ctypes.c_void_p()
         check(lib.sparrow_prune(_lib.encode_path(input_path), _lib.encode_path(output_path), opts,
                                 ctypes.byref(out)))
