@@ -119,26 +119,11 @@ enum DirectConvChoice {
 
   /// Fastest milliseconds of the whole batch through `step` on random input, with its own buffers.
   static func time(_ step: any Step, geometry g: WindowGeometry, m: Int, threads: Int) -> Double {
-    let inCount = g.n * g.c * g.h * g.w, outCount = g.n * m * g.ho * g.wo
-    var rng = SystemRandomNumberGenerator()
-    let x = UnsafeMutablePointer<Float>.allocate(capacity: inCount)
-    for i in 0..<inCount { x[i] = Float.random(in: -1...1, using: &rng) }
-    let y = UnsafeMutablePointer<Float>.allocate(capacity: max(outCount, 1))
-    let scratch = step.scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: step.scratchBytes, alignment: 64) : nil
-    defer {
-      x.deallocate()
-      y.deallocate()
-      scratch?.deallocate()
-    }
-    let store = ValueStore(count: 2)
-    store.buffers[0] = UnsafeMutableRawPointer(x)
-    store.buffers[1] = UnsafeMutableRawPointer(y)
-    let ctx = StepContext(
-      store: store, inputIds: [0], outputIds: [1], inputTypes: [TensorType(.float32, [g.n, g.c, g.h, g.w])],
-      outputTypes: [TensorType(.float32, [g.n, m, g.ho, g.wo])],
-      scratch: scratch, threads: threads)
     let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
     let repeats = Measure.repeats(flops: flops, budget: 1e8, range: 3...7)
-    return Measure.fastest(repeats: repeats) { (try? step.run(ctx)) != nil } ?? .infinity
+    return Measure.withStepContext(
+      input: TensorType(.float32, [g.n, g.c, g.h, g.w]), output: TensorType(.float32, [g.n, m, g.ho, g.wo]),
+      scratchBytes: step.scratchBytes, threads: threads
+    ) { ctx, _ in Measure.fastest(repeats: repeats) { (try? step.run(ctx)) != nil } ?? .infinity }
   }
 }

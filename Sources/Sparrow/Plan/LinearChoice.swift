@@ -70,32 +70,20 @@ enum LinearChoice {
   /// before each (the weights come from memory, as inside a model); nil where a step failed.
   static func time(_ steps: [LinearStep], threads: Int) -> [Double?] {
     let s0 = steps[0]
-    var rng = SystemRandomNumberGenerator()
-    let a = UnsafeMutablePointer<Float>.allocate(capacity: s0.rows * s0.k)
-    for i in 0..<(s0.rows * s0.k) { a[i] = Float.random(in: -1...1, using: &rng) }
-    let y = UnsafeMutablePointer<Float>.allocate(capacity: s0.rows * s0.out)
-    let scratchBytes = steps.map(\.scratchBytes).max() ?? 0
-    let scratch = scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64) : nil
-    defer {
-      a.deallocate()
-      y.deallocate()
-      scratch?.deallocate()
-    }
-    let store = ValueStore(count: 2)
-    store.buffers[0] = UnsafeMutableRawPointer(a)
-    store.buffers[1] = UnsafeMutableRawPointer(y)
-    let ctx = StepContext(
-      store: store, inputIds: [0], outputIds: [1], inputTypes: [TensorType(.float32, [s0.rows, s0.k])],
-      outputTypes: [TensorType(.float32, [s0.rows, s0.out])], scratch: scratch, threads: threads)
     let repeats = Measure.repeats(flops: 2.0 * Double(s0.rows * s0.k * s0.out), budget: 2e8, range: 3...15)
-    let warm = {
-      Measure.evictCaches()
-      var s: Float = 0
-      for i in stride(from: 0, to: s0.rows * s0.k, by: 16) { s += a[i] }  // A just written, as in a model
-      y[0] = s
+    return Measure.withStepContext(
+      input: TensorType(.float32, [s0.rows, s0.k]), output: TensorType(.float32, [s0.rows, s0.out]),
+      scratchBytes: steps.map(\.scratchBytes).max() ?? 0, threads: threads
+    ) { ctx, a in
+      let warm = {
+        Measure.evictCaches()
+        var s: Float = 0
+        for i in stride(from: 0, to: s0.rows * s0.k, by: 16) { s += a[i] }  // A just written, as in a model
+        ctx.output(0, Float.self)[0] = s
+      }
+      return Measure.fastestInterleaved(
+        candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1, before: warm
+      ) { i in (try? steps[i].run(ctx)) != nil }
     }
-    return Measure.fastestInterleaved(
-      candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1, before: warm
-    ) { i in (try? steps[i].run(ctx)) != nil }
   }
 }

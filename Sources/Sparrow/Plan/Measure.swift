@@ -108,4 +108,31 @@ enum Measure {
   static func evictCaches() {
     memset(evictBuffer, 0, evictBytes)
   }
+
+  /// Runs `body` with a step context over a float32 input of type `input` holding random values
+  /// in [-1, 1] (its buffer passed too), an output of type `output` and `scratchBytes` of
+  /// 64-byte aligned scratch: what a plan-time timing of candidate steps needs.
+  static func withStepContext<R>(
+    input: TensorType, output: TensorType, scratchBytes: Int, threads: Int,
+    _ body: (StepContext, UnsafeMutablePointer<Float>) -> R
+  ) -> R {
+    let inCount = max(input.shape.reduce(1, *), 1), outCount = max(output.shape.reduce(1, *), 1)
+    var rng = SystemRandomNumberGenerator()
+    let x = UnsafeMutablePointer<Float>.allocate(capacity: inCount)
+    for i in 0..<inCount { x[i] = Float.random(in: -1...1, using: &rng) }
+    let y = UnsafeMutablePointer<Float>.allocate(capacity: outCount)
+    let scratch = scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64) : nil
+    defer {
+      x.deallocate()
+      y.deallocate()
+      scratch?.deallocate()
+    }
+    let store = ValueStore(count: 2)
+    store.buffers[0] = UnsafeMutableRawPointer(x)
+    store.buffers[1] = UnsafeMutableRawPointer(y)
+    let ctx = StepContext(
+      store: store, inputIds: [0], outputIds: [1], inputTypes: [input], outputTypes: [output], scratch: scratch,
+      threads: threads)
+    return body(ctx, x)
+  }
 }

@@ -10,10 +10,10 @@ import Testing
 @Suite struct PruneCalibratedTests {
   typealias F = PruneFixtures
 
-  /// x[n, K] -> MatMul(W[K, N]) -> y: K input channels, N outputs.
-  static func matmul(k: Int, n: Int, rng: inout SeededRNG) -> Graph {
+  /// x[rows, K] -> MatMul(W[K, N]) -> y: K input channels, N outputs.
+  static func matmul(rows: Int = 3, k: Int, n: Int, rng: inout SeededRNG) -> Graph {
     Graph(
-      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(3), .fixed(k)])],
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(rows), .fixed(k)])],
       outputs: [ValueInfo(name: "y")],
       nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "w"], outputs: ["y"])],
       constants: ["w": F.tensor([k, n], F.distinct(k * n, rng: &rng))], opset: 13)
@@ -139,11 +139,7 @@ import Testing
   @Test func sparseGPTSharedRowsConformAndReconstruct() throws {
     var rng = SeededRNG(seed: 49)
     let (k, n) = (32, 24)
-    let g = Graph(
-      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(64), .fixed(k)])],
-      outputs: [ValueInfo(name: "y")],
-      nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "w"], outputs: ["y"])],
-      constants: ["w": F.tensor([k, n], F.distinct(k * n, rng: &rng))], opset: 13)
+    let g = Self.matmul(rows: 64, k: k, n: n, rng: &rng)
     let cal = Self.correlated(rows: 64, k: k, count: 2, rng: &rng)
     var o = F.options(.sparsegpt, nil)
     o.pattern = try NMPattern(n: 2, m: 4)
@@ -242,11 +238,7 @@ import Testing
   @Test(arguments: [0.5, 0.7]) func sparseGPTReconstructsBetterThanMagnitudeAndWanda(_ s: Double) throws {
     var rng = SeededRNG(seed: 46)
     let (k, n) = (40, 12)
-    let g = Graph(
-      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(64), .fixed(k)])],
-      outputs: [ValueInfo(name: "y")],
-      nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "w"], outputs: ["y"])],
-      constants: ["w": F.tensor([k, n], F.distinct(k * n, rng: &rng))], opset: 13)
+    let g = Self.matmul(rows: 64, k: k, n: n, rng: &rng)
     let cal = Self.correlated(rows: 64, k: k, count: 2, rng: &rng)
     var o = F.options(.sparsegpt, s)
     o.calibration = cal
