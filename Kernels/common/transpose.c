@@ -41,10 +41,22 @@ TARGET static inline void block8(const float* s, size_t ss, float* d, size_t ds)
   _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-/* 32x32 tiles of 8x8 blocks (a tile's source rows and destination rows stay in L1). */
+/* Two loop orders. A destination stride of 2 KiB or more maps a 32x32 tile's destination rows
+ * onto a few cache sets (a 6 KiB stride: two sets), which thrash L1; there bands of 16 source
+ * rows walk the columns, each step writing two 8x8 blocks side by side, so each of the 8
+ * destination rows gets one whole 64-byte line at once and no line is revisited. Otherwise
+ * 32x32 tiles of 8x8 blocks (a tile's source and destination rows stay in L1). */
 TARGET void sparrow_transpose_f32__avx2(size_t rows, size_t cols, const float* src, size_t ss, float* dst, size_t ds) {
   const size_t r8 = rows & ~(size_t)7, c8 = cols & ~(size_t)7;
-  for (size_t r0 = 0; r0 < r8; r0 += 32)
+  size_t rb = 0;
+  if (ds >= 512) {
+    for (; rb + 16 <= r8; rb += 16)
+      for (size_t c = 0; c < c8; c += 8) {
+        block8(src + rb * ss + c, ss, dst + c * ds + rb, ds);
+        block8(src + (rb + 8) * ss + c, ss, dst + c * ds + rb + 8, ds);
+      }
+  }
+  for (size_t r0 = rb; r0 < r8; r0 += 32)
     for (size_t c0 = 0; c0 < c8; c0 += 32) {
       const size_t r1 = r0 + 32 < r8 ? r0 + 32 : r8, c1 = c0 + 32 < c8 ? c0 + 32 : c8;
       for (size_t r = r0; r < r1; r += 8)

@@ -1,6 +1,7 @@
 /* The matrix transpose of the active ISA (and the scalar one) against a plain loop, on sizes
- * around the 4/8-wide blocks and their tiles, with row gaps in source and destination: exact
- * equality, and nothing written outside the destination's rows. */
+ * around the 4/8-wide blocks and their tiles and bands, with row gaps in source and destination
+ * (wide destination strides too): exact equality, and nothing written outside the destination's
+ * rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@ void test_transpose(uint64_t seed, long cases) {
   for (long i = 0; i < cases; i++) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     const size_t rows = 1 + (size_t)((state >> 33) % 70), cols = 1 + (size_t)((state >> 45) % 70);
-    const size_t ss = cols + (size_t)((state >> 20) % 3), ds = rows + (size_t)((state >> 25) % 3);
+    /* Every other case a destination stride of 512 floats or more (the AVX2 form's band order). */
+    const size_t ss = cols + (size_t)((state >> 20) % 3),
+                 ds = rows + (size_t)((state >> 25) % 3) + ((state >> 28) & 1 ? 512 : 0);
     float* src = malloc(rows * ss * sizeof(float));
     float* dst = malloc(cols * ds * sizeof(float));
     float* ref = malloc(cols * ds * sizeof(float));
