@@ -1,9 +1,9 @@
 """Does 2:4 shared by 16 output rows recover on all-MiniLM-L6-v2 after a short fine-tune? One-shot
 it breaks the embeddings (`Bench/results/amd-epyc-2c-avx2/minilm-panel.md`: cosine 0.26 by
 magnitude). Here all 36 encoder linear layers get magnitude 2:4 with the pattern shared by blocks
-of 16 output rows (what `sparrow prune --method nm --pattern 2:4 --share-rows 16
---no-skip-first-last` chooses: per block and group of 4 inputs, the 2 largest |w| summed over the
-block), then the masked model is distilled from the dense one (loss: 1 - cosine of the sentence
+of 16 output rows by the rule `sparrow prune --method nm --pattern 2:4 --share-rows 16
+--no-skip-first-last` uses (per block and group of 4 inputs, the 2 largest |w| summed over the
+block; re-stated here in torch for training, so ties may break differently), then the masked model is distilled from the dense one (loss: 1 - cosine of the sentence
 embeddings + mean square error of the token embeddings; the mask re-applied after every step) on
 sentences the evaluation never sees. Model preparation, in torch, never on the inference path.
 
