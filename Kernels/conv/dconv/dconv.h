@@ -52,7 +52,8 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
  * for i < pixels (<= SPARROW_PCONV_MR) and j < chans (<= NR); y points at (channel 0, pixel 0)
  * of the block. px holds SPARROW_PCONV_MR valid pointers (the driver repeats the last pixel
  * past `pixels`; those sums are computed and dropped); kernels read px[i][koff[k]] only, bias
- * (NULL: none) only below chans, and store nothing else. The sum runs over k in order. K may
+ * (NULL: none) only below chans, and store nothing else. The sum runs over k in order (the
+ * AVX-512 kernel: even and odd k in two chains, added at the end; rounding differs). K may
  * come in slices (the driver keeps a slice of the weight panel in L1 while the pixel blocks
  * pass): `part` is the block's MR x NR partial sums, pixel-major, 32-byte aligned; `first`: the
  * sums start at 0, else at part; `last`: bias, clamp and the store to y, else the sums go to

@@ -103,8 +103,9 @@ public final class FormatCache: Sendable {
   /// convolution change speed, so timings taken with the old code are not reused (2: kernels
   /// build im2col panels from the image; 3: CSR and N:M prefetch their weights; 4: the packed
   /// dense kernels read windows, and k×k convolutions time candidates with their im2col copy;
-  /// 5: AVX-512 CSR and N:M kernels, shared-pattern 2:4).
-  static let kernelRevision = 5
+  /// 5: AVX-512 CSR and N:M kernels, shared-pattern 2:4; 6: the AVX-512 pixel-major kernel,
+  /// which the direct convolution and the panel linear layers are timed on).
+  static let kernelRevision = 6
 
   /// The key for one timing decision.
   static func key(
