@@ -19,6 +19,12 @@ struct PlannedStep: Sendable {
     self.outputTypes = outputTypes
     gated = step as? any GateStep
   }
+
+  /// The same node and values, computed by `step` (a pass changed how).
+  func replacingStep(_ step: any Step) -> PlannedStep {
+    PlannedStep(
+      step: step, node: node, inputIds: inputIds, outputIds: outputIds, inputTypes: inputTypes, outputTypes: outputTypes)
+  }
 }
 
 /// A model planned for one set of concrete input shapes: immutable, shared by every session.

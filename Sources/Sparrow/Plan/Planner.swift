@@ -208,6 +208,7 @@ public enum Planner {
       outputIds.append((o.name, id))
     }
     steps = FusedAttentionStep.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
+    steps = LinearChain.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
     options.formatCache?.flush()
     return Plan(
       graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },

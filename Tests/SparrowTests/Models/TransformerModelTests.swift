@@ -116,6 +116,41 @@ import Testing
     try Self.check(e, threads: 1, optimize: true)
   }
 
+  /// On the sparse kernels each encoder layer's feed-forward pair (intermediate + GELU, output)
+  /// passes its activation K-major (`LinearChain`): the intermediate keeps the kernels' layout
+  /// and the output layer reads it transposed, and the outputs still equal ONNX Runtime's. A
+  /// value the graph also returns is not chained (it must be row-major). (A forced N:M format
+  /// keeps these unpruned weights dense: OpenBLAS on rows, nothing to chain.)
+  @Test(arguments: [WeightFormat.Kind.csr, .bsr])
+  func feedForwardPairsPassTheirActivationKMajor(_ format: WeightFormat.Kind) throws {
+    let e = try #require(Self.models.first { $0.name == "encoder_opset17_layernorm_erf" })
+    var g = try Passes.optimize(try Self.load(e.name))
+    let inputs = try Self.inputs(e)
+    let options = PlanOptions(threads: 1, format: .fixed(format), formatCache: nil)
+    let plan = try Planner.plan(g, shapes: inputs.mapValues(\.shape), values: inputs, options: options)
+    let linears = plan.steps.compactMap { $0.step as? LinearStep }
+    #expect(linears.filter(\.outputTransposed).count == 2, "\(linears.map(\.outputTransposed))")
+    #expect(linears.filter(\.aTransposed).count == 2, "\(linears.map(\.aTransposed))")
+    try Self.check(e, threads: 1, optimize: true, format: format)
+
+    // The first intermediate also a graph output: that pair stays row-major, and the extra
+    // output equals the same model's unchained value.
+    let ffn = try #require(g.nodes.first { $0.opType == "MatMul" && $0.epilogue.gelu != nil })
+    g.outputs.append(ValueInfo(name: ffn.outputs[0]))
+    let plan2 = try Planner.plan(g, shapes: inputs.mapValues(\.shape), values: inputs, options: options)
+    #expect(plan2.steps.compactMap { $0.step as? LinearStep }.filter(\.outputTransposed).count == 1)
+    let got = try Session(plan: plan2).run(inputs)
+    let hidden = try #require(got[ffn.outputs[0]])
+    let rows = hidden.shape.dropLast().reduce(1, *), width = try #require(hidden.shape.last)
+    // Row-major: the GELU of token 0's features, not of feature 0 over tokens.
+    let one = try Planner.plan(g, shapes: inputs.mapValues(\.shape), values: inputs,
+      options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil))
+    let ref = try #require(try Session(plan: one).run(inputs)[ffn.outputs[0]])
+    #expect(rows > 1 && width > rows)
+    let worst = zip(hidden.floats, ref.floats).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst <= 1e-4 * (ref.floats.map(abs).max() ?? 0), "\(worst)")
+  }
+
   /// One Model, plans per shape: the encoder at batch 2 x seq 7 (padded) and batch 1 x seq 3.
   @Test func encoderPlansPerShape() throws {
     let model = try Model(graph: try Self.load("encoder_opset17_layernorm_erf"), options: PlanOptions(threads: 1, formatCache: nil))

@@ -11,8 +11,12 @@
 struct LinearStep: Step, @unchecked Sendable {
   let packed: PackedMatrix
   let rows: Int
-  /// A is stored K x rows already (Gemm transA = 1).
-  let aTransposed: Bool
+  /// A is stored K x rows already (Gemm transA = 1, or the layer before left its output so:
+  /// `LinearChain`).
+  var aTransposed: Bool
+  /// Y is left as the kernels write it, `out x rows` (no transpose back): the one step reading
+  /// it is a linear layer that takes it with `aTransposed` (`LinearChain`).
+  var outputTransposed = false
   let bias: [Float]?
   /// Added after the product, broadcast to rows x out (Gemm's C when it is not a row vector).
   let addend: [Float]?
@@ -51,7 +55,7 @@ struct LinearStep: Step, @unchecked Sendable {
         Transpose.blocked(a, rows: rows, cols: k, into: s)
         x = UnsafePointer(s)
       }
-      yk = s + k * rows
+      yk = outputTransposed ? y : s + k * rows
     }
     let ws = workspaceBytes > 0 ? c.scratch.map { $0 + transposeSpan } : nil
     // The kernel clamps only when nothing comes after its product.
@@ -64,7 +68,7 @@ struct LinearStep: Step, @unchecked Sendable {
           workspace: ws.map { UnsafeMutableRawPointer(mutating: $0) }, workspaceBytes: workspaceBytes, threads: c.threads)
       }
     } catch { throw RuntimeError(error.message) }
-    if transposes { Transpose.blocked(UnsafePointer(yk), rows: out, cols: rows, into: y) }
+    if transposes && !outputTransposed { Transpose.blocked(UnsafePointer(yk), rows: out, cols: rows, into: y) }
     if let add = addend {
       let (ar, ac) = addendShape
       for r in 0..<rows {
