@@ -3,7 +3,11 @@
 /// (graph outputs: to the end); values whose lifetimes overlap get disjoint byte ranges, the
 /// others reuse memory. A step's inputs and outputs always overlap at that step, so no step
 /// writes over what it reads. Scratch is one buffer too, sized for the hungriest step, since
-/// steps run one after another.
+/// steps run one after another. A byte copy (`CopyStep`: Reshape, Flatten, Squeeze, Unsqueeze,
+/// Identity) of a run-time value shares its input's bytes: the two values are one allocation
+/// living as long as both, and the step finds nothing to copy. (Values are written once, by the
+/// step that makes them, so sharing bytes never lets a later write reach the other name.)
+/// MiniLM at 128 tokens has 26 Reshapes of 196 KiB: 0.15 ms a run of copies.
 struct MemoryPlan: Sendable {
   /// Byte offset of every run-time value in the arena, by value id.
   let offsets: [Int: Int]
@@ -25,6 +29,19 @@ struct MemoryPlan: Sendable {
       }
     }
     for id in outputIds where first[id] != nil { last[id] = steps.count }
+    // Byte copies share their input's allocation: members map to a root placed for all of them.
+    var root: [Int: Int] = [:]
+    func rootOf(_ id: Int) -> Int { root[id].map(rootOf) ?? id }
+    for s in steps where s.step is CopyStep && s.inputIds.count >= 1 && s.outputIds.count == 1 {
+      let (a, y) = (s.inputIds[0], s.outputIds[0])
+      guard a >= 0, y >= 0, a != y, first[rootOf(a)] != nil, first[y] != nil, root[y] == nil, types[a].bytes == types[y].bytes
+      else { continue }
+      let r = rootOf(a)
+      root[y] = r
+      first[r] = min(first[r]!, first[y]!)
+      last[r] = max(last[r]!, last[y]!)
+      first[y] = nil
+    }
     func size(_ id: Int) -> Int {
       let b = max(types[id].bytes, 1)
       let (r, o) = b.addingReportingOverflow(Self.alignment - 1)
@@ -48,6 +65,7 @@ struct MemoryPlan: Sendable {
       offsets[id] = offset
       arena = max(arena, offset.addingSaturating(bytes))
     }
+    for id in root.keys { offsets[id] = offsets[rootOf(id)] }
     self.offsets = offsets
     arenaBytes = arena
     unsharedBytes = unshared

@@ -52,10 +52,12 @@ struct DropoutStep: Step {
   }
 }
 
-/// Copies input 0 to output 0 byte for byte (Identity, Reshape, Flatten, Squeeze, Unsqueeze).
+/// Copies input 0 to output 0 byte for byte (Identity, Reshape, Flatten, Squeeze, Unsqueeze);
+/// nothing to do where the memory plan gave both the same bytes (`MemoryPlan`).
 struct CopyStep: Step {
   func run(_ c: StepContext) throws(RuntimeError) {
     let bytes = c.outputType(0).bytes
-    UnsafeMutableRawPointer(c.output(0, UInt8.self)).copyMemory(from: c.input(0, UInt8.self), byteCount: bytes)
+    let y = UnsafeMutableRawPointer(c.output(0, UInt8.self)), x = UnsafeRawPointer(c.input(0, UInt8.self))
+    if UnsafeRawPointer(y) != x { y.copyMemory(from: x, byteCount: bytes) }
   }
 }
