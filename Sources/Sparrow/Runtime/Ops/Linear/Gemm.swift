@@ -7,7 +7,9 @@
 /// MiniLM's shapes (rows 128, K 384/1536, 1 thread): the two transposes cost about 0.6 ms a layer
 /// (3.5 ms a run), a tenth of the dense product, too much to keep on the dense path; next to
 /// the sparse products they are the price of the kernels' layout (a kernel reading the
-/// row-major tokens would gather along K and lose the SIMD over rows).
+/// row-major tokens would gather along K and lose the SIMD over rows). Between two such layers
+/// in a row (a feed-forward block) the activation stays K-major and neither transpose runs
+/// (`LinearChain`).
 struct LinearStep: Step, @unchecked Sendable {
   let packed: PackedMatrix
   let rows: Int
