@@ -201,7 +201,8 @@ def markdown(res):
            f"Written by `Bench/compare_zoo.py` on {res['date']}: do not edit by hand, re-run it "
            f"(`{res['command']}`). Figures from one run on a shared machine: read them with the load average.", "",
            f"- **machine**: {res['machine_id']}: {m['cpu']}, {m['cores']} cores, SIMD flags {' '.join(m['simd_flags'])} "
-           f"(no AVX-512); Linux {m['kernel']}",
+           + ("" if any(x.startswith("avx512") for x in m['simd_flags']) else "(no AVX-512)")
+           + f"; Linux {m['kernel']}",
            f"- **load average** (1/5/15 min): before {' / '.join(res['load_before'])}, after {' / '.join(res['load_after'])}"
            + (" — **the machine was busy** (load above its core count): other work shared the cores, so absolute "
               "figures are inflated and noisy; ratios within a round are fairer" if float(res['load_before'][0]) > m['cores'] * 0.75 else ""),

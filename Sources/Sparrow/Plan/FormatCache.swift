@@ -104,8 +104,9 @@ public final class FormatCache: Sendable {
   /// build im2col panels from the image; 3: CSR and N:M prefetch their weights; 4: the packed
   /// dense kernels read windows, and k×k convolutions time candidates with their im2col copy;
   /// 5: AVX-512 CSR and N:M kernels, shared-pattern 2:4; 6: the AVX-512 pixel-major kernel,
-  /// which the direct convolution and the panel linear layers are timed on).
-  static let kernelRevision = 6
+  /// which the direct convolution and the panel linear layers are timed on; 7: the AVX-512
+  /// depthwise row kernel).
+  static let kernelRevision = 7
 
   /// The key for one timing decision.
   static func key(
