@@ -42,10 +42,18 @@ import Testing
     let hasAVX2BSR = MicroKernel.all.contains { $0.format == .bsr && $0.isa == .avx2 }
     if ISA.active == .avx512, hasAVX2BSR {
       #expect(bsr.kernelName.hasSuffix("__avx2"), "BSR kernel \(bsr.kernelName) under AVX-512")
-      #expect(DepthwiseKernel.kernelName.hasSuffix("__avx2"), "depthwise \(DepthwiseKernel.kernelName)")
     } else {
       #expect(suffixes.contains { bsr.kernelName.hasSuffix($0) }, "BSR kernel \(bsr.kernelName)")
     }
+  }
+
+  /// The depthwise and pixel-major families have AVX-512 kernels (2026-12-06): under AVX-512
+  /// they bind them, under AVX2 the AVX2 ones.
+  @Test func depthwiseAndPixelMajorBindTheActiveISAKernel() {
+    let want = Self.expectedSuffixes[0]
+    #expect(DepthwiseKernel.kernelName.hasSuffix(want), "depthwise \(DepthwiseKernel.kernelName) under \(ISA.active)")
+    #expect(
+      DirectSparseConv.pixelKernelName.hasSuffix(want), "pixel-major \(DirectSparseConv.pixelKernelName) under \(ISA.active)")
   }
 
   /// The row kernels (softmax, GELU, LayerNorm) have no AVX-512 entries: under AVX-512 each op
