@@ -196,11 +196,10 @@ sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, 
   for (size_t q = 0; q < panels; q++) {
     float* w = wp + q * k * nr;
     const size_t c0 = q * nr, cols = n - c0 < nr ? n - c0 : nr;
+    /* Transposed B (attention's K): the panel's rows of B transposed by the SIMD transpose. */
+    if (trans_b) sparrow_transpose_f32(cols, k, b + c0 * ldb, ldb, w, nr);
     for (size_t j = 0; j < k; j++) {
-      if (trans_b)
-        for (size_t i = 0; i < cols; i++) w[j * nr + i] = b[(c0 + i) * ldb + j];
-      else
-        memcpy(w + j * nr, b + j * ldb + c0, cols * sizeof(float));
+      if (!trans_b) memcpy(w + j * nr, b + j * ldb + c0, cols * sizeof(float));
       for (size_t i = cols; i < nr; i++) w[j * nr + i] = 0.0f;
     }
   }
