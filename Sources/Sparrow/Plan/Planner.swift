@@ -209,6 +209,7 @@ public enum Planner {
     }
     steps = FusedAttentionStep.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
     steps = LinearChain.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
+    steps = LinearChain.shareTransposedInputs(steps, types: &types)
     options.formatCache?.flush()
     return Plan(
       graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },

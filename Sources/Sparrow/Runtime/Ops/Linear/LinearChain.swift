@@ -45,4 +45,62 @@ enum LinearChain {
     }
     return out
   }
+
+  /// Linear layers on the sparse kernels that read the same row-major value (an attention
+  /// block's Q, K and V projections of one LayerNorm output) share one transpose of it: a
+  /// `TransposeRowsStep` writes it K-major once, before the first of them, and each reads that
+  /// with `aTransposed` instead of transposing it itself. Runs after `fuse` (layers already
+  /// reading K-major are left alone). MiniLM: two 128 x 384 transposes fewer per layer.
+  static func shareTransposedInputs(_ steps: [PlannedStep], types: inout [TensorType]) -> [PlannedStep] {
+    guard enabled else { return steps }
+    var readers: [Int: [Int]] = [:]
+    for (i, s) in steps.enumerated() {
+      guard s.gated == nil, let l = s.step as? LinearStep, l.transposes, !l.aTransposed, let a = s.inputIds.first,
+        a >= 0, s.inputIds.dropFirst().allSatisfy({ $0 != a })
+      else { continue }
+      readers[a, default: []].append(i)
+    }
+    var out = steps
+    var before: [Int: PlannedStep] = [:]
+    for (a, group) in readers where group.count > 1 {
+      let first = steps[group[0]].step as! LinearStep
+      let same = group.filter { i in
+        let l = steps[i].step as! LinearStep
+        return l.rows == first.rows && l.k == first.k
+      }
+      guard same.count > 1 else { continue }
+      let t = TensorType(.float32, [first.k, first.rows])
+      types.append(t)
+      let id = types.count - 1
+      let node = steps[same[0]].node
+      before[same[0]] = PlannedStep(
+        step: TransposeRowsStep(rows: first.rows, cols: first.k),
+        node: Node(name: node.name + " (input K-major)", opType: "Transpose", inputs: [], outputs: [], attributes: [:]),
+        inputIds: [a], outputIds: [id], inputTypes: [steps[same[0]].inputTypes.first ?? nil], outputTypes: [t])
+      for i in same {
+        var l = steps[i].step as! LinearStep
+        l.aTransposed = true
+        let s = steps[i]
+        out[i] = PlannedStep(
+          step: l, node: s.node, inputIds: [id] + s.inputIds.dropFirst(), outputIds: s.outputIds,
+          inputTypes: [t] + s.inputTypes.dropFirst(), outputTypes: s.outputTypes)
+      }
+    }
+    guard !before.isEmpty else { return out }
+    var result: [PlannedStep] = []
+    for (i, s) in out.enumerated() {
+      if let b = before[i] { result.append(b) }
+      result.append(s)
+    }
+    return result
+  }
+}
+
+/// A rows x cols float matrix written transposed (cols x rows): the shared K-major input of
+/// `LinearChain.shareTransposedInputs`.
+struct TransposeRowsStep: Step {
+  let rows: Int, cols: Int
+  func run(_ c: StepContext) throws(RuntimeError) {
+    Transpose.blocked(c.input(0, Float.self), rows: rows, cols: cols, into: c.output(0, Float.self))
+  }
 }
