@@ -9,6 +9,18 @@
 /* out[i] = src[2i] for i below the returned count; the caller does the rest. */
 typedef size_t (*sparrow_even_fn)(float* out, const float* src, size_t n);
 size_t sparrow_even_f32__scalar(float* out, const float* src, size_t n); /* does none: returns 0 */
+/* even[i] = src[2i] and odd[i] = src[2i + 1] for i below the returned count (<= pairs, the rest
+ * is the caller's), reading src[0 ..< 2 * count] only: a stride-2 row split into its two phases in
+ * one pass (the padded planes of stride-2 windows, Kernels/conv/window.c). */
+typedef size_t (*sparrow_split2_fn)(float* even, float* odd, const float* src, size_t pairs);
+size_t sparrow_split2_f32__scalar(float* even, float* odd, const float* src, size_t pairs);
+#if defined(__x86_64__)
+size_t sparrow_split2_f32__avx2(float* even, float* odd, const float* src, size_t pairs);
+size_t sparrow_split2_f32__avx512f(float* even, float* odd, const float* src, size_t pairs);
+#endif
+#if defined(__aarch64__)
+size_t sparrow_split2_f32__neon(float* even, float* odd, const float* src, size_t pairs);
+#endif
 #if defined(__x86_64__)
 size_t sparrow_even_f32__avx2(float* out, const float* src, size_t n);
 #include <immintrin.h>

@@ -1,5 +1,6 @@
-/* Depthwise convolution driver: validates shapes, pads each input plane once into phase-split
- * rows (Kernels/conv/dwconv/dwconv.h), and runs the row microkernel for every output row. */
+/* Depthwise convolution driver: validates shapes, pads each input plane into phase-split rows
+ * (Kernels/conv/dwconv/dwconv.h) a band of rows at a time, and runs the row microkernel on each
+ * band while it is in L1. */
 #include <string.h>
 
 #include "../common/error.h"
@@ -33,11 +34,26 @@ sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s) {
   return SPARROW_OK;
 }
 
+/* Output rows per band: the padded input rows one band reads stay within BAND_BYTES (L1), so
+ * each band is padded and then multiplied while it is hot, instead of a whole plane (MobileNetV2's
+ * 112 x 112 planes are 50 KB) padded through L2 first. At least one row. */
+#define BAND_BYTES ((size_t)16 << 10)
+static size_t band_rows(const sparrow_dwconv_shape* s, const extents* e) {
+  const size_t row_bytes = s->stride_w * e->phase_len * sizeof(float), reach = (s->kh - 1) * s->dilation_h + 1;
+  const size_t fit = BAND_BYTES / row_bytes;
+  size_t r = fit > reach ? (fit - reach) / s->stride_h + 1 : 1;
+  return r < s->ho ? r : s->ho;
+}
+/* Padded input rows a band of `rows` output rows reads. */
+static size_t band_in_rows(const sparrow_dwconv_shape* s, size_t rows) {
+  return (rows - 1) * s->stride_h + (s->kh - 1) * s->dilation_h + 1;
+}
+
 size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s) {
   extents e;
   if (!sparrow_window_extents(s, &e)) return 0;
-  return ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)) +
-         ALIGN64(e.taps * sizeof(size_t));
+  const size_t band = band_in_rows(s, band_rows(s, &e)) * s->stride_w * e.phase_len;
+  return ALIGN64((band + SPARROW_DWCONV_SLACK) * sizeof(float)) + ALIGN64(e.taps * sizeof(size_t));
 }
 
 void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias, float lo,
@@ -45,24 +61,26 @@ void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, cons
   extents e;
   if (!sparrow_window_extents(s, &e)) return;
   const sparrow_dwconv_ukernel_fn fn = sparrow_dwconv_select(ukernel);
+  const size_t rows = band_rows(s, &e);
   float* buf = workspace;
-  size_t* offsets = (size_t*)((char*)workspace +
-                              ALIGN64((sparrow_window_plane_floats(s, &e) + SPARROW_DWCONV_SLACK) * sizeof(float)));
+  size_t* offsets =
+      (size_t*)((char*)workspace +
+                ALIGN64((band_in_rows(s, rows) * s->stride_w * e.phase_len + SPARROW_DWCONV_SLACK) * sizeof(float)));
   const size_t sw = s->stride_w, len = e.phase_len;
   for (size_t ky = 0; ky < s->kh; ky++)
     for (size_t kx = 0; kx < s->kw; kx++) offsets[ky * s->kw + kx] = sparrow_window_tap_offset(s, &e, ky, kx);
   const size_t row_step = s->stride_h * sw * len;
   const size_t out_plane = s->ho * s->wo;
-  for (size_t c = c0; c < c1; c++) {
-    sparrow_window_pad_plane(s, &e, x + c * s->h * s->w, buf);
-    for (size_t j = 0; j < s->multiplier; j++) {
-      const size_t oc = c * s->multiplier + j;
-      const float* wk = w + oc * e.taps;
-      const float b = bias != NULL ? bias[oc] : 0.0f;
-      float* out = y + oc * out_plane;
-      fn(s->wo, s->ho, e.taps, buf, row_step, offsets, wk, b, lo, hi, out);
+  for (size_t c = c0; c < c1; c++)
+    for (size_t oy = 0; oy < s->ho; oy += rows) {
+      const size_t n = s->ho - oy < rows ? s->ho - oy : rows;
+      sparrow_window_pad_rows(s, &e, x + c * s->h * s->w, oy * s->stride_h, oy * s->stride_h + band_in_rows(s, n), buf);
+      for (size_t j = 0; j < s->multiplier; j++) {
+        const size_t oc = c * s->multiplier + j;
+        fn(s->wo, n, e.taps, buf, row_step, offsets, w + oc * e.taps, bias != NULL ? bias[oc] : 0.0f, lo, hi,
+           y + oc * out_plane + oy * s->wo);
+      }
     }
-  }
 }
 
 void sparrow_dwconv_prepare(sparrow_dwconv_plan* p, const sparrow_dwconv_shape* s, const float* x, const float* w,

@@ -5,19 +5,6 @@
 
 #include "../dispatch/dispatch.h"
 
-/* Phase p of one padded row at stride 2, inside part only (the plane was zeroed first):
- * dst[j] = padded column 2j + p, i.e. src[2j + p - pad], where that is inside the row. The
- * inside run is every other float of src. */
-static void phase2(float* dst, const float* src, size_t len, size_t w, size_t pad, size_t p, sparrow_even_fn even) {
-  /* Inside: pad <= 2j + p < pad + w. */
-  size_t lo = pad > p ? (pad - p + 1) / 2 : 0, hi = pad + w > p ? (pad + w - 1 - p) / 2 + 1 : 0;
-  if (hi > len) hi = len;
-  if (lo > hi) lo = hi;
-  const float* s = src + (2 * lo + p - pad);
-  const size_t done = even(dst + lo, s, hi - lo);
-  for (size_t j = lo + done; j < hi; j++) dst[j] = s[2 * (j - lo)];
-}
-
 int sparrow_window_extents(const sparrow_dwconv_shape* s, extents* e) {
   size_t a, b;
   if (!sparrow_mul_ok(s->ho - 1, s->stride_h, &a) || !sparrow_mul_ok(s->kh - 1, s->dilation_h, &b)) return 0;
@@ -33,37 +20,54 @@ size_t sparrow_window_plane_floats(const sparrow_dwconv_shape* s, const extents*
   return e->rows * s->stride_w * e->phase_len;
 }
 
-/* Copies input plane `x` into rows of stride_w phases: phase p of padded row r holds the
- * padded columns p, p + stride_w, ...; out-of-plane positions are 0. */
 void sparrow_window_pad_plane(const sparrow_dwconv_shape* s, const extents* e, const float* x, float* buf) {
-  const size_t sw = s->stride_w, len = e->phase_len;
-  const sparrow_even_fn even = sparrow_dispatch_even();
-  /* One memset for the whole plane, then only the inside of each row: the per-row zeroing
-   * calls cost more than the copies on narrow maps (a quarter of MobileNetV2's time went to
-   * padding depthwise planes). */
-  if (sw <= 2) memset(buf, 0, e->rows * sw * len * sizeof(float));
-  for (size_t r = 0; r < e->rows; r++) {
-    float* dst = buf + r * sw * len;
-    if (r < s->pad_top || r - s->pad_top >= s->h) {
-      if (sw > 2) memset(dst, 0, sw * len * sizeof(float));
-      continue;
+  sparrow_window_pad_rows(s, e, x, 0, e->rows, buf);
+}
+
+/* Phase p of padded row r holds the padded columns p, p + stride_w, ...; out-of-plane positions
+ * are 0. One memset for all the rows, then only each row's inside (bounds worked out once per
+ * call: per-row zeroing loops, divisions and memset calls cost more than the copies on narrow
+ * maps, a quarter of MobileNetV2's time once). A stride-2 row is split into both phases in one
+ * pass (sparrow_split2). */
+void sparrow_window_pad_rows(const sparrow_dwconv_shape* s, const extents* e, const float* x, size_t r0, size_t r1,
+                             float* buf) {
+  const size_t sw = s->stride_w, len = e->phase_len, pl = s->pad_left, w = s->w;
+  if (sw > 2) {
+    for (size_t r = r0; r < r1; r++) {
+      float* dst = buf + (r - r0) * sw * len;
+      const int inside = r >= s->pad_top && r - s->pad_top < s->h;
+      const float* src = x + (inside ? r - s->pad_top : 0) * w;
+      for (size_t p = 0; p < sw; p++)
+        for (size_t j = 0; j < len; j++) {
+          const size_t col = j * sw + p;
+          dst[p * len + j] = inside && col >= pl && col - pl < w ? src[col - pl] : 0.0f;
+        }
     }
-    const float* src = x + (r - s->pad_top) * s->w;
-    if (sw == 1) {
-      const size_t left = s->pad_left < len ? s->pad_left : len;
-      const size_t end = s->pad_left + s->w < len ? s->pad_left + s->w : len;
-      if (end > left) memcpy(dst + left, src, (end - left) * sizeof(float));
-      continue;
-    }
-    if (sw == 2) {
-      for (size_t p = 0; p < 2; p++) phase2(dst + p * len, src, len, s->w, s->pad_left, p, even);
-      continue;
-    }
-    for (size_t p = 0; p < sw; p++)
-      for (size_t j = 0; j < len; j++) {
-        const size_t col = j * sw + p;
-        dst[p * len + j] = col >= s->pad_left && col - s->pad_left < s->w ? src[col - s->pad_left] : 0.0f;
-      }
+    return;
+  }
+  memset(buf, 0, (r1 - r0) * sw * len * sizeof(float));
+  /* Rows of the plane among [r0, r1). */
+  const size_t top = s->pad_top, lo = r0 > top ? r0 : top, hi = r1 < top + s->h ? r1 : top + s->h;
+  if (sw == 1) {
+    const size_t a = pl < len ? pl : len, b = pl + w < len ? pl + w : len;
+    if (b > a)
+      for (size_t r = lo; r < hi; r++) memcpy(buf + (r - r0) * len + a, x + (r - top) * w, (b - a) * sizeof(float));
+    return;
+  }
+  /* Source floats 2m (m < ne) go to phase pe from index be, 2m + 1 (m < no) to the other phase
+   * from bo. */
+  const size_t pe = pl & 1, be = pl >> 1, bo = (pl + 1) >> 1;
+  const size_t ne = be < len ? ((w + 1) / 2 < len - be ? (w + 1) / 2 : len - be) : 0;
+  const size_t no = bo < len ? (w / 2 < len - bo ? w / 2 : len - bo) : 0;
+  const size_t pairs = ne < no ? ne : no;
+  const sparrow_split2_fn split = sparrow_dispatch_split2();
+  for (size_t r = lo; r < hi; r++) {
+    float* de = buf + (r - r0) * 2 * len + pe * len + be;
+    float* dO = buf + (r - r0) * 2 * len + (1 - pe) * len + bo;
+    const float* src = x + (r - top) * w;
+    const size_t done = split(de, dO, src, pairs);
+    for (size_t m = done; m < ne; m++) de[m] = src[2 * m];
+    for (size_t m = done; m < no; m++) dO[m] = src[2 * m + 1];
   }
 }
 

@@ -19,6 +19,10 @@ int sparrow_window_extents(const sparrow_dwconv_shape* s, extents* e);
 /* Floats in one padded plane: rows * stride_w * phase_len. */
 size_t sparrow_window_plane_floats(const sparrow_dwconv_shape* s, const extents* e);
 void sparrow_window_pad_plane(const sparrow_dwconv_shape* s, const extents* e, const float* x, float* buf);
+/* Padded rows [r0, r1) of the same copy into buf (buf's row 0 is padded row r0; rows
+ * stride_w * phase_len floats apart). */
+void sparrow_window_pad_rows(const sparrow_dwconv_shape* s, const extents* e, const float* x, size_t r0, size_t r1,
+                             float* buf);
 /* Offset (in floats, inside a padded plane) of tap (ky, kx) for output row 0. */
 static inline size_t sparrow_window_tap_offset(const sparrow_dwconv_shape* s, const extents* e, size_t ky, size_t kx) {
   const size_t col = kx * s->dilation_w;

@@ -326,6 +326,18 @@ sparrow_even_fn sparrow_dispatch_even(void) {
   return sparrow_even_f32__scalar;
 }
 
+sparrow_split2_fn sparrow_dispatch_split2(void) {
+#if defined(__x86_64__)
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX512) return sparrow_split2_f32__avx512f;
+  if (isa == SPARROW_ISA_AVX2) return sparrow_split2_f32__avx2;
+#endif
+#if defined(__aarch64__)
+  if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_split2_f32__neon;
+#endif
+  return sparrow_split2_f32__scalar;
+}
+
 sparrow_transpose_fn sparrow_dispatch_transpose(void) {
 #if defined(__x86_64__)
   /* AVX-512 is a level above AVX2: it runs the AVX2 transpose (it fell to scalar before). */

@@ -47,6 +47,7 @@ sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t index);
 
 /* The stride-2 row gather of the active ISA (im2col and padded planes). */
 sparrow_even_fn sparrow_dispatch_even(void);
+sparrow_split2_fn sparrow_dispatch_split2(void);
 /* The matrix transpose of the active ISA (common/transpose.h). */
 sparrow_transpose_fn sparrow_dispatch_transpose(void);
 

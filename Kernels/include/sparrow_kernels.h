@@ -277,8 +277,9 @@ typedef struct sparrow_dwconv_shape {
 
 /* Validates a shape (sizes >= 1, products within limits, ho/wo reachable). */
 sparrow_status sparrow_dwconv_check(const sparrow_dwconv_shape* s);
-/* Workspace bytes one thread needs (a padded copy of one input plane, split into stride_w
- * phases so that every tap is a contiguous row, plus the tap offsets). */
+/* Workspace bytes one thread needs (a padded copy of a band of one input plane's rows, split
+ * into stride_w phases so that every tap is a contiguous row, plus the tap offsets; the band is
+ * at most 16 KiB where a row allows, so it is multiplied while in L1). */
 size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s);
 
 #define SPARROW_DWCONV_AUTO ((size_t)-1)

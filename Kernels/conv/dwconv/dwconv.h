@@ -2,8 +2,8 @@
  *
  * One call computes `rows` output rows of one output channel:
  *   out[r * wo + ox] = clamp(bias + sum_{t < taps} weights[t] * row[r * row_step + offsets[t] + ox], lo, hi)
- * for r < rows, ox < wo. The driver (Kernels/conv/dwconv.c) copies each input plane once into a
- * zero-padded buffer whose rows are split into stride_w phases, so that every tap (ky, kx) of an
+ * for r < rows, ox < wo. The driver (Kernels/conv/dwconv.c) copies each input plane, a band of
+ * rows at a time, into a zero-padded buffer whose rows are split into stride_w phases, so that every tap (ky, kx) of an
  * output row is a contiguous run of wo floats starting at row + offsets[t]. A kernel reads
  * row[r * row_step + offsets[t] + 0 ..< wo] and may read up to SPARROW_DWCONV_SLACK floats past
  * such a run (whole vectors at the end of a row: the next row's values, or the slack the

@@ -143,6 +143,39 @@ internal import SparrowKernels
   }
 
   /// A kernel that needs X unfolded refuses a window with an error, not a wrong answer.
+  /// Depthwise planes larger than one band of padded rows (the driver pads and multiplies a band
+  /// of output rows at a time, each band's rows split into stride phases in one pass by the
+  /// active ISA's helper: this suite also runs with SPARROW_ISA=avx2 and scalar): bands that end
+  /// mid-plane and a short last band, odd and even widths and pads, strides 1-3, dilation, and a
+  /// channel multiplier, against the plain definition on 1 and 2 threads.
+  static let bandShapes: [DepthwiseShape] = [
+    DepthwiseShape(channels: 3, h: 112, w: 112, kh: 3, kw: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, ho: 56, wo: 56),
+    DepthwiseShape(channels: 2, h: 97, w: 123, kh: 3, kw: 3, padTop: 1, padLeft: 1, ho: 97, wo: 123),
+    DepthwiseShape(
+      channels: 2, multiplier: 2, h: 90, w: 101, kh: 5, kw: 5, strideH: 2, strideW: 2, padTop: 2, padLeft: 2, ho: 45,
+      wo: 51),
+    DepthwiseShape(
+      channels: 1, h: 80, w: 150, kh: 3, kw: 3, strideH: 1, strideW: 2, dilationH: 2, dilationW: 2, padTop: 2,
+      padLeft: 3, ho: 80, wo: 76),
+    DepthwiseShape(channels: 2, h: 70, w: 200, kh: 3, kw: 3, strideH: 3, strideW: 3, padTop: 0, padLeft: 2, ho: 23, wo: 67),
+    DepthwiseShape(channels: 1, h: 60, w: 130, kh: 3, kw: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0, ho: 29, wo: 64),
+  ]
+
+  @Test(arguments: bandShapes.indices) func depthwiseBandsMatchTheDefinition(_ i: Int) throws {
+    let s = Self.bandShapes[i]
+    var rng = SeededRNG(seed: UInt64(i) + 7300)
+    let m = s.channels * s.multiplier
+    let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
+    let w = (0..<(m * s.kh * s.kw)).map { _ in rng.float() }
+    let bias = (0..<m).map { _ in rng.float() }
+    let ref = DepthwiseKernelTests.reference(s, x: x, w: w, bias: bias, lo: -.infinity, hi: .infinity)
+    let kernel = try DepthwiseKernel(s)
+    for threads in [1, 2] {
+      let got = try kernel.run(x: x, weights: w, bias: bias, lo: -.infinity, hi: .infinity, threads: threads)
+      #expect(firstMismatch(got, ref) == nil, "\(s) threads \(threads)")
+    }
+  }
+
   @Test func kernelsWithoutWindowsRefuseThem() throws {
     var rng = SeededRNG(seed: 5)
     let s = DepthwiseShape(
