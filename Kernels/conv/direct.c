@@ -411,10 +411,20 @@ static size_t image_blocks(const sparrow_direct_conv* d) {
 }
 
 /* Pixel mode: with too few panels to share, each panel range also splits its pixel blocks (of
- * every image of the batch). */
+ * every image of the batch). When the weight is smaller than the padded input, the tasks split
+ * the pixels alone, each running every panel: a task per panel range streams the whole input
+ * once per range, where a pixel chunk reads its own input rows once for all panels and only the
+ * (smaller) weight is read by every thread. Measured on ResNet-18's 7x7/2 stem (Zen 4, 2
+ * threads, C harness): 1.52 -> 1.43 ms; the 64-channel 3x3 layers (0.86 MB input, 0.15 MB
+ * weight) unchanged within noise. */
 static void split_pixel_chunks(sparrow_direct_conv_plan* p, size_t nt) {
   const sparrow_direct_conv* d = p->conv;
   const size_t blocks = image_blocks(d) * p->images;
+  const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
+  if (nt > 1 && weight < planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
+    p->row_tasks = p->pixel_chunks = nt * 4 < blocks ? nt * 4 : blocks;
+    return;
+  }
   p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
   p->pixel_chunks = 1;
   if (nt > 1 && d->panels < nt * 2) p->pixel_chunks = (nt * 2 + d->panels - 1) / d->panels;

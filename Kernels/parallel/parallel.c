@@ -3,6 +3,9 @@
  * conv/dwconv.c channel ranges, conv/direct.c padding and row chunks) and hand them here, or to
  * Swift's runner (Sources/Sparrow/Kernels/TileRunner.swift), which runs the same task
  * functions on OpenMP through this loop or on DispatchQueue.concurrentPerform. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
+#endif
 #include <stdatomic.h>
 
 #include "sparrow_kernels.h"
@@ -34,6 +37,77 @@ static void set_blocktime(void) {
 }
 #endif
 
+#if defined(_OPENMP) && defined(__linux__)
+#include <sched.h>
+int omp_get_thread_num(void);
+
+/* Threads that share a CPU (Linux). Seen on the 2-core development VMs: in about one process in
+ * three, libomp's worker started on the CPU of the calling thread and the kernel never moved
+ * either, for the process's whole life: both threads on one CPU, the worker spinning, the
+ * "2-thread" run slower than one thread (ResNet-18's stem 2.9 ms against 1.4 with the threads
+ * apart; pinning every thread with OMP_PROC_BIND cured it). Pinning the calling thread is not an
+ * option (every Swift thread that calls in, a server's request threads among them, would be tied
+ * to the first CPU), so the loop only watches: each region, every team member notes its CPU;
+ * after it, the calling thread finds workers sitting on a CPU an earlier member has and asks each
+ * to move to a CPU of the process's mask that no member uses, which the worker does at the start
+ * of the next region by pinning itself there (sched_setaffinity on its own thread). Workers stay
+ * apart from then on and the unpinned caller is balanced around them by the kernel. Off when the
+ * user places threads (OMP_PROC_BIND, OMP_PLACES, KMP_AFFINITY, GOMP_CPU_AFFINITY) or sets
+ * SPARROW_SPREAD_THREADS=0. */
+#define SPREAD_MAX 64
+typedef struct {
+  int cpu[SPREAD_MAX];  /* each member's CPU in the last region, -1 unknown */
+  int move[SPREAD_MAX]; /* a CPU the worker is asked to pin itself to, -1 none */
+} spread_state;
+static _Thread_local spread_state spread;
+static _Thread_local int spread_ready = 0;
+static int spread_enabled(void) {
+  static atomic_int enabled = -1;
+  int e = atomic_load_explicit(&enabled, memory_order_relaxed);
+  if (e < 0) {
+    const char* off = getenv("SPARROW_SPREAD_THREADS");
+    e = !(off != NULL && off[0] == '0') && getenv("OMP_PROC_BIND") == NULL && getenv("OMP_PLACES") == NULL &&
+        getenv("KMP_AFFINITY") == NULL && getenv("GOMP_CPU_AFFINITY") == NULL;
+    atomic_store_explicit(&enabled, e, memory_order_relaxed);
+  }
+  return e;
+}
+
+/* In the region, member `me`: pin to a CPU if asked, then note where it runs. */
+static void spread_enter(spread_state* st, int me) {
+  if (me >= SPREAD_MAX) return;
+  if (me > 0 && st->move[me] >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(st->move[me], &set);
+    (void)sched_setaffinity(0, sizeof set, &set); /* a failure leaves it where it was */
+    st->move[me] = -1;
+  }
+  st->cpu[me] = sched_getcpu();
+}
+
+/* After the region, on the calling thread: ask each worker that shares a CPU to move. */
+static void spread_check(spread_state* st, int nt) {
+  if (nt > SPREAD_MAX) nt = SPREAD_MAX;
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+  for (int i = 1; i < nt; i++) {
+    int shared = 0;
+    for (int j = 0; j < i && !shared; j++) shared = st->cpu[i] >= 0 && st->cpu[i] == st->cpu[j];
+    if (!shared) continue;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+      if (!CPU_ISSET(c, &mask)) continue;
+      int used = 0;
+      for (int j = 0; j < nt && !used; j++) used = st->cpu[j] == c;
+      if (used) continue;
+      st->move[i] = c;
+      st->cpu[i] = c; /* so the next worker that shares picks another */
+      break;
+    }
+  }
+}
+#endif
+
 void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context) {
 #ifdef _OPENMP
   if (threads > 1 && tasks > 1) {
@@ -43,8 +117,26 @@ void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void*
      * Debian's libomp 14 lacks. */
     atomic_size_t next = 0;
     const int nt = (size_t)threads < tasks ? threads : (int)tasks;
+#if defined(__linux__)
+    /* The calling thread's state, by pointer: inside the region a _Thread_local is each thread's. */
+    spread_state* st = NULL;
+    if (spread_enabled()) {
+      if (!spread_ready) {
+        for (int i = 0; i < SPREAD_MAX; i++) spread.cpu[i] = spread.move[i] = -1;
+        spread_ready = 1;
+      }
+      st = &spread;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      if (st != NULL) spread_enter(st, omp_get_thread_num());
+      for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < tasks;) task(context, t);
+    }
+    if (st != NULL) spread_check(st, nt);
+#else
 #pragma omp parallel num_threads(nt)
     for (size_t t; (t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed)) < tasks;) task(context, t);
+#endif
     return;
   }
 #else
