@@ -26,7 +26,8 @@ struct SparrowCommand: AsyncParsableCommand {
   }
 
   /// Starts this program again with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to a core
-  /// without AVX2 on a CPU that has it (BLAS.coreTypeOverride says why). A value the user set is
+  /// without AVX2 on a CPU that has it, or chose an AVX-512 core whose small-matrix kernels
+  /// allocate per call (BLAS.coreTypeOverride says why). A value the user set is
   /// kept as it is, and the second start sees it set, so this happens at most once.
   static func reexecWithBLASCoreIfNeeded() {
     guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, let core = BLAS.coreTypeOverride else {

@@ -79,6 +79,15 @@ public enum BLAS {
   /// and OpenBLAS chose a core without them, this names Haswell (AVX2 + FMA, safe on every such
   /// CPU). The variable is read only when the library loads, so a process must be started with
   /// it (`sparrow` re-executes itself). Can go when the OpenBLAS in use knows the CPU.
+  ///
+  /// Haswell is also named in place of OpenBLAS's AVX-512 cores (SkylakeX, Cooperlake,
+  /// SapphireRapids): their small-matrix sgemm kernels, which OpenBLAS takes for every product
+  /// of M·N·K ≤ 10⁶ (attention heads, small convolutions, the batched products of activations),
+  /// allocate on every call. Found on an AMD Zen 4 that Debian's 0.3.21 runs as "Cooperlake": 9
+  /// heap allocations per PP-OCR run (Tests/alloc), where a steady-state run allocates none.
+  /// The cost is OpenBLAS's own 512-bit kernels on large products: nothing on Zen 4 (512-bit
+  /// FMAs run as two 256-bit halves), more on Intel's two-FMA-port server cores, where Sparrow's
+  /// own AVX-512 GEMM (`gemm_f32_8x48__avx512f`) is the dense candidate the planner times anyway.
   public static var coreTypeOverride: String? {
     guard ISA.avx2.supported else { return nil }
     let preAVX2: Set<String> = [
@@ -86,6 +95,8 @@ public enum BLAS {
       "bulldozer", "piledriver", "steamroller", "opteron", "opteron_sse3", "nano", "katmai", "coppermine",
       "northwood", "banias", "athlon",
     ]
-    return preAVX2.contains(core.lowercased()) ? "Haswell" : nil
+    let allocatingSmallKernels: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+    let name = core.lowercased()
+    return preAVX2.contains(name) || allocatingSmallKernels.contains(name) ? "Haswell" : nil
   }
 }

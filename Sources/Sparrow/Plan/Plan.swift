@@ -27,6 +27,21 @@ struct PlannedStep: Sendable {
   }
 }
 
+extension [PlannedStep] {
+  /// For each value id: how many step inputs read it, and the last step (index) that does. The
+  /// fusion passes (FusedAttentionStep, LinearChain) fuse a producer only into a sole reader.
+  func readers() -> (reads: [Int: Int], lastReader: [Int: Int]) {
+    var reads: [Int: Int] = [:], reader: [Int: Int] = [:]
+    for (i, s) in enumerated() {
+      for id in s.inputIds where id >= 0 {
+        reads[id, default: 0] += 1
+        reader[id] = i
+      }
+    }
+    return (reads, reader)
+  }
+}
+
 /// A model planned for one set of concrete input shapes: immutable, shared by every session.
 /// Weights are packed once here; constants (and everything computed from constants alone) are
 /// folded at plan time.

@@ -127,13 +127,7 @@ struct FusedAttentionStep: Step {
 
   static func fuse(_ steps: [PlannedStep], graphOutputs: Set<Int>) -> [PlannedStep] {
     guard enabled else { return steps }
-    var reads: [Int: Int] = [:], reader: [Int: Int] = [:]
-    for (i, s) in steps.enumerated() {
-      for id in s.inputIds where id >= 0 {
-        reads[id, default: 0] += 1
-        reader[id] = i
-      }
-    }
+    let (reads, reader) = steps.readers()
     var replaced: [Int: PlannedStep] = [:], dropped: Set<Int> = []
     for (a, s) in steps.enumerated() where s.step is StridedMatMulStep && s.outputIds.count == 1 {
       guard let b = reader[s.outputIds[0]], steps[b].step is MaskedSoftmaxStep, steps[b].outputIds.count == 1,

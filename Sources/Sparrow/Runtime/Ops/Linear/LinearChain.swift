@@ -19,13 +19,7 @@ enum LinearChain {
 
   static func fuse(_ steps: [PlannedStep], graphOutputs: Set<Int>) -> [PlannedStep] {
     guard enabled else { return steps }
-    var reads: [Int: Int] = [:], reader: [Int: Int] = [:]
-    for (i, s) in steps.enumerated() {
-      for id in s.inputIds where id >= 0 {
-        reads[id, default: 0] += 1
-        reader[id] = i
-      }
-    }
+    let (reads, reader) = steps.readers()
     var out = steps
     for (a, s) in steps.enumerated() {
       guard s.gated == nil, s.outputIds.count == 1, let first = out[a].step as? LinearStep,
