@@ -90,11 +90,15 @@ static void spread_enter(spread_state* st, int me) {
 static void spread_check(spread_state* st, int nt) {
   if (nt > SPREAD_MAX) nt = SPREAD_MAX;
   cpu_set_t mask;
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+  int have_mask = 0; /* the mask (a system call) only once a worker shares a CPU: regions are many */
   for (int i = 1; i < nt; i++) {
     int shared = 0;
     for (int j = 0; j < i && !shared; j++) shared = st->cpu[i] >= 0 && st->cpu[i] == st->cpu[j];
     if (!shared) continue;
+    if (!have_mask) {
+      if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+      have_mask = 1;
+    }
     for (int c = 0; c < CPU_SETSIZE; c++) {
       if (!CPU_ISSET(c, &mask)) continue;
       int used = 0;
