@@ -127,17 +127,11 @@ enum DirectConvChoice {
   static func time(_ steps: [any Step], geometry g: WindowGeometry, m: Int, threads: Int) -> [Double?] {
     let flops = 2.0 * Double(g.n * m * g.c * g.kh * g.kw * g.ho * g.wo)
     let repeats = Measure.repeats(flops: flops, budget: 1e8, range: 3...7)
-    let inCount = g.n * g.c * g.h * g.w
     return Measure.withStepContext(
       input: TensorType(.float32, [g.n, g.c, g.h, g.w]), output: TensorType(.float32, [g.n, m, g.ho, g.wo]),
       scratchBytes: steps.map(\.scratchBytes).max() ?? 0, threads: threads
     ) { ctx, x in
-      let warm = {
-        Measure.evictCaches()
-        var s: Float = 0
-        for i in stride(from: 0, to: inCount, by: 16) { s += x[i] }  // the input just written, as in a model
-        ctx.output(0, Float.self)[0] = s
-      }
+      let warm = { ctx.output(0, Float.self)[0] = Measure.asInModel(input: x, count: g.n * g.c * g.h * g.w) }
       return Measure.fastestInterleaved(
         candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1, before: warm
       ) { i in (try? steps[i].run(ctx)) != nil }

@@ -75,12 +75,7 @@ enum LinearChoice {
       input: TensorType(.float32, [s0.rows, s0.k]), output: TensorType(.float32, [s0.rows, s0.out]),
       scratchBytes: steps.map(\.scratchBytes).max() ?? 0, threads: threads
     ) { ctx, a in
-      let warm = {
-        Measure.evictCaches()
-        var s: Float = 0
-        for i in stride(from: 0, to: s0.rows * s0.k, by: 16) { s += a[i] }  // A just written, as in a model
-        ctx.output(0, Float.self)[0] = s
-      }
+      let warm = { ctx.output(0, Float.self)[0] = Measure.asInModel(input: a, count: s0.rows * s0.k) }
       return Measure.fastestInterleaved(
         candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1, before: warm
       ) { i in (try? steps[i].run(ctx)) != nil }

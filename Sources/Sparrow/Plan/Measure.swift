@@ -109,6 +109,16 @@ enum Measure {
     memset(evictBuffer, 0, evictBytes)
   }
 
+  /// The caches as a layer meets them inside a model: `evictCaches`, then the `count` floats at
+  /// `input` read once, one per 64-byte line, as if the step before had just written them.
+  /// Returns their sum, for the caller to store (so the reads are not dropped).
+  static func asInModel(input: UnsafePointer<Float>, count: Int) -> Float {
+    evictCaches()
+    var s: Float = 0
+    for i in stride(from: 0, to: count, by: 16) { s += input[i] }
+    return s
+  }
+
   /// Runs `body` with a step context over a float32 input of type `input` holding random values
   /// in [-1, 1] (its buffer passed too), an output of type `output` and `scratchBytes` of
   /// 64-byte aligned scratch: what a plan-time timing of candidate steps needs.
