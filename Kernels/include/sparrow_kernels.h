@@ -548,6 +548,15 @@ void sparrow_transpose_f32(size_t rows, size_t cols, const float* src, size_t sr
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
 
+/* ---- byte max (MaxPool on uint8/int8 data) ------------------------------------------------- */
+
+/* d[i] = max(d[i], s[i]) (u8: unsigned, s8: signed) and d[i] = max(d[i], s[2 i]) for i < n: plain
+ * loops the compiler vectorises at the baseline ISA (SSE2 / NEON), no dispatch. */
+void sparrow_max_u8(uint8_t* d, const uint8_t* s, size_t n);
+void sparrow_max_s8(int8_t* d, const int8_t* s, size_t n);
+void sparrow_max_even_u8(uint8_t* d, const uint8_t* s, size_t n);
+void sparrow_max_even_s8(int8_t* d, const int8_t* s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,19 +65,24 @@ import Testing
   }
 
   /// FuseQDQMaxPool: DQ → MaxPool → Q with shared parameters runs MaxPool on the bytes, equal to
-  /// the unfused graph (uint8 and int8, padded 3x3 stride 2 as ResNet's stem).
-  @Test(arguments: [false, true])
-  func maxPoolOnBytesEqualsTheUnfusedGraph(_ signed: Bool) throws {
+  /// the unfused graph (uint8 and int8, padded 3x3 stride 2 as ResNet's stem; a narrow plane,
+  /// and one whose rows are long enough for the byte-max loops' vectors, strides 1 and 2).
+  @Test(arguments: [false, true], [([1, 3, 11, 10], 2), ([1, 2, 23, 131], 2), ([2, 2, 9, 77], 1)])
+  func maxPoolOnBytesEqualsTheUnfusedGraph(_ signed: Bool, _ shape: ([Int], Int)) throws {
     let zero = Tensor(checkedShape: [], storage: signed ? .int8([-9]) : .uint8([13]))
+    let (xShape, stride) = shape
     let g = Graph(
-      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, 3, 11, 10].map { .fixed($0) })],
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: xShape.map { .fixed($0) })],
       outputs: [ValueInfo(name: "out")],
       nodes: [
         Node(name: "qx", opType: "QuantizeLinear", inputs: ["x", "s", "z"], outputs: ["xq"]),
         Node(name: "dqx", opType: "DequantizeLinear", inputs: ["xq", "s", "z"], outputs: ["xf"]),
         Node(
           name: "pool", opType: "MaxPool", inputs: ["xf"], outputs: ["p"],
-          attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+          attributes: [
+            "kernel_shape": .ints([3, 3]), "strides": .ints([Int64(stride), Int64(stride)]),
+            "pads": .ints([1, 1, 1, 1]),
+          ]),
         Node(name: "qp", opType: "QuantizeLinear", inputs: ["p", "s", "z"], outputs: ["pq"]),
         Node(name: "dqp", opType: "DequantizeLinear", inputs: ["pq", "s", "z"], outputs: ["out"]),
       ],
@@ -85,7 +90,7 @@ import Testing
     let fused = try Model(graph: g)
     #expect(!fused.graph.nodes.contains { $0.opType == "QuantizeLinear" && $0.name == "qp" })
     var rng = SeededRNG(seed: 9)
-    let x = try Tensor(shape: [1, 3, 11, 10], floats: (0..<330).map { _ in rng.float() * 2 })
+    let x = try Tensor(shape: xShape, floats: (0..<xShape.reduce(1, *)).map { _ in rng.float() * 2 })
     let got = try fused.run(["x": x])["out"]!.floats
     let ref = try Model(graph: g, optimize: false).run(["x": x])["out"]!.floats
     #expect(got == ref)

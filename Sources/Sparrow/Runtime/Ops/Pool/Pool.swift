@@ -1,3 +1,5 @@
+internal import SparrowKernels
+
 /// MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool over NCHW float32 data; MaxPool
 /// also over int8/uint8 (ONNX allows both; Passes/FuseQDQMaxPool.swift moves a QDQ MaxPool there).
 
@@ -104,8 +106,9 @@ enum MaxPoolOp: OpBuilder {
   }
 }
 
-/// MaxPool over uint8/int8: the float step's loops on bytes (a window with no input tap, which
-/// the pads check excludes, would give the type's minimum).
+/// MaxPool over uint8/int8: the float step's loops on bytes, the row and column passes in C
+/// (Kernels/common/bytemax.c; a window with no input tap, which the pads check excludes, would
+/// give the type's minimum).
 struct MaxPoolIntStep: Step {
   let window: PoolWindow
   let signed: Bool
@@ -115,14 +118,22 @@ struct MaxPoolIntStep: Step {
   func run(_ c: StepContext) throws(RuntimeError) {
     guard let scratch = c.scratch else { throw RuntimeError("MaxPool: no scratch") }
     if signed {
-      pool(c.input(0, Int8.self), c.output(0, Int8.self), scratch.assumingMemoryBound(to: Int8.self))
+      pool(
+        c.input(0, Int8.self), c.output(0, Int8.self), scratch.assumingMemoryBound(to: Int8.self),
+        sparrow_max_s8, sparrow_max_even_s8)
     } else {
-      pool(c.input(0, UInt8.self), c.output(0, UInt8.self), scratch.assumingMemoryBound(to: UInt8.self))
+      pool(
+        c.input(0, UInt8.self), c.output(0, UInt8.self), scratch.assumingMemoryBound(to: UInt8.self),
+        sparrow_max_u8, sparrow_max_even_u8)
     }
   }
 
   @inline(__always)
-  private func pool<T: FixedWidthInteger>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rowMax: UnsafeMutablePointer<T>) {
+  private func pool<T: FixedWidthInteger>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rowMax: UnsafeMutablePointer<T>,
+    _ maxInto: (UnsafeMutablePointer<T>?, UnsafePointer<T>?, Int) -> Void,
+    _ maxEvenInto: (UnsafeMutablePointer<T>?, UnsafePointer<T>?, Int) -> Void
+  ) {
     let g = window.g, rows = window.rows
     for p in 0..<(g.n * g.c) {
       let plane = x + p * g.h * g.w
@@ -134,15 +145,20 @@ struct MaxPoolIntStep: Step {
         guard lo < hi else { continue }
         rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
         for ky in (lo + 1)..<max(hi, lo + 1) {
-          let r = plane + (rows.start[oy] + ky * g.dh) * g.w
-          for i in 0..<g.w { rowMax[i] = max(rowMax[i], r[i]) }
+          maxInto(rowMax, plane + (rows.start[oy] + ky * g.dh) * g.w, g.w)
         }
         for kx in 0..<g.kw {
           let (clo, chi) = window.tapColumns[kx]
           guard clo < chi else { continue }
           let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
           let sw = g.sw
-          for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
+          if sw == 1 {
+            maxInto(o + clo, UnsafePointer(src), chi - clo)
+          } else if sw == 2 {
+            maxEvenInto(o + clo, UnsafePointer(src), chi - clo)
+          } else {
+            for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
+          }
         }
       }
     }
