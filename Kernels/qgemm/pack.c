@@ -43,7 +43,9 @@ void sparrow_qgemm_pack_w16(const int8_t* w, size_t m, size_t k, ptrdiff_t m_str
     }
 }
 
-size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n) { return (k + 3) / 4 * 4 * n; }
+size_t sparrow_qgemm_x_stride(size_t n) { return sparrow_qgemm_ldx(n); }
+
+size_t sparrow_qgemm_packed_x_bytes(size_t k, size_t n) { return (k + 3) / 4 * 4 * sparrow_qgemm_ldx(n); }
 
 size_t sparrow_interleave_u8_4x1__scalar(uint8_t* out, const uint8_t* const r[4], size_t n, size_t step, uint8_t flip) {
   (void)out, (void)r, (void)n, (void)step, (void)flip;
@@ -61,10 +63,11 @@ static void interleave4(sparrow_interleave4_fn simd, uint8_t* out, const uint8_t
 void sparrow_qgemm_pack_x(const uint8_t* x, size_t k, size_t n, ptrdiff_t k_stride, ptrdiff_t n_stride, int flip_sign,
                           uint8_t* out) {
   const uint8_t flip = flip_sign ? 0x80 : 0;
-  const size_t kq = (k + 3) / 4;
+  const size_t kq = (k + 3) / 4, ldx = sparrow_qgemm_ldx(n);
   const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
   for (size_t q = 0; q < kq; q++) {
-    uint8_t* o = out + q * n * 4;
+    uint8_t* o = out + q * ldx * 4;
+    __builtin_memset(o + n * 4, 0, (ldx - n) * 4);
     const size_t k0 = q * 4, rows = k - k0 < 4 ? k - k0 : 4;
     if (n_stride == 1 && rows == 4) {
       /* Rows of X contiguous (convolutions): interleave 4 rows. */
@@ -95,9 +98,10 @@ void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, siz
                              size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho, size_t wo,
                              uint8_t pad, int flip_sign, uint8_t* out) {
   const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
-  const size_t k = c * kh * kw, n = ho * wo, kq = (k + 3) / 4;
+  const size_t k = c * kh * kw, n = ho * wo, kq = (k + 3) / 4, ldx = sparrow_qgemm_ldx(n);
   const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
   for (size_t q = 0; q < kq; q++) {
+    __builtin_memset(out + (q * ldx + n) * 4, 0, (ldx - n) * 4);
     /* The 4 rows of this group: plane, vertical and horizontal offsets, valid columns. */
     const uint8_t* plane[4];
     ptrdiff_t yoff[4], xoff[4];
@@ -115,7 +119,7 @@ void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, siz
       tap_columns(xoff[j], sw, w, wo, &lo[j], &hi[j]);
     }
     for (size_t oy = 0; oy < ho; oy++) {
-      uint8_t* orow = out + (q * n + oy * wo) * 4;
+      uint8_t* orow = out + (q * ldx + oy * wo) * 4;
       const uint8_t* src[4];
       size_t a = 0, b = wo; /* columns every row reads inside x */
       for (size_t j = 0; j < 4; j++) {
@@ -146,4 +150,73 @@ void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, siz
       }
     }
   }
+}
+
+/* ---- the tap-major im2col (sparrow_qgemm_pack_conv_c4) ------------------------------------------ */
+
+/* Padded extents of the input window the outputs read: rows, columns, and columns per phase. */
+static void c4_extents(size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw, size_t ho, size_t wo,
+                       size_t* hp, size_t* wq) {
+  *hp = (ho - 1) * sh + (kh - 1) * dh + 1;
+  const size_t wp = (wo - 1) * sw + (kw - 1) * dw + 1;
+  *wq = (wp + sw - 1) / sw;
+}
+
+size_t sparrow_qgemm_pack_conv_c4_work_bytes(size_t c, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw,
+                                             size_t ho, size_t wo) {
+  if (ho == 0 || wo == 0 || c == 0) return 0;
+  size_t hp, wq;
+  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  return (c + 3) / 4 * hp * sw * wq * 4;
+}
+
+void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
+                                size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho,
+                                size_t wo, uint8_t pad, int flip_sign, uint8_t* work, uint8_t* out) {
+  const size_t n = ho * wo, ldx = sparrow_qgemm_ldx(n), cq = c / 4;
+  if (n == 0 || cq == 0) return;
+  const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
+  const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
+  size_t hp, wq;
+  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  /* 1. The window of each group of 4 channels, padded, the 4 channels of a pixel in one word, each
+   *    row split into its sw column phases: word (g, r, ph, i) holds padded column i * sw + ph. */
+  for (size_t g = 0; g < cq; g++)
+    for (size_t r = 0; r < hp; r++) {
+      uint8_t* row = work + (g * hp + r) * sw * wq * 4;
+      const ptrdiff_t iy = (ptrdiff_t)r - pad_top;
+      if (iy < 0 || iy >= (ptrdiff_t)h) {
+        __builtin_memset(row, padv, sw * wq * 4);
+        continue;
+      }
+      for (size_t ph = 0; ph < sw; ph++) {
+        uint8_t* dst = row + ph * wq * 4;
+        /* Words i with input column ix = i * sw + ph - pad_left in [0, w). */
+        const ptrdiff_t first = pad_left - (ptrdiff_t)ph, s = (ptrdiff_t)sw;
+        ptrdiff_t lo = first <= 0 ? 0 : (first + s - 1) / s;
+        ptrdiff_t hi = (ptrdiff_t)w - 1 + first < 0 ? 0 : ((ptrdiff_t)w - 1 + first) / s + 1;
+        if (hi > (ptrdiff_t)wq) hi = (ptrdiff_t)wq;
+        if (lo > hi) lo = hi;
+        __builtin_memset(dst, padv, (size_t)lo * 4);
+        __builtin_memset(dst + hi * 4, padv, (wq - (size_t)hi) * 4);
+        if (lo < hi) {
+          const ptrdiff_t ix0 = lo * s - first;
+          const uint8_t* rr[4];
+          for (size_t j = 0; j < 4; j++) rr[j] = x + ((4 * g + j) * h + (size_t)iy) * w + ix0;
+          interleave4(simd, dst + lo * 4, rr, (size_t)(hi - lo), sw, flip);
+        }
+      }
+    }
+  /* 2. Group q = (ky * kw + kx) * cq + g, output row oy: wo consecutive words of one phase row. */
+  for (size_t ky = 0; ky < kh; ky++)
+    for (size_t kx = 0; kx < kw; kx++) {
+      const size_t ph = kx * dw % sw, i0 = kx * dw / sw;
+      for (size_t g = 0; g < cq; g++) {
+        const size_t q = (ky * kw + kx) * cq + g;
+        uint8_t* o = out + q * ldx * 4;
+        for (size_t oy = 0; oy < ho; oy++)
+          __builtin_memcpy(o + oy * wo * 4, work + (((g * hp + oy * sh + ky * dh) * sw + ph) * wq + i0) * 4, wo * 4);
+        __builtin_memset(o + n * 4, 0, (ldx - n) * 4);
+      }
+    }
 }

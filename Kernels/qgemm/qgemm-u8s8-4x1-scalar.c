@@ -12,7 +12,7 @@ void sparrow_qgemm_u8s8_4x1__scalar(const int8_t* wp, size_t kq, size_t m, size_
     for (size_t col = 0; col < n; col++) {
       uint32_t acc[MR] = {0, 0, 0, 0};
       for (size_t q = 0; q < kq; q++) {
-        const uint8_t* x = xp + (q * n + col) * 4;
+        const uint8_t* x = xp + (q * sparrow_qgemm_ldx(n) + col) * 4;
         const int8_t* wq = w + q * MR * 4;
         for (size_t i = 0; i < MR; i++)
           for (size_t j = 0; j < 4; j++) acc[i] += (uint32_t)((int32_t)x[j] * (int32_t)wq[i * 4 + j]);

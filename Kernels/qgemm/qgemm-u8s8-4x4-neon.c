@@ -27,7 +27,7 @@ void sparrow_qgemm_u8s8_4x4__neon(const int8_t* wp, size_t kq, size_t m, size_t 
         for (size_t c = 0; c < 4; c++) acc[i][c] = vdupq_n_s32(0);
       const uint8_t* x = xp + col * 4;
       const int8_t* wq = w;
-      for (size_t q = 0; q < kq; q++, x += n * 4, wq += MR * 4) {
+      for (size_t q = 0; q < kq; q++, x += sparrow_qgemm_ldx(n) * 4, wq += MR * 4) {
         const uint8x16_t xv = vld1q_u8(x);
         const int16x8_t x01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(xv))); /* columns 0, 1 */
         const int16x8_t x23 = vreinterpretq_s16_u16(vmovl_high_u8(xv));         /* columns 2, 3 */
@@ -50,7 +50,7 @@ void sparrow_qgemm_u8s8_4x4__neon(const int8_t* wp, size_t kq, size_t m, size_t 
     for (size_t col = n4; col < n; col++) {
       uint32_t acc[MR] = {0, 0, 0, 0};
       for (size_t q = 0; q < kq; q++) {
-        const uint8_t* x = xp + (q * n + col) * 4;
+        const uint8_t* x = xp + (q * sparrow_qgemm_ldx(n) + col) * 4;
         const int8_t* wq = w + q * MR * 4;
         for (size_t i = 0; i < MR; i++)
           for (size_t j = 0; j < 4; j++) acc[i] += (uint32_t)((int32_t)x[j] * (int32_t)wq[i * 4 + j]);

@@ -27,7 +27,7 @@ T void sparrow_qgemm_u8s8_4x8__avx2(const int8_t* wp, size_t kq, size_t m, size_
       __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
       const uint8_t* x = xp + col * 4;
       const int8_t* wq = w;
-      for (size_t q = 0; q < kq; q++, x += n * 4, wq += MR * 4) {
+      for (size_t q = 0; q < kq; q++, x += sparrow_qgemm_ldx(n) * 4, wq += MR * 4) {
         const __m256i xv = _mm256_loadu_si256((const __m256i*)x);
         const __m256i lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(xv));      /* columns 0-3 */
         const __m256i hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(xv, 1)); /* columns 4-7 */
@@ -55,7 +55,7 @@ T void sparrow_qgemm_u8s8_4x8__avx2(const int8_t* wp, size_t kq, size_t m, size_
     for (size_t col = n8; col < n; col++) {
       uint32_t acc[MR] = {0, 0, 0, 0};
       for (size_t q = 0; q < kq; q++) {
-        const uint8_t* x = xp + (q * n + col) * 4;
+        const uint8_t* x = xp + (q * sparrow_qgemm_ldx(n) + col) * 4;
         const int8_t* wq = w + q * MR * 4;
         for (size_t i = 0; i < MR; i++)
           for (size_t j = 0; j < 4; j++) acc[i] += (uint32_t)((int32_t)x[j] * (int32_t)wq[i * 4 + j]);

@@ -27,7 +27,7 @@ T void sparrow_qgemm_u8s8_4x8__neondot(const int8_t* wp, size_t kq, size_t m, si
       for (size_t i = 0; i < MR; i++) a[i] = b[i] = vdupq_n_s32(0);
       const uint8_t* x = xp + col * 4;
       const int8_t* wq = w;
-      for (size_t q = 0; q < kq; q++, x += n * 4, wq += MR * 4) {
+      for (size_t q = 0; q < kq; q++, x += sparrow_qgemm_ldx(n) * 4, wq += MR * 4) {
         const int8x16_t x0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x), flip));
         const int8x16_t x1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x + 16), flip));
         const int8x16_t wv = vld1q_s8(wq); /* the 4 rows' 4 weights */
@@ -51,7 +51,7 @@ T void sparrow_qgemm_u8s8_4x8__neondot(const int8_t* wp, size_t kq, size_t m, si
     for (size_t col = n8; col < n; col++) {
       uint32_t acc[MR] = {0, 0, 0, 0};
       for (size_t q = 0; q < kq; q++) {
-        const uint8_t* x = xp + (q * n + col) * 4;
+        const uint8_t* x = xp + (q * sparrow_qgemm_ldx(n) + col) * 4;
         const int8_t* wq = w + q * MR * 4;
         for (size_t i = 0; i < MR; i++)
           for (size_t j = 0; j < 4; j++) acc[i] += (uint32_t)((int32_t)x[j] * (int32_t)wq[i * 4 + j]);

@@ -30,7 +30,7 @@ T static void panels_columns(const int16_t* w16, size_t kq, size_t m, size_t p0,
       __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
       const uint8_t* x = xp + col * 4;
       const int16_t* wq = w;
-      for (size_t q = 0; q < kq; q++, x += n * 4, wq += MR * 4) {
+      for (size_t q = 0; q < kq; q++, x += sparrow_qgemm_ldx(n) * 4, wq += MR * 4) {
         __m256i lo, hi;
         if (cols == 8) {
           lo = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)x));        /* columns 0-3 */

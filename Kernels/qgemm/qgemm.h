@@ -4,8 +4,10 @@
  *   W packed in panels of MR rows: byte j of group q of row i of panel p at
  *     wp[((p * KQ + q) * MR + i) * 4 + j] = W[p * MR + i][4 q + j]
  *   (0 past K and past M): per k group, one 4-byte word per row, what vpdpbusd / sdot broadcast.
- *   X packed: xp[(q * N + n) * 4 + j] = X[4 q + j][n] (0 past K): the 4 k of a column in one
- *   32-bit lane, N lanes per group row. No kernel reads past the end of either.
+ *   X packed: xp[(q * LDX + n) * 4 + j] = X[4 q + j][n] (0 past K), LDX = N rounded up to 16
+ *   (sparrow_qgemm_ldx; the pad columns hold 0): the 4 k of a column in one 32-bit lane, LDX
+ *   lanes per group row, each row 64-byte aligned when xp is. No kernel reads past the end of
+ *   either.
  *
  * Kernels: void fn(wp, kq, m, p0, p1, xp, n, epilogue): panels [p0, p1), every column. Each
  * computes its accumulators, then hands rows of int32 to the epilogue of its ISA; the scalar
@@ -23,6 +25,9 @@ void sparrow_qgemm_pack_w16(const int8_t* w, size_t m, size_t k, ptrdiff_t m_str
 
 typedef void (*sparrow_qgemm_fn)(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp,
                                  size_t n, const sparrow_qgemm_epilogue* e);
+
+/* Columns per k group row of packed X (the public sparrow_qgemm_x_stride). */
+static inline size_t sparrow_qgemm_ldx(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Word (4 bytes) loads without alignment or aliasing assumptions. */
 static inline int32_t sparrow_qgemm_word(const void* p) {

@@ -8,7 +8,7 @@ void sparrow_qspmm_bsr1x4_u8s8_1x1__scalar(const uint32_t* row_ptr, const uint32
     for (size_t col = 0; col < n; col++) {
       uint32_t acc = 0;
       for (uint32_t b = row_ptr[r]; b < row_ptr[r + 1]; b++) {
-        const uint8_t* x = xp + ((size_t)group[b] * n + col) * 4;
+        const uint8_t* x = xp + ((size_t)group[b] * sparrow_qgemm_ldx(n) + col) * 4;
         const int8_t* w = word + (size_t)b * 4;
         for (size_t j = 0; j < 4; j++) acc += (uint32_t)((int32_t)x[j] * (int32_t)w[j]);
       }

@@ -35,7 +35,7 @@ T static void rows_columns(const uint32_t* row_ptr, const uint32_t* group, const
       for (size_t i = 0; i < 4; i++) lo[i] = hi[i] = _mm256_setzero_si256();
       for (uint32_t b = b0; b < b1; b++) {
         const __m256i wv = widen_w(word + (size_t)b * 4);
-        const uint8_t* x = xp + ((size_t)group[b] * n + col) * 4;
+        const uint8_t* x = xp + ((size_t)group[b] * sparrow_qgemm_ldx(n) + col) * 4;
         STEP(0) STEP(1) STEP(2) STEP(3)
       }
       for (size_t i = 0; i < 4; i++) sparrow_qgemm_store8_avx2(e, r, col + 8 * i, finish8(lo[i], hi[i]));
@@ -44,7 +44,7 @@ T static void rows_columns(const uint32_t* row_ptr, const uint32_t* group, const
       __m256i lo[1] = {_mm256_setzero_si256()}, hi[1] = {_mm256_setzero_si256()};
       for (uint32_t b = b0; b < b1; b++) {
         const __m256i wv = widen_w(word + (size_t)b * 4);
-        const uint8_t* x = xp + ((size_t)group[b] * n + col) * 4;
+        const uint8_t* x = xp + ((size_t)group[b] * sparrow_qgemm_ldx(n) + col) * 4;
         STEP(0)
       }
       sparrow_qgemm_store8_avx2(e, r, col, finish8(lo[0], hi[0]));
@@ -55,7 +55,7 @@ T static void rows_columns(const uint32_t* row_ptr, const uint32_t* group, const
       __m256i lo = _mm256_setzero_si256(), hi = lo;
       for (uint32_t b = b0; b < b1; b++) {
         const __m256i wv = widen_w(word + (size_t)b * 4);
-        const uint8_t* x = xp + ((size_t)group[b] * n + n8) * 4;
+        const uint8_t* x = xp + ((size_t)group[b] * sparrow_qgemm_ldx(n) + n8) * 4;
         const __m256i xl = _mm256_cvtepu8_epi16(sparrow_qgemm_load_columns_avx2(x, cols < 4 ? cols : 4));
         lo = _mm256_add_epi32(lo, _mm256_madd_epi16(xl, wv));
         if (cols > 4) {

@@ -98,9 +98,10 @@ static void test_elementwise(uint64_t* s, long c, int scalar_only) {
   }
 }
 
-/* X packed (qgemm.h): out[(q * n + col) * 4 + j] = X[4 q + j][col] ^ flip, 0 past K. */
+/* X packed (qgemm.h): out[(q * ldx + col) * 4 + j] = X[4 q + j][col] ^ flip, 0 past K and in the
+ * pad columns [n, ldx) of each group row (ldx = n rounded up to 16). */
 static void test_packers(uint64_t* s, long c) {
-  const size_t ch = 1 + next(s) % 5, h = 1 + next(s) % 30, w = 1 + next(s) % 40;
+  const size_t ch = 1 + next(s) % 9, h = 1 + next(s) % 30, w = 1 + next(s) % 40;
   const size_t kh = 1 + next(s) % 3, kw = 1 + next(s) % 3, sh = 1 + next(s) % 2, sw = 1 + next(s) % 3;
   const size_t dh = 1 + next(s) % 2, dw = 1 + next(s) % 2;
   const ptrdiff_t pt = (ptrdiff_t)(next(s) % 3), pl = (ptrdiff_t)(next(s) % 3);
@@ -110,7 +111,8 @@ static void test_packers(uint64_t* s, long c) {
   const size_t ho = (size_t)eh / sh + 1, wo = (size_t)ew / sw + 1, k = ch * kh * kw, n = ho * wo;
   const size_t bytes = sparrow_qgemm_packed_x_bytes(k, n);
   uint8_t* x = malloc(ch * h * w);
-  uint8_t *got = malloc(bytes), *ref = malloc(bytes);
+  uint8_t *got = malloc(bytes), *ref = calloc(bytes, 1);
+  if (bytes != (k + 3) / 4 * 4 * ((n + 15) / 16 * 16)) fail("packed_x_bytes(%zu, %zu) = %zu", k, n, bytes);
   for (size_t i = 0; i < ch * h * w; i++) x[i] = (uint8_t)next(s);
   const uint8_t pad = (uint8_t)next(s), flip = (next(s) & 1) ? 0x80 : 0;
   for (size_t kk = 0; kk < (k + 3) / 4 * 4; kk++)
@@ -124,7 +126,7 @@ static void test_packers(uint64_t* s, long c) {
                            : x[(ic * h + (size_t)iy) * w + (size_t)ix]) ^
                       flip);
       }
-      ref[(kk / 4 * n + col) * 4 + kk % 4] = v;
+      ref[(kk / 4 * ((n + 15) / 16 * 16) + col) * 4 + kk % 4] = v;
     }
   memset(got, 0xAB, bytes);
   sparrow_qgemm_pack_conv(x, ch, h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, pad, flip != 0, got);
@@ -134,12 +136,36 @@ static void test_packers(uint64_t* s, long c) {
     fail("%s: packed activations differ", g_case);
   else
     g_passed++;
+  /* The tap-major form on the channels rounded down to a multiple of 4: k' = (ky * kw + kx) * c4 + ic. */
+  const size_t c4 = ch / 4 * 4;
+  if (c4 > 0) {
+    const size_t k4 = c4 * kh * kw, b4 = sparrow_qgemm_packed_x_bytes(k4, n), ldx = (n + 15) / 16 * 16;
+    uint8_t *g4 = malloc(b4), *r4 = calloc(b4, 1);
+    uint8_t* work = malloc(sparrow_qgemm_pack_conv_c4_work_bytes(c4, kh, kw, sh, sw, dh, dw, ho, wo) + 1);
+    for (size_t kk = 0; kk < k4; kk++)
+      for (size_t col = 0; col < n; col++) {
+        const size_t tap = kk / c4, ic = kk % c4, ky = tap / kw, kx = tap % kw, oy = col / wo, ox = col % wo;
+        const ptrdiff_t iy = (ptrdiff_t)(oy * sh + ky * dh) - pt, ix = (ptrdiff_t)(ox * sw + kx * dw) - pl;
+        r4[(kk / 4 * ldx + col) * 4 + kk % 4] = (uint8_t)((iy < 0 || iy >= (ptrdiff_t)h || ix < 0 || ix >= (ptrdiff_t)w
+                                                               ? pad
+                                                               : x[(ic * h + (size_t)iy) * w + (size_t)ix]) ^
+                                                          flip);
+      }
+    memset(g4, 0xAB, b4);
+    sparrow_qgemm_pack_conv_c4(x, c4, h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, pad, flip != 0, work, g4);
+    if (memcmp(g4, r4, b4) != 0)
+      fail("%s: tap-major (c4) packed activations differ", g_case);
+    else
+      g_passed++;
+    free(g4), free(r4), free(work);
+  }
   /* pack_x on the image as a [c, h * w] matrix (rows contiguous: the interleave path). */
   const size_t xk = ch, xn = h * w, xbytes = sparrow_qgemm_packed_x_bytes(xk, xn);
-  uint8_t *xg = malloc(xbytes), *xr = malloc(xbytes);
+  uint8_t *xg = malloc(xbytes), *xr = calloc(xbytes, 1);
   for (size_t kk = 0; kk < (xk + 3) / 4 * 4; kk++)
     for (size_t col = 0; col < xn; col++)
-      xr[(kk / 4 * xn + col) * 4 + kk % 4] = kk < xk ? (uint8_t)(x[kk * xn + col] ^ flip) : 0;
+      xr[(kk / 4 * ((xn + 15) / 16 * 16) + col) * 4 + kk % 4] = kk < xk ? (uint8_t)(x[kk * xn + col] ^ flip) : 0;
+  memset(xg, 0xAB, xbytes);
   sparrow_qgemm_pack_x(x, xk, xn, (ptrdiff_t)xn, 1, flip != 0, xg);
   if (memcmp(xg, xr, xbytes) != 0)
     fail("pack_x case %ld k %zu n %zu: packed activations differ", c, xk, xn);
