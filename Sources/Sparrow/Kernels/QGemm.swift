@@ -36,6 +36,39 @@ enum QGemm {
   }
 }
 
+extension QGemm {
+  /// Bytes of `packConvTapMajor`'s work area for geometry `g` with `c` channels.
+  static func tapMajorWorkBytes(c: Int, g: WindowGeometry) -> Int {
+    sparrow_qgemm_pack_conv_c4_work_bytes(c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo)
+  }
+
+  /// Packs the im2col view of one image [c, h, w] (c a multiple of 4) with K in tap-major order,
+  /// k = (ky · kw + kx) · c + ic: the weights' columns must be permuted to match (`tapMajor`).
+  static func packConvTapMajor(
+    _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, work: UnsafeMutableRawPointer,
+    into out: UnsafeMutableRawPointer
+  ) {
+    sparrow_qgemm_pack_conv_c4(
+      x.assumingMemoryBound(to: UInt8.self), c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft,
+      g.ho, g.wo, pad, signed ? 1 : 0, work.assumingMemoryBound(to: UInt8.self), out.assumingMemoryBound(to: UInt8.self)
+    )
+  }
+
+  /// Weights [m, c · taps] (ONNX's order, k = ic · taps + t) with their columns in tap-major order
+  /// (k = t · c + ic), per row.
+  static func tapMajor(_ w: UnsafePointer<Int8>, m: Int, c: Int, taps: Int) -> [Int8] {
+    var out = [Int8](repeating: 0, count: m * c * taps)
+    out.withUnsafeMutableBufferPointer { o in
+      for r in 0..<m {
+        for ic in 0..<c {
+          for t in 0..<taps { o[r * c * taps + t * c + ic] = w[r * c * taps + ic * taps + t] }
+        }
+      }
+    }
+    return out
+  }
+}
+
 /// What the epilogue writes: requantized uint8/int8 (`zero`, bounds `lo...hi` in the output
 /// type, a fused Relu/Clip folded in) or dequantized float32 (plus `fbias`, clamped).
 enum QOutput: Sendable {

@@ -115,12 +115,28 @@ import Testing
       try fused.run(["x": x])["out"]!.floats == (try Model(graph: g, optimize: false).run(["x": x])["out"]!.floats))
   }
 
+  enum KernelCase: String, CaseIterable, Sendable {
+    /// 6 channels: the per-tap im2col; 8 (and 2 groups of 4): the tap-major one, the weights'
+    /// columns permuted (strides 2 x 1, two images, rows long enough for the SIMD interleave).
+    case matmul, conv, convTapMajor, convTapMajorGrouped
+  }
+
   /// QLinearConv and QLinearMatMul with constant weights (int8 kernels) against the same nodes
   /// with the weights as graph inputs (the plain integer loop): equal bit for bit.
-  @Test(arguments: [false, true])
-  func kernelStepEqualsTheIntegerLoop(_ matmul: Bool) throws {
+  @Test(arguments: KernelCase.allCases)
+  func kernelStepEqualsTheIntegerLoop(_ kind: KernelCase) throws {
     var rng = SeededRNG(seed: 5)
-    let xShape = matmul ? [4, 19] : [1, 6, 7, 7], wShape = matmul ? [19, 11] : [10, 6, 3, 3]
+    let matmul = kind == .matmul
+    let (xShape, wShape): ([Int], [Int]) =
+      switch kind {
+      case .matmul: ([4, 19], [19, 11])
+      case .conv: ([1, 6, 7, 7], [10, 6, 3, 3])
+      case .convTapMajor: ([2, 8, 9, 37], [10, 8, 3, 3])
+      case .convTapMajorGrouped: ([1, 8, 6, 40], [10, 4, 3, 3])
+      }
+    var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
+    if kind == .convTapMajor || kind == .convTapMajorGrouped { attributes["strides"] = .ints([2, 1]) }
+    if kind == .convTapMajorGrouped { attributes["group"] = .int(2) }
     let m = matmul ? 11 : 10
     let w = Tensor(
       checkedShape: wShape,
@@ -148,7 +164,7 @@ import Testing
           Node(
             name: "q", opType: matmul ? "QLinearMatMul" : "QLinearConv",
             inputs: ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], outputs: ["y"],
-            attributes: matmul ? [:] : ["pads": .ints([1, 0, 1, 2])])
+            attributes: matmul ? [:] : attributes)
         ], constants: constants, opset: 13)
       let feeds = weightsConstant ? ["x": x] : ["x": x, "w": w]
       return try Model(graph: g, optimize: false).run(feeds)["y"]!

@@ -71,21 +71,31 @@ func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
 }
 
 /// QLinearConv on the int8 kernels: per image and group, the im2col view of the uint8 input
-/// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is), then
-/// one int8 GEMM with the requantize epilogue written straight into the output.
+/// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is; with a
+/// multiple of 4 channels per group, in tap-major K order, the weights' columns permuted to
+/// match), then one int8 GEMM with the requantize epilogue written straight into the output.
 struct QLinearConvKernelStep: Step {
   let g: WindowGeometry
   let m: Int, group: Int
   let packed: [QPackedLinear]
   let xZero: Int32, signed: Bool
+  /// K in tap-major order (QGemm.packConvTapMajor).
+  let tapMajor: Bool
 
   var kg: Int { g.c / group * g.kh * g.kw }
+  /// Packed X, then (tap-major) the packer's work area from a 64-byte boundary.
+  var packedBytes: Int { (QGemm.packedXBytes(k: kg, n: g.ho * g.wo) + 63) / 64 * 64 }
   /// Bytes of one output element: float32 (dequantized) or int8/uint8.
   var outBytes: Int {
     if case .float = packed[0].output { return 4 }
     return 1
   }
-  var scratchBytes: Int { QGemm.packedXBytes(k: kg, n: g.ho * g.wo) }
+  var scratchBytes: Int { packedBytes + (tapMajor ? QGemm.tapMajorWorkBytes(c: g.c / group, g: g) : 0) }
+
+  /// Whether a convolution of geometry `g` with `cg` channels per group packs in tap-major order.
+  static func packsTapMajor(_ g: WindowGeometry, cg: Int) -> Bool {
+    cg % 4 == 0 && !(g.isPointwise && g.sh == 1 && g.sw == 1)
+  }
 
   func run(_ c: StepContext) throws(RuntimeError) {
     let x = UnsafeRawPointer(c.input(0, UInt8.self)), y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
@@ -98,6 +108,9 @@ struct QLinearConvKernelStep: Step {
         let xg = x + (img * g.c + gi * cg) * hw
         if direct {
           QGemm.packX(xg, k: cg, n: n, kStride: hw, nStride: 1, signed: signed, into: scratch)
+        } else if tapMajor {
+          QGemm.packConvTapMajor(
+            xg, c: cg, g: g, pad: pad, signed: signed, work: scratch + packedBytes, into: scratch)
         } else {
           QGemm.packConv(xg, c: cg, g: g, pad: pad, signed: signed, into: scratch)
         }
@@ -115,7 +128,12 @@ struct QLinearConvKernelStep: Step {
     let scale = p.scale
     var packed: [QPackedLinear] = []
     var measured: [String: Double] = [:]
-    p.weights.withUnsafeBufferPointer { w in
+    let tapMajor = packsTapMajor(s.g, cg: cg)
+    let weights =
+      tapMajor
+      ? p.weights.withUnsafeBufferPointer { QGemm.tapMajor($0.baseAddress!, m: s.m, c: cg, taps: s.g.kh * s.g.kw) }
+      : p.weights
+    weights.withUnsafeBufferPointer { w in
       for gi in 0..<s.group {
         let rows = gi * mg..<(gi + 1) * mg
         let (q, times) = QPackedLinear.chosen(
@@ -131,7 +149,8 @@ struct QLinearConvKernelStep: Step {
       node: c.node.name, op: "QLinearConv(int8)", m: s.m, k: kg, n: s.g.ho * s.g.wo, zeroFraction: profile.zeroFraction,
       format: packed[0].isSparse ? "int8-bsr1x4" : "int8", kernel: packed[0].kernelName, measured: measured,
       profile: profile)
-    return QLinearConvKernelStep(g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned)
+    return QLinearConvKernelStep(
+      g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: tapMajor)
   }
 }
 
