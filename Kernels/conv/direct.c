@@ -419,15 +419,17 @@ static size_t image_blocks(const sparrow_direct_conv* d) {
  * weight) unchanged within noise. */
 static void split_pixel_chunks(sparrow_direct_conv_plan* p, size_t nt) {
   const sparrow_direct_conv* d = p->conv;
+  /* Two-panel calls: tasks split pairs of panels, never a pair. */
+  const size_t units = p->pfn2 != NULL ? (d->panels + 1) / 2 : d->panels;
   const size_t blocks = image_blocks(d) * p->images;
   const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
   if (nt > 1 && weight < planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
     p->row_tasks = p->pixel_chunks = nt * 4 < blocks ? nt * 4 : blocks;
     return;
   }
-  p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
+  p->row_tasks = nt == 1 ? 1 : nt * 4 < units ? nt * 4 : units;
   p->pixel_chunks = 1;
-  if (nt > 1 && d->panels < nt * 2) p->pixel_chunks = (nt * 2 + d->panels - 1) / d->panels;
+  if (nt > 1 && units < nt * 2) p->pixel_chunks = (nt * 2 + units - 1) / units;
   if (p->pixel_chunks > blocks) p->pixel_chunks = blocks;
   p->row_tasks *= p->pixel_chunks;
 }
@@ -450,8 +452,10 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
     p->row_tasks = nt == 1 ? 1 : nt * 4 < d->panels ? nt * 4 : d->panels;
     p->pixel_chunks = 1;
     if (d->pixel) {
-      split_pixel_chunks(p, nt);
       p->pfn = ukernel == SPARROW_DWCONV_AUTO ? d->pfn : sparrow_pconv_select(ukernel);
+      /* Two panels per call need the full panels (not compacted, each with its own K). */
+      p->pfn2 = d->pstart == NULL ? sparrow_pconv_select_pair(ukernel) : NULL;
+      split_pixel_chunks(p, nt);
     } else {
       p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
     }
@@ -590,7 +594,8 @@ static const size_t* panel_koff(const pixel_panels* w, size_t q) {
 static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
-  const size_t p0 = d->panels * r / ranges, p1 = d->panels * (r + 1) / ranges;
+  const size_t p0 = sparrow_panel_range_start(d->panels, r, ranges, p->pfn2 != NULL);
+  const size_t p1 = sparrow_panel_range_start(d->panels, r + 1, ranges, p->pfn2 != NULL);
   const size_t npix = d->s.ho * d->s.wo, blocks = image_blocks(d) * p->images;
   size_t yoff;
   const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
@@ -608,49 +613,75 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
     ksum += kq;
   }
   const float* px[SPARROW_PCONV_MR];
+  /* Two adjacent active panels per call where the kernel entry has a two-panel form. */
+  const int pairs = p->pfn2 != NULL && w.pstart == NULL;
   if (kmax > 2 * PCONV_SLICE_K) {
-    float part[PCONV_PART_BLOCKS * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
-    for (size_t q = p0; q < p1; q++) {
-      if (!panel_active(&p->lists, q, nr)) continue;
-      const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
-      const size_t k = panel_k(&w, q);
+    float part[PCONV_PART_BLOCKS * 2 * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
+    for (size_t q = p0; q < p1;) {
+      if (!panel_active(&p->lists, q, nr)) {
+        q++;
+        continue;
+      }
+      const size_t span = pairs && q + 1 < p1 && panel_active(&p->lists, q + 1, nr) ? 2 : 1;
+      const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
+      const size_t k = panel_k(&w, q), slice = PCONV_SLICE_K / span;
       const float* wq = panel_w(&w, q);
       const size_t* kq = panel_koff(&w, q);
       for (size_t c0 = b0; c0 < b1; c0 += PCONV_PART_BLOCKS) {
         const size_t c1 = b1 - c0 < PCONV_PART_BLOCKS ? b1 : c0 + PCONV_PART_BLOCKS;
         size_t k0 = 0;
         do {
-          const size_t kc = k - k0 < PCONV_SLICE_K ? k - k0 : PCONV_SLICE_K;
-          /* The next weight slice (this panel's, else the next panel's first) is fetched into L2
-           * a share per block while this slice's blocks run, instead of missing on the first. */
-          const float* next = k0 + kc < k ? wq + (k0 + kc) * nr : q + 1 < p1 ? panel_w(&w, q + 1) : NULL;
-          const size_t lines = PCONV_SLICE_K * nr * sizeof(float) / 64, nb = c1 - c0;
+          const size_t kc = k - k0 < slice ? k - k0 : slice;
+          /* The next weight slice (this call's panels', else the next panel's first) is fetched
+           * into L2 a share per block while this slice's blocks run, instead of missing on the
+           * first; with two panels, one stream per panel. */
+          const float* next = k0 + kc < k ? wq + (k0 + kc) * nr : q + span < p1 ? panel_w(&w, q + span) : NULL;
+          const size_t streams = k0 + kc < k ? span : pairs && q + span + 1 < p1 ? 2 : 1;
+          const size_t lines = slice * nr * sizeof(float) / 64, nb = c1 - c0;
           const size_t per = (lines + nb - 1) / nb;
           for (size_t b = c0; b < c1; b++) {
             const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-            p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
-                   p->y + yoff + r0 * npix, npix, 1, part + (b - c0) * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
+            float* pb = part + (b - c0) * span * SPARROW_PCONV_MR * nr;
+            const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
+            if (span == 2)
+              p->pfn2(kc, wq + k0 * nr, k * nr, kq + k0, px, pixels, chans, bias, p->lo, p->hi, p->y + yoff + r0 * npix,
+                      npix, 1, pb, k0 == 0, k0 + kc == k);
+            else
+              p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, bias, p->lo, p->hi, p->y + yoff + r0 * npix, npix, 1,
+                     pb, k0 == 0, k0 + kc == k);
             if (next != NULL)
               for (size_t l = (b - c0) * per; l < (b - c0 + 1) * per && l < lines; l++)
-                __builtin_prefetch(next + l * 16, 0, 2);
+                for (size_t s = 0; s < streams; s++) __builtin_prefetch(next + s * k * nr + l * 16, 0, 2);
           }
           k0 += kc;
         } while (k0 < k);
       }
+      q += span;
     }
     return;
   }
   const size_t panel_bytes = p1 > p0 ? ksum / (p1 - p0) * nr * sizeof(float) : 0;
-  const size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
+  size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
+  if (pairs && group > 2) group &= ~(size_t)1;
   for (size_t g0 = p0; g0 < p1; g0 += group) {
     const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
     for (size_t b = b0; b < b1; b++) {
       const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-      for (size_t q = g0; q < g1; q++) {
-        if (!panel_active(&p->lists, q, nr)) continue;
-        const size_t r0 = q * nr, chans = d->cout - r0 < nr ? d->cout - r0 : nr;
-        p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans,
-               p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
+      for (size_t q = g0; q < g1;) {
+        if (!panel_active(&p->lists, q, nr)) {
+          q++;
+          continue;
+        }
+        const size_t span = pairs && q + 1 < g1 && panel_active(&p->lists, q + 1, nr) ? 2 : 1;
+        const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
+        const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
+        if (span == 2)
+          p->pfn2(w.k, panel_w(&w, q), w.k * nr, w.koff, px, pixels, chans, bias, p->lo, p->hi,
+                  p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
+        else
+          p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans, bias, p->lo, p->hi,
+                 p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
+        q += span;
       }
     }
   }

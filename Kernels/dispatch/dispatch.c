@@ -227,13 +227,16 @@ typedef struct {
   const char* name;
   sparrow_isa isa;
   sparrow_pconv_ukernel_fn fn;
+  sparrow_pconv_pair_fn pair; /* NULL: one panel per call */
 } pc_entry;
 
-#define SPARROW_PCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn},
+#define SPARROW_PCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn, NULL},
+#define SPARROW_PCONV_PAIRED(pair, single, ISA) {&#pair[8], SPARROW_ISA_##ISA, single, pair},
 static const pc_entry pc_table[] = {
 #include "../conv/dconv/pukernels.inc"
 };
 #undef SPARROW_PCONV_UKERNEL
+#undef SPARROW_PCONV_PAIRED
 static const size_t pc_len = sizeof pc_table / sizeof pc_table[0];
 
 size_t sparrow_pconv_ukernel_count(void) { return pc_len; }
@@ -253,6 +256,10 @@ size_t sparrow_pconv_ukernel_auto(void) {
 
 sparrow_pconv_ukernel_fn sparrow_pconv_select(size_t i) {
   return pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()].fn;
+}
+
+sparrow_pconv_pair_fn sparrow_pconv_select_pair(size_t i) {
+  return pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()].pair;
 }
 
 /* ---- row-wise kernels: rowwise/ukernels.inc --------------------------------------------------- */

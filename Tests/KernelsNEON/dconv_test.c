@@ -78,7 +78,8 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
     s.ho = out_size(s.h, s.pad_top, dc_rnd(0, 2), s.kh, s.dilation_h, s.stride_h);
     s.wo = out_size(s.w, s.pad_left, dc_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
     if (s.ho == 0 || s.wo == 0) continue;
-    const size_t cout = dc_rnd(1, 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
+    /* Pixel mode: up to three 16-channel panels (two-panel kernels pair the first two). */
+    const size_t cout = dc_rnd(1, pixel ? 40 : 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
     snprintf(g_case, sizeof g_case, "%s c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
              pixel ? "pconv" : "dconv", s.channels, cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h,
              s.dilation_w, s.pad_top, s.pad_left, s.ho, s.wo);
@@ -140,7 +141,8 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
         continue;
       }
       sparrow_direct_conv_plan p;
-      sparrow_direct_conv_prepare(&p, d, &l, x, bias, lo, hi, y, ws, 2, automatic ? (size_t)-1 : k);
+      /* Tasks split for 2 threads, or (every third case) one task over every panel. */
+      sparrow_direct_conv_prepare(&p, d, &l, x, bias, lo, hi, y, ws, i % 3 == 0 ? 1 : 2, automatic ? (size_t)-1 : k);
       for (size_t t = 0; t < p.pad_tasks; t++) sparrow_direct_conv_pad_task(&p, t);
       for (size_t t = 0; t < p.row_tasks; t++) sparrow_direct_conv_rows_task(&p, t);
       sparrow_direct_conv_finish(&p);
@@ -189,7 +191,8 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
 /* The pixel-major kernel as a linear layer (sparrow_plinear_*: row-major tokens and output, the
  * kernels' row store): rows past one 6-row block, outputs past one 16-wide panel, K past the
  * slice length, every third case with half the columns zero in a whole panel (compacted), bias
- * and clamp, every runnable kernel and the automatic choice, tasks split for 2 threads. */
+ * and clamp, every runnable kernel and the automatic choice, tasks split for 2 threads or (every third
+ * case) one task over every panel, so that two-panel kernels pair panels. */
 static void run_linear(uint64_t seed, long cases, int scalar_only) {
   dc_state = seed ^ 0x51ED;
   const size_t passed_before = g_passed;
@@ -231,7 +234,8 @@ static void run_linear(uint64_t seed, long cases, int scalar_only) {
       if (!automatic && scalar_only && strstr(sparrow_pconv_ukernel_name(k), "__scalar") == NULL) continue;
       memset(y, 0xFF, rows * out * sizeof(float));
       sparrow_plinear_plan p;
-      if (sparrow_plinear_prepare(&p, l, a, rows, K, bias, lo, hi, y, out, 2, automatic ? (size_t)-1 : k) !=
+      if (sparrow_plinear_prepare(&p, l, a, rows, K, bias, lo, hi, y, out, i % 3 == 0 ? 1 : 2,
+                                  automatic ? (size_t)-1 : k) !=
           SPARROW_OK) {
         fail("linear plan refused: %s", sparrow_last_error());
         continue;

@@ -71,11 +71,34 @@ typedef void (*sparrow_pconv_ukernel_fn)(size_t K, const float* wp, const size_t
                                          size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
                                          size_t y_plane, size_t y_pixel, float* part, int first, int last);
 
+/* Two adjacent panels in one call (where an ISA has such a kernel: pukernels.inc's
+ * SPARROW_PCONV_PAIRED entries): panel 1's weights start wstride floats after panel 0's (the
+ * whole panel's K * NR, also when K comes in slices), chans <= 2 * NR counts the channels of both
+ * (panel 1's are chans - NR), bias covers them, y's channel j is y + j * y_plane as above, and
+ * part holds 2 * MR x NR partial sums (panel 0's block, then panel 1's). */
+typedef void (*sparrow_pconv_pair_fn)(size_t K, const float* wp, size_t wstride, const size_t* koff,
+                                      const float* const* px, size_t pixels, size_t chans, const float* bias, float lo,
+                                      float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first,
+                                      int last);
+
+/* Where panel range r of `ranges` starts (r = ranges: the end). With two-panel calls (pairs),
+ * ranges split pairs of panels, so a range starts on an even panel. */
+static inline size_t sparrow_panel_range_start(size_t panels, size_t r, size_t ranges, int pairs) {
+  if (!pairs) return panels * r / ranges;
+  const size_t b = 2 * (((panels + 1) / 2) * r / ranges);
+  return b < panels ? b : panels;
+}
+
 #define SPARROW_PCONV_UKERNEL(fn, ISA)                                                                             \
   void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans,      \
           const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first, \
           int last);
+#define SPARROW_PCONV_PAIRED(pair, single, ISA)                                                                  \
+  void pair(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels, \
+            size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,        \
+            float* part, int first, int last);
 #include "pukernels.inc"
 #undef SPARROW_PCONV_UKERNEL
+#undef SPARROW_PCONV_PAIRED
 
 #endif
