@@ -410,6 +410,9 @@ static size_t image_blocks(const sparrow_direct_conv* d) {
   return (d->s.ho * d->s.wo + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
 }
 
+/* Pixel mode: panels per group that tasks keep together (the widest multi-panel call). */
+static size_t wide_group(const sparrow_direct_conv_plan* p) { return p->pfn4 != NULL ? 4 : p->pfn2 != NULL ? 2 : 1; }
+
 /* Pixel mode: with too few panels to share, each panel range also splits its pixel blocks (of
  * every image of the batch). When the weight is smaller than the padded input, the tasks split
  * the pixels alone, each running every panel: a task per panel range streams the whole input
@@ -419,8 +422,8 @@ static size_t image_blocks(const sparrow_direct_conv* d) {
  * weight) unchanged within noise. */
 static void split_pixel_chunks(sparrow_direct_conv_plan* p, size_t nt) {
   const sparrow_direct_conv* d = p->conv;
-  /* Two-panel calls: tasks split pairs of panels, never a pair. */
-  const size_t units = p->pfn2 != NULL ? (d->panels + 1) / 2 : d->panels;
+  /* Wide calls: tasks split groups of panels, never one. */
+  const size_t g = wide_group(p), units = (d->panels + g - 1) / g;
   const size_t blocks = image_blocks(d) * p->images;
   const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
   if (nt > 1 && weight < planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
@@ -453,8 +456,9 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
     p->pixel_chunks = 1;
     if (d->pixel) {
       p->pfn = ukernel == SPARROW_DWCONV_AUTO ? d->pfn : sparrow_pconv_select(ukernel);
-      /* Two panels per call need the full panels (not compacted, each with its own K). */
-      p->pfn2 = d->pstart == NULL ? sparrow_pconv_select_pair(ukernel) : NULL;
+      /* Several panels per call need full panels (not compacted, each with its own K). */
+      p->pfn2 = d->pstart == NULL ? sparrow_pconv_select_wide(ukernel, 2) : NULL;
+      p->pfn4 = d->pstart == NULL ? sparrow_pconv_select_wide(ukernel, 4) : NULL;
       split_pixel_chunks(p, nt);
     } else {
       p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
@@ -584,6 +588,30 @@ static const size_t* panel_koff(const pixel_panels* w, size_t q) {
   return w->pstart != NULL ? w->koff + w->pstart[q] : w->koff;
 }
 
+/* Pixel mode, full panels: how many adjacent panels from q (below end) one call takes: 4 (if
+ * `most` allows) or 2 when the entry has such a kernel and they are all active, else 1 (panel q
+ * is active). */
+static size_t panel_span(const sparrow_direct_conv_plan* p, size_t q, size_t end, size_t most) {
+  const size_t nr = SPARROW_PCONV_NR;
+  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_active(&p->lists, q + 1, nr) && panel_active(&p->lists, q + 2, nr) &&
+      panel_active(&p->lists, q + 3, nr))
+    return 4;
+  if (p->pfn2 != NULL && q + 1 < end && panel_active(&p->lists, q + 1, nr)) return 2;
+  return 1;
+}
+
+/* One kernel call over `span` adjacent panels (wstride floats apart; unused for one). */
+static inline void run_panels(const sparrow_direct_conv_plan* p, size_t span, size_t k, const float* wp, size_t wstride,
+                              const size_t* koff, const float* const* px, size_t pixels, size_t chans,
+                              const float* bias, float* y, size_t y_plane, float* part, int first, int last) {
+  if (span == 4)
+    p->pfn4(k, wp, wstride, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
+  else if (span == 2)
+    p->pfn2(k, wp, wstride, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
+  else
+    p->pfn(k, wp, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
+}
+
 /* Pixel mode, task t: pixel chunk t % pixel_chunks of weight panel range t / pixel_chunks.
  * K up to 2 * PCONV_SLICE_K: panels go in groups whose weights (about 192 KiB) stay in L2 while
  * every 6-pixel block of the chunk passes, each block's input lines reused from L1 across the
@@ -594,8 +622,8 @@ static const size_t* panel_koff(const pixel_panels* w, size_t q) {
 static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const sparrow_direct_conv* d = p->conv;
   const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
-  const size_t p0 = sparrow_panel_range_start(d->panels, r, ranges, p->pfn2 != NULL);
-  const size_t p1 = sparrow_panel_range_start(d->panels, r + 1, ranges, p->pfn2 != NULL);
+  const size_t p0 = sparrow_panel_range_start(d->panels, r, ranges, wide_group(p));
+  const size_t p1 = sparrow_panel_range_start(d->panels, r + 1, ranges, wide_group(p));
   const size_t npix = d->s.ho * d->s.wo, blocks = image_blocks(d) * p->images;
   size_t yoff;
   const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
@@ -613,42 +641,44 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
     ksum += kq;
   }
   const float* px[SPARROW_PCONV_MR];
-  /* Two adjacent active panels per call where the kernel entry has a two-panel form. */
-  const int pairs = p->pfn2 != NULL && w.pstart == NULL;
-  if (kmax > 2 * PCONV_SLICE_K) {
+  /* Four or two adjacent active panels per call where the kernel entry has such forms. */
+  const int wide = p->pfn2 != NULL && w.pstart == NULL;
+  /* Slices past 2 * PCONV_SLICE_K columns, but four-panel calls keep their panels whole while
+   * they fit in 192 KiB together (ResNet-18's 64-channel 3x3 layers: 147 KiB). Sliced layers
+   * (bound by L2/L3 bandwidth, not by the FMAs) pair at most two panels, whose slices of
+   * PCONV_SLICE_K / 2 columns fit L1 together: measured in ResNet-18 on the Xeon, four-panel
+   * calls on 64 KiB slices made its 512-channel layers 1.93 -> 2.22 ms. */
+  const int quads = wide && p->pfn4 != NULL && kmax * 4 * nr * sizeof(float) <= (192u << 10);
+  if (!quads && kmax > 2 * PCONV_SLICE_K) {
     float part[PCONV_PART_BLOCKS * 2 * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
     for (size_t q = p0; q < p1;) {
       if (!panel_active(&p->lists, q, nr)) {
         q++;
         continue;
       }
-      const size_t span = pairs && q + 1 < p1 && panel_active(&p->lists, q + 1, nr) ? 2 : 1;
+      const size_t span = wide ? panel_span(p, q, p1, 2) : 1;
       const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
-      const size_t k = panel_k(&w, q), slice = PCONV_SLICE_K / span;
+      /* The partial sums of up to 64 blocks of up to two panels on the stack. */
+      const size_t k = panel_k(&w, q), slice = PCONV_SLICE_K / span, chunk = PCONV_PART_BLOCKS;
       const float* wq = panel_w(&w, q);
       const size_t* kq = panel_koff(&w, q);
-      for (size_t c0 = b0; c0 < b1; c0 += PCONV_PART_BLOCKS) {
-        const size_t c1 = b1 - c0 < PCONV_PART_BLOCKS ? b1 : c0 + PCONV_PART_BLOCKS;
+      const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
+      for (size_t c0 = b0; c0 < b1; c0 += chunk) {
+        const size_t c1 = b1 - c0 < chunk ? b1 : c0 + chunk;
         size_t k0 = 0;
         do {
           const size_t kc = k - k0 < slice ? k - k0 : slice;
           /* The next weight slice (this call's panels', else the next panel's first) is fetched
            * into L2 a share per block while this slice's blocks run, instead of missing on the
-           * first; with two panels, one stream per panel. */
+           * first; one stream per panel. */
           const float* next = k0 + kc < k ? wq + (k0 + kc) * nr : q + span < p1 ? panel_w(&w, q + span) : NULL;
-          const size_t streams = k0 + kc < k ? span : pairs && q + span + 1 < p1 ? 2 : 1;
+          const size_t streams = k0 + kc < k ? span : wide && q + span < p1 ? panel_span(p, q + span, p1, 2) : 1;
           const size_t lines = slice * nr * sizeof(float) / 64, nb = c1 - c0;
           const size_t per = (lines + nb - 1) / nb;
           for (size_t b = c0; b < c1; b++) {
             const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-            float* pb = part + (b - c0) * span * SPARROW_PCONV_MR * nr;
-            const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
-            if (span == 2)
-              p->pfn2(kc, wq + k0 * nr, k * nr, kq + k0, px, pixels, chans, bias, p->lo, p->hi, p->y + yoff + r0 * npix,
-                      npix, 1, pb, k0 == 0, k0 + kc == k);
-            else
-              p->pfn(kc, wq + k0 * nr, kq + k0, px, pixels, chans, bias, p->lo, p->hi, p->y + yoff + r0 * npix, npix, 1,
-                     pb, k0 == 0, k0 + kc == k);
+            run_panels(p, span, kc, wq + k0 * nr, k * nr, kq + k0, px, pixels, chans, bias, p->y + yoff + r0 * npix,
+                       npix, part + (b - c0) * span * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
             if (next != NULL)
               for (size_t l = (b - c0) * per; l < (b - c0 + 1) * per && l < lines; l++)
                 for (size_t s = 0; s < streams; s++) __builtin_prefetch(next + s * k * nr + l * 16, 0, 2);
@@ -662,7 +692,7 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   }
   const size_t panel_bytes = p1 > p0 ? ksum / (p1 - p0) * nr * sizeof(float) : 0;
   size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
-  if (pairs && group > 2) group &= ~(size_t)1;
+  if (wide && group > wide_group(p)) group -= group % wide_group(p);
   for (size_t g0 = p0; g0 < p1; g0 += group) {
     const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
     for (size_t b = b0; b < b1; b++) {
@@ -672,15 +702,10 @@ static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
           q++;
           continue;
         }
-        const size_t span = pairs && q + 1 < g1 && panel_active(&p->lists, q + 1, nr) ? 2 : 1;
+        const size_t span = wide ? panel_span(p, q, g1, 4) : 1;
         const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
-        const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
-        if (span == 2)
-          p->pfn2(w.k, panel_w(&w, q), w.k * nr, w.koff, px, pixels, chans, bias, p->lo, p->hi,
-                  p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
-        else
-          p->pfn(panel_k(&w, q), panel_w(&w, q), panel_koff(&w, q), px, pixels, chans, bias, p->lo, p->hi,
-                 p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
+        run_panels(p, span, panel_k(&w, q), panel_w(&w, q), w.k * nr, panel_koff(&w, q), px, pixels, chans,
+                   p->bias != NULL ? p->bias + r0 : NULL, p->y + yoff + r0 * npix, npix, NULL, 1, 1);
         q += span;
       }
     }

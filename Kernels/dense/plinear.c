@@ -78,6 +78,35 @@ void sparrow_plinear_free(sparrow_plinear* l) {
 
 size_t sparrow_plinear_columns(const sparrow_plinear* l) { return l->pstart[l->panels]; }
 
+/* Panels per group that tasks keep together (the widest multi-panel call). */
+static size_t wide_group(const sparrow_plinear_plan* p) { return p->pfn4 != NULL ? 4 : p->pfn2 != NULL ? 2 : 1; }
+
+/* 1 when panel q keeps every column (a dense weight's panels all do). */
+static int panel_full(const sparrow_plinear* l, size_t q) { return l->pstart[q + 1] - l->pstart[q] == l->k; }
+
+/* How many adjacent panels from q (below end) one call takes: 4 (if `most` allows) or 2 where the
+ * entry has such a kernel and they all keep every column (the same koff, each panel's weights right after the
+ * previous one's), else 1. */
+static size_t panel_span(const sparrow_plinear_plan* p, size_t q, size_t end, size_t most) {
+  const sparrow_plinear* l = p->linear;
+  if (!panel_full(l, q)) return 1;
+  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_full(l, q + 1) && panel_full(l, q + 2) && panel_full(l, q + 3)) return 4;
+  if (p->pfn2 != NULL && q + 1 < end && panel_full(l, q + 1)) return 2;
+  return 1;
+}
+
+/* One kernel call over `span` adjacent panels (wstride floats apart; unused for one). */
+static inline void run_panels(const sparrow_plinear_plan* p, size_t span, size_t k, const float* wp, size_t wstride,
+                              const size_t* koff, const float* const* px, size_t n, size_t chans, const float* bias,
+                              float* y, float* part, int first, int last) {
+  if (span == 4)
+    p->pfn4(k, wp, wstride, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
+  else if (span == 2)
+    p->pfn2(k, wp, wstride, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
+  else
+    p->pfn(k, wp, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
+}
+
 sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* p, const sparrow_plinear* l, const float* a, size_t rows,
                                        size_t lda, const float* bias, float lo, float hi, float* y, size_t ldy,
                                        int threads, size_t ukernel) {
@@ -100,10 +129,11 @@ sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* p, const sparrow_pl
                               .ldy = ldy,
                               .row_chunks = 1};
   p->pfn = ukernel == SPARROW_DWCONV_AUTO ? l->pfn : sparrow_pconv_select(ukernel);
-  p->pfn2 = sparrow_pconv_select_pair(ukernel);
-  /* Ranges of panels (of pairs of panels with a two-panel kernel); with too few to share, row
+  p->pfn2 = sparrow_pconv_select_wide(ukernel, 2);
+  p->pfn4 = sparrow_pconv_select_wide(ukernel, 4);
+  /* Ranges of panels (of groups of panels with multi-panel kernels); with too few to share, row
    * chunks as well. */
-  const size_t units = p->pfn2 != NULL ? sparrow_div_up(l->panels, 2) : l->panels;
+  const size_t units = sparrow_div_up(l->panels, wide_group(p));
   p->tasks = nt == 1 ? 1 : nt * 4 < units ? nt * 4 : units;
   if (nt > 1 && units < nt * 2) p->row_chunks = sparrow_div_up(nt * 2, units);
   if (p->row_chunks > blocks) p->row_chunks = blocks > 0 ? blocks : 1;
@@ -126,8 +156,8 @@ void sparrow_plinear_task(void* plan, size_t t) {
   const sparrow_plinear* l = p->linear;
   const size_t nr = SPARROW_PCONV_NR, mr = SPARROW_PCONV_MR;
   const size_t ranges = p->tasks / p->row_chunks, r = t / p->row_chunks, ch = t % p->row_chunks;
-  const size_t q0 = sparrow_panel_range_start(l->panels, r, ranges, p->pfn2 != NULL);
-  const size_t q1 = sparrow_panel_range_start(l->panels, r + 1, ranges, p->pfn2 != NULL);
+  const size_t q0 = sparrow_panel_range_start(l->panels, r, ranges, wide_group(p));
+  const size_t q1 = sparrow_panel_range_start(l->panels, r + 1, ranges, wide_group(p));
   const size_t blocks = sparrow_div_up(p->rows, mr);
   const size_t b0 = blocks * ch / p->row_chunks, b1 = blocks * (ch + 1) / p->row_chunks;
   size_t kmax = 0, ksum = 0;
@@ -137,37 +167,29 @@ void sparrow_plinear_task(void* plan, size_t t) {
     ksum += kq;
   }
   const float* px[SPARROW_PCONV_MR];
-  /* Panels q and q + 1 run as one call where the entry has a two-panel kernel and both keep all
-   * K columns (a dense weight): the same koff, and panel q + 1's weights right after q's. */
-#define PAIRED(q, end)                                                                                      \
-  (p->pfn2 != NULL && (q) + 1 < (end) && l->pstart[(q) + 1] - l->pstart[q] == l->k && \
-   l->pstart[(q) + 2] - l->pstart[(q) + 1] == l->k)
 #define BLOCK_ROWS(b)                                                          \
   const size_t row0 = (b) * mr, n = p->rows - row0 < mr ? p->rows - row0 : mr; \
   for (size_t i = 0; i < mr; i++) px[i] = p->a + (row0 + (i < n ? i : n - 1)) * p->lda;
   if (kmax > 2 * SLICE_K) {
     float part[PART_BLOCKS * 2 * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
     for (size_t q = q0; q < q1;) {
-      const size_t span = PAIRED(q, q1) ? 2 : 1;
+      /* At most two panels per call (as direct.c's sliced convolutions), whose slices fit L1
+       * together (16 KiB); their partial sums of PART_BLOCKS blocks on the stack. */
+      const size_t span = panel_span(p, q, q1, 2);
       const size_t c0q = q * nr, chans = l->out - c0q < span * nr ? l->out - c0q : span * nr;
-      const size_t k = l->pstart[q + 1] - l->pstart[q], slice = SLICE_K / span;
+      const size_t k = l->pstart[q + 1] - l->pstart[q], slice = SLICE_K / span, chunk = PART_BLOCKS;
       const float* wq = l->wp + l->pstart[q] * nr;
       const size_t* kq = l->koff + l->pstart[q];
       const float* bias = p->bias != NULL ? p->bias + c0q : NULL;
-      for (size_t c0 = b0; c0 < b1; c0 += PART_BLOCKS) {
-        const size_t c1 = b1 - c0 < PART_BLOCKS ? b1 : c0 + PART_BLOCKS;
+      for (size_t c0 = b0; c0 < b1; c0 += chunk) {
+        const size_t c1 = b1 - c0 < chunk ? b1 : c0 + chunk;
         size_t k0 = 0;
         do {
           const size_t kc = k - k0 < slice ? k - k0 : slice;
           for (size_t b = c0; b < c1; b++) {
             BLOCK_ROWS(b)
-            float* pb = part + (b - c0) * span * mr * nr;
-            if (span == 2)
-              p->pfn2(kc, wq + k0 * nr, k * nr, kq + k0, px, n, chans, bias, p->lo, p->hi, p->y + row0 * p->ldy + c0q,
-                      1, p->ldy, pb, k0 == 0, k0 + kc == k);
-            else
-              p->pfn(kc, wq + k0 * nr, kq + k0, px, n, chans, bias, p->lo, p->hi, p->y + row0 * p->ldy + c0q, 1,
-                     p->ldy, pb, k0 == 0, k0 + kc == k);
+            run_panels(p, span, kc, wq + k0 * nr, k * nr, kq + k0, px, n, chans, bias, p->y + row0 * p->ldy + c0q,
+                       part + (b - c0) * span * mr * nr, k0 == 0, k0 + kc == k);
           }
           k0 += kc;
         } while (k0 < k);
@@ -178,27 +200,22 @@ void sparrow_plinear_task(void* plan, size_t t) {
   }
   const size_t panel_bytes = q1 > q0 ? ksum / (q1 - q0) * nr * sizeof(float) : 0;
   size_t group = panel_bytes == 0 ? q1 - q0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
-  if (p->pfn2 != NULL && group > 2) group &= ~(size_t)1;
+  if (group > wide_group(p)) group -= group % wide_group(p);
   for (size_t g0 = q0; g0 < q1; g0 += group) {
     const size_t g1 = q1 - g0 < group ? q1 : g0 + group;
     for (size_t b = b0; b < b1; b++) {
       BLOCK_ROWS(b)
       for (size_t q = g0; q < g1;) {
-        const size_t span = PAIRED(q, g1) ? 2 : 1;
+        const size_t span = panel_span(p, q, g1, 4);
         const size_t c0q = q * nr, chans = l->out - c0q < span * nr ? l->out - c0q : span * nr;
-        const float* bias = p->bias != NULL ? p->bias + c0q : NULL;
-        if (span == 2)
-          p->pfn2(l->k, l->wp + l->pstart[q] * nr, l->k * nr, l->koff + l->pstart[q], px, n, chans, bias, p->lo, p->hi,
-                  p->y + row0 * p->ldy + c0q, 1, p->ldy, NULL, 1, 1);
-        else
-          p->pfn(l->pstart[q + 1] - l->pstart[q], l->wp + l->pstart[q] * nr, l->koff + l->pstart[q], px, n, chans,
-                 bias, p->lo, p->hi, p->y + row0 * p->ldy + c0q, 1, p->ldy, NULL, 1, 1);
+        run_panels(p, span, l->pstart[q + 1] - l->pstart[q], l->wp + l->pstart[q] * nr, l->k * nr,
+                   l->koff + l->pstart[q], px, n, chans, p->bias != NULL ? p->bias + c0q : NULL,
+                   p->y + row0 * p->ldy + c0q, NULL, 1, 1);
         q += span;
       }
     }
   }
 #undef BLOCK_ROWS
-#undef PAIRED
 }
 
 size_t sparrow_panel_gemm_workspace_bytes(size_t n, size_t k) {
@@ -229,16 +246,17 @@ sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, 
     }
   }
   const sparrow_pconv_ukernel_fn fn = sparrow_pconv_select(SPARROW_DWCONV_AUTO);
-  const sparrow_pconv_pair_fn fn2 = sparrow_pconv_select_pair(SPARROW_DWCONV_AUTO);
+  const sparrow_pconv_wide_fn fn2 = sparrow_pconv_select_wide(SPARROW_DWCONV_AUTO, 2);
+  const sparrow_pconv_wide_fn fn4 = sparrow_pconv_select_wide(SPARROW_DWCONV_AUTO, 4);
   const float* px[SPARROW_PCONV_MR];
   for (size_t row0 = 0; row0 < m; row0 += mr) {
     const size_t rows = m - row0 < mr ? m - row0 : mr;
     for (size_t i = 0; i < mr; i++) px[i] = a + (row0 + (i < rows ? i : rows - 1)) * lda;
     for (size_t q = 0; q < panels;) {
-      const size_t span = fn2 != NULL && q + 1 < panels ? 2 : 1;
+      const size_t span = fn4 != NULL && q + 3 < panels ? 4 : fn2 != NULL && q + 1 < panels ? 2 : 1;
       const size_t c0 = q * nr, cols = n - c0 < span * nr ? n - c0 : span * nr;
-      if (span == 2)
-        fn2(k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc,
+      if (span > 1)
+        (span == 4 ? fn4 : fn2)(k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc,
             NULL, 1, 1);
       else
         fn(k, wp + q * k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc, NULL, 1,

@@ -227,16 +227,16 @@ typedef struct {
   const char* name;
   sparrow_isa isa;
   sparrow_pconv_ukernel_fn fn;
-  sparrow_pconv_pair_fn pair; /* NULL: one panel per call */
+  sparrow_pconv_wide_fn pair, quad; /* NULL: one panel per call */
 } pc_entry;
 
-#define SPARROW_PCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn, NULL},
-#define SPARROW_PCONV_PAIRED(pair, single, ISA) {&#pair[8], SPARROW_ISA_##ISA, single, pair},
+#define SPARROW_PCONV_UKERNEL(fn, ISA) {&#fn[8], SPARROW_ISA_##ISA, fn, NULL, NULL},
+#define SPARROW_PCONV_WIDE(quad, pair, single, ISA) {&#quad[8], SPARROW_ISA_##ISA, single, pair, quad},
 static const pc_entry pc_table[] = {
 #include "../conv/dconv/pukernels.inc"
 };
 #undef SPARROW_PCONV_UKERNEL
-#undef SPARROW_PCONV_PAIRED
+#undef SPARROW_PCONV_WIDE
 static const size_t pc_len = sizeof pc_table / sizeof pc_table[0];
 
 size_t sparrow_pconv_ukernel_count(void) { return pc_len; }
@@ -258,8 +258,9 @@ sparrow_pconv_ukernel_fn sparrow_pconv_select(size_t i) {
   return pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()].fn;
 }
 
-sparrow_pconv_pair_fn sparrow_pconv_select_pair(size_t i) {
-  return pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()].pair;
+sparrow_pconv_wide_fn sparrow_pconv_select_wide(size_t i, size_t panels) {
+  const pc_entry* e = &pc_table[i < pc_len ? i : sparrow_pconv_ukernel_auto()];
+  return panels == 4 ? e->quad : panels == 2 ? e->pair : NULL;
 }
 
 /* ---- row-wise kernels: rowwise/ukernels.inc --------------------------------------------------- */

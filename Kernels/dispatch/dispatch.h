@@ -39,8 +39,8 @@ sparrow_dwconv_ukernel_fn sparrow_dwconv_select(size_t index);
 sparrow_dconv_ukernel_fn sparrow_dconv_select(size_t index);
 /* The pixel-major one likewise (conv/dconv/pukernels.inc). */
 sparrow_pconv_ukernel_fn sparrow_pconv_select(size_t index);
-/* The entry's two-panel kernel, or NULL (dconv.h). */
-sparrow_pconv_pair_fn sparrow_pconv_select_pair(size_t index);
+/* The entry's kernel for `panels` (2 or 4) adjacent panels per call, or NULL (dconv.h). */
+sparrow_pconv_wide_fn sparrow_pconv_select_wide(size_t index, size_t panels);
 
 /* Row kernel `index` (rowwise/ukernels.inc) when it computes `op` and can run here, else the
  * active ISA's for `op` (SPARROW_ROW_AUTO): cast to the op's sparrow_*_ukernel_fn. */

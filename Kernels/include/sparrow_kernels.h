@@ -408,9 +408,11 @@ typedef struct sparrow_plinear_plan {
   size_t ldy, tasks, row_chunks;
   void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
               float*, size_t, size_t, float*, int, int);
-  /* the kernel entry's two-panel form (sparrow_pconv_pair_fn), run on adjacent panels that both
-   * keep every column; NULL: one panel per call */
+  /* the kernel entry's two- and four-panel forms (sparrow_pconv_wide_fn), run on adjacent panels
+   * that all keep every column; NULL: one panel per call */
   void (*pfn2)(size_t, const float*, size_t, const size_t*, const float* const*, size_t, size_t, const float*, float,
+               float, float*, size_t, size_t, float*, int, int);
+  void (*pfn4)(size_t, const float*, size_t, const size_t*, const float* const*, size_t, size_t, const float*, float,
                float, float*, size_t, size_t, float*, int, int);
 } sparrow_plinear_plan;
 sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* plan, const sparrow_plinear* linear, const float* a,
@@ -463,8 +465,10 @@ typedef struct sparrow_direct_conv_plan {
    * split into (row_tasks = panel ranges * pixel_chunks) */
   void (*pfn)(size_t, const float*, const size_t*, const float* const*, size_t, size_t, const float*, float, float,
               float*, size_t, size_t, float*, int, int);
-  /* pixel mode: the kernel entry's two-panel form (sparrow_pconv_pair_fn) or NULL */
+  /* pixel mode: the kernel entry's two- and four-panel forms (sparrow_pconv_wide_fn) or NULL */
   void (*pfn2)(size_t, const float*, size_t, const size_t*, const float* const*, size_t, size_t, const float*, float,
+               float, float*, size_t, size_t, float*, int, int);
+  void (*pfn4)(size_t, const float*, size_t, const size_t*, const float* const*, size_t, size_t, const float*, float,
                float, float*, size_t, size_t, float*, int, int);
   size_t pixel_chunks;
   /* pixel mode, images run as one (sparrow_direct_conv_run_batch; 1 otherwise): x and y hold

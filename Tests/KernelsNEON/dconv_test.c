@@ -78,8 +78,8 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
     s.ho = out_size(s.h, s.pad_top, dc_rnd(0, 2), s.kh, s.dilation_h, s.stride_h);
     s.wo = out_size(s.w, s.pad_left, dc_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
     if (s.ho == 0 || s.wo == 0) continue;
-    /* Pixel mode: up to three 16-channel panels (two-panel kernels pair the first two). */
-    const size_t cout = dc_rnd(1, pixel ? 40 : 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
+    /* Pixel mode: up to five 16-channel panels (multi-panel kernels take four, two and one). */
+    const size_t cout = dc_rnd(1, pixel ? 72 : 14), K = s.channels * s.kh * s.kw, ny = cout * s.ho * s.wo;
     snprintf(g_case, sizeof g_case, "%s c%zu->%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
              pixel ? "pconv" : "dconv", s.channels, cout, s.h, s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h,
              s.dilation_w, s.pad_top, s.pad_left, s.ho, s.wo);
@@ -198,7 +198,7 @@ static void run_linear(uint64_t seed, long cases, int scalar_only) {
   const size_t passed_before = g_passed;
   for (long i = 0; i < cases; i++) {
     snprintf(g_case, sizeof g_case, "plinear case %ld", i);
-    const size_t rows = dc_rnd(1, 20), K = i % 5 == 4 ? dc_rnd(513, 1200) : dc_rnd(1, 80), out = dc_rnd(1, 50);
+    const size_t rows = dc_rnd(1, 20), K = i % 5 == 4 ? dc_rnd(513, 1200) : dc_rnd(1, 80), out = dc_rnd(1, 90);
     float* a = malloc(rows * K * sizeof(float));
     float* w = malloc(out * K * sizeof(float));
     float* b = malloc(out * sizeof(float));

@@ -81,24 +81,36 @@ typedef void (*sparrow_pconv_pair_fn)(size_t K, const float* wp, size_t wstride,
                                       float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first,
                                       int last);
 
-/* Where panel range r of `ranges` starts (r = ranges: the end). With two-panel calls (pairs),
- * ranges split pairs of panels, so a range starts on an even panel. */
-static inline size_t sparrow_panel_range_start(size_t panels, size_t r, size_t ranges, int pairs) {
-  if (!pairs) return panels * r / ranges;
-  const size_t b = 2 * (((panels + 1) / 2) * r / ranges);
+/* Where panel range r of `ranges` starts (r = ranges: the end). With kernels that take `group`
+ * adjacent panels per call (2 or 4, else 1), ranges split groups, never one. */
+static inline size_t sparrow_panel_range_start(size_t panels, size_t r, size_t ranges, size_t group) {
+  const size_t b = group * (((panels + group - 1) / group) * r / ranges);
   return b < panels ? b : panels;
 }
+
+/* Several adjacent panels in one call (where an ISA has such kernels: pukernels.inc's
+ * SPARROW_PCONV_WIDE entries, a two-panel and a four-panel function): panel g's weights start
+ * g * wstride floats after panel 0's (wstride is the whole panel's K * NR, also when K comes in
+ * slices), chans <= panels * NR counts the channels of all (panel g's are chans - g * NR, at
+ * most NR; every panel but the last is full), bias covers them, y's channel j is y + j * y_plane
+ * as above, and part holds panels * MR x NR partial sums (panel 0's block, then panel 1's ...). */
+typedef void (*sparrow_pconv_wide_fn)(size_t K, const float* wp, size_t wstride, const size_t* koff,
+                                      const float* const* px, size_t pixels, size_t chans, const float* bias, float lo,
+                                      float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first,
+                                      int last);
 
 #define SPARROW_PCONV_UKERNEL(fn, ISA)                                                                             \
   void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans,      \
           const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first, \
           int last);
-#define SPARROW_PCONV_PAIRED(pair, single, ISA)                                                                  \
-  void pair(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels, \
-            size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,        \
-            float* part, int first, int last);
+#define SPARROW_PCONV_WIDE_DECL(fn)                                                                             \
+  void fn(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels, \
+          size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,        \
+          float* part, int first, int last);
+#define SPARROW_PCONV_WIDE(quad, pair, single, ISA) SPARROW_PCONV_WIDE_DECL(quad) SPARROW_PCONV_WIDE_DECL(pair)
 #include "pukernels.inc"
 #undef SPARROW_PCONV_UKERNEL
-#undef SPARROW_PCONV_PAIRED
+#undef SPARROW_PCONV_WIDE
+#undef SPARROW_PCONV_WIDE_DECL
 
 #endif

@@ -106,8 +106,9 @@ public final class FormatCache: Sendable {
   /// 5: AVX-512 CSR and N:M kernels, shared-pattern 2:4; 6: the AVX-512 pixel-major kernel,
   /// which the direct convolution and the panel linear layers are timed on; 7: the AVX-512
   /// depthwise row kernel; 8: k×k convolutions' candidates timed interleaved with caches evicted,
-  /// and the direct convolution's 2-thread split by pixels).
-  static let kernelRevision = 8
+  /// and the direct convolution's 2-thread split by pixels; 9: the AVX-512 two-panel pixel-major
+  /// kernel).
+  static let kernelRevision = 9
 
   /// The key for one timing decision.
   static func key(
