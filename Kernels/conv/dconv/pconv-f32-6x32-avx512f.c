@@ -52,6 +52,34 @@ PBLOCK(block4x1, 4, 1)
 
 static inline T __mmask16 lanes(size_t n) { return n >= NR ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
+/* One panel's full block (6 pixels r[0..5] x 16 channels) stored as channel rows of 6 floats
+ * (y + j * y_plane, j < chans) by a transpose in registers: per 128-bit lane L, unpacks and
+ * shuffles gather pixels 0-3 (u) and 4-5 (v) of channel 4L + m, and each row is a 4-float and a
+ * 2-float store of those lanes (AVX-512F alone: no masked 256-bit stores). 12 shuffles, 24 lane
+ * extracts and 32 stores where the stack tile took 6 vector stores and 96 scalar loads and
+ * stores. */
+static inline T void store_rows(const __m512* r, size_t chans, float* y, size_t y_plane) {
+  const __m512 z = _mm512_setzero_ps();
+  const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+  const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+  const __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+  const __m512 u[4] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
+                       _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE)};
+  const __m512 v[4] = {_mm512_shuffle_ps(t4, z, 0x44), _mm512_shuffle_ps(t4, z, 0xEE), _mm512_shuffle_ps(t5, z, 0x44),
+                       _mm512_shuffle_ps(t5, z, 0xEE)};
+#define ROWS(L)                                                                                  \
+  for (size_t m = 0; m < 4 && 4 * (L) + m < chans; m++) {                                        \
+    float* yr = y + (4 * (L) + m) * y_plane;                                                     \
+    _mm_storeu_ps(yr, (L) == 0 ? _mm512_castps512_ps128(u[m]) : _mm512_extractf32x4_ps(u[m], L)); \
+    _mm_storel_pi((__m64*)(yr + 4), (L) == 0 ? _mm512_castps512_ps128(v[m]) : _mm512_extractf32x4_ps(v[m], L)); \
+  }
+  ROWS(0)
+  ROWS(1)
+  ROWS(2)
+  ROWS(3)
+#undef ROWS
+}
+
 /* Bias, clamp and store of nq panels' block c (panel g's pixel i at c[g * MR + i]). */
 static inline T void finish(size_t nq, __m512* c, size_t pixels, size_t chans, const float* bias, float lo, float hi,
                             float* y, size_t y_plane, size_t y_pixel) {
@@ -69,17 +97,12 @@ static inline T void finish(size_t nq, __m512* c, size_t pixels, size_t chans, c
     }
     return;
   }
-  float t[4 * MR][NR] __attribute__((aligned(64)));
-  for (size_t i = 0; i < nq * MR; i++) _mm512_store_ps(t[i], c[i]);
   if (pixels == MR && y_pixel == 1) {
-    for (size_t j = 0; j < chans; j++) {
-      const float(*s)[NR] = t + (j / NR) * MR;
-      const size_t l = j % NR;
-      float* yj = y + j * y_plane;
-      yj[0] = s[0][l], yj[1] = s[1][l], yj[2] = s[2][l], yj[3] = s[3][l], yj[4] = s[4][l], yj[5] = s[5][l];
-    }
+    for (size_t g = 0; g < nq && g * NR < chans; g++) store_rows(c + g * MR, chans - g * NR, y + g * NR * y_plane, y_plane);
     return;
   }
+  float t[4 * MR][NR] __attribute__((aligned(64)));
+  for (size_t i = 0; i < nq * MR; i++) _mm512_store_ps(t[i], c[i]);
   for (size_t j = 0; j < chans; j++)
     for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[(j / NR) * MR + i][j % NR];
 }
