@@ -9,13 +9,13 @@ import Testing
   /// Plans and runs one node with runtime input X and the given constants.
   static func run(
     _ op: String, inputs: [String], outputs: [String] = ["Y"], attributes: [String: Attribute] = [:],
-    x: Tensor, constants: [String: Tensor] = [:], opset: Int = 17
+    x: Tensor, constants: [String: Tensor] = [:], opset: Int = 17, threads: Int = 1
   ) throws -> Tensor {
     let node = Node(name: "n", opType: op, inputs: inputs, outputs: outputs, attributes: attributes)
     let g = Graph(
       inputs: [ValueInfo(name: "X", dtype: .float32, shape: x.shape.map { .fixed($0) })],
       outputs: [ValueInfo(name: "Y")], nodes: [node], constants: constants, opset: opset)
-    let plan = try Planner.plan(g, options: PlanOptions(threads: 1, format: .fixed(.dense)))
+    let plan = try Planner.plan(g, options: PlanOptions(threads: threads, format: .fixed(.dense)))
     return try #require(try Session(plan: plan).run(["X": x])["Y"])
   }
 
@@ -201,6 +201,23 @@ import Testing
     }
     let worst = zip(y.floats, ref).map { abs($0 - $1) }.max() ?? 0
     #expect(worst <= 1e-4, "seed \(seed): max error \(worst)")
+  }
+
+  /// A MaxPool large enough to split its planes over threads (ResNet-18's stem pool, batch 2:
+  /// 8 parts at 8 threads, 2 at 2, planes not a multiple of the parts) against the reference.
+  @Test(arguments: [2, 3, 8]) func maxPoolSplitOverThreads(threads: Int) throws {
+    var rng = SeededRNG(seed: 77)
+    let (n, c, h, w) = (2, 9, 112, 112)
+    let x = try Self.random([n, c, h, w], &rng)
+    let y = try Self.run(
+      "MaxPool", inputs: ["X"],
+      attributes: ["kernel_shape": Self.ints([3, 3]), "strides": Self.ints([2, 2]), "pads": Self.ints([1, 1, 1, 1])],
+      x: x, threads: threads)
+    #expect(y.shape == [n, c, 56, 56])
+    let ref = Self.referencePool(
+      x.floats, c: n * c, h: h, w: w, k: [3, 3], s: [2, 2], d: [1, 1], pads: [1, 1, 1, 1], ho: 56, wo: 56, max: true,
+      includePad: false)
+    #expect(y.floats == ref, "threads \(threads)")
   }
 
   @Test func resizeNearestUpsamplesByRepeating() throws {
