@@ -1,7 +1,8 @@
 /// A Relu or a Clip with constant bounds right after a Conv, Gemm or MatMul with a constant
 /// 2-D weight becomes the kernel's epilogue clamp (`Node.epilogue.clamp`), where the
 /// layer's output feeds nothing else; a Gelu after a Gemm or MatMul becomes `epilogue.gelu`.
-/// Either may follow a fused bias (FuseLinearBias), nothing else.
+/// Either may follow a fused bias (FuseLinearBias), nothing else. A Relu after an Add (a
+/// residual block's join) becomes the Add's clamp: one pass over the sum instead of two.
 enum FuseActivation {
   static func run(_ g: Graph) -> Graph {
     var g = g
@@ -13,6 +14,13 @@ enum FuseActivation {
         index.uses(act.inputs[0]) == 1, act.outputs.count == 1
       else { continue }
       var layer = g.nodes[pi]
+      if isPlainAdd(layer), act.opType == "Relu" {
+        layer.epilogue.clamp = 0...Float.infinity
+        layer.outputs = [act.outputs[0]]
+        g.nodes[pi] = layer
+        removed.insert(ai)
+        continue
+      }
       guard fusable(layer, g), layer.epilogue.takesActivation else { continue }
       if let range {
         layer.epilogue.clamp = range.0...range.1
@@ -26,6 +34,12 @@ enum FuseActivation {
     }
     g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     return g
+  }
+
+  /// An Add of the default domain with two inputs, one output and nothing fused yet.
+  static func isPlainAdd(_ n: Node) -> Bool {
+    n.opType == "Add" && (n.domain.isEmpty || n.domain == "ai.onnx") && n.inputs.count == 2 && n.outputs.count == 1
+      && n.epilogue.isEmpty
   }
 
   static func fusable(_ n: Node, _ g: Graph) -> Bool {
