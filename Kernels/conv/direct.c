@@ -593,8 +593,8 @@ static const size_t* panel_koff(const pixel_panels* w, size_t q) {
  * is active). */
 static size_t panel_span(const sparrow_direct_conv_plan* p, size_t q, size_t end, size_t most) {
   const size_t nr = SPARROW_PCONV_NR;
-  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_active(&p->lists, q + 1, nr) && panel_active(&p->lists, q + 2, nr) &&
-      panel_active(&p->lists, q + 3, nr))
+  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_active(&p->lists, q + 1, nr) &&
+      panel_active(&p->lists, q + 2, nr) && panel_active(&p->lists, q + 3, nr))
     return 4;
   if (p->pfn2 != NULL && q + 1 < end && panel_active(&p->lists, q + 1, nr)) return 2;
   return 1;

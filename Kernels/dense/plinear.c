@@ -90,7 +90,9 @@ static int panel_full(const sparrow_plinear* l, size_t q) { return l->pstart[q +
 static size_t panel_span(const sparrow_plinear_plan* p, size_t q, size_t end, size_t most) {
   const sparrow_plinear* l = p->linear;
   if (!panel_full(l, q)) return 1;
-  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_full(l, q + 1) && panel_full(l, q + 2) && panel_full(l, q + 3)) return 4;
+  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_full(l, q + 1) && panel_full(l, q + 2) &&
+      panel_full(l, q + 3))
+    return 4;
   if (p->pfn2 != NULL && q + 1 < end && panel_full(l, q + 1)) return 2;
   return 1;
 }
@@ -256,8 +258,8 @@ sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, 
       const size_t span = fn4 != NULL && q + 3 < panels ? 4 : fn2 != NULL && q + 1 < panels ? 2 : 1;
       const size_t c0 = q * nr, cols = n - c0 < span * nr ? n - c0 : span * nr;
       if (span > 1)
-        (span == 4 ? fn4 : fn2)(k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc,
-            NULL, 1, 1);
+        (span == 4 ? fn4 : fn2)(k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY,
+                                c + row0 * ldc + c0, 1, ldc, NULL, 1, 1);
       else
         fn(k, wp + q * k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc, NULL, 1,
            1);

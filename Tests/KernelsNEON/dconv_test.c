@@ -235,8 +235,7 @@ static void run_linear(uint64_t seed, long cases, int scalar_only) {
       memset(y, 0xFF, rows * out * sizeof(float));
       sparrow_plinear_plan p;
       if (sparrow_plinear_prepare(&p, l, a, rows, K, bias, lo, hi, y, out, i % 3 == 0 ? 1 : 2,
-                                  automatic ? (size_t)-1 : k) !=
-          SPARROW_OK) {
+                                  automatic ? (size_t)-1 : k) != SPARROW_OK) {
         fail("linear plan refused: %s", sparrow_last_error());
         continue;
       }

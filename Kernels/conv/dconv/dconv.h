@@ -103,10 +103,10 @@ typedef void (*sparrow_pconv_wide_fn)(size_t K, const float* wp, size_t wstride,
   void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans,      \
           const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first, \
           int last);
-#define SPARROW_PCONV_WIDE_DECL(fn)                                                                             \
-  void fn(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels, \
-          size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,        \
-          float* part, int first, int last);
+#define SPARROW_PCONV_WIDE_DECL(fn)                                                                                   \
+  void fn(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels,       \
+          size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel, float* part, \
+          int first, int last);
 #define SPARROW_PCONV_WIDE(quad, pair, single, ISA) SPARROW_PCONV_WIDE_DECL(quad) SPARROW_PCONV_WIDE_DECL(pair)
 #include "pukernels.inc"
 #undef SPARROW_PCONV_UKERNEL

@@ -20,25 +20,25 @@
 
 /* The K loop of NQ panels for the first NP pixels; c[g * MR + i] is panel g, pixel i. The
  * constant loops unroll fully, so the accumulators live in registers. */
-#define PBLOCK(NAME, NQ, NP)                                                                                     \
-  static inline T void NAME(size_t K, const float* wp, size_t wstride, const size_t* koff,                     \
-                            const float* const* px, __m512 c[NQ * MR]) {                                       \
-    __m512 a[NQ * MR];                                                                                           \
-    for (size_t i = 0; i < NQ * MR; i++) a[i] = c[i];                                                            \
-    const float* p[MR];                                                                                          \
-    for (size_t i = 0; i < MR; i++) p[i] = px[i];                                                                \
-    for (size_t k = 0; k < K; k++) {                                                                             \
-      const size_t o = koff[k];                                                                                  \
-      __m512 w[NQ];                                                                                              \
-      _Pragma("clang loop unroll(full)") for (size_t g = 0; g < NQ; g++) w[g] =                                  \
-          _mm512_load_ps(wp + g * wstride + k * NR);                                                             \
-      _Pragma("clang loop unroll(full)") for (size_t i = 0; i < NP; i++) {                                       \
-        const __m512 s = _mm512_set1_ps(p[i][o]);                                                                \
-        _Pragma("clang loop unroll(full)") for (size_t g = 0; g < NQ; g++) a[g * MR + i] =                       \
-            _mm512_fmadd_ps(s, w[g], a[g * MR + i]);                                                             \
-      }                                                                                                          \
-    }                                                                                                            \
-    for (size_t i = 0; i < NQ * MR; i++) c[i] = a[i];                                                            \
+#define PBLOCK(NAME, NQ, NP)                                                                                       \
+  static inline T void NAME(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, \
+                            __m512 c[NQ * MR]) {                                                                   \
+    __m512 a[NQ * MR];                                                                                             \
+    for (size_t i = 0; i < NQ * MR; i++) a[i] = c[i];                                                              \
+    const float* p[MR];                                                                                            \
+    for (size_t i = 0; i < MR; i++) p[i] = px[i];                                                                  \
+    for (size_t k = 0; k < K; k++) {                                                                               \
+      const size_t o = koff[k];                                                                                    \
+      __m512 w[NQ];                                                                                                \
+      _Pragma("clang loop unroll(full)") for (size_t g = 0; g < NQ; g++) w[g] =                                    \
+          _mm512_load_ps(wp + g * wstride + k * NR);                                                               \
+      _Pragma("clang loop unroll(full)") for (size_t i = 0; i < NP; i++) {                                         \
+        const __m512 s = _mm512_set1_ps(p[i][o]);                                                                  \
+        _Pragma("clang loop unroll(full)") for (size_t g = 0; g < NQ; g++) a[g * MR + i] =                         \
+            _mm512_fmadd_ps(s, w[g], a[g * MR + i]);                                                               \
+      }                                                                                                            \
+    }                                                                                                              \
+    for (size_t i = 0; i < NQ * MR; i++) c[i] = a[i];                                                              \
   }
 PBLOCK(block2x6, 2, 6)
 PBLOCK(block2x4, 2, 4)
@@ -67,10 +67,10 @@ static inline T void store_rows(const __m512* r, size_t chans, float* y, size_t 
                        _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE)};
   const __m512 v[4] = {_mm512_shuffle_ps(t4, z, 0x44), _mm512_shuffle_ps(t4, z, 0xEE), _mm512_shuffle_ps(t5, z, 0x44),
                        _mm512_shuffle_ps(t5, z, 0xEE)};
-#define ROWS(L)                                                                                  \
-  for (size_t m = 0; m < 4 && 4 * (L) + m < chans; m++) {                                        \
-    float* yr = y + (4 * (L) + m) * y_plane;                                                     \
-    _mm_storeu_ps(yr, (L) == 0 ? _mm512_castps512_ps128(u[m]) : _mm512_extractf32x4_ps(u[m], L)); \
+#define ROWS(L)                                                                                                 \
+  for (size_t m = 0; m < 4 && 4 * (L) + m < chans; m++) {                                                       \
+    float* yr = y + (4 * (L) + m) * y_plane;                                                                    \
+    _mm_storeu_ps(yr, (L) == 0 ? _mm512_castps512_ps128(u[m]) : _mm512_extractf32x4_ps(u[m], L));               \
     _mm_storel_pi((__m64*)(yr + 4), (L) == 0 ? _mm512_castps512_ps128(v[m]) : _mm512_extractf32x4_ps(v[m], L)); \
   }
   ROWS(0)
@@ -87,7 +87,8 @@ static inline T void finish(size_t nq, __m512* c, size_t pixels, size_t chans, c
   for (size_t g = 0; g < nq; g++) {
     const size_t cg = chans > g * NR ? chans - g * NR : 0;
     const __m512 b = bias != NULL && cg > 0 ? _mm512_maskz_loadu_ps(lanes(cg), bias + g * NR) : _mm512_setzero_ps();
-    for (size_t i = 0; i < MR; i++) c[g * MR + i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(c[g * MR + i], b), vlo), vhi);
+    for (size_t i = 0; i < MR; i++)
+      c[g * MR + i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(c[g * MR + i], b), vlo), vhi);
   }
   if (y_plane == 1) {
     /* Row-major output (a linear layer): each pixel's channels are one run. */
@@ -98,7 +99,8 @@ static inline T void finish(size_t nq, __m512* c, size_t pixels, size_t chans, c
     return;
   }
   if (pixels == MR && y_pixel == 1) {
-    for (size_t g = 0; g < nq && g * NR < chans; g++) store_rows(c + g * MR, chans - g * NR, y + g * NR * y_plane, y_plane);
+    for (size_t g = 0; g < nq && g * NR < chans; g++)
+      store_rows(c + g * MR, chans - g * NR, y + g * NR * y_plane, y_plane);
     return;
   }
   float t[4 * MR][NR] __attribute__((aligned(64)));
@@ -107,26 +109,26 @@ static inline T void finish(size_t nq, __m512* c, size_t pixels, size_t chans, c
     for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[(j / NR) * MR + i][j % NR];
 }
 
-#define WIDE(NAME, NQ)                                                                                          \
-  T void NAME(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px,           \
-              size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane,     \
-              size_t y_pixel, float* part, int first, int last) {                                               \
-    __m512 c[NQ * MR];                                                                                          \
-    /* part is only 32-byte aligned (dconv.h): unaligned loads and stores. */                                  \
-    for (size_t i = 0; i < NQ * MR; i++) c[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + NR * i);  \
-    if (pixels > 4)                                                                                             \
-      block##NQ##x6(K, wp, wstride, koff, px, c);                                                               \
-    else if (pixels > 2)                                                                                        \
-      block##NQ##x4(K, wp, wstride, koff, px, c);                                                               \
-    else if (pixels > 1)                                                                                        \
-      block##NQ##x2(K, wp, wstride, koff, px, c);                                                               \
-    else                                                                                                        \
-      block##NQ##x1(K, wp, wstride, koff, px, c);                                                               \
-    if (!last) {                                                                                                \
-      for (size_t i = 0; i < NQ * MR; i++) _mm512_storeu_ps(part + NR * i, c[i]);                               \
-      return;                                                                                                   \
-    }                                                                                                           \
-    finish(NQ, c, pixels, chans, bias, lo, hi, y, y_plane, y_pixel);                                            \
+#define WIDE(NAME, NQ)                                                                                              \
+  T void NAME(size_t K, const float* wp, size_t wstride, const size_t* koff, const float* const* px, size_t pixels, \
+              size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,        \
+              float* part, int first, int last) {                                                                   \
+    __m512 c[NQ * MR];                                                                                              \
+    /* part is only 32-byte aligned (dconv.h): unaligned loads and stores. */                                       \
+    for (size_t i = 0; i < NQ * MR; i++) c[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + NR * i);       \
+    if (pixels > 4)                                                                                                 \
+      block##NQ##x6(K, wp, wstride, koff, px, c);                                                                   \
+    else if (pixels > 2)                                                                                            \
+      block##NQ##x4(K, wp, wstride, koff, px, c);                                                                   \
+    else if (pixels > 1)                                                                                            \
+      block##NQ##x2(K, wp, wstride, koff, px, c);                                                                   \
+    else                                                                                                            \
+      block##NQ##x1(K, wp, wstride, koff, px, c);                                                                   \
+    if (!last) {                                                                                                    \
+      for (size_t i = 0; i < NQ * MR; i++) _mm512_storeu_ps(part + NR * i, c[i]);                                   \
+      return;                                                                                                       \
+    }                                                                                                               \
+    finish(NQ, c, pixels, chans, bias, lo, hi, y, y_plane, y_pixel);                                                \
   }
 WIDE(sparrow_pconv_f32_6x32__avx512f, 2)
 WIDE(sparrow_pconv_f32_6x64__avx512f, 4)
