@@ -11,41 +11,11 @@
 #include "../common/error.h"
 #include "../dispatch/dispatch.h"
 #include "dconv/dconv.h"
+#include "direct.h"
 #include "window.h"
 
 #define MAX_WORKSPACE ((size_t)1 << 32)
 #define ALIGN64 SPARROW_ALIGN64
-
-struct sparrow_direct_conv {
-  sparrow_dwconv_shape s; /* channels = input channels, multiplier 1 */
-  size_t cout;
-  extents e;
-  size_t plane;    /* floats per padded plane, a multiple of 16 (64-byte aligned planes) */
-  size_t* row_ptr; /* cout + 1 */
-  size_t* offsets; /* per nonzero: c * plane + tap offset */
-  float* values;
-  uint32_t* chan;               /* per nonzero: its input channel c (active-channel lists) */
-  sparrow_dwconv_ukernel_fn fn; /* the row kernel, bound when created */
-  /* Dense mode (sparrow_direct_conv_create_dense; row_ptr, offsets, values and chan are NULL):
-   * the whole weight in panels of SPARROW_DCONV_MR output channels (dconv/dconv.h), each k's
-   * input offset, and the dense microkernel bound when created. */
-  int dense;
-  size_t k, panels, dense_nnz;
-  float* wp;    /* panels * k * mr */
-  size_t* koff; /* k */
-  sparrow_dconv_ukernel_fn dfn;
-  /* Pixel mode (sparrow_direct_conv_create_pixel; dense is 1 too): panels of
-   * SPARROW_PCONV_NR output channels, the same K-major packing, and the pixel-major kernel. */
-  int pixel;
-  size_t mr; /* output channels per panel: SPARROW_DCONV_MR, or SPARROW_PCONV_NR in pixel mode */
-  sparrow_pconv_ukernel_fn pfn;
-  /* Pixel mode, compacted (panels sharing zero columns, e.g. N:M pruned with the pattern shared
-   * by the panel's rows, `prune --share-rows 16`): panel q keeps only its columns with a nonzero,
-   * entries [pstart[q], pstart[q + 1]) of wp (mr floats each) and of pkoff (their input
-   * offsets), so its kernel call skips the zero columns' FMAs. NULL: every panel has all k. */
-  size_t* pstart; /* panels + 1 */
-  size_t* pkoff;
-};
 
 /* Validates a create call and derives the window (multiplier 1), its extents, K and the padded
  * plane size (a multiple of 16 floats); rows: weight rows the caller will allocate K floats for. */
@@ -253,18 +223,18 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
  * active output channels (row_ptr, offsets, values), one O(nnz) pass: the multiply costs
  * nnz * ho * wo. */
 
-static size_t planes_bytes(const sparrow_direct_conv* d) {
+size_t sparrow_direct_planes_bytes(const sparrow_direct_conv* d) {
   /* Slack after the last plane for the kernels' whole-vector loads (dconv.h, dwconv.h). */
   return ALIGN64((d->plane * d->s.channels + SPARROW_DCONV_SLACK + SPARROW_DWCONV_SLACK) * sizeof(float));
 }
 
 size_t sparrow_direct_conv_lists_workspace_bytes(const sparrow_direct_conv* d, int has_out, int has_in) {
   (void)has_out;
-  size_t b = planes_bytes(d);
+  size_t b = sparrow_direct_planes_bytes(d);
   if (has_in && d->pstart != NULL) /* the active channels' columns, offsets and panel starts */
     return b + ALIGN64(d->pstart[d->panels] * d->mr * sizeof(float)) + ALIGN64(d->pstart[d->panels] * sizeof(size_t)) +
            ALIGN64((d->panels + 1) * sizeof(size_t)) + ALIGN64(d->s.channels);
-  if (has_in && d->dense) /* the active channels' weight rows and offsets (dense_active) */
+  if (has_in && d->dense) /* the active channels' weight rows and offsets (sparrow_direct_dense_active) */
     return b + ALIGN64(d->panels * d->k * d->mr * sizeof(float)) + ALIGN64(d->k * sizeof(size_t));
   if (has_in) {
     const size_t nnz = d->row_ptr[d->cout];
@@ -306,7 +276,7 @@ typedef struct {
 } active_copy;
 
 static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
-  char* p = (char*)workspace + planes_bytes(d);
+  char* p = (char*)workspace + sparrow_direct_planes_bytes(d);
   const size_t nnz = d->row_ptr[d->cout];
   active_copy a;
   a.row_ptr = (size_t*)p;
@@ -319,18 +289,9 @@ static active_copy copy_at(const sparrow_direct_conv* d, void* workspace) {
   return a;
 }
 
-/* Dense mode with an input list: the weight panels and input offsets of the active channels
- * only (k = active channels * taps), in the workspace after the planes. */
-typedef struct {
-  float* wp;
-  size_t* koff;
-  size_t* pstart; /* compacted pixel mode: the active columns' panel starts (panels + 1) */
-  uint8_t* mask;  /* compacted pixel mode: 1 per active input channel */
-} dense_active;
-
-static dense_active dense_active_at(const sparrow_direct_conv* d, void* workspace) {
-  char* q = (char*)workspace + planes_bytes(d);
-  dense_active a = {0};
+sparrow_direct_dense_active sparrow_direct_dense_active_at(const sparrow_direct_conv* d, void* workspace) {
+  char* q = (char*)workspace + sparrow_direct_planes_bytes(d);
+  sparrow_direct_dense_active a = {0};
   a.wp = (float*)q;
   if (d->pstart != NULL) {
     const size_t n = d->pstart[d->panels];
@@ -348,7 +309,7 @@ static dense_active dense_active_at(const sparrow_direct_conv* d, void* workspac
 /* Compacted pixel mode with an input list: each panel's kept columns of active channels (the
  * input channel of a column is its offset / plane). */
 static void copy_compact_active(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l, void* workspace) {
-  const dense_active a = dense_active_at(d, workspace);
+  const sparrow_direct_dense_active a = sparrow_direct_dense_active_at(d, workspace);
   memset(a.mask, 0, d->s.channels);
   for (size_t i = 0; i < l->n_in_channels; i++) a.mask[l->in_channels[i]] = 1;
   size_t t = 0;
@@ -369,7 +330,7 @@ static void copy_dense_active(const sparrow_direct_conv* d, const sparrow_direct
     copy_compact_active(d, l, workspace);
     return;
   }
-  const dense_active a = dense_active_at(d, workspace);
+  const sparrow_direct_dense_active a = sparrow_direct_dense_active_at(d, workspace);
   const size_t taps = d->s.kh * d->s.kw, ka = l->n_in_channels * taps, mr = d->mr;
   for (size_t i = 0; i < l->n_in_channels; i++)
     memcpy(a.koff + i * taps, d->koff + l->in_channels[i] * taps, taps * sizeof(size_t));
@@ -405,38 +366,6 @@ static void copy_active(const sparrow_direct_conv* d, const sparrow_direct_conv_
 
 static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list != NULL ? n : all; }
 
-/* Pixel mode: 6-pixel blocks per image (a block never spans two images). */
-static size_t image_blocks(const sparrow_direct_conv* d) {
-  return (d->s.ho * d->s.wo + SPARROW_PCONV_MR - 1) / SPARROW_PCONV_MR;
-}
-
-/* Pixel mode: panels per group that tasks keep together (the widest multi-panel call). */
-static size_t wide_group(const sparrow_direct_conv_plan* p) { return p->pfn4 != NULL ? 4 : p->pfn2 != NULL ? 2 : 1; }
-
-/* Pixel mode: with too few panels to share, each panel range also splits its pixel blocks (of
- * every image of the batch). When the weight is smaller than the padded input, the tasks split
- * the pixels alone, each running every panel: a task per panel range streams the whole input
- * once per range, where a pixel chunk reads its own input rows once for all panels and only the
- * (smaller) weight is read by every thread. Measured on ResNet-18's 7x7/2 stem (Zen 4, 2
- * threads, C harness): 1.52 -> 1.43 ms; the 64-channel 3x3 layers (0.86 MB input, 0.15 MB
- * weight) unchanged within noise. */
-static void split_pixel_chunks(sparrow_direct_conv_plan* p, size_t nt) {
-  const sparrow_direct_conv* d = p->conv;
-  /* Wide calls: tasks split groups of panels, never one. */
-  const size_t g = wide_group(p), units = (d->panels + g - 1) / g;
-  const size_t blocks = image_blocks(d) * p->images;
-  const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
-  if (nt > 1 && weight < planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
-    p->row_tasks = p->pixel_chunks = nt * 4 < blocks ? nt * 4 : blocks;
-    return;
-  }
-  p->row_tasks = nt == 1 ? 1 : nt * 4 < units ? nt * 4 : units;
-  p->pixel_chunks = 1;
-  if (nt > 1 && units < nt * 2) p->pixel_chunks = (nt * 2 + units - 1) / units;
-  if (p->pixel_chunks > blocks) p->pixel_chunks = blocks;
-  p->row_tasks *= p->pixel_chunks;
-}
-
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_direct_conv* d,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias, float lo,
                                  float hi, float* y, void* workspace, int threads, size_t ukernel) {
@@ -459,7 +388,7 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
       /* Several panels per call need full panels (not compacted, each with its own K). */
       p->pfn2 = d->pstart == NULL ? sparrow_pconv_select_wide(ukernel, 2) : NULL;
       p->pfn4 = d->pstart == NULL ? sparrow_pconv_select_wide(ukernel, 4) : NULL;
-      split_pixel_chunks(p, nt);
+      sparrow_direct_pixel_split(p, nt);
     } else {
       p->dfn = ukernel == SPARROW_DWCONV_AUTO ? d->dfn : sparrow_dconv_select(ukernel);
     }
@@ -477,7 +406,7 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
   if (t >= p->pad_tasks) return;
   const sparrow_direct_conv* d = p->conv;
   const uint32_t* list = p->lists.in_channels;
-  const size_t units = p->n_in * p->images, image_ws = planes_bytes(d) / sizeof(float);
+  const size_t units = p->n_in * p->images, image_ws = sparrow_direct_planes_bytes(d) / sizeof(float);
   const size_t image_in = d->s.channels * d->s.h * d->s.w;
   float* buf = p->workspace;
   for (size_t u = units * t / p->pad_tasks; u < units * (t + 1) / p->pad_tasks; u++) {
@@ -488,7 +417,7 @@ void sparrow_direct_conv_pad_task(void* plan, size_t t) {
 }
 
 /* Dense mode: 1 when panel q (of mr rows) holds an active output row (no list: all do). */
-static int panel_active(const sparrow_direct_conv_lists* l, size_t q, size_t mr) {
+int sparrow_direct_panel_active(const sparrow_direct_conv_lists* l, size_t q, size_t mr) {
   if (l->out_channels == NULL) return 1;
   const size_t r0 = q * mr;
   size_t lo = 0, hi = l->n_out_channels;
@@ -520,7 +449,7 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const size_t* koff = d->koff;
   size_t channels = d->s.channels;
   if (p->lists.in_channels != NULL) {
-    const dense_active a = dense_active_at(d, p->workspace);
+    const sparrow_direct_dense_active a = sparrow_direct_dense_active_at(d, p->workspace);
     wp = a.wp, koff = a.koff, channels = p->lists.n_in_channels;
   }
   const size_t k = channels * taps; /* the panels' row count (K) */
@@ -536,7 +465,7 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
       const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
       for (size_t oy = 0; oy < ho; oy++)
         for (size_t q = g0; q < g1; q++) {
-          if (!panel_active(&p->lists, q, SPARROW_DCONV_MR)) continue;
+          if (!sparrow_direct_panel_active(&p->lists, q, SPARROW_DCONV_MR)) continue;
           const size_t r0 = q * SPARROW_DCONV_MR;
           const size_t rows = d->cout - r0 < SPARROW_DCONV_MR ? d->cout - r0 : SPARROW_DCONV_MR;
           p->dfn(kc, wp + (q * k + k0) * SPARROW_DCONV_MR, koff + k0, buf + oy * row_step, wo, rows,
@@ -547,177 +476,12 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
   }
 }
 
-/* Pixel mode: the MR window origins of pixel block b of the batch (past the last pixel, the last
- * again) and, in *yoff, where the block's output starts (its image's, channel 0). */
-static size_t block_pixels(const sparrow_direct_conv_plan* p, const float* buf, size_t b, const float** px,
-                           size_t* yoff) {
-  const sparrow_direct_conv* d = p->conv;
-  const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, wo = d->s.wo, npix = d->s.ho * wo;
-  const size_t bpi = image_blocks(d), img = b / bpi;
-  buf += img * (planes_bytes(d) / sizeof(float));
-  const size_t q0 = (b % bpi) * SPARROW_PCONV_MR, pixels = npix - q0 < SPARROW_PCONV_MR ? npix - q0 : SPARROW_PCONV_MR;
-  *yoff = img * d->cout * npix + q0;
-  size_t oy = q0 / wo, ox = q0 % wo;
-  for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
-    px[i] = buf + oy * row_step + ox;
-    if (i + 1 < pixels && ++ox == wo) ox = 0, oy++;
-  }
-  return pixels;
-}
-
-/* K slices of the pixel mode: a 16 KiB slice of a weight panel stays in L1 while up to
- * PCONV_PART_BLOCKS pixel blocks pass, their partial sums on the stack. */
-#define PCONV_SLICE_K 256
-#define PCONV_PART_BLOCKS 64
-
-/* Pixel mode: panel q's columns (K), packed weight and input offsets. */
-typedef struct {
-  const float* wp;
-  const size_t* koff;
-  const size_t* pstart; /* compacted: per-panel starts into wp/koff; NULL: k columns each */
-  size_t k;
-} pixel_panels;
-
-static size_t panel_k(const pixel_panels* w, size_t q) {
-  return w->pstart != NULL ? w->pstart[q + 1] - w->pstart[q] : w->k;
-}
-static const float* panel_w(const pixel_panels* w, size_t q) {
-  return w->wp + (w->pstart != NULL ? w->pstart[q] : q * w->k) * SPARROW_PCONV_NR;
-}
-static const size_t* panel_koff(const pixel_panels* w, size_t q) {
-  return w->pstart != NULL ? w->koff + w->pstart[q] : w->koff;
-}
-
-/* Pixel mode, full panels: how many adjacent panels from q (below end) one call takes: 4 (if
- * `most` allows) or 2 when the entry has such a kernel and they are all active, else 1 (panel q
- * is active). */
-static size_t panel_span(const sparrow_direct_conv_plan* p, size_t q, size_t end, size_t most) {
-  const size_t nr = SPARROW_PCONV_NR;
-  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_active(&p->lists, q + 1, nr) &&
-      panel_active(&p->lists, q + 2, nr) && panel_active(&p->lists, q + 3, nr))
-    return 4;
-  if (p->pfn2 != NULL && q + 1 < end && panel_active(&p->lists, q + 1, nr)) return 2;
-  return 1;
-}
-
-/* One kernel call over `span` adjacent panels (wstride floats apart; unused for one). */
-static inline void run_panels(const sparrow_direct_conv_plan* p, size_t span, size_t k, const float* wp, size_t wstride,
-                              const size_t* koff, const float* const* px, size_t pixels, size_t chans,
-                              const float* bias, float* y, size_t y_plane, float* part, int first, int last) {
-  if (span == 4)
-    p->pfn4(k, wp, wstride, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
-  else if (span == 2)
-    p->pfn2(k, wp, wstride, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
-  else
-    p->pfn(k, wp, koff, px, pixels, chans, bias, p->lo, p->hi, y, y_plane, 1, part, first, last);
-}
-
-/* Pixel mode, task t: pixel chunk t % pixel_chunks of weight panel range t / pixel_chunks.
- * K up to 2 * PCONV_SLICE_K: panels go in groups whose weights (about 192 KiB) stay in L2 while
- * every 6-pixel block of the chunk passes, each block's input lines reused from L1 across the
- * group's panels. Longer K (ResNet-18's 256- and 512-channel 3x3 layers: panels of 147 and 295
- * KiB, L2-bandwidth bound unsliced) runs in slices of PCONV_SLICE_K, a panel at a time. With an
- * input list, K is the active channels' (copied by prepare); compacted panels each have their
- * own K. */
-static void pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
-  const sparrow_direct_conv* d = p->conv;
-  const size_t ranges = p->row_tasks / p->pixel_chunks, r = t / p->pixel_chunks, ch = t % p->pixel_chunks;
-  const size_t p0 = sparrow_panel_range_start(d->panels, r, ranges, wide_group(p));
-  const size_t p1 = sparrow_panel_range_start(d->panels, r + 1, ranges, wide_group(p));
-  const size_t npix = d->s.ho * d->s.wo, blocks = image_blocks(d) * p->images;
-  size_t yoff;
-  const size_t b0 = blocks * ch / p->pixel_chunks, b1 = blocks * (ch + 1) / p->pixel_chunks;
-  const size_t nr = SPARROW_PCONV_NR;
-  const float* buf = p->workspace;
-  pixel_panels w = {d->wp, d->pstart != NULL ? d->pkoff : d->koff, d->pstart, d->k};
-  if (p->lists.in_channels != NULL) {
-    const dense_active a = dense_active_at(d, p->workspace);
-    w = (pixel_panels){a.wp, a.koff, a.pstart, p->lists.n_in_channels * d->s.kh * d->s.kw};
-  }
-  size_t kmax = 0, ksum = 0;
-  for (size_t q = p0; q < p1; q++) {
-    const size_t kq = panel_k(&w, q);
-    kmax = kq > kmax ? kq : kmax;
-    ksum += kq;
-  }
-  const float* px[SPARROW_PCONV_MR];
-  /* Four or two adjacent active panels per call where the kernel entry has such forms. */
-  const int wide = p->pfn2 != NULL && w.pstart == NULL;
-  /* Slices past 2 * PCONV_SLICE_K columns, but four-panel calls keep their panels whole while
-   * they fit in 192 KiB together (ResNet-18's 64-channel 3x3 layers: 147 KiB). Sliced layers
-   * (bound by L2/L3 bandwidth, not by the FMAs) pair at most two panels, whose slices of
-   * PCONV_SLICE_K / 2 columns fit L1 together: measured in ResNet-18 on the Xeon, four-panel
-   * calls on 64 KiB slices made its 512-channel layers 1.93 -> 2.22 ms. */
-  const int quads = wide && p->pfn4 != NULL && kmax * 4 * nr * sizeof(float) <= (192u << 10);
-  if (!quads && kmax > 2 * PCONV_SLICE_K) {
-    float part[PCONV_PART_BLOCKS * 2 * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
-    for (size_t q = p0; q < p1;) {
-      if (!panel_active(&p->lists, q, nr)) {
-        q++;
-        continue;
-      }
-      const size_t span = wide ? panel_span(p, q, p1, 2) : 1;
-      const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
-      /* The partial sums of up to 64 blocks of up to two panels on the stack. */
-      const size_t k = panel_k(&w, q), slice = PCONV_SLICE_K / span, chunk = PCONV_PART_BLOCKS;
-      const float* wq = panel_w(&w, q);
-      const size_t* kq = panel_koff(&w, q);
-      const float* bias = p->bias != NULL ? p->bias + r0 : NULL;
-      for (size_t c0 = b0; c0 < b1; c0 += chunk) {
-        const size_t c1 = b1 - c0 < chunk ? b1 : c0 + chunk;
-        size_t k0 = 0;
-        do {
-          const size_t kc = k - k0 < slice ? k - k0 : slice;
-          /* The next weight slice (this call's panels', else the next panel's first) is fetched
-           * into L2 a share per block while this slice's blocks run, instead of missing on the
-           * first; one stream per panel. */
-          const float* next = k0 + kc < k ? wq + (k0 + kc) * nr : q + span < p1 ? panel_w(&w, q + span) : NULL;
-          const size_t streams = k0 + kc < k ? span : wide && q + span < p1 ? panel_span(p, q + span, p1, 2) : 1;
-          const size_t lines = slice * nr * sizeof(float) / 64, nb = c1 - c0;
-          const size_t per = (lines + nb - 1) / nb;
-          for (size_t b = c0; b < c1; b++) {
-            const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-            run_panels(p, span, kc, wq + k0 * nr, k * nr, kq + k0, px, pixels, chans, bias, p->y + yoff + r0 * npix,
-                       npix, part + (b - c0) * span * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
-            if (next != NULL)
-              for (size_t l = (b - c0) * per; l < (b - c0 + 1) * per && l < lines; l++)
-                for (size_t s = 0; s < streams; s++) __builtin_prefetch(next + s * k * nr + l * 16, 0, 2);
-          }
-          k0 += kc;
-        } while (k0 < k);
-      }
-      q += span;
-    }
-    return;
-  }
-  const size_t panel_bytes = p1 > p0 ? ksum / (p1 - p0) * nr * sizeof(float) : 0;
-  size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (192u << 10) ? 1 : (192u << 10) / panel_bytes;
-  if (wide && group > wide_group(p)) group -= group % wide_group(p);
-  for (size_t g0 = p0; g0 < p1; g0 += group) {
-    const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
-    for (size_t b = b0; b < b1; b++) {
-      const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-      for (size_t q = g0; q < g1;) {
-        if (!panel_active(&p->lists, q, nr)) {
-          q++;
-          continue;
-        }
-        const size_t span = wide ? panel_span(p, q, g1, 4) : 1;
-        const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
-        run_panels(p, span, panel_k(&w, q), panel_w(&w, q), w.k * nr, panel_koff(&w, q), px, pixels, chans,
-                   p->bias != NULL ? p->bias + r0 : NULL, p->y + yoff + r0 * npix, npix, NULL, 1, 1);
-        q += span;
-      }
-    }
-  }
-}
-
 void sparrow_direct_conv_rows_task(void* plan, size_t t) {
   const sparrow_direct_conv_plan* p = plan;
   if (t >= p->row_tasks) return;
   const sparrow_direct_conv* d = p->conv;
   if (d->pixel) {
-    pixel_rows(p, t);
+    sparrow_direct_pixel_rows(p, t);
     return;
   }
   if (d->dense) {
@@ -773,7 +537,7 @@ sparrow_status sparrow_direct_conv_run(const sparrow_direct_conv* d, const float
 size_t sparrow_direct_conv_batch_workspace_bytes(const sparrow_direct_conv* d, size_t images) {
   if (!d->pixel || images <= 1) return sparrow_direct_conv_workspace_bytes(d);
   size_t b;
-  return sparrow_mul_ok(planes_bytes(d), images, &b) ? b : SIZE_MAX;
+  return sparrow_mul_ok(sparrow_direct_planes_bytes(d), images, &b) ? b : SIZE_MAX;
 }
 
 void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* p, const sparrow_direct_conv* d, size_t images,
@@ -784,7 +548,7 @@ void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* p, const sparro
   if (!d->pixel) return;
   p->images = images;
   p->pad_tasks = nt < p->n_in * images ? nt : p->n_in * images;
-  split_pixel_chunks(p, nt);
+  sparrow_direct_pixel_split(p, nt);
 }
 
 sparrow_status sparrow_direct_conv_run_batch(const sparrow_direct_conv* d, size_t images, const float* x,

@@ -97,18 +97,6 @@ static size_t panel_span(const sparrow_plinear_plan* p, size_t q, size_t end, si
   return 1;
 }
 
-/* One kernel call over `span` adjacent panels (wstride floats apart; unused for one). */
-static inline void run_panels(const sparrow_plinear_plan* p, size_t span, size_t k, const float* wp, size_t wstride,
-                              const size_t* koff, const float* const* px, size_t n, size_t chans, const float* bias,
-                              float* y, float* part, int first, int last) {
-  if (span == 4)
-    p->pfn4(k, wp, wstride, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
-  else if (span == 2)
-    p->pfn2(k, wp, wstride, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
-  else
-    p->pfn(k, wp, koff, px, n, chans, bias, p->lo, p->hi, y, 1, p->ldy, part, first, last);
-}
-
 sparrow_status sparrow_plinear_prepare(sparrow_plinear_plan* p, const sparrow_plinear* l, const float* a, size_t rows,
                                        size_t lda, const float* bias, float lo, float hi, float* y, size_t ldy,
                                        int threads, size_t ukernel) {
@@ -190,8 +178,9 @@ void sparrow_plinear_task(void* plan, size_t t) {
           const size_t kc = k - k0 < slice ? k - k0 : slice;
           for (size_t b = c0; b < c1; b++) {
             BLOCK_ROWS(b)
-            run_panels(p, span, kc, wq + k0 * nr, k * nr, kq + k0, px, n, chans, bias, p->y + row0 * p->ldy + c0q,
-                       part + (b - c0) * span * mr * nr, k0 == 0, k0 + kc == k);
+            sparrow_pconv_call(span, p->pfn, p->pfn2, p->pfn4, kc, wq + k0 * nr, k * nr, kq + k0, px, n, chans, bias,
+                               p->lo, p->hi, p->y + row0 * p->ldy + c0q, 1, p->ldy, part + (b - c0) * span * mr * nr,
+                               k0 == 0, k0 + kc == k);
           }
           k0 += kc;
         } while (k0 < k);
@@ -210,9 +199,9 @@ void sparrow_plinear_task(void* plan, size_t t) {
       for (size_t q = g0; q < g1;) {
         const size_t span = panel_span(p, q, g1, 4);
         const size_t c0q = q * nr, chans = l->out - c0q < span * nr ? l->out - c0q : span * nr;
-        run_panels(p, span, l->pstart[q + 1] - l->pstart[q], l->wp + l->pstart[q] * nr, l->k * nr,
-                   l->koff + l->pstart[q], px, n, chans, p->bias != NULL ? p->bias + c0q : NULL,
-                   p->y + row0 * p->ldy + c0q, NULL, 1, 1);
+        sparrow_pconv_call(span, p->pfn, p->pfn2, p->pfn4, l->pstart[q + 1] - l->pstart[q], l->wp + l->pstart[q] * nr,
+                           l->k * nr, l->koff + l->pstart[q], px, n, chans, p->bias != NULL ? p->bias + c0q : NULL,
+                           p->lo, p->hi, p->y + row0 * p->ldy + c0q, 1, p->ldy, NULL, 1, 1);
         q += span;
       }
     }
@@ -257,12 +246,8 @@ sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, 
     for (size_t q = 0; q < panels;) {
       const size_t span = fn4 != NULL && q + 3 < panels ? 4 : fn2 != NULL && q + 1 < panels ? 2 : 1;
       const size_t c0 = q * nr, cols = n - c0 < span * nr ? n - c0 : span * nr;
-      if (span > 1)
-        (span == 4 ? fn4 : fn2)(k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY,
-                                c + row0 * ldc + c0, 1, ldc, NULL, 1, 1);
-      else
-        fn(k, wp + q * k * nr, koff, px, rows, cols, NULL, -INFINITY, INFINITY, c + row0 * ldc + c0, 1, ldc, NULL, 1,
-           1);
+      sparrow_pconv_call(span, fn, fn2, fn4, k, wp + q * k * nr, k * nr, koff, px, rows, cols, NULL, -INFINITY,
+                         INFINITY, c + row0 * ldc + c0, 1, ldc, NULL, 1, 1);
       q += span;
     }
   }

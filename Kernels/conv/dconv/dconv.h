@@ -71,16 +71,6 @@ typedef void (*sparrow_pconv_ukernel_fn)(size_t K, const float* wp, const size_t
                                          size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
                                          size_t y_plane, size_t y_pixel, float* part, int first, int last);
 
-/* Two adjacent panels in one call (where an ISA has such a kernel: pukernels.inc's
- * SPARROW_PCONV_PAIRED entries): panel 1's weights start wstride floats after panel 0's (the
- * whole panel's K * NR, also when K comes in slices), chans <= 2 * NR counts the channels of both
- * (panel 1's are chans - NR), bias covers them, y's channel j is y + j * y_plane as above, and
- * part holds 2 * MR x NR partial sums (panel 0's block, then panel 1's). */
-typedef void (*sparrow_pconv_pair_fn)(size_t K, const float* wp, size_t wstride, const size_t* koff,
-                                      const float* const* px, size_t pixels, size_t chans, const float* bias, float lo,
-                                      float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first,
-                                      int last);
-
 /* Where panel range r of `ranges` starts (r = ranges: the end). With kernels that take `group`
  * adjacent panels per call (2 or 4, else 1), ranges split groups, never one. */
 static inline size_t sparrow_panel_range_start(size_t panels, size_t r, size_t ranges, size_t group) {
@@ -98,6 +88,20 @@ typedef void (*sparrow_pconv_wide_fn)(size_t K, const float* wp, size_t wstride,
                                       const float* const* px, size_t pixels, size_t chans, const float* bias, float lo,
                                       float hi, float* y, size_t y_plane, size_t y_pixel, float* part, int first,
                                       int last);
+
+/* One call over `span` (1, 2 or 4) adjacent panels: the one-panel kernel f1, or the entry's wide
+ * kernel f2 / f4 (wstride unused for one panel). */
+static inline void sparrow_pconv_call(size_t span, sparrow_pconv_ukernel_fn f1, sparrow_pconv_wide_fn f2,
+                                      sparrow_pconv_wide_fn f4, size_t K, const float* wp, size_t wstride,
+                                      const size_t* koff, const float* const* px, size_t pixels, size_t chans,
+                                      const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,
+                                      float* part, int first, int last) {
+  if (span == 1)
+    f1(K, wp, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first, last);
+  else
+    (span == 4 ? f4 : f2)(K, wp, wstride, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first,
+                          last);
+}
 
 #define SPARROW_PCONV_UKERNEL(fn, ISA)                                                                             \
   void fn(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels, size_t chans,      \
