@@ -5,6 +5,7 @@
  *   y[m][oy][ox] = clamp(bias[m] + sum_t value[t] * padded[offset[t] + oy * row_step + ox])
  * It wins over im2col + SpMM when the weight is sparse enough that building the K x N im2col
  * matrix costs more than the multiply saves; the planner measures both. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,7 +464,7 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
     const size_t group = panel_bytes == 0 ? p1 - p0 + 1 : panel_bytes >= (128u << 10) ? 1 : (128u << 10) / panel_bytes;
     for (size_t g0 = p0; g0 < p1; g0 += group) {
       const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
-      for (size_t oy = 0; oy < ho; oy++)
+      for (size_t oy = 0; oy < ho; oy++) {
         for (size_t q = g0; q < g1; q++) {
           if (!sparrow_direct_panel_active(&p->lists, q, SPARROW_DCONV_MR)) continue;
           const size_t r0 = q * SPARROW_DCONV_MR;
@@ -472,8 +473,30 @@ static void dense_rows(const sparrow_direct_conv_plan* p, size_t t) {
                  p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi, p->y + (r0 * ho + oy) * wo, ho * wo, sl == 0,
                  sl + 1 == slices);
         }
+        /* A fused residual (no lists): added to the group's rows once the last slice wrote them. */
+        if (p->residual != NULL && sl + 1 == slices) {
+          const size_t c1 = g1 * SPARROW_DCONV_MR < d->cout ? g1 * SPARROW_DCONV_MR : d->cout;
+          for (size_t c = g0 * SPARROW_DCONV_MR; c < c1; c++)
+            sparrow_direct_residual(p->y + (c * ho + oy) * wo, p->residual + (c * ho + oy) * wo, wo, p->residual_relu);
+        }
+      }
     }
   }
+}
+
+sparrow_status sparrow_direct_conv_set_residual(sparrow_direct_conv_plan* p, const float* residual, int relu) {
+  sparrow_clear_error();
+  if (p == NULL || p->conv == NULL || residual == NULL)
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "NULL plan or residual");
+  if (!p->conv->dense)
+    return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "a fused residual needs the dense or pixel-major mode");
+  if (p->lists.in_channels != NULL || p->lists.out_channels != NULL)
+    return sparrow_fail(SPARROW_ERR_UNSUPPORTED, "a fused residual cannot run with active-channel lists");
+  if (!(p->lo == -INFINITY && p->hi == INFINITY))
+    return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "a fused residual comes before the clamp: prepare without one");
+  p->residual = residual;
+  p->residual_relu = relu != 0;
+  return SPARROW_OK;
 }
 
 void sparrow_direct_conv_rows_task(void* plan, size_t t) {

@@ -57,6 +57,18 @@ sparrow_direct_dense_active sparrow_direct_dense_active_at(const sparrow_direct_
 /* 1 when panel q (of mr rows) holds an active output row (no list: all do). */
 int sparrow_direct_panel_active(const sparrow_direct_conv_lists* l, size_t q, size_t mr);
 
+/* The fused residual over n outputs of one channel (sparrow_direct_conv_set_residual). */
+static inline void sparrow_direct_residual(float* y, const float* r, size_t n, int relu) {
+  if (relu) {
+    for (size_t i = 0; i < n; i++) {
+      const float v = y[i] + r[i];
+      y[i] = 0.0f >= v ? 0.0f : v;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) y[i] += r[i];
+  }
+}
+
 /* Pixel mode (pixel.c): the plan's task split (after pfn, pfn2 and pfn4 are bound), and task t. */
 void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt);
 void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t);

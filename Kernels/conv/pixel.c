@@ -54,6 +54,25 @@ static size_t block_pixels(const sparrow_direct_conv_plan* p, const float* buf, 
   return pixels;
 }
 
+/* Pixel mode with a fused residual: added to output channels [c0, c1) of pixel blocks [b0, b1)
+ * of the batch (contiguous pixels per image and channel) right after the task wrote them. */
+static void pixel_residual(const sparrow_direct_conv_plan* p, size_t b0, size_t b1, size_t c0, size_t c1) {
+  const sparrow_direct_conv* d = p->conv;
+  const size_t npix = d->s.ho * d->s.wo, bpi = image_blocks(d);
+  for (size_t b = b0; b < b1;) {
+    const size_t img = b / bpi, e = (img + 1) * bpi < b1 ? (img + 1) * bpi : b1;
+    const size_t q0 = (b % bpi) * SPARROW_PCONV_MR, q_end = ((e - 1) % bpi + 1) * SPARROW_PCONV_MR;
+    const size_t q1 = q_end < npix ? q_end : npix, off = img * d->cout * npix;
+    for (size_t c = c0; c < c1; c++)
+      sparrow_direct_residual(p->y + off + c * npix + q0, p->residual + off + c * npix + q0, q1 - q0, p->residual_relu);
+    b = e;
+  }
+}
+
+/* Blocks between fused-residual passes in the unsliced loop (96 pixels: their outputs are still
+ * in L1/L2 when added). */
+#define PCONV_RESIDUAL_BLOCKS 16
+
 /* K slices of the pixel mode: a 16 KiB slice of a weight panel stays in L1 while up to
  * PCONV_PART_BLOCKS pixel blocks pass, their partial sums on the stack. */
 #define PCONV_SLICE_K 256
@@ -163,6 +182,7 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
           }
           k0 += kc;
         } while (k0 < k);
+        if (p->residual != NULL) pixel_residual(p, c0, c1, r0, r0 + chans);
       }
       q += span;
     }
@@ -173,20 +193,24 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   if (wide && group > wide_group(p)) group -= group % wide_group(p);
   for (size_t g0 = p0; g0 < p1; g0 += group) {
     const size_t g1 = p1 - g0 < group ? p1 : g0 + group;
-    for (size_t b = b0; b < b1; b++) {
-      const size_t pixels = block_pixels(p, buf, b, px, &yoff);
-      for (size_t q = g0; q < g1;) {
-        if (!sparrow_direct_panel_active(&p->lists, q, nr)) {
-          q++;
-          continue;
+    for (size_t c0 = b0; c0 < b1; c0 += PCONV_RESIDUAL_BLOCKS) {
+      const size_t c1 = b1 - c0 < PCONV_RESIDUAL_BLOCKS ? b1 : c0 + PCONV_RESIDUAL_BLOCKS;
+      for (size_t b = c0; b < c1; b++) {
+        const size_t pixels = block_pixels(p, buf, b, px, &yoff);
+        for (size_t q = g0; q < g1;) {
+          if (!sparrow_direct_panel_active(&p->lists, q, nr)) {
+            q++;
+            continue;
+          }
+          const size_t span = wide ? panel_span(p, q, g1, 4) : 1;
+          const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
+          sparrow_pconv_call(span, p->pfn, p->pfn2, p->pfn4, panel_k(&w, q), panel_w(&w, q), w.k * nr,
+                             panel_koff(&w, q), px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
+                             p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
+          q += span;
         }
-        const size_t span = wide ? panel_span(p, q, g1, 4) : 1;
-        const size_t r0 = q * nr, chans = d->cout - r0 < span * nr ? d->cout - r0 : span * nr;
-        sparrow_pconv_call(span, p->pfn, p->pfn2, p->pfn4, panel_k(&w, q), panel_w(&w, q), w.k * nr, panel_koff(&w, q),
-                           px, pixels, chans, p->bias != NULL ? p->bias + r0 : NULL, p->lo, p->hi,
-                           p->y + yoff + r0 * npix, npix, 1, NULL, 1, 1);
-        q += span;
       }
+      if (p->residual != NULL) pixel_residual(p, c0, c1, g0 * nr, g1 * nr < d->cout ? g1 * nr : d->cout);
     }
   }
 }

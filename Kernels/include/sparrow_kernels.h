@@ -474,6 +474,10 @@ typedef struct sparrow_direct_conv_plan {
   /* pixel mode, images run as one (sparrow_direct_conv_run_batch; 1 otherwise): x and y hold
    * `images` consecutive images, the workspace `images` sets of padded planes */
   size_t images;
+  /* A residual added to the output (after the bias), then ReLU when residual_relu: set by
+   * sparrow_direct_conv_set_residual, NULL (prepare's default) for none. */
+  const float* residual;
+  int residual_relu;
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,
@@ -492,6 +496,13 @@ void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* plan, const spa
 sparrow_status sparrow_direct_conv_run_batch(const sparrow_direct_conv* conv, size_t images, const float* x,
                                              const float* bias, float clamp_lo, float clamp_hi, float* y,
                                              void* workspace, size_t workspace_bytes, int threads);
+/* A residual join fused into the convolution (a ResNet block's Add, and the ReLU after it):
+ * y = relu?(conv(x) + bias + residual), `residual` in y's layout (the plan's images), added by
+ * each rows task to the outputs it has just written, while they are in cache. Dense modes
+ * (pixel-major and channel-major) without lists, prepared without a clamp (the ReLU comes after
+ * the sum: pass relu instead); the sum is y + residual as one float add, the ReLU `0 >= v ? 0 :
+ * v` (NaN stays NaN, -0 becomes +0), as the separate Add and Relu steps compute them. */
+sparrow_status sparrow_direct_conv_set_residual(sparrow_direct_conv_plan* plan, const float* residual, int relu);
 void sparrow_direct_conv_pad_task(void* plan, size_t task);   /* a sparrow_task_fn */
 void sparrow_direct_conv_rows_task(void* plan, size_t task);  /* a sparrow_task_fn */
 void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* plan);

@@ -155,6 +155,45 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
       else
         g_passed++;
     }
+    /* Without lists: a fused residual (then ReLU in odd cases), on every kernel, over one task
+     * or the 2-thread split, against the unclamped reference plus the residual. */
+    if (!lists) {
+      float* raw = malloc(ny * sizeof(float));
+      float* res = malloc(ny * sizeof(float));
+      float* want = malloc(ny * sizeof(float));
+      const int relu = (i / 4) & 1;
+      reference(&s, cout, x, w, bias, -INFINITY, INFINITY, on, raw);
+      for (size_t j = 0; j < ny; j++) {
+        res[j] = (float)((int)dc_rnd(0, 64) - 32) / 8.0f;
+        const float v = raw[j] + res[j];
+        want[j] = relu && 0.0f >= v ? 0.0f : v;
+      }
+      for (size_t k = 0; k <= nk; k++) {
+        const int automatic = k == nk;
+        if (!automatic && !kernel_runnable(pixel, k)) continue;
+        if (!automatic && scalar_only && strstr(kernel_name(pixel, k), "__scalar") == NULL) continue;
+        memset(y, 0xFF, ny * sizeof(float));
+        sparrow_direct_conv_plan p;
+        sparrow_direct_conv_prepare(&p, d, NULL, x, bias, -INFINITY, INFINITY, y, ws, i % 3 == 0 ? 1 : 2,
+                                    automatic ? (size_t)-1 : k);
+        if (sparrow_direct_conv_set_residual(&p, res, relu) != SPARROW_OK) {
+          fail("residual refused: %s", sparrow_last_error());
+          continue;
+        }
+        for (size_t t = 0; t < p.pad_tasks; t++) sparrow_direct_conv_pad_task(&p, t);
+        for (size_t t = 0; t < p.row_tasks; t++) sparrow_direct_conv_rows_task(&p, t);
+        size_t bad = ny;
+        for (size_t j = 0; j < ny && bad == ny; j++)
+          if (y[j] != want[j]) bad = j;
+        if (bad < ny)
+          fail("%s with a residual%s: y[%zu] = %g, expected %g",
+               automatic ? "(automatic choice)" : kernel_name(pixel, k), relu ? " and ReLU" : "", bad, (double)y[bad],
+               (double)want[bad]);
+        else
+          g_passed++;
+      }
+      free(raw), free(res), free(want);
+    }
     /* Pixel mode without lists: the same image twice as a batch of 2 (one multiply) gives the
      * reference twice. */
     if (pixel && !lists) {

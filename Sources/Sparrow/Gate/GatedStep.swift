@@ -81,6 +81,7 @@ struct GatedStep: GateStep {
       if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
     }
     gate?.log.noteImages(s.images)
+    (s as? DirectConvStep)?.addResidual(c)
   }
 
   /// How this step is gated, for the gate log and `inspect`.

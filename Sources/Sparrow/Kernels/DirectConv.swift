@@ -139,10 +139,45 @@ public final class DirectSparseConv: @unchecked Sendable {
   /// `images` consecutive images (`x` `[images, channels, h, w]`, `y` `[images, cout, ho, wo]`):
   /// in pixel mode one multiply whose 6-pixel blocks of every image share each weight panel's
   /// pass; the other modes run image by image. `workspace` has `batchWorkspaceBytes(images:)`.
+  /// `residual` (y's layout; dense and pixel modes, no clamp: `lo`/`hi` infinite) is added to
+  /// the output by the rows tasks while it is in cache, then ReLU when `relu`
+  /// (`sparrow_direct_conv_set_residual`): a residual block's Add and Relu fused.
   func runBatch(
     images: Int, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, lo: Float, hi: Float,
-    y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil
+    y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, threads: Int, microkernel: Int? = nil,
+    residual: UnsafePointer<Float>? = nil, relu: Bool = false
   ) throws(KernelError) {
+    if let residual {
+      guard isDense else { throw KernelError(kind: .unsupported, message: "a fused residual needs a dense direct convolution") }
+      guard lo == -.infinity, hi == .infinity else {
+        throw KernelError(kind: .invalidArgument, message: "a fused residual comes before the clamp")
+      }
+      if let k = microkernel,
+        k < 0 || (isPixel ? sparrow_pconv_ukernel_runnable(k) : sparrow_dconv_ukernel_runnable(k)) == 0
+      {
+        throw KernelError(kind: .unsupported, message: "direct-convolution microkernel \(k) cannot run on this CPU")
+      }
+      let nt = max(1, threads), s = shape
+      // Pixel mode: the batch as one multiply; channel-major dense mode: image by image.
+      let (calls, per) = isPixel ? (1, images) : (images, 1)
+      for i in 0..<calls {
+        let inOff = i * s.channels * s.h * s.w, outOff = i * outputChannels * s.ho * s.wo
+        var plan = sparrow_direct_conv_plan()
+        if isPixel {
+          sparrow_direct_conv_prepare_batch(
+            &plan, handle, per, x + inOff, bias, lo, hi, y + outOff, workspace, Int32(clamping: nt), microkernel ?? -1)
+        } else {
+          sparrow_direct_conv_prepare(
+            &plan, handle, nil, x + inOff, bias, lo, hi, y + outOff, workspace, Int32(clamping: nt), microkernel ?? -1)
+        }
+        try check(sparrow_direct_conv_set_residual(&plan, residual + outOff, relu ? 1 : 0), "direct convolution")
+        withUnsafeMutablePointer(to: &plan) { p in
+          TileRunner.run(tasks: p.pointee.pad_tasks, threads: nt, sparrow_direct_conv_pad_task, p)
+          TileRunner.run(tasks: p.pointee.row_tasks, threads: nt, sparrow_direct_conv_rows_task, p)
+        }
+      }
+      return
+    }
     guard isPixel, images > 1 else {
       let s = shape
       for i in 0..<images {

@@ -6,6 +6,10 @@ struct DirectConvStep: ActiveChannelStep {
   let conv: DirectSparseConv
   let bias: [Float]?
   let lo: Float, hi: Float
+  /// A residual join fused in (`ResidualJoin`): the step's input at this index (y's shape) is
+  /// added to the output while it is in cache, then ReLU when `residualRelu`. Dense modes only.
+  var residualInput: Int? = nil
+  var residualRelu = false
 
   var takesActiveChannels: Bool { true }
   var images: Int { geometry.n }
@@ -40,7 +44,8 @@ struct DirectConvStep: ActiveChannelStep {
         for img in stride(from: 0, to: g.n, by: per) {
           try conv.runBatch(
             images: min(per, g.n - img), x: x + img * inImage, bias: b, lo: lo, hi: hi, y: y + img * outImage,
-            workspace: ws, threads: c.threads)
+            workspace: ws, threads: c.threads, residual: residualInput.map { c.input($0, Float.self) + img * outImage },
+            relu: residualRelu)
         }
       }
     } catch {
@@ -48,8 +53,23 @@ struct DirectConvStep: ActiveChannelStep {
     }
   }
 
-  /// One image with the gate's lists.
-  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer) throws(RuntimeError) {
+  /// After a gated run (image by image with lists, which take no residual): the fused
+  /// residual and ReLU over the whole output, as the Add step would have computed them.
+  func addResidual(_ c: StepContext) {
+    guard let slot = residualInput else { return }
+    let y = c.output(0, Float.self), r = c.input(slot, Float.self)
+    let count = geometry.n * conv.outputChannels * geometry.ho * geometry.wo
+    if residualRelu {
+      for i in 0..<count { y[i] = max(y[i] + r[i], 0) }
+    } else {
+      for i in 0..<count { y[i] += r[i] }
+    }
+  }
+
+  /// One image with the gate's lists (a fused residual is not added here: `addResidual`).
+  func runImage(_ c: StepContext, image img: Int, lists: GateLists, scratch ws: UnsafeMutableRawPointer)
+    throws(RuntimeError)
+  {
     let g = geometry
     let xi = c.input(0, Float.self) + img * g.c * g.h * g.w
     let yi = c.output(0, Float.self) + img * conv.outputChannels * g.ho * g.wo
