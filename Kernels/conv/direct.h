@@ -58,7 +58,7 @@ sparrow_direct_dense_active sparrow_direct_dense_active_at(const sparrow_direct_
 int sparrow_direct_panel_active(const sparrow_direct_conv_lists* l, size_t q, size_t mr);
 
 /* The fused residual over n outputs of one channel (sparrow_direct_conv_set_residual). */
-static inline void sparrow_direct_residual(float* y, const float* r, size_t n, int relu) {
+static inline void sparrow_direct_residual(float* restrict y, const float* restrict r, size_t n, int relu) {
   if (relu) {
     for (size_t i = 0; i < n; i++) {
       const float v = y[i] + r[i];
