@@ -18,7 +18,11 @@ static size_t wide_group(const sparrow_direct_conv_plan* p) { return p->pfn4 != 
  * once per range, where a pixel chunk reads its own input rows once for all panels and only the
  * (smaller) weight is read by every thread. Measured on ResNet-18's 7x7/2 stem (Zen 4, 2
  * threads, C harness): 1.52 -> 1.43 ms; the 64-channel 3x3 layers (0.86 MB input, 0.15 MB
- * weight) unchanged within noise. */
+ * weight) unchanged within noise. Two chunks per thread: each chunk re-reads the input rows
+ * around its edges and starts cold, and the 64-channel 56x56 layer's rows phase grew with the
+ * chunk count (Intel Xeon, 2 threads: 2 chunks 0.74 ms, 4 0.76, 8 0.80, 16 0.83, 32 0.85);
+ * ResNet-18 dense at 2 threads 14.2-14.8 -> 13.9 ms with 2 per thread instead of 4 (one per
+ * thread: 13.8-14.1, with no room to balance a slower thread). */
 void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt) {
   const sparrow_direct_conv* d = p->conv;
   /* Wide calls: tasks split groups of panels, never one. */
@@ -26,7 +30,7 @@ void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt) {
   const size_t blocks = image_blocks(d) * p->images;
   const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
   if (nt > 1 && weight < sparrow_direct_planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
-    p->row_tasks = p->pixel_chunks = nt * 4 < blocks ? nt * 4 : blocks;
+    p->row_tasks = p->pixel_chunks = nt * 2 < blocks ? nt * 2 : blocks;
     return;
   }
   p->row_tasks = nt == 1 ? 1 : nt * 4 < units ? nt * 4 : units;
