@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 extern size_t g_passed, g_failed;
-extern char g_case[512];   /* description of the case being run, for failure messages */
-extern long g_case_index;  /* -1 outside the numbered cases */
+extern char g_case[512];  /* description of the case being run, for failure messages */
+extern long g_case_index; /* -1 outside the numbered cases */
 
 /* Counts a failure and prints it with the seed and case. */
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -24,6 +24,8 @@ void test_rowwise(uint64_t seed, long cases, int scalar_only);
 
 /* The matrix transpose (active ISA and scalar) against a plain loop (transpose_test.c). */
 void test_transpose(uint64_t seed, long cases);
+/* Max pooling against a plain window loop (maxpool_test.c). */
+void test_maxpool(uint64_t seed, long cases);
 
 /* Packed dense (GEMM) kernels reading X as an image window, against the definition (window_test.c). */
 void test_window(uint64_t seed, long cases, int scalar_only);

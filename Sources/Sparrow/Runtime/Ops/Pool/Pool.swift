@@ -167,6 +167,14 @@ struct MaxPoolIntStep: Step {
 
 struct MaxPoolStep: Step {
   let window: PoolWindow
+  /// The window's per-tap output column ranges, as the kernel reads them.
+  let colLo: [Int], colHi: [Int]
+
+  init(window: PoolWindow) {
+    self.window = window
+    colLo = window.tapColumns.map(\.lo)
+    colHi = window.tapColumns.map(\.hi)
+  }
 
   /// One input row's worth of floats (the max over a window's rows, before the max over its
   /// columns), and padding: the stride-2 pass's vectors read one float past the last tap; one
@@ -178,10 +186,11 @@ struct MaxPoolStep: Step {
   static let maxParts = 8
 
   /// Per output row, the max over the window's in-input rows first (contiguous), then over its
-  /// columns from that one row: kh + kw passes instead of kh·kw strided ones, both 8 lanes at a
-  /// time (stride 2: the even lanes of 16 loaded; other strides one value at a time). Taps
-  /// outside the input are left out, which is ONNX's -inf padding. A NaN tap is kept where it
-  /// is the first value seen, as the scalar `max` did (comparisons with NaN are false).
+  /// columns from that one row (Kernels/conv/maxpool.c: one pass for up to three rows, all taps
+  /// of an inside output in one pass; ResNet-18's 64 x 112 x 112 pool 0.33 -> see
+  /// Bench/results, on one thread, where these loops in Swift SIMD types took 2.5x a plain C
+  /// loop). Taps outside the input are left out, which is ONNX's -inf padding. The folds are
+  /// `v > m ? v : m` as the Swift loops had them (a NaN loses every comparison).
   func run(_ c: StepContext) throws(RuntimeError) {
     let g = window.g
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
@@ -213,77 +222,31 @@ struct MaxPoolStep: Step {
     let planes: Int, parts: Int
   }
 
-  /// The planes `planes` of x pooled into y, with `rowMax` (one scratch row) for this caller.
+  /// The planes `planes` of x pooled into y, with `rowMax` (one scratch row) for this caller:
+  /// the C kernel (Kernels/conv/maxpool.c) over the window's tap tables.
   private func pool(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rowMax: UnsafeMutablePointer<Float>,
     planes: Range<Int>
   ) {
     let g = window.g
-    let rows = window.rows
-    for p in planes {
-      let plane = x + p * g.h * g.w
-      let out = y + p * g.ho * g.wo
-      for oy in 0..<g.ho {
-        let o = out + oy * g.wo
-        let (lo, hi) = (rows.lo[oy], rows.hi[oy])
-        guard lo < hi else {
-          o.update(repeating: -.greatestFiniteMagnitude, count: g.wo)
-          continue
-        }
-        rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
-        for ky in (lo + 1)..<max(hi, lo + 1) {
-          MaxPoolStep.maxInto(rowMax, plane + (rows.start[oy] + ky * g.dh) * g.w, count: g.w)
-        }
-        o.update(repeating: -.greatestFiniteMagnitude, count: g.wo)
-        for kx in 0..<g.kw {
-          let (clo, chi) = window.tapColumns[kx]
-          guard clo < chi else { continue }
-          let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
-          if g.sw == 1 {
-            MaxPoolStep.maxInto(o + clo, UnsafePointer(src), count: chi - clo)
-          } else if g.sw == 2 {
-            MaxPoolStep.maxEvenInto(o + clo, UnsafePointer(src), count: chi - clo)
-          } else {
-            let sw = g.sw
-            for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
+    window.rows.start.withUnsafeBufferPointer { start in
+      window.rows.lo.withUnsafeBufferPointer { lo in
+        window.rows.hi.withUnsafeBufferPointer { hi in
+          colLo.withUnsafeBufferPointer { clo in
+            colHi.withUnsafeBufferPointer { chi in
+              var shape = sparrow_maxpool_shape(
+                h: g.h, w: g.w, ho: g.ho, wo: g.wo, dilation_h: g.dh, kw: g.kw, stride_w: g.sw, dilation_w: g.dw,
+                pad_left: g.padLeft, row_start: start.baseAddress, row_lo: lo.baseAddress, row_hi: hi.baseAddress,
+                col_lo: clo.baseAddress, col_hi: chi.baseAddress)
+              sparrow_maxpool_f32(
+                &shape, x + planes.lowerBound * g.h * g.w, y + planes.lowerBound * g.ho * g.wo, planes.count, rowMax)
+            }
           }
         }
       }
     }
   }
 
-  /// `d[i] = max(d[i], s[i])` for i in 0..<count.
-  @inline(__always) static func maxInto(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int) {
-    let rd = UnsafeMutableRawPointer(d), rs = UnsafeRawPointer(s)
-    var i = 0
-    while i + 8 <= count {
-      let a = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      let b = rs.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      rd.storeBytes(of: a.replacing(with: b, where: b .> a), toByteOffset: i * 4, as: SIMD8<Float>.self)
-      i += 8
-    }
-    while i < count {
-      d[i] = max(d[i], s[i])
-      i += 1
-    }
-  }
-
-  /// `d[i] = max(d[i], s[2 i])` for i in 0..<count; the vectors read s[2 count - 1], one float
-  /// past the last tap (the scratch row's padding), in a discarded odd lane.
-  @inline(__always) static func maxEvenInto(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int) {
-    let rd = UnsafeMutableRawPointer(d), rs = UnsafeRawPointer(s)
-    var i = 0
-    while i + 8 <= count {
-      let a = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      let b = rs.loadUnaligned(fromByteOffset: i * 8, as: SIMD16<Float>.self).evenHalf
-      rd.storeBytes(of: a.replacing(with: b, where: b .> a), toByteOffset: i * 4, as: SIMD8<Float>.self)
-      i += 8
-    }
-    while i < count {
-      d[i] = max(d[i], s[2 * i])
-      i += 1
-    }
-  }
 }
 
 /// AveragePool: `count_include_pad` counts the declared pads (not the extra ceil_mode overhang).
