@@ -23,6 +23,43 @@ static inline __attribute__((always_inline)) void cols_all(float* restrict o, co
   }
 }
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+static inline v4f load4(const float* p) {
+  v4f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+/* Lanewise MAXF(m, v): v where v > m, else m (a NaN in v loses; in m it stays). */
+static inline v4f max4(v4f m, v4f v) {
+  const v4i take = v > m;
+  return (v4f)(((v4i)v & take) | ((v4i)m & ~take));
+}
+
+/* cols_all for 2- and 3-wide stride-2 windows (ResNet's and the digits model's pools), four
+ * outputs at a time: the taps' even and odd lanes split with shuffles (the compiler's cost model
+ * leaves the strided loop scalar on SSE2). Reads row[2 * i1 - pl + 1] at most: the caller's row
+ * has the slack. */
+static void cols_s2(float* restrict o, const float* restrict row, size_t i0, size_t i1, size_t pl, size_t kw) {
+  size_t i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const float* s = row + 2 * i - pl;
+    const v4f a = load4(s), b = load4(s + 4);
+    v4f m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    m = max4(max4(m, __builtin_shufflevector(a, b, 0, 2, 4, 6)), __builtin_shufflevector(a, b, 1, 3, 5, 7));
+    if (kw == 3) {
+      const v4f c = load4(s + 2), d = load4(s + 6);
+      m = max4(m, __builtin_shufflevector(c, d, 0, 2, 4, 6));
+    }
+    memcpy(o + i, &m, sizeof m);
+  }
+  if (kw == 3)
+    cols_all(o, row, i, i1, pl, 3, 2, 1);
+  else
+    cols_all(o, row, i, i1, pl, 2, 2, 1);
+}
+
 void sparrow_maxpool_f32(const sparrow_maxpool_shape* g, const float* x, float* y, size_t planes, float* row) {
   const size_t w = g->w, wo = g->wo, kw = g->kw, sw = g->stride_w, dw = g->dilation_w, pl = g->pad_left;
   /* Output columns whose every tap is inside the input: the intersection of the taps' ranges. */
@@ -65,7 +102,9 @@ void sparrow_maxpool_f32(const sparrow_maxpool_shape* g, const float* x, float* 
       /* The edges tap by tap (every column when no output has all its taps inside), in kx
        * order as the interior's fold. */
       const size_t e0 = interior ? in0 : wo, e1 = interior ? in1 : wo;
-      for (size_t i = 0; i < wo; i = i + 1 == e0 ? e1 : i + 1) {
+      for (size_t i = 0; i < wo; i++) {
+        if (i == e0) i = e1;
+        if (i >= wo) break;
         float v = -FLT_MAX;
         for (size_t kx = 0; kx < kw; kx++)
           if ((ptrdiff_t)i >= g->col_lo[kx] && (ptrdiff_t)i < g->col_hi[kx]) v = MAXF(v, m[i * sw + kx * dw - pl]);
@@ -73,12 +112,10 @@ void sparrow_maxpool_f32(const sparrow_maxpool_shape* g, const float* x, float* 
       }
       if (!interior) continue;
       /* The interior, specialised for the common windows so the loop vectorises. */
-      if (kw == 3 && sw == 2 && dw == 1)
-        cols_all(o, m, in0, in1, pl, 3, 2, 1);
+      if ((kw == 3 || kw == 2) && sw == 2 && dw == 1)
+        cols_s2(o, m, in0, in1, pl, kw);
       else if (kw == 3 && sw == 1 && dw == 1)
         cols_all(o, m, in0, in1, pl, 3, 1, 1);
-      else if (kw == 2 && sw == 2 && dw == 1)
-        cols_all(o, m, in0, in1, pl, 2, 2, 1);
       else
         cols_all(o, m, in0, in1, pl, kw, sw, dw);
     }

@@ -498,7 +498,7 @@ sparrow_status sparrow_direct_conv_run_batch(const sparrow_direct_conv* conv, si
  * row_hi[oy]) (none: the row is -FLT_MAX), per kernel column kx the outputs [col_lo[kx],
  * col_hi[kx]) whose tap (input column i * stride_w + kx * dilation_w - pad_left) is inside; taps
  * outside count as -inf. Folds `v > m ? v : m` from the window's first in-input row, then per
- * output from -FLT_MAX in kx order. `row`: w floats of scratch per caller. */
+ * output from -FLT_MAX in kx order. `row`: w + 4 floats of scratch per caller. */
 typedef struct sparrow_maxpool_shape {
   size_t h, w, ho, wo, dilation_h, kw, stride_w, dilation_w, pad_left;
   const ptrdiff_t* row_start; /* ho */
