@@ -47,8 +47,15 @@ extern "C" {
 /* One task of a driver's plan (`context` is the plan). */
 typedef void (*sparrow_task_fn)(void* context, size_t task);
 /* Runs task(context, t) for every t in [0, tasks), on up to `threads` OpenMP threads in
- * builds with OpenMP, serially otherwise. */
+ * builds with OpenMP, serially otherwise; on Sparrow's own pool (sparrow_pool_for) when the
+ * environment has SPARROW_THREADING=pool. */
 void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context);
+/* The same on Sparrow's thread pool (Kernels/parallel/pool.c, POSIX threads, any build): the
+ * caller and up to threads - 1 persistent workers take tasks from a shared counter, and the
+ * caller waits for the tasks taken, never for a worker that has not started (an OpenMP region's
+ * end waits for every member: a worker whose CPU is busy elsewhere stalls each region). One job
+ * at a time: a concurrent or nested call runs its tasks on the calling thread. */
+void sparrow_pool_for(size_t tasks, int threads, sparrow_task_fn task, void* context);
 
 /* ---- status ----------------------------------------------------------------------------- */
 

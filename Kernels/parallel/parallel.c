@@ -7,6 +7,8 @@
 #define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
 #endif
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sparrow_kernels.h"
 
@@ -112,7 +114,23 @@ static void spread_check(spread_state* st, int nt) {
 }
 #endif
 
+/* SPARROW_THREADING=pool: sparrow_parallel_for runs on sparrow_pool_for (read once). */
+static int use_pool(void) {
+  static atomic_int pool = -1;
+  int p = atomic_load_explicit(&pool, memory_order_relaxed);
+  if (p < 0) {
+    const char* s = getenv("SPARROW_THREADING");
+    p = s != NULL && strcmp(s, "pool") == 0;
+    atomic_store_explicit(&pool, p, memory_order_relaxed);
+  }
+  return p;
+}
+
 void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context) {
+  if (threads > 1 && tasks > 1 && use_pool()) {
+    sparrow_pool_for(tasks, threads, task, context);
+    return;
+  }
 #ifdef _OPENMP
   if (threads > 1 && tasks > 1) {
     if (!blocktime_set) set_blocktime();

@@ -898,6 +898,7 @@ int main(int argc, char** argv) {
   if (g_only < 0) test_rowwise(g_seed, 600, g_scalar_only);
   if (g_only < 0) test_transpose(g_seed, 300);
   if (g_only < 0) test_maxpool(g_seed, 400);
+  if (g_only < 0) test_pool(g_seed, 400);
   if (g_only < 0) test_window(g_seed, 300, g_scalar_only);
   if (g_only < 0) test_qgemm(g_seed, 400, g_scalar_only);
   if (g_only < 0) test_qelem(g_seed, 400, g_scalar_only);

@@ -26,6 +26,8 @@ void test_rowwise(uint64_t seed, long cases, int scalar_only);
 void test_transpose(uint64_t seed, long cases);
 /* Max pooling against a plain window loop (maxpool_test.c). */
 void test_maxpool(uint64_t seed, long cases);
+/* Sparrow's thread pool: every task once, sleeping workers, nested and concurrent callers (pool_test.c). */
+void test_pool(uint64_t seed, long cases);
 
 /* Packed dense (GEMM) kernels reading X as an image window, against the definition (window_test.c). */
 void test_window(uint64_t seed, long cases, int scalar_only);

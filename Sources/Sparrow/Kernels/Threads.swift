@@ -17,9 +17,13 @@ public enum Threads {
     /// `DispatchQueue.concurrentPerform` over the tasks, from Swift: needs no compiler flags.
     /// Both run the same C task functions (`TileRunner`).
     case dispatch
+    /// Sparrow's own pool (`sparrow_pool_for`, Kernels/parallel/pool.c): the caller never
+    /// waits for a worker that has not started, so a busy second CPU costs about one thread's
+    /// time instead of stalling every region; any build.
+    case pool
   }
 
-  /// The default backend: `SPARROW_THREADING=openmp|dispatch` if set and available, else
+  /// The default backend: `SPARROW_THREADING=openmp|dispatch|pool` if set and available, else
   /// OpenMP when the kernels have it.
   /// Read once: every multiply asks, and `ProcessInfo.environment` copies the whole environment.
   public static let defaultBackend: Backend = {

@@ -21,6 +21,8 @@ enum TileRunner {
     switch backend {
     case .openMP:
       sparrow_parallel_for(tasks, Int32(clamping: threads), task, plan)
+    case .pool:
+      sparrow_pool_for(tasks, Int32(clamping: threads), task, plan)
     case .dispatch:
       let context = UnsafeSendable(plan)
       let next = Atomic<Int>(0)

@@ -79,6 +79,7 @@ let variants: [Variant] = {
     Variant(bias: true, activation: .clamp(-0.5, 0.5), outRows: false, inChannels: true, threads: 1),
     Variant(bias: true, activation: .none, outRows: true, inChannels: true, threads: 2),
     Variant(bias: false, activation: .relu, outRows: false, inChannels: false, threads: 2),
+    Variant(bias: true, activation: .relu, outRows: true, inChannels: false, threads: 3, backend: .pool),
   ]
   if kernelsHaveOpenMP {
     v.append(Variant(bias: true, activation: .relu, outRows: true, inChannels: true, threads: 2, backend: .openMP))
