@@ -51,16 +51,16 @@ static void gemm_slice(void* ctx, size_t t) {
                 (int)g->lda, g->b, (int)g->ldb, 0.0f, g->c + s0 * g->ldc, (int)g->ldc);
 }
 
-/* C = A·B (row-major, R x n, inner C). With OpenMP and more than one thread, the product is
- * split over OpenMP's threads (sparrow_parallel_for; columns when every thread gets 64 or
- * more, else rows), each calling OpenBLAS single-threaded: one thread pool for every kernel,
- * instead of OpenBLAS's pthreads and OpenMP's both spinning after their work. Measured on 2
- * cores against OpenBLAS's own threads (OpenMP build, interleaved): ResNet-18 90% 16.0 vs 16.3
- * ms, dense 29.7 vs 30.0 ms, MobileNetV2 90% 7.2 vs 7.7 ms: within noise, kept for the single
- * pool. Without OpenMP, OpenBLAS runs its own threads. */
+/* C = A·B (row-major, R x n, inner C). With more than one thread, the product is split over
+ * the library's threads (sparrow_parallel_for: Sparrow's pool, or OpenMP; columns when every
+ * thread gets 64 or more, else rows), each calling OpenBLAS single-threaded: one thread pool for
+ * every kernel, instead of OpenBLAS's pthreads and ours both spinning after their work. Measured
+ * on 2 cores against OpenBLAS's own threads (OpenMP build, interleaved): ResNet-18 90% 16.0 vs
+ * 16.3 ms, dense 29.7 vs 30.0 ms, MobileNetV2 90% 7.2 vs 7.7 ms: within noise, kept for the
+ * single pool. */
 static void gemm(size_t R, size_t n, size_t K, const float* a, size_t lda, const float* b, size_t ldb, float* c,
                  size_t ldc, int threads) {
-  if (threads > 1 && sparrow_has_openmp()) {
+  if (threads > 1) {
     sparrow_blas_set_threads(1);
     gemm_slices g = {.R = R, .n = n, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .a = a, .b = b, .c = c};
     g.by_cols = n >= (size_t)threads * 64;

@@ -28,8 +28,8 @@
  *
  * Threads: every driver has one shape. prepare fills a plan; its tasks run exactly once each,
  * in any order, on any threads (task functions of type sparrow_task_fn); finish completes it.
- * sparrow_parallel_for runs tasks on OpenMP (builds with SPARROW_OPENMP=1; serially
- * otherwise) and is the library's only parallel region; the single-call functions
+ * sparrow_parallel_for runs tasks on Sparrow's pool (or OpenMP, SPARROW_THREADING=openmp in
+ * builds with SPARROW_OPENMP=1) and is the library's only parallel loop; the single-call functions
  * (sparrow_spmm, sparrow_dwconv, sparrow_direct_conv_run) use it.
  */
 #ifndef SPARROW_KERNELS_H
@@ -46,9 +46,9 @@ extern "C" {
 
 /* One task of a driver's plan (`context` is the plan). */
 typedef void (*sparrow_task_fn)(void* context, size_t task);
-/* Runs task(context, t) for every t in [0, tasks), on up to `threads` OpenMP threads in
- * builds with OpenMP, serially otherwise; on Sparrow's own pool (sparrow_pool_for) when the
- * environment has SPARROW_THREADING=pool. */
+/* Runs task(context, t) for every t in [0, tasks) on up to `threads` threads: on Sparrow's own
+ * pool (sparrow_pool_for), or on OpenMP in builds with it when the environment has
+ * SPARROW_THREADING=openmp. */
 void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context);
 /* The same on Sparrow's thread pool (Kernels/parallel/pool.c, POSIX threads, any build): the
  * caller and up to threads - 1 persistent workers take tasks from a shared counter, and the

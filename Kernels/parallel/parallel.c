@@ -1,8 +1,9 @@
-/* The one parallel loop of the library: every OpenMP region is this one. Drivers split their
- * work into independent tasks (parallel/spmm.c tiles, dense/gemm.c column or row slices,
- * conv/dwconv.c channel ranges, conv/direct.c padding and row chunks) and hand them here, or to
- * Swift's runner (Sources/Sparrow/Kernels/TileRunner.swift), which runs the same task
- * functions on OpenMP through this loop or on DispatchQueue.concurrentPerform. */
+/* The one parallel loop of the library: every OpenMP region is this one, and by default it hands
+ * the tasks to Sparrow's pool (pool.c). Drivers split their work into independent tasks
+ * (parallel/spmm.c tiles, dense/gemm.c column or row slices, conv/dwconv.c channel ranges,
+ * conv/direct.c padding and row chunks) and hand them here, or to Swift's runner
+ * (Sources/Sparrow/Kernels/TileRunner.swift), which runs the same task functions on the pool,
+ * on OpenMP through this loop, or on DispatchQueue.concurrentPerform. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
 #endif
@@ -114,16 +115,21 @@ static void spread_check(spread_state* st, int nt) {
 }
 #endif
 
-/* SPARROW_THREADING=pool: sparrow_parallel_for runs on sparrow_pool_for (read once). */
+/* sparrow_parallel_for runs on sparrow_pool_for unless SPARROW_THREADING=openmp in a build
+ * with OpenMP (read once), as Swift's runner (Threads.defaultBackend). */
 static int use_pool(void) {
+#ifdef _OPENMP
   static atomic_int pool = -1;
   int p = atomic_load_explicit(&pool, memory_order_relaxed);
   if (p < 0) {
     const char* s = getenv("SPARROW_THREADING");
-    p = s != NULL && strcmp(s, "pool") == 0;
+    p = !(s != NULL && strcmp(s, "openmp") == 0);
     atomic_store_explicit(&pool, p, memory_order_relaxed);
   }
   return p;
+#else
+  return 1;
+#endif
 }
 
 void sparrow_parallel_for(size_t tasks, int threads, sparrow_task_fn task, void* context) {

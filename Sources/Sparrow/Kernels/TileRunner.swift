@@ -4,8 +4,8 @@ import Synchronization
 
 /// Runs the tasks of a C driver's plan (`sparrow_task_fn`: SpMM tiles, depthwise channel
 /// ranges, direct-convolution padding and row chunks) on the thread back end in force: the one
-/// place Swift chooses between OpenMP (`sparrow_parallel_for`, builds with `SPARROW_OPENMP=1`)
-/// and `DispatchQueue.concurrentPerform`.
+/// place Swift chooses between Sparrow's pool (`sparrow_pool_for`, the default), OpenMP
+/// (`sparrow_parallel_for`, builds with `SPARROW_OPENMP=1`) and `DispatchQueue.concurrentPerform`.
 enum TileRunner {
   /// Runs `task(plan, t)` once for every `t` in `0 ..< tasks`, on up to `threads` threads;
   /// returns when all are done. `plan` must stay valid until then.
