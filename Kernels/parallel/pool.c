@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,8 +34,8 @@
 static _Atomic uint64_t claim_word;
 static _Atomic(sparrow_task_fn) job_fn;
 static _Atomic(void*) job_ctx;
-static atomic_int job_workers;  /* workers 1..job_workers may join */
-static atomic_size_t job_done;  /* tasks finished in the current job */
+static atomic_int job_workers; /* workers 1..job_workers may join */
+static atomic_size_t job_done; /* tasks finished in the current job */
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static atomic_int sleepers;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -89,6 +90,9 @@ static void* worker(void* arg) {
         cpu_relax();
         c = atomic_load_explicit(&claim_word, memory_order_acquire);
         if (gen_of(c) != seen) break;
+        /* Every 256 turns: yield, so a worker placed on its caller's CPU does not spin the
+         * caller off it (the kernel then runs the caller; on a free CPU it returns at once). */
+        if ((n & 255) == 0) sched_yield();
         if ((n & 255) == 0 && seconds() > until) {
           pthread_mutex_lock(&mu);
           atomic_fetch_add(&sleepers, 1);

@@ -63,8 +63,10 @@ void test_pool(uint64_t seed, long cases) {
       struct timespec ts = {0, 3000000};
       nanosleep(&ts, NULL);
     }
-    if (run_job(tasks, threads, i % 7 == 3)) g_passed++;
-    else fail("a task ran other than once");
+    if (run_job(tasks, threads, i % 7 == 3))
+      g_passed++;
+    else
+      fail("a task ran other than once");
   }
   snprintf(g_case, sizeof g_case, "pool: two callers at once");
   atomic_int bad;
@@ -75,8 +77,10 @@ void test_pool(uint64_t seed, long cases) {
   } else {
     other_caller(&bad);
     pthread_join(t, NULL);
-    if (atomic_load(&bad) != 0) fail("%d jobs ran a task other than once", atomic_load(&bad));
-    else g_passed++;
+    if (atomic_load(&bad) != 0)
+      fail("%d jobs ran a task other than once", atomic_load(&bad));
+    else
+      g_passed++;
   }
   g_case[0] = 0;
   printf("  %-34s %6zu checks passed\n", "thread pool", g_passed - passed_before);
