@@ -23,12 +23,12 @@ size_t sparrow_dense_workspace_bytes(const sparrow_matrix* w, size_t n, int has_
   const sparrow_dense* d = &w->u.dense;
   const size_t kr = d->kept_rows, kc = d->kept_cols;
   size_t bytes = 0;
-  if (has_in) bytes += ALIGN64(w->k);                                          /* K mask */
-  if (has_out || has_in) bytes += ALIGN64((kr + kc) * sizeof(uint32_t));       /* selections */
-  if (has_out || has_in) bytes += ALIGN64(kr * kc * sizeof(float));            /* gathered W */
-  if (has_out || has_in) bytes += ALIGN64(2 * kc * sizeof(uint32_t));          /* column runs */
-  if (has_in || d->col_map != NULL) bytes += ALIGN64(kc * n * sizeof(float));  /* gathered X */
-  if (has_out || d->row_map != NULL) bytes += ALIGN64(kr * n * sizeof(float)); /* Y rows */
+  if (has_in) bytes += ALIGN64(w->k);                                     /* K mask */
+  if (has_out || has_in) bytes += ALIGN64((kr + kc) * sizeof(uint32_t));  /* selections */
+  if (has_out || has_in) bytes += ALIGN64(kr * kc * sizeof(float));       /* gathered W */
+  if (has_out || has_in) bytes += ALIGN64(2 * kc * sizeof(uint32_t));     /* column runs */
+  if (has_in || d->col_map != NULL) bytes += ALIGN64(kc * n * sizeof(float));   /* gathered X */
+  if (has_out || d->row_map != NULL) bytes += ALIGN64(kr * n * sizeof(float));  /* Y rows */
   return bytes;
 }
 
@@ -89,8 +89,7 @@ void sparrow_dense_run(const sparrow_matrix* w, const sparrow_spmm_call* c, int 
   const size_t kr = d->kept_rows, kc = d->kept_cols, n = c->n, K = w->k;
   const size_t kpc = c->k_per_channel ? c->k_per_channel : 1;
   /* Every channel listed is the same as no list. */
-  const int has_out = c->out_rows != NULL && c->n_out_rows < w->m,
-            has_in = c->in_channels != NULL && c->n_in_channels < K / kpc;
+  const int has_out = c->out_rows != NULL && c->n_out_rows < w->m, has_in = c->in_channels != NULL && c->n_in_channels < K / kpc;
   char* ws = c->workspace;
 
   /* Column selection: compact columns whose original column is active. */

@@ -49,7 +49,7 @@ static int g_verbose = 0;
 size_t g_passed = 0, g_failed = 0;
 char g_case[512]; /* description of the case being run, for failure messages */
 long g_case_index = -1;
-static int g_scalar_only = 0;              /* SPARROW_ISA=scalar on a SIMD CPU: test the scalar kernels only */
+static int g_scalar_only = 0; /* SPARROW_ISA=scalar on a SIMD CPU: test the scalar kernels only */
 static const char* volatile g_kernel = ""; /* kernel running now, for the fault handler */
 
 #define MAX_KERNELS 64
@@ -76,9 +76,7 @@ static void on_fault(int sig) {
 
 /* ---- random numbers (splitmix64) --------------------------------------------------------------- */
 
-typedef struct {
-  uint64_t s;
-} rng;
+typedef struct { uint64_t s; } rng;
 static uint64_t next_u64(rng* r) {
   uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -107,33 +105,28 @@ static float rnd_act(rng* r, int dyadic) {
 typedef struct {
   sparrow_format fmt;
   size_t m, k, n;
-  double sparsity;             /* CSR: zero fraction; BSR: zero-block fraction */
+  double sparsity;            /* CSR: zero fraction; BSR: zero-block fraction */
   uint32_t nm_n, nm_m, stride; /* N:M */
-  uint32_t br, bc;             /* BSR block */
+  uint32_t br, bc;            /* BSR block */
   int bias;
-  int clamp; /* 0 none, 1 ReLU, 2 ReLU6, 3 [-0.5, 0.5] */
+  int clamp;                  /* 0 none, 1 ReLU, 2 ReLU6, 3 [-0.5, 0.5] */
   int out_rows, in_channels;
-  size_t kpc;  /* k_per_channel when in_channels */
-  int in_kind; /* with in_channels: 0 random subset, 1 empty, 2 all, 3 one channel */
+  size_t kpc;                 /* k_per_channel when in_channels */
+  int in_kind;                /* with in_channels: 0 random subset, 1 empty, 2 all, 3 one channel */
   int threads;
-  int guard; /* X rows end at a PROT_NONE page */
+  int guard;                  /* X rows end at a PROT_NONE page */
   int dyadic;
-  int import; /* build the matrix through sparrow_import_* */
-  int shared; /* N:M: blocks of 8 rows share their positions (formats.h) */
+  int import;                 /* build the matrix through sparrow_import_* */
+  int shared;                 /* N:M: blocks of 8 rows share their positions (formats.h) */
 } test_case;
 
 static const char* fmt_name(sparrow_format f) {
   switch (f) {
-    case SPARROW_FORMAT_CSR:
-      return "csr";
-    case SPARROW_FORMAT_NM:
-      return "nm";
-    case SPARROW_FORMAT_BSR:
-      return "bsr";
-    case SPARROW_FORMAT_GEMM:
-      return "gemm";
-    default:
-      return "?";
+    case SPARROW_FORMAT_CSR: return "csr";
+    case SPARROW_FORMAT_NM: return "nm";
+    case SPARROW_FORMAT_BSR: return "bsr";
+    case SPARROW_FORMAT_GEMM: return "gemm";
+    default: return "?";
   }
 }
 
@@ -144,8 +137,8 @@ static void describe(const test_case* c) {
   snprintf(g_case, sizeof g_case,
            "%s%s M=%zu K=%zu N=%zu sparsity=%.2f bias=%d clamp=%d out_rows=%d in_channels=%d kpc=%zu "
            "threads=%d guard=%d dyadic=%d import=%d shared=%d",
-           fmt_name(c->fmt), extra, c->m, c->k, c->n, c->sparsity, c->bias, c->clamp, c->out_rows, c->in_channels,
-           c->kpc, c->threads, c->guard, c->dyadic, c->import, c->shared);
+           fmt_name(c->fmt), extra, c->m, c->k, c->n, c->sparsity, c->bias, c->clamp, c->out_rows,
+           c->in_channels, c->kpc, c->threads, c->guard, c->dyadic, c->import, c->shared);
 }
 
 /* Fills W (M x K, row-major) with the case's sparsity pattern. */
@@ -218,25 +211,16 @@ static sparrow_status import_matrix(const test_case* c, rng* r, const float* w, 
       rp[i] = (int64_t)nnz;
       const size_t start = nnz;
       for (size_t j = 0; j < K; j++)
-        if (w[i * K + j] != 0.0f) {
-          col[nnz] = (int64_t)j;
-          val[nnz++] = w[i * K + j];
-        }
+        if (w[i * K + j] != 0.0f) { col[nnz] = (int64_t)j; val[nnz++] = w[i * K + j]; }
       for (size_t t = nnz - start; t > 1; t--) { /* shuffle the row */
         const size_t s = rnd(r, 0, t - 1);
-        const int64_t tc = col[start + s];
-        col[start + s] = col[start + t - 1];
-        col[start + t - 1] = tc;
-        const float tv = val[start + s];
-        val[start + s] = val[start + t - 1];
-        val[start + t - 1] = tv;
+        const int64_t tc = col[start + s]; col[start + s] = col[start + t - 1]; col[start + t - 1] = tc;
+        const float tv = val[start + s]; val[start + s] = val[start + t - 1]; val[start + t - 1] = tv;
       }
     }
     rp[M] = (int64_t)nnz;
     st = sparrow_import_csr(M, K, rp, col, val, nnz, out);
-    free(rp);
-    free(col);
-    free(val);
+    free(rp); free(col); free(val);
   } else if (c->fmt == SPARROW_FORMAT_NM) {
     const sparrow_pack_params p = {.nm_n = c->nm_n, .nm_m = c->nm_m, .nm_group_stride = c->stride};
     const size_t S = c->stride, mm = c->nm_m, n = c->nm_n;
@@ -250,21 +234,14 @@ static sparrow_status import_matrix(const test_case* c, rng* r, const float* w, 
         size_t cnt = 0;
         for (size_t q = 0; q < mm; q++) {
           const size_t col = S == 1 ? g * mm + q : ((g / S) * mm + q) * S + g % S;
-          if (col < K && w[i * K + col] != 0.0f) {
-            used |= 1u << q;
-            cnt++;
-          }
+          if (col < K && w[i * K + col] != 0.0f) { used |= 1u << q; cnt++; }
         }
         for (size_t q = 0; q < mm && cnt < n; q++) {
           const size_t col = S == 1 ? g * mm + q : ((g / S) * mm + q) * S + g % S;
-          if (col < K && !(used & (1u << q))) {
-            used |= 1u << q;
-            cnt++;
-          }
+          if (col < K && !(used & (1u << q))) { used |= 1u << q; cnt++; }
         }
         if (cnt < n) { /* a tiny partial group: not enough in-K positions; not importable */
-          free(val);
-          free(idx);
+          free(val); free(idx);
           return SPARROW_ERR_PATTERN;
         }
         size_t t = 0;
@@ -276,8 +253,7 @@ static sparrow_status import_matrix(const test_case* c, rng* r, const float* w, 
         }
       }
     st = sparrow_import_nm(M, K, &p, val, idx, out);
-    free(val);
-    free(idx);
+    free(val); free(idx);
   } else {
     const size_t R = c->br, C = c->bc, mb = (M + R - 1) / R, kb = (K + C - 1) / C;
     int64_t* rp = malloc((mb + 1) * sizeof(int64_t));
@@ -302,9 +278,7 @@ static sparrow_status import_matrix(const test_case* c, rng* r, const float* w, 
     }
     rp[mb] = (int64_t)nb;
     st = sparrow_import_bsr(M, K, R, C, rp, bcol, val, nb, out);
-    free(rp);
-    free(bcol);
-    free(val);
+    free(rp); free(bcol); free(val);
   }
   return st;
 }
@@ -445,8 +419,8 @@ static void run_case(const test_case* c, uint64_t case_seed) {
       return;
     }
   } else {
-    const sparrow_pack_params p = {
-        .nm_n = c->nm_n, .nm_m = c->nm_m, .nm_group_stride = c->stride, .block_rows = c->br, .block_cols = c->bc};
+    const sparrow_pack_params p = {.nm_n = c->nm_n, .nm_m = c->nm_m, .nm_group_stride = c->stride,
+                                   .block_rows = c->br, .block_cols = c->bc};
     st = sparrow_pack(w, M, K, c->fmt, &p, &mat);
   }
   if (st != SPARROW_OK) {
@@ -488,10 +462,7 @@ static void run_case(const test_case* c, uint64_t case_seed) {
     const double keep = unit(&r);
     memset(active_row, 0, M);
     for (size_t i = 0; i < M; i++)
-      if (unit(&r) < keep) {
-        out_list[n_out++] = (uint32_t)i;
-        active_row[i] = 1;
-      }
+      if (unit(&r) < keep) { out_list[n_out++] = (uint32_t)i; active_row[i] = 1; }
   }
 
   /* X, bias, reference. */
@@ -514,10 +485,7 @@ static void run_case(const test_case* c, uint64_t case_seed) {
   float* ref = malloc(M * N * sizeof(float));
   for (size_t i = 0; i < M; i++)
     for (size_t j = 0; j < N; j++) {
-      if (!active_row[i]) {
-        ref[i * N + j] = 0.0f;
-        continue;
-      }
+      if (!active_row[i]) { ref[i * N + j] = 0.0f; continue; }
       double s = bias != NULL ? bias[i] : 0.0;
       for (size_t k = 0; k < K; k++)
         if (active_k[k] && w[i * K + k] != 0.0f) s += (double)w[i * K + k] * (double)xrow(&xb, k)[j];
@@ -530,19 +498,12 @@ static void run_case(const test_case* c, uint64_t case_seed) {
   const size_t ypad = rnd(&r, 0, 3);
   const size_t ystride = N + ypad;
   float* y = malloc(M * ystride * sizeof(float));
-  sparrow_spmm_call call = {.x = xb.x,
-                            .x_stride = xb.stride,
-                            .y = y,
-                            .y_stride = ystride * sizeof(float),
-                            .n = N,
-                            .bias = bias,
-                            .clamp_lo = lo,
-                            .clamp_hi = hi,
-                            .out_rows = c->out_rows ? out_list : NULL,
-                            .n_out_rows = n_out,
-                            .in_channels = c->in_channels ? in_list : NULL,
-                            .n_in_channels = n_in,
-                            .k_per_channel = c->kpc};
+  sparrow_spmm_call call = {
+      .x = xb.x, .x_stride = xb.stride, .y = y, .y_stride = ystride * sizeof(float), .n = N,
+      .bias = bias, .clamp_lo = lo, .clamp_hi = hi,
+      .out_rows = c->out_rows ? out_list : NULL, .n_out_rows = n_out,
+      .in_channels = c->in_channels ? in_list : NULL, .n_in_channels = n_in,
+      .k_per_channel = c->kpc};
   const size_t ws_bytes = sparrow_spmm_workspace_bytes(mat, N, c->out_rows, c->in_channels);
   void* ws = NULL;
   if (ws_bytes > 0) {
@@ -571,7 +532,7 @@ static void run_case(const test_case* c, uint64_t case_seed) {
       continue;
     }
     if (ki == nk) {
-      const char *got = sparrow_kernel_name(mat), *want = expected_auto_kernel(c, mat);
+      const char* got = sparrow_kernel_name(mat), *want = expected_auto_kernel(c, mat);
       if (strcmp(got, want) != 0) {
         fail("automatic choice is %s, expected %s", got, want);
         continue;
@@ -689,18 +650,12 @@ static void random_case(rng* r, test_case* c) {
 
 static size_t add_fixed_cases(test_case* out) {
   size_t n = 0;
-  static const size_t shapes[][3] = {{1, 1, 1}, {1, 1, 17}, {5, 1, 3},    {1, 7, 33},   {7, 13, 16},
-                                     {9, 5, 1}, {3, 64, 4}, {64, 64, 64}, {13, 31, 35}, {2, 9, 15}};
+  static const size_t shapes[][3] = {{1, 1, 1},  {1, 1, 17}, {5, 1, 3},  {1, 7, 33}, {7, 13, 16},
+                                     {9, 5, 1},  {3, 64, 4}, {64, 64, 64}, {13, 31, 35}, {2, 9, 15}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     for (size_t sp = 0; sp < 4; sp++) {
-      test_case c = {.fmt = SPARROW_FORMAT_CSR,
-                     .m = shapes[s][0],
-                     .k = shapes[s][1],
-                     .n = shapes[s][2],
-                     .sparsity = SPARSITIES[sp],
-                     .bias = (int)(s & 1),
-                     .clamp = (int)(sp & 3),
-                     .threads = 1,
+      test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = shapes[s][0], .k = shapes[s][1], .n = shapes[s][2],
+                     .sparsity = SPARSITIES[sp], .bias = (int)(s & 1), .clamp = (int)(sp & 3), .threads = 1,
                      .dyadic = 1};
       out[n++] = c;
       for (size_t b = 0; b < sizeof BLOCKS / sizeof BLOCKS[0]; b++) {
@@ -717,18 +672,9 @@ static size_t add_fixed_cases(test_case* out) {
     }
     for (size_t p = 0; p < 3; p++)
       for (int s9 = 0; s9 < 2; s9++) {
-        test_case c = {.fmt = SPARROW_FORMAT_NM,
-                       .m = shapes[s][0],
-                       .k = shapes[s][1],
-                       .n = shapes[s][2],
-                       .nm_n = NM_PATTERNS[p][0],
-                       .nm_m = NM_PATTERNS[p][1],
-                       .stride = s9 ? 9 : 1,
-                       .bias = 1,
-                       .clamp = 2,
-                       .threads = 2,
-                       .guard = 1,
-                       .dyadic = 1};
+        test_case c = {.fmt = SPARROW_FORMAT_NM, .m = shapes[s][0], .k = shapes[s][1], .n = shapes[s][2],
+                       .nm_n = NM_PATTERNS[p][0], .nm_m = NM_PATTERNS[p][1], .stride = s9 ? 9 : 1,
+                       .bias = 1, .clamp = 2, .threads = 2, .guard = 1, .dyadic = 1};
         if (s9) c.k = 9 * c.nm_m * (1 + s % 2), c.in_channels = 1, c.kpc = 9;
         out[n++] = c;
         /* The same shape with the pattern shared by blocks of 8 rows (and more rows). */
@@ -738,19 +684,8 @@ static size_t add_fixed_cases(test_case* out) {
   }
   /* Activation lists on every format, several threads. */
   for (int t = 1; t <= 4; t++) {
-    test_case c = {.fmt = SPARROW_FORMAT_BSR,
-                   .m = 10,
-                   .k = 12,
-                   .n = 33,
-                   .sparsity = 0.5,
-                   .br = 4,
-                   .bc = 1,
-                   .bias = 1,
-                   .out_rows = 1,
-                   .in_channels = 1,
-                   .kpc = 3,
-                   .threads = t,
-                   .dyadic = 1};
+    test_case c = {.fmt = SPARROW_FORMAT_BSR, .m = 10, .k = 12, .n = 33, .sparsity = 0.5, .br = 4, .bc = 1,
+                   .bias = 1, .out_rows = 1, .in_channels = 1, .kpc = 3, .threads = t, .dyadic = 1};
     out[n++] = c;
     c.br = 1, c.bc = 4;
     out[n++] = c;
@@ -767,20 +702,9 @@ static size_t add_fixed_cases(test_case* out) {
    * format: the compacted copies the driver builds (CSR, N:M as CSR, BSR blocks). */
   for (int kind = 0; kind < 4; kind++)
     for (int k9 = 0; k9 < 2; k9++) {
-      test_case c = {.fmt = SPARROW_FORMAT_CSR,
-                     .m = 13,
-                     .k = 72,
-                     .n = 37,
-                     .sparsity = 0.5,
-                     .bias = 1,
-                     .clamp = 0,
-                     .out_rows = kind & 1,
-                     .in_channels = 1,
-                     .kpc = k9 ? 9 : 1,
-                     .in_kind = kind,
-                     .threads = 1 + (kind & 1),
-                     .guard = 1,
-                     .dyadic = 1};
+      test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 13, .k = 72, .n = 37, .sparsity = 0.5, .bias = 1, .clamp = 0,
+                     .out_rows = kind & 1, .in_channels = 1, .kpc = k9 ? 9 : 1, .in_kind = kind,
+                     .threads = 1 + (kind & 1), .guard = 1, .dyadic = 1};
       out[n++] = c;
       c.fmt = SPARROW_FORMAT_NM, c.nm_n = 2, c.nm_m = 4, c.stride = 1, c.sparsity = 0.0;
       out[n++] = c;
@@ -799,31 +723,15 @@ static size_t add_fixed_cases(test_case* out) {
   /* GEMM with K over one 256-row slice of the AVX2 kernel's packed X (partial sums through Y),
    * with and without lists. */
   for (int v = 0; v < 4; v++) {
-    test_case c = {.fmt = SPARROW_FORMAT_GEMM,
-                   .m = 13 + (size_t)v,
-                   .k = 600 + (size_t)v * 3,
-                   .n = 33 + (size_t)v * 15,
-                   .sparsity = 0.5,
-                   .bias = 1,
-                   .clamp = v,
-                   .out_rows = v & 1,
-                   .in_channels = v >= 2,
-                   .kpc = 3,
-                   .threads = 1 + (v & 1),
-                   .guard = v & 1,
-                   .dyadic = 1};
+    test_case c = {.fmt = SPARROW_FORMAT_GEMM, .m = 13 + (size_t)v, .k = 600 + (size_t)v * 3, .n = 33 + (size_t)v * 15,
+                   .sparsity = 0.5, .bias = 1, .clamp = v, .out_rows = v & 1, .in_channels = v >= 2, .kpc = 3,
+                   .threads = 1 + (v & 1), .guard = v & 1, .dyadic = 1};
     out[n++] = c;
   }
   /* K > 65536: CSR with 32-bit column indices. */
   {
-    test_case c = {.fmt = SPARROW_FORMAT_CSR,
-                   .m = 3,
-                   .k = 70001,
-                   .n = 17,
-                   .sparsity = 0.999,
-                   .bias = 1,
-                   .threads = 1,
-                   .dyadic = 1};
+    test_case c = {.fmt = SPARROW_FORMAT_CSR, .m = 3, .k = 70001, .n = 17, .sparsity = 0.999, .bias = 1,
+                   .threads = 1, .dyadic = 1};
     out[n++] = c;
     c.n = 33, c.in_channels = 1, c.kpc = 1, c.threads = 3;
     out[n++] = c;
@@ -836,14 +744,10 @@ static size_t add_fixed_cases(test_case* out) {
 int main(int argc, char** argv) {
   long cases = 1500;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-      g_seed = strtoull(argv[++i], NULL, 0);
-    else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
-      cases = strtol(argv[++i], NULL, 0);
-    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-      g_only = strtol(argv[++i], NULL, 0);
-    else if (strcmp(argv[i], "--verbose") == 0)
-      g_verbose = 1;
+    if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 0);
+    else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = strtol(argv[++i], NULL, 0);
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = strtol(argv[++i], NULL, 0);
+    else if (strcmp(argv[i], "--verbose") == 0) g_verbose = 1;
     else {
       fprintf(stderr, "usage: %s [--seed S] [--cases N] [--only I] [--verbose]\n", argv[0]);
       return 2;
@@ -854,8 +758,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "too many kernels (%zu)\n", nk);
     return 2;
   }
-  printf("isa: detected %s, active %s; %zu kernels registered; seed %llu\n", sparrow_isa_name(sparrow_detected_isa()),
-         sparrow_isa_name(sparrow_active_isa()), nk, (unsigned long long)g_seed);
+  printf("isa: detected %s, active %s; %zu kernels registered; seed %llu\n",
+         sparrow_isa_name(sparrow_detected_isa()), sparrow_isa_name(sparrow_active_isa()), nk,
+         (unsigned long long)g_seed);
 
   g_scalar_only = sparrow_active_isa() == SPARROW_ISA_SCALAR && sparrow_detected_isa() != SPARROW_ISA_SCALAR;
   if (g_scalar_only) printf("SPARROW_ISA=scalar: scalar kernels and the automatic (scalar) choice only\n");

@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 extern size_t g_passed, g_failed;
-extern char g_case[512];  /* description of the case being run, for failure messages */
-extern long g_case_index; /* -1 outside the numbered cases */
+extern char g_case[512];   /* description of the case being run, for failure messages */
+extern long g_case_index;  /* -1 outside the numbered cases */
 
 /* Counts a failure and prints it with the seed and case. */
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
