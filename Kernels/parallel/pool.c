@@ -40,7 +40,7 @@ static atomic_flag busy = ATOMIC_FLAG_INIT;
 static atomic_int sleepers;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int started; /* workers created (under mu) */
+static atomic_int started; /* workers created (written under mu) */
 
 static uint64_t gen_of(uint64_t c) { return c >> GEN_SHIFT; }
 static size_t next_of(uint64_t c) { return (size_t)((c >> NEXT_SHIFT) & FIELD_MASK); }
@@ -109,21 +109,24 @@ static void* worker(void* arg) {
   return NULL;
 }
 
-/* Starts workers up to `n` (under mu); returns how many run. */
+/* Starts workers up to `n` (under mu); returns how many run. Once they run, no lock is taken
+ * (a process forked while a worker held mu would otherwise block here forever). */
 static int ensure_workers(int n) {
   if (n > POOL_MAX_WORKERS) n = POOL_MAX_WORKERS;
+  const int have_now = atomic_load(&started);
+  if (have_now >= n) return n;
   pthread_mutex_lock(&mu);
-  while (started < n) {
+  while (atomic_load(&started) < n) {
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    const int ok = pthread_create(&t, &attr, worker, (void*)(intptr_t)(started + 1)) == 0;
+    const int ok = pthread_create(&t, &attr, worker, (void*)(intptr_t)(atomic_load(&started) + 1)) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) break;
-    started++;
+    atomic_fetch_add(&started, 1);
   }
-  const int have = started;
+  const int have = atomic_load(&started);
   pthread_mutex_unlock(&mu);
   return have < n ? have : n;
 }
@@ -140,8 +143,10 @@ void sparrow_pool_for(size_t tasks, int threads, sparrow_task_fn task, void* con
   atomic_store_explicit(&job_done, 0, memory_order_relaxed);
   const uint64_t gen = (gen_of(atomic_load(&claim_word)) + 1) & ((UINT64_C(1) << (64 - GEN_SHIFT)) - 1);
   atomic_store(&claim_word, (gen << GEN_SHIFT) | (uint64_t)tasks); /* seq_cst: against sleepers */
-  if (atomic_load(&sleepers) > 0) {
-    pthread_mutex_lock(&mu);
+  /* Wake sleepers. If mu is held, its holder is a worker between deciding to sleep and waiting
+   * (it re-checks the generation under mu and will not wait) or just woken: no broadcast is
+   * needed for it, and none blocks here (nor in a process forked while a worker held mu). */
+  if (atomic_load(&sleepers) > 0 && pthread_mutex_trylock(&mu) == 0) {
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
   }
