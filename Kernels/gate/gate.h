@@ -50,6 +50,12 @@ typedef void (*sparrow_gatherk_rows_fn)(size_t rows, const float* const* w, size
           const float* xp, size_t cols, float* const* y, const float* bias, const float* scale, float lo, float hi, \
           int first, int last);
 
+/* The selection of a full tile of 8 tokens (gated.c), AVX2: the union list of kept inputs and the
+ * tokens' values, as gated.c's portable loop writes them; returns the list's length and adds the
+ * (token, input) pairs kept to *kept. */
+size_t sparrow_gate_select_tile8__avx2(size_t k, const float* const* xr, const float* thr, uint32_t* idx, float* xv,
+                                       size_t* kept);
+
 #define SPARROW_GATE_UKERNEL(fn, KIND, ISA) SPARROW_GATE_DECL_##KIND(fn)
 #include "ukernels.inc"
 #undef SPARROW_GATE_UKERNEL

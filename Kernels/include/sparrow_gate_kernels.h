@@ -18,7 +18,7 @@ typedef enum sparrow_gate_kind {
 } sparrow_gate_kind;
 
 /* Tokens one microkernel call multiplies at most (they share the union of their kept inputs). */
-#define SPARROW_GATE_MAX_ROWS 4
+#define SPARROW_GATE_MAX_ROWS 8
 #define SPARROW_GATE_AUTO ((size_t)-1)
 
 /* The list Kernels/gate/ukernels.inc. */
@@ -34,9 +34,10 @@ size_t sparrow_gate_ukernel_auto(sparrow_gate_kind kind);
  * kept: never taken for zero); the rest count as zero, as if a ReLU had zeroed them. Tokens go
  * through the microkernel in tiles of `tile_rows` (1 .. SPARROW_GATE_MAX_ROWS) sharing the union
  * of their kept inputs (the gathered-K path: one weight row read serves the tile), a single token
- * a tile of its own (the GEMV path). Strides are in bytes, except thresholds_stride (elements,
- * 0: one threshold for every token). Callers check sizes when they plan; the call cannot fail.
- * Returns the (token, input) pairs kept, summed over the tokens. One thread. */
+ * a tile of its own (the GEMV path). Every tile's list is built first; a dense weight then goes
+ * through in column blocks (`col_block`), each block's weight read by every tile while in L2. Strides are in bytes,
+ * except thresholds_stride (elements, 0: one threshold for every token). Callers check sizes when they plan; the call
+ * cannot fail. Returns the (token, input) pairs kept, summed over the tokens. One thread. */
 typedef struct sparrow_gated_call {
   size_t rows, k, n;
   const float* x;
@@ -56,9 +57,10 @@ typedef struct sparrow_gated_call {
   float* y;
   size_t y_stride;
   size_t tile_rows;
-  void* workspace; /* sparrow_gated_workspace_bytes(k, tile_rows), 64-byte aligned */
+  void* workspace;  /* sparrow_gated_workspace_bytes(rows, k, tile_rows), 64-byte aligned */
+  size_t col_block; /* dense: outputs per column block; 0: automatic (a block's weight in L2) */
 } sparrow_gated_call;
-size_t sparrow_gated_workspace_bytes(size_t k, size_t tile_rows);
+size_t sparrow_gated_workspace_bytes(size_t rows, size_t k, size_t tile_rows);
 size_t sparrow_gated_linear(const sparrow_gated_call* call);
 
 /* ---- The gathered GEMM (issue 20, the CNN gate): Y = clamp(W.X + bias) * scale for the listed

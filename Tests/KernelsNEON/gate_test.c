@@ -1,11 +1,10 @@
 /* Input-gated linear kernels (Kernels/gate): every registered kernel this CPU runs, and the
- * automatic choice, through the driver (tiles of 1 to 4 tokens, bias or none, a threshold per
- * token or one for all, output widths reaching every vector tail) against a plain loop that
- * masks the inputs (|x| < threshold -> 0) and multiplies densely in double. The weight is dense
- * or sparse (the CSC kernels get it compressed, zeros included at random); thresholds include
- * 0 (nothing skipped) and a value above every input (everything skipped: bias only), and NaN
- * inputs (always kept; times a zero the sparse weight does not store, they add nothing). Tolerance |y - ref| <= 1e-5 +
- * 1e-4 |ref| (DESIGN.md's kernel bound). */
+ * automatic choice, through the driver (tiles of 1 to 8 tokens, column blocks automatic or of 1 to n outputs, bias or
+ * none, a threshold per token or one for all, output widths reaching every vector tail) against a plain loop that masks
+ * the inputs (|x| < threshold -> 0) and multiplies densely in double. The weight is dense or sparse (the CSC kernels
+ * get it compressed, zeros included at random); thresholds include 0 (nothing skipped) and a value above every input
+ * (everything skipped: bias only), and NaN inputs (always kept; times a zero the sparse weight does not store, they add
+ * nothing). Tolerance |y - ref| <= 1e-5 + 1e-4 |ref| (DESIGN.md's kernel bound). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,9 @@ static float gt_float(float lo, float hi) {
 
 static void run_case(size_t kernel, long index) {
   const int kind = kernel == SPARROW_GATE_AUTO ? (int)gt_int(0, 1) : sparrow_gate_ukernel_kind(kernel);
-  const size_t rows = gt_int(1, 9), k = gt_int(1, 70), n = gt_int(1, 70), tile = gt_int(1, SPARROW_GATE_MAX_ROWS);
+  const size_t rows = gt_int(1, 19), k = gt_int(1, gt_int(0, 2) ? 70 : 250), n = gt_int(1, gt_int(0, 2) ? 70 : 140);
+  const size_t tile = gt_int(1, SPARROW_GATE_MAX_ROWS);
+  const size_t col_block = gt_int(0, 1) ? 0 : gt_int(1, n);
   const size_t xs = k + gt_int(0, 3), ys = n + gt_int(0, 3), ws = n + gt_int(0, 3);
   const double zeros = (double)gt_int(0, 3) / 4.0; /* weight sparsity 0, .25, .5, .75 */
   float* x = malloc(rows * xs * sizeof(float));
@@ -56,7 +57,7 @@ static void run_case(size_t kernel, long index) {
       if (w[i * ws + o] != 0.0f) out_rows[nz] = (uint32_t)o, vals[nz++] = w[i * ws + o];
   }
   ptr[k] = nz;
-  void* work = aligned_alloc(64, (sparrow_gated_workspace_bytes(k, tile) + 63) / 64 * 64);
+  void* work = aligned_alloc(64, (sparrow_gated_workspace_bytes(rows, k, tile) + 63) / 64 * 64);
   for (size_t i = 0; i < rows * ys; i++) y[i] = NAN; /* every output must be written */
   sparrow_gated_call c = {rows,
                           k,
@@ -76,10 +77,11 @@ static void run_case(size_t kernel, long index) {
                           y,
                           ys * sizeof(float),
                           tile,
-                          work};
-  snprintf(g_case, sizeof g_case, "%s rows %zu k %zu n %zu tile %zu zeros %.2f bias %d per-row %d",
+                          work,
+                          col_block};
+  snprintf(g_case, sizeof g_case, "%s rows %zu k %zu n %zu tile %zu col block %zu zeros %.2f bias %d per-row %d",
            kernel == SPARROW_GATE_AUTO ? (kind ? "auto csc" : "auto dense") : sparrow_gate_ukernel_name(kernel), rows,
-           k, n, tile, zeros, use_bias, per_row);
+           k, n, tile, col_block, zeros, use_bias, per_row);
   g_case_index = index;
   const size_t kept = sparrow_gated_linear(&c);
   size_t want_kept = 0;

@@ -7,8 +7,9 @@
 /// - `topk(r)`: per token, the fraction `r` of inputs with the largest |x| (ties at the cut kept);
 /// - `zero`: per token, inputs that are exactly ±0.
 /// A single token runs as a matrix-vector product over its own kept inputs; several tokens go
-/// through in tiles of four sharing the union of their kept inputs (one weight row read serves
-/// the tile). The gated path runs on one thread.
+/// through in tiles of eight sharing the union of their kept inputs (one weight row read serves
+/// the tile's register block), the weight in column blocks that stay in L2 while every tile goes
+/// through them. The gated path runs on one thread.
 struct GatedLinearStep: GateStep {
   let inner: LinearStep
   let node: String
@@ -20,7 +21,9 @@ struct GatedLinearStep: GateStep {
   var k: Int { inner.k }
   var out: Int { inner.out }
   var tileRows: Int { rows == 1 ? 1 : GatedKernels.maxTileRows }
-  private var workspaceSpan: Int { (GatedKernels.workspaceBytes(k: k, tileRows: tileRows) + 63) / 64 * 64 }
+  private var workspaceSpan: Int {
+    (GatedKernels.workspaceBytes(rows: rows, k: k, tileRows: tileRows) + 63) / 64 * 64
+  }
   private var gatedBytes: Int { workspaceSpan + (rows + k) * 4 }
   var scratchBytes: Int { max(inner.scratchBytes, gatedBytes) }
 

@@ -40,8 +40,10 @@ public enum GatedKernels {
   /// Tokens one microkernel call multiplies at most.
   public static var maxTileRows: Int { Int(SPARROW_GATE_MAX_ROWS) }
 
-  /// Workspace bytes for `k` inputs and tiles of `tileRows` tokens.
-  public static func workspaceBytes(k: Int, tileRows: Int) -> Int { sparrow_gated_workspace_bytes(k, tileRows) }
+  /// Workspace bytes for `rows` tokens of `k` inputs in tiles of `tileRows` tokens.
+  public static func workspaceBytes(rows: Int, k: Int, tileRows: Int) -> Int {
+    sparrow_gated_workspace_bytes(rows, k, tileRows)
+  }
 
   /// Every registered linear kernel (index, name, sparse, runnable here); the gathered GEMM's
   /// (kind ROWS) are `GatherGemm.microkernels`.
@@ -62,7 +64,7 @@ public enum GatedKernels {
 
   /// `rows` tokens of `k` inputs (`x`, row-major) through `weight` (`k x n`) into `y` (`rows x n`);
   /// `thresholds` holds one value per token, or one for all (`perRow` false). Returns the
-  /// (token, input) pairs kept. `workspace`: `workspaceBytes(k:tileRows:)`, 64-byte aligned.
+  /// (token, input) pairs kept. `workspace`: `workspaceBytes(rows:k:tileRows:)`, 64-byte aligned.
   @discardableResult
   public static func run(
     _ weight: Weight, rows: Int, k: Int, n: Int, x: UnsafePointer<Float>, thresholds: UnsafePointer<Float>,

@@ -32,7 +32,9 @@ import Testing
       && zip(got, ref).allSatisfy { g, r in r.isNaN ? g.isNaN : abs(Double(g) - r) <= 1e-5 + 1e-4 * abs(r) }
   }
 
-  static let shapes: [(rows: Int, k: Int, n: Int)] = [(1, 1, 1), (1, 33, 17), (3, 7, 9), (5, 40, 33), (9, 16, 40)]
+  static let shapes: [(rows: Int, k: Int, n: Int)] = [
+    (1, 1, 1), (1, 33, 17), (3, 7, 9), (5, 40, 33), (9, 16, 40), (19, 24, 110), (6, 200, 50),
+  ]
 
   @Test func everyKernelMatchesTheMaskedDenseLoop() throws {
     var rng = SeededRNG(seed: 2020)
@@ -48,10 +50,10 @@ import Testing
           let bias = (0..<n).map { _ in rng.float() }
           let weight = GatedKernels.Weight(rowsMajor: w, n: n, k: k, sparse: kernel.sparse)
           for thresholds in [[Float(0)], [Float(0.8)], [Float(5)], (0..<rows).map { Float($0 % 3) * 0.5 }] {
-            for tile in [1, GatedKernels.maxTileRows] {
+            for tile in [1, 3, GatedKernels.maxTileRows] {
               var y = [Float](repeating: .nan, count: rows * n)
               let ws = UnsafeMutableRawPointer.allocate(
-                byteCount: GatedKernels.workspaceBytes(k: k, tileRows: tile), alignment: 64)
+                byteCount: GatedKernels.workspaceBytes(rows: rows, k: k, tileRows: tile), alignment: 64)
               defer { ws.deallocate() }
               let kept = GatedKernels.run(
                 weight, rows: rows, k: k, n: n, x: x, thresholds: thresholds, perRow: thresholds.count > 1, bias: bias,
