@@ -37,7 +37,7 @@ size_t sparrow_gate_ukernel_auto(sparrow_gate_kind kind);
  * a tile of its own (the GEMV path). Every tile's list is built first; a dense weight then goes
  * through in column blocks (`col_block`), each block's weight read by every tile while in L2. Strides are in bytes,
  * except thresholds_stride (elements, 0: one threshold for every token). Callers check sizes when they plan; the call
- * cannot fail. Returns the (token, input) pairs kept, summed over the tokens. One thread. */
+ * cannot fail. Returns the (token, input) pairs kept, summed over the tokens. */
 typedef struct sparrow_gated_call {
   size_t rows, k, n;
   const float* x;
@@ -59,6 +59,7 @@ typedef struct sparrow_gated_call {
   size_t tile_rows;
   void* workspace;  /* sparrow_gated_workspace_bytes(rows, k, tile_rows), 64-byte aligned */
   size_t col_block; /* dense: outputs per column block; 0: automatic (a block's weight in L2) */
+  int threads;      /* on sparrow_parallel_for: tiles, then column blocks x groups of tiles; <= 1: one */
 } sparrow_gated_call;
 size_t sparrow_gated_workspace_bytes(size_t rows, size_t k, size_t tile_rows);
 size_t sparrow_gated_linear(const sparrow_gated_call* call);

@@ -1,10 +1,10 @@
 /* Input-gated linear kernels (Kernels/gate): every registered kernel this CPU runs, and the
- * automatic choice, through the driver (tiles of 1 to 8 tokens, column blocks automatic or of 1 to n outputs, bias or
- * none, a threshold per token or one for all, output widths reaching every vector tail) against a plain loop that masks
- * the inputs (|x| < threshold -> 0) and multiplies densely in double. The weight is dense or sparse (the CSC kernels
- * get it compressed, zeros included at random); thresholds include 0 (nothing skipped) and a value above every input
- * (everything skipped: bias only), and NaN inputs (always kept; times a zero the sparse weight does not store, they add
- * nothing). Tolerance |y - ref| <= 1e-5 + 1e-4 |ref| (DESIGN.md's kernel bound). */
+ * automatic choice, through the driver (tiles of 1 to 8 tokens, column blocks automatic or of 1 to n outputs, 1 to 3
+ * threads, bias or none, a threshold per token or one for all, output widths reaching every vector tail) against a
+ * plain loop that masks the inputs (|x| < threshold -> 0) and multiplies densely in double. The weight is dense or
+ * sparse (the CSC kernels get it compressed, zeros included at random); thresholds include 0 (nothing skipped) and a
+ * value above every input (everything skipped: bias only), and NaN inputs (always kept; times a zero the sparse weight
+ * does not store, they add nothing). Tolerance |y - ref| <= 1e-5 + 1e-4 |ref| (DESIGN.md's kernel bound). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,7 @@ static void run_case(size_t kernel, long index) {
   const size_t rows = gt_int(1, 19), k = gt_int(1, gt_int(0, 2) ? 70 : 250), n = gt_int(1, gt_int(0, 2) ? 70 : 140);
   const size_t tile = gt_int(1, SPARROW_GATE_MAX_ROWS);
   const size_t col_block = gt_int(0, 1) ? 0 : gt_int(1, n);
+  const int threads = (int)gt_int(1, 3);
   const size_t xs = k + gt_int(0, 3), ys = n + gt_int(0, 3), ws = n + gt_int(0, 3);
   const double zeros = (double)gt_int(0, 3) / 4.0; /* weight sparsity 0, .25, .5, .75 */
   float* x = malloc(rows * xs * sizeof(float));
@@ -78,10 +79,12 @@ static void run_case(size_t kernel, long index) {
                           ys * sizeof(float),
                           tile,
                           work,
-                          col_block};
-  snprintf(g_case, sizeof g_case, "%s rows %zu k %zu n %zu tile %zu col block %zu zeros %.2f bias %d per-row %d",
+                          col_block,
+                          threads};
+  snprintf(g_case, sizeof g_case,
+           "%s rows %zu k %zu n %zu tile %zu col block %zu threads %d zeros %.2f bias %d per-row %d",
            kernel == SPARROW_GATE_AUTO ? (kind ? "auto csc" : "auto dense") : sparrow_gate_ukernel_name(kernel), rows,
-           k, n, tile, col_block, zeros, use_bias, per_row);
+           k, n, tile, col_block, threads, zeros, use_bias, per_row);
   g_case_index = index;
   const size_t kept = sparrow_gated_linear(&c);
   size_t want_kept = 0;

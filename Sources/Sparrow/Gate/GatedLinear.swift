@@ -9,7 +9,7 @@
 /// A single token runs as a matrix-vector product over its own kept inputs; several tokens go
 /// through in tiles of eight sharing the union of their kept inputs (one weight row read serves
 /// the tile's register block), the weight in column blocks that stay in L2 while every tile goes
-/// through them. The gated path runs on one thread.
+/// through them. Tiles, then column blocks, are split between the run's threads.
 struct GatedLinearStep: GateStep {
   let inner: LinearStep
   let node: String
@@ -71,7 +71,7 @@ struct GatedLinearStep: GateStep {
     let kept = inner.bias.withOptionalPointer { b in
       GatedKernels.run(
         weight, rows: rows, k: k, n: out, x: x, thresholds: thr, perRow: perRow, bias: b, y: y, tileRows: tileRows,
-        workspace: scratch)
+        workspace: scratch, threads: c.threads)
     }
     inner.epilogue(y, addBias: false, threads: c.threads)
     let skipped = rows * k - kept

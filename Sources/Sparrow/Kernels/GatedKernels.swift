@@ -3,7 +3,7 @@ internal import SparrowKernels
 /// The input-gated linear kernels (Kernels/gate): `y[r] = bias + Σ x[r, i] · W[i, :]` over the
 /// inputs token r keeps (`|x[r, i]| >= threshold[r]`, NaN kept), W input-channel-major (K x n),
 /// dense or CSC. Tokens go through the microkernel in tiles sharing the union of their kept
-/// inputs. One thread; callers check sizes (the call cannot fail).
+/// inputs, on up to `threads` threads; callers check sizes (the call cannot fail).
 public enum GatedKernels {
   /// A K-major weight: `k` rows of `n` outputs.
   public enum Weight: Sendable {
@@ -69,7 +69,7 @@ public enum GatedKernels {
   public static func run(
     _ weight: Weight, rows: Int, k: Int, n: Int, x: UnsafePointer<Float>, thresholds: UnsafePointer<Float>,
     perRow: Bool, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, tileRows: Int,
-    workspace: UnsafeMutableRawPointer, microkernel: Int? = nil
+    workspace: UnsafeMutableRawPointer, microkernel: Int? = nil, threads: Int = 1
   ) -> Int {
     var c = sparrow_gated_call()
     c.rows = rows
@@ -85,6 +85,7 @@ public enum GatedKernels {
     c.y_stride = n * 4
     c.tile_rows = tileRows
     c.workspace = workspace
+    c.threads = Int32(clamping: threads)
     switch weight {
     case .dense(let w):
       c.kind = SPARROW_GATE_DENSE

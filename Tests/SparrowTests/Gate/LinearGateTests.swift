@@ -57,7 +57,7 @@ import Testing
               defer { ws.deallocate() }
               let kept = GatedKernels.run(
                 weight, rows: rows, k: k, n: n, x: x, thresholds: thresholds, perRow: thresholds.count > 1, bias: bias,
-                y: &y, tileRows: tile, workspace: ws, microkernel: kernel.index)
+                y: &y, tileRows: tile, workspace: ws, microkernel: kernel.index, threads: 1 + tile % 3)
               let ref = Self.reference(
                 x: x, rows: rows, k: k, w: w, n: n, bias: bias, thresholds: thresholds, sparse: kernel.sparse)
               #expect(
