@@ -196,3 +196,39 @@ size_t sparrow_gated_linear(const sparrow_gated_call* c) {
   sparrow_parallel_for(p.blocks * p.groups, threads, dense_task, &p);
   return kept;
 }
+
+/* ---- Masking (a sparse weight, several tokens): the input with skipped values zeroed. */
+
+static size_t mask_rows(size_t rows, size_t k, const float* x, size_t x_stride, const float* thresholds,
+                        size_t thresholds_stride, float* out) {
+  size_t kept = 0;
+  for (size_t r = 0; r < rows; r++) {
+    const float* xr = (const float*)((const char*)x + r * x_stride);
+    const float thr = thresholds[r * thresholds_stride];
+    float* o = out + r * k;
+    for (size_t i = 0; i < k; i++) {
+      const int keep = !(fabsf(xr[i]) < thr);
+      o[i] = keep ? xr[i] : 0.0f;
+      kept += (size_t)keep;
+    }
+  }
+  return kept;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static size_t mask_rows_avx2(size_t rows, size_t k, const float* x, size_t x_stride,
+                                                                 const float* thresholds, size_t thresholds_stride,
+                                                                 float* out) {
+  return mask_rows(rows, k, x, x_stride, thresholds, thresholds_stride, out);
+}
+#endif
+
+size_t sparrow_gate_mask(size_t rows, size_t k, const float* x, size_t x_stride, const float* thresholds,
+                         size_t thresholds_stride, float* out) {
+#if defined(__x86_64__)
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX2 || isa == SPARROW_ISA_AVX512)
+    return mask_rows_avx2(rows, k, x, x_stride, thresholds, thresholds_stride, out);
+#endif
+  return mask_rows(rows, k, x, x_stride, thresholds, thresholds_stride, out);
+}

@@ -63,6 +63,12 @@ typedef struct sparrow_gated_call {
 } sparrow_gated_call;
 size_t sparrow_gated_workspace_bytes(size_t rows, size_t k, size_t tile_rows);
 size_t sparrow_gated_linear(const sparrow_gated_call* call);
+/* out (rows x k, dense) = x with every value token r skips (|x| < thresholds[r *
+ * thresholds_stride], as sparrow_gated_linear decides) set to zero; returns the values kept. For
+ * layers whose planned kernel beats the gated one (a sparse weight and several tokens): the
+ * planned product on the masked input is the gated result. x_stride in bytes. */
+size_t sparrow_gate_mask(size_t rows, size_t k, const float* x, size_t x_stride, const float* thresholds,
+                         size_t thresholds_stride, float* out);
 
 /* ---- The gathered GEMM (issue 20, the CNN gate): Y = clamp(W.X + bias) * scale for the listed
  * output rows of a row-major W (m x k, row r at w + r * k) and the listed input channels only

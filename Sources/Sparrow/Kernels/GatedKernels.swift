@@ -62,6 +62,16 @@ public enum GatedKernels {
       cString: sparrow_gate_ukernel_name(sparrow_gate_ukernel_auto(sparse ? SPARROW_GATE_CSC : SPARROW_GATE_DENSE)))
   }
 
+  /// `out` (`rows x k`) = `x` with the values each token skips (as `run` decides) set to zero;
+  /// returns the values kept.
+  @discardableResult
+  public static func mask(
+    rows: Int, k: Int, x: UnsafePointer<Float>, thresholds: UnsafePointer<Float>, perRow: Bool,
+    out: UnsafeMutablePointer<Float>
+  ) -> Int {
+    sparrow_gate_mask(rows, k, x, k * 4, thresholds, perRow ? 1 : 0, out)
+  }
+
   /// `rows` tokens of `k` inputs (`x`, row-major) through `weight` (`k x n`) into `y` (`rows x n`);
   /// `thresholds` holds one value per token, or one for all (`perRow` false). Returns the
   /// (token, input) pairs kept. `workspace`: `workspaceBytes(rows:k:tileRows:)`, 64-byte aligned.

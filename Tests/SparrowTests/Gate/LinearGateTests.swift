@@ -113,7 +113,13 @@ import Testing
 
   @Test(arguments: [false, true], [0.0, 0.9])
   func thresholdTopkAndZeroEqualTheMaskedInput(gemm: Bool, zeros: Double) throws {
-    let (s, k, n) = (gemm ? 6 : 5, 24, 20)
+    // One token: the gated kernels (dense or CSC); several: dense tiles, or a sparse weight's
+    // planned kernel on the masked input (nothing skipped).
+    for s in [1, gemm ? 6 : 5] { try thresholdTopkAndZero(s: s, gemm: gemm, zeros: zeros) }
+  }
+
+  func thresholdTopkAndZero(s: Int, gemm: Bool, zeros: Double) throws {
+    let (k, n) = (24, 20)
     let (g, w, b) = try Self.linear(s: s, k: k, n: n, zeros: zeros, gemm: gemm, seed: 7)
     let (m, session) = try Self.session(g, format: zeros > 0 ? .fixed(.csr) : .auto)
     #expect(session.gatedLinearNodes.count == 1)
@@ -136,8 +142,10 @@ import Testing
         thr = (0..<s).map { r in Array(xv[(r * k)..<((r + 1) * k)]).map(abs).sorted(by: >)[k / 2 - 1] }
       }
       let ref = Self.reference(x: xv, rows: s, k: k, w: w, n: n, bias: b, thresholds: thr, sparse: false)
-      #expect(Self.close(y, ref), "\(mode) gemm \(gemm) zeros \(zeros)")
+      #expect(Self.close(y, ref), "\(mode) rows \(s) gemm \(gemm) zeros \(zeros)")
       let skipped = session.gateLog.layers[0].skippedInputs
+      let masked = zeros > 0 && s > 1
+      #expect((session.gateLog.layers[0].skippedMACs == 0) == (masked || skipped == 0), "\(mode) rows \(s)")
       if case .threshold(0.5) = mode { #expect(skipped > s * k / 4, "\(mode): skipped \(skipped) of \(s * k)") }
       if case .threshold(0) = mode { #expect(skipped == 0) }
     }

@@ -39,16 +39,21 @@ struct LinearStep: Step, @unchecked Sendable {
   private var transposeSpan: Int { transposes ? ((k + out) * rows * 4 + 63) / 64 * 64 : 0 }
   var scratchBytes: Int { transposeSpan + workspaceBytes }
 
-  func run(_ c: StepContext) throws(RuntimeError) {
+  func run(_ c: StepContext) throws(RuntimeError) { try run(c, input: nil) }
+
+  /// The product on `input` instead of the step's input 0 when given (the input gate's masked
+  /// copy, `GatedLinearStep`); the scratch is used as always.
+  func run(_ c: StepContext, input: UnsafePointer<Float>?) throws(RuntimeError) {
+    let a = input ?? c.input(0, Float.self)
     if let panel {
-      try runPanel(c, panel)
+      try runPanel(c, panel, a: a)
       return
     }
     if let dense {
-      runDense(c, dense)
+      runDense(c, dense, a: a)
       return
     }
-    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+    let y = c.output(0, Float.self)
     let scratch = c.scratch?.assumingMemoryBound(to: Float.self)
     var x = a
     var yk = y
@@ -86,8 +91,8 @@ struct LinearStep: Step, @unchecked Sendable {
 
 extension LinearStep {
   /// `Y = A · Wᵀ` by OpenBLAS on A as stored, then bias, clamp and GELU in one pass over Y.
-  func runDense(_ c: StepContext, _ w: [Float]) {
-    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+  func runDense(_ c: StepContext, _ w: [Float], a: UnsafePointer<Float>) {
+    let y = c.output(0, Float.self)
     let shape = BatchedGemm.Shape(
       m: rows, n: out, k: k, lda: aTransposed ? rows : k, ldb: k, ldc: out, transA: aTransposed, transB: true)
     w.withUnsafeBufferPointer { wb in
@@ -98,8 +103,8 @@ extension LinearStep {
 
   /// `Y = A · Wᵀ` by the pixel-major kernel on A and Y as stored, with the bias and (when
   /// nothing comes after it) the clamp in its epilogue; then the addend, clamp and GELU.
-  func runPanel(_ c: StepContext, _ panel: PanelLinear) throws(RuntimeError) {
-    let a = c.input(0, Float.self), y = c.output(0, Float.self)
+  func runPanel(_ c: StepContext, _ panel: PanelLinear, a: UnsafePointer<Float>) throws(RuntimeError) {
+    let y = c.output(0, Float.self)
     let kernelClamps = addend == nil
     do {
       try bias.withOptionalPointer { (b) throws(KernelError) in
