@@ -18,6 +18,15 @@ size_t sparrow_split2_f32__scalar(float* even, float* odd, const float* src, siz
 size_t sparrow_split2_f32__avx2(float* even, float* odd, const float* src, size_t pairs);
 size_t sparrow_split2_f32__avx512f(float* even, float* odd, const float* src, size_t pairs);
 #endif
+/* o[i] = the maximum of a[2i], a[2i + 1], b[2i] and b[2i + 1] for i below the returned count (the
+ * caller does the rest), folded as the max-pooling kernel's plain path folds them (bit for bit,
+ * NaNs and signed zeros included): a 2x2 stride-2 pooling window over two input rows. */
+typedef size_t (*sparrow_pool2_fn)(float* o, const float* a, const float* b, size_t n);
+size_t sparrow_pool2_f32__scalar(float* o, const float* a, const float* b, size_t n); /* does none: returns 0 */
+#if defined(__x86_64__)
+size_t sparrow_pool2_f32__avx2(float* o, const float* a, const float* b, size_t n);
+size_t sparrow_pool2_f32__avx512f(float* o, const float* a, const float* b, size_t n);
+#endif
 #if defined(__aarch64__)
 size_t sparrow_split2_f32__neon(float* even, float* odd, const float* src, size_t pairs);
 #endif

@@ -40,22 +40,59 @@ void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt) {
   p->row_tasks *= p->pixel_chunks;
 }
 
-/* Pixel mode: the MR window origins of pixel block b of the batch (past the last pixel, the last
- * again) and, in *yoff, where the block's output starts (its image's, channel 0). */
-static size_t block_pixels(const sparrow_direct_conv_plan* p, const float* buf, size_t b, const float** px,
-                           size_t* yoff) {
+/* Pixel mode: a walk over the batch's pixel blocks (cursor_at once, then cursor_next), giving each
+ * block's MR window origins without the divisions per block that finding block b from scratch
+ * takes (3.6% of the digits model at batch 8 on Zen 5, where ~1,800 blocks per run are 16 or
+ * fewer pixels' work each). */
+typedef struct {
+  const float* img;  /* the block's image's padded planes */
+  size_t image_ws;   /* floats of padded planes per image */
+  size_t row_step;   /* floats from one output row's window origin to the next's */
+  size_t wo, npix;   /* output columns, pixels per image */
+  size_t cout_npix;  /* output floats per image */
+  size_t yimg;       /* output offset of the block's image */
+  size_t q0, oy, ox; /* the block's first pixel in its image, its row and column */
+} pixel_cursor;
+
+static pixel_cursor cursor_at(const sparrow_direct_conv_plan* p, const float* buf, size_t b) {
   const sparrow_direct_conv* d = p->conv;
-  const size_t row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len, wo = d->s.wo, npix = d->s.ho * wo;
-  const size_t bpi = image_blocks(d), img = b / bpi;
-  buf += img * (sparrow_direct_planes_bytes(d) / sizeof(float));
-  const size_t q0 = (b % bpi) * SPARROW_PCONV_MR, pixels = npix - q0 < SPARROW_PCONV_MR ? npix - q0 : SPARROW_PCONV_MR;
-  *yoff = img * d->cout * npix + q0;
-  size_t oy = q0 / wo, ox = q0 % wo;
+  const size_t wo = d->s.wo, npix = d->s.ho * wo, bpi = image_blocks(d), img = b / bpi;
+  const size_t image_ws = sparrow_direct_planes_bytes(d) / sizeof(float), q0 = (b % bpi) * SPARROW_PCONV_MR;
+  return (pixel_cursor){.img = buf + img * image_ws,
+                        .image_ws = image_ws,
+                        .row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len,
+                        .wo = wo,
+                        .npix = npix,
+                        .cout_npix = d->cout * npix,
+                        .yimg = img * d->cout * npix,
+                        .q0 = q0,
+                        .oy = q0 / wo,
+                        .ox = q0 % wo};
+}
+
+/* The block's MR window origins (past its last pixel, the last again), its pixel count and, in
+ * *yoff, where its output starts (its image's channel 0). */
+static size_t cursor_pixels(const pixel_cursor* c, const float** px, size_t* yoff) {
+  const size_t pixels = c->npix - c->q0 < SPARROW_PCONV_MR ? c->npix - c->q0 : SPARROW_PCONV_MR;
+  *yoff = c->yimg + c->q0;
+  size_t oy = c->oy, ox = c->ox;
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
-    px[i] = buf + oy * row_step + ox;
-    if (i + 1 < pixels && ++ox == wo) ox = 0, oy++;
+    px[i] = c->img + oy * c->row_step + ox;
+    if (i + 1 < pixels && ++ox == c->wo) ox = 0, oy++;
   }
   return pixels;
+}
+
+static void cursor_next(pixel_cursor* c) {
+  c->q0 += SPARROW_PCONV_MR;
+  if (c->q0 >= c->npix) {
+    c->q0 = c->oy = c->ox = 0;
+    c->img += c->image_ws;
+    c->yimg += c->cout_npix;
+    return;
+  }
+  c->ox += SPARROW_PCONV_MR;
+  while (c->ox >= c->wo) c->ox -= c->wo, c->oy++;
 }
 
 /* Pixel mode with a fused residual: added to output channels [c0, c1) of pixel blocks [b0, b1)
@@ -177,8 +214,9 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
           const size_t streams = k0 + kc < k ? span : wide && q + span < p1 ? panel_span(p, q + span, p1, 2) : 1;
           const size_t lines = slice * nr * sizeof(float) / 64, nb = c1 - c0;
           const size_t per = (lines + nb - 1) / nb;
-          for (size_t b = c0; b < c1; b++) {
-            const size_t pixels = block_pixels(p, buf, b, px, &yoff);
+          pixel_cursor cur = cursor_at(p, buf, c0);
+          for (size_t b = c0; b < c1; b++, cursor_next(&cur)) {
+            const size_t pixels = cursor_pixels(&cur, px, &yoff);
             sparrow_pconv_call(span, p->pfn, p->pfn2, p->pfn4, kc, wq + k0 * nr, k * nr, kq + k0, px, pixels, chans,
                                bias, p->lo, p->hi, p->y + yoff + r0 * npix, npix, 1,
                                part + (b - c0) * span * SPARROW_PCONV_MR * nr, k0 == 0, k0 + kc == k);
@@ -203,8 +241,9 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
     const size_t chunk = p->residual == NULL ? b1 - b0 : PCONV_RESIDUAL_BYTES / block_bytes + 1;
     for (size_t c0 = b0; c0 < b1; c0 += chunk) {
       const size_t c1 = b1 - c0 < chunk ? b1 : c0 + chunk;
-      for (size_t b = c0; b < c1; b++) {
-        const size_t pixels = block_pixels(p, buf, b, px, &yoff);
+      pixel_cursor cur = cursor_at(p, buf, c0);
+      for (size_t b = c0; b < c1; b++, cursor_next(&cur)) {
+        const size_t pixels = cursor_pixels(&cur, px, &yoff);
         for (size_t q = g0; q < g1;) {
           if (!sparrow_direct_panel_active(&p->lists, q, nr)) {
             q++;

@@ -346,6 +346,15 @@ sparrow_split2_fn sparrow_dispatch_split2(void) {
   return sparrow_split2_f32__scalar;
 }
 
+sparrow_pool2_fn sparrow_dispatch_pool2(void) {
+#if defined(__x86_64__)
+  const sparrow_isa isa = sparrow_active_isa();
+  if (isa == SPARROW_ISA_AVX512) return sparrow_pool2_f32__avx512f;
+  if (isa == SPARROW_ISA_AVX2) return sparrow_pool2_f32__avx2;
+#endif
+  return sparrow_pool2_f32__scalar;
+}
+
 sparrow_transpose_fn sparrow_dispatch_transpose(void) {
 #if defined(__x86_64__)
   /* AVX-512 is a level above AVX2: it runs the AVX2 transpose (it fell to scalar before). */

@@ -50,6 +50,8 @@ sparrow_row_generic_fn sparrow_row_select(sparrow_row_op op, size_t index);
 /* The stride-2 row gather of the active ISA (im2col and padded planes). */
 sparrow_even_fn sparrow_dispatch_even(void);
 sparrow_split2_fn sparrow_dispatch_split2(void);
+/* The 2x2 stride-2 max-pooling row of the active ISA (scalar: none; maxpool.c's plain loops). */
+sparrow_pool2_fn sparrow_dispatch_pool2(void);
 /* The matrix transpose of the active ISA (common/transpose.h). */
 sparrow_transpose_fn sparrow_dispatch_transpose(void);
 

@@ -4,6 +4,7 @@
  * built here as the Swift step builds them. Values distinct (no NaN, no -0), so any fold order
  * gives the same maximum: exact equality. */
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static void axis(size_t outs, size_t size, size_t k, size_t stride, size_t dil, 
     start[o] = s, lo[o] = l < h ? l : 0, hi[o] = l < h ? h : 0;
   }
 }
+
+void test_maxpool_2x2(uint64_t seed);
 
 void test_maxpool(uint64_t seed, long cases) {
   mp_state = seed ^ 0x3A9F001ull;
@@ -99,4 +102,56 @@ void test_maxpool(uint64_t seed, long cases) {
   }
   g_case[0] = 0;
   printf("  %-34s %6zu checks passed\n", "max pooling", g_passed - passed_before);
+  test_maxpool_2x2(seed);
+}
+
+/* 2x2 stride-2 windows without padding (a vector pass of their own on x86): every width 1-70,
+ * odd heights, several planes, values with NaNs, signed zeros and ties among them. The reference
+ * folds as the plain path does (MAXF(m, v) = v > m ? v : m; the two rows first, then -FLT_MAX,
+ * the even column, the odd one): bit-for-bit equality. */
+void test_maxpool_2x2(uint64_t seed) {
+  mp_state = seed ^ 0x2B2ull;
+  const size_t passed_before = g_passed;
+  for (size_t w = 1; w <= 70; w++) {
+    const size_t h = mp_rnd(2, 7), planes = mp_rnd(1, 3), ho = h / 2, wo = w / 2;
+    if (wo == 0) continue;
+    snprintf(g_case, sizeof g_case, "maxpool 2x2/2 %zux%zu -> %zux%zu, %zu planes", h, w, ho, wo, planes);
+    ptrdiff_t *rs = malloc(ho * sizeof(ptrdiff_t)), *rl = malloc(ho * sizeof(ptrdiff_t)),
+              *rh = malloc(ho * sizeof(ptrdiff_t));
+    ptrdiff_t *cs = malloc(wo * sizeof(ptrdiff_t)), *cl = malloc(wo * sizeof(ptrdiff_t)),
+              *ch = malloc(wo * sizeof(ptrdiff_t));
+    axis(ho, h, 2, 2, 1, 0, rs, rl, rh);
+    axis(wo, w, 2, 2, 1, 0, cs, cl, ch);
+    ptrdiff_t col_lo[2] = {0, 0}, col_hi[2] = {(ptrdiff_t)wo, (ptrdiff_t)wo};
+    float* x = malloc(planes * h * w * sizeof(float));
+    float* y = malloc(planes * ho * wo * sizeof(float));
+    float* ref = malloc(planes * ho * wo * sizeof(float));
+    float* row = malloc((w + 16) * sizeof(float));
+    const float special[] = {NAN, -0.0f, 0.0f, -FLT_MAX, 1.5f, -1.5f};
+    for (size_t k = 0; k < planes * h * w; k++)
+      x[k] = mp_rnd(0, 3) == 0 ? special[mp_rnd(0, 5)] : (float)mp_rnd(0, 6) - 3.0f;
+#define MAXF_REF(m, v) ((v) > (m) ? (v) : (m))
+    for (size_t p = 0; p < planes; p++)
+      for (size_t oy = 0; oy < ho; oy++)
+        for (size_t ox = 0; ox < wo; ox++) {
+          const float* a = x + (p * h + 2 * oy) * w + 2 * ox;
+          const float e = MAXF_REF(a[0], a[w]), d = MAXF_REF(a[1], a[w + 1]);
+          const float m = MAXF_REF(-FLT_MAX, e);
+          ref[(p * ho + oy) * wo + ox] = MAXF_REF(m, d);
+        }
+#undef MAXF_REF
+    const sparrow_maxpool_shape s = {h, w, ho, wo, 1, 2, 2, 1, 0, rs, rl, rh, col_lo, col_hi};
+    memset(y, 0xFF, planes * ho * wo * sizeof(float));
+    sparrow_maxpool_f32(&s, x, y, planes, row);
+    if (memcmp(y, ref, planes * ho * wo * sizeof(float)) != 0) {
+      size_t bad = 0;
+      while (memcmp(y + bad, ref + bad, sizeof(float)) == 0) bad++;
+      fail("y[%zu] = %g, expected %g (bits differ)", bad, (double)y[bad], (double)ref[bad]);
+    } else {
+      g_passed++;
+    }
+    free(rs), free(rl), free(rh), free(cs), free(cl), free(ch), free(x), free(y), free(ref), free(row);
+  }
+  g_case[0] = 0;
+  printf("  %-34s %6zu checks passed\n", "max pooling 2x2/2 (NaN, -0)", g_passed - passed_before);
 }

@@ -1,6 +1,8 @@
 /// Graph-to-graph rewrites run between import and planning, one pass per file.
 public enum Passes {
-  /// The default pipeline: QDQ groups around Conv/MatMul/Gemm fused into int8 steps (FuseQDQ),
+  /// The default pipeline: Identity, Reshape, Squeeze and Unsqueeze of constants folded into
+  /// constants (torch's exporter writes deduplicated initializers as `Identity(initializer)`: a
+  /// BatchNorm whose bias was one stayed a separate step), QDQ groups around Conv/MatMul/Gemm fused into int8 steps (FuseQDQ),
   /// then the QDQ groups around Add (FuseQLinearAdd) and MaxPool (FuseQDQMaxPool),
   /// BatchNorm and constant-affine folding, HardSwish, LayerNorm, GELU and masked-softmax fusion, constant weight transposes folded, attention's transposes folded into
   /// its MatMuls, linear layers' bias then activation fusion, then
@@ -8,7 +10,7 @@ public enum Passes {
   /// the gate multiplies the clamped output). `gateScore: false` leaves the score sub-graphs as
   /// the model wrote them (tests compare the two).
   public static func optimize(_ g: Graph, gateScore: Bool = true) throws(ModelError) -> Graph {
-    var g = g
+    var g = FoldConstantReshapes.run(g)
     g = FuseQDQ.run(g)
     g = FuseQLinearAdd.run(g)
     g = FuseQDQMaxPool.run(g)
