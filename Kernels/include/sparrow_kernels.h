@@ -320,6 +320,21 @@ sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, con
                               const float* bias, float clamp_lo, float clamp_hi, float* y,
                               void* workspace, size_t workspace_bytes, int threads);
 
+/* Depthwise convolution with channels in the vector lanes (Kernels/conv/dwcv.c), multiplier 1:
+ * blocks of L channels (L = sparrow_dwcv_lanes(isa): 16 AVX-512, 8 AVX2, 4 NEON, 1 scalar)
+ * transposed pixel-major, padded, convolved and transposed back; the same result as
+ * sparrow_dwconv up to rounding. `isa` is a sparrow_isa the CPU runs, or -1 for the active one;
+ * weights and bias are packed for that ISA's lanes (sparrow_dwcv_pack, packed_floats floats).
+ * The workspace holds min(threads, blocks) * sparrow_dwcv_workspace_bytes bytes, 64-byte
+ * aligned (0 bytes: the window is too large). */
+size_t sparrow_dwcv_lanes(int isa);
+size_t sparrow_dwcv_workspace_bytes(const sparrow_dwconv_shape* s, int isa);
+size_t sparrow_dwcv_packed_floats(const sparrow_dwconv_shape* s, int isa);
+void sparrow_dwcv_pack(const sparrow_dwconv_shape* s, int isa, const float* w, const float* bias, float* packed);
+sparrow_status sparrow_dwcv(const sparrow_dwconv_shape* s, int isa, const float* x, const float* packed,
+                            float clamp_lo, float clamp_hi, float* y, void* workspace, size_t workspace_bytes,
+                            int threads);
+
 /* Dense direct-convolution kernels (Kernels/conv/dconv/ukernels.inc), like the depthwise list. */
 size_t sparrow_dconv_ukernel_count(void);
 const char* sparrow_dconv_ukernel_name(size_t index);  /* NULL past the end */

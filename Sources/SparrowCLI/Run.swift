@@ -15,6 +15,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Untimed runs before the timed ones (warm-up, not in the percentiles).") var warmup: Int = 0
   @Option(help: "Seed for the random data of inputs not given.") var seed: UInt64 = 1
   @Flag(help: "Print time per op type (an Amdahl breakdown) after the runs.") var profile = false
+  @Option(help: "With --profile: how many of the slowest steps to list (0: all).") var profileSteps = 15
   @Option(help: "Runtime-pruning gate: off, zero (skip all-zero input channels), topk:R (keep the fraction R of input channels by mean |x|), model (the model's learned gates skip channels), threshold:S (MatMul/Gemm inputs below a calibrated magnitude skipped per token, S the fraction skipped on --calibration, 0 <= S < 1).")
   var gate: String = "off"
   @Flag(name: .customLong("gate-report"), help: "Print what the gate skipped per layer.") var gateReport = false
@@ -78,7 +79,7 @@ struct RunCommand: ParsableCommand {
       // The same time by step: where the weighted layers' formats and kernels (inspect) pay off.
       let kernels = Dictionary(p.layers.map { ($0.node, "\($0.format) \($0.kernel)") }, uniquingKeysWith: { a, _ in a })
       let steps = zip(p.stepNodes, session.stepProfile).sorted { $0.1 > $1.1 }
-      let shown = steps.prefix(15)
+      let shown = profileSteps > 0 ? Array(steps.prefix(profileSteps)) : steps
       print("slowest steps (\(shown.count) of \(steps.count)):")
       for (node, ms) in shown {
         print(String(format: "  %@ %-12@ %8.3f ms/run %5.1f%%  %@", node.name.padding(toLength: 32, withPad: " ", startingAt: 0) as NSString,

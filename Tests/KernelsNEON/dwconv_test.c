@@ -113,3 +113,74 @@ void test_dwconv(uint64_t seed, long cases, int scalar_only) {
   printf("  %-34s %6zu checks passed (%s)\n", "depthwise convolution", g_passed - passed_before,
          sparrow_dwconv_kernel_name());
 }
+
+/* Channels in the vector lanes (sparrow_dwcv): every ISA this CPU runs (and the active one) on
+ * random shapes with 1-40 channels (whole and partial blocks of 16, 8 and 4 lanes), maps 1-30
+ * wide, strides, dilations and pads as above, 1-3 threads; the same exact reference. NaN kept by
+ * the clamp is checked on one case per run. */
+void test_dwcv(uint64_t seed, long cases, int scalar_only) {
+  dw_state = seed ^ 0xC0C0Aull;
+  const size_t passed_before = g_passed;
+  const int isas[] = {SPARROW_ISA_SCALAR, SPARROW_ISA_AVX2, SPARROW_ISA_AVX512, SPARROW_ISA_NEON, -1};
+  for (long i = 0; i < cases; i++) {
+    sparrow_dwconv_shape s = {0};
+    s.channels = dw_rnd(1, 40);
+    s.multiplier = 1;
+    s.kh = dw_rnd(1, 5);
+    s.kw = dw_rnd(1, 5);
+    s.stride_h = dw_rnd(1, 3);
+    s.stride_w = dw_rnd(1, 3);
+    s.dilation_h = dw_rnd(1, 2);
+    s.dilation_w = dw_rnd(1, 2);
+    s.h = dw_rnd(1, 20);
+    s.w = dw_rnd(1, 30);
+    s.pad_top = dw_rnd(0, 2);
+    s.pad_left = dw_rnd(0, 3);
+    s.ho = out_size(s.h, s.pad_top, dw_rnd(0, 2), s.kh, s.dilation_h, s.stride_h);
+    s.wo = out_size(s.w, s.pad_left, dw_rnd(0, 3), s.kw, s.dilation_w, s.stride_w);
+    if (s.ho == 0 || s.wo == 0) continue;
+    snprintf(g_case, sizeof g_case, "dwcv c%zu %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu", s.channels, s.h,
+             s.w, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, s.pad_top, s.pad_left, s.ho, s.wo);
+    const size_t m = s.channels, ny = m * s.ho * s.wo;
+    float* x = malloc(m * s.h * s.w * sizeof(float));
+    float* w = malloc(m * s.kh * s.kw * sizeof(float));
+    float* b = malloc(m * sizeof(float));
+    float* ref = malloc(ny * sizeof(float));
+    float* y = malloc(ny * sizeof(float));
+    for (size_t j = 0; j < m * s.h * s.w; j++) x[j] = (float)((int)dw_rnd(0, 64) - 32) / 16.0f;
+    if (i == 0) x[0] = NAN;
+    for (size_t j = 0; j < m * s.kh * s.kw; j++) w[j] = (float)((int)dw_rnd(0, 16) - 8) / 8.0f;
+    for (size_t j = 0; j < m; j++) b[j] = (float)((int)dw_rnd(0, 8) - 4) / 4.0f;
+    const float lo = (i % 3 == 1) ? 0.0f : -INFINITY, hi = (i % 3 == 2) ? 1.5f : INFINITY;
+    const float* bias = (i & 1) ? b : NULL;
+    reference(&s, x, w, bias, lo, hi, ref);
+    const int threads = 1 + (int)(i % 3);
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+      const int isa = isas[k];
+      if (isa >= 0 && !sparrow_isa_supported((sparrow_isa)isa)) continue;
+      if (scalar_only && isa != SPARROW_ISA_SCALAR && isa != -1) continue;
+      const size_t ws_bytes = sparrow_dwcv_workspace_bytes(&s, isa) * (size_t)threads;
+      float* packed = malloc(sparrow_dwcv_packed_floats(&s, isa) * sizeof(float));
+      void* ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64);
+      sparrow_dwcv_pack(&s, isa, w, bias, packed);
+      memset(y, 0xFF, ny * sizeof(float));
+      if (sparrow_dwcv(&s, isa, x, packed, lo, hi, y, ws, ws_bytes, threads) != SPARROW_OK) {
+        fail("isa %d: sparrow_dwcv refused: %s", isa, sparrow_last_error());
+      } else {
+        size_t bad = ny;
+        for (size_t j = 0; j < ny && bad == ny; j++)
+          if (y[j] != ref[j] && !(isnan(y[j]) && isnan(ref[j]))) bad = j;
+        if (bad < ny)
+          fail("isa %d (%zu lanes): y[%zu] = %g, expected %g", isa, sparrow_dwcv_lanes(isa), bad, (double)y[bad],
+               (double)ref[bad]);
+        else
+          g_passed++;
+      }
+      free(packed), free(ws);
+    }
+    free(x), free(w), free(b), free(ref), free(y);
+  }
+  g_case[0] = 0;
+  printf("  %-34s %6zu checks passed (%zu lanes)\n", "depthwise, channels in lanes", g_passed - passed_before,
+         sparrow_dwcv_lanes(-1));
+}

@@ -799,6 +799,7 @@ int main(int argc, char** argv) {
   }
   printf("  %-34s %6zu checks passed\n", "(automatic choice)", g_kernel_passed[MAX_KERNELS]);
   if (g_only < 0) test_dwconv(g_seed, 300, g_scalar_only);
+  if (g_only < 0) test_dwcv(g_seed, 300, g_scalar_only);
   if (g_only < 0) test_dconv(g_seed, 200, g_scalar_only);
   if (g_only < 0) test_rowwise(g_seed, 600, g_scalar_only);
   if (g_only < 0) test_transpose(g_seed, 300);

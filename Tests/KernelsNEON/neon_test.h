@@ -16,6 +16,7 @@ void test_rejections(void);
 
 /* Depthwise convolution kernels against a plain loop (dwconv_test.c). */
 void test_dwconv(uint64_t seed, long cases, int scalar_only);
+void test_dwcv(uint64_t seed, long cases, int scalar_only);
 /* Dense direct convolution kernels against a plain loop (dconv_test.c). */
 void test_dconv(uint64_t seed, long cases, int scalar_only);
 

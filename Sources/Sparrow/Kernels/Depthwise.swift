@@ -112,3 +112,59 @@ public struct DepthwiseKernel: Sendable {
     return y
   }
 }
+
+/// Depthwise convolution with channels in the vector lanes (Kernels/conv/dwcv.c; multiplier 1):
+/// blocks of `lanes` channels pixel-major, so every lane does a channel's work however narrow
+/// the map. Weights and bias are packed once for the active ISA's lanes.
+public struct DepthwiseLanesKernel: Sendable {
+  public let shape: DepthwiseShape
+  private let cShape: sparrow_dwconv_shape
+  private let packed: [Float]
+  private let perTask: Int
+
+  /// The kernel's name under the active ISA (inspect).
+  public static var kernelName: String {
+    switch sparrow_dwcv_lanes(-1) {
+    case 16: "dwcv_f32_16__avx512f"
+    case 8: "dwcv_f32_8__avx2"
+    case 4: "dwcv_f32_4__neon"
+    default: "dwcv_f32_1__scalar"
+    }
+  }
+
+  public init(_ shape: DepthwiseShape, weights: [Float], bias: [Float]?) throws(KernelError) {
+    guard shape.multiplier == 1, var s = shape.c else {
+      throw KernelError(kind: .invalidArgument, message: "channels-in-lanes depthwise needs multiplier 1")
+    }
+    try check(sparrow_dwconv_check(&s), "depthwise convolution")
+    let taps = shape.kh * shape.kw
+    guard weights.count == shape.channels * taps, bias.map({ $0.count == shape.channels }) ?? true else {
+      throw KernelError(kind: .invalidArgument, message: "depthwise: weights or bias has the wrong size")
+    }
+    let per = sparrow_dwcv_workspace_bytes(&s, -1)
+    guard per > 0 else { throw KernelError(kind: .invalidArgument, message: "depthwise window too large") }
+    var p = [Float](repeating: 0, count: sparrow_dwcv_packed_floats(&s, -1))
+    weights.withUnsafeBufferPointer { w in
+      bias.withOptionalPointer { b in
+        p.withUnsafeMutableBufferPointer { sparrow_dwcv_pack(&s, -1, w.baseAddress!, b, $0.baseAddress!) }
+      }
+    }
+    (self.shape, cShape, packed, perTask) = (shape, s, p, per)
+  }
+
+  /// Workspace for `threads` threads.
+  public func workspaceBytes(threads: Int) -> Int { perTask * max(1, threads) }
+
+  /// `y = clamp(dwconv(x, w) + bias)` for one image, the weights given at init.
+  public func run(
+    x: UnsafePointer<Float>, lo: Float, hi: Float, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer,
+    threads: Int
+  ) throws(KernelError) {
+    var s = cShape
+    let nt = max(1, threads)
+    let bytes = workspaceBytes(threads: nt)
+    try packed.withUnsafeBufferPointer { (p) throws(KernelError) in
+      try check(sparrow_dwcv(&s, -1, x, p.baseAddress!, lo, hi, y, workspace, bytes, Int32(nt)), "depthwise convolution")
+    }
+  }
+}

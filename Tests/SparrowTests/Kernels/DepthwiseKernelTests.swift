@@ -69,6 +69,38 @@ import Testing
     #expect(firstMismatch(auto, ref) == nil, "seed \(seed) auto: \(s)")
   }
 
+  /// Channels in the vector lanes (multiplier 1; the active ISA's lanes, partial blocks too)
+  /// against the same definition, 1 and 2 threads.
+  @Test(arguments: 0..<30) func channelsInLanesMatchTheDefinition(_ seed: Int) throws {
+    var rng = SeededRNG(seed: UInt64(seed) + 7700)
+    var s = Self.randomShape(&rng)
+    s.multiplier = 1
+    s.channels = Int.random(in: 1...40, using: &rng)
+    let x = (0..<(s.channels * s.h * s.w)).map { _ in rng.float() }
+    let w = (0..<(s.channels * s.kh * s.kw)).map { _ in rng.float() }
+    let bias: [Float]? = Bool.random(using: &rng) ? (0..<s.channels).map { _ in rng.float() } : nil
+    let (lo, hi): (Float, Float) = [(-.infinity, .infinity), (0, .infinity), (0, 0.5)].randomElement(using: &rng)!
+    let ref = Self.reference(s, x: x, w: w, bias: bias, lo: lo, hi: hi)
+    let kernel = try DepthwiseLanesKernel(s, weights: w, bias: bias)
+    for threads in [1, 2] {
+      var y = [Float](repeating: .nan, count: s.channels * s.ho * s.wo)
+      let bytes = kernel.workspaceBytes(threads: threads)
+      let ws = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+      defer { ws.deallocate() }
+      try x.withUnsafeBufferPointer { (xb) throws(KernelError) in
+        try y.withUnsafeMutableBufferPointer { (yb) throws(KernelError) in
+          try kernel.run(x: xb.baseAddress!, lo: lo, hi: hi, y: yb.baseAddress!, workspace: ws, threads: threads)
+        }
+      }
+      #expect(firstMismatch(y, ref) == nil, "seed \(seed) threads \(threads): \(s)")
+    }
+    #expect(throws: KernelError.self) {
+      var m2 = s
+      m2.multiplier = 2
+      _ = try DepthwiseLanesKernel(m2, weights: w + w, bias: nil)
+    }
+  }
+
   @Test func keepsNaN() throws {
     let s = DepthwiseShape(channels: 1, h: 1, w: 40, kh: 1, kw: 1, ho: 1, wo: 40)
     var x = [Float](repeating: 1, count: 40)

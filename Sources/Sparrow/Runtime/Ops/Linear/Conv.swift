@@ -37,8 +37,9 @@ enum ConvOp: OpBuilder {
         zeroFraction: profile.zeroFraction, format: "direct",
         kernel: DepthwiseKernel.kernelName, measured: [:], profile: profile)
       do {
-        return try DepthwiseConvStep(
+        let rows = try DepthwiseConvStep(
           geometry: g, weights: w, bias: bias, multiplier: mg, lo: lo, hi: hi, threads: c.options.threads)
+        return try DepthwiseChoice.choose(&c, rows: rows)
       } catch {
         throw c.error(error.message)
       }
@@ -92,20 +93,24 @@ enum ConvOp: OpBuilder {
 }
 
 /// Depthwise (one input channel per group, any channel multiplier): the C depthwise kernels
-/// (Kernels/conv), one image at a time, channels split across threads.
+/// (Kernels/conv), one image at a time, channels split across threads: the row kernels, or
+/// (multiplier 1, where timing says so: `lanes`) channels in the vector lanes.
 struct DepthwiseConvStep: Step {
   let geometry: WindowGeometry
   let kernel: DepthwiseKernel
+  let lanes: DepthwiseLanesKernel?
   let weights: [Float]
   let bias: [Float]?
   let lo: Float, hi: Float
   let threads: Int
-  var scratchBytes: Int { kernel.workspaceBytes(threads: threads) }
+  var scratchBytes: Int { lanes?.workspaceBytes(threads: threads) ?? kernel.workspaceBytes(threads: threads) }
 
-  init(geometry g: WindowGeometry, weights: [Float], bias: [Float]?, multiplier: Int, lo: Float, hi: Float, threads: Int)
-    throws(KernelError)
-  {
+  init(
+    geometry g: WindowGeometry, weights: [Float], bias: [Float]?, multiplier: Int, lo: Float, hi: Float, threads: Int,
+    lanes useLanes: Bool = false
+  ) throws(KernelError) {
     kernel = try DepthwiseKernel(g.kernelShape(multiplier: multiplier))
+    lanes = useLanes ? try DepthwiseLanesKernel(g.kernelShape(multiplier: multiplier), weights: weights, bias: bias) : nil
     (geometry, self.weights, self.bias, self.lo, self.hi, self.threads) = (g, weights, bias, lo, hi, threads)
   }
 
@@ -115,6 +120,12 @@ struct DepthwiseConvStep: Step {
     guard let ws = c.scratch else { throw RuntimeError("depthwise convolution: no workspace") }
     let inImage = g.c * g.h * g.w, outImage = g.c * kernel.shape.multiplier * g.ho * g.wo
     do {
+      if let lanes {
+        for img in 0..<g.n {
+          try lanes.run(x: x + img * inImage, lo: lo, hi: hi, y: y + img * outImage, workspace: ws, threads: threads)
+        }
+        return
+      }
       try weights.withUnsafeBufferPointer { (w) throws(KernelError) in
         try bias.withOptionalPointer { (b) throws(KernelError) in
           for img in 0..<g.n {
@@ -127,5 +138,51 @@ struct DepthwiseConvStep: Step {
     } catch {
       throw RuntimeError(error.message)
     }
+  }
+}
+
+/// Depthwise convolutions (multiplier 1): the row kernels or channels in the vector lanes,
+/// whichever measures faster at the layer's shape (interleaved, as DirectConvChoice times), the
+/// decision cached like format timings. The row kernels fill few lanes on narrow maps and pay a
+/// padded copy per channel: MobileNetV2's 7x7 layers ran 3x ONNX Runtime's time on them (Zen 5).
+enum DepthwiseChoice {
+  static func choose(_ c: inout BuildContext, rows: DepthwiseConvStep) throws(KernelError) -> DepthwiseConvStep {
+    let g = rows.geometry
+    guard rows.kernel.shape.multiplier == 1, case .auto = c.options.format,
+      let lanes = try? DepthwiseConvStep(
+        geometry: g, weights: rows.weights, bias: rows.bias, multiplier: 1, lo: rows.lo, hi: rows.hi,
+        threads: rows.threads, lanes: true)
+    else { return rows }
+    let threads = c.options.threads
+    let key = c.options.formatCache.map { _ in
+      "dwcv|\(g.c)x\(g.h)x\(g.w) k\(g.kh)x\(g.kw) s\(g.sh),\(g.sw) d\(g.dh),\(g.dw) p\(g.padTop),\(g.padLeft) o\(g.ho)x\(g.wo) n\(g.n)|"
+        + FormatCache.key(
+          weights: rows.weights, rows: g.c, cols: g.kh * g.kw, n: g.ho * g.wo, kPerChannel: g.kh * g.kw, candidates: [],
+          threads: threads)
+    }
+    var measured: [String: Double]
+    var cached = false
+    if let key, let hit = c.options.formatCache?.lookup(key) {
+      measured = hit.measured
+      cached = true
+    } else {
+      let times = DirectConvChoice.time([rows, lanes], geometry: g, m: g.c, threads: threads)
+      measured = ["direct": times[0] ?? .infinity, "direct-lanes": times[1] ?? .infinity]
+      if let key {
+        let best = measured.min { $0.value < $1.value }!.key
+        c.options.formatCache?.store(key, FormatCache.Entry(format: best, measured: measured))
+      }
+    }
+    let useLanes = (measured["direct-lanes"] ?? .infinity) < (measured["direct"] ?? .infinity)
+    if var layer = c.layer {
+      layer.measured = measured
+      layer.measuredFromCache = cached
+      if useLanes {
+        layer.format = "direct-lanes"
+        layer.kernel = DepthwiseLanesKernel.kernelName
+      }
+      c.layer = layer
+    }
+    return useLanes ? lanes : rows
   }
 }
