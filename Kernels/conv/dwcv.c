@@ -23,6 +23,17 @@ static sparrow_dwcv_ukernel_fn dwcv_fn(sparrow_isa isa, size_t* lanes) {
   return *lanes = 1, sparrow_dwcv_f32_1__scalar;
 }
 
+/* The ISA's register transposes, or NULL (the generic copies). */
+static void dwcv_tr(sparrow_isa isa, sparrow_dwcv_in_fn* in, sparrow_dwcv_out_fn* out) {
+  *in = NULL, *out = NULL;
+#if defined(__x86_64__)
+  if (isa == SPARROW_ISA_AVX512) *in = sparrow_dwcv_in_f32__avx512f, *out = sparrow_dwcv_out_f32__avx512f;
+  if (isa == SPARROW_ISA_AVX2) *in = sparrow_dwcv_in_f32__avx2, *out = sparrow_dwcv_out_f32__avx2;
+#else
+  (void)isa;
+#endif
+}
+
 /* The ISA a call runs: `isa` when this CPU runs it, else the active one. */
 static sparrow_isa dwcv_isa(int isa) {
   return isa >= 0 && sparrow_isa_supported((sparrow_isa)isa) ? (sparrow_isa)isa : sparrow_active_isa();
@@ -34,9 +45,10 @@ size_t sparrow_dwcv_lanes(int isa) {
   return lanes;
 }
 
-/* Byte offsets of one task's buffers: padded block, transposed input, output, tap offsets. */
+/* Byte offsets of one task's buffers: padded block, transposed input, output, tap offsets,
+ * padded positions of the input pixels. */
 typedef struct {
-  size_t t, in, out, toff, total;
+  size_t t, in, out, toff, pos, total;
 } dwcv_layout;
 
 static int dwcv_layout_of(const sparrow_dwconv_shape* s, size_t lanes, dwcv_layout* l, extents* e) {
@@ -50,7 +62,8 @@ static int dwcv_layout_of(const sparrow_dwconv_shape* s, size_t lanes, dwcv_layo
   l->in = ALIGN64(pad);
   l->out = l->in + ALIGN64(in);
   l->toff = l->out + ALIGN64(out);
-  l->total = l->toff + ALIGN64(e->taps * sizeof(size_t));
+  l->pos = l->toff + ALIGN64(e->taps * sizeof(size_t));
+  l->total = l->pos + ALIGN64(s->h * s->w * sizeof(size_t));
   return 1;
 }
 
@@ -82,6 +95,8 @@ typedef struct {
   extents e;
   dwcv_layout l;
   sparrow_dwcv_ukernel_fn fn;
+  sparrow_dwcv_in_fn in;
+  sparrow_dwcv_out_fn out;
   size_t lanes, blocks, tasks;
   const float *x, *packed;
   float lo, hi;
@@ -94,37 +109,67 @@ static void dwcv_block(const dwcv_plan* p, size_t b, char* ws) {
   const size_t L = p->lanes, c0 = b * L, n = s->channels - c0 < L ? s->channels - c0 : L;
   const size_t hw = s->h * s->w, howo = s->ho * s->wo, cols = p->e.cols, taps = p->e.taps;
   float *t = (float*)(ws + p->l.t), *in = (float*)(ws + p->l.in), *out = (float*)(ws + p->l.out);
-  size_t* toff = (size_t*)(ws + p->l.toff);
-  /* Pixel-major input; lanes past the last channel zero (their outputs are dropped). */
-  if (n < L) memset(in, 0, hw * L * sizeof(float));
-  sparrow_transpose_f32(n, hw, p->x + c0 * hw, hw, in, L);
-  /* Padded rows: input columns [a, bcol) of the padded row hold the input row. */
-  const size_t a = s->pad_left < cols ? s->pad_left : cols,
-               bcol = s->pad_left + s->w < cols ? s->pad_left + s->w : cols;
-  for (size_t r = 0; r < p->e.rows; r++) {
-    float* row = t + r * cols * L;
-    const long iy = (long)r - (long)s->pad_top;
-    if (iy < 0 || iy >= (long)s->h || bcol <= a) {
-      memset(row, 0, cols * L * sizeof(float));
-      continue;
+  if (p->in != NULL) {
+    p->in(p->x + c0 * hw, hw, n, (const size_t*)(ws + p->l.pos), t);
+  } else {
+    /* Pixel-major input; lanes past the last channel zero (their outputs are dropped). */
+    if (n < L) memset(in, 0, hw * L * sizeof(float));
+    sparrow_transpose_f32(n, hw, p->x + c0 * hw, hw, in, L);
+    /* Padded rows: input columns [a, bcol) of the padded row hold the input row. */
+    const size_t a = s->pad_left < cols ? s->pad_left : cols;
+    const size_t bcol = s->pad_left + s->w < cols ? s->pad_left + s->w : cols;
+    for (size_t r = 0; r < p->e.rows; r++) {
+      float* row = t + r * cols * L;
+      const long iy = (long)r - (long)s->pad_top;
+      if (iy < 0 || iy >= (long)s->h || bcol <= a) {
+        memset(row, 0, cols * L * sizeof(float));
+        continue;
+      }
+      memset(row, 0, a * L * sizeof(float));
+      memcpy(row + a * L, in + (size_t)iy * s->w * L, (bcol - a) * L * sizeof(float));
+      memset(row + bcol * L, 0, (cols - bcol) * L * sizeof(float));
     }
-    memset(row, 0, a * L * sizeof(float));
-    memcpy(row + a * L, in + (size_t)iy * s->w * L, (bcol - a) * L * sizeof(float));
-    memset(row + bcol * L, 0, (cols - bcol) * L * sizeof(float));
   }
-  for (size_t ky = 0; ky < s->kh; ky++)
-    for (size_t kx = 0; kx < s->kw; kx++) toff[ky * s->kw + kx] = (ky * s->dilation_h * cols + kx * s->dilation_w) * L;
   const float* wb = p->packed + b * (taps + 1) * L;
-  const sparrow_dwcv_args args = {
-      s->ho, s->wo, taps, s->stride_h * cols * L, s->stride_w * L, toff, t, wb, wb + taps * L, p->lo, p->hi, out};
+  const sparrow_dwcv_args args = {s->ho,
+                                  s->wo,
+                                  taps,
+                                  s->stride_h * cols * L,
+                                  s->stride_w * L,
+                                  (const size_t*)(ws + p->l.toff),
+                                  t,
+                                  wb,
+                                  wb + taps * L,
+                                  p->lo,
+                                  p->hi,
+                                  out};
   p->fn(&args);
-  sparrow_transpose_f32(howo, n, out, L, p->y + c0 * howo, howo);
+  if (p->out != NULL)
+    p->out(out, howo, n, p->y + c0 * howo);
+  else
+    sparrow_transpose_f32(howo, n, out, L, p->y + c0 * howo, howo);
 }
 
+/* Task t: its blocks, after the tap offsets and (register transposes) the padded positions and
+ * the padding, once. */
 static void dwcv_task(void* plan, size_t task) {
   const dwcv_plan* p = plan;
   if (task >= p->tasks) return;
+  const sparrow_dwconv_shape* s = p->s;
   char* ws = p->workspace + task * p->l.total;
+  const size_t cols = p->e.cols, L = p->lanes;
+  size_t* toff = (size_t*)(ws + p->l.toff);
+  for (size_t ky = 0; ky < s->kh; ky++)
+    for (size_t kx = 0; kx < s->kw; kx++) toff[ky * s->kw + kx] = (ky * s->dilation_h * cols + kx * s->dilation_w) * L;
+  if (p->in != NULL) {
+    size_t* pos = (size_t*)(ws + p->l.pos);
+    for (size_t iy = 0, q = 0; iy < s->h; iy++)
+      for (size_t ix = 0; ix < s->w; ix++, q++) {
+        const size_t r = iy + s->pad_top, c = ix + s->pad_left;
+        pos[q] = r < p->e.rows && c < cols ? r * cols + c : SIZE_MAX;
+      }
+    memset(ws + p->l.t, 0, p->e.rows * cols * L * sizeof(float));
+  }
   for (size_t b = p->blocks * task / p->tasks; b < p->blocks * (task + 1) / p->tasks; b++) dwcv_block(p, b, ws);
 }
 
@@ -137,6 +182,7 @@ sparrow_status sparrow_dwcv(const sparrow_dwconv_shape* s, int isa, const float*
   if (!(lo <= hi)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "clamp range [%g, %g] is empty", lo, hi);
   dwcv_plan p = {.s = s, .x = x, .packed = packed, .lo = lo, .hi = hi, .y = y, .workspace = workspace};
   p.fn = dwcv_fn(dwcv_isa(isa), &p.lanes);
+  dwcv_tr(dwcv_isa(isa), &p.in, &p.out);
   if (!dwcv_layout_of(s, p.lanes, &p.l, &p.e)) return sparrow_fail(SPARROW_ERR_INVALID_ARGUMENT, "window too large");
   p.blocks = (s->channels + p.lanes - 1) / p.lanes;
   const size_t nt = threads < 1 ? 1 : (size_t)threads;
