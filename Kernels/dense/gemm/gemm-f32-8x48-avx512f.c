@@ -3,8 +3,9 @@
  * {1to16} memory operands), 24 FMAs into 24 zmm accumulators. MR = 8 divides every channel count
  * of the usual CNNs (no padded rows); NR = 48 with 32- and 16-column blocks and a masked last
  * vector leaves no idle lane on N = 784, 3136, 12544 (ResNet's 28², 56², 112²) and one column
- * each on 49 and 196, which, like every rest of fewer than 8 columns past a 16-column edge, runs
- * the matrix-vector path (two k per 16-lane FMA over the 8-row panel, W streamed once).
+ * each on 49 and 196: such a rest of fewer than 8 columns past a 16-column edge runs per panel and
+ * K slice right after the panel's last block (8-lane FMAs, W from cache); N < 8 runs the
+ * matrix-vector path (two k per 16-lane FMA over the 8-row panel, W streamed once).
  *
  * Cache blocking (as GotoBLAS / MLAS): K in slices of at most KC = 256 (equal slices); per
  * slice, groups of at most MC_PANELS panels, whose W slices (8 x kc floats each, contiguous in
@@ -101,6 +102,29 @@ static inline T void gemv8(size_t K, const float* wp, const float* x, size_t xs,
 #undef XK
 }
 
+/* The last r < 8 columns (past the last 16-column edge) of panel p over the K slice [0, kc), while
+ * the panel's W slice is in cache from its last column block (the matrix-vector loop per column
+ * on the slice). Stores like store_panel. The matrix-vector path streamed all
+ * of W again for them: on MobileNetV2's N = 49 layers (a 48-column block and one more), the
+ * 320 -> 1280 one read its 1.6 MB weight twice. */
+static inline T void rest_panel(const sparrow_matrix* w, size_t p, size_t kc, const float* wp, const float* x,
+                                size_t xs, const uint8_t* mask, size_t r, float* y0, size_t ys, const float* bias,
+                                int first, int last, float lo, float hi) {
+  const size_t rows = sparrow_gemm_rows(w->m, p, MR);
+  for (size_t c = 0; c < r; c++) {
+    float out[8];
+    gemv8(kc, wp, x + c, xs, mask, out);
+    for (size_t i = 0; i < rows; i++) {
+      const size_t row = p * MR + i;
+      float* y = y0 + row * ys + c;
+      float v = out[i];
+      if (!first) v += *y;
+      if (last) v = sparrow_clampf(v + (bias != NULL ? bias[row] : 0.0f), lo, hi);
+      *y = v;
+    }
+  }
+}
+
 /* Rows of panel p from the accumulators: columns [0, cols) of the block at y0; the first slice
  * stores, later ones add what Y holds; the last adds the bias and clamps. */
 static inline T void store_panel(const sparrow_matrix* w, size_t p, const __m512 acc[24], size_t cols, float* y0,
@@ -155,7 +179,8 @@ T void sparrow_gemm_f32_8x48__avx512f(const sparrow_matrix* w, const uint32_t* u
     return;
   }
   const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
-  /* Fewer than 8 columns past the last 16-column edge run the matrix-vector path. */
+  /* Fewer than 8 columns past the last 16-column edge: with blocks before them, each panel's
+   * right after its last block (rest_panel); alone (N < 8), the matrix-vector path. */
   const size_t rest = n % 16 < 8 ? n % 16 : 0, nb = n - rest;
   if (nb > 0) {
     float xp[KC * NR] __attribute__((aligned(64)));
@@ -176,10 +201,14 @@ T void sparrow_gemm_f32_8x48__avx512f(const sparrow_matrix* w, const uint32_t* u
             else if (cols > 16) block2(kc, wp, xp, acc);
             else block1(kc, wp, xp, acc);
             store_panel(w, p, acc, cols, a->y + j0, ys, a->bias, first, last, lo, hi);
+            if (rest > 0 && j0 + NR >= nb)
+              rest_panel(w, p, kc, wp, a->x + kb * xs + nb, xs, mask != NULL ? mask + kb : NULL, rest, a->y + nb, ys,
+                         a->bias, first, last, a->lo, a->hi);
           }
         }
       }
     }
+    return;
   }
   for (size_t j = nb; j < n; j++) {
     for (size_t u = u0; u < u1; u++) {
