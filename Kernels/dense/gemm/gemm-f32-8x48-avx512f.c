@@ -68,6 +68,11 @@ static inline T void pack48(size_t kc, const float* x, size_t xs, const uint8_t*
   for (size_t k = 0; k < kc; k++) {
     const float* xr = x + k * xs;
     float* d = xp + k * NR;
+    /* The rows are a plane apart: the hardware prefetcher does not follow kc streams of 192 bytes
+     * per block. The block after next, a line per 16 columns. */
+    _mm_prefetch((const char*)(xr + 2 * NR), _MM_HINT_T0);
+    _mm_prefetch((const char*)(xr + 2 * NR + 16), _MM_HINT_T0);
+    _mm_prefetch((const char*)(xr + 2 * NR + 32), _MM_HINT_T0);
     if (mask != NULL && !mask[k]) {
       _mm512_store_ps(d, _mm512_setzero_ps());
       _mm512_store_ps(d + 16, _mm512_setzero_ps());
