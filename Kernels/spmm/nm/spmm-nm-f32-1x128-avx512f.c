@@ -19,10 +19,20 @@
 #define NM_BUF SPARROW_NM_AVX512_BUF
 #define NM_L1ROWS 8192 /* floats: aim for a 32 KiB block so the FMAs' loads hit L1 */
 
-#define NM_PREFETCH(VAL, IDX)                                 \
-  do {                                                        \
-    _mm_prefetch((const char*)(VAL) + 1024, _MM_HINT_T0);     \
-    _mm_prefetch((const char*)(IDX) + 256, _MM_HINT_T0);      \
+#ifndef NM_AHEAD
+#define NM_AHEAD 6
+#endif
+
+/* Weights stream from memory once per panel. With one K block a row's values and indices are
+ * read in order, then the next row's: ask for those 256 entries ahead. With several blocks a
+ * row is read one block at a time (a block's groups, then the next row's), and the bytes after
+ * these belong to later blocks: ask for the same groups NM_AHEAD rows on (where the next
+ * passes read). PF: that distance in entries (values and indices alike). Measured on MiniLM's
+ * feed-forward layers in the model (Zen 5, 1 thread): 0.60-0.69 -> 0.46-0.55 ms a layer. */
+#define NM_PREFETCH(VAL, IDX)                             \
+  do {                                                    \
+    _mm_prefetch((const char*)((VAL) + pf), _MM_HINT_T0); \
+    _mm_prefetch((const char*)((IDX) + pf), _MM_HINT_T0); \
   } while (0)
 
 /* Pair q of four groups whose indices are the bytes of iw (group q at gb + q * gstep). */
@@ -74,6 +84,10 @@
         }                                                                                                    \
         const float* val = s->values + ((size_t)r * G + g0) * GN;                                            \
         const uint8_t* idx = s->idx + ((size_t)r * G + g0) * GN;                                             \
+        const size_t ua = u1 - u > NM_AHEAD ? u + NM_AHEAD : u1 - 1;                                         \
+        const ptrdiff_t pf = nblk == 1 ? 256                                                                 \
+                                       : ((ptrdiff_t)(units != NULL ? units[ua] : ua) - (ptrdiff_t)r) *      \
+                                             (ptrdiff_t)(G * GN);                                            \
         if (S == 1 && GN == 2) {                                                                             \
           const char* gb = (const char*)buf;                                                                 \
           const size_t gstep = GM * rowb;                                                                    \
