@@ -107,8 +107,9 @@ public final class FormatCache: Sendable {
   /// which the direct convolution and the panel linear layers are timed on; 7: the AVX-512
   /// depthwise row kernel; 8: k×k convolutions' candidates timed interleaved with caches evicted,
   /// and the direct convolution's 2-thread split by pixels; 9: the AVX-512 two-panel pixel-major
-  /// kernel).
-  static let kernelRevision = 9
+  /// kernel; 10: the N:M kernels prefetch the rows ahead across K blocks, and the AVX-512 one
+  /// loads four groups' indices at once).
+  static let kernelRevision = 10
 
   /// The key for one timing decision.
   static func key(
