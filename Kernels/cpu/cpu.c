@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sparrow_kernels.h"
 
@@ -37,6 +38,7 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static sparrow_isa detected = SPARROW_ISA_SCALAR;
 static int has_vnni = 0, has_dotprod = 0; /* extensions beside the ISA levels (int8 kernels) */
 static volatile sparrow_isa active = SPARROW_ISA_SCALAR;
+static size_t l1d = 32768;
 
 static int isa_supported(sparrow_isa isa) {
   return isa == SPARROW_ISA_SCALAR || isa == detected || (isa == SPARROW_ISA_AVX2 && detected == SPARROW_ISA_AVX512);
@@ -55,6 +57,10 @@ static void probe(void) {
   const unsigned long hw = getauxval(AT_HWCAP);
   if (hw & HWCAP_ASIMD) detected = SPARROW_ISA_NEON;
   has_dotprod = detected == SPARROW_ISA_NEON && (hw & HWCAP_ASIMDDP) != 0;
+#endif
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+  const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  if (l1 >= 4096 && l1 <= (1L << 22)) l1d = (size_t)l1;
 #endif
   active = detected;
   const char* env = getenv("SPARROW_ISA");
@@ -97,6 +103,11 @@ int sparrow_cpu_feature(sparrow_cpu_feature_id f) {
     case SPARROW_CPU_DOTPROD: return has_dotprod && active == SPARROW_ISA_NEON;
   }
   return 0;
+}
+
+size_t sparrow_l1d_bytes(void) {
+  pthread_once(&probe_once, probe);
+  return l1d;
 }
 
 const char* sparrow_isa_name(sparrow_isa isa) {

@@ -101,6 +101,9 @@ typedef enum sparrow_cpu_feature_id {
   SPARROW_CPU_DOTPROD = 2,
 } sparrow_cpu_feature_id;
 int sparrow_cpu_feature(sparrow_cpu_feature_id f);
+/* The L1 data cache of a core in bytes, as the C library reports it (32 KiB where it does not):
+ * kernels that size their X blocks to L1 read it. */
+size_t sparrow_l1d_bytes(void);
 
 /* ---- packed matrices --------------------------------------------------------------------- */
 

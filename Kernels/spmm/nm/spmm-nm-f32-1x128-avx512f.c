@@ -17,7 +17,10 @@
 #include "../avx512-1x128.h"
 
 #define NM_BUF SPARROW_NM_AVX512_BUF
-#define NM_L1ROWS 8192 /* floats: aim for a 32 KiB block so the FMAs' loads hit L1 */
+/* Floats of X per K block, so the FMAs' loads hit L1: 32 KiB, or 40 KiB where L1 holds 48 KiB
+ * or more (Zen 5, MiniLM 2:4 at 1 thread: 40 KiB 10.1 ms, 32 KiB 10.4-11.1, 48 KiB 10.8, 64 KiB
+ * 12.3: the weights, indices and Y rows need the rest of L1). */
+static inline size_t nm_block_floats(void) { return sparrow_l1d_bytes() >= 49152 ? 10240 : 8192; }
 
 #ifndef NM_AHEAD
 #define NM_AHEAD 6
@@ -52,7 +55,7 @@
     const size_t S = s->stride, GM = s->m, GN = s->n, G = s->groups, K = w->k;                               \
     const size_t span = GM * S;                                                                              \
     const size_t rowb = (NV) * 64;                                                                           \
-    size_t spans = (NM_L1ROWS / (16 * (NV))) / span;                                                         \
+    size_t spans = (nm_block_floats() / (16 * (NV))) / span;                                                 \
     if (spans == 0) spans = 1;                                                                               \
     const size_t total_spans = (K + span - 1) / span;                                                        \
     const size_t nblk = (total_spans + spans - 1) / spans;                                                   \
