@@ -11,6 +11,7 @@ enum LinearChoice {
   static func choose(
     _ c: inout BuildContext, _ step: LinearStep, weights w: [Float], profile: SparsityProfile
   ) throws(ModelError) -> any Step {
+    var step = step
     let algorithm = c.options.linearAlgorithm
     guard algorithm != .kernels, !step.aTransposed, step.rows > 0 else { return step }
     if algorithm == .measure {
@@ -56,6 +57,11 @@ enum LinearChoice {
     }
     var layer = c.layer
     for (k, v) in measured { layer?.measured[k] = v }
+    if let k = layer?.measured[step.packed.format.description], let s = measured[current], let p = measured[name] {
+      let t = LinearTimings(kernel: k, step: s, panel: p)
+      panelStep.timings = t
+      step.timings = t
+    }
     let wasCached = layer?.measuredFromCache ?? false
     layer?.measuredFromCache = wasCached || cached
     if usePanel {

@@ -208,6 +208,7 @@ public enum Planner {
       outputIds.append((o.name, id))
     }
     steps = FusedAttentionStep.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
+    steps = LinearChain.rechoosePairs(steps, graphOutputs: Set(outputIds.map(\.1)), layers: &layers)
     steps = LinearChain.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
     steps = LinearChain.shareTransposedInputs(steps, types: &types)
     steps = ResidualJoin.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))

@@ -191,6 +191,38 @@ import Testing
     }
   }
 
+  /// A chainable pair goes back to its sparse kernels only where they, less the transposes the
+  /// chain removes, beat the pair as chosen by 3%. Figures: MiniLM-L6's feed-forward pair as
+  /// timed on Zen 5 (2:4 at 8 x 128 tokens; 2:4 shared by 16 rows at 1 x 128).
+  @Test func chainPaysWeighsTheTransposesTheChainRemoves() {
+    let up = (k: 384, out: 1536), down = (k: 1536, out: 384)
+    let b8Up = LinearTimings(kernel: 4.054, step: 5.753, panel: 5.350)
+    let b8Down = LinearTimings(kernel: 4.265, step: 5.597, panel: 5.935)
+    // Both on the panel (11.29 ms); chained 4.054 + 1.699 * 0.2 + 4.265 + 1.332 * 0.2 = 8.93 ms.
+    #expect(
+      LinearChain.chainPays(
+        first: b8Up, firstShape: up, firstOnPanel: true, second: b8Down, secondShape: down, secondOnPanel: true))
+    // Only the first on the panel: now 5.350 + 5.597 = 10.95 ms, still slower than chained.
+    #expect(
+      LinearChain.chainPays(
+        first: b8Up, firstShape: up, firstOnPanel: true, second: b8Down, secondShape: down, secondOnPanel: false))
+    // The panel skipping shared zero columns: 0.608 ms against 0.81 chained.
+    let sUp = LinearTimings(kernel: 0.337, step: 0.534, panel: 0.312)
+    let sDown = LinearTimings(kernel: 0.427, step: 0.460, panel: 0.296)
+    #expect(
+      !LinearChain.chainPays(
+        first: sUp, firstShape: up, firstOnPanel: true, second: sDown, secondShape: down, secondOnPanel: true))
+    // A near-tie (chained 2% faster) stays as chosen; 4% faster switches.
+    let tie = LinearTimings(kernel: 1.0, step: 1.0, panel: 1.02)
+    #expect(
+      !LinearChain.chainPays(
+        first: tie, firstShape: up, firstOnPanel: true, second: tie, secondShape: down, secondOnPanel: true))
+    let win = LinearTimings(kernel: 1.0, step: 1.0, panel: 1.04)
+    #expect(
+      LinearChain.chainPays(
+        first: win, firstShape: up, firstOnPanel: true, second: win, secondShape: down, secondOnPanel: true))
+  }
+
   /// MatMul + Add(bias) + Gelu is one node; Transpose of the weight folded; a shared output or a
   /// bias that broadcasts over rows leaves the chain alone.
   @Test func passesFuseTheChain() throws {

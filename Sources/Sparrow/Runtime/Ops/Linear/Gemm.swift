@@ -31,6 +31,9 @@ struct LinearStep: Step, @unchecked Sendable {
   /// The pixel-major kernel on A and Y as stored (`LinearChoice`: timed against the format's
   /// step; its panels skip the columns their 16 outputs share as zero).
   var panel: PanelLinear? = nil
+  /// What `LinearChoice` measured for this layer (nil when it measured nothing): what
+  /// `LinearChain.rechoosePairs` weighs when a pair could pass its activation K-major.
+  var timings: LinearTimings? = nil
   var workspaceBytes: Int
   var out: Int { packed.rows }
   var k: Int { packed.cols }
@@ -89,7 +92,26 @@ struct LinearStep: Step, @unchecked Sendable {
   }
 }
 
+/// Plan-time milliseconds of one linear layer, caches evicted as inside a model: its weight's
+/// kernel alone (`FormatChooser`), the format's whole step (the kernel with the transposes of A
+/// and Y around it, and the epilogue), and the pixel-major panel step.
+struct LinearTimings: Sendable, Equatable {
+  var kernel: Double
+  var step: Double
+  var panel: Double
+}
+
 extension LinearStep {
+  /// The same layer on its format's kernels instead of the pixel-major panel (a sparse format:
+  /// the dense one runs OpenBLAS on A in place and is never switched).
+  var onKernels: LinearStep {
+    var s = self
+    s.panel = nil
+    s.dense = nil
+    s.workspaceBytes = SpMMRunner.workspaceBytes(packed, n: rows)
+    return s
+  }
+
   /// `Y = A · Wᵀ` by OpenBLAS on A as stored, then bias, clamp and GELU in one pass over Y.
   func runDense(_ c: StepContext, _ w: [Float], a: UnsafePointer<Float>) {
     let y = c.output(0, Float.self)
