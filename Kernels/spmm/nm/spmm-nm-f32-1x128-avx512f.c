@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../../pack/formats.h"
+#include "nm-prefetch.h"
 
 #include "../avx512-1x128.h"
 
@@ -21,22 +22,6 @@
  * or more (Zen 5, MiniLM 2:4 at 1 thread: 40 KiB 10.1 ms, 32 KiB 10.4-11.1, 48 KiB 10.8, 64 KiB
  * 12.3: the weights, indices and Y rows need the rest of L1). */
 static inline size_t nm_block_floats(void) { return sparrow_l1d_bytes() >= 49152 ? 10240 : 8192; }
-
-#ifndef NM_AHEAD
-#define NM_AHEAD 6
-#endif
-
-/* Weights stream from memory once per panel. With one K block a row's values and indices are
- * read in order, then the next row's: ask for those 256 entries ahead. With several blocks a
- * row is read one block at a time (a block's groups, then the next row's), and the bytes after
- * these belong to later blocks: ask for the same groups NM_AHEAD rows on (where the next
- * passes read). PF: that distance in entries (values and indices alike). Measured on MiniLM's
- * feed-forward layers in the model (Zen 5, 1 thread): 0.60-0.69 -> 0.46-0.55 ms a layer. */
-#define NM_PREFETCH(VAL, IDX)                             \
-  do {                                                    \
-    _mm_prefetch((const char*)((VAL) + pf), _MM_HINT_T0); \
-    _mm_prefetch((const char*)((IDX) + pf), _MM_HINT_T0); \
-  } while (0)
 
 /* Pair q of four groups whose indices are the bytes of iw (group q at gb + q * gstep). */
 #define NM_PAIR4(NV, Q)                                                                         \
@@ -87,10 +72,7 @@ static inline size_t nm_block_floats(void) { return sparrow_l1d_bytes() >= 49152
         }                                                                                                    \
         const float* val = s->values + ((size_t)r * G + g0) * GN;                                            \
         const uint8_t* idx = s->idx + ((size_t)r * G + g0) * GN;                                             \
-        const size_t ua = u1 - u > NM_AHEAD ? u + NM_AHEAD : u1 - 1;                                         \
-        const ptrdiff_t pf = nblk == 1 ? 256                                                                 \
-                                       : ((ptrdiff_t)(units != NULL ? units[ua] : ua) - (ptrdiff_t)r) *      \
-                                             (ptrdiff_t)(G * GN);                                            \
+        const ptrdiff_t pf = nm_prefetch_distance(nblk, units, u, u1, r, G * GN);                            \
         if (S == 1 && GN == 2) {                                                                             \
           const char* gb = (const char*)buf;                                                                 \
           const size_t gstep = GM * rowb;                                                                    \

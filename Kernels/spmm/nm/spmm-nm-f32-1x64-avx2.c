@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include "../../pack/formats.h"
+#include "nm-prefetch.h"
 
 #include "../avx2-1x64.h"
 
@@ -34,21 +35,6 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
     for (int i = 0; i < nv; i++) _mm256_store_ps(buf + 8 * i, LD(xr, i, nv, masked, mask));
   }
 }
-
-#ifndef NM_AHEAD
-#define NM_AHEAD 6
-#endif
-
-/* Weights stream from memory once per panel; with few columns more than one core's DRAM
- * bandwidth keeps up with unaided (see the CSR kernel): every 8 groups, ask for the values and
- * indices ahead: with one K block the 256 entries on; with several (a row is read a block at a
- * time, and the bytes after these belong to later blocks) the same groups NM_AHEAD rows on.
- * PF: the distance in entries. */
-#define NM_PREFETCH(VAL, IDX)                                                \
-  do {                                                                       \
-    _mm_prefetch((const char*)((VAL) + pf), _MM_HINT_T0);                    \
-    _mm_prefetch((const char*)((IDX) + pf), _MM_HINT_T0);                    \
-  } while (0)
 
 #define NM_PANEL(NAME, NV, MASKED)                                                                 \
   static __attribute__((target("avx2,fma"), noinline)) void NAME(                                  \
@@ -94,10 +80,7 @@ SPARROW_AVX2 void pack_block(float* buf, const char* x, size_t xs, size_t k0, si
         }                                                                                          \
         const float* val = s->values + ((size_t)r * G + g0) * GN;                                  \
         const uint8_t* idx = s->idx + ((size_t)r * G + g0) * GN;                                   \
-        const size_t ua = u1 - u > NM_AHEAD ? u + NM_AHEAD : u1 - 1;                               \
-        const ptrdiff_t pf = nblk == 1 ? 256                                                       \
-                                       : ((ptrdiff_t)(units != NULL ? units[ua] : ua) - (ptrdiff_t)r) * \
-                                             (ptrdiff_t)(G * GN);                                  \
+        const ptrdiff_t pf = nm_prefetch_distance(nblk, units, u, u1, r, G * GN);                  \
         if (S == 1) {                                                                              \
           const char* gb = (const char*)buf;                                                       \
           const size_t gstep = GM * rowb;                                                          \
