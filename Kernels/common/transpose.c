@@ -2,6 +2,8 @@
 #include "transpose.h"
 
 #include "../dispatch/dispatch.h"
+#include "common.h"
+#include "sparrow_kernels.h"
 
 /* Rows [r0, r1) x columns [c0, c1), one value at a time. */
 static void edge(size_t r0, size_t r1, size_t c0, size_t c1, const float* src, size_t ss, float* dst, size_t ds) {
@@ -95,4 +97,29 @@ void sparrow_transpose_f32__neon(size_t rows, size_t cols, const float* src, siz
 void sparrow_transpose_f32(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
                            size_t dst_stride) {
   sparrow_dispatch_transpose()(rows, cols, src, src_stride, dst, dst_stride);
+}
+
+/* Threads take bands of source columns: whole rows of the destination each, so no two write
+ * the same cache line but at a band's ends (bands are multiples of 16 floats). */
+typedef struct {
+  size_t rows, cols, ss, ds, band;
+  const float* src;
+  float* dst;
+} transpose_call;
+
+static void transpose_task(void* context, size_t t) {
+  const transpose_call* c = context;
+  const size_t c0 = t * c->band, c1 = c0 + c->band < c->cols ? c0 + c->band : c->cols;
+  if (c0 < c1) sparrow_dispatch_transpose()(c->rows, c1 - c0, c->src + c0, c->ss, c->dst + c0 * c->ds, c->ds);
+}
+
+void sparrow_transpose_f32_threads(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
+                                   size_t dst_stride, int threads) {
+  if (threads <= 1 || rows * cols < SPARROW_TRANSPOSE_MT_MIN || cols < 32) {
+    sparrow_transpose_f32(rows, cols, src, src_stride, dst, dst_stride);
+    return;
+  }
+  const size_t band = sparrow_div_up(sparrow_div_up(cols, (size_t)threads), 16) * 16;
+  transpose_call c = {rows, cols, src_stride, dst_stride, band, src, dst};
+  sparrow_parallel_for(sparrow_div_up(cols, band), threads, transpose_task, &c);
 }

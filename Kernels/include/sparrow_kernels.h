@@ -607,6 +607,11 @@ void sparrow_rows_task(void* call, size_t task);  /* a sparrow_task_fn; `call` a
  * 4x4 register blocks, else scalar 16x16). Cannot fail. */
 void sparrow_transpose_f32(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
                            size_t dst_stride);
+/* The same on up to `threads` threads (bands of columns), one thread below
+ * SPARROW_TRANSPOSE_MT_MIN elements, where waking a second costs more than it saves. */
+#define SPARROW_TRANSPOSE_MT_MIN 16384
+void sparrow_transpose_f32_threads(size_t rows, size_t cols, const float* src, size_t src_stride, float* dst,
+                                   size_t dst_stride, int threads);
 
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);

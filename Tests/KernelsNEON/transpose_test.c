@@ -37,6 +37,26 @@ void test_transpose(uint64_t seed, long cases) {
     }
     free(src), free(dst), free(ref);
   }
+  /* On threads: sizes past SPARROW_TRANSPOSE_MT_MIN, bands of 16 columns and a short last one. */
+  const size_t big[][2] = {{130, 200}, {100, 333}, {257, 64}, {16, 1030}, {512, 33}};
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+    const size_t rows = big[i][0], cols = big[i][1], ss = cols + 1, ds = rows + 2;
+    float* src = malloc(rows * ss * sizeof(float));
+    float* dst = malloc(cols * ds * sizeof(float));
+    float* ref = malloc(cols * ds * sizeof(float));
+    for (size_t k = 0; k < rows * ss; k++) src[k] = (float)k;
+    memset(ref, 0xFF, cols * ds * sizeof(float));
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = 0; c < cols; c++) ref[c * ds + r] = src[r * ss + c];
+    for (int threads = 1; threads <= 3; threads++) {
+      snprintf(g_case, sizeof g_case, "transpose %zux%zu on %d threads", rows, cols, threads);
+      memset(dst, 0xFF, cols * ds * sizeof(float));
+      sparrow_transpose_f32_threads(rows, cols, src, ss, dst, ds, threads);
+      if (memcmp(dst, ref, cols * ds * sizeof(float)) != 0) fail("differs from the plain loop");
+      else g_passed++;
+    }
+    free(src), free(dst), free(ref);
+  }
   g_case[0] = 0;
   printf("  %-34s %6zu checks passed\n", "matrix transpose", g_passed - passed_before);
 }

@@ -62,7 +62,7 @@ struct LinearStep: Step, @unchecked Sendable {
     var yk = y
     if transposes, let s = scratch {
       if !aTransposed {
-        Transpose.blocked(a, rows: rows, cols: k, into: s)
+        Transpose.blocked(a, rows: rows, cols: k, into: s, threads: c.threads)
         x = UnsafePointer(s)
       }
       yk = outputTransposed ? y : s + k * rows
@@ -75,10 +75,13 @@ struct LinearStep: Step, @unchecked Sendable {
       try bias.withOptionalPointer { (b) throws(KernelError) in
         try SpMMRunner.run(
           packed, x: x, xStride: rows, n: rows, y: yk, yStride: rows, bias: b, lo: fusedLo, hi: fusedHi,
-          workspace: ws.map { UnsafeMutableRawPointer(mutating: $0) }, workspaceBytes: workspaceBytes, threads: c.threads)
+          workspace: ws.map { UnsafeMutableRawPointer(mutating: $0) }, workspaceBytes: workspaceBytes,
+          threads: c.threads)
       }
     } catch { throw RuntimeError(error.message) }
-    if transposes && !outputTransposed { Transpose.blocked(UnsafePointer(yk), rows: out, cols: rows, into: y) }
+    if transposes && !outputTransposed {
+      Transpose.blocked(UnsafePointer(yk), rows: out, cols: rows, into: y, threads: c.threads)
+    }
     if let add = addend {
       let (ar, ac) = addendShape
       for r in 0..<rows {
@@ -118,7 +121,8 @@ extension LinearStep {
     let shape = BatchedGemm.Shape(
       m: rows, n: out, k: k, lda: aTransposed ? rows : k, ldb: k, ldc: out, transA: aTransposed, transB: true)
     w.withUnsafeBufferPointer { wb in
-      BatchedGemm.run(shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
+      BatchedGemm.run(
+        shape, a: a, aOffsets: [0], b: wb.baseAddress!, bOffsets: [0], c: y, cOffsets: [0], threads: c.threads)
     }
     epilogue(y, addBias: true, threads: c.threads)
   }
@@ -210,7 +214,9 @@ enum GemmOp: OpBuilder {
       if addend != nil {
         let (ar, ac) = addShape
         var full = [Float](repeating: 0, count: rows * out)
-        for r in 0..<rows { for o in 0..<out { full[r * out + o] = addend![(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)] + fb[o] } }
+        for r in 0..<rows {
+          for o in 0..<out { full[r * out + o] = addend![(ar == 1 ? 0 : r) * ac + (ac == 1 ? 0 : o)] + fb[o] }
+        }
         (addend, addShape) = (full, (rows, out))
       } else {
         bias = bias.map { zip($0, fb).map { $0 + $1 } } ?? fb

@@ -150,6 +150,6 @@ enum LinearChain {
 struct TransposeRowsStep: Step {
   let rows: Int, cols: Int
   func run(_ c: StepContext) throws(RuntimeError) {
-    Transpose.blocked(c.input(0, Float.self), rows: rows, cols: cols, into: c.output(0, Float.self))
+    Transpose.blocked(c.input(0, Float.self), rows: rows, cols: cols, into: c.output(0, Float.self), threads: c.threads)
   }
 }
