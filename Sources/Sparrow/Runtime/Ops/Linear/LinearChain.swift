@@ -21,23 +21,37 @@ enum LinearChain {
     guard enabled else { return steps }
     let (reads, reader) = steps.readers()
     var out = steps
-    for (a, s) in steps.enumerated() {
-      guard s.gated == nil, s.outputIds.count == 1, let first = out[a].step as? LinearStep,
-        first.transposes, first.addend == nil, !first.outputTransposed
+    for a in steps.indices {
+      guard let (b, first, second) = pair(at: a, in: out, reads: reads, reader: reader, graphOutputs: graphOutputs),
+        first.transposes, second.panel == nil
       else { continue }
-      let y = s.outputIds[0]
-      guard y >= 0, !graphOutputs.contains(y), reads[y] == 1, let b = reader[y], b > a, out[b].gated == nil,
-        out[b].inputIds.first == y, out[b].inputIds.dropFirst().allSatisfy({ $0 != y }),
-        var second = out[b].step as? LinearStep, !second.aTransposed, second.panel == nil, second.rows == first.rows,
-        second.k == first.out
-      else { continue }
-      var kept = first
+      var kept = first, next = second
       kept.outputTransposed = true
-      second.aTransposed = true
+      next.aTransposed = true
       out[a] = out[a].replacingStep(kept)
-      out[b] = out[b].replacingStep(second)
+      out[b] = out[b].replacingStep(next)
     }
     return out
+  }
+
+  /// The linear layer at `a` and the one linear layer at `b` reading its output as A, where the
+  /// pair can pass that output K-major: it is read by nothing else and is not a graph output,
+  /// neither step is gated, the first has no addend (Gemm's full C, not per feature) and the
+  /// second does not yet read K-major, and the sizes meet.
+  static func pair(
+    at a: Int, in steps: [PlannedStep], reads: [Int: Int], reader: [Int: Int], graphOutputs: Set<Int>
+  ) -> (b: Int, first: LinearStep, second: LinearStep)? {
+    let s = steps[a]
+    guard s.gated == nil, s.outputIds.count == 1, let first = s.step as? LinearStep, first.addend == nil,
+      !first.outputTransposed
+    else { return nil }
+    let y = s.outputIds[0]
+    guard y >= 0, !graphOutputs.contains(y), reads[y] == 1, let b = reader[y], b > a, steps[b].gated == nil,
+      steps[b].inputIds.first == y, steps[b].inputIds.dropFirst().allSatisfy({ $0 != y }),
+      let second = steps[b].step as? LinearStep, !second.aTransposed, second.rows == first.rows,
+      second.k == first.out
+    else { return nil }
+    return (b, first, second)
   }
 
   /// Pairs that `fuse` could chain, with one of them on the pixel-major panel: each layer's
@@ -54,17 +68,10 @@ enum LinearChain {
     guard enabled else { return steps }
     let (reads, reader) = steps.readers()
     var out = steps
-    for (a, s) in steps.enumerated() {
-      guard s.gated == nil, s.outputIds.count == 1, let first = out[a].step as? LinearStep, first.addend == nil,
-        !first.aTransposed, !first.outputTransposed, first.rows > 1, first.packed.format != .dense,
-        let t1 = first.timings
-      else { continue }
-      let y = s.outputIds[0]
-      guard y >= 0, !graphOutputs.contains(y), reads[y] == 1, let b = reader[y], b > a, out[b].gated == nil,
-        out[b].inputIds.first == y, out[b].inputIds.dropFirst().allSatisfy({ $0 != y }),
-        let second = out[b].step as? LinearStep, !second.aTransposed, second.rows == first.rows,
-        second.k == first.out, second.packed.format != .dense, let t2 = second.timings,
-        first.panel != nil || second.panel != nil,
+    for a in steps.indices {
+      guard let (b, first, second) = pair(at: a, in: out, reads: reads, reader: reader, graphOutputs: graphOutputs),
+        !first.aTransposed, first.rows > 1, first.packed.format != .dense, second.packed.format != .dense,
+        let t1 = first.timings, let t2 = second.timings, first.panel != nil || second.panel != nil,
         chainPays(
           first: t1, firstShape: (first.k, first.out), firstOnPanel: first.panel != nil, second: t2,
           secondShape: (second.k, second.out), secondOnPanel: second.panel != nil)
