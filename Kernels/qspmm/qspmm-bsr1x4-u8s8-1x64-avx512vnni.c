@@ -40,10 +40,53 @@ T static inline __attribute__((always_inline)) void row_tile(const uint32_t* gro
     sparrow_qgemm_store16_avx512(e, r, col + 16 * (size_t)j, _mm512_add_epi32(a[j], c[j]), j == nb - 1 ? last : 0xFFFF);
 }
 
+/* The last `r` (1 or 2) columns past whole 16-column blocks (N = 49: 3 blocks and 1 column; as a
+ * masked block that column cost a quarter of the layer), rows [r0, r1): 16 blocks at a time, their
+ * words against the columns' X words gathered by group from `xr` (kq words per column). */
+#define REM_KQ 2048
+T static inline __attribute__((always_inline)) void remainder_rows(const uint32_t* row_ptr, const uint32_t* group,
+                                                                   const int8_t* word, size_t r0, size_t r1,
+                                                                   const int32_t* xr0, const int32_t* xr1, const int r,
+                                                                   size_t c0, const sparrow_qgemm_epilogue* e) {
+  for (size_t row = r0; row < r1; row++) {
+    const uint32_t b0 = row_ptr[row], b1 = row_ptr[row + 1];
+    __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
+    uint32_t b = b0;
+    for (; b + 16 <= b1; b += 16) {
+      const __m512i g = _mm512_loadu_si512(group + b), w = _mm512_loadu_si512(word + (size_t)b * 4);
+      a = _mm512_dpbusd_epi32(a, _mm512_i32gather_epi32(g, xr0, 4), w);
+      if (r == 2) c = _mm512_dpbusd_epi32(c, _mm512_i32gather_epi32(g, xr1, 4), w);
+    }
+    if (b < b1) {
+      const __mmask16 m = (__mmask16)((1u << (b1 - b)) - 1);
+      const __m512i g = _mm512_maskz_loadu_epi32(m, group + b), w = _mm512_maskz_loadu_epi32(m, word + (size_t)b * 4);
+      a = _mm512_dpbusd_epi32(a, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, g, xr0, 4), w);
+      if (r == 2) c = _mm512_dpbusd_epi32(c, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, g, xr1, 4), w);
+    }
+    const int32_t v[2] = {_mm512_reduce_add_epi32(a), _mm512_reduce_add_epi32(c)};
+    sparrow_qgemm_store_row(e, row, c0, v, (size_t)r);
+  }
+}
+
 T void sparrow_qspmm_bsr1x4_u8s8_1x64__avx512vnni(const uint32_t* row_ptr, const uint32_t* group, const int8_t* word,
                                                   size_t r0, size_t r1, const uint8_t* xp, size_t n,
                                                   const sparrow_qgemm_epilogue* e) {
-  const size_t ldx = sparrow_qgemm_ldx(n), blocks = (n + 15) / 16, tiles = (blocks + 3) / 4;
+  const size_t ldx = sparrow_qgemm_ldx(n);
+  size_t blocks = (n + 15) / 16, r = n - 16 * (blocks - 1);
+  /* kq is not passed: the largest group of rows [r0, r1) bounds the X words the remainder reads. */
+  size_t kq = 0;
+  for (size_t row = r0; row < r1; row++)
+    if (row_ptr[row + 1] > row_ptr[row] && group[row_ptr[row + 1] - 1] + 1 > kq) kq = group[row_ptr[row + 1] - 1] + 1;
+  _Alignas(64) int32_t xr[2][REM_KQ];
+  if (blocks >= 2 && r <= 2 && kq <= REM_KQ) {
+    n -= r;
+    blocks--;
+    for (size_t c = 0; c < r; c++)
+      for (size_t q = 0; q < kq; q++) xr[c][q] = sparrow_qgemm_word(xp + (q * ldx + n + c) * 4);
+  } else {
+    r = 0;
+  }
+  const size_t tiles = (blocks + 3) / 4;
   for (size_t t = 0, q0 = 0; t < tiles; t++) {
     const size_t q1 = blocks * (t + 1) / tiles, col = 16 * q0;
     const int nb = (int)(q1 - q0);
@@ -68,5 +111,9 @@ T void sparrow_qspmm_bsr1x4_u8s8_1x64__avx512vnni(const uint32_t* row_ptr, const
       }
     }
   }
+  if (r == 2)
+    remainder_rows(row_ptr, group, word, r0, r1, xr[0], xr[1], 2, n, e);
+  else if (r == 1)
+    remainder_rows(row_ptr, group, word, r0, r1, xr[0], xr[1], 1, n, e);
 }
 #endif
