@@ -52,10 +52,21 @@ size_t sparrow_interleave_u8_4x1__scalar(uint8_t* out, const uint8_t* const r[4]
   return 0;
 }
 
-/* out[4 i + j] = r[j][step * i] ^ flip for i < n: the dispatcher's SIMD step, then the rest. */
+/* out[4 i + j] = r[j][step * i] ^ flip for i < n: the dispatcher's SIMD step, then the rest. The
+ * SIMD step does whole blocks of 16 columns (at stride 2 it stops a block early, never reading past
+ * the last column); the columns left run as one more block that overlaps the last (the same bytes
+ * written twice): rows of 17-63 columns, such as the stride-2 phases of ResNet's downsampling
+ * layers, had run up to 16 columns each in the byte loop below. */
 static void interleave4(sparrow_interleave4_fn simd, uint8_t* out, const uint8_t* const r[4], size_t n, size_t step,
                         uint8_t flip) {
   size_t i = simd(out, r, n, step, flip);
+  if (i > 0 && i < n && n >= 17 && (step == 1 || step == 2)) {
+    /* Stride 1: columns n - 16 .. n - 1; stride 2: n - 17 .. n - 2 (its 32-byte read ends at the
+     * last column), then the last column below. */
+    const size_t i0 = step == 1 ? n - 16 : n - 17;
+    const uint8_t* t[4] = {r[0] + step * i0, r[1] + step * i0, r[2] + step * i0, r[3] + step * i0};
+    if (simd(out + 4 * i0, t, step == 1 ? 16 : 17, step, flip) == 16) i = i0 + 16;
+  }
   for (; i < n; i++)
     for (size_t j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(r[j][step * i] ^ flip);
 }
