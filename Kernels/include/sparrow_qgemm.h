@@ -86,6 +86,14 @@ size_t sparrow_qgemm_pack_conv_c4_work_bytes(size_t c, size_t kh, size_t kw, siz
 void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
                                 size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho,
                                 size_t wo, uint8_t pad, int flip_sign, uint8_t* work, uint8_t* out);
+/* The two steps of sparrow_qgemm_pack_conv_c4, for packing a band of output rows at a time while
+ * the previous band's GEMM has its X in L2: the planes (`work`) once per image, then the columns
+ * of output rows [oy0, oy1) as a matrix of (oy1 - oy0) * wo columns (its own x stride). */
+void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
+                                       size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left,
+                                       size_t ho, size_t wo, uint8_t pad, int flip_sign, uint8_t* work);
+void sparrow_qgemm_pack_conv_c4_rows(const uint8_t* work, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
+                                     size_t dh, size_t dw, size_t ho, size_t wo, size_t oy0, size_t oy1, uint8_t* out);
 /* Runs kernel i (packed for its MR) on panels [p0, p1) over all n columns. */
 void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0, size_t p1, const uint8_t* xp,
                        size_t n, const sparrow_qgemm_epilogue* e);

@@ -181,17 +181,17 @@ size_t sparrow_qgemm_pack_conv_c4_work_bytes(size_t c, size_t kh, size_t kw, siz
   return (c + 3) / 4 * hp * sw * wq * 4;
 }
 
-void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
-                                size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho,
-                                size_t wo, uint8_t pad, int flip_sign, uint8_t* work, uint8_t* out) {
-  const size_t n = ho * wo, ldx = sparrow_qgemm_ldx(n), cq = c / 4;
-  if (n == 0 || cq == 0) return;
+void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
+                                       size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left,
+                                       size_t ho, size_t wo, uint8_t pad, int flip_sign, uint8_t* work) {
+  const size_t cq = c / 4;
+  if (ho == 0 || wo == 0 || cq == 0) return;
   const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
   const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
   size_t hp, wq;
   c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
-  /* 1. The window of each group of 4 channels, padded, the 4 channels of a pixel in one word, each
-   *    row split into its sw column phases: word (g, r, ph, i) holds padded column i * sw + ph. */
+  /* The window of each group of 4 channels, padded, the 4 channels of a pixel in one word, each row
+   * split into its sw column phases: word (g, r, ph, i) holds padded column i * sw + ph. */
   for (size_t g = 0; g < cq; g++)
     for (size_t r = 0; r < hp; r++) {
       uint8_t* row = work + (g * hp + r) * sw * wq * 4;
@@ -218,16 +218,35 @@ void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, 
         }
       }
     }
-  /* 2. Group q = (ky * kw + kx) * cq + g, output row oy: wo consecutive words of one phase row. */
+}
+
+void sparrow_qgemm_pack_conv_c4_rows(const uint8_t* work, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
+                                     size_t dh, size_t dw, size_t ho, size_t wo, size_t oy0, size_t oy1, uint8_t* out) {
+  const size_t cq = c / 4;
+  if (oy1 > ho) oy1 = ho;
+  if (oy0 >= oy1 || wo == 0 || cq == 0) return;
+  const size_t n = (oy1 - oy0) * wo, ldx = sparrow_qgemm_ldx(n);
+  size_t hp, wq;
+  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  /* Group q = (ky * kw + kx) * cq + g, output row oy: wo consecutive words of one phase row. */
   for (size_t ky = 0; ky < kh; ky++)
     for (size_t kx = 0; kx < kw; kx++) {
       const size_t ph = kx * dw % sw, i0 = kx * dw / sw;
       for (size_t g = 0; g < cq; g++) {
         const size_t q = (ky * kw + kx) * cq + g;
         uint8_t* o = out + q * ldx * 4;
-        for (size_t oy = 0; oy < ho; oy++)
-          __builtin_memcpy(o + oy * wo * 4, work + (((g * hp + oy * sh + ky * dh) * sw + ph) * wq + i0) * 4, wo * 4);
+        for (size_t oy = oy0; oy < oy1; oy++)
+          __builtin_memcpy(o + (oy - oy0) * wo * 4, work + (((g * hp + oy * sh + ky * dh) * sw + ph) * wq + i0) * 4,
+                           wo * 4);
         __builtin_memset(o + n * 4, 0, (ldx - n) * 4);
       }
     }
+}
+
+void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
+                                size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, size_t ho,
+                                size_t wo, uint8_t pad, int flip_sign, uint8_t* work, uint8_t* out) {
+  sparrow_qgemm_pack_conv_c4_planes(x, c, h, w, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, pad, flip_sign,
+                                    work);
+  sparrow_qgemm_pack_conv_c4_rows(work, c, kh, kw, sh, sw, dh, dw, ho, wo, 0, ho, out);
 }

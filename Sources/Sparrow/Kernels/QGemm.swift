@@ -54,6 +54,25 @@ extension QGemm {
     )
   }
 
+  /// The same in two steps: the padded planes of the image once (`work`), then the columns of
+  /// output rows `rows` as a matrix of `rows.count · g.wo` columns, so a convolution can pack and
+  /// multiply a band of rows at a time while the band's X is still in L2.
+  static func packConvTapMajorPlanes(
+    _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, work: UnsafeMutableRawPointer
+  ) {
+    sparrow_qgemm_pack_conv_c4_planes(
+      x.assumingMemoryBound(to: UInt8.self), c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft,
+      g.ho, g.wo, pad, signed ? 1 : 0, work.assumingMemoryBound(to: UInt8.self))
+  }
+
+  static func packConvTapMajorRows(
+    work: UnsafeRawPointer, c: Int, g: WindowGeometry, rows: Range<Int>, into out: UnsafeMutableRawPointer
+  ) {
+    sparrow_qgemm_pack_conv_c4_rows(
+      work.assumingMemoryBound(to: UInt8.self), c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo, rows.lowerBound,
+      rows.upperBound, out.assumingMemoryBound(to: UInt8.self))
+  }
+
   /// Weights [m, c · taps] (ONNX's order, k = ic · taps + t) with their columns in tap-major order
   /// (k = t · c + ic), per row.
   static func tapMajor(_ w: UnsafePointer<Int8>, m: Int, c: Int, taps: Int) -> [Int8] {

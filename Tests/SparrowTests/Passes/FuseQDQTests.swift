@@ -117,8 +117,10 @@ import Testing
 
   enum KernelCase: String, CaseIterable, Sendable {
     /// 6 channels: the per-tap im2col; 8 (and 2 groups of 4): the tap-major one, the weights'
-    /// columns permuted (strides 2 x 1, two images, rows long enough for the SIMD interleave).
-    case matmul, conv, convTapMajor, convTapMajorGrouped
+    /// columns permuted (strides 2 x 1, two images, rows long enough for the SIMD interleave);
+    /// 150 x 150 outputs: more packed X than one band (QLinearConvKernelStep.bandBytes), so rows
+    /// are packed and multiplied a band at a time (7 bands, the last a partial one).
+    case matmul, conv, convTapMajor, convTapMajorGrouped, convTapMajorBanded
   }
 
   /// QLinearConv and QLinearMatMul with constant weights (int8 kernels) against the same nodes
@@ -133,6 +135,7 @@ import Testing
       case .conv: ([1, 6, 7, 7], [10, 6, 3, 3])
       case .convTapMajor: ([2, 8, 9, 37], [10, 8, 3, 3])
       case .convTapMajorGrouped: ([1, 8, 6, 40], [10, 4, 3, 3])
+      case .convTapMajorBanded: ([1, 8, 150, 150], [10, 8, 3, 3])
       }
     var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
     if kind == .convTapMajor || kind == .convTapMajorGrouped { attributes["strides"] = .ints([2, 1]) }
