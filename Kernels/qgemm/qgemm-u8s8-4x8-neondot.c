@@ -7,12 +7,7 @@
 
 #include "qgemm.h"
 
-/* clang spells the extension as a feature, GCC as an architecture suffix. */
-#if defined(__clang__)
-#define T __attribute__((target("dotprod")))
-#else
-#define T __attribute__((target("arch=armv8.2-a+dotprod")))
-#endif
+#include "neondot.h"
 #define MR 4
 
 T void sparrow_qgemm_u8s8_4x8__neondot(const int8_t* wp, size_t kq, size_t m, size_t p0, size_t p1, const uint8_t* xp,

@@ -16,12 +16,7 @@
 
 #include "qspmm.h"
 
-/* clang spells the extension as a feature, GCC as an architecture suffix. */
-#if defined(__clang__)
-#define T __attribute__((target("dotprod")))
-#else
-#define T __attribute__((target("arch=armv8.2-a+dotprod")))
-#endif
+#include "../qgemm/neondot.h"
 
 /* The 16 bytes at x (4 columns x 4 k) as int8: x - 128. */
 T static inline int8x16_t load_flipped(const uint8_t* x, uint8x16_t flip) {

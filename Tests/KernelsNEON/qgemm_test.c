@@ -50,6 +50,18 @@ static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, siz
 
 /* One case: W m x k (sparsity 0..3: 0, 50, 90, 100% zeros; extreme: x = 255, w = -128 / 127),
  * X k x n, the rest of the epilogue drawn from s; every runnable dense and sparse kernel checked. */
+/* y equals ref: counted as passed; else a failure naming the first byte that differs (g_case). */
+static int same_bytes(const uint8_t* y, const uint8_t* ref, size_t bytes) {
+  if (memcmp(y, ref, bytes) == 0) {
+    g_passed++;
+    return 1;
+  }
+  size_t at = 0;
+  while (y[at] == ref[at]) at++;
+  fail("byte %zu differs: %u, reference %u", at, y[at], ref[at]);
+  return 0;
+}
+
 static void one_case(uint64_t* s, long ci, size_t m, size_t k, size_t n, unsigned sparsity, int extreme,
                      int scalar_only, size_t* passed, size_t* passed_sparse) {
   const size_t nk = sparrow_qgemm_count();
@@ -110,14 +122,7 @@ static void one_case(uint64_t* s, long ci, size_t m, size_t k, size_t n, unsigne
     snprintf(g_case, sizeof g_case, "qgemm case %ld %s m %zu k %zu n %zu out %d%s%s x_zero %d", ci,
              sparrow_qgemm_name(ki), m, k, n, out, transposed ? " transposed" : "", extreme ? " extreme" : "",
              e.x_zero);
-    if (memcmp(y, ref, ybytes) != 0) {
-      size_t at = 0;
-      while (y[at] == ref[at]) at++;
-      fail("byte %zu differs: %u, reference %u", at, y[at], ref[at]);
-    } else {
-      g_passed++;
-      passed[ki]++;
-    }
+    if (same_bytes(y, ref, ybytes)) passed[ki]++;
     free(wp);
   }
   /* The sparse kernels (1x4 blocks) on the same data. */
@@ -135,14 +140,7 @@ static void one_case(uint64_t* s, long ci, size_t m, size_t k, size_t n, unsigne
     snprintf(g_case, sizeof g_case, "qspmm case %ld %s m %zu k %zu n %zu out %d sparsity %u%s%s x_zero %d", ci,
              sparrow_qspmm_name(ki), m, k, n, out, sparsity, transposed ? " transposed" : "", extreme ? " extreme" : "",
              e.x_zero);
-    if (memcmp(y, ref, ybytes) != 0) {
-      size_t at = 0;
-      while (y[at] == ref[at]) at++;
-      fail("byte %zu differs: %u, reference %u", at, y[at], ref[at]);
-    } else {
-      g_passed++;
-      passed_sparse[ki]++;
-    }
+    if (same_bytes(y, ref, ybytes)) passed_sparse[ki]++;
   }
   free(row_ptr), free(group), free(word);
   free(w), free(x), free(rs), free(bias), free(scale), free(fbias), free(y), free(ref), free(xp);
