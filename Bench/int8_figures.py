@@ -12,11 +12,13 @@ Sparrow int8 vs ORT int8 on the same input (max |d| of the logits, top-1 agreeme
 pruned zeros stay zero in the int8 file, and sizes on disk.
 
 Digits (--digits DIR, the folder `Bench/digits_testset.py --train 64 --out DIR` writes): the
-committed seed-0 model and `sparrow quantize` of it (min-max, calibrated on the first 64 training
-images, as quantize.md), top-1 on the 360 test images from Sparrow (int8 kernels) and ONNX Runtime.
+committed seed-0 model, or the models given by --digits-model NAME=PATH (`train_digits.py dense
+--seed S` writes Models/cache/digits/seedS/dense.onnx), and `sparrow quantize` of each (min-max,
+calibrated on the first 64 training images, as quantize.md), top-1 on the 360 test images from
+Sparrow (int8 kernels) and ONNX Runtime, and int8 minus fp32 in points per model.
 
   .venv-test/bin/python Bench/int8_figures.py .build-release/release/sparrow [--rounds 5 --runs 10]
-      [--digits DIR] [--skip-resnet]
+      [--digits DIR [--digits-model NAME=PATH ...]] [--skip-resnet]
 """
 import argparse
 import os
@@ -107,23 +109,32 @@ def zeros_kept(fp32, qdq):
     return checked, lost
 
 
-def digits(sparrow, d, tmp):
-    fp = ROOT / "Models" / "digits" / "digits_resnet.onnx"
-    q = tmp / "digits_int8.onnx"
-    subprocess.run([sparrow, "quantize", str(fp), "-o", str(q), "--calibration", f"x={d / 'train_x.npy'}"], check=True,
-                   capture_output=True)
+def digits(sparrow, d, tmp, models):
+    """Each fp32 digits model (label, path) and its `sparrow quantize` file: top-1 by Sparrow and by
+    ONNX Runtime on the test split, and int8 minus fp32 (Sparrow) in points."""
     x, y = np.load(d / "test_x.npy"), np.load(d / "test_y.npy")
-    print("\n| digits seed 0 | Sparrow top-1 | ONNX Runtime top-1 | Sparrow/ORT same class |\n|---|--:|--:|--:|")
-    for label, path in [("fp32", fp), ("int8 (sparrow quantize, minmax)", q)]:
-        out = tmp / ("digits-" + path.stem)
-        subprocess.run([sparrow, "run", str(path), "--input", f"x={d / 'test_x.npy'}", "--output-dir", str(out),
-                        "--threads", "1"], check=True, capture_output=True)
-        got = np.load(next(out.glob("*.npy")))
-        ref = ort_session(path).run(None, {"x": x})[0]
-        print(f"| {label} | {100 * np.mean(got.argmax(1) == y):.2f}% | {100 * np.mean(ref.argmax(1) == y):.2f}% | "
-              f"{100 * np.mean(got.argmax(1) == ref.argmax(1)):.1f}% |")
-    r = subprocess.run([sparrow, "inspect", str(q)], capture_output=True, text=True)
-    print("digits int8 layers on the int8 kernels:", len(re.findall(r"QLinear(?:Conv|MatMul)\(int8\)", r.stdout)))
+    print("\n| digits | precision | Sparrow top-1 | ONNX Runtime top-1 | Sparrow/ORT same class |"
+          "\n|---|---|--:|--:|--:|")
+    deltas = []
+    for name, fp in models:
+        q = tmp / f"digits-{name}-int8.onnx"
+        subprocess.run([sparrow, "quantize", str(fp), "-o", str(q), "--calibration", f"x={d / 'train_x.npy'}"],
+                       check=True, capture_output=True)
+        acc = {}
+        for label, path in [("fp32", fp), ("int8 (sparrow quantize, minmax)", q)]:
+            out = tmp / f"digits-{name}-{path.stem}"
+            subprocess.run([sparrow, "run", str(path), "--input", f"x={d / 'test_x.npy'}", "--output-dir", str(out),
+                            "--threads", "1"], check=True, capture_output=True)
+            got = np.load(next(out.glob("*.npy")))
+            ref = ort_session(path).run(None, {"x": x})[0]
+            acc[label] = 100 * np.mean(got.argmax(1) == y)
+            print(f"| {name} | {label} | {acc[label]:.2f}% | {100 * np.mean(ref.argmax(1) == y):.2f}% | "
+                  f"{100 * np.mean(got.argmax(1) == ref.argmax(1)):.1f}% |")
+        deltas.append(acc["int8 (sparrow quantize, minmax)"] - acc["fp32"])
+        r = subprocess.run([sparrow, "inspect", str(q), "--shape", "x=1x1x64x64"], capture_output=True, text=True)
+        print(f"{name}: int8 layers on the int8 kernels:",
+              len(re.findall(r"QLinear(?:Conv|MatMul)\(int8\)", r.stdout)))
+    print("int8 - fp32 top-1 (Sparrow), points:", ", ".join(f"{v:+.2f}" for v in deltas))
 
 
 def main():
@@ -132,11 +143,16 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--digits")
+    p.add_argument("--digits-model", action="append", default=[], metavar="NAME=PATH",
+                   help="fp32 digits models to quantize (repeatable; default: the committed seed-0 model), e.g. "
+                        "seed1=Models/cache/digits/seed1/dense.onnx")
     p.add_argument("--skip-resnet", action="store_true")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
     if a.digits:
-        digits(a.sparrow, Path(a.digits), tmp)
+        models = [tuple(m.split("=", 1)) for m in a.digits_model] or [
+            ("seed 0 (committed)", ROOT / "Models" / "digits" / "digits_resnet.onnx")]
+        digits(a.sparrow, Path(a.digits), tmp, [(n, Path(p)) for n, p in models])
     if a.skip_resnet:
         return 0
     x = inputs(5)[4]
