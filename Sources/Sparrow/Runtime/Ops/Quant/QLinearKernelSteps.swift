@@ -103,8 +103,11 @@ struct QLinearConvKernelStep: Step {
   var scratchBytes: Int { packedBytes + (tapMajor ? QGemm.tapMajorWorkBytes(c: g.c / group, g: g) : 0) }
 
   /// Whether a convolution of geometry `g` with `cg` channels per group packs in tap-major order.
+  /// Not for 1x1 kernels, whose K order is the same either way: strided ones (ResNet's
+  /// downsampling) pack 3.5x faster per tap (0.029 -> 0.008 ms at 64 channels, 56x56, stride 2),
+  /// as the tap-major planes hold every row and column phase of the input.
   static func packsTapMajor(_ g: WindowGeometry, cg: Int) -> Bool {
-    cg % 4 == 0 && !(g.isPointwise && g.sh == 1 && g.sw == 1)
+    cg % 4 == 0 && !(g.kh == 1 && g.kw == 1)
   }
 
   func run(_ c: StepContext) throws(RuntimeError) {
