@@ -143,14 +143,20 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--digits")
-    p.add_argument("--digits-model", action="append", default=[], metavar="NAME=PATH",
+    def named_model(v):
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path or "/" in name:
+            raise argparse.ArgumentTypeError(f"expected NAME=PATH (NAME without '/'), got {v!r}")
+        return name, path
+
+    p.add_argument("--digits-model", action="append", default=[], metavar="NAME=PATH", type=named_model,
                    help="fp32 digits models to quantize (repeatable; default: the committed seed-0 model), e.g. "
                         "seed1=Models/cache/digits/seed1/dense.onnx")
     p.add_argument("--skip-resnet", action="store_true")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
     if a.digits:
-        models = [tuple(m.split("=", 1)) for m in a.digits_model] or [
+        models = a.digits_model or [
             ("seed 0 (committed)", ROOT / "Models" / "digits" / "digits_resnet.onnx")]
         digits(a.sparrow, Path(a.digits), tmp, [(n, Path(p)) for n, p in models])
     if a.skip_resnet:

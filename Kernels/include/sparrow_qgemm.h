@@ -99,8 +99,9 @@ void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0
                        size_t n, const sparrow_qgemm_epilogue* e);
 
 /* Sparse int8 (qspmm/qspmm.h): W kept as its nonzero 1x4 blocks along K, on the same packed X.
- * sparrow_qspmm_blocks counts the blocks; sparrow_qspmm_pack_w fills row_ptr (m + 1), group and
- * word (4 bytes per block) and row_sums. */
+ * sparrow_qspmm_blocks counts the blocks; sparrow_qspmm_pack_w fills row_ptr (m + 1), group (in
+ * ascending order within each row, which the kernels rely on) and word (4 bytes per block) and
+ * row_sums. */
 size_t sparrow_qspmm_count(void);
 const char* sparrow_qspmm_name(size_t i);
 int sparrow_qspmm_runnable(size_t i);

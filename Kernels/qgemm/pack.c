@@ -60,7 +60,7 @@ size_t sparrow_interleave_u8_4x1__scalar(uint8_t* out, const uint8_t* const r[4]
 static void interleave4(sparrow_interleave4_fn simd, uint8_t* out, const uint8_t* const r[4], size_t n, size_t step,
                         uint8_t flip) {
   size_t i = simd(out, r, n, step, flip);
-  if (i > 0 && i < n && n >= 17 && (step == 1 || step == 2)) {
+  if (i > 0 && i < n && n >= 17 && (step == 1 || (step == 2 && i < n - 1))) {
     /* Stride 1: columns n - 16 .. n - 1; stride 2: n - 17 .. n - 2 (its 32-byte read ends at the
      * last column), then the last column below. */
     const size_t i0 = step == 1 ? n - 16 : n - 17;

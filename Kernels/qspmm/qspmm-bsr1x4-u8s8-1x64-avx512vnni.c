@@ -72,19 +72,24 @@ T void sparrow_qspmm_bsr1x4_u8s8_1x64__avx512vnni(const uint32_t* row_ptr, const
                                                   size_t r0, size_t r1, const uint8_t* xp, size_t n,
                                                   const sparrow_qgemm_epilogue* e) {
   const size_t ldx = sparrow_qgemm_ldx(n);
-  size_t blocks = (n + 15) / 16, r = n - 16 * (blocks - 1);
-  /* kq is not passed: the largest group of rows [r0, r1) bounds the X words the remainder reads. */
-  size_t kq = 0;
-  for (size_t row = r0; row < r1; row++)
-    if (row_ptr[row + 1] > row_ptr[row] && group[row_ptr[row + 1] - 1] + 1 > kq) kq = group[row_ptr[row + 1] - 1] + 1;
+  size_t blocks = (n + 15) / 16, rem = n - 16 * (blocks - 1);
   _Alignas(64) int32_t xr[2][REM_KQ];
-  if (blocks >= 2 && r <= 2 && kq <= REM_KQ) {
-    n -= r;
-    blocks--;
-    for (size_t c = 0; c < r; c++)
-      for (size_t q = 0; q < kq; q++) xr[c][q] = sparrow_qgemm_word(xp + (q * ldx + n + c) * 4);
+  if (blocks >= 2 && rem <= 2) {
+    /* kq is not passed: the largest group of rows [r0, r1) (each row's last: groups ascend)
+     * bounds the X words the remainder reads. */
+    size_t kq = 0;
+    for (size_t row = r0; row < r1; row++)
+      if (row_ptr[row + 1] > row_ptr[row] && group[row_ptr[row + 1] - 1] + 1 > kq) kq = group[row_ptr[row + 1] - 1] + 1;
+    if (kq <= REM_KQ) {
+      n -= rem;
+      blocks--;
+      for (size_t c = 0; c < rem; c++)
+        for (size_t q = 0; q < kq; q++) xr[c][q] = sparrow_qgemm_word(xp + (q * ldx + n + c) * 4);
+    } else {
+      rem = 0;
+    }
   } else {
-    r = 0;
+    rem = 0;
   }
   const size_t tiles = (blocks + 3) / 4;
   for (size_t t = 0, q0 = 0; t < tiles; t++) {
@@ -111,9 +116,9 @@ T void sparrow_qspmm_bsr1x4_u8s8_1x64__avx512vnni(const uint32_t* row_ptr, const
       }
     }
   }
-  if (r == 2)
+  if (rem == 2)
     remainder_rows(row_ptr, group, word, r0, r1, xr[0], xr[1], 2, n, e);
-  else if (r == 1)
+  else if (rem == 1)
     remainder_rows(row_ptr, group, word, r0, r1, xr[0], xr[1], 1, n, e);
 }
 #endif

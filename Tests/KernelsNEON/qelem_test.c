@@ -157,6 +157,19 @@ static void test_packers(uint64_t* s, long c) {
       fail("%s: tap-major (c4) packed activations differ", g_case);
     else
       g_passed++;
+    /* A band of output rows [oy0, oy1) from the planes pack_conv_c4 left in `work`: the reference's
+     * columns oy0 * wo .. oy1 * wo - 1, at the band's own stride, its pad columns zero. */
+    const size_t oy0 = next(s) % ho, oy1 = oy0 + 1 + next(s) % (ho - oy0), nb = (oy1 - oy0) * wo;
+    const size_t ldb = (nb + 15) / 16 * 16, bb = sparrow_qgemm_packed_x_bytes(k4, nb);
+    uint8_t *gb = malloc(bb), *rb = calloc(bb, 1);
+    for (size_t q = 0; q < k4 / 4; q++) memcpy(rb + q * ldb * 4, r4 + (q * ldx + oy0 * wo) * 4, nb * 4);
+    memset(gb, 0xAB, bb);
+    sparrow_qgemm_pack_conv_c4_rows(work, c4, kh, kw, sh, sw, dh, dw, ho, wo, oy0, oy1, gb);
+    if (memcmp(gb, rb, bb) != 0)
+      fail("%s: tap-major rows %zu..%zu differ", g_case, oy0, oy1);
+    else
+      g_passed++;
+    free(gb), free(rb);
     free(g4), free(r4), free(work);
   }
   /* pack_x on the image as a [c, h * w] matrix (rows contiguous: the interleave path). */

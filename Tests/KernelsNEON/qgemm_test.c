@@ -48,8 +48,6 @@ static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, siz
     *(int8_t*)out = (int8_t)r;
 }
 
-/* One case: W m x k (sparsity 0..3: 0, 50, 90, 100% zeros; extreme: x = 255, w = -128 / 127),
- * X k x n, the rest of the epilogue drawn from s; every runnable dense and sparse kernel checked. */
 /* y equals ref: counted as passed; else a failure naming the first byte that differs (g_case). */
 static int same_bytes(const uint8_t* y, const uint8_t* ref, size_t bytes) {
   if (memcmp(y, ref, bytes) == 0) {
@@ -62,6 +60,8 @@ static int same_bytes(const uint8_t* y, const uint8_t* ref, size_t bytes) {
   return 0;
 }
 
+/* One case: W m x k (sparsity 0..3: 0, 50, 90, 100% zeros; extreme: x = 255, w = -128 / 127),
+ * X k x n, the rest of the epilogue drawn from s; every runnable dense and sparse kernel checked. */
 static void one_case(uint64_t* s, long ci, size_t m, size_t k, size_t n, unsigned sparsity, int extreme,
                      int scalar_only, size_t* passed, size_t* passed_sparse) {
   const size_t nk = sparrow_qgemm_count();
@@ -150,15 +150,20 @@ void test_qgemm(uint64_t seed, long cases, int scalar_only) {
   uint64_t s = seed ^ 0x16E77ull;
   const size_t nk = sparrow_qgemm_count();
   size_t passed[16] = {0}, passed_sparse[16] = {0};
-  /* Fixed: every column remainder of the 16-column tiles (n = 1 .. 17, 31, 33: the NEON sparse
-   * kernels' 1-4 groups of 4 columns, the 8-column blocks), odd rows, k % 4 != 0, each sparsity,
-   * with and without extreme values. */
-  const size_t fixed_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 33};
+  /* Fixed: every column remainder of the 16-column tiles (n = 1 .. 18, 31, 33, 34: the NEON
+   * sparse kernels' 1-4 groups of 4 columns, the 8-column blocks, the AVX-512 kernels' last 1 or
+   * 2 columns past whole blocks), odd rows, k % 4 != 0, each sparsity, with and without extreme
+   * values. */
+  const size_t fixed_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 31, 33, 34};
   long ci = 0;
   for (size_t i = 0; i < sizeof fixed_ns / sizeof fixed_ns[0]; i++)
     for (unsigned sparsity = 0; sparsity < 4; sparsity++, ci++)
       one_case(&s, ci, ci % 2 ? 5 : 3, ci % 3 ? 75 : 7, fixed_ns[i], sparsity, (int)((i + sparsity) % 2), scalar_only,
                passed, passed_sparse);
+  /* K past the AVX-512 kernels' remainder buffers (2048 groups): their masked-block path, with 1
+   * and 2 columns past whole blocks. */
+  for (unsigned sparsity = 1; sparsity < 3; sparsity++, ci++)
+    one_case(&s, ci, 3, 8203, sparsity == 1 ? 17 : 34, sparsity, 0, scalar_only, passed, passed_sparse);
   for (long c = 0; c < cases; c++, ci++) {
     /* k 1030 and m 70: several K chunks and row slabs of the sparse AVX-512 kernel (its KC, SLAB);
      * n is capped there to keep the reference loop short under qemu. */

@@ -37,26 +37,16 @@ enum QGemm {
 }
 
 extension QGemm {
-  /// Bytes of `packConvTapMajor`'s work area for geometry `g` with `c` channels.
+  /// Bytes of `packConvTapMajorPlanes`' work area for geometry `g` with `c` channels.
   static func tapMajorWorkBytes(c: Int, g: WindowGeometry) -> Int {
     sparrow_qgemm_pack_conv_c4_work_bytes(c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo)
   }
 
-  /// Packs the im2col view of one image [c, h, w] (c a multiple of 4) with K in tap-major order,
-  /// k = (ky · kw + kx) · c + ic: the weights' columns must be permuted to match (`tapMajor`).
-  static func packConvTapMajor(
-    _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, work: UnsafeMutableRawPointer,
-    into out: UnsafeMutableRawPointer
-  ) {
-    sparrow_qgemm_pack_conv_c4(
-      x.assumingMemoryBound(to: UInt8.self), c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft,
-      g.ho, g.wo, pad, signed ? 1 : 0, work.assumingMemoryBound(to: UInt8.self), out.assumingMemoryBound(to: UInt8.self)
-    )
-  }
-
-  /// The same in two steps: the padded planes of the image once (`work`), then the columns of
-  /// output rows `rows` as a matrix of `rows.count · g.wo` columns, so a convolution can pack and
-  /// multiply a band of rows at a time while the band's X is still in L2.
+  /// The im2col view of one image [c, h, w] (c a multiple of 4) with K in tap-major order,
+  /// k = (ky · kw + kx) · c + ic (the weights' columns permuted to match: `tapMajor`), in two
+  /// steps: the padded planes of the image once (`work`), then the columns of output rows `rows`
+  /// as a matrix of `rows.count · g.wo` columns, so a convolution can pack and multiply a band of
+  /// rows at a time while the band's X is still in L2.
   static func packConvTapMajorPlanes(
     _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, work: UnsafeMutableRawPointer
   ) {

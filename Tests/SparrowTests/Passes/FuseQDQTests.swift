@@ -119,7 +119,8 @@ import Testing
     /// 6 channels: the per-tap im2col; 8 (and 2 groups of 4): the tap-major one, the weights'
     /// columns permuted (strides 2 x 1, two images, rows long enough for the SIMD interleave);
     /// 150 x 150 outputs: more packed X than one band (QLinearConvKernelStep.bandBytes), so rows
-    /// are packed and multiplied a band at a time (7 bands, the last a partial one); a strided 1x1
+    /// are packed and multiplied a band at a time (two images, 2 groups of 4 channels: 4 bands
+    /// of up to 48 rows each, the last a partial one); a strided 1x1
     /// kernel on 8 channels: the per-tap packer (tap-major is not used for 1x1 kernels).
     case matmul, conv, convTapMajor, convTapMajorGrouped, convTapMajorBanded, convPointwiseStrided
   }
@@ -136,13 +137,13 @@ import Testing
       case .conv: ([1, 6, 7, 7], [10, 6, 3, 3])
       case .convTapMajor: ([2, 8, 9, 37], [10, 8, 3, 3])
       case .convTapMajorGrouped: ([1, 8, 6, 40], [10, 4, 3, 3])
-      case .convTapMajorBanded: ([1, 8, 150, 150], [10, 8, 3, 3])
+      case .convTapMajorBanded: ([2, 8, 150, 150], [10, 4, 3, 3])
       case .convPointwiseStrided: ([2, 8, 21, 40], [10, 8, 1, 1])
       }
     var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
     if kind == .convTapMajor || kind == .convTapMajorGrouped { attributes["strides"] = .ints([2, 1]) }
     if kind == .convPointwiseStrided { attributes["strides"] = .ints([2, 2]) }
-    if kind == .convTapMajorGrouped { attributes["group"] = .int(2) }
+    if kind == .convTapMajorGrouped || kind == .convTapMajorBanded { attributes["group"] = .int(2) }
     let m = matmul ? 11 : 10
     let w = Tensor(
       checkedShape: wShape,

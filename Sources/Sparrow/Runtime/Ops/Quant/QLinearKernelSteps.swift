@@ -71,15 +71,16 @@ func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
 }
 
 /// QLinearConv on the int8 kernels: per image and group, the im2col view of the uint8 input
-/// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is; with a
-/// multiple of 4 channels per group, in tap-major K order, the weights' columns permuted to
-/// match), then one int8 GEMM with the requantize epilogue written straight into the output.
+/// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is; larger
+/// kernels with a multiple of 4 channels per group in tap-major K order, the weights' columns
+/// permuted to match, a band of output rows at a time; the rest per tap), then the int8 GEMM with
+/// the requantize epilogue written straight into the output.
 struct QLinearConvKernelStep: Step {
   let g: WindowGeometry
   let m: Int, group: Int
   let packed: [QPackedLinear]
   let xZero: Int32, signed: Bool
-  /// K in tap-major order (QGemm.packConvTapMajor).
+  /// K in tap-major order (QGemm.packConvTapMajorPlanes/Rows).
   let tapMajor: Bool
 
   var kg: Int { g.c / group * g.kh * g.kw }
@@ -153,7 +154,7 @@ struct QLinearConvKernelStep: Step {
     var measured: [String: Double] = [:]
     let tapMajor = packsTapMajor(s.g, cg: cg)
     // Formats are timed on the columns of one call: a band of rows where the layer is banded.
-    let timedColumns = bandRows(s.g, kg: kg, tapMajor: tapMajor) * s.g.wo
+    let rowsPerBand = bandRows(s.g, kg: kg, tapMajor: tapMajor), timedColumns = rowsPerBand * s.g.wo
     let weights =
       tapMajor
       ? p.weights.withUnsafeBufferPointer { QGemm.tapMajor($0.baseAddress!, m: s.m, c: cg, taps: s.g.kh * s.g.kw) }
@@ -166,7 +167,9 @@ struct QLinearConvKernelStep: Step {
           bias: p.bias.map { Array($0[rows]) }, output: p.output, n: timedColumns, policy: c.options.format,
           threads: c.options.threads)
         packed.append(q)
-        if gi == 0 { measured = times }
+        // Timed on one band: the layer's time is the bands' (shown so by `inspect`).
+        let bands = Double((s.g.ho + rowsPerBand - 1) / max(1, rowsPerBand))
+        if gi == 0 { measured = times.mapValues { $0 * bands } }
       }
     }
     let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.m, cols: kg, kPerChannel: s.g.kh * s.g.kw)
