@@ -43,8 +43,8 @@ T static inline __attribute__((always_inline)) void tile(const int8_t* w, size_t
  * them (49 columns: 3 full blocks and 1 column; that block cost a quarter of the layer). Vectors
  * run along K instead: a panel's 4 groups x 4 rows of weights are 64 contiguous bytes, multiplied
  * by the column's 4 words of X, each spread over its 4 row lanes; the 4 groups' lanes are added at
- * the end. The columns' X is first gathered into `xr` (kq words each, kq <= REM_KQ). */
-#define REM_KQ 2048
+ * the end. The columns' X is first gathered into `xr` (kq words each, kq <= SPARROW_QGEMM_REM_KQ). */
+#define REM_KQ SPARROW_QGEMM_REM_KQ
 T static inline __attribute__((always_inline)) void remainder_panel(const int8_t* w, size_t kq, const int32_t* xr0,
                                                                     const int32_t* xr1, const int r, size_t row0,
                                                                     size_t rows, size_t c0,
@@ -90,7 +90,7 @@ T void sparrow_qgemm_u8s8_4x64__avx512vnni(const int8_t* wp, size_t kq, size_t m
     n -= r;
     blocks--;
     for (size_t c = 0; c < r; c++) {
-      for (size_t q = 0; q < kq; q++) xr[c][q] = sparrow_qgemm_word(xp + (q * ldx + n + c) * 4);
+      sparrow_qgemm_x_column(xp, ldx, kq, n + c, xr[c]);
       for (size_t q = kq; q < kq + 4; q++) xr[c][q] = 0;
     }
   } else {

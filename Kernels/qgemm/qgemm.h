@@ -36,6 +36,14 @@ static inline int32_t sparrow_qgemm_word(const void* p) {
   return v;
 }
 
+/* Column `col` of packed X (row stride ldx columns) as its kq words, the 4 k of each group: what
+ * the AVX-512 VNNI kernels multiply the last 1-2 columns past whole 16-column blocks with, for
+ * kq up to SPARROW_QGEMM_REM_KQ (their stack copies: 8 KiB a column). */
+#define SPARROW_QGEMM_REM_KQ 2048
+static inline void sparrow_qgemm_x_column(const uint8_t* xp, size_t ldx, size_t kq, size_t col, int32_t* out) {
+  for (size_t q = 0; q < kq; q++) out[q] = sparrow_qgemm_word(xp + (q * ldx + col) * 4);
+}
+
 /* The epilogue of one output: row m, column n, accumulator acc (before the zero-point term). */
 static inline void sparrow_qgemm_store1(const sparrow_qgemm_epilogue* e, size_t m, size_t n, int32_t acc) {
   int32_t c = (int32_t)((uint32_t)acc - (uint32_t)e->x_zero * (uint32_t)e->row_sums[m]);

@@ -43,7 +43,7 @@ T static inline __attribute__((always_inline)) void row_tile(const uint32_t* gro
 /* The last `r` (1 or 2) columns past whole 16-column blocks (N = 49: 3 blocks and 1 column; as a
  * masked block that column cost a quarter of the layer), rows [r0, r1): 16 blocks at a time, their
  * words against the columns' X words gathered by group from `xr` (kq words per column). */
-#define REM_KQ 2048
+#define REM_KQ SPARROW_QGEMM_REM_KQ
 T static inline __attribute__((always_inline)) void remainder_rows(const uint32_t* row_ptr, const uint32_t* group,
                                                                    const int8_t* word, size_t r0, size_t r1,
                                                                    const int32_t* xr0, const int32_t* xr1, const int r,
@@ -83,8 +83,7 @@ T void sparrow_qspmm_bsr1x4_u8s8_1x64__avx512vnni(const uint32_t* row_ptr, const
     if (kq <= REM_KQ) {
       n -= rem;
       blocks--;
-      for (size_t c = 0; c < rem; c++)
-        for (size_t q = 0; q < kq; q++) xr[c][q] = sparrow_qgemm_word(xp + (q * ldx + n + c) * 4);
+      for (size_t c = 0; c < rem; c++) sparrow_qgemm_x_column(xp, ldx, kq, n + c, xr[c]);
     } else {
       rem = 0;
     }

@@ -7,8 +7,8 @@
  *
  * Layout (sparrow_qspmm_pack_w): row r's blocks are [row_ptr[r], row_ptr[r + 1]); block b covers
  * k = 4 * group[b] ... + 3 with weights word[b] (4 int8, 0 past K), groups ascending within a row
- * (kernels may rely on it: the AVX-512 one takes a row's last group as its largest). Rows are computed one at a
- * time (their block lists differ); columns as in the dense kernels. */
+ * (kernels may rely on it: the AVX-512 one takes a row's last group as its largest). Rows are
+ * computed one at a time (their block lists differ); columns as in the dense kernels. */
 #ifndef SPARROW_QSPMM_INTERNAL_H
 #define SPARROW_QSPMM_INTERNAL_H
 #include "../qgemm/qgemm.h"
