@@ -87,7 +87,7 @@ let package = Package(
       name: "SparrowKernels",
       dependencies: ["COpenBLAS"],
       path: "Kernels",
-      exclude: ["openblas", "conv/dwconv/ukernels.inc", "dense/gemm/ukernels.inc", "spmm/ukernels.inc", "spmm/ukernels-avx2.inc", "spmm/ukernels-neon.inc", "rowwise/ukernels.inc", "qgemm/ukernels.inc", "qspmm/ukernels.inc", "qelem/ukernels.inc", "gate/ukernels.inc"],
+      exclude: ["openblas", "conv/dwconv/ukernels.inc", "dense/gemm/ukernels.inc", "spmm/ukernels.inc", "spmm/ukernels-avx2.inc", "spmm/ukernels-neon.inc", "rowwise/ukernels.inc", "qgemm/ukernels.inc", "qspmm/ukernels.inc", "qconv/ukernels.inc", "qelem/ukernels.inc", "gate/ukernels.inc"],
       cSettings: kernelC,
       linkerSettings: kernelLinker
     ),

@@ -4,6 +4,7 @@
 #include "../qelem/qelem.h"
 #include "../qgemm/interleave.h"
 #include "../qspmm/qspmm.h"
+#include "../qconv/qconv.h"
 #include "sparrow_kernels.h"
 
 #define SPARROW_QGEMM_UKERNEL(fn, ISA, FEATURE, mr, wb)                                             \
@@ -176,4 +177,72 @@ sparrow_interleave4_fn sparrow_dispatch_interleave4(void) {
   if (sparrow_active_isa() == SPARROW_ISA_NEON) return sparrow_interleave_u8_4x16__neon;
 #endif
   return sparrow_interleave_u8_4x1__scalar;
+}
+
+/* ---- direct int8 convolution: qconv/ukernels.inc ----------------------------------------------- */
+
+#define SPARROW_QCONV_UKERNEL(fn, ISA, FEATURE, mr)                                                                \
+  void fn(const int8_t* wp, size_t m, size_t p0, size_t p1, const sparrow_qconv_geometry* g, size_t n0, size_t n1, \
+          const sparrow_qgemm_epilogue* e);
+#include "../qconv/ukernels.inc"
+#undef SPARROW_QCONV_UKERNEL
+
+typedef struct {
+  const char* name;
+  sparrow_isa isa;
+  sparrow_cpu_feature_id feature;
+  uint32_t mr;
+  sparrow_qconv_fn fn;
+} c_entry;
+
+#define SPARROW_QCONV_UKERNEL(fn, ISA, FEATURE, mr) {&#fn[8], SPARROW_ISA_##ISA, SPARROW_CPU_##FEATURE, mr, fn},
+static const c_entry c_table[] = {
+#include "../qconv/ukernels.inc"
+};
+#undef SPARROW_QCONV_UKERNEL
+static const size_t c_len = sizeof c_table / sizeof c_table[0];
+
+size_t sparrow_qconv_count(void) { return c_len; }
+const char* sparrow_qconv_name(size_t i) { return i < c_len ? c_table[i].name : NULL; }
+uint32_t sparrow_qconv_mr(size_t i) { return i < c_len ? c_table[i].mr : 0; }
+
+int sparrow_qconv_runnable(size_t i) {
+  if (i >= c_len || !sparrow_isa_supported(c_table[i].isa)) return 0;
+  return c_table[i].feature == SPARROW_CPU_NONE ||
+         (c_table[i].isa == sparrow_active_isa() && sparrow_cpu_feature(c_table[i].feature));
+}
+
+size_t sparrow_qconv_auto(void) {
+  const sparrow_isa active = sparrow_active_isa();
+  const sparrow_isa levels[2] = {active, active == SPARROW_ISA_AVX512 ? SPARROW_ISA_AVX2 : SPARROW_ISA_SCALAR};
+  for (size_t l = 0; l < 2; l++) {
+    size_t best = c_len;
+    for (size_t i = 0; i < c_len; i++)
+      if (c_table[i].isa == levels[l] && sparrow_qconv_runnable(i)) best = i;
+    if (best < c_len) return best;
+  }
+  return 0;
+}
+
+/* The planes' word offsets (qconv.h): word (g, r, ph, i) of the planes is at
+ * ((g * hp + r) * sw + ph) * wq + i; output (oy, ox) at tap (ky, kx) reads row oy * sh + ky * dh,
+ * phase kx * dw % sw, word ox + kx * dw / sw. A kernel not runnable here runs as the scalar one
+ * (entry 0), whose panels are 4 rows: callers pack for sparrow_qconv_mr of the entry that runs. */
+void sparrow_qconv_run(size_t i, const int8_t* wp, size_t m, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
+                       size_t dh, size_t dw, size_t ho, size_t wo, const uint8_t* work, size_t p0, size_t p1, size_t n0,
+                       size_t n1, const sparrow_qgemm_epilogue* e) {
+  if (ho == 0 || wo == 0 || c < 4 || kh * kw > SPARROW_QCONV_MAX_TAPS || n0 >= n1) return;
+  size_t hp, wq;
+  sparrow_qgemm_c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  sparrow_qconv_geometry g;
+  g.planes = work;
+  g.cq = c / 4;
+  g.taps = kh * kw;
+  g.group_words = hp * sw * wq;
+  g.wo = wo;
+  g.row_words = sh * sw * wq;
+  for (size_t ky = 0; ky < kh; ky++)
+    for (size_t kx = 0; kx < kw; kx++) g.tap_words[ky * kw + kx] = ky * dh * sw * wq + kx * dw % sw * wq + kx * dw / sw;
+  const c_entry* q = &c_table[sparrow_qconv_runnable(i) ? i : 0];
+  q->fn(wp, m, p0, p1, &g, n0, n1, e);
 }

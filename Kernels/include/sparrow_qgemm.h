@@ -98,6 +98,25 @@ void sparrow_qgemm_pack_conv_c4_rows(const uint8_t* work, size_t c, size_t kh, s
 void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0, size_t p1, const uint8_t* xp,
                        size_t n, const sparrow_qgemm_epilogue* e);
 
+/* Direct int8 convolution (qconv/qconv.h): the tap-major planes that
+ * sparrow_qgemm_pack_conv_c4_planes writes (`work`) read in place, without the unfolded copy, the
+ * weights as the vector operand: per tap and group of 4 channels, an output position's 4 input
+ * channels are one word of a plane, multiplied against a panel of MR output channels (ONNX
+ * Runtime's indirect NHWC convolution, in form). W is the tap-major weights [m, taps * c]
+ * (QGemm.tapMajor's order) packed by sparrow_qgemm_pack_w with mr = sparrow_qconv_mr(i); c is a
+ * multiple of 4, kh * kw at most SPARROW_QCONV_MAX_TAPS. Computes panels [p0, p1) at output
+ * positions [n0, n1) of the ho * wo (row-major), through the GEMM's epilogue (row = output channel,
+ * column = output position); same bits as the GEMM on the tap-major im2col. */
+#define SPARROW_QCONV_MAX_TAPS 64
+size_t sparrow_qconv_count(void);
+const char* sparrow_qconv_name(size_t i);
+uint32_t sparrow_qconv_mr(size_t i);
+int sparrow_qconv_runnable(size_t i);
+size_t sparrow_qconv_auto(void);
+void sparrow_qconv_run(size_t i, const int8_t* wp, size_t m, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
+                       size_t dh, size_t dw, size_t ho, size_t wo, const uint8_t* work, size_t p0, size_t p1, size_t n0,
+                       size_t n1, const sparrow_qgemm_epilogue* e);
+
 /* Sparse int8 (qspmm/qspmm.h): W kept as its nonzero 1x4 blocks along K, on the same packed X.
  * sparrow_qspmm_blocks counts the blocks; sparrow_qspmm_pack_w fills row_ptr (m + 1), group (in
  * ascending order within each row, which the kernels rely on) and word (4 bytes per block) and

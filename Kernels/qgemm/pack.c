@@ -165,19 +165,11 @@ void sparrow_qgemm_pack_conv(const uint8_t* x, size_t c, size_t h, size_t w, siz
 
 /* ---- the tap-major im2col (sparrow_qgemm_pack_conv_c4) ------------------------------------------ */
 
-/* Padded extents of the input window the outputs read: rows, columns, and columns per phase. */
-static void c4_extents(size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw, size_t ho, size_t wo,
-                       size_t* hp, size_t* wq) {
-  *hp = (ho - 1) * sh + (kh - 1) * dh + 1;
-  const size_t wp = (wo - 1) * sw + (kw - 1) * dw + 1;
-  *wq = (wp + sw - 1) / sw;
-}
-
 size_t sparrow_qgemm_pack_conv_c4_work_bytes(size_t c, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw,
                                              size_t ho, size_t wo) {
   if (ho == 0 || wo == 0 || c == 0) return 0;
   size_t hp, wq;
-  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  sparrow_qgemm_c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
   return (c + 3) / 4 * hp * sw * wq * 4;
 }
 
@@ -189,7 +181,7 @@ void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, siz
   const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
   const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
   size_t hp, wq;
-  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  sparrow_qgemm_c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
   /* The window of each group of 4 channels, padded, the 4 channels of a pixel in one word, each row
    * split into its sw column phases: word (g, r, ph, i) holds padded column i * sw + ph. */
   for (size_t g = 0; g < cq; g++)
@@ -227,7 +219,7 @@ void sparrow_qgemm_pack_conv_c4_rows(const uint8_t* work, size_t c, size_t kh, s
   if (oy0 >= oy1 || wo == 0 || cq == 0) return;
   const size_t n = (oy1 - oy0) * wo, ldx = sparrow_qgemm_ldx(n);
   size_t hp, wq;
-  c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
+  sparrow_qgemm_c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
   /* Group q = (ky * kw + kx) * cq + g, output row oy: wo consecutive words of one phase row. */
   for (size_t ky = 0; ky < kh; ky++)
     for (size_t kx = 0; kx < kw; kx++) {

@@ -44,6 +44,15 @@ static inline void sparrow_qgemm_x_column(const uint8_t* xp, size_t ldx, size_t 
   for (size_t q = 0; q < kq; q++) out[q] = sparrow_qgemm_word(xp + (q * ldx + col) * 4);
 }
 
+/* Padded extents of the input window a convolution's outputs read, as the tap-major planes
+ * (sparrow_qgemm_pack_conv_c4_planes) hold it: rows, and columns per each of the sw phases. */
+static inline void sparrow_qgemm_c4_extents(size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw, size_t ho,
+                                            size_t wo, size_t* hp, size_t* wq) {
+  *hp = (ho - 1) * sh + (kh - 1) * dh + 1;
+  const size_t wp = (wo - 1) * sw + (kw - 1) * dw + 1;
+  *wq = (wp + sw - 1) / sw;
+}
+
 /* The epilogue of one output: row m, column n, accumulator acc (before the zero-point term). */
 static inline void sparrow_qgemm_store1(const sparrow_qgemm_epilogue* e, size_t m, size_t n, int32_t acc) {
   int32_t c = (int32_t)((uint32_t)acc - (uint32_t)e->x_zero * (uint32_t)e->row_sums[m]);

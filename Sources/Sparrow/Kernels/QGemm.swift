@@ -14,6 +14,11 @@ enum QGemm {
   static var sparseCount: Int { sparrow_qspmm_count() }
   static func sparseRunnable(_ i: Int) -> Bool { sparrow_qspmm_runnable(i) != 0 }
 
+  /// The direct convolution list (Kernels/qconv): the active ISA's entry (0 is the scalar one),
+  /// and the most taps (kh · kw) it takes.
+  static var directAutomatic: Int { sparrow_qconv_auto() }
+  static var directMaxTaps: Int { Int(SPARROW_QCONV_MAX_TAPS) }
+
   /// Bytes of X packed for the kernels.
   static func packedXBytes(k: Int, n: Int) -> Int { sparrow_qgemm_packed_x_bytes(k, n) }
 
@@ -100,6 +105,8 @@ final class QPackedLinear: @unchecked Sendable {
     (rowPtr: UnsafeMutablePointer<UInt32>, group: UnsafeMutablePointer<UInt32>, word: UnsafeMutablePointer<Int8>)?
   /// Fraction of W's 1x4 blocks that hold a nonzero.
   let blockDensity: Double
+  /// Packed for the direct convolution kernels (`runDirect`), not the GEMM's (`run`).
+  let isDirect: Bool
   private let packed: UnsafeMutablePointer<Int8>
   private let rowSums: UnsafeMutablePointer<Int32>
   private let bias: UnsafeMutablePointer<Int32>?
@@ -112,15 +119,27 @@ final class QPackedLinear: @unchecked Sendable {
   /// takes the active ISA's choice.
   init(
     weights w: UnsafePointer<Int8>, m: Int, k: Int, mStride: Int, kStride: Int, scale: [Float], bias: [Int32]?,
-    fbias: [Float]? = nil, output: QOutput, sparse wantSparse: Bool? = nil, kernel: Int? = nil
+    fbias: [Float]? = nil, output: QOutput, sparse wantSparse: Bool? = nil, kernel: Int? = nil,
+    direct: Bool = false
   ) {
     self.m = m
     self.k = k
     self.output = output
+    self.isDirect = direct
     let blocks = sparrow_qspmm_blocks(w, m, k, mStride, kStride)
     blockDensity = m * k == 0 ? 1 : Double(blocks) / Double(m * ((k + 3) / 4))
     rowSums = .allocate(capacity: max(1, m))
-    if wantSparse ?? (blockDensity <= 0.5) {
+    if direct {
+      // The direct convolution's panels: the GEMM's layout with its kernel's MR (Kernels/qconv).
+      let chosen = kernel.flatMap { sparrow_qconv_runnable($0) != 0 ? $0 : nil } ?? sparrow_qconv_auto()
+      self.kernel = chosen
+      let mr = sparrow_qconv_mr(chosen)
+      let bytes = max(8, sparrow_qgemm_packed_bytes(m, k, mr))
+      packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(
+        to: Int8.self, capacity: bytes)
+      sparrow_qgemm_pack_w(w, m, k, mStride, kStride, mr, packed, rowSums)
+      sparse = nil
+    } else if wantSparse ?? (blockDensity <= 0.5) {
       self.kernel = kernel.flatMap { sparrow_qspmm_runnable($0) != 0 ? $0 : nil } ?? sparrow_qspmm_auto()
       let rowPtr = UnsafeMutablePointer<UInt32>.allocate(capacity: m + 1)
       let group = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, blocks))
@@ -160,16 +179,16 @@ final class QPackedLinear: @unchecked Sendable {
     fbias?.deallocate()
   }
 
-  var kernelName: String { sparse != nil ? String(cString: sparrow_qspmm_name(kernel)) : QGemm.kernelName(kernel) }
+  var kernelName: String {
+    if isDirect { return String(cString: sparrow_qconv_name(kernel)) }
+    return sparse != nil ? String(cString: sparrow_qspmm_name(kernel)) : QGemm.kernelName(kernel)
+  }
   var isSparse: Bool { sparse != nil }
 
-  /// Y = epilogue(W · (X − xZero)) for X packed (`QGemm.packX`/`packConv`) with `n` columns;
-  /// element (r, c) of Y at y + r * rowStride + c * colStride elements. Panels are split over
-  /// `threads`.
-  func run(
-    packedX xp: UnsafeRawPointer, n: Int, xZero: Int32, y: UnsafeMutableRawPointer, rowStride: Int, colStride: Int,
-    threads: Int
-  ) {
+  /// The kernels' epilogue for output y (element (r, c) at y + r * rowStride + c * colStride).
+  private func epilogue(xZero: Int32, y: UnsafeMutableRawPointer, rowStride: Int, colStride: Int)
+    -> sparrow_qgemm_epilogue
+  {
     var e = sparrow_qgemm_epilogue()
     e.row_sums = UnsafePointer(rowSums)
     e.x_zero = xZero
@@ -187,6 +206,48 @@ final class QPackedLinear: @unchecked Sendable {
     e.y = y
     e.y_row_stride = rowStride
     e.y_col_stride = colStride
+    return e
+  }
+
+  /// The direct convolution (Kernels/qconv) of one image's tap-major planes `work`
+  /// (`QGemm.packConvTapMajorPlanes`, `c` channels, geometry `g`) into y [m, ho · wo]; the output
+  /// positions split over `threads` (a 64-channel layer is one panel).
+  func runDirect(
+    work: UnsafeRawPointer, c: Int, g: WindowGeometry, xZero: Int32, y: UnsafeMutableRawPointer, threads: Int
+  ) {
+    precondition(isDirect, "runDirect on weights packed for the GEMM")
+    var e = epilogue(xZero: xZero, y: y, rowStride: g.ho * g.wo, colStride: 1)
+    let panels = (m + Int(sparrow_qconv_mr(kernel)) - 1) / Int(sparrow_qconv_mr(kernel))
+    let n = g.ho * g.wo
+    let parts = min(max(1, threads), max(1, n / 6))
+    nonisolated(unsafe) let (packed, w) = (UnsafePointer(packed), work.assumingMemoryBound(to: UInt8.self))
+    let (kernel, m) = (kernel, m)
+    withUnsafePointer(to: &e) { ep in
+      nonisolated(unsafe) let ep = ep
+      @Sendable func part(_ t: Int) {
+        // Whole tiles of 6 positions per part.
+        let tiles = (n + 5) / 6
+        let (n0, n1) = (min(n, tiles * t / parts * 6), min(n, tiles * (t + 1) / parts * 6))
+        sparrow_qconv_run(
+          kernel, packed, m, c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo, w, 0, panels, n0, n1, ep)
+      }
+      if parts <= 1 {
+        part(0)
+      } else {
+        DispatchQueue.concurrentPerform(iterations: parts) { part($0) }
+      }
+    }
+  }
+
+  /// Y = epilogue(W · (X − xZero)) for X packed (`QGemm.packX`/`packConv`) with `n` columns;
+  /// element (r, c) of Y at y + r * rowStride + c * colStride elements. Panels are split over
+  /// `threads`.
+  func run(
+    packedX xp: UnsafeRawPointer, n: Int, xZero: Int32, y: UnsafeMutableRawPointer, rowStride: Int, colStride: Int,
+    threads: Int
+  ) {
+    precondition(!isDirect, "run on weights packed for the direct convolution")
+    var e = epilogue(xZero: xZero, y: y, rowStride: rowStride, colStride: colStride)
     let x = xp.assumingMemoryBound(to: UInt8.self)
     nonisolated(unsafe) let (packed, sparse) = (UnsafePointer(packed), sparse)
     let (kernel, m, k) = (kernel, m, k)

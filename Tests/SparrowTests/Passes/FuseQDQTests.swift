@@ -122,7 +122,12 @@ import Testing
     /// are packed and multiplied a band at a time (two images, 2 groups of 4 channels: 4 bands
     /// of up to 48 rows each, the last a partial one); a strided 1x1
     /// kernel on 8 channels: the per-tap packer (tap-major is not used for 1x1 kernels).
+    /// Direct: the direct convolution (Kernels/qconv, the active ISA's entry) forced on the
+    /// tap-major planes, 70 output channels (a 64-channel panel and a partial one), with strides
+    /// 2 x 1 and 2 groups, with a dilated 5 x 3 kernel, and on two threads (positions split).
     case matmul, conv, convTapMajor, convTapMajorGrouped, convTapMajorBanded, convPointwiseStrided
+    case directStrided, directGrouped, directDilated5x3, directTwoThreads
+    var direct: Bool { rawValue.hasPrefix("direct") }
   }
 
   /// QLinearConv and QLinearMatMul with constant weights (int8 kernels) against the same nodes
@@ -139,12 +144,19 @@ import Testing
       case .convTapMajorGrouped: ([1, 8, 6, 40], [10, 4, 3, 3])
       case .convTapMajorBanded: ([2, 8, 150, 150], [10, 4, 3, 3])
       case .convPointwiseStrided: ([2, 8, 21, 40], [10, 8, 1, 1])
+      case .directStrided: ([2, 12, 9, 23], [70, 12, 3, 3])
+      case .directGrouped: ([1, 16, 11, 13], [70, 8, 3, 3])
+      case .directDilated5x3: ([1, 8, 14, 17], [70, 8, 5, 3])
+      case .directTwoThreads: ([1, 4, 13, 29], [70, 4, 3, 3])
       }
     var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
-    if kind == .convTapMajor || kind == .convTapMajorGrouped { attributes["strides"] = .ints([2, 1]) }
+    if [.convTapMajor, .convTapMajorGrouped, .directStrided, .directGrouped].contains(kind) {
+      attributes["strides"] = .ints([2, 1])
+    }
     if kind == .convPointwiseStrided { attributes["strides"] = .ints([2, 2]) }
-    if kind == .convTapMajorGrouped || kind == .convTapMajorBanded { attributes["group"] = .int(2) }
-    let m = matmul ? 11 : 10
+    if [.convTapMajorGrouped, .convTapMajorBanded, .directGrouped].contains(kind) { attributes["group"] = .int(2) }
+    if kind == .directDilated5x3 { attributes["dilations"] = .ints([2, 1]) }
+    let m = matmul ? 11 : kind.direct ? 70 : 10
     let w = Tensor(
       checkedShape: wShape,
       storage: .int8((0..<wShape.reduce(1, *)).map { _ in Int8.random(in: -128...127, using: &rng) }))
@@ -174,10 +186,18 @@ import Testing
             attributes: matmul ? [:] : attributes)
         ], constants: constants, opset: 13)
       let feeds = weightsConstant ? ["x": x] : ["x": x, "w": w]
-      return try Model(graph: g, optimize: false).run(feeds)["y"]!
+      var options = PlanOptions(threads: kind == .directTwoThreads ? 2 : 1)
+      if kind.direct { options.convAlgorithm = .direct }
+      let model = try Model(graph: g, optimize: false, options: options)
+      if weightsConstant && kind.direct {
+        let formats = try model.plan(shapes: ["x": xShape]).layers.map(\.format)
+        #expect(formats == ["int8-direct"], "\(formats)")
+      }
+      return try model.run(feeds)["y"]!
     }
     let fast = try run(weightsConstant: true), loop = try run(weightsConstant: false)
-    #expect(fast.storage == loop.storage)
     #expect(fast.shape == loop.shape)
+    let bad = zip(fast.int64s, loop.int64s).enumerated().first { $0.element.0 != $0.element.1 }
+    #expect(bad == nil, "element \(bad?.offset ?? -1): \(bad.map { "\($0.element.0) vs \($0.element.1)" } ?? "")")
   }
 }

@@ -78,10 +78,13 @@ func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
 struct QLinearConvKernelStep: Step {
   let g: WindowGeometry
   let m: Int, group: Int
-  let packed: [QPackedLinear]
+  var packed: [QPackedLinear]
   let xZero: Int32, signed: Bool
   /// K in tap-major order (QGemm.packConvTapMajorPlanes/Rows).
   let tapMajor: Bool
+  /// The direct convolution on the tap-major planes (Kernels/qconv; `packed` is packed for it):
+  /// no unfolded copy.
+  var direct = false
 
   var kg: Int { g.c / group * g.kh * g.kw }
   /// Tap-major layers pack and multiply `bandRows` output rows at a time, about `bandBytes` of packed
@@ -95,7 +98,7 @@ struct QLinearConvKernelStep: Step {
     tapMajor ? max(1, min(g.ho, bandBytes / max(1, kg * g.wo))) : g.ho
   }
   /// Packed X (one band), then (tap-major) the packer's work area from a 64-byte boundary.
-  var packedBytes: Int { (QGemm.packedXBytes(k: kg, n: bandRows * g.wo) + 63) / 64 * 64 }
+  var packedBytes: Int { direct ? 0 : (QGemm.packedXBytes(k: kg, n: bandRows * g.wo) + 63) / 64 * 64 }
   /// Bytes of one output element: float32 (dequantized) or int8/uint8.
   var outBytes: Int {
     if case .float = packed[0].output { return 4 }
@@ -115,7 +118,7 @@ struct QLinearConvKernelStep: Step {
     let x = UnsafeRawPointer(c.input(0, UInt8.self)), y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
     guard let scratch = c.scratch else { return }
     let cg = g.c / group, mg = m / group, hw = g.h * g.w, n = g.ho * g.wo
-    let direct = g.isPointwise && g.sh == 1 && g.sw == 1
+    let asIs = g.isPointwise && g.sh == 1 && g.sw == 1
     let pad = UInt8(truncatingIfNeeded: xZero)
     for img in 0..<g.n {
       for gi in 0..<group {
@@ -124,6 +127,11 @@ struct QLinearConvKernelStep: Step {
         if tapMajor {
           let work = scratch + packedBytes
           QGemm.packConvTapMajorPlanes(xg, c: cg, g: g, pad: pad, signed: signed, work: work)
+          if direct {
+            packed[gi].runDirect(
+              work: work, c: cg, g: g, xZero: signed ? xZero + 128 : xZero, y: yg, threads: c.threads)
+            continue
+          }
           for oy in stride(from: 0, to: g.ho, by: bandRows) {
             let rows = oy..<min(oy + bandRows, g.ho)
             QGemm.packConvTapMajorRows(work: work, c: cg, g: g, rows: rows, into: scratch)
@@ -133,7 +141,7 @@ struct QLinearConvKernelStep: Step {
           }
           continue
         }
-        if direct {
+        if asIs {
           QGemm.packX(xg, k: cg, n: n, kStride: hw, nStride: 1, signed: signed, into: scratch)
         } else {
           QGemm.packConv(xg, c: cg, g: g, pad: pad, signed: signed, into: scratch)
@@ -172,13 +180,82 @@ struct QLinearConvKernelStep: Step {
         if gi == 0 { measured = times.mapValues { $0 * bands } }
       }
     }
+    var step = QLinearConvKernelStep(
+      g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: tapMajor)
+    if tapMajor && !packed[0].isSparse && s.g.kh * s.g.kw <= QGemm.directMaxTaps {
+      let algorithm = c.options.convAlgorithm
+      let timed = algorithm == .measure && c.options.format == .auto && QGemm.directAutomatic != 0
+      if timed || algorithm == .direct || algorithm == .pixel {
+        var candidate = step
+        candidate.direct = true
+        candidate.packed = weights.withUnsafeBufferPointer { w in
+          (0..<s.group).map { gi in
+            QPackedLinear(
+              weights: w.baseAddress! + gi * mg * kg, m: mg, k: kg, mStride: kg, kStride: 1,
+              scale: Array(scale[gi * mg..<(gi + 1) * mg]), bias: p.bias.map { Array($0[gi * mg..<(gi + 1) * mg]) },
+              output: p.output, direct: true)
+          }
+        }
+        if timed {
+          let times = Self.time([step, candidate], threads: c.options.threads)
+          measured["int8"] = times[0]
+          measured["int8-direct"] = times[1]
+          if (times[1] ?? .infinity) < (times[0] ?? .infinity) { step = candidate }
+        } else {
+          step = candidate
+        }
+      }
+    }
     let profile = SparsityProfile(p.weights.map { Float($0) }, rows: s.m, cols: kg, kPerChannel: s.g.kh * s.g.kw)
     c.layer = LayerReport(
       node: c.node.name, op: "QLinearConv(int8)", m: s.m, k: kg, n: s.g.ho * s.g.wo, zeroFraction: profile.zeroFraction,
-      format: packed[0].isSparse ? "int8-bsr1x4" : "int8", kernel: packed[0].kernelName, measured: measured,
-      profile: profile)
-    return QLinearConvKernelStep(
-      g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: tapMajor)
+      format: step.direct ? "int8-direct" : packed[0].isSparse ? "int8-bsr1x4" : "int8",
+      kernel: step.packed[0].kernelName, measured: measured, profile: profile)
+    return step
+  }
+
+  /// The fastest run of each step on one random image (group 0 only is timed: the groups are
+  /// alike), in milliseconds: the GEMM on bands of unfolded columns against the direct kernel.
+  static func time(_ steps: [QLinearConvKernelStep], threads: Int) -> [Double?] {
+    let g = steps[0].g
+    let cg = g.c / steps[0].group
+    var one = g
+    one.n = 1
+    let xBytes = cg * g.h * g.w, yBytes = steps[0].packed[0].m * g.ho * g.wo * steps[0].outBytes
+    let scratchBytes = steps.map(\.scratchBytes).max() ?? 0
+    let x = UnsafeMutableRawPointer.allocate(byteCount: max(1, xBytes), alignment: 64)
+    let y = UnsafeMutableRawPointer.allocate(byteCount: max(1, yBytes), alignment: 64)
+    let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(64, scratchBytes), alignment: 64)
+    defer {
+      x.deallocate()
+      y.deallocate()
+      scratch.deallocate()
+    }
+    var state: UInt32 = 0x5EED
+    for i in 0..<xBytes {
+      state = state &* 1_664_525 &+ 1_013_904_223
+      x.storeBytes(of: UInt8(truncatingIfNeeded: state >> 24), toByteOffset: i, as: UInt8.self)
+    }
+    let ops = 2 * Double(steps[0].packed[0].m) * Double(steps[0].kg) * Double(g.ho * g.wo)
+    let repeats = Measure.repeats(flops: ops, budget: 3e9, range: 6...20)
+    let pad = UInt8(truncatingIfNeeded: steps[0].xZero), xZero = steps[0].signed ? steps[0].xZero + 128 : steps[0].xZero
+    return Measure.fastestInterleaved(candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1) { i in
+      let s = steps[i]
+      let work = scratch + s.packedBytes
+      QGemm.packConvTapMajorPlanes(x, c: cg, g: one, pad: pad, signed: s.signed, work: work)
+      if s.direct {
+        s.packed[0].runDirect(work: work, c: cg, g: one, xZero: xZero, y: y, threads: threads)
+        return true
+      }
+      for oy in stride(from: 0, to: g.ho, by: s.bandRows) {
+        let rows = oy..<min(oy + s.bandRows, g.ho)
+        QGemm.packConvTapMajorRows(work: work, c: cg, g: one, rows: rows, into: scratch)
+        s.packed[0].run(
+          packedX: scratch, n: rows.count * g.wo, xZero: xZero, y: y + oy * g.wo * s.outBytes, rowStride: g.ho * g.wo,
+          colStride: 1, threads: threads)
+      }
+      return true
+    }
   }
 }
 
