@@ -31,11 +31,11 @@ build=${SPARROW_NEON_BUILD:-.build-neon}
 mkdir -p "$build"
 sysroot=/usr/aarch64-linux-gnu
 # Every kernel source except Kernels/dense/*.c (OpenBLAS) but plinear.c (ours).
-sources=(Kernels/common/*.c Kernels/dispatch/*.c Kernels/pack/*.c Kernels/cpu/*.c Kernels/parallel/*.c Kernels/spmm/*/*.c Kernels/dense/gemm/*.c Kernels/dense/plinear.c Kernels/conv/*.c Kernels/conv/*/*.c Kernels/rowwise/*.c Kernels/qgemm/*.c Kernels/qspmm/*.c Kernels/qelem/*.c Kernels/gate/*.c)
+sources=(Kernels/common/*.c Kernels/dispatch/*.c Kernels/pack/*.c Kernels/cpu/*.c Kernels/parallel/*.c Kernels/spmm/*/*.c Kernels/dense/gemm/*.c Kernels/dense/plinear.c Kernels/conv/*.c Kernels/conv/*/*.c Kernels/rowwise/*.c Kernels/qgemm/*.c Kernels/qspmm/*.c Kernels/qconv/*.c Kernels/qelem/*.c Kernels/gate/*.c)
 cflags=(-O2 -std=c11 -pthread -I Kernels/include -I Kernels)
 # The files this suite owns must build warning-free.
 driver=(Tests/KernelsNEON/*.c)
-strict=(-Wall -Wextra -Werror Kernels/spmm/*/*-neon.c Kernels/dense/gemm/*.c Kernels/dense/plinear.c Kernels/conv/*/*-neon.c Kernels/conv/*.c Kernels/rowwise/*.c Kernels/common/transpose.c Kernels/qgemm/*.c Kernels/qspmm/*.c Kernels/qelem/*.c Kernels/dispatch/qgemm.c Kernels/gate/*.c Kernels/dispatch/gate.c "${driver[@]}")
+strict=(-Wall -Wextra -Werror Kernels/spmm/*/*-neon.c Kernels/dense/gemm/*.c Kernels/dense/plinear.c Kernels/conv/*/*-neon.c Kernels/conv/*.c Kernels/rowwise/*.c Kernels/common/transpose.c Kernels/qgemm/*.c Kernels/qspmm/*.c Kernels/qconv/*.c Kernels/qelem/*.c Kernels/dispatch/qgemm.c Kernels/gate/*.c Kernels/dispatch/gate.c "${driver[@]}")
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
