@@ -22,9 +22,9 @@
  * sparrow_spmm_workspace_bytes.
  *
  * Dispatch: every kernel is declared once in a list (Kernels/spmm/ukernels.inc,
- * Kernels/conv/dwconv/ukernels.inc, Kernels/rowwise/ukernels.inc) that feeds the dispatcher (Kernels/dispatch), the tests and
- * the benchmarks. A matrix is bound to its kernel when it is packed or imported, a direct
- * convolution when it is created: no call looks a kernel up.
+ * Kernels/conv/dwconv/ukernels.inc, Kernels/rowwise/ukernels.inc) that feeds the dispatcher (Kernels/dispatch), the
+ * tests and the benchmarks. A matrix is bound to its kernel when it is packed or imported, a direct convolution when it
+ * is created: no call looks a kernel up.
  *
  * Threads: every driver has one shape. prepare fills a plan; its tasks run exactly once each,
  * in any order, on any threads (task functions of type sparrow_task_fn); finish completes it.
@@ -61,11 +61,11 @@ void sparrow_pool_for(size_t tasks, int threads, sparrow_task_fn task, void* con
 
 typedef enum sparrow_status {
   SPARROW_OK = 0,
-  SPARROW_ERR_INVALID_ARGUMENT = 1,   /* a size, pointer or parameter is out of range */
-  SPARROW_ERR_MALFORMED = 2,          /* externally supplied packed data is inconsistent */
-  SPARROW_ERR_PATTERN = 3,            /* the dense matrix does not fit the requested pattern */
+  SPARROW_ERR_INVALID_ARGUMENT = 1, /* a size, pointer or parameter is out of range */
+  SPARROW_ERR_MALFORMED = 2,        /* externally supplied packed data is inconsistent */
+  SPARROW_ERR_PATTERN = 3,          /* the dense matrix does not fit the requested pattern */
   SPARROW_ERR_OUT_OF_MEMORY = 4,
-  SPARROW_ERR_UNSUPPORTED = 5,        /* e.g. OpenMP entry point in a build without OpenMP */
+  SPARROW_ERR_UNSUPPORTED = 5, /* e.g. OpenMP entry point in a build without OpenMP */
 } sparrow_status;
 
 /* A thread-local, human-readable detail for the last failing call on this thread ("" if none). */
@@ -108,12 +108,12 @@ size_t sparrow_l1d_bytes(void);
 /* ---- packed matrices --------------------------------------------------------------------- */
 
 typedef enum sparrow_format {
-  SPARROW_FORMAT_DENSE = 0,    /* OpenBLAS sgemm on the row-major matrix */
-  SPARROW_FORMAT_CSR = 1,      /* unstructured: row pointers, u16/u32 column indices, values */
-  SPARROW_FORMAT_NM = 2,       /* N nonzeros in every group of M columns (2:4, 1:4, 2:8, ...) */
-  SPARROW_FORMAT_BSR = 3,      /* r x c dense blocks, block-row pointers, block-column indices */
-  SPARROW_FORMAT_CHANNEL = 4,  /* all-zero rows/columns removed: smaller dense matrix + maps */
-  SPARROW_FORMAT_GEMM = 5,     /* "packed": Sparrow's own dense kernels on MR-row panels (dense/gemm) */
+  SPARROW_FORMAT_DENSE = 0,   /* OpenBLAS sgemm on the row-major matrix */
+  SPARROW_FORMAT_CSR = 1,     /* unstructured: row pointers, u16/u32 column indices, values */
+  SPARROW_FORMAT_NM = 2,      /* N nonzeros in every group of M columns (2:4, 1:4, 2:8, ...) */
+  SPARROW_FORMAT_BSR = 3,     /* r x c dense blocks, block-row pointers, block-column indices */
+  SPARROW_FORMAT_CHANNEL = 4, /* all-zero rows/columns removed: smaller dense matrix + maps */
+  SPARROW_FORMAT_GEMM = 5,    /* "packed": Sparrow's own dense kernels on MR-row panels (dense/gemm) */
 } sparrow_format;
 
 typedef struct sparrow_pack_params {
@@ -125,7 +125,7 @@ typedef struct sparrow_pack_params {
   uint32_t block_rows, block_cols;
 } sparrow_pack_params;
 
-typedef struct sparrow_matrix sparrow_matrix;  /* opaque; layouts in Kernels/pack/formats.h */
+typedef struct sparrow_matrix sparrow_matrix; /* opaque; layouts in Kernels/pack/formats.h */
 
 /* Packs a dense row-major M x K matrix (ld = K) into the format asked for. Zeros are dropped;
  * for NM the matrix must conform (at most n nonzeros per group) or SPARROW_ERR_PATTERN. */
@@ -135,35 +135,34 @@ sparrow_status sparrow_pack(const float* w, size_t m, size_t k, sparrow_format f
 /* Imports externally supplied CSR (e.g. ONNX sparse_initializer). Validated: row_ptr[0] == 0,
  * monotone, row_ptr[m] == nnz, every column < k; columns need not be sorted (they are sorted
  * and duplicates rejected). Arrays are copied. */
-sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr,
-                                  const int64_t* col_idx, const float* values, size_t nnz,
-                                  sparrow_matrix** out);
+sparrow_status sparrow_import_csr(size_t m, size_t k, const int64_t* row_ptr, const int64_t* col_idx,
+                                  const float* values, size_t nnz, sparrow_matrix** out);
 
 /* Imports N:M data: values[m][groups][n] and in-group indices idx[m][groups][n], groups =
  * ceil(k / nm_m) (group_stride 1) or (k / group_stride / nm_m) * group_stride. Validated:
  * indices < nm_m, strictly increasing inside a group, and every nonzero inside K (zero
  * padding pairs of a partial last group may point past it). */
-sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* params,
-                                 const float* values, const uint8_t* idx, sparrow_matrix** out);
+sparrow_status sparrow_import_nm(size_t m, size_t k, const sparrow_pack_params* params, const float* values,
+                                 const uint8_t* idx, sparrow_matrix** out);
 
 /* Imports BSR: block_row_ptr[ceil(m/r) + 1], block_col[nblocks] (in block units),
  * values[nblocks][r][c] row-major. Validated like CSR. */
 sparrow_status sparrow_import_bsr(size_t m, size_t k, size_t block_rows, size_t block_cols,
-                                  const int64_t* block_row_ptr, const int64_t* block_col,
-                                  const float* values, size_t nblocks, sparrow_matrix** out);
+                                  const int64_t* block_row_ptr, const int64_t* block_col, const float* values,
+                                  size_t nblocks, sparrow_matrix** out);
 
 void sparrow_matrix_free(sparrow_matrix* matrix);
 
 typedef struct sparrow_matrix_info {
   sparrow_format format;
-  size_t rows, cols;            /* M, K */
-  size_t nnz;                   /* stored values (including explicit padding zeros) */
-  size_t packed_bytes;          /* every byte the packed form holds */
-  uint32_t index_bits;          /* CSR column index width: 16 or 32; else 0 */
+  size_t rows, cols;   /* M, K */
+  size_t nnz;          /* stored values (including explicit padding zeros) */
+  size_t packed_bytes; /* every byte the packed form holds */
+  uint32_t index_bits; /* CSR column index width: 16 or 32; else 0 */
   sparrow_pack_params params;
-  size_t kept_rows, kept_cols;  /* CHANNEL: size of the compact dense matrix */
-  uint32_t nm_shared_rows;      /* N:M: R when blocks of R rows share their pattern (the packer
-                                 * detects it; kernels listed with block_rows R need it), else 0 */
+  size_t kept_rows, kept_cols; /* CHANNEL: size of the compact dense matrix */
+  uint32_t nm_shared_rows;     /* N:M: R when blocks of R rows share their pattern (the packer
+                                * detects it; kernels listed with block_rows R need it), else 0 */
 } sparrow_matrix_info;
 
 void sparrow_matrix_get_info(const sparrow_matrix* matrix, sparrow_matrix_info* info);
@@ -174,19 +173,19 @@ void sparrow_matrix_to_dense(const sparrow_matrix* matrix, float* out);
 /* ---- sparse x dense multiply ------------------------------------------------------------ */
 
 typedef struct sparrow_spmm_call {
-  const float* x;            /* K x N */
-  size_t x_stride;           /* bytes between rows of X, >= n * 4 */
-  float* y;                  /* M x N */
-  size_t y_stride;           /* bytes between rows of Y, >= n * 4 */
+  const float* x;  /* K x N */
+  size_t x_stride; /* bytes between rows of X, >= n * 4 */
+  float* y;        /* M x N */
+  size_t y_stride; /* bytes between rows of Y, >= n * 4 */
   size_t n;
-  const float* bias;         /* M floats, or NULL */
-  float clamp_lo, clamp_hi;  /* -INFINITY/INFINITY for none, 0/INFINITY for ReLU, 0/6 ReLU6 */
-  const uint32_t* out_rows;  /* strictly increasing row indices, or NULL for all rows */
+  const float* bias;        /* M floats, or NULL */
+  float clamp_lo, clamp_hi; /* -INFINITY/INFINITY for none, 0/INFINITY for ReLU, 0/6 ReLU6 */
+  const uint32_t* out_rows; /* strictly increasing row indices, or NULL for all rows */
   size_t n_out_rows;
-  const uint32_t* in_channels;  /* strictly increasing channel indices, or NULL for all */
+  const uint32_t* in_channels; /* strictly increasing channel indices, or NULL for all */
   size_t n_in_channels;
-  size_t k_per_channel;      /* K-slice per input channel (kh*kw); 0 means 1 */
-  void* workspace;           /* sparrow_spmm_workspace_bytes bytes, 64-byte aligned */
+  size_t k_per_channel; /* K-slice per input channel (kh*kw); 0 means 1 */
+  void* workspace;      /* sparrow_spmm_workspace_bytes bytes, 64-byte aligned */
   size_t workspace_bytes;
   /* Non-NULL: X is the im2col of one NCHW image under this window (rows (c, ky, kx), columns
    * (oy, ox), zeros in the padding), read on the fly: `x` points at the image (channels x h x w),
@@ -199,8 +198,7 @@ typedef struct sparrow_spmm_call {
  * active-channel lists are given. With input channels, CSR/N:M/BSR need room for a compacted
  * copy of the matrix (at most its packed size): the call then costs in proportion to the
  * active nonzeros, plus one O(nnz) pass to copy them. */
-size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows,
-                                    int has_in_channels);
+size_t sparrow_spmm_workspace_bytes(const sparrow_matrix* w, size_t n, int has_out_rows, int has_in_channels);
 
 /* Validates a call (sizes, strides, lists in range and increasing, workspace size). */
 sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_call* call);
@@ -211,22 +209,21 @@ sparrow_status sparrow_spmm_check(const sparrow_matrix* w, const sparrow_spmm_ca
  * channel: OpenBLAS, on OpenMP's threads where built, else pinned to the threads asked for) do
  * their work inside prepare and report 0 tiles. */
 typedef struct sparrow_spmm_plan {
-  const sparrow_matrix* w;   /* the matrix, or its compacted copy in the workspace */
-  const struct sparrow_spmm_kernel* kernel;  /* w's bound kernel */
+  const sparrow_matrix* w;                  /* the matrix, or its compacted copy in the workspace */
+  const struct sparrow_spmm_kernel* kernel; /* w's bound kernel */
   const sparrow_spmm_call* call;
   size_t tiles;
-  size_t tile_units;         /* row units per tile */
-  size_t tile_cols;          /* N columns per tile */
-  size_t row_units;          /* rows (CSR/NM) or block rows (BSR) to compute */
+  size_t tile_units; /* row units per tile */
+  size_t tile_cols;  /* N columns per tile */
+  size_t row_units;  /* rows (CSR/NM) or block rows (BSR) to compute */
   size_t col_tiles;
   const uint32_t* unit_list; /* into workspace, or NULL when all units run */
   const uint8_t* k_mask;     /* into workspace: 1 = K column active; NULL = all */
   int threads;
 } sparrow_spmm_plan;
 
-void sparrow_spmm_prepare(sparrow_spmm_plan* plan, const sparrow_matrix* w,
-                          const sparrow_spmm_call* call, int threads);
-void sparrow_spmm_task(void* plan, size_t tile);  /* a sparrow_task_fn */
+void sparrow_spmm_prepare(sparrow_spmm_plan* plan, const sparrow_matrix* w, const sparrow_spmm_call* call, int threads);
+void sparrow_spmm_task(void* plan, size_t tile); /* a sparrow_task_fn */
 void sparrow_spmm_finish(const sparrow_spmm_plan* plan);
 
 /* Single call: check, prepare, tiles on sparrow_parallel_for, finish. threads <= 0 means 1. */
@@ -253,14 +250,14 @@ const char* sparrow_kernel_name(const sparrow_matrix* w);
  * choice for a matrix is the first entry of the active ISA that fits, else the first scalar one
  * (the OpenBLAS entries are listed as scalar). */
 typedef struct sparrow_ukernel_desc {
-  const char* name;          /* "spmm_csr_f32_1x64__avx2" */
+  const char* name; /* "spmm_csr_f32_1x64__avx2" */
   sparrow_format format;
   sparrow_isa isa;
-  uint32_t block_rows, block_cols;  /* BSR block shape required; 0 = any */
+  uint32_t block_rows, block_cols; /* BSR block shape required; 0 = any */
 } sparrow_ukernel_desc;
 
 size_t sparrow_ukernel_count(void);
-const sparrow_ukernel_desc* sparrow_ukernel_get(size_t index);  /* NULL past the end */
+const sparrow_ukernel_desc* sparrow_ukernel_get(size_t index); /* NULL past the end */
 /* 1 when this CPU can run kernel `index`. */
 int sparrow_ukernel_runnable(size_t index);
 /* Binds kernel `index` to this matrix (SIZE_MAX: back to the automatic choice under the active
@@ -298,9 +295,9 @@ size_t sparrow_dwconv_workspace_bytes(const sparrow_dwconv_shape* s);
  * active ISA's: callers that run many calls bind sparrow_dwconv_ukernel_auto() once). The shape
  * must have passed sparrow_dwconv_check; workspace is sparrow_dwconv_workspace_bytes, 64-byte
  * aligned. Cannot fail. */
-void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w,
-                             const float* bias, float clamp_lo, float clamp_hi, float* y,
-                             size_t c0, size_t c1, void* workspace, size_t ukernel);
+void sparrow_dwconv_channels(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias,
+                             float clamp_lo, float clamp_hi, float* y, size_t c0, size_t c1, void* workspace,
+                             size_t ukernel);
 /* The driver: one image's channels in `tasks` contiguous ranges (min(threads, channels)), task t
  * with workspace slice t (workspace_per_task = sparrow_dwconv_workspace_bytes bytes each).
  * prepare, then sparrow_dwconv_task for each t; no finish. Cannot fail once checked. */
@@ -315,13 +312,13 @@ typedef struct sparrow_dwconv_plan {
 void sparrow_dwconv_prepare(sparrow_dwconv_plan* plan, const sparrow_dwconv_shape* s, const float* x, const float* w,
                             const float* bias, float clamp_lo, float clamp_hi, float* y, void* workspace, int threads,
                             size_t ukernel);
-void sparrow_dwconv_task(void* plan, size_t task);  /* a sparrow_task_fn */
+void sparrow_dwconv_task(void* plan, size_t task); /* a sparrow_task_fn */
 /* Every channel of one image, split over `threads` on sparrow_parallel_for (without OpenMP:
  * serially, in one task). The workspace holds tasks * sparrow_dwconv_workspace_bytes bytes,
  * 64-byte aligned. */
-sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, const float* w,
-                              const float* bias, float clamp_lo, float clamp_hi, float* y,
-                              void* workspace, size_t workspace_bytes, int threads);
+sparrow_status sparrow_dwconv(const sparrow_dwconv_shape* s, const float* x, const float* w, const float* bias,
+                              float clamp_lo, float clamp_hi, float* y, void* workspace, size_t workspace_bytes,
+                              int threads);
 
 /* Depthwise convolution with channels in the vector lanes (Kernels/conv/dwcv.c), multiplier 1:
  * blocks of L channels (L = sparrow_dwcv_lanes(isa): 16 AVX-512, 8 AVX2, 4 NEON, 1 scalar)
@@ -334,22 +331,21 @@ size_t sparrow_dwcv_lanes(int isa);
 size_t sparrow_dwcv_workspace_bytes(const sparrow_dwconv_shape* s, int isa);
 size_t sparrow_dwcv_packed_floats(const sparrow_dwconv_shape* s, int isa);
 void sparrow_dwcv_pack(const sparrow_dwconv_shape* s, int isa, const float* w, const float* bias, float* packed);
-sparrow_status sparrow_dwcv(const sparrow_dwconv_shape* s, int isa, const float* x, const float* packed,
-                            float clamp_lo, float clamp_hi, float* y, void* workspace, size_t workspace_bytes,
-                            int threads);
+sparrow_status sparrow_dwcv(const sparrow_dwconv_shape* s, int isa, const float* x, const float* packed, float clamp_lo,
+                            float clamp_hi, float* y, void* workspace, size_t workspace_bytes, int threads);
 
 /* Dense direct-convolution kernels (Kernels/conv/dconv/ukernels.inc), like the depthwise list. */
 size_t sparrow_dconv_ukernel_count(void);
-const char* sparrow_dconv_ukernel_name(size_t index);  /* NULL past the end */
+const char* sparrow_dconv_ukernel_name(size_t index); /* NULL past the end */
 int sparrow_dconv_ukernel_runnable(size_t index);
 size_t sparrow_dconv_ukernel_auto(void);
 /* Pixel-major dense direct-convolution kernels (Kernels/conv/dconv/pukernels.inc), likewise. */
 size_t sparrow_pconv_ukernel_count(void);
-const char* sparrow_pconv_ukernel_name(size_t index);  /* NULL past the end */
+const char* sparrow_pconv_ukernel_name(size_t index); /* NULL past the end */
 int sparrow_pconv_ukernel_runnable(size_t index);
 size_t sparrow_pconv_ukernel_auto(void);
 size_t sparrow_dwconv_ukernel_count(void);
-const char* sparrow_dwconv_ukernel_name(size_t index);   /* NULL past the end */
+const char* sparrow_dwconv_ukernel_name(size_t index); /* NULL past the end */
 int sparrow_dwconv_ukernel_runnable(size_t index);
 /* The row microkernel SPARROW_DWCONV_AUTO picks under the active ISA, its index and name. */
 size_t sparrow_dwconv_ukernel_auto(void);
@@ -362,8 +358,8 @@ const char* sparrow_dwconv_kernel_name(void);
 void sparrow_im2col(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, float* col);
 /* The same for output rows [oy0, oy1) only: rows of `col` are (oy1 - oy0) * wo floats (columns
  * oy0 * wo ... of the whole matrix). oy0 < oy1 <= ho. */
-void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0,
-                         size_t oy1, float* col);
+void sparrow_im2col_rows(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0, size_t oy1,
+                         float* col);
 /* The same with rows of `col` ld >= (oy1 - oy0) * wo floats apart (an image's block of columns
  * inside a wider matrix: a batch unfolded side by side without a second copy). */
 void sparrow_im2col_rows_ld(const sparrow_dwconv_shape* s, const float* x, size_t c0, size_t count, size_t oy0,
@@ -457,9 +453,9 @@ sparrow_status sparrow_panel_gemm(size_t m, size_t n, size_t k, const float* a, 
  * are computed as zero and never read (their planes are not padded). Work is in proportion to
  * the active nonzeros (with an input list, one O(nnz) pass copies them into the workspace). */
 typedef struct sparrow_direct_conv_lists {
-  const uint32_t* out_channels;  /* strictly increasing, or NULL for all */
+  const uint32_t* out_channels; /* strictly increasing, or NULL for all */
   size_t n_out_channels;
-  const uint32_t* in_channels;   /* strictly increasing, or NULL for all */
+  const uint32_t* in_channels; /* strictly increasing, or NULL for all */
   size_t n_in_channels;
 } sparrow_direct_conv_lists;
 /* Workspace bytes with lists (>= sparrow_direct_conv_workspace_bytes; 64-byte aligned). */
@@ -536,6 +532,10 @@ typedef struct sparrow_maxpool_shape {
   const ptrdiff_t* col_hi;    /* kw */
 } sparrow_maxpool_shape;
 void sparrow_maxpool_f32(const sparrow_maxpool_shape* shape, const float* x, float* y, size_t planes, float* row);
+/* The same over uint8 planes (int8 with flip = 0x80: the bytes compared as x ^ 0x80); a row with
+ * no input tap is the type's minimum. `row`: w + 64 bytes of scratch per caller. */
+void sparrow_maxpool_u8(const sparrow_maxpool_shape* shape, const uint8_t* x, uint8_t* y, size_t planes, uint8_t* row,
+                        uint8_t flip);
 
 /* A residual join fused into the convolution (a ResNet block's Add, and the ReLU after it):
  * y = relu?(conv(x) + bias + residual), `residual` in y's layout (the plan's images), added by
@@ -544,8 +544,8 @@ void sparrow_maxpool_f32(const sparrow_maxpool_shape* shape, const float* x, flo
  * the sum: pass relu instead); the sum is y + residual as one float add, the ReLU `0 >= v ? 0 :
  * v` (NaN stays NaN, -0 becomes +0), as the separate Add and Relu steps compute them. */
 sparrow_status sparrow_direct_conv_set_residual(sparrow_direct_conv_plan* plan, const float* residual, int relu);
-void sparrow_direct_conv_pad_task(void* plan, size_t task);   /* a sparrow_task_fn */
-void sparrow_direct_conv_rows_task(void* plan, size_t task);  /* a sparrow_task_fn */
+void sparrow_direct_conv_pad_task(void* plan, size_t task);  /* a sparrow_task_fn */
+void sparrow_direct_conv_rows_task(void* plan, size_t task); /* a sparrow_task_fn */
 void sparrow_direct_conv_finish(const sparrow_direct_conv_plan* plan);
 /* All phases for one image, over `threads` on sparrow_parallel_for. */
 sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* conv, const sparrow_direct_conv_lists* lists,
@@ -556,16 +556,16 @@ sparrow_status sparrow_direct_conv_run_lists(const sparrow_direct_conv* conv, co
 
 /* What one row kernel computes (Kernels/rowwise/rowwise.h documents each, with its accuracy). */
 typedef enum sparrow_row_op {
-  SPARROW_ROW_SOFTMAX = 0,    /* y = softmax(alpha * x + mask) over the row */
-  SPARROW_ROW_GELU_ERF = 1,   /* y = x/2 (1 + erf(x / sqrt 2)) */
-  SPARROW_ROW_GELU_TANH = 2,  /* y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-  SPARROW_ROW_LAYERNORM = 3,  /* y = (x - mean) / sqrt(var + epsilon) * scale + bias */
+  SPARROW_ROW_SOFTMAX = 0,   /* y = softmax(alpha * x + mask) over the row */
+  SPARROW_ROW_GELU_ERF = 1,  /* y = x/2 (1 + erf(x / sqrt 2)) */
+  SPARROW_ROW_GELU_TANH = 2, /* y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+  SPARROW_ROW_LAYERNORM = 3, /* y = (x - mean) / sqrt(var + epsilon) * scale + bias */
 } sparrow_row_op;
 
 #define SPARROW_ROW_AUTO ((size_t)-1)
 size_t sparrow_row_ukernel_count(void);
-const char* sparrow_row_ukernel_name(size_t index);  /* NULL past the end */
-int sparrow_row_ukernel_op(size_t index);            /* a sparrow_row_op; -1 past the end */
+const char* sparrow_row_ukernel_name(size_t index); /* NULL past the end */
+int sparrow_row_ukernel_op(size_t index);           /* a sparrow_row_op; -1 past the end */
 int sparrow_row_ukernel_runnable(size_t index);
 /* The kernel SPARROW_ROW_AUTO picks for `op` under the active ISA (resolved once per ISA). */
 size_t sparrow_row_ukernel_auto(sparrow_row_op op);
@@ -598,7 +598,7 @@ typedef struct sparrow_rows_call {
   float* inv_std;
 } sparrow_rows_call;
 size_t sparrow_rows_tasks(const sparrow_rows_call* call);
-void sparrow_rows_task(void* call, size_t task);  /* a sparrow_task_fn; `call` a sparrow_rows_call */
+void sparrow_rows_task(void* call, size_t task); /* a sparrow_task_fn; `call` a sparrow_rows_call */
 
 /* ---- transpose -------------------------------------------------------------------------------- */
 
@@ -615,15 +615,6 @@ void sparrow_transpose_f32_threads(size_t rows, size_t cols, const float* src, s
 
 /* Pins OpenBLAS's thread count (it must not oversubscribe inside our parallel regions). */
 void sparrow_blas_set_threads(int threads);
-
-/* ---- byte max (MaxPool on uint8/int8 data) ------------------------------------------------- */
-
-/* d[i] = max(d[i], s[i]) (u8: unsigned, s8: signed) and d[i] = max(d[i], s[2 i]) for i < n: plain
- * loops the compiler vectorises at the baseline ISA (SSE2 / NEON), no dispatch. */
-void sparrow_max_u8(uint8_t* d, const uint8_t* s, size_t n);
-void sparrow_max_s8(int8_t* d, const int8_t* s, size_t n);
-void sparrow_max_even_u8(uint8_t* d, const uint8_t* s, size_t n);
-void sparrow_max_even_s8(int8_t* d, const int8_t* s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,7 @@ static void axis(size_t outs, size_t size, size_t k, size_t stride, size_t dil, 
 }
 
 void test_maxpool_2x2(uint64_t seed);
+void test_maxpool_u8(uint64_t seed, long cases);
 
 void test_maxpool(uint64_t seed, long cases) {
   mp_state = seed ^ 0x3A9F001ull;
@@ -103,6 +104,79 @@ void test_maxpool(uint64_t seed, long cases) {
   g_case[0] = 0;
   printf("  %-34s %6zu checks passed\n", "max pooling", g_passed - passed_before);
   test_maxpool_2x2(seed);
+  test_maxpool_u8(seed, cases);
+}
+
+/* Byte planes (sparrow_maxpool_u8), uint8 and int8 (flip 0x80: a signed compare): random windows
+ * as above on maps up to 100 wide (the 16-byte passes at strides 1 and 2, their tails, the
+ * edges), bytes over the whole range with ties, against the plain window loop in the data's own
+ * order; an output with no input tap is the type's minimum. Exact equality. */
+void test_maxpool_u8(uint64_t seed, long cases) {
+  mp_state = seed ^ 0x5A8ull;
+  const size_t passed_before = g_passed;
+  for (long i = 0; i < cases; i++) {
+    const size_t kh = mp_rnd(1, 4), kw = mp_rnd(1, 5), sh = mp_rnd(1, 3), sw = mp_rnd(1, 2);
+    const size_t dh = mp_rnd(1, 2), dw = mp_rnd(1, 2), pt = mp_rnd(0, kh - 1), pl = mp_rnd(0, kw - 1);
+    const size_t h = mp_rnd(1, 12), w = mp_rnd(1, 100), planes = mp_rnd(1, 3);
+    const int signed_data = (int)mp_rnd(0, 1);
+    const size_t reach_h = (kh - 1) * dh + 1, reach_w = (kw - 1) * dw + 1;
+    if (h + 2 * pt < reach_h || w + 2 * pl < reach_w) continue;
+    const size_t ho = (h + 2 * pt - reach_h) / sh + 1 + mp_rnd(0, 1),
+                 wo = (w + 2 * pl - reach_w) / sw + 1 + mp_rnd(0, 1);
+    snprintf(g_case, sizeof g_case, "maxpool %s %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu -> %zux%zu",
+             signed_data ? "s8" : "u8", h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo);
+    ptrdiff_t *rs = malloc(ho * sizeof(ptrdiff_t)), *rl = malloc(ho * sizeof(ptrdiff_t)),
+              *rh = malloc(ho * sizeof(ptrdiff_t));
+    ptrdiff_t *cs = malloc(wo * sizeof(ptrdiff_t)), *cl = malloc(wo * sizeof(ptrdiff_t)),
+              *ch = malloc(wo * sizeof(ptrdiff_t));
+    axis(ho, h, kh, sh, dh, pt, rs, rl, rh);
+    axis(wo, w, kw, sw, dw, pl, cs, cl, ch);
+    ptrdiff_t col_lo[8], col_hi[8];
+    for (size_t kx = 0; kx < kw; kx++) {
+      ptrdiff_t a = (ptrdiff_t)wo, b = 0;
+      for (size_t o = 0; o < wo; o++) {
+        const ptrdiff_t c = cs[o] + (ptrdiff_t)(kx * dw);
+        if (c >= 0 && c < (ptrdiff_t)w) {
+          if ((ptrdiff_t)o < a) a = (ptrdiff_t)o;
+          b = (ptrdiff_t)o + 1;
+        }
+      }
+      col_lo[kx] = a < b ? a : 0, col_hi[kx] = a < b ? b : 0;
+    }
+    uint8_t* x = malloc(planes * h * w);
+    uint8_t* y = malloc(planes * ho * wo);
+    uint8_t* ref = malloc(planes * ho * wo);
+    uint8_t* row = malloc(w + 64);
+    for (size_t k = 0; k < planes * h * w; k++)
+      x[k] = (uint8_t)(mp_rnd(0, 4) == 0 ? mp_rnd(0, 3) * 85 : mp_rnd(0, 255));
+    for (size_t p = 0; p < planes; p++)
+      for (size_t oy = 0; oy < ho; oy++)
+        for (size_t ox = 0; ox < wo; ox++) {
+          int m = signed_data ? -128 : 0;
+          for (size_t ky = 0; ky < kh; ky++)
+            for (size_t kx = 0; kx < kw; kx++) {
+              const ptrdiff_t iy = rs[oy] + (ptrdiff_t)(ky * dh), ix = cs[ox] + (ptrdiff_t)(kx * dw);
+              if (iy < 0 || iy >= (ptrdiff_t)h || ix < 0 || ix >= (ptrdiff_t)w) continue;
+              const uint8_t b = x[(p * h + (size_t)iy) * w + (size_t)ix];
+              const int v = signed_data ? (int)(int8_t)b : (int)b;
+              if (v > m) m = v;
+            }
+          ref[(p * ho + oy) * wo + ox] = (uint8_t)m;
+        }
+    const sparrow_maxpool_shape s = {h, w, ho, wo, dh, kw, sw, dw, pl, rs, rl, rh, col_lo, col_hi};
+    memset(y, 0x5C, planes * ho * wo);
+    sparrow_maxpool_u8(&s, x, y, planes, row, signed_data ? 0x80 : 0);
+    size_t bad = planes * ho * wo;
+    for (size_t k = 0; k < planes * ho * wo && bad == planes * ho * wo; k++)
+      if (y[k] != ref[k]) bad = k;
+    if (bad < planes * ho * wo)
+      fail("y[%zu] = %d, expected %d", bad, y[bad], ref[bad]);
+    else
+      g_passed++;
+    free(rs), free(rl), free(rh), free(cs), free(cl), free(ch), free(x), free(y), free(ref), free(row);
+  }
+  g_case[0] = 0;
+  printf("  %-34s %6zu checks passed\n", "max pooling, bytes", g_passed - passed_before);
 }
 
 /* 2x2 stride-2 windows without padding (a vector pass of their own on x86): every width 1-70,

@@ -54,7 +54,9 @@ struct PoolWindow: Sendable {
     g = try WindowGeometry(c, input: input, kernel: nil, ceilMode: ceilMode)
     // As ONNX Runtime: a pad as wide as the window would give windows with no input at all.
     guard g.padTop < g.kh, g.padBottom < g.kh, g.padLeft < g.kw, g.padRight < g.kw else {
-      throw c.error("pads [\(g.padTop), \(g.padLeft), \(g.padBottom), \(g.padRight)] must be smaller than the kernel \(g.kh)x\(g.kw)")
+      throw c.error(
+        "pads [\(g.padTop), \(g.padLeft), \(g.padBottom), \(g.padRight)] must be smaller than the kernel \(g.kh)x\(g.kw)"
+      )
     }
     rows = AxisTaps(
       outputs: g.ho, size: g.h, kernel: g.kh, stride: g.sh, dilation: g.dh, padBefore: g.padTop, padAfter: g.padBottom)
@@ -106,58 +108,50 @@ enum MaxPoolOp: OpBuilder {
   }
 }
 
-/// MaxPool over uint8/int8: the float step's loops on bytes, the row and column passes in C
-/// (Kernels/common/bytemax.c; a window with no input tap, which the pads check excludes, would
-/// give the type's minimum).
+/// MaxPool over uint8/int8: the C kernel over byte planes (Kernels/conv/maxpool.c,
+/// sparrow_maxpool_u8; int8 compared with the sign bit flipped), the same window tables as the
+/// float step. A window with no input tap, which the pads check excludes, gives the type's minimum.
 struct MaxPoolIntStep: Step {
   let window: PoolWindow
   let signed: Bool
+  let colLo: [Int], colHi: [Int]
 
-  var scratchBytes: Int { window.g.w }
+  init(window: PoolWindow, signed: Bool) {
+    self.window = window
+    self.signed = signed
+    colLo = window.tapColumns.map(\.lo)
+    colHi = window.tapColumns.map(\.hi)
+  }
+
+  /// One input row and the vector passes' slack (they read up to 34 bytes past a window).
+  var scratchBytes: Int { window.g.w + 64 }
 
   func run(_ c: StepContext) throws(RuntimeError) {
     guard let scratch = c.scratch else { throw RuntimeError("MaxPool: no scratch") }
-    if signed {
-      pool(
-        c.input(0, Int8.self), c.output(0, Int8.self), scratch.assumingMemoryBound(to: Int8.self),
-        sparrow_max_s8, sparrow_max_even_s8)
-    } else {
-      pool(
-        c.input(0, UInt8.self), c.output(0, UInt8.self), scratch.assumingMemoryBound(to: UInt8.self),
-        sparrow_max_u8, sparrow_max_even_u8)
+    let g = window.g
+    window.withShape(colLo: colLo, colHi: colHi) { shape in
+      sparrow_maxpool_u8(
+        shape, c.input(0, UInt8.self), c.output(0, UInt8.self), g.n * g.c, scratch.assumingMemoryBound(to: UInt8.self),
+        signed ? 0x80 : 0)
     }
   }
+}
 
-  @inline(__always)
-  private func pool<T: FixedWidthInteger>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rowMax: UnsafeMutablePointer<T>,
-    _ maxInto: (UnsafeMutablePointer<T>?, UnsafePointer<T>?, Int) -> Void,
-    _ maxEvenInto: (UnsafeMutablePointer<T>?, UnsafePointer<T>?, Int) -> Void
-  ) {
-    let g = window.g, rows = window.rows
-    for p in 0..<(g.n * g.c) {
-      let plane = x + p * g.h * g.w
-      let out = y + p * g.ho * g.wo
-      for oy in 0..<g.ho {
-        let o = out + oy * g.wo
-        o.update(repeating: T.min, count: g.wo)
-        let (lo, hi) = (rows.lo[oy], rows.hi[oy])
-        guard lo < hi else { continue }
-        rowMax.update(from: plane + (rows.start[oy] + lo * g.dh) * g.w, count: g.w)
-        for ky in (lo + 1)..<max(hi, lo + 1) {
-          maxInto(rowMax, plane + (rows.start[oy] + ky * g.dh) * g.w, g.w)
-        }
-        for kx in 0..<g.kw {
-          let (clo, chi) = window.tapColumns[kx]
-          guard clo < chi else { continue }
-          let src = rowMax + (clo * g.sw + kx * g.dw - g.padLeft)
-          let sw = g.sw
-          if sw == 1 {
-            maxInto(o + clo, UnsafePointer(src), chi - clo)
-          } else if sw == 2 {
-            maxEvenInto(o + clo, UnsafePointer(src), chi - clo)
-          } else {
-            for i in clo..<chi { o[i] = max(o[i], src[(i - clo) * sw]) }
+extension PoolWindow {
+  /// The max-pool kernels' view of the window (sparrow_maxpool_shape), valid inside `body`;
+  /// `colLo`/`colHi` are `tapColumns` as the kernel reads them.
+  func withShape<R>(colLo: [Int], colHi: [Int], _ body: (UnsafePointer<sparrow_maxpool_shape>) -> R) -> R {
+    rows.start.withUnsafeBufferPointer { start in
+      rows.lo.withUnsafeBufferPointer { lo in
+        rows.hi.withUnsafeBufferPointer { hi in
+          colLo.withUnsafeBufferPointer { clo in
+            colHi.withUnsafeBufferPointer { chi in
+              var shape = sparrow_maxpool_shape(
+                h: g.h, w: g.w, ho: g.ho, wo: g.wo, dilation_h: g.dh, kw: g.kw, stride_w: g.sw, dilation_w: g.dw,
+                pad_left: g.padLeft, row_start: start.baseAddress, row_lo: lo.baseAddress, row_hi: hi.baseAddress,
+                col_lo: clo.baseAddress, col_hi: chi.baseAddress)
+              return body(&shape)
+            }
           }
         }
       }
@@ -204,12 +198,14 @@ struct MaxPoolStep: Step {
     // On the kernels' thread back end (OpenMP's team, hot from the convolution before it).
     var job = PoolJob(step: self, x: x, y: y, scratch: scratch, planes: planes, parts: parts)
     withUnsafeMutablePointer(to: &job) { j in
-      TileRunner.run(tasks: parts, threads: c.threads, { plan, part in
-        let j = plan!.assumingMemoryBound(to: PoolJob.self).pointee
-        j.step.pool(
-          j.x, j.y, j.scratch + part * j.step.rowFloats,
-          planes: (j.planes * part / j.parts)..<(j.planes * (part + 1) / j.parts))
-      }, UnsafeMutableRawPointer(j))
+      TileRunner.run(
+        tasks: parts, threads: c.threads,
+        { plan, part in
+          let j = plan!.assumingMemoryBound(to: PoolJob.self).pointee
+          j.step.pool(
+            j.x, j.y, j.scratch + part * j.step.rowFloats,
+            planes: (j.planes * part / j.parts)..<(j.planes * (part + 1) / j.parts))
+        }, UnsafeMutableRawPointer(j))
     }
   }
 
@@ -229,21 +225,9 @@ struct MaxPoolStep: Step {
     planes: Range<Int>
   ) {
     let g = window.g
-    window.rows.start.withUnsafeBufferPointer { start in
-      window.rows.lo.withUnsafeBufferPointer { lo in
-        window.rows.hi.withUnsafeBufferPointer { hi in
-          colLo.withUnsafeBufferPointer { clo in
-            colHi.withUnsafeBufferPointer { chi in
-              var shape = sparrow_maxpool_shape(
-                h: g.h, w: g.w, ho: g.ho, wo: g.wo, dilation_h: g.dh, kw: g.kw, stride_w: g.sw, dilation_w: g.dw,
-                pad_left: g.padLeft, row_start: start.baseAddress, row_lo: lo.baseAddress, row_hi: hi.baseAddress,
-                col_lo: clo.baseAddress, col_hi: chi.baseAddress)
-              sparrow_maxpool_f32(
-                &shape, x + planes.lowerBound * g.h * g.w, y + planes.lowerBound * g.ho * g.wo, planes.count, rowMax)
-            }
-          }
-        }
-      }
+    window.withShape(colLo: colLo, colHi: colHi) { shape in
+      sparrow_maxpool_f32(
+        shape, x + planes.lowerBound * g.h * g.w, y + planes.lowerBound * g.ho * g.wo, planes.count, rowMax)
     }
   }
 
@@ -256,7 +240,9 @@ enum AveragePoolOp: OpBuilder {
   static func build(_ c: inout BuildContext) throws(ModelError) -> any Step {
     let w = try PoolWindow(c, input: try c.input(0), ceilMode: try c.int("ceil_mode", 0) != 0)
     let includePad = try c.int("count_include_pad", 0)
-    guard includePad == 0 || includePad == 1 else { throw c.error("count_include_pad must be 0 or 1, got \(includePad)") }
+    guard includePad == 0 || includePad == 1 else {
+      throw c.error("count_include_pad must be 0 or 1, got \(includePad)")
+    }
     try c.setOutputs([w.outputType])
     // 1 / divisor for each output position, so the loop multiplies.
     var inv = [Float](repeating: 0, count: w.g.ho * w.g.wo)
@@ -343,10 +329,16 @@ struct GlobalPoolStep: Step {
     var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
     var i = 0
     while i + 4 <= size {
-      s0 += v[i]; s1 += v[i + 1]; s2 += v[i + 2]; s3 += v[i + 3]
+      s0 += v[i]
+      s1 += v[i + 1]
+      s2 += v[i + 2]
+      s3 += v[i + 3]
       i += 4
     }
-    while i < size { s0 += v[i]; i += 1 }
+    while i < size {
+      s0 += v[i]
+      i += 1
+    }
     return ((s0 + s1) + (s2 + s3)) / Float(size)
   }
 

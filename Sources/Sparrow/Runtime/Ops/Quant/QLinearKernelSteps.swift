@@ -182,7 +182,7 @@ struct QLinearConvKernelStep: Step {
     }
     var step = QLinearConvKernelStep(
       g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: tapMajor)
-    if tapMajor && !packed[0].isSparse && s.g.kh * s.g.kw <= QGemm.directMaxTaps {
+    if tapMajor && s.g.kh * s.g.kw <= QGemm.directMaxTaps {
       let algorithm = c.options.convAlgorithm
       let timed = algorithm == .measure && c.options.format == .auto && QGemm.directAutomatic != 0
       if timed || algorithm == .direct || algorithm == .pixel {
@@ -198,7 +198,7 @@ struct QLinearConvKernelStep: Step {
         }
         if timed {
           let times = Self.time([step, candidate], threads: c.options.threads)
-          measured["int8"] = times[0]
+          measured[step.packed[0].isSparse ? "int8-bsr1x4" : "int8"] = times[0]
           measured["int8-direct"] = times[1]
           if (times[1] ?? .infinity) < (times[0] ?? .infinity) { step = candidate }
         } else {
