@@ -21,12 +21,14 @@ Sparrow (int8 kernels) and ONNX Runtime, and int8 minus fp32 in points per model
       [--digits DIR [--digits-model NAME=PATH ...]] [--skip-resnet]
 """
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,14 @@ class Calibration(CalibrationDataReader):
 def inputs(n):
     rng = np.random.default_rng(0)
     return [rng.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(n)]
+
+
+def stored_bytes(sparrow, path, fmt):
+    """Bytes of the int8 layers' weights as Sparrow holds them (values, indices, per-channel sums,
+    scales and biases: `inspect --json`, storedBytes per layer) under format policy `fmt`."""
+    out = subprocess.run([sparrow, "inspect", str(path), "--json", "--format", fmt, "--threads", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    return sum(l.get("storedBytes", 0) for l in json.loads(out)["layers"])
 
 
 def quantize(src, dst):
@@ -197,9 +207,22 @@ def main():
         t = times[c]
         print(f"| ResNet-18 {c[0]} | {'Sparrow' if c[1] == 'sparrow' else 'ONNX Runtime ' + ort.__version__} | "
               f"{np.median(t):.1f} | {min(t):.1f}–{max(t):.1f} |")
-    print("\n| variant | fp32 file | int8 QDQ file |\n|---|--:|--:|")
+    print("\n| variant | Sparrow int8 / ORT int8 | Sparrow fp32 / Sparrow int8 | (per round: median, min–max) |"
+          "\n|---|--:|--:|---|")
+    for v in ["dense", "mag90"]:
+        si, oi, sf = (times[(f"{v} int8", "sparrow", ZOO / f"resnet18-{v}-qdq.onnx")],
+                      times[(f"{v} int8", "ort", ZOO / f"resnet18-{v}-qdq.onnx")],
+                      times[(f"{v} fp32", "sparrow", ZOO / f"resnet18-{v}.onnx")])
+        r1 = [a / b for a, b in zip(si, oi)]
+        r2 = [a / b for a, b in zip(sf, si)]
+        print(f"| {v} | {np.median(r1):.2f} ({min(r1):.2f}–{max(r1):.2f}) | {np.median(r2):.2f} "
+              f"({min(r2):.2f}–{max(r2):.2f}) | |")
+    print("\n| variant | fp32 file | int8 QDQ file | QDQ file gzip -9 | Sparrow int8 weights as planned | "
+          "as the sparse 1x4 form where at most half full (`--format bsr`) |\n|---|--:|--:|--:|--:|--:|")
     for v, f, q in sizes:
-        print(f"| {v} | {f / 1e6:.1f} MB | {q / 1e6:.1f} MB |")
+        path = ZOO / f"resnet18-{v}-qdq.onnx"
+        print(f"| {v} | {f / 1e6:.1f} MB | {q / 1e6:.1f} MB | {len(zlib.compress(path.read_bytes(), 9)) / 1e6:.1f} MB "
+              f"| {stored_bytes(a.sparrow, path, 'auto') / 1e6:.2f} MB | {stored_bytes(a.sparrow, path, 'bsr') / 1e6:.2f} MB |")
 
 
 if __name__ == "__main__":

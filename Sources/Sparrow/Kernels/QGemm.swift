@@ -19,6 +19,9 @@ enum QGemm {
   static var directAutomatic: Int { sparrow_qconv_auto() }
   static var directMaxTaps: Int { Int(SPARROW_QCONV_MAX_TAPS) }
 
+  /// Bytes of W [m, k] packed for dense kernel `kernel` (its panels, padded).
+  static func packedWeightBytes(kernel: Int, m: Int, k: Int) -> Int { sparrow_qgemm_kernel_packed_bytes(kernel, m, k) }
+
   /// Bytes of X packed for the kernels.
   static func packedXBytes(k: Int, n: Int) -> Int { sparrow_qgemm_packed_x_bytes(k, n) }
 
@@ -107,6 +110,9 @@ final class QPackedLinear: @unchecked Sendable {
   let blockDensity: Double
   /// Packed for the direct convolution kernels (`runDirect`), not the GEMM's (`run`).
   let isDirect: Bool
+  /// Bytes held: packed weights (dense panels, or the nonzero blocks with their group indices and
+  /// row pointers), and per row its sum, scale and bias.
+  let storedBytes: Int
   private let packed: UnsafeMutablePointer<Int8>
   private let rowSums: UnsafeMutablePointer<Int32>
   private let bias: UnsafeMutablePointer<Int32>?
@@ -126,6 +132,7 @@ final class QPackedLinear: @unchecked Sendable {
     self.k = k
     self.output = output
     self.isDirect = direct
+    let weightBytes: Int
     let blocks = sparrow_qspmm_blocks(w, m, k, mStride, kStride)
     blockDensity = m * k == 0 ? 1 : Double(blocks) / Double(m * ((k + 3) / 4))
     rowSums = .allocate(capacity: max(1, m))
@@ -135,6 +142,7 @@ final class QPackedLinear: @unchecked Sendable {
       self.kernel = chosen
       let mr = sparrow_qconv_mr(chosen)
       let bytes = max(8, sparrow_qgemm_packed_bytes(m, k, mr))
+      weightBytes = bytes
       packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(
         to: Int8.self, capacity: bytes)
       sparrow_qgemm_pack_w(w, m, k, mStride, kStride, mr, packed, rowSums)
@@ -146,11 +154,13 @@ final class QPackedLinear: @unchecked Sendable {
       let word = UnsafeMutablePointer<Int8>.allocate(capacity: max(4, blocks * 4))
       sparrow_qspmm_pack_w(w, m, k, mStride, kStride, rowPtr, group, word, rowSums)
       sparse = (rowPtr, group, word)
+      weightBytes = (m + 1) * 4 + blocks * 8
       packed = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 64).bindMemory(to: Int8.self, capacity: 8)
     } else {
       let chosen = kernel.flatMap { QGemm.runnable($0) ? $0 : nil } ?? QGemm.automatic
       self.kernel = chosen
       let bytes = max(8, sparrow_qgemm_kernel_packed_bytes(chosen, m, k))
+      weightBytes = bytes
       packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(
         to: Int8.self, capacity: bytes)
       sparrow_qgemm_kernel_pack_w(chosen, w, m, k, mStride, kStride, packed, rowSums)
@@ -164,6 +174,7 @@ final class QPackedLinear: @unchecked Sendable {
     self.scale = copy(scale)
     self.bias = bias.map(copy)
     self.fbias = fbias.map(copy)
+    storedBytes = weightBytes + m * 8 + (bias == nil ? 0 : m * 4) + (fbias == nil ? 0 : m * 4)
   }
 
   deinit {

@@ -80,4 +80,8 @@ public struct LayerReport: Sendable, Codable {
   /// How the runtime gate may skip this layer's channels ("zero/topk", "learned-out",
   /// "learned-in", joined by "+"), or nil.
   public var gate: String? = nil
+  /// Bytes the layer's weights take as the chosen format stores them (values, indices, and the
+  /// per-channel sums, scales and biases the int8 epilogue reads), where the step reports it
+  /// (the int8 layers); nil otherwise.
+  public var storedBytes: Int? = nil
 }

@@ -210,7 +210,8 @@ struct QLinearConvKernelStep: Step {
     c.layer = LayerReport(
       node: c.node.name, op: "QLinearConv(int8)", m: s.m, k: kg, n: s.g.ho * s.g.wo, zeroFraction: profile.zeroFraction,
       format: step.direct ? "int8-direct" : packed[0].isSparse ? "int8-bsr1x4" : "int8",
-      kernel: step.packed[0].kernelName, measured: measured, profile: profile)
+      kernel: step.packed[0].kernelName, measured: measured, profile: profile,
+      storedBytes: step.packed.reduce(0) { $0 + $1.storedBytes })
     return step
   }
 
@@ -295,7 +296,7 @@ struct QLinearMatMulKernelStep: Step {
     c.layer = LayerReport(
       node: c.node.name, op: "QLinearMatMul(int8)", m: s.n, k: s.k, n: rows, zeroFraction: profile.zeroFraction,
       format: packed.isSparse ? "int8-bsr1x4" : "int8", kernel: packed.kernelName, measured: measured,
-      profile: profile)
+      profile: profile, storedBytes: packed.storedBytes)
     return QLinearMatMulKernelStep(rows: rows, k: s.k, n: s.n, packed: packed, xZero: p.xZero, signed: p.xSigned)
   }
 }
