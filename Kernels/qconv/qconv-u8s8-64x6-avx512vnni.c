@@ -17,7 +17,7 @@
 #define MR 64
 #define NP 6
 
-/* Requantize 16 channels (from row0, `valid` of them) of np positions from n0, and store. */
+/* Requantize 16 channels (from row0, `valid` <= 16 of them) of np positions from n0, and store. */
 T static inline __attribute__((always_inline)) void store_tile16(const sparrow_qgemm_epilogue* e, size_t row0,
                                                                  size_t valid, size_t n0, const int np,
                                                                  const __m512i* acc /* [np] */) {
@@ -97,11 +97,11 @@ T static inline __attribute__((always_inline)) void tile(const int8_t* w, const 
   /* Copied out per vector with constant indices, so the accumulators stay in registers in the
    * loop above (indexed by a loop variable here, they were spilled after every vpdpbusd: half
    * speed). */
-#define STORE(v)                                                  \
-  if (rows > 16 * (v)) {                                          \
-    __m512i a[NP];                                                \
-    for (int j = 0; j < np; j++) a[j] = acc[j][v];                \
-    store_tile16(e, row0 + 16 * (v), rows - 16 * (v), n0, np, a); \
+#define STORE(v)                                                                              \
+  if (rows > 16 * (v)) {                                                                      \
+    __m512i a[NP];                                                                            \
+    for (int j = 0; j < np; j++) a[j] = acc[j][v];                                            \
+    store_tile16(e, row0 + 16 * (v), rows - 16 * (v) < 16 ? rows - 16 * (v) : 16, n0, np, a); \
   }
   STORE(0)
   STORE(1)
