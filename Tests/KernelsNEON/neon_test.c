@@ -807,6 +807,7 @@ int main(int argc, char** argv) {
   if (g_only < 0) test_pool(g_seed, 400);
   if (g_only < 0) test_window(g_seed, 300, g_scalar_only);
   if (g_only < 0) test_qgemm(g_seed, 400, g_scalar_only);
+  if (g_only < 0) test_qconv(g_seed, 300, g_scalar_only);
   if (g_only < 0) test_qelem(g_seed, 400, g_scalar_only);
   if (g_only < 0) test_gate(g_seed, 300, g_scalar_only);
   printf("%zu passed, %zu failed\n", g_passed, g_failed);

@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 extern size_t g_passed, g_failed;
-extern char g_case[512];   /* description of the case being run, for failure messages */
-extern long g_case_index;  /* -1 outside the numbered cases */
+extern char g_case[512];  /* description of the case being run, for failure messages */
+extern long g_case_index; /* -1 outside the numbered cases */
 
 /* Counts a failure and prints it with the seed and case. */
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,6 +34,8 @@ void test_pool(uint64_t seed, long cases);
 void test_window(uint64_t seed, long cases, int scalar_only);
 /* The int8 GEMM kernels against a plain integer loop, bit for bit (qgemm_test.c). */
 void test_qgemm(uint64_t seed, long cases, int scalar_only);
+/* The direct int8 convolution kernels against a plain integer convolution, bit for bit (qconv_test.c). */
+void test_qconv(uint64_t seed, long cases, int scalar_only);
 /* Quantize, dequantize and int8 add kernels against plain loops, and the activation packers
  * (qelem_test.c). */
 void test_qelem(uint64_t seed, long cases, int scalar_only);
