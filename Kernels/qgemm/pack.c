@@ -176,7 +176,7 @@ size_t sparrow_qgemm_pack_conv_c4_work_bytes(size_t c, size_t kh, size_t kw, siz
 void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
                                        size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left,
                                        size_t ho, size_t wo, uint8_t pad, int flip_sign, uint8_t* work) {
-  const size_t cq = c / 4;
+  const size_t cq = (c + 3) / 4;
   if (ho == 0 || wo == 0 || cq == 0) return;
   const uint8_t flip = flip_sign ? 0x80 : 0, padv = (uint8_t)(pad ^ flip);
   const sparrow_interleave4_fn simd = sparrow_dispatch_interleave4();
@@ -202,11 +202,18 @@ void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, siz
         if (lo > hi) lo = hi;
         __builtin_memset(dst, padv, (size_t)lo * 4);
         __builtin_memset(dst + hi * 4, padv, (wq - (size_t)hi) * 4);
-        if (lo < hi) {
+        if (lo < hi && 4 * g + 4 <= c) {
           const ptrdiff_t ix0 = lo * s - first;
           const uint8_t* rr[4];
           for (size_t j = 0; j < 4; j++) rr[j] = x + ((4 * g + j) * h + (size_t)iy) * w + ix0;
           interleave4(simd, dst + lo * 4, rr, (size_t)(hi - lo), sw, flip);
+        } else if (lo < hi) {
+          /* A last group of fewer than 4 channels: the missing ones hold the pad value. */
+          const ptrdiff_t ix0 = lo * s - first;
+          for (ptrdiff_t i = lo; i < hi; i++)
+            for (size_t j = 0; j < 4; j++)
+              dst[i * 4 + (ptrdiff_t)j] =
+                  4 * g + j < c ? (uint8_t)(x[((4 * g + j) * h + (size_t)iy) * w + ix0 + (i - lo) * s] ^ flip) : padv;
         }
       }
     }
@@ -214,7 +221,7 @@ void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, siz
 
 void sparrow_qgemm_pack_conv_c4_rows(const uint8_t* work, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
                                      size_t dh, size_t dw, size_t ho, size_t wo, size_t oy0, size_t oy1, uint8_t* out) {
-  const size_t cq = c / 4;
+  const size_t cq = (c + 3) / 4;
   if (oy1 > ho) oy1 = ho;
   if (oy0 >= oy1 || wo == 0 || cq == 0) return;
   const size_t n = (oy1 - oy0) * wo, ldx = sparrow_qgemm_ldx(n);

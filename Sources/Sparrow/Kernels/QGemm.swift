@@ -72,13 +72,15 @@ extension QGemm {
   }
 
   /// Weights [m, c · taps] (ONNX's order, k = ic · taps + t) with their columns in tap-major order
-  /// (k = t · c + ic), per row.
-  static func tapMajor(_ w: UnsafePointer<Int8>, m: Int, c: Int, taps: Int) -> [Int8] {
-    var out = [Int8](repeating: 0, count: m * c * taps)
+  /// (k = t · cp + ic), per row, each tap's channels padded with zeros to `cp` (≥ c; the direct
+  /// convolution's planes of 4-channel groups).
+  static func tapMajor(_ w: UnsafePointer<Int8>, m: Int, c: Int, taps: Int, paddedTo cp: Int? = nil) -> [Int8] {
+    let cp = max(c, cp ?? c)
+    var out = [Int8](repeating: 0, count: m * cp * taps)
     out.withUnsafeMutableBufferPointer { o in
       for r in 0..<m {
         for ic in 0..<c {
-          for t in 0..<taps { o[r * c * taps + t * c + ic] = w[r * c * taps + ic * taps + t] }
+          for t in 0..<taps { o[r * cp * taps + t * cp + ic] = w[r * c * taps + ic * taps + t] }
         }
       }
     }

@@ -126,7 +126,9 @@ import Testing
     /// tap-major planes, 70 output channels (a 64-channel panel and a partial one), with strides
     /// 2 x 1 and 2 groups, with a dilated 5 x 3 kernel, and on two threads (positions split).
     case matmul, conv, convTapMajor, convTapMajorGrouped, convTapMajorBanded, convPointwiseStrided
-    case directStrided, directGrouped, directDilated5x3, directTwoThreads
+    /// Channels not a multiple of 4, padded to groups of 4 with zero weights: a 3-channel 7x7
+    /// stride-2 stem (two images) and 6 channels (a group of 4 and one of 2).
+    case directStrided, directGrouped, directDilated5x3, directTwoThreads, directStem, directSixChannels
     var direct: Bool { rawValue.hasPrefix("direct") }
   }
 
@@ -148,6 +150,8 @@ import Testing
       case .directGrouped: ([1, 16, 11, 13], [70, 8, 3, 3])
       case .directDilated5x3: ([1, 8, 14, 17], [70, 8, 5, 3])
       case .directTwoThreads: ([1, 4, 13, 29], [70, 4, 3, 3])
+      case .directStem: ([2, 3, 23, 30], [70, 3, 7, 7])
+      case .directSixChannels: ([1, 6, 9, 11], [70, 6, 3, 3])
       }
     var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
     if [.convTapMajor, .convTapMajorGrouped, .directStrided, .directGrouped].contains(kind) {
@@ -156,6 +160,10 @@ import Testing
     if kind == .convPointwiseStrided { attributes["strides"] = .ints([2, 2]) }
     if [.convTapMajorGrouped, .convTapMajorBanded, .directGrouped].contains(kind) { attributes["group"] = .int(2) }
     if kind == .directDilated5x3 { attributes["dilations"] = .ints([2, 1]) }
+    if kind == .directStem {
+      attributes["strides"] = .ints([2, 2])
+      attributes["pads"] = .ints([3, 3, 3, 2])
+    }
     let m = matmul ? 11 : kind.direct ? 70 : 10
     let w = Tensor(
       checkedShape: wShape,

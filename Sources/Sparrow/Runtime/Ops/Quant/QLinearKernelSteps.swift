@@ -76,7 +76,7 @@ func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
 /// permuted to match, a band of output rows at a time; the rest per tap), then the int8 GEMM with
 /// the requantize epilogue written straight into the output.
 struct QLinearConvKernelStep: Step {
-  let g: WindowGeometry
+  var g: WindowGeometry
   let m: Int, group: Int
   var packed: [QPackedLinear]
   let xZero: Int32, signed: Bool
@@ -114,44 +114,51 @@ struct QLinearConvKernelStep: Step {
     cg % 4 == 0 && !(g.kh == 1 && g.kw == 1)
   }
 
+  /// Channels per group in the direct convolution's planes: rounded up to a multiple of 4 (the
+  /// missing ones hold the pad value and have zero weights).
+  var planeChannels: Int { (g.c / group + 3) / 4 * 4 }
+
   func run(_ c: StepContext) throws(RuntimeError) {
     let x = UnsafeRawPointer(c.input(0, UInt8.self)), y = UnsafeMutableRawPointer(c.output(0, UInt8.self))
     guard let scratch = c.scratch else { return }
     let cg = g.c / group, mg = m / group, hw = g.h * g.w, n = g.ho * g.wo
-    let asIs = g.isPointwise && g.sh == 1 && g.sw == 1
-    let pad = UInt8(truncatingIfNeeded: xZero)
     for img in 0..<g.n {
       for gi in 0..<group {
-        let xg = x + (img * g.c + gi * cg) * hw
-        let yg = y + (img * m + gi * mg) * n * outBytes
-        if tapMajor {
-          let work = scratch + packedBytes
-          QGemm.packConvTapMajorPlanes(xg, c: cg, g: g, pad: pad, signed: signed, work: work)
-          if direct {
-            packed[gi].runDirect(
-              work: work, c: cg, g: g, xZero: signed ? xZero + 128 : xZero, y: yg, threads: c.threads)
-            continue
-          }
-          for oy in stride(from: 0, to: g.ho, by: bandRows) {
-            let rows = oy..<min(oy + bandRows, g.ho)
-            QGemm.packConvTapMajorRows(work: work, c: cg, g: g, rows: rows, into: scratch)
-            packed[gi].run(
-              packedX: scratch, n: rows.count * g.wo, xZero: signed ? xZero + 128 : xZero, y: yg + oy * g.wo * outBytes,
-              rowStride: n, colStride: 1, threads: c.threads)
-          }
-          continue
-        }
-        if asIs {
-          QGemm.packX(xg, k: cg, n: n, kStride: hw, nStride: 1, signed: signed, into: scratch)
-        } else {
-          QGemm.packConv(xg, c: cg, g: g, pad: pad, signed: signed, into: scratch)
-        }
-        packed[gi].run(
-          packedX: scratch, n: n, xZero: signed ? xZero + 128 : xZero, y: yg,
-          rowStride: n,
-          colStride: 1, threads: c.threads)
+        image(
+          x + (img * g.c + gi * cg) * hw, y: y + (img * m + gi * mg) * n * outBytes, group: gi, scratch: scratch,
+          threads: c.threads)
       }
     }
+  }
+
+  /// One image's group `gi` (its channels at xg) into yg.
+  func image(
+    _ xg: UnsafeRawPointer, y yg: UnsafeMutableRawPointer, group gi: Int, scratch: UnsafeMutableRawPointer, threads: Int
+  ) {
+    let cg = g.c / group, hw = g.h * g.w, n = g.ho * g.wo
+    let pad = UInt8(truncatingIfNeeded: xZero), packedZero = signed ? xZero + 128 : xZero
+    if tapMajor {
+      let work = scratch + packedBytes
+      QGemm.packConvTapMajorPlanes(xg, c: cg, g: g, pad: pad, signed: signed, work: work)
+      if direct {
+        packed[gi].runDirect(work: work, c: planeChannels, g: g, xZero: packedZero, y: yg, threads: threads)
+        return
+      }
+      for oy in stride(from: 0, to: g.ho, by: bandRows) {
+        let rows = oy..<min(oy + bandRows, g.ho)
+        QGemm.packConvTapMajorRows(work: work, c: cg, g: g, rows: rows, into: scratch)
+        packed[gi].run(
+          packedX: scratch, n: rows.count * g.wo, xZero: packedZero, y: yg + oy * g.wo * outBytes, rowStride: n,
+          colStride: 1, threads: threads)
+      }
+      return
+    }
+    if g.isPointwise && g.sh == 1 && g.sw == 1 {
+      QGemm.packX(xg, k: cg, n: n, kStride: hw, nStride: 1, signed: signed, into: scratch)
+    } else {
+      QGemm.packConv(xg, c: cg, g: g, pad: pad, signed: signed, into: scratch)
+    }
+    packed[gi].run(packedX: scratch, n: n, xZero: packedZero, y: yg, rowStride: n, colStride: 1, threads: threads)
   }
 
   static func build(_ c: inout BuildContext, shape s: IntConvShape) throws(ModelError) -> (any Step)? {
@@ -182,16 +189,25 @@ struct QLinearConvKernelStep: Step {
     }
     var step = QLinearConvKernelStep(
       g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: tapMajor)
-    if tapMajor && s.g.kh * s.g.kw <= QGemm.directMaxTaps {
+    // The direct convolution on the planes: for the tap-major layers, and for k x k ones with
+    // fewer or other than a multiple of 4 channels (ResNet's 3-channel stem), their channels
+    // padded to groups of 4 with zero weights.
+    let taps = s.g.kh * s.g.kw
+    if (tapMajor || taps > 1) && taps <= QGemm.directMaxTaps {
       let algorithm = c.options.convAlgorithm
       let timed = algorithm == .measure && c.options.format == .auto && QGemm.directAutomatic != 0
       if timed || algorithm == .direct || algorithm == .pixel {
-        var candidate = step
+        var candidate = QLinearConvKernelStep(
+          g: s.g, m: s.m, group: s.group, packed: packed, xZero: p.xZero, signed: p.xSigned, tapMajor: true)
         candidate.direct = true
-        candidate.packed = weights.withUnsafeBufferPointer { w in
+        let cp = candidate.planeChannels, kp = cp * taps
+        let padded = p.weights.withUnsafeBufferPointer {
+          QGemm.tapMajor($0.baseAddress!, m: s.m, c: cg, taps: taps, paddedTo: cp)
+        }
+        candidate.packed = padded.withUnsafeBufferPointer { w in
           (0..<s.group).map { gi in
             QPackedLinear(
-              weights: w.baseAddress! + gi * mg * kg, m: mg, k: kg, mStride: kg, kStride: 1,
+              weights: w.baseAddress! + gi * mg * kp, m: mg, k: kp, mStride: kp, kStride: 1,
               scale: Array(scale[gi * mg..<(gi + 1) * mg]), bias: p.bias.map { Array($0[gi * mg..<(gi + 1) * mg]) },
               output: p.output, direct: true)
           }
@@ -216,7 +232,7 @@ struct QLinearConvKernelStep: Step {
   }
 
   /// The fastest run of each step on one random image (group 0 only is timed: the groups are
-  /// alike), in milliseconds: the GEMM on bands of unfolded columns against the direct kernel.
+  /// alike), in milliseconds: the GEMM on unfolded columns against the direct kernel.
   static func time(_ steps: [QLinearConvKernelStep], threads: Int) -> [Double?] {
     let g = steps[0].g
     let cg = g.c / steps[0].group
@@ -239,22 +255,10 @@ struct QLinearConvKernelStep: Step {
     }
     let ops = 2 * Double(steps[0].packed[0].m) * Double(steps[0].kg) * Double(g.ho * g.wo)
     let repeats = Measure.repeats(flops: ops, budget: 3e9, range: 6...20)
-    let pad = UInt8(truncatingIfNeeded: steps[0].xZero), xZero = steps[0].signed ? steps[0].xZero + 128 : steps[0].xZero
     return Measure.fastestInterleaved(candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1) { i in
-      let s = steps[i]
-      let work = scratch + s.packedBytes
-      QGemm.packConvTapMajorPlanes(x, c: cg, g: one, pad: pad, signed: s.signed, work: work)
-      if s.direct {
-        s.packed[0].runDirect(work: work, c: cg, g: one, xZero: xZero, y: y, threads: threads)
-        return true
-      }
-      for oy in stride(from: 0, to: g.ho, by: s.bandRows) {
-        let rows = oy..<min(oy + s.bandRows, g.ho)
-        QGemm.packConvTapMajorRows(work: work, c: cg, g: one, rows: rows, into: scratch)
-        s.packed[0].run(
-          packedX: scratch, n: rows.count * g.wo, xZero: xZero, y: y + oy * g.wo * s.outBytes, rowStride: g.ho * g.wo,
-          colStride: 1, threads: threads)
-      }
+      var s = steps[i]
+      s.g = one
+      s.image(x, y: y, group: 0, scratch: scratch, threads: threads)
       return true
     }
   }
