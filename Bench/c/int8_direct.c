@@ -9,18 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "sparrow_qgemm.h"
+
+#include "harness.h"
 #include "sparrow_kernels.h"
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-static int cmp(const void* a, const void* b) {
-  double x = *(double*)a, y = *(double*)b;
-  return x < y ? -1 : x > y;
-}
+#include "sparrow_qgemm.h"
 #define R 21
 int main(int argc, char** argv) {
   size_t L[][4] = {{64, 64, 56, 1},   {64, 128, 56, 2},  {128, 128, 28, 1}, {128, 256, 28, 2},
@@ -72,7 +64,7 @@ int main(int argc, char** argv) {
       t[1][r] = now() - t0;
     }
     for (int v = 0; v < 2; v++) {
-      qsort(t[v], R, sizeof(double), cmp);
+      qsort(t[v], R, sizeof(double), cmpd);
       tot[v] += t[v][R / 2];
     }
     printf("%3zu->%3zu %2zux%-2zu s%zu: gemm %.3f direct %.3f (%.0f G MAC/s) eq %d\n", c, m, h, h, s, t[0][R / 2] * 1e3,

@@ -61,15 +61,21 @@ static void cols_s2(float* restrict o, const float* restrict row, size_t i0, siz
     cols_all(o, row, i, i1, pl, 2, 2, 1);
 }
 
+/* Output columns whose every tap is inside the input, [in0, in1): the intersection of the taps'
+ * ranges; whether there are any. */
+static int interior_columns(const sparrow_maxpool_shape* g, size_t* in0, size_t* in1) {
+  *in0 = 0, *in1 = g->wo;
+  for (size_t kx = 0; kx < g->kw; kx++) {
+    if ((size_t)g->col_lo[kx] > *in0) *in0 = (size_t)g->col_lo[kx];
+    if ((size_t)g->col_hi[kx] < *in1) *in1 = (size_t)g->col_hi[kx];
+  }
+  return *in1 > *in0;
+}
+
 void sparrow_maxpool_f32(const sparrow_maxpool_shape* g, const float* x, float* y, size_t planes, float* row) {
   const size_t w = g->w, wo = g->wo, kw = g->kw, sw = g->stride_w, dw = g->dilation_w, pl = g->pad_left;
-  /* Output columns whose every tap is inside the input: the intersection of the taps' ranges. */
-  size_t in0 = 0, in1 = wo;
-  for (size_t kx = 0; kx < kw; kx++) {
-    if ((size_t)g->col_lo[kx] > in0) in0 = (size_t)g->col_lo[kx];
-    if ((size_t)g->col_hi[kx] < in1) in1 = (size_t)g->col_hi[kx];
-  }
-  const int interior = in1 > in0;
+  size_t in0, in1;
+  const int interior = interior_columns(g, &in0, &in1);
   /* 2x2 stride-2 windows with every column inside (the digits model's pool: 0.017 -> see
    * Bench/results): rows and columns in one vector pass where the ISA has one. */
   const sparrow_pool2_fn pool2 =
@@ -158,12 +164,8 @@ static inline v16b max16b(v16b a, v16b b) {
 void sparrow_maxpool_u8(const sparrow_maxpool_shape* g, const uint8_t* x, uint8_t* y, size_t planes, uint8_t* row,
                         uint8_t flip) {
   const size_t w = g->w, wo = g->wo, kw = g->kw, sw = g->stride_w, dw = g->dilation_w, pl = g->pad_left;
-  size_t in0 = 0, in1 = wo;
-  for (size_t kx = 0; kx < kw; kx++) {
-    if ((size_t)g->col_lo[kx] > in0) in0 = (size_t)g->col_lo[kx];
-    if ((size_t)g->col_hi[kx] < in1) in1 = (size_t)g->col_hi[kx];
-  }
-  const int interior = in1 > in0;
+  size_t in0, in1;
+  const int interior = interior_columns(g, &in0, &in1);
   const v16b fv = (v16b){0} + flip;
   for (size_t p = 0; p < planes; p++) {
     const uint8_t* plane = x + p * g->h * w;

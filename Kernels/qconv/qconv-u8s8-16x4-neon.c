@@ -46,7 +46,7 @@ static inline __attribute__((always_inline)) void tile(const int8_t* w, const sp
   for (int i = 0; i < MR; i++) acc[i] = vdupq_n_s32(0);
   /* Each lane's word of the planes at tap 0, group 0 (a partial tile repeats its last position). */
   const uint8_t* x[NP];
-  for (size_t j = 0; j < NP; j++) x[j] = g->planes + sparrow_qconv_word(g, n + (j < count ? j : count - 1)) * 4;
+  sparrow_qconv_positions4(g, n, count, x);
   const size_t gs = g->group_words * 4;
   /* do-while: taps and cq are at least 1 (sparrow_qconv_run); as for loops, clang copied the 16
    * accumulators between registers after every group. */
@@ -54,16 +54,7 @@ static inline __attribute__((always_inline)) void tile(const int8_t* w, const sp
   do {
     size_t c = 0, o = g->tap_words[t] * 4;
     do {
-      uint8x16_t xv;
-      if (contiguous) {
-        xv = vld1q_u8(x[0] + o);
-      } else {
-        int32x4_t v = vdupq_n_s32(sparrow_qgemm_word(x[0] + o));
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[1] + o), v, 1);
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[2] + o), v, 2);
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[3] + o), v, 3);
-        xv = vreinterpretq_u8_s32(v);
-      }
+      uint8x16_t xv = sparrow_qconv_words4(x, o, contiguous);
       xv = vqtbl1q_u8(xv, transpose);
       const int16x8_t x01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(xv)));
       const int16x8_t x23 = vreinterpretq_s16_u16(vmovl_high_u8(xv));

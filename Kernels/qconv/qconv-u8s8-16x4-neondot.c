@@ -29,7 +29,7 @@ T static inline __attribute__((always_inline)) void tile(const int8_t* w, const 
   for (int i = 0; i < MR; i++) acc[i] = vdupq_n_s32(0);
   /* Each lane's word of the planes at tap 0, group 0 (a partial tile repeats its last position). */
   const uint8_t* x[NP];
-  for (size_t j = 0; j < NP; j++) x[j] = g->planes + sparrow_qconv_word(g, n + (j < count ? j : count - 1)) * 4;
+  sparrow_qconv_positions4(g, n, count, x);
   const size_t gs = g->group_words * 4;
   /* do-while: taps and cq are at least 1 (sparrow_qconv_run); as for loops, clang copied the 16
    * accumulators between registers after every group. */
@@ -37,16 +37,7 @@ T static inline __attribute__((always_inline)) void tile(const int8_t* w, const 
   do {
     size_t c = 0, o = g->tap_words[t] * 4;
     do {
-      uint8x16_t xv;
-      if (contiguous) {
-        xv = vld1q_u8(x[0] + o);
-      } else {
-        int32x4_t v = vdupq_n_s32(sparrow_qgemm_word(x[0] + o));
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[1] + o), v, 1);
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[2] + o), v, 2);
-        v = vsetq_lane_s32(sparrow_qgemm_word(x[3] + o), v, 3);
-        xv = vreinterpretq_u8_s32(v);
-      }
+      const uint8x16_t xv = sparrow_qconv_words4(x, o, contiguous);
       const int8x16_t xs = vreinterpretq_s8_u8(veorq_u8(xv, flip));
       const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
       acc[0] = vdotq_laneq_s32(acc[0], xs, w0, 0);

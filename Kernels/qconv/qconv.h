@@ -28,4 +28,27 @@ typedef void (*sparrow_qconv_fn)(const int8_t* wp, size_t m, size_t p0, size_t p
 static inline size_t sparrow_qconv_word(const sparrow_qconv_geometry* g, size_t n) {
   return n / g->wo * g->row_words + n % g->wo;
 }
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+/* The NEON kernels' 4 positions n .. n + count - 1 (a partial tile repeats its last position):
+ * their words of the planes at tap 0, group 0. */
+static inline void sparrow_qconv_positions4(const sparrow_qconv_geometry* g, size_t n, size_t count,
+                                            const uint8_t** x) {
+  for (size_t j = 0; j < 4; j++) x[j] = g->planes + sparrow_qconv_word(g, n + (j < count ? j : count - 1)) * 4;
+}
+
+/* The 4 positions' words at byte offset o: one 16-byte load when they lie in one output row
+ * (consecutive words), else 4 lane loads. */
+static inline __attribute__((always_inline)) uint8x16_t sparrow_qconv_words4(const uint8_t* const* x, size_t o,
+                                                                             const int contiguous) {
+  if (contiguous) return vld1q_u8(x[0] + o);
+  int32x4_t v = vdupq_n_s32(sparrow_qgemm_word(x[0] + o));
+  v = vsetq_lane_s32(sparrow_qgemm_word(x[1] + o), v, 1);
+  v = vsetq_lane_s32(sparrow_qgemm_word(x[2] + o), v, 2);
+  v = vsetq_lane_s32(sparrow_qgemm_word(x[3] + o), v, 3);
+  return vreinterpretq_u8_s32(v);
+}
+#endif
 #endif

@@ -35,6 +35,22 @@ static void axis(size_t outs, size_t size, size_t k, size_t stride, size_t dil, 
   }
 }
 
+/* Per kernel column kx: the outputs whose tap kx is inside [0, w) (as PoolWindow.tapColumns). */
+static void tap_columns(size_t wo, size_t w, size_t kw, size_t dw, const ptrdiff_t* cs, ptrdiff_t* col_lo,
+                        ptrdiff_t* col_hi) {
+  for (size_t kx = 0; kx < kw; kx++) {
+    ptrdiff_t a = (ptrdiff_t)wo, b = 0;
+    for (size_t o = 0; o < wo; o++) {
+      const ptrdiff_t c = cs[o] + (ptrdiff_t)(kx * dw);
+      if (c >= 0 && c < (ptrdiff_t)w) {
+        if ((ptrdiff_t)o < a) a = (ptrdiff_t)o;
+        b = (ptrdiff_t)o + 1;
+      }
+    }
+    col_lo[kx] = a < b ? a : 0, col_hi[kx] = a < b ? b : 0;
+  }
+}
+
 void test_maxpool_2x2(uint64_t seed);
 void test_maxpool_u8(uint64_t seed, long cases);
 
@@ -58,19 +74,8 @@ void test_maxpool(uint64_t seed, long cases) {
               *ch = malloc(wo * sizeof(ptrdiff_t));
     axis(ho, h, kh, sh, dh, pt, rs, rl, rh);
     axis(wo, w, kw, sw, dw, pl, cs, cl, ch);
-    /* Per kernel column: the outputs whose tap kx is inside (as PoolWindow.tapColumns). */
     ptrdiff_t col_lo[8], col_hi[8];
-    for (size_t kx = 0; kx < kw; kx++) {
-      ptrdiff_t a = (ptrdiff_t)wo, b = 0;
-      for (size_t o = 0; o < wo; o++) {
-        const ptrdiff_t c = cs[o] + (ptrdiff_t)(kx * dw);
-        if (c >= 0 && c < (ptrdiff_t)w) {
-          if ((ptrdiff_t)o < a) a = (ptrdiff_t)o;
-          b = (ptrdiff_t)o + 1;
-        }
-      }
-      col_lo[kx] = a < b ? a : 0, col_hi[kx] = a < b ? b : 0;
-    }
+    tap_columns(wo, w, kw, dw, cs, col_lo, col_hi);
     float* x = malloc(planes * h * w * sizeof(float));
     float* y = malloc(planes * ho * wo * sizeof(float));
     float* ref = malloc(planes * ho * wo * sizeof(float));
@@ -132,17 +137,7 @@ void test_maxpool_u8(uint64_t seed, long cases) {
     axis(ho, h, kh, sh, dh, pt, rs, rl, rh);
     axis(wo, w, kw, sw, dw, pl, cs, cl, ch);
     ptrdiff_t col_lo[8], col_hi[8];
-    for (size_t kx = 0; kx < kw; kx++) {
-      ptrdiff_t a = (ptrdiff_t)wo, b = 0;
-      for (size_t o = 0; o < wo; o++) {
-        const ptrdiff_t c = cs[o] + (ptrdiff_t)(kx * dw);
-        if (c >= 0 && c < (ptrdiff_t)w) {
-          if ((ptrdiff_t)o < a) a = (ptrdiff_t)o;
-          b = (ptrdiff_t)o + 1;
-        }
-      }
-      col_lo[kx] = a < b ? a : 0, col_hi[kx] = a < b ? b : 0;
-    }
+    tap_columns(wo, w, kw, dw, cs, col_lo, col_hi);
     uint8_t* x = malloc(planes * h * w);
     uint8_t* y = malloc(planes * ho * wo);
     uint8_t* ref = malloc(planes * ho * wo);

@@ -36,6 +36,11 @@ void test_window(uint64_t seed, long cases, int scalar_only);
 void test_qgemm(uint64_t seed, long cases, int scalar_only);
 /* The direct int8 convolution kernels against a plain integer convolution, bit for bit (qconv_test.c). */
 void test_qconv(uint64_t seed, long cases, int scalar_only);
+/* The int8 epilogue's reference (qgemm_test.c): c = the accumulator with the zero-point term and
+ * the bias applied, stored at out as the output type (scale, clamp, round half to even, zero point,
+ * bounds; or dequantized float). */
+struct sparrow_qgemm_epilogue;
+void qref_store(const struct sparrow_qgemm_epilogue* e, size_t row, int64_t c, void* out);
 /* Quantize, dequantize and int8 add kernels against plain loops, and the activation packers
  * (qelem_test.c). */
 void test_qelem(uint64_t seed, long cases, int scalar_only);

@@ -73,20 +73,7 @@ static void reference(const conv* cv, const uint8_t* x, const int8_t* w, int32_t
       }
     }
   if (e->bias != NULL) acc += e->bias[oc];
-  float v = (float)(int32_t)acc * e->scale[oc];
-  if (e->out == SPARROW_QOUT_F32) {
-    if (e->fbias != NULL) v += e->fbias[oc];
-    v = fminf(fmaxf(v, e->lo), e->hi);
-    memcpy(out, &v, 4);
-    return;
-  }
-  double r = nearbyint((double)v) + e->y_zero; /* v is exact in double: same rounding */
-  if (r < e->q_lo) r = e->q_lo;
-  if (r > e->q_hi) r = e->q_hi;
-  if (e->out == SPARROW_QOUT_U8)
-    *(uint8_t*)out = (uint8_t)r;
-  else
-    *(int8_t*)out = (int8_t)r;
+  qref_store(e, oc, acc, out);
 }
 
 /* y equals ref: counted as passed; else a failure naming the first byte that differs (g_case). */

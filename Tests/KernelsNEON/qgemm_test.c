@@ -22,16 +22,7 @@ static uint64_t next(uint64_t* s) {
   return *s >> 33;
 }
 
-/* The reference output (m, n) as bytes of the output type. */
-static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, size_t n, const sparrow_qgemm_epilogue* e,
-                      size_t row, size_t col, void* out) {
-  int64_t acc = 0, rowsum = 0;
-  for (size_t kk = 0; kk < k; kk++) {
-    acc += (int64_t)w[row * k + kk] * (int64_t)x[kk * n + col];
-    rowsum += w[row * k + kk];
-  }
-  (void)m;
-  int64_t c = acc - (int64_t)e->x_zero * rowsum + (e->bias != NULL ? e->bias[row] : 0);
+void qref_store(const sparrow_qgemm_epilogue* e, size_t row, int64_t c, void* out) {
   float v = (float)(int32_t)c * e->scale[row];
   if (e->out == SPARROW_QOUT_F32) {
     if (e->fbias != NULL) v += e->fbias[row];
@@ -46,6 +37,18 @@ static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, siz
     *(uint8_t*)out = (uint8_t)r;
   else
     *(int8_t*)out = (int8_t)r;
+}
+
+/* The reference output (m, n) as bytes of the output type. */
+static void reference(const int8_t* w, const uint8_t* x, size_t m, size_t k, size_t n, const sparrow_qgemm_epilogue* e,
+                      size_t row, size_t col, void* out) {
+  int64_t acc = 0, rowsum = 0;
+  for (size_t kk = 0; kk < k; kk++) {
+    acc += (int64_t)w[row * k + kk] * (int64_t)x[kk * n + col];
+    rowsum += w[row * k + kk];
+  }
+  (void)m;
+  qref_store(e, row, acc - (int64_t)e->x_zero * rowsum + (e->bias != NULL ? e->bias[row] : 0), out);
 }
 
 /* y equals ref: counted as passed; else a failure naming the first byte that differs (g_case). */
