@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < m; i++) sc[i] = 0.0005f;
     uint8_t *y1 = malloc(m * n), *y2 = malloc(m * n);
     sparrow_qgemm_epilogue e = {rs, 3, NULL, sc, NULL, 100, 0, 255, 0, 0, SPARROW_QOUT_U8, y1, (ptrdiff_t)n, 1};
-    size_t panels = (m + 3) / 4, cpanels = (m + cmr - 1) / cmr;
+    size_t panels = (m + sparrow_qgemm_mr(ki) - 1) / sparrow_qgemm_mr(ki), cpanels = (m + cmr - 1) / cmr;
     double t[2][R];
     size_t band = (256 << 10) / (k * wo);
     if (band < 1) band = 1;

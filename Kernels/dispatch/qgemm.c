@@ -226,12 +226,12 @@ size_t sparrow_qconv_auto(void) {
 
 /* The planes' word offsets (qconv.h): word (g, r, ph, i) of the planes is at
  * ((g * hp + r) * sw + ph) * wq + i; output (oy, ox) at tap (ky, kx) reads row oy * sh + ky * dh,
- * phase kx * dw % sw, word ox + kx * dw / sw. A kernel not runnable here runs as the scalar one
- * (entry 0), whose panels are 4 rows: callers pack for sparrow_qconv_mr of the entry that runs. */
+ * phase kx * dw % sw, word ox + kx * dw / sw. An entry this CPU does not run writes nothing (its
+ * weights are packed for its own panel height): callers pass a runnable entry. */
 void sparrow_qconv_run(size_t i, const int8_t* wp, size_t m, size_t c, size_t kh, size_t kw, size_t sh, size_t sw,
                        size_t dh, size_t dw, size_t ho, size_t wo, const uint8_t* work, size_t p0, size_t p1, size_t n0,
                        size_t n1, const sparrow_qgemm_epilogue* e) {
-  if (ho == 0 || wo == 0 || c < 4 || kh * kw > SPARROW_QCONV_MAX_TAPS || n0 >= n1) return;
+  if (ho == 0 || wo == 0 || c < 4 || kh * kw > SPARROW_QCONV_MAX_TAPS || n0 >= n1 || !sparrow_qconv_runnable(i)) return;
   size_t hp, wq;
   sparrow_qgemm_c4_extents(kh, kw, sh, sw, dh, dw, ho, wo, &hp, &wq);
   sparrow_qconv_geometry g;
@@ -243,6 +243,5 @@ void sparrow_qconv_run(size_t i, const int8_t* wp, size_t m, size_t c, size_t kh
   g.row_words = sh * sw * wq;
   for (size_t ky = 0; ky < kh; ky++)
     for (size_t kx = 0; kx < kw; kx++) g.tap_words[ky * kw + kx] = ky * dh * sw * wq + kx * dw % sw * wq + kx * dw / sw;
-  const c_entry* q = &c_table[sparrow_qconv_runnable(i) ? i : 0];
-  q->fn(wp, m, p0, p1, &g, n0, n1, e);
+  c_table[i].fn(wp, m, p0, p1, &g, n0, n1, e);
 }

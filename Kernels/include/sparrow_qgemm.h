@@ -88,10 +88,11 @@ void sparrow_qgemm_pack_conv_c4(const uint8_t* x, size_t c, size_t h, size_t w, 
                                 size_t wo, uint8_t pad, int flip_sign, uint8_t* work, uint8_t* out);
 /* The two steps of sparrow_qgemm_pack_conv_c4, for packing a band of output rows at a time while
  * the previous band's GEMM has its X in L2: the planes (`work`) once per image, then the columns
- * of output rows [oy0, oy1) as a matrix of (oy1 - oy0) * wo columns (its own x stride). These two
- * also take c not a multiple of 4: ceil(c / 4) groups, the last one's missing channels holding the
- * pad value (the direct convolution pads the weights with zeros to match; ResNet's 3-channel
- * stem). */
+ * of output rows [oy0, oy1) as a matrix of (oy1 - oy0) * wo columns (its own x stride), c a
+ * multiple of 4 as above. The planes alone also take c not a multiple of 4: ceil(c / 4) groups
+ * (sparrow_qgemm_pack_conv_c4_work_bytes counts them), the last one's missing channels holding the
+ * pad value, for the direct convolution (which pads the weights with zeros to match; ResNet's
+ * 3-channel stem). */
 void sparrow_qgemm_pack_conv_c4_planes(const uint8_t* x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
                                        size_t sw, size_t dh, size_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left,
                                        size_t ho, size_t wo, uint8_t pad, int flip_sign, uint8_t* work);
@@ -107,9 +108,11 @@ void sparrow_qgemm_run(size_t i, const int8_t* wp, size_t m, size_t k, size_t p0
  * channels are one word of a plane, multiplied against a panel of MR output channels (ONNX
  * Runtime's indirect NHWC convolution, in form). W is the tap-major weights [m, taps * c]
  * (QGemm.tapMajor's order) packed by sparrow_qgemm_pack_w with mr = sparrow_qconv_mr(i); c is a
- * multiple of 4 (channels padded up to one, with zero weights, for planes of fewer), kh * kw at most
- * SPARROW_QCONV_MAX_TAPS. Computes panels [p0, p1) at output positions [n0, n1) of the ho * wo (row-major), through the
- * GEMM's epilogue (row = output channel, column = output position); same bits as the GEMM on the tap-major im2col. */
+ * multiple of 4 (channels padded up to one, with zero weights, for planes of fewer), kh * kw at
+ * most SPARROW_QCONV_MAX_TAPS. Computes panels [p0, p1) at output positions [n0, n1) of the
+ * ho * wo (row-major), through the GEMM's epilogue (row = output channel, column = output
+ * position); same bits as the GEMM on the tap-major im2col. An entry this CPU does not run
+ * (sparrow_qconv_runnable) writes nothing. */
 #define SPARROW_QCONV_MAX_TAPS 64
 size_t sparrow_qconv_count(void);
 const char* sparrow_qconv_name(size_t i);

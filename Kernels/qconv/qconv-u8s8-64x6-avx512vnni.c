@@ -63,12 +63,9 @@ T static inline __attribute__((always_inline)) void store_tile16(const sparrow_q
   const __mmask16 pm = (__mmask16)((1u << np) - 1);
   uint8_t* y = (uint8_t*)e->y + (ptrdiff_t)row0 * e->y_row_stride + (ptrdiff_t)n0;
   for (size_t i = 0; i < valid; i++) {
-    const __m128i ci = c[i / 2];
-    /* The high half stored from 8 bytes before its row, its low 8 bytes masked off. */
-    if (i % 2 == 0)
-      _mm_mask_storeu_epi8(y + (ptrdiff_t)i * e->y_row_stride, pm, ci);
-    else
-      _mm_mask_storeu_epi8(y + (ptrdiff_t)i * e->y_row_stride - 8, (__mmask16)(pm << 8), ci);
+    /* Odd channels: their high half moved down first. */
+    const __m128i ci = i % 2 == 0 ? c[i / 2] : _mm_srli_si128(c[i / 2], 8);
+    _mm_mask_storeu_epi8(y + (ptrdiff_t)i * e->y_row_stride, pm, ci);
   }
 }
 

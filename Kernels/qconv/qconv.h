@@ -3,7 +3,8 @@
  * Input: the tap-major planes of sparrow_qgemm_pack_conv_c4_planes, one 32-bit word per pixel
  * holding 4 channels. Output position n (= oy * wo + ox) reads, for tap t and channel group g,
  * the word at planes + 4 * (word(n) + tap_words[t] + g * group_words), word(n) = oy * row_words + ox:
- * the planes' rows and column phases make every term separable (qconv.c computes them).
+ * the planes' rows and column phases make every term separable (sparrow_qconv_run in
+ * dispatch/qgemm.c computes them).
  *
  * Weights: the GEMM's panels (qgemm.h) of the tap-major weights, KQ = taps * cq groups of 4,
  * group q = t * cq + g: wp[((p * KQ + q) * MR + i) * 4 + j] = W[p * MR + i][4 q + j].

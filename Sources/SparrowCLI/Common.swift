@@ -12,15 +12,26 @@ struct PlanArguments: ParsableArguments {
   var threads: Int?
   @Flag(help: "Skip the optimisation passes (BatchNorm folding, activation fusion).")
   var noOptimize = false
-  @Option(help: "k x k convolutions (groups = 1): measure (time im2col + SpMM against the direct forms), im2col, direct (sparse, or dense channel-major below 50% zeros), pixel (the pixel-major dense form).")
+  @Option(
+    help:
+      "k x k convolutions (groups = 1): measure (time im2col + SpMM against the direct forms), im2col, direct (sparse, or dense channel-major below 50% zeros), pixel (the pixel-major dense form). int8 k x k convolutions: measure times the direct int8 kernel against the GEMM, im2col keeps the GEMM, direct and pixel force the direct kernel."
+  )
   var conv: String = "measure"
-  @Option(help: "MatMul/Gemm with a constant weight: measure (time the pixel-major kernel on the row-major tokens against the format's step), kernels (the format's step), panel (the pixel-major kernel).")
+  @Option(
+    help:
+      "MatMul/Gemm with a constant weight: measure (time the pixel-major kernel on the row-major tokens against the format's step), kernels (the format's step), panel (the pixel-major kernel)."
+  )
   var linear: String = "measure"
   @Option(
     name: .customLong("gate-layers"),
-    help: "Convolutions the zero/topk gate may skip channels of: default (all groups=1 convs but the first and last), all, or NAME,NAME,...")
+    help:
+      "Convolutions the zero/topk gate may skip channels of: default (all groups=1 convs but the first and last), all, or NAME,NAME,..."
+  )
   var gateLayers: String = "default"
-  @Option(help: "Most MiB any one tensor may take, checked before it is made (also when folded at plan time from an input's value).")
+  @Option(
+    help:
+      "Most MiB any one tensor may take, checked before it is made (also when folded at plan time from an input's value)."
+  )
   var maxTensorMib: Int = PlanArguments.defaultMaxTensorMib
 
   /// The CLI's and the server's default tensor limit: 2 GiB (the server's session limit).

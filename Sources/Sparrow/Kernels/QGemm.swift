@@ -50,10 +50,11 @@ extension QGemm {
     sparrow_qgemm_pack_conv_c4_work_bytes(c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo)
   }
 
-  /// The im2col view of one image [c, h, w] (c a multiple of 4) with K in tap-major order,
+  /// The im2col view of one image [c, h, w] with K in tap-major order,
   /// k = (ky · kw + kx) · c + ic (the weights' columns permuted to match: `tapMajor`), in two
-  /// steps: the padded planes of the image once (`work`), then the columns of output rows `rows`
-  /// as a matrix of `rows.count · g.wo` columns, so a convolution can pack and multiply a band of
+  /// steps: the padded planes of the image once (`work`; any c: ceil(c / 4) groups of 4 channels,
+  /// what the direct kernel reads), then (c a multiple of 4) the columns of output rows `rows` as
+  /// a matrix of `rows.count · g.wo` columns, so a convolution can pack and multiply a band of
   /// rows at a time while the band's X is still in L2.
   static func packConvTapMajorPlanes(
     _ x: UnsafeRawPointer, c: Int, g: WindowGeometry, pad: UInt8, signed: Bool, work: UnsafeMutableRawPointer
@@ -223,8 +224,8 @@ final class QPackedLinear: @unchecked Sendable {
   }
 
   /// The direct convolution (Kernels/qconv) of one image's tap-major planes `work`
-  /// (`QGemm.packConvTapMajorPlanes`, `c` channels, geometry `g`) into y [m, ho · wo]; the output
-  /// positions split over `threads` (a 64-channel layer is one panel).
+  /// (`QGemm.packConvTapMajorPlanes`; `c` channels, a multiple of 4 the planes were padded to;
+  /// geometry `g`) into y [m, ho · wo], split over `threads`.
   func runDirect(
     work: UnsafeRawPointer, c: Int, g: WindowGeometry, xZero: Int32, y: UnsafeMutableRawPointer, threads: Int
   ) {
@@ -232,12 +233,21 @@ final class QPackedLinear: @unchecked Sendable {
     var e = epilogue(xZero: xZero, y: y, rowStride: g.ho * g.wo, colStride: 1)
     let panels = (m + Int(sparrow_qconv_mr(kernel)) - 1) / Int(sparrow_qconv_mr(kernel))
     let n = g.ho * g.wo
-    let parts = min(max(1, threads), max(1, n / 6))
+    // Panels split over the threads where there are enough (each part reads only its weights),
+    // else positions (a 64-channel layer is one panel).
+    let byPanels = panels >= max(1, threads)
+    let parts = byPanels ? max(1, threads) : min(max(1, threads), max(1, n / 6))
     nonisolated(unsafe) let (packed, w) = (UnsafePointer(packed), work.assumingMemoryBound(to: UInt8.self))
     let (kernel, m) = (kernel, m)
     withUnsafePointer(to: &e) { ep in
       nonisolated(unsafe) let ep = ep
       @Sendable func part(_ t: Int) {
+        if byPanels {
+          sparrow_qconv_run(
+            kernel, packed, m, c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo, w, panels * t / parts,
+            panels * (t + 1) / parts, 0, n, ep)
+          return
+        }
         // Whole tiles of 6 positions per part.
         let tiles = (n + 5) / 6
         let (n0, n1) = (min(n, tiles * t / parts * 6), min(n, tiles * (t + 1) / parts * 6))

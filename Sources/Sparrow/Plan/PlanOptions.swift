@@ -7,7 +7,10 @@ public enum FormatPolicy: Sendable, Equatable {
 }
 
 /// How k x k convolutions (groups = 1) with a sparse weight (at least half zeros, format policy
-/// auto) are computed.
+/// auto) are computed. For int8 (QLinearConv on the kernels) k x k layers: `measure` times the
+/// direct int8 convolution (Kernels/qconv) against the GEMM path when the format policy is auto,
+/// `im2col` keeps the GEMM, `direct` and `pixel` force the direct int8 kernel whatever the format
+/// policy.
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
   case measure, im2col, direct
   /// The pixel-major dense direct form (Kernels/conv/dconv/dconv.h), forced for every k x k

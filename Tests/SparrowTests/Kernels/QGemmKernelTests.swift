@@ -91,11 +91,14 @@ import Testing
       #expect(packed.kernel == kernel)
       // Stored bytes: every nonzero 1x4 block's 4 values and 4-byte group index (sparse) or the
       // padded panels (dense), plus per row its sum, scale, bias and row pointer.
-      let groups = t.m * ((t.k + 3) / 4), perRow = 8 + (bias == nil ? 0 : 4) + (fbias == nil ? 0 : 4)
+      let perRow = 8 + (bias == nil ? 0 : 4) + (fbias == nil ? 0 : 4)
+      let blocks = (0..<t.m).reduce(0) { n, r in
+        n
+          + stride(from: 0, to: t.k, by: 4).filter { k0 in (k0..<min(k0 + 4, t.k)).contains { w[r * t.k + $0] != 0 } }
+          .count
+      }
       let expected =
-        sparse
-        ? Int((packed.blockDensity * Double(groups)).rounded()) * 8 + (t.m + 1) * 4
-        : max(8, QGemm.packedWeightBytes(kernel: kernel, m: t.m, k: t.k))
+        sparse ? blocks * 8 + (t.m + 1) * 4 : max(8, QGemm.packedWeightBytes(kernel: kernel, m: t.m, k: t.k))
       #expect(packed.storedBytes == expected + t.m * perRow, "\(packed.kernelName) \(t)")
       let transposed = out == .u8Transposed
       var got = [Float](repeating: .nan, count: t.m * t.n)

@@ -80,10 +80,22 @@ import Testing
     return (g, xShape)
   }
 
-  @Test(arguments: Layer.allCases)
-  func fusedEqualsTheQDQGraphWithinOneQuantum(_ layer: Layer) throws {
+  /// Each convolution once on the GEMM path and once on the direct kernel (5 channels: planes of
+  /// 8, zero-padded weights), forced; signed activations and the float output through both.
+  static let algorithmCases: [(Layer, ConvAlgorithm)] = Layer.allCases.flatMap { l -> [(Layer, ConvAlgorithm)] in
+    [.conv3x3, .convInt8Activations, .conv3x3FloatOut].contains(l) ? [(l, .im2col), (l, .direct)] : [(l, .measure)]
+  }
+
+  @Test(arguments: algorithmCases)
+  func fusedEqualsTheQDQGraphWithinOneQuantum(_ layer: Layer, _ algorithm: ConvAlgorithm) throws {
     let (g, shape) = Self.graph(layer)
-    let fused = try Model(graph: g)
+    var options = PlanOptions()
+    options.convAlgorithm = algorithm
+    let fused = try Model(graph: g, options: options)
+    if algorithm != .measure {
+      let formats = try fused.plan(shapes: ["x": shape]).layers.map(\.format)
+      #expect(formats == [algorithm == .direct ? "int8-direct" : "int8"], "\(layer) \(algorithm): \(formats)")
+    }
     #expect(fused.graph.nodes.contains { $0.opType.hasPrefix("QLinear") })
     #expect(!fused.graph.nodes.contains { ["Conv", "Gemm", "MatMul", "Relu"].contains($0.opType) })
     let plain = try Model(graph: g, optimize: false)
@@ -128,7 +140,9 @@ import Testing
     case matmul, conv, convTapMajor, convTapMajorGrouped, convTapMajorBanded, convPointwiseStrided
     /// Channels not a multiple of 4, padded to groups of 4 with zero weights: a 3-channel 7x7
     /// stride-2 stem (two images) and 6 channels (a group of 4 and one of 2).
+    /// 2 groups of 6 channels (each padded to 8).
     case directStrided, directGrouped, directDilated5x3, directTwoThreads, directStem, directSixChannels
+    case directGroupsOfSix
     var direct: Bool { rawValue.hasPrefix("direct") }
   }
 
@@ -152,13 +166,16 @@ import Testing
       case .directTwoThreads: ([1, 4, 13, 29], [70, 4, 3, 3])
       case .directStem: ([2, 3, 23, 30], [70, 3, 7, 7])
       case .directSixChannels: ([1, 6, 9, 11], [70, 6, 3, 3])
+      case .directGroupsOfSix: ([2, 12, 9, 10], [70, 6, 3, 3])
       }
     var attributes: [String: Attribute] = ["pads": .ints([1, 0, 1, 2])]
     if [.convTapMajor, .convTapMajorGrouped, .directStrided, .directGrouped].contains(kind) {
       attributes["strides"] = .ints([2, 1])
     }
     if kind == .convPointwiseStrided { attributes["strides"] = .ints([2, 2]) }
-    if [.convTapMajorGrouped, .convTapMajorBanded, .directGrouped].contains(kind) { attributes["group"] = .int(2) }
+    if [.convTapMajorGrouped, .convTapMajorBanded, .directGrouped, .directGroupsOfSix].contains(kind) {
+      attributes["group"] = .int(2)
+    }
     if kind == .directDilated5x3 { attributes["dilations"] = .ints([2, 1]) }
     if kind == .directStem {
       attributes["strides"] = .ints([2, 2])
@@ -194,17 +211,19 @@ import Testing
             attributes: matmul ? [:] : attributes)
         ], constants: constants, opset: 13)
       let feeds = weightsConstant ? ["x": x] : ["x": x, "w": w]
+      // Forced either way: timed, a machine might take the direct kernel for every case.
       var options = PlanOptions(threads: kind == .directTwoThreads ? 2 : 1)
-      if kind.direct { options.convAlgorithm = .direct }
+      options.convAlgorithm = kind.direct ? .direct : .im2col
       let model = try Model(graph: g, optimize: false, options: options)
-      if weightsConstant && kind.direct {
+      if weightsConstant && !matmul {
         let formats = try model.plan(shapes: ["x": xShape]).layers.map(\.format)
-        #expect(formats == ["int8-direct"], "\(formats)")
+        #expect(formats == [kind.direct ? "int8-direct" : "int8"], "\(kind): \(formats)")
       }
       return try model.run(feeds)["y"]!
     }
     let fast = try run(weightsConstant: true), loop = try run(weightsConstant: false)
     #expect(fast.shape == loop.shape)
+    #expect(fast.dtype == loop.dtype)
     let bad = zip(fast.int64s, loop.int64s).enumerated().first { $0.element.0 != $0.element.1 }
     #expect(bad == nil, "element \(bad?.offset ?? -1): \(bad.map { "\($0.element.0) vs \($0.element.1)" } ?? "")")
   }

@@ -74,13 +74,16 @@ func checkScales(_ c: BuildContext, _ inputs: [Int]) throws(ModelError) {
 /// packed for the kernels (a 1x1 stride-1 unpadded convolution packs the input as it is; larger
 /// kernels with a multiple of 4 channels per group in tap-major K order, the weights' columns
 /// permuted to match, a band of output rows at a time; the rest per tap), then the int8 GEMM with
-/// the requantize epilogue written straight into the output.
+/// the requantize epilogue written straight into the output. Or, where timed faster (or forced by
+/// `--conv direct`), the direct int8 convolution on the tap-major planes without the unfolded copy
+/// (Kernels/qconv), channels padded to groups of 4 with zero weights.
 struct QLinearConvKernelStep: Step {
-  var g: WindowGeometry
+  let g: WindowGeometry
   let m: Int, group: Int
   var packed: [QPackedLinear]
   let xZero: Int32, signed: Bool
-  /// K in tap-major order (QGemm.packConvTapMajorPlanes/Rows).
+  /// K in tap-major order (QGemm.packConvTapMajorPlanes/Rows; for the direct kernel, each tap's
+  /// channels padded to `planeChannels`).
   let tapMajor: Bool
   /// The direct convolution on the tap-major planes (Kernels/qconv; `packed` is packed for it):
   /// no unfolded copy.
@@ -192,8 +195,9 @@ struct QLinearConvKernelStep: Step {
     // The direct convolution on the planes: for the tap-major layers, and for k x k ones with
     // fewer or other than a multiple of 4 channels (ResNet's 3-channel stem), their channels
     // padded to groups of 4 with zero weights.
+    // Not where the padding would more than double the work (depthwise: 1 channel per group).
     let taps = s.g.kh * s.g.kw
-    if (tapMajor || taps > 1) && taps <= QGemm.directMaxTaps {
+    if taps > 1 && taps <= QGemm.directMaxTaps && (cg + 3) / 4 * 4 <= 2 * cg {
       let algorithm = c.options.convAlgorithm
       let timed = algorithm == .measure && c.options.format == .auto && QGemm.directAutomatic != 0
       if timed || algorithm == .direct || algorithm == .pixel {
@@ -213,9 +217,10 @@ struct QLinearConvKernelStep: Step {
           }
         }
         if timed {
+          // Whole layer, packing included (the other entries: the kernel on one band, scaled).
           let times = Self.time([step, candidate], threads: c.options.threads)
-          measured[step.packed[0].isSparse ? "int8-bsr1x4" : "int8"] = times[0]
-          measured["int8-direct"] = times[1]
+          measured[(step.packed[0].isSparse ? "int8-bsr1x4" : "int8") + " (layer)"] = times[0]
+          measured["int8-direct (layer)"] = times[1]
           if (times[1] ?? .infinity) < (times[0] ?? .infinity) { step = candidate }
         } else {
           step = candidate
@@ -236,8 +241,6 @@ struct QLinearConvKernelStep: Step {
   static func time(_ steps: [QLinearConvKernelStep], threads: Int) -> [Double?] {
     let g = steps[0].g
     let cg = g.c / steps[0].group
-    var one = g
-    one.n = 1
     let xBytes = cg * g.h * g.w, yBytes = steps[0].packed[0].m * g.ho * g.wo * steps[0].outBytes
     let scratchBytes = steps.map(\.scratchBytes).max() ?? 0
     let x = UnsafeMutableRawPointer.allocate(byteCount: max(1, xBytes), alignment: 64)
@@ -256,9 +259,7 @@ struct QLinearConvKernelStep: Step {
     let ops = 2 * Double(steps[0].packed[0].m) * Double(steps[0].kg) * Double(g.ho * g.wo)
     let repeats = Measure.repeats(flops: ops, budget: 3e9, range: 6...20)
     return Measure.fastestInterleaved(candidates: steps.count, repeats: repeats, threadCPUTime: threads == 1) { i in
-      var s = steps[i]
-      s.g = one
-      s.image(x, y: y, group: 0, scratch: scratch, threads: threads)
+      steps[i].image(x, y: y, group: 0, scratch: scratch, threads: threads)
       return true
     }
   }
