@@ -139,15 +139,21 @@ static const size_t* panel_koff(const pixel_panels* w, size_t q) {
   return w->pstart != NULL ? w->koff + w->pstart[q] : w->koff;
 }
 
+/* 1 when panel q holds an active output row: every panel of a compacted plan (its rows are the
+ * kept ones, sparrow_direct_conv_plan.out_y), else as the output list says. */
+static int panel_active(const sparrow_direct_conv_plan* p, size_t q, size_t nr) {
+  return p->out_y != NULL || sparrow_direct_panel_active(&p->lists, q, nr);
+}
+
 /* Pixel mode, full panels: how many adjacent panels from q (below end) one call takes: 4 (if
  * `most` allows) or 2 when the entry has such a kernel and they are all active, else 1 (panel q
  * is active). */
 static size_t panel_span(const sparrow_direct_conv_plan* p, size_t q, size_t end, size_t most) {
   const size_t nr = SPARROW_PCONV_NR;
-  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && sparrow_direct_panel_active(&p->lists, q + 1, nr) &&
-      sparrow_direct_panel_active(&p->lists, q + 2, nr) && sparrow_direct_panel_active(&p->lists, q + 3, nr))
+  if (most >= 4 && p->pfn4 != NULL && q + 3 < end && panel_active(p, q + 1, nr) && panel_active(p, q + 2, nr) &&
+      panel_active(p, q + 3, nr))
     return 4;
-  if (p->pfn2 != NULL && q + 1 < end && sparrow_direct_panel_active(&p->lists, q + 1, nr)) return 2;
+  if (p->pfn2 != NULL && q + 1 < end && panel_active(p, q + 1, nr)) return 2;
   return 1;
 }
 
@@ -169,7 +175,8 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   const size_t nr = SPARROW_PCONV_NR;
   const float* buf = p->workspace;
   pixel_panels w = {d->wp, d->pstart != NULL ? d->pkoff : d->koff, d->pstart, d->k};
-  if (p->lists.in_channels != NULL) {
+  /* With an input list the active channels' copy (a compacted plan's view already has it). */
+  if (p->lists.in_channels != NULL && p->out_y == NULL) {
     const sparrow_direct_dense_active a = sparrow_direct_dense_active_at(d, p->workspace);
     w = (pixel_panels){a.wp, a.koff, a.pstart, p->lists.n_in_channels * d->s.kh * d->s.kw};
   }
@@ -191,7 +198,7 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
   if (!quads && kmax > 2 * PCONV_SLICE_K) {
     float part[PCONV_PART_BLOCKS * 2 * SPARROW_PCONV_MR * SPARROW_PCONV_NR] __attribute__((aligned(64)));
     for (size_t q = p0; q < p1;) {
-      if (!sparrow_direct_panel_active(&p->lists, q, nr)) {
+      if (!panel_active(p, q, nr)) {
         q++;
         continue;
       }
@@ -245,7 +252,7 @@ void sparrow_direct_pixel_rows(const sparrow_direct_conv_plan* p, size_t t) {
       for (size_t b = c0; b < c1; b++, cursor_next(&cur)) {
         const size_t pixels = cursor_pixels(&cur, px, &yoff);
         for (size_t q = g0; q < g1;) {
-          if (!sparrow_direct_panel_active(&p->lists, q, nr)) {
+          if (!panel_active(p, q, nr)) {
             q++;
             continue;
           }

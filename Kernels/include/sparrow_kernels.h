@@ -467,8 +467,8 @@ sparrow_status sparrow_direct_conv_lists_check(const sparrow_direct_conv* conv, 
  * list it copies the active nonzeros into the workspace); sparrow_direct_conv_pad_task for
  * every t < pad_tasks (input planes padded into the workspace); once all are done,
  * sparrow_direct_conv_rows_task for every t < row_tasks; then finish (zeros for inactive
- * output channels). `ukernel`: a depthwise row kernel index, or SPARROW_DWCONV_AUTO for the one
- * bound when the convolution was created. Cannot fail. */
+ * output channels; compacted rows moved into place). `ukernel`: a depthwise row kernel index,
+ * or SPARROW_DWCONV_AUTO for the one bound when the convolution was created. Cannot fail. */
 typedef struct sparrow_direct_conv_plan {
   const sparrow_direct_conv* conv;
   sparrow_direct_conv_lists lists;
@@ -499,6 +499,12 @@ typedef struct sparrow_direct_conv_plan {
    * sparrow_direct_conv_set_residual, NULL (prepare's default) for none. */
   const float* residual;
   int residual_relu;
+  /* Pixel mode with an output list that leaves whole panels' worth of rows out (prepare decides):
+   * the kept rows' weights are gathered into full panels in the workspace, `conv` is a view of
+   * the convolution with only those rows, `y` and `bias` their compact copies; finish() moves
+   * each kept row to its place in out_y and writes zeros to the others. out_y NULL: not compacted. */
+  float* out_y;
+  const sparrow_direct_conv* out_conv;
 } sparrow_direct_conv_plan;
 void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* plan, const sparrow_direct_conv* conv,
                                  const sparrow_direct_conv_lists* lists, const float* x, const float* bias,

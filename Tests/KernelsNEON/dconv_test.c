@@ -101,12 +101,13 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
           for (size_t m = 0; m < cout; m++) w[m * K + j] = 0.0f;
     for (size_t j = 0; j < cout; j++) b[j] = (float)((int)dc_rnd(0, 8) - 4) / 4.0f;
     const float lo = (i % 3 == 1) ? 0.0f : -INFINITY, hi = (i % 3 == 2) ? 1.5f : INFINITY;
-    const float* bias = (i & 1) ? b : NULL;
-    /* Odd cases: active-channel lists. */
-    const int lists = (i / 2) & 1;
+    const float* bias = (i % 5) & 1 ? b : NULL; /* independent of the lists and shared-panel cases */
+    /* Cases 2, 3 mod 4: active-channel lists, every other one an output list alone (pixel mode
+     * then gathers the kept rows into panels of their own where that pays). */
+    const int lists = (i / 2) & 1, in_list = lists && (i / 4) & 1;
     size_t nin = 0, nout = 0;
     for (size_t c = 0; c < s.channels; c++) {
-      on[c] = !lists || dc_rnd(0, 1);
+      on[c] = !in_list || dc_rnd(0, 1);
       if (on[c]) ins[nin++] = (uint32_t)c;
     }
     for (size_t m = 0; m < cout; m++)
@@ -127,8 +128,8 @@ static void run_mode(uint64_t seed, long cases, int scalar_only, int pixel) {
       free(x), free(w), free(b), free(ref), free(y), free(on), free(ins), free(outs);
       continue;
     }
-    const sparrow_direct_conv_lists l = {lists ? outs : NULL, nout, lists ? ins : NULL, nin};
-    const size_t ws_bytes = sparrow_direct_conv_lists_workspace_bytes(d, lists, lists);
+    const sparrow_direct_conv_lists l = {lists ? outs : NULL, nout, in_list ? ins : NULL, nin};
+    const size_t ws_bytes = sparrow_direct_conv_lists_workspace_bytes(d, lists, in_list);
     void* ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
     for (size_t k = 0; k <= nk; k++) {
       const int automatic = k == nk;

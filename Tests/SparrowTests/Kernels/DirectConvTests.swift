@@ -115,6 +115,10 @@ import Testing
     for m in 0..<cout where !outs.contains(UInt32(m)) {
       for i in 0..<(s.ho * s.wo) { refLists[m * s.ho * s.wo + i] = 0 }
     }
+    var refOut = ref
+    for m in 0..<cout where !outs.contains(UInt32(m)) {
+      for i in 0..<(s.ho * s.wo) { refOut[m * s.ho * s.wo + i] = 0 }
+    }
     var ran = 0
     for k in (pixel ? DirectSparseConv.pixelMicrokernels : DirectSparseConv.denseMicrokernels) where k.runnable {
       ran += 1
@@ -126,6 +130,14 @@ import Testing
         x: x, bias: bias, lo: lo, hi: hi, threads: 2, microkernel: k.index,
         active: ActiveChannels(outputRows: outs, inputChannels: ins))
       #expect(firstMismatch(got, refLists) == nil, "seed \(seed) \(k.name) lists: \(s) cout \(cout)")
+      // An output list alone (pixel mode gathers the kept rows into panels of their own when they
+      // fill fewer panels than hold one), on one thread and two.
+      for threads in [1, 2] {
+        let gotOut = try conv.run(
+          x: x, bias: bias, lo: lo, hi: hi, threads: threads, microkernel: k.index,
+          active: ActiveChannels(outputRows: outs))
+        #expect(firstMismatch(gotOut, refOut) == nil, "seed \(seed) \(k.name) output list, threads \(threads)")
+      }
     }
     #expect(ran >= 2, "the scalar kernel and the active ISA's")
     let auto = try conv.run(x: x, bias: bias, lo: lo, hi: hi, threads: 1)
