@@ -37,18 +37,19 @@ enum GateScoreOp: OpBuilder {
       throw c.error("the gate's TopK keeps k = \(kt.int64s.first.map(String.init) ?? "?") of \(m) channels: k must be in 1...\(m)")
     }
     let wf = w.floats
-    var rows = [Float](repeating: 0, count: m * cin)
-    for o in 0..<m { for i in 0..<cin { rows[o * cin + i] = alpha * (transB ? wf[o * cin + i] : wf[i * m + o]) } }
+    var cols = [Float](repeating: 0, count: m * cin)
+    for o in 0..<m { for i in 0..<cin { cols[i * m + o] = alpha * (transB ? wf[o * cin + i] : wf[i * m + o]) } }
     try c.setOutputs([TensorType(.float32, [n, m, 1, 1])])
     let (lo, hi) = c.node.epilogue.bounds
     return GateScoreStep(
-      images: n, channels: channels, plane: plane, m: m, k: Int(k), w: rows, bias: bias, lo: lo, hi: hi)
+      images: n, channels: channels, plane: plane, m: m, k: Int(k), w: cols, bias: bias, lo: lo, hi: hi)
   }
 }
 
 struct GateScoreStep: Step {
   let images: Int, channels: Int, plane: Int, m: Int, k: Int
-  /// `m x channels`, alpha folded in; bias with beta folded in.
+  /// `channels x m` (input-major, so that all outputs accumulate together), alpha folded in;
+  /// bias with beta folded in.
   let w: [Float]
   let bias: [Float]
   let lo: Float, hi: Float
@@ -64,11 +65,17 @@ struct GateScoreStep: Step {
       for img in 0..<images {
         GlobalPoolStep.means(x + img * channels * plane, planes: channels, size: plane, into: mean)
         let s = y + img * m
+        // Every output's sum runs over the inputs in order, as one dot product per output would
+        // (the same bits), but all outputs advance together: the loop over outputs vectorises,
+        // where one output at a time waited on each addition (a 64 x 64 gate per image: 29 of
+        // the digits model's 1.3 ms on Zen 4).
+        for o in 0..<m { tmp[o] = 0 }
+        for i in 0..<channels {
+          let col = wb.baseAddress! + i * m, xi = mean[i]
+          for o in 0..<m { tmp[o] += col[o] * xi }
+        }
         for o in 0..<m {
-          let row = wb.baseAddress! + o * channels
-          var acc: Float = 0
-          for i in 0..<channels { acc += row[i] * mean[i] }
-          let v = acc + bias[o]
+          let v = tmp[o] + bias[o]
           s[o] = v.isNaN ? v : min(max(v, lo), hi)
           tmp[o] = s[o].isNaN ? .infinity : s[o]
         }
