@@ -127,7 +127,13 @@ import Testing
     let ps = try Self.model(short, threads: 1, conv: .pixel).plan(shapes: ["x": x.shape])
     #expect(ps.steps.first { $0.node.name == "conv" }?.inputIds.count == 3, "x, w, b: no residual")
     let got = try Session(plan: ps).run(["x": x])["y"]!.floats
-    #expect(Self.same(got, try Self.reference(short, x: x, relu: true, swap: false, conv: .pixel)))
+    // Close, not bit for bit: the 1x1 shortcut's kernel is chosen by timing, separately in this
+    // plan and in the reference's, and two kernels may round differently (a loaded CI machine
+    // made the choices differ).
+    let want = try Self.reference(short, x: x, relu: true, swap: false, conv: .pixel)
+    #expect(
+      got.count == want.count
+        && zip(got, want).allSatisfy { ($0.isNaN && $1.isNaN) || abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     // The convolution's output is also a graph output, or it has its own Relu: the Add stays.
     for g in [
       try Self.graph(c: 20, m: 20, k: 3, relu: true, convOutput: true),
