@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A step whose kernels take active-channel lists (input channels to read, output rows to
 /// compute): today the groups = 1 convolutions (im2col and direct); MatMul/Gemm steps can adopt
 /// it, which is all the transformer gate needs. The gate wrapper (`GatedStep`) decides the lists
@@ -49,13 +51,22 @@ struct GatedStep: GateStep {
   var outputGate: GateLists.Slot? = nil
   var inputGate: GateLists.Slot? = nil
 
+  /// Images that run at once, each on one thread of its own (`spreadImages`); 1: one after
+  /// another, each on all the run's threads.
+  var workers = 1
+
   init(_ inner: any ActiveChannelStep) { self.inner = inner }
 
   private var innerSpan: Int { (inner.listScratchBytes + 63) / 64 * 64 }
-  /// The list path's (the inner step's per-image workspace, then the lists), or the plain path's
-  /// when larger (a batched inner step, e.g. the pixel-major direct convolution).
+  /// One image's: the inner step's workspace, then the lists.
+  private var imageSpan: Int {
+    innerSpan + (GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels) + 63) / 64 * 64
+  }
+  /// The list path's (one image span per worker, and with several workers each image's kept
+  /// counts for the gate log), or the plain path's when larger (a batched inner step, e.g. the
+  /// pixel-major direct convolution).
   var scratchBytes: Int {
-    max(inner.scratchBytes, innerSpan + GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels))
+    max(inner.scratchBytes, workers * imageSpan + (workers > 1 ? inner.images * 8 : 0))
   }
 
   /// Outside a session (plan-time folding, timing): the gate is off.
@@ -71,17 +82,70 @@ struct GatedStep: GateStep {
     let s = inner
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     let inImage = s.inputChannels * s.inputPlane, outImage = s.outputChannels * s.outputPlane
-    for img in 0..<s.images {
-      let lists = GateLists(
-        c, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
-        rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
-        scratch: scratch + innerSpan)
-      try s.runImage(c, image: img, lists: lists, scratch: scratch)
-      lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
-      if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
+    let spread = min(workers, c.threads, s.images)
+    if spread <= 1 {
+      for img in 0..<s.images {
+        let lists = GateLists(
+          c, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
+          rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
+          scratch: scratch + innerSpan)
+        try s.runImage(c, image: img, lists: lists, scratch: scratch)
+        lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
+        if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
+      }
+    } else {
+      // Small images split over threads inside each multiply cost more in hand-offs than they
+      // gain: `spread` workers take every spread-th image, each on one thread and its own scratch.
+      // The log is kept after (it is the session's, not thread-safe).
+      let kept = (scratch + workers * imageSpan).assumingMemoryBound(to: Int32.self)
+      let failure = Mutex<RuntimeError?>(nil)
+      let span = imageSpan, within = innerSpan
+      TileRunner.forEach(tasks: spread, threads: spread) { t in
+        let area = scratch + t * span
+        let one = StepContext(
+          store: c.store, inputIds: c.inputIds, outputIds: c.outputIds, inputTypes: c.inputTypes,
+          outputTypes: c.outputTypes, scratch: area, threads: 1)
+        var img = t
+        while img < s.images {
+          let lists = GateLists(
+            one, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
+            rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
+            scratch: area + within)
+          do throws(RuntimeError) {
+            try s.runImage(one, image: img, lists: lists, scratch: area)
+          } catch {
+            failure.withLock { $0 = $0 ?? error }
+            return
+          }
+          lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
+          kept[2 * img] = Int32(lists.nIn)
+          kept[2 * img + 1] = Int32(lists.nOut)
+          img += spread
+        }
+      }
+      if let error = failure.withLock({ $0 }) { throw error }
+      if let gate {
+        for img in 0..<s.images {
+          GateLists.record(
+            gate.log, step: gate.step, channels: s.inputChannels, rows: s.outputChannels, nIn: Int(kept[2 * img]),
+            nOut: Int(kept[2 * img + 1]), kk: s.weightsPerChannel, n: s.outputPlane)
+        }
+      }
     }
     gate?.log.noteImages(s.images)
     (s as? DirectConvStep)?.addResidual(c)
+  }
+
+  /// Gives the gated steps of a plan running on `threads` threads one worker per thread when
+  /// their batch has at least as many images: each image on one thread (small multiplies split
+  /// over threads ran slower than on one). Fewer images run one after another on all threads.
+  static func spreadImages(_ steps: [PlannedStep], threads: Int) -> [PlannedStep] {
+    guard threads > 1 else { return steps }
+    return steps.map { s in
+      guard var g = s.step as? GatedStep, g.inner.images >= threads else { return s }
+      g.workers = threads
+      return s.replacingStep(g)
+    }
   }
 
   /// How this step is gated, for the gate log and `inspect`.

@@ -37,3 +37,20 @@ enum TileRunner {
     }
   }
 }
+
+extension TileRunner {
+  /// Runs `body(t)` once for every `t` in `0 ..< tasks` on up to `threads` threads (the back end
+  /// in force), for work split in Swift (a gated step's images). `body` must not run tasks on
+  /// the pool itself: give the work inside it one thread.
+  static func forEach(tasks: Int, threads: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+      var call = escapable
+      withUnsafeMutablePointer(to: &call) { p in
+        run(
+          tasks: tasks, threads: threads,
+          { context, t in context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(t) },
+          UnsafeMutableRawPointer(p))
+      }
+    }
+  }
+}

@@ -212,6 +212,7 @@ public enum Planner {
     steps = LinearChain.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
     steps = LinearChain.shareTransposedInputs(steps, types: &types)
     steps = ResidualJoin.fuse(steps, graphOutputs: Set(outputIds.map(\.1)))
+    steps = GatedStep.spreadImages(steps, threads: options.threads)
     options.formatCache?.flush()
     return Plan(
       graph: g, options: options, steps: steps, types: types, constants: constants.filter { !valueIds.contains($0.key) },

@@ -37,9 +37,10 @@ import Testing
   }
 
   static func run(
-    _ g: Graph, _ x: Tensor, format: FormatPolicy, gate: GateMode, optimize: Bool = true, conv: ConvAlgorithm = .measure
+    _ g: Graph, _ x: Tensor, format: FormatPolicy, gate: GateMode, optimize: Bool = true, conv: ConvAlgorithm = .measure,
+    threads: Int = 1
   ) throws -> (Tensor, GateLog) {
-    var o = PlanOptions(threads: 1, format: format, formatCache: nil)
+    var o = PlanOptions(threads: threads, format: format, formatCache: nil)
     o.gateLayers = .all
     o.convAlgorithm = conv
     let model = try Model(graph: g, optimize: optimize, options: o)
@@ -77,11 +78,14 @@ import Testing
     let x = try Self.input(c: c, zero0: [0, 3, 4], zero1: [8], seed: 3)
     for f in Self.formats {
       let (ref, _) = try Self.run(g, x, format: f, gate: .off)
-      let (got, log) = try Self.run(g, x, format: f, gate: .zero)
-      #expect(Self.close(got, ref), "format \(f), k \(k), zeros \(zeros)")
-      #expect(log.layers.count == 1)
-      #expect(log.layers.first?.skippedInputs == 4, "3 channels of image 0 and 1 of image 1")
-      #expect(log.layers.first?.images == 2)
+      // 2 threads: the batch's two images run at once, one on each thread (`GatedStep.workers`).
+      for threads in [1, 2] {
+        let (got, log) = try Self.run(g, x, format: f, gate: .zero, threads: threads)
+        #expect(Self.close(got, ref), "format \(f), k \(k), zeros \(zeros), \(threads) threads")
+        #expect(log.layers.count == 1)
+        #expect(log.layers.first?.skippedInputs == 4, "3 channels of image 0 and 1 of image 1")
+        #expect(log.layers.first?.images == 2)
+      }
     }
     if k == 3, zeros >= 0.5 {
       // The direct sparse convolution (no im2col) takes the same lists.
@@ -172,15 +176,16 @@ import Testing
     let ref = try Model(graph: g, optimize: false, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil))
       .run(["x": x, "g": gate])
     for f in Self.formats {
-      for mode in [GateMode.off, .model, .zero] {
-        let model = try Model(graph: g, options: PlanOptions(threads: 1, format: f, formatCache: nil))
+      for (mode, threads) in [(GateMode.off, 1), (.model, 1), (.zero, 1), (.off, 2), (.model, 2)] {
+        let model = try Model(graph: g, options: PlanOptions(threads: threads, format: f, formatCache: nil))
         let plan = try model.plan(shapes: [:])
         #expect(plan.steps.count == 2, "the Relu and the Mul are part of conv1")
+        #expect(plan.steps.map { ($0.step as? GatedStep)?.workers } == [threads, threads], "one image per thread")
         #expect(plan.layers.map(\.gate) == ["learned-out", "learned-in"])
         let s = Session(plan: plan)
         s.gate = mode
         let out = try s.run(["x": x, "g": gate])
-        #expect(Self.close(out["y"]!, ref["y"]!), "\(f) \(mode)")
+        #expect(Self.close(out["y"]!, ref["y"]!), "\(f) \(mode) \(threads) threads")
         #expect(Self.close(out["h"]!, ref["h"]!), "the gated value is the model's multiply")
         let hz = zip(out["h"]!.floats, ref["h"]!.floats).filter { ($0 == 0) != ($1 == 0) }.count
         #expect(hz == 0, "zeros exactly where the model's multiply writes them")
@@ -227,12 +232,12 @@ import Testing
     let gate = try Tensor(shape: [2, 6, 1, 1], floats: gv)
     let ref = try Model(graph: g, optimize: false, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil))
       .run(["x": x, "g": gate])
-    var o = PlanOptions(threads: 1, formatCache: nil)
-    o.convAlgorithm = .direct
-    let plan = try Model(graph: g, options: o).plan(shapes: [:])
-    #expect(plan.layers.map(\.format) == ["direct", "direct"])
-    #expect(plan.layers.map(\.gate) == ["learned-out", "learned-in"])
-    for mode in [GateMode.off, .model] {
+    for (mode, threads) in [(GateMode.off, 1), (.model, 1), (.model, 2)] {
+      var o = PlanOptions(threads: threads, formatCache: nil)
+      o.convAlgorithm = .direct
+      let plan = try Model(graph: g, options: o).plan(shapes: [:])
+      #expect(plan.layers.map(\.format) == ["direct", "direct"])
+      #expect(plan.layers.map(\.gate) == ["learned-out", "learned-in"])
       let s = Session(plan: plan)
       s.gate = mode
       let out = try s.run(["x": x, "g": gate])

@@ -21,7 +21,8 @@ struct ConvStep: ActiveChannelStep, @unchecked Sendable {
   private var colSpan: Int { (colBytes + 63) / 64 * 64 }
   private var workspaceSpan: Int { (workspaceBytes + 63) / 64 * 64 }
   var scratchBytes: Int { max(colSpan + workspaceSpan, batched ? batchLayout.total : 0) }
-  var listScratchBytes: Int { scratchBytes }
+  /// One image's: its unfolded input and the kernel's workspace (never the batched layout).
+  var listScratchBytes: Int { colSpan + workspaceSpan }
 
   /// Scratch of the batched multiply: all images' unfolded inputs [K, B·n] (each image unfolded
   /// straight into its columns), the outputs [M, B·n], the kernel's workspace (byte offsets,
