@@ -406,13 +406,21 @@ static size_t list_len(const uint32_t* list, size_t n, size_t all) { return list
  * compact) panels x 16 x K x pixels multiply-adds: measured on the digits model's learned gates
  * (Zen 4, 1 thread, half the rows kept), 32 rows on 8x8 outputs (K = 288) gained 1.12-1.28x per
  * layer and 64 rows on 4x4 outputs (K = 576) lost (0.6-0.7x), so it runs where the saved
- * multiply-adds per moved float reach 32. */
+ * multiply-adds per moved float reach 32. Counted in half panels: a panel of at most 8 rows
+ * (the layer's last, or the last compact one) runs the kernels' 8-channel form at about half
+ * the cost, so a 16-row layer keeping 8 rows gains too. */
 #define COMPACT_MIN_PIXELS 32
+static size_t half_panels(size_t rows) {
+  const size_t nr = SPARROW_PCONV_NR, half = SPARROW_PCONV_NR / 2;
+  return rows / nr * 2 + (rows % nr == 0 ? 0 : rows % nr <= half ? 1 : 2);
+}
 static int compact_pays(const sparrow_direct_conv* d, const sparrow_direct_conv_lists* l) {
   if (!d->pixel || d->pstart != NULL || l->out_channels == NULL) return 0;
   size_t active = 0;
-  for (size_t q = 0; q < d->panels; q++) active += (size_t)sparrow_direct_panel_active(l, q, d->mr);
-  const size_t compact = (l->n_out_channels + d->mr - 1) / d->mr;
+  for (size_t q = 0; q < d->panels; q++)
+    if (sparrow_direct_panel_active(l, q, d->mr))
+      active += half_panels(d->cout - q * d->mr < d->mr ? d->cout - q * d->mr : d->mr);
+  const size_t compact = half_panels(l->n_out_channels);
   return compact < active && (active - compact) * d->s.ho * d->s.wo >= COMPACT_MIN_PIXELS * compact;
 }
 

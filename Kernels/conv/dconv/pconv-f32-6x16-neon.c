@@ -1,6 +1,7 @@
 /* Pixel-major dense direct convolution, NEON: 6 pixels x 16 output channels (dconv.h), 24
  * accumulators; per k four 4-channel weight loads and six pixel values, each multiplied into
- * its four channel vectors. Biased and clamped in registers, stored transposed through a tile. */
+ * its four channel vectors. Biased and clamped in registers, stored transposed through a tile.
+ * A block of at most 8 channels computes two of the four vectors per pixel (the same sums). */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
@@ -12,14 +13,26 @@ void sparrow_pconv_f32_6x16__neon(size_t K, const float* wp, const size_t* koff,
   float32x4_t a[SPARROW_PCONV_MR][4];
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++)
     for (size_t v = 0; v < 4; v++) a[i][v] = first ? vdupq_n_f32(0.0f) : vld1q_f32(part + i * SPARROW_PCONV_NR + 4 * v);
-  for (size_t k = 0; k < K; k++) {
-    const size_t o = koff[k];
-    const float* w = wp + k * SPARROW_PCONV_NR;
-    const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4), w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
-    for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
-      const float x = px[i][o];
-      a[i][0] = vfmaq_n_f32(a[i][0], w0, x), a[i][1] = vfmaq_n_f32(a[i][1], w1, x);
-      a[i][2] = vfmaq_n_f32(a[i][2], w2, x), a[i][3] = vfmaq_n_f32(a[i][3], w3, x);
+  if (chans <= 8) {
+    for (size_t k = 0; k < K; k++) {
+      const size_t o = koff[k];
+      const float* w = wp + k * SPARROW_PCONV_NR;
+      const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+      for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
+        const float x = px[i][o];
+        a[i][0] = vfmaq_n_f32(a[i][0], w0, x), a[i][1] = vfmaq_n_f32(a[i][1], w1, x);
+      }
+    }
+  } else {
+    for (size_t k = 0; k < K; k++) {
+      const size_t o = koff[k];
+      const float* w = wp + k * SPARROW_PCONV_NR;
+      const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4), w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
+      for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
+        const float x = px[i][o];
+        a[i][0] = vfmaq_n_f32(a[i][0], w0, x), a[i][1] = vfmaq_n_f32(a[i][1], w1, x);
+        a[i][2] = vfmaq_n_f32(a[i][2], w2, x), a[i][3] = vfmaq_n_f32(a[i][3], w3, x);
+      }
     }
   }
   if (!last) {

@@ -1,4 +1,5 @@
-/* Pixel-major dense direct convolution, scalar: 6 pixels x 16 output channels (dconv.h). */
+/* Pixel-major dense direct convolution, scalar: 6 pixels x 16 output channels (dconv.h); only the
+ * block's `chans` channels are summed. */
 #include "dconv.h"
 
 #include "../../common/common.h"
@@ -10,11 +11,12 @@ void sparrow_pconv_f32_6x16__scalar(size_t K, const float* wp, const size_t* kof
   if (!first)
     for (size_t i = 0; i < SPARROW_PCONV_MR; i++)
       for (size_t j = 0; j < SPARROW_PCONV_NR; j++) acc[i][j] = part[i * SPARROW_PCONV_NR + j];
+  const size_t nj = chans < SPARROW_PCONV_NR ? chans : SPARROW_PCONV_NR;
   for (size_t k = 0; k < K; k++) {
     const float* w = wp + k * SPARROW_PCONV_NR;
     for (size_t i = 0; i < pixels; i++) {
       const float x = px[i][koff[k]];
-      for (size_t j = 0; j < SPARROW_PCONV_NR; j++) acc[i][j] += x * w[j];
+      for (size_t j = 0; j < nj; j++) acc[i][j] += x * w[j];
     }
   }
   if (!last) {
