@@ -158,10 +158,14 @@ static sparrow_status create_panels(const sparrow_dwconv_shape* shape, size_t co
       d->dense_nnz += v != 0.0f;
       d->wp[((m / mr) * k + j) * mr + m % mr] = v;
     }
+  /* Raw mode where every tap is inside the input (no padding on any side). */
+  d->raw = pixel && s.kh == 1 && s.kw == 1 && s.pad_top == 0 && s.pad_left == 0 && (s.ho - 1) * s.stride_h < s.h &&
+           (s.wo - 1) * s.stride_w < s.w;
   for (size_t c = 0; c < s.channels; c++)
     for (size_t ky = 0; ky < s.kh; ky++)
       for (size_t kx = 0; kx < s.kw; kx++)
-        d->koff[(c * s.kh + ky) * s.kw + kx] = c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
+        d->koff[(c * s.kh + ky) * s.kw + kx] =
+            d->raw ? c * s.h * s.w : c * plane + sparrow_window_tap_offset(&s, &e, ky, kx);
   if (pixel && compact_panels(d) != SPARROW_OK) {
     sparrow_direct_conv_free(d);
     return sparrow_fail(SPARROW_ERR_OUT_OF_MEMORY, "direct convolution: %zu x %zu weight", cout, k);
@@ -492,6 +496,7 @@ void sparrow_direct_conv_prepare(sparrow_direct_conv_plan* p, const sparrow_dire
       p->pfn4 = d->pstart == NULL ? sparrow_pconv_select_wide(ukernel, 4) : NULL;
       copy_active(d, &p->lists, workspace);
       if (compact_pays(d, &p->lists)) compact_outputs(p, d);
+      if (d->raw) p->pad_tasks = 0;
       sparrow_direct_pixel_split(p, nt);
       return;
     }
@@ -675,7 +680,7 @@ void sparrow_direct_conv_prepare_batch(sparrow_direct_conv_plan* p, const sparro
   sparrow_direct_conv_prepare(p, d, NULL, x, bias, lo, hi, y, workspace, threads, ukernel);
   if (!d->pixel) return;
   p->images = images;
-  p->pad_tasks = nt < p->n_in * images ? nt : p->n_in * images;
+  p->pad_tasks = d->raw ? 0 : nt < p->n_in * images ? nt : p->n_in * images;
   sparrow_direct_pixel_split(p, nt);
 }
 

@@ -39,6 +39,10 @@ struct sparrow_direct_conv {
    * offsets), so its kernel call skips the zero columns' FMAs. NULL: every panel has all k. */
   size_t* pstart; /* panels + 1 */
   size_t* pkoff;
+  /* Pixel mode, a 1 x 1 kernel without padding (a strided projection): the kernels read the
+   * input itself (koff[c] = c * h * w, pixel (oy, ox) at oy * stride_h * w + ox * stride_w of
+   * its image), so nothing is padded or split into phases. */
+  int raw;
 };
 
 /* Dense mode with an input list: the weight panels and input offsets of the active channels

@@ -45,9 +45,10 @@ void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt) {
  * takes (3.6% of the digits model at batch 8 on Zen 5, where ~1,800 blocks per run are 16 or
  * fewer pixels' work each). */
 typedef struct {
-  const float* img;  /* the block's image's padded planes */
-  size_t image_ws;   /* floats of padded planes per image */
+  const float* img;  /* the block's image's padded planes (raw mode: its input) */
+  size_t image_ws;   /* floats of padded planes per image (raw mode: of input) */
   size_t row_step;   /* floats from one output row's window origin to the next's */
+  size_t col_step;   /* from one output column's to the next's (1 in split phases; raw: stride_w) */
   size_t wo, npix;   /* output columns, pixels per image */
   size_t cout_npix;  /* output floats per image */
   size_t yimg;       /* output offset of the block's image */
@@ -57,10 +58,12 @@ typedef struct {
 static pixel_cursor cursor_at(const sparrow_direct_conv_plan* p, const float* buf, size_t b) {
   const sparrow_direct_conv* d = p->conv;
   const size_t wo = d->s.wo, npix = d->s.ho * wo, bpi = image_blocks(d), img = b / bpi;
-  const size_t image_ws = sparrow_direct_planes_bytes(d) / sizeof(float), q0 = (b % bpi) * SPARROW_PCONV_MR;
-  return (pixel_cursor){.img = buf + img * image_ws,
+  const size_t q0 = (b % bpi) * SPARROW_PCONV_MR;
+  const size_t image_ws = d->raw ? d->s.channels * d->s.h * d->s.w : sparrow_direct_planes_bytes(d) / sizeof(float);
+  return (pixel_cursor){.img = (d->raw ? p->x : buf) + img * image_ws,
                         .image_ws = image_ws,
-                        .row_step = d->s.stride_h * d->s.stride_w * d->e.phase_len,
+                        .row_step = d->raw ? d->s.stride_h * d->s.w : d->s.stride_h * d->s.stride_w * d->e.phase_len,
+                        .col_step = d->raw ? d->s.stride_w : 1,
                         .wo = wo,
                         .npix = npix,
                         .cout_npix = d->cout * npix,
@@ -77,7 +80,7 @@ static size_t cursor_pixels(const pixel_cursor* c, const float** px, size_t* yof
   *yoff = c->yimg + c->q0;
   size_t oy = c->oy, ox = c->ox;
   for (size_t i = 0; i < SPARROW_PCONV_MR; i++) {
-    px[i] = c->img + oy * c->row_step + ox;
+    px[i] = c->img + oy * c->row_step + ox * c->col_step;
     if (i + 1 < pixels && ++ox == c->wo) ox = 0, oy++;
   }
   return pixels;

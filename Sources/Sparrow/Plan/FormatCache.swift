@@ -108,8 +108,10 @@ public final class FormatCache: Sendable {
   /// depthwise row kernel; 8: k×k convolutions' candidates timed interleaved with caches evicted,
   /// and the direct convolution's 2-thread split by pixels; 9: the AVX-512 two-panel pixel-major
   /// kernel; 10: the N:M kernels prefetch the rows ahead across K blocks, and the AVX-512 one
-  /// loads four groups' indices at once; 11: its X blocks are 40 KiB where L1 holds 48 KiB).
-  static let kernelRevision = 11
+  /// loads four groups' indices at once; 11: its X blocks are 40 KiB where L1 holds 48 KiB;
+  /// 12: pixel-major blocks of at most 8 channels in half the vectors, and unpadded 1×1
+  /// convolutions read their input in place in pixel mode).
+  static let kernelRevision = 12
 
   /// The key for one timing decision.
   static func key(

@@ -185,6 +185,44 @@ import Testing
     }
   }
 
+  /// 1×1 convolutions without padding (ResNet's strided projections) read the input itself in
+  /// pixel mode (no padded or phase-split copy): strides 1–3 per axis, ends that leave input
+  /// rows and columns unread, every runnable pixel kernel, one image and batches, with lists.
+  @Test(arguments: 0..<8) func pointwiseReadsTheInputItself(_ seed: Int) throws {
+    var rng = SeededRNG(seed: UInt64(seed) + 9700)
+    let (sh, sw) = [(2, 2), (1, 1), (2, 1), (3, 2), (2, 3), (2, 2), (1, 2), (3, 3)][seed]
+    let h = Int.random(in: 1...13, using: &rng), w = Int.random(in: 1...40, using: &rng)
+    let s = DepthwiseShape(
+      channels: Int.random(in: 1...20, using: &rng), multiplier: 1, h: h, w: w, kh: 1, kw: 1, strideH: sh, strideW: sw,
+      dilationH: 1, dilationW: 1, padTop: 0, padLeft: 0, ho: (h - 1) / sh + 1, wo: (w - 1) / sw + 1)
+    let cout = Int.random(in: 1...40, using: &rng), images = 1 + seed % 3
+    let w0 = (0..<(cout * s.channels)).map { _ in rng.float() }
+    let x = (0..<(images * s.channels * h * w)).map { _ in rng.float() }
+    let bias: [Float]? = seed % 2 == 0 ? nil : (0..<cout).map { _ in rng.float() }
+    let conv = try DirectSparseConv(s, outputChannels: cout, weights: w0, dense: true, pixel: true)
+    let inImage = s.channels * h * w
+    var ref: [Float] = []
+    for i in 0..<images {
+      ref += Self.reference(s, cout: cout, x: Array(x[(i * inImage)..<((i + 1) * inImage)]), w: w0, bias: bias, lo: 0, hi: 6)
+    }
+    let outs = (0..<cout).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    let ins = (0..<s.channels).filter { _ in Bool.random(using: &rng) }.map(UInt32.init)
+    var xIn = Array(x[0..<inImage])
+    for c in 0..<s.channels where !ins.contains(UInt32(c)) { for i in 0..<(h * w) { xIn[c * h * w + i] = 0 } }
+    var refLists = Self.reference(s, cout: cout, x: xIn, w: w0, bias: bias, lo: 0, hi: 6)
+    for m in 0..<cout where !outs.contains(UInt32(m)) { for i in 0..<(s.ho * s.wo) { refLists[m * s.ho * s.wo + i] = 0 } }
+    for k in DirectSparseConv.pixelMicrokernels where k.runnable {
+      for threads in [1, 2] {
+        let got = try conv.runBatch(images: images, x: x, bias: bias, lo: 0, hi: 6, threads: threads, microkernel: k.index)
+        #expect(firstMismatch(got, ref) == nil, "seed \(seed) \(k.name) threads \(threads): \(s) cout \(cout)")
+        let one = try conv.run(
+          x: Array(x[0..<inImage]), bias: bias, lo: 0, hi: 6, threads: threads, microkernel: k.index,
+          active: ActiveChannels(outputRows: outs, inputChannels: ins))
+        #expect(firstMismatch(one, refLists) == nil, "seed \(seed) \(k.name) lists, threads \(threads): \(s)")
+      }
+    }
+  }
+
   @Test func refusesBadArguments() throws {
     let s = DepthwiseShape(channels: 2, h: 4, w: 4, kh: 3, kw: 3, padTop: 1, padLeft: 1, ho: 4, wo: 4)
     #expect(throws: KernelError.self) { try DirectSparseConv(s, outputChannels: 3, weights: [1, 2]) }
