@@ -2,14 +2,16 @@
  * k two 8-channel weight loads and six pixel broadcasts feed 12 accumulators; the block is then
  * biased and clamped in registers and stored transposed (16 channel rows of up to 6 pixels)
  * through a stack tile. A block of at most 8 channels (a narrow layer, the last panel of one,
- * rows gathered by the gate) runs half the kernel: one weight load and six accumulators per k,
- * the same sums in the same order for the lanes it keeps. */
+ * rows gathered by the gate) runs half the kernel (pconv-half-x86.h): the same sums in the same
+ * order for the lanes it keeps. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #include "dconv.h"
 
 #define T __attribute__((target("avx2,fma")))
+
+#include "pconv-half-x86.h"
 
 /* The K loop for the first NP pixels (a short last block skips the others' FMAs). */
 #define PBLOCK(NAME, NP)                                                                                           \
@@ -59,69 +61,11 @@ PBLOCK(block2, 2)
 PBLOCK(block1, 1)
 #undef PBLOCK
 
-/* The same for channels 0..7 alone (the block's other eight are not needed). */
-#define HBLOCK(NAME, NP)                                                                                          \
-  static inline T void NAME(size_t K, const float* wp, const size_t* koff, const float* const* px, __m256 c[6]) { \
-    const float *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5];                     \
-    __m256 c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4], c5 = c[5];                                      \
-    _Pragma("clang loop unroll_count(4)") for (size_t k = 0; k < K; k++) {                                        \
-      const size_t o = koff[k];                                                                                   \
-      const __m256 w0 = _mm256_load_ps(wp + k * SPARROW_PCONV_NR);                                                \
-      c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p0 + o), w0, c0);                                                  \
-      if ((NP) > 1) c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p1 + o), w0, c1);                                    \
-      if ((NP) > 2) c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p2 + o), w0, c2);                                    \
-      if ((NP) > 3) c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p3 + o), w0, c3);                                    \
-      if ((NP) > 4) c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p4 + o), w0, c4);                                    \
-      if ((NP) > 5) c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p5 + o), w0, c5);                                    \
-    }                                                                                                             \
-    c[0] = c0, c[1] = c1, c[2] = c2, c[3] = c3, c[4] = c4, c[5] = c5;                                             \
-  }
-HBLOCK(half6, 6)
-HBLOCK(half4, 4)
-HBLOCK(half2, 2)
-HBLOCK(half1, 1)
-#undef HBLOCK
-
-/* At most 8 channels: pixel i's sums in c[i] (part keeps them in its first 8 lanes per pixel). */
-static T void half_panel(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels,
-                         size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,
-                         float* part, int first, int last) {
-  __m256 c[6];
-  for (size_t i = 0; i < 6; i++) c[i] = first ? _mm256_setzero_ps() : _mm256_load_ps(part + SPARROW_PCONV_NR * i);
-  if (pixels > 4)
-    half6(K, wp, koff, px, c);
-  else if (pixels > 2)
-    half4(K, wp, koff, px, c);
-  else if (pixels > 1)
-    half2(K, wp, koff, px, c);
-  else
-    half1(K, wp, koff, px, c);
-  if (!last) {
-    for (size_t i = 0; i < 6; i++) _mm256_store_ps(part + SPARROW_PCONV_NR * i, c[i]);
-    return;
-  }
-  float b[8] __attribute__((aligned(32))) = {0};
-  if (bias != NULL)
-    for (size_t j = 0; j < chans; j++) b[j] = bias[j];
-  const __m256 b0 = _mm256_load_ps(b), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-  float t[SPARROW_PCONV_MR][8] __attribute__((aligned(32)));
-  for (size_t i = 0; i < 6; i++) _mm256_store_ps(t[i], _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(c[i], b0), vlo), vhi));
-  if (pixels == SPARROW_PCONV_MR && y_pixel == 1) {
-    for (size_t j = 0; j < chans; j++) {
-      float* yj = y + j * y_plane;
-      yj[0] = t[0][j], yj[1] = t[1][j], yj[2] = t[2][j], yj[3] = t[3][j], yj[4] = t[4][j], yj[5] = t[5][j];
-    }
-    return;
-  }
-  for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
-}
-
 T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* koff, const float* const* px,
                                     size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
                                     size_t y_plane, size_t y_pixel, float* part, int first, int last) {
   if (chans <= 8) {
-    half_panel(K, wp, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first, last);
+    pconv_half_panel(K, wp, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first, last);
     return;
   }
   __m256 c[12];
@@ -162,14 +106,6 @@ T void sparrow_pconv_f32_6x16__avx2(size_t K, const float* wp, const size_t* kof
   STORE(4, c[8], c[9])
   STORE(5, c[10], c[11])
 #undef STORE
-  if (pixels == SPARROW_PCONV_MR && y_pixel == 1) {
-    for (size_t j = 0; j < chans; j++) {
-      float* yj = y + j * y_plane;
-      yj[0] = t[0][j], yj[1] = t[1][j], yj[2] = t[2][j], yj[3] = t[3][j], yj[4] = t[4][j], yj[5] = t[5][j];
-    }
-    return;
-  }
-  for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
+  pconv_store_tile(&t[0][0], SPARROW_PCONV_NR, pixels, chans, y, y_plane, y_pixel);
 }
 #endif

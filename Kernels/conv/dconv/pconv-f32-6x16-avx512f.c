@@ -8,8 +8,8 @@
  * stack tile (16 channel rows of up to 6 pixels, a convolution).
  *
  * A block of at most 8 channels (a narrow layer, the last panel of one, rows gathered by the
- * gate) runs in 8-lane vectors with k in order (so its rounding is the AVX2 kernel's, not the
- * two chains'): 1.5x faster per call than the whole block on Zen 4.
+ * gate) runs in 8-lane vectors with k in order (pconv-half-x86.h: its rounding is the AVX2
+ * kernel's, not the two chains'): 1.5x faster per call than the whole block on Zen 4.
  *
  * Measured (Intel Xeon, AVX-512, 1 thread, C harness): MiniLM's attention products (12 heads,
  * Q.K^T and P.V at seq 128) 341 us on the AVX2 kernel, 265 with one set of accumulators, 231
@@ -20,6 +20,8 @@
 #include "dconv.h"
 
 #define T __attribute__((target("avx512f,avx2,fma")))
+
+#include "pconv-half-x86.h"
 
 /* The K loop for the first NP pixels (a short last block skips the others' FMAs). */
 #define PBLOCK(NAME, NP)                                                                                          \
@@ -64,73 +66,11 @@ PBLOCK(block2, 2)
 PBLOCK(block1, 1)
 #undef PBLOCK
 
-/* Channels 0..7 alone, in 8-lane vectors, k in order: the half block is bound by its loads (six
- * pixel values and a weight row per k, two loads a cycle on Zen 4), not by the FMA latency that
- * the two chains above hide (C harness, K = 144, Zen 4: 1.25 ns per k this way, 1.39 with two
- * chains, 1.89 for the whole 16-channel block). */
-#define HBLOCK(NAME, NP)                                                                                          \
-  static inline T void NAME(size_t K, const float* wp, const size_t* koff, const float* const* px, __m256 c[6]) { \
-    const float *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5];                     \
-    __m256 c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4], c5 = c[5];                                      \
-    _Pragma("clang loop unroll_count(4)") for (size_t k = 0; k < K; k++) {                                        \
-      const size_t o = koff[k];                                                                                   \
-      const __m256 w0 = _mm256_load_ps(wp + k * SPARROW_PCONV_NR);                                                \
-      c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p0 + o), w0, c0);                                                  \
-      if ((NP) > 1) c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p1 + o), w0, c1);                                    \
-      if ((NP) > 2) c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p2 + o), w0, c2);                                    \
-      if ((NP) > 3) c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p3 + o), w0, c3);                                    \
-      if ((NP) > 4) c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p4 + o), w0, c4);                                    \
-      if ((NP) > 5) c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p5 + o), w0, c5);                                    \
-    }                                                                                                             \
-    c[0] = c0, c[1] = c1, c[2] = c2, c[3] = c3, c[4] = c4, c[5] = c5;                                             \
-  }
-HBLOCK(half6, 6)
-HBLOCK(half4, 4)
-HBLOCK(half2, 2)
-HBLOCK(half1, 1)
-#undef HBLOCK
-
-/* At most 8 channels: pixel i's sums in c[i] (part keeps them in its first 8 lanes per pixel). */
-static T void half_panel(size_t K, const float* wp, const size_t* koff, const float* const* px, size_t pixels,
-                         size_t chans, const float* bias, float lo, float hi, float* y, size_t y_plane, size_t y_pixel,
-                         float* part, int first, int last) {
-  __m256 c[6];
-  for (size_t i = 0; i < 6; i++) c[i] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(part + SPARROW_PCONV_NR * i);
-  if (pixels > 4)
-    half6(K, wp, koff, px, c);
-  else if (pixels > 2)
-    half4(K, wp, koff, px, c);
-  else if (pixels > 1)
-    half2(K, wp, koff, px, c);
-  else
-    half1(K, wp, koff, px, c);
-  if (!last) {
-    for (size_t i = 0; i < 6; i++) _mm256_storeu_ps(part + SPARROW_PCONV_NR * i, c[i]);
-    return;
-  }
-  /* 8-lane masks would need AVX-512VL: the bias through a stack copy, every store through the tile. */
-  float bb[8] __attribute__((aligned(32))) = {0};
-  if (bias != NULL)
-    for (size_t j = 0; j < chans; j++) bb[j] = bias[j];
-  const __m256 b = _mm256_load_ps(bb), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-  float t[SPARROW_PCONV_MR][8] __attribute__((aligned(32)));
-  for (size_t i = 0; i < 6; i++) _mm256_store_ps(t[i], _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(c[i], b), vlo), vhi));
-  if (pixels == SPARROW_PCONV_MR && y_pixel == 1) {
-    for (size_t j = 0; j < chans; j++) {
-      float* yj = y + j * y_plane;
-      yj[0] = t[0][j], yj[1] = t[1][j], yj[2] = t[2][j], yj[3] = t[3][j], yj[4] = t[4][j], yj[5] = t[5][j];
-    }
-    return;
-  }
-  for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
-}
-
 T void sparrow_pconv_f32_6x16__avx512f(size_t K, const float* wp, const size_t* koff, const float* const* px,
                                        size_t pixels, size_t chans, const float* bias, float lo, float hi, float* y,
                                        size_t y_plane, size_t y_pixel, float* part, int first, int last) {
   if (chans <= 8) {
-    half_panel(K, wp, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first, last);
+    pconv_half_panel(K, wp, koff, px, pixels, chans, bias, lo, hi, y, y_plane, y_pixel, part, first, last);
     return;
   }
   __m512 c[6];
@@ -159,14 +99,6 @@ T void sparrow_pconv_f32_6x16__avx512f(size_t K, const float* wp, const size_t* 
   }
   float t[SPARROW_PCONV_MR][SPARROW_PCONV_NR] __attribute__((aligned(64)));
   for (size_t i = 0; i < 6; i++) _mm512_store_ps(t[i], _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(c[i], b), vlo), vhi));
-  if (pixels == SPARROW_PCONV_MR && y_pixel == 1) {
-    for (size_t j = 0; j < chans; j++) {
-      float* yj = y + j * y_plane;
-      yj[0] = t[0][j], yj[1] = t[1][j], yj[2] = t[2][j], yj[3] = t[3][j], yj[4] = t[4][j], yj[5] = t[5][j];
-    }
-    return;
-  }
-  for (size_t j = 0; j < chans; j++)
-    for (size_t i = 0; i < pixels; i++) y[j * y_plane + i * y_pixel] = t[i][j];
+  pconv_store_tile(&t[0][0], SPARROW_PCONV_NR, pixels, chans, y, y_plane, y_pixel);
 }
 #endif
