@@ -19,11 +19,11 @@ import Testing
   }
 
   /// One convolution `m x c x k x k` on a 2-image batch; every groups=1 conv gated.
-  static func conv(c: Int, m: Int, k: Int, zeros: Double, seed: UInt64) throws -> Graph {
+  static func conv(c: Int, m: Int, k: Int, zeros: Double, seed: UInt64, images: Int = 2) throws -> Graph {
     var rng = SeededRNG(seed: seed)
     let w = (0..<(m * c * k * k)).map { _ in Double.random(in: 0..<1, using: &rng) < zeros ? 0 : rng.float() }
     return Graph(
-      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(c), .fixed(7), .fixed(6)])],
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(images), .fixed(c), .fixed(7), .fixed(6)])],
       outputs: [ValueInfo(name: "y")],
       nodes: [
         Node(
@@ -99,6 +99,33 @@ import Testing
     let (ref, _) = try Self.run(g, zero, format: .fixed(.dense), gate: .off)
     let (got, _) = try Self.run(g, zero, format: .fixed(.csr), gate: .zero)
     #expect(Self.close(got, ref))
+  }
+
+  /// Five images on 2 and 3 threads: the gated step's workers take every other (third) image, an
+  /// uneven split; each image's skips equal its own zero channels, the log counts every image.
+  @Test func imagesSpreadOverThreadsUnevenly() throws {
+    let (c, m) = (9, 20)
+    let g = try Self.conv(c: c, m: m, k: 3, zeros: 0, seed: 41, images: 5)
+    var rng = SeededRNG(seed: 42)
+    var v: [Float] = []
+    var zeroChannels = 0
+    for img in 0..<5 {
+      for ch in 0..<c {
+        let dead = (ch + img) % 4 == 0
+        if dead { zeroChannels += 1 }
+        for _ in 0..<42 { v.append(dead ? 0 : rng.float()) }
+      }
+    }
+    let x = try Tensor(shape: [5, c, 7, 6], floats: v)
+    let (ref, _) = try Self.run(g, x, format: .fixed(.dense), gate: .off)
+    for threads in [2, 3] {
+      for f in [FormatPolicy.fixed(.dense), .fixed(.csr), .auto] {
+        let (got, log) = try Self.run(g, x, format: f, gate: .zero, threads: threads)
+        #expect(Self.close(got, ref), "\(f), \(threads) threads")
+        #expect(log.layers.first?.images == 5)
+        #expect(log.layers.first?.skippedInputs == zeroChannels)
+      }
+    }
   }
 
   @Test(arguments: [1, 3])
