@@ -38,4 +38,33 @@ import Testing
     #expect(got.shape == ref.shape)
     #expect(firstMismatch(got.floats, ref.floats) == nil, "seed \(seed): c\(c) \(h)x\(w) k\(k) s\(s) d\(d) pads \(pads)")
   }
+
+  /// A one-channel stem with a channel multiplier (the digits model's 1 -> 16, 3x3/2) on a batch of
+  /// 5: with more threads than input channels the images run one per thread, each as the image
+  /// alone computes it (the same kernel: the same bits).
+  @Test(arguments: [(1, 16), (2, 3)]) func batchOverThreadsEqualsOneThread(c: Int, multiplier: Int) throws {
+    var rng = SeededRNG(seed: UInt64(c * 100 + multiplier))
+    let (n, h, w, m) = (5, 13, 11, c * multiplier)
+    let g = Graph(
+      inputs: [ValueInfo(name: "x", dtype: .float32, shape: [n, c, h, w].map { .fixed($0) })],
+      outputs: [ValueInfo(name: "y")],
+      nodes: [
+        Node(
+          name: "stem", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"],
+          attributes: [
+            "group": .int(Int64(c)), "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]),
+          ])
+      ],
+      constants: [
+        "w": try Tensor(shape: [m, 1, 3, 3], floats: (0..<(m * 9)).map { _ in rng.float() }),
+        "b": try Tensor(shape: [m], floats: (0..<m).map { _ in rng.float() }),
+      ], opset: 13)
+    let x = try Tensor(shape: [n, c, h, w], floats: (0..<(n * c * h * w)).map { _ in rng.float() })
+    let one = try Model(graph: g, options: PlanOptions(threads: 1, format: .fixed(.dense), formatCache: nil)).run(["x": x])
+    for threads in [2, 3] {
+      let got = try Model(graph: g, options: PlanOptions(threads: threads, format: .fixed(.dense), formatCache: nil))
+        .run(["x": x])
+      #expect(got["y"]!.floats == one["y"]!.floats, "\(threads) threads")
+    }
+  }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (the node's
 /// epilogue, set by the activation-fusion pass). Weights must be constants.
 enum ConvOp: OpBuilder {
@@ -93,7 +95,8 @@ enum ConvOp: OpBuilder {
 }
 
 /// Depthwise (one input channel per group, any channel multiplier): the C depthwise kernels
-/// (Kernels/conv), one image at a time, channels split across threads: the row kernels, or
+/// (Kernels/conv), one image at a time, channels split across threads (with fewer channels than
+/// threads, a batch's images one per thread): the row kernels, or
 /// (multiplier 1, where timing says so: `lanes`) channels in the vector lanes.
 struct DepthwiseConvStep: Step {
   let geometry: WindowGeometry
@@ -128,6 +131,30 @@ struct DepthwiseConvStep: Step {
       }
       try weights.withUnsafeBufferPointer { (w) throws(KernelError) in
         try bias.withOptionalPointer { (b) throws(KernelError) in
+          // Fewer input channels than threads (a stem's one-channel plane with a multiplier):
+          // the channel split leaves threads idle, so a batch runs its images at once instead, one
+          // thread and one workspace slot each (the digits model's stem at batch 8, 2 threads).
+          let spread = min(threads, g.n)
+          if spread > 1, g.c < threads {
+            let slot = kernel.workspaceBytes(threads: 1)
+            let failure = Mutex<KernelError?>(nil)
+            TileRunner.forEach(tasks: spread, threads: spread) { t in
+              var img = t
+              while img < g.n {
+                do throws(KernelError) {
+                  try kernel.run(
+                    x: x + img * inImage, w: w.baseAddress!, bias: b, lo: lo, hi: hi, y: y + img * outImage,
+                    workspace: ws + t * slot, threads: 1)
+                } catch {
+                  failure.withLock { $0 = $0 ?? error }
+                  return
+                }
+                img += spread
+              }
+            }
+            if let error = failure.withLock({ $0 }) { throw error }
+            return
+          }
           for img in 0..<g.n {
             try kernel.run(
               x: x + img * inImage, w: w.baseAddress!, bias: b, lo: lo, hi: hi, y: y + img * outImage, workspace: ws,
