@@ -229,6 +229,8 @@ static void rows_from(const sparrow_direct_conv* d, const float* buf, const size
  * nnz * ho * wo. */
 
 size_t sparrow_direct_planes_bytes(const sparrow_direct_conv* d) {
+  /* Raw mode reads the input in place: no planes (one line, so a workspace is never empty). */
+  if (d->raw) return 64;
   /* Slack after the last plane for the kernels' whole-vector loads (dconv.h, dwconv.h). */
   return ALIGN64((d->plane * d->s.channels + SPARROW_DCONV_SLACK + SPARROW_DWCONV_SLACK) * sizeof(float));
 }

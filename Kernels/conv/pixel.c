@@ -23,13 +23,19 @@ static size_t wide_group(const sparrow_direct_conv_plan* p) { return p->pfn4 != 
  * chunk count (Intel Xeon, 2 threads: 2 chunks 0.74 ms, 4 0.76, 8 0.80, 16 0.83, 32 0.85);
  * ResNet-18 dense at 2 threads 14.2-14.8 -> 13.9 ms with 2 per thread instead of 4 (one per
  * thread: 13.8-14.1, with no room to balance a slower thread). */
+/* Floats a pixel block's window origins index per image: the padded planes, or in raw mode the
+ * input itself. */
+static size_t image_in_floats(const sparrow_direct_conv* d) {
+  return d->raw ? d->s.channels * d->s.h * d->s.w : sparrow_direct_planes_bytes(d) / sizeof(float);
+}
+
 void sparrow_direct_pixel_split(sparrow_direct_conv_plan* p, size_t nt) {
   const sparrow_direct_conv* d = p->conv;
   /* Wide calls: tasks split groups of panels, never one. */
   const size_t g = wide_group(p), units = (d->panels + g - 1) / g;
   const size_t blocks = image_blocks(d) * p->images;
   const size_t weight = (d->pstart != NULL ? d->pstart[d->panels] : d->panels * d->k) * d->mr;
-  if (nt > 1 && weight < sparrow_direct_planes_bytes(d) / sizeof(float) * p->images && blocks >= nt) {
+  if (nt > 1 && weight < image_in_floats(d) * p->images && blocks >= nt) {
     p->row_tasks = p->pixel_chunks = nt * 2 < blocks ? nt * 2 : blocks;
     return;
   }
@@ -59,7 +65,7 @@ static pixel_cursor cursor_at(const sparrow_direct_conv_plan* p, const float* bu
   const sparrow_direct_conv* d = p->conv;
   const size_t wo = d->s.wo, npix = d->s.ho * wo, bpi = image_blocks(d), img = b / bpi;
   const size_t q0 = (b % bpi) * SPARROW_PCONV_MR;
-  const size_t image_ws = d->raw ? d->s.channels * d->s.h * d->s.w : sparrow_direct_planes_bytes(d) / sizeof(float);
+  const size_t image_ws = image_in_floats(d);
   return (pixel_cursor){.img = (d->raw ? p->x : buf) + img * image_ws,
                         .image_ws = image_ws,
                         .row_step = d->raw ? d->s.stride_h * d->s.w : d->s.stride_h * d->s.stride_w * d->e.phase_len,

@@ -59,9 +59,9 @@ typedef void (*sparrow_dconv_ukernel_fn)(size_t K, const float* wp, const size_t
  * driver keeps a slice of the weight panel in L1 while the pixel blocks pass): `part` is the
  * block's MR x NR partial sums, pixel-major, 32-byte aligned (for the same chans every slice);
  * `first`: the sums start at 0, else at part; `last`: bias, clamp and the store to y, else the
- * sums go to part and y is untouched (part may be NULL when first and last). A convolution stores channel
- * planes (y_pixel 1); a linear layer (plinear.c: px[i] is token row i, koff[k] its column)
- * stores token rows (y_plane 1, y_pixel the row stride).
+ * sums go to part and y is untouched (part may be NULL when first and last). A convolution
+ * stores channel planes (y_pixel 1); a linear layer (plinear.c: px[i] is token row i, koff[k]
+ * its column) stores token rows (y_plane 1, y_pixel the row stride).
  *
  * Measured (AMD EPYC Zen 3, AVX2, 1 thread, C harness, ResNet-18 shapes): 7x7/2 stem 2.7 ms
  * (88 GF/s; the channel-major 6x16 above 3.4), 3x3 at 28x28 x 128 2.5 ms (93 GF/s; im2col +

@@ -77,13 +77,8 @@ struct GateLists {
     }
   }
 
-  /// Adds this image's skips to the session's gate log (`kk` weights per channel and row,
-  /// `n` output positions).
-  func record(_ log: GateLog, step: Int, kk: Int, n: Int) {
-    Self.record(log, step: step, channels: channels, rows: rows, nIn: nIn, nOut: nOut, kk: kk, n: n)
-  }
-
-  /// The same for an image whose lists kept `nIn` of `channels` inputs and `nOut` of `rows` rows.
+  /// Adds one image's skips to the session's gate log: its lists kept `nIn` of `channels` inputs
+  /// and `nOut` of `rows` rows (`kk` weights per channel and row, `n` output positions).
   static func record(_ log: GateLog, step: Int, channels: Int, rows: Int, nIn: Int, nOut: Int, kk: Int, n: Int) {
     let skipped = (Double(rows) * Double(channels) - Double(nOut) * Double(nIn)) * Double(kk) * Double(n)
     log.record(step: step, skippedInputs: channels - nIn, skippedOutputs: rows - nOut, skippedMACs: skipped)

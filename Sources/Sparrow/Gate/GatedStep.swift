@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A step whose kernels take active-channel lists (input channels to read, output rows to
 /// compute): today the groups = 1 convolutions (im2col and direct); MatMul/Gemm steps can adopt
 /// it, which is all the transformer gate needs. The gate wrapper (`GatedStep`) decides the lists
@@ -62,12 +60,10 @@ struct GatedStep: GateStep {
   private var imageSpan: Int {
     innerSpan + (GateLists.bytes(channels: inner.inputChannels, rows: inner.outputChannels) + 63) / 64 * 64
   }
-  /// The list path's (one image span per worker, and with several workers each image's kept
-  /// counts for the gate log), or the plain path's when larger (a batched inner step, e.g. the
-  /// pixel-major direct convolution).
-  var scratchBytes: Int {
-    max(inner.scratchBytes, workers * imageSpan + (workers > 1 ? inner.images * 8 : 0))
-  }
+  /// The list path's (one image span per worker, then each image's kept counts for the gate
+  /// log), or the plain path's when larger (a batched inner step, e.g. the pixel-major direct
+  /// convolution).
+  var scratchBytes: Int { max(inner.scratchBytes, workers * imageSpan + inner.images * 8) }
 
   /// Outside a session (plan-time folding, timing): the gate is off.
   func run(_ c: StepContext) throws(RuntimeError) { try run(c, gate: nil) }
@@ -82,54 +78,34 @@ struct GatedStep: GateStep {
     let s = inner
     let x = c.input(0, Float.self), y = c.output(0, Float.self)
     let inImage = s.inputChannels * s.inputPlane, outImage = s.outputChannels * s.outputPlane
+    // With several workers each takes every workers-th image on one thread and its own scratch
+    // (small images split over threads inside each multiply cost more in hand-offs than they
+    // gain); one worker runs the images in order on all the run's threads. The log is kept after
+    // the images (it is the session's, not thread-safe), from each image's kept counts.
     let spread = min(workers, c.threads, s.images)
-    if spread <= 1 {
-      for img in 0..<s.images {
-        let lists = GateLists(
-          c, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
-          rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
-          scratch: scratch + innerSpan)
-        try s.runImage(c, image: img, lists: lists, scratch: scratch)
-        lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
-        if let gate { lists.record(gate.log, step: gate.step, kk: s.weightsPerChannel, n: s.outputPlane) }
-      }
-    } else {
-      // Small images split over threads inside each multiply cost more in hand-offs than they
-      // gain: `spread` workers take every spread-th image, each on one thread and its own scratch.
-      // The log is kept after (it is the session's, not thread-safe).
-      let kept = (scratch + workers * imageSpan).assumingMemoryBound(to: Int32.self)
-      let failure = Mutex<RuntimeError?>(nil)
-      let span = imageSpan, within = innerSpan
-      TileRunner.forEach(tasks: spread, threads: spread) { t in
-        let area = scratch + t * span
-        let one = StepContext(
+    let kept = (scratch + workers * imageSpan).assumingMemoryBound(to: Int32.self)
+    let span = imageSpan, within = innerSpan
+    try TileRunner.forEachItem(s.images, workers: spread) { (img, worker) throws(RuntimeError) in
+      let area = scratch + worker * span
+      let ctx =
+        spread > 1
+        ? StepContext(
           store: c.store, inputIds: c.inputIds, outputIds: c.outputIds, inputTypes: c.inputTypes,
-          outputTypes: c.outputTypes, scratch: area, threads: 1)
-        var img = t
-        while img < s.images {
-          let lists = GateLists(
-            one, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
-            rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
-            scratch: area + within)
-          do throws(RuntimeError) {
-            try s.runImage(one, image: img, lists: lists, scratch: area)
-          } catch {
-            failure.withLock { $0 = $0 ?? error }
-            return
-          }
-          lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
-          kept[2 * img] = Int32(lists.nIn)
-          kept[2 * img + 1] = Int32(lists.nOut)
-          img += spread
-        }
-      }
-      if let error = failure.withLock({ $0 }) { throw error }
-      if let gate {
-        for img in 0..<s.images {
-          GateLists.record(
-            gate.log, step: gate.step, channels: s.inputChannels, rows: s.outputChannels, nIn: Int(kept[2 * img]),
-            nOut: Int(kept[2 * img + 1]), kk: s.weightsPerChannel, n: s.outputPlane)
-        }
+          outputTypes: c.outputTypes, scratch: area, threads: 1) : c
+      let lists = GateLists(
+        ctx, mode: mode, image: img, x: x + img * inImage, channels: s.inputChannels, hw: s.inputPlane,
+        rows: s.outputChannels, byInput: byInput, inputGate: inputGate, outputGate: outputGate,
+        scratch: area + within)
+      try s.runImage(ctx, image: img, lists: lists, scratch: area)
+      lists.applyOutputGate(y + img * outImage, n: s.outputPlane)
+      kept[2 * img] = Int32(lists.nIn)
+      kept[2 * img + 1] = Int32(lists.nOut)
+    }
+    if let gate {
+      for img in 0..<s.images {
+        GateLists.record(
+          gate.log, step: gate.step, channels: s.inputChannels, rows: s.outputChannels, nIn: Int(kept[2 * img]),
+          nOut: Int(kept[2 * img + 1]), kk: s.weightsPerChannel, n: s.outputPlane)
       }
     }
     gate?.log.noteImages(s.images)

@@ -40,9 +40,8 @@ enum TileRunner {
 
 extension TileRunner {
   /// Runs `body(t)` once for every `t` in `0 ..< tasks` on up to `threads` threads (the back end
-  /// in force), for work split in Swift (a gated step's images). `body` must not run tasks on
-  /// the pool itself: give the work inside it one thread.
-  static func forEach(tasks: Int, threads: Int, _ body: (Int) -> Void) {
+  /// in force): the C task function calls the Swift closure through its context pointer.
+  private static func forEach(tasks: Int, threads: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { escapable in
       var call = escapable
       withUnsafeMutablePointer(to: &call) { p in
@@ -52,5 +51,32 @@ extension TileRunner {
           UnsafeMutableRawPointer(p))
       }
     }
+  }
+
+  /// Runs `body(item, worker)` for every item in `0 ..< items`: worker `w` takes items `w`,
+  /// `w + workers`, ... on a thread of its own (one worker: the caller, items in order). Work
+  /// split in Swift, e.g. a batch's small images one per thread: `body` must not run tasks on
+  /// the pool itself (give its kernels one thread). A worker stops at its first error; the
+  /// first error thrown is rethrown once every worker has stopped.
+  static func forEachItem<E: Error>(_ items: Int, workers: Int, _ body: (_ item: Int, _ worker: Int) throws(E) -> Void)
+    throws(E)
+  {
+    if workers <= 1 || items <= 1 {
+      for i in 0..<items { try body(i, 0) }
+      return
+    }
+    let n = min(workers, items)
+    let failure = Mutex<E?>(nil)
+    forEach(tasks: n, threads: n) { w in
+      var i = w
+      while i < items {
+        do throws(E) { try body(i, w) } catch {
+          failure.withLock { $0 = $0 ?? error }
+          return
+        }
+        i += n
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
   }
 }

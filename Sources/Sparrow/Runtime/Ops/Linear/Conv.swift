@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Conv: grouped, depthwise, strided, dilated, padded, with an optional fused clamp (the node's
 /// epilogue, set by the activation-fusion pass). Weights must be constants.
 enum ConvOp: OpBuilder {
@@ -134,25 +132,13 @@ struct DepthwiseConvStep: Step {
           // Fewer input channels than threads (a stem's one-channel plane with a multiplier):
           // the channel split leaves threads idle, so a batch runs its images at once instead, one
           // thread and one workspace slot each (the digits model's stem at batch 8, 2 threads).
-          let spread = min(threads, g.n)
-          if spread > 1, g.c < threads {
+          if threads > 1, g.n > 1, g.c < threads {
             let slot = kernel.workspaceBytes(threads: 1)
-            let failure = Mutex<KernelError?>(nil)
-            TileRunner.forEach(tasks: spread, threads: spread) { t in
-              var img = t
-              while img < g.n {
-                do throws(KernelError) {
-                  try kernel.run(
-                    x: x + img * inImage, w: w.baseAddress!, bias: b, lo: lo, hi: hi, y: y + img * outImage,
-                    workspace: ws + t * slot, threads: 1)
-                } catch {
-                  failure.withLock { $0 = $0 ?? error }
-                  return
-                }
-                img += spread
-              }
+            try TileRunner.forEachItem(g.n, workers: threads) { (img, worker) throws(KernelError) in
+              try kernel.run(
+                x: x + img * inImage, w: w.baseAddress!, bias: b, lo: lo, hi: hi, y: y + img * outImage,
+                workspace: ws + worker * slot, threads: 1)
             }
-            if let error = failure.withLock({ $0 }) { throw error }
             return
           }
           for img in 0..<g.n {
